@@ -1,0 +1,127 @@
+# wabridge — plain GNU make. `make` builds ./wabridge; `make check` sets up, builds a
+# sanitizer build and runs every test tier; `make run` serves on the embedded defaults.
+
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DATADIR   ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+DESTDIR   ?=
+
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -Wstrict-prototypes \
+             -Wmissing-prototypes -Wold-style-definition -Wpointer-arith \
+             -Wwrite-strings -Wundef -Wvla -Wnull-dereference -Wimplicit-fallthrough \
+             -Wno-unused-parameter -Werror=implicit-function-declaration
+DEFS      := -D_GNU_SOURCE -DG_LOG_DOMAIN=\"wabridge\" \
+             -DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 \
+             -DWB_DATADIR=\"$(DATADIR)/wabridge\"
+
+PKGS      := libetpan gnutls gmime-3.0 libcurl libxml-2.0 sqlite3 jansson libmicrohttpd
+# pkg-config output lives in its own variables so `make CFLAGS=...` keeps the -I flags.
+# libetpan's .pc leaks a dpkg -specs= flag that silently makes non-PIE binaries: drop it.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRCS      := $(wildcard src/*.c)
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+HDRS      := $(wildcard include/*.h)
+TEMPLATES := $(wildcard templates/*)
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+
+# Normal build in build/, sanitizer build in build/san/.
+OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/resources.o
+LIB_OBJS  := $(patsubst src/%.c,build/%.o,$(LIB_SRCS)) build/resources.o
+SAN_OBJS  := $(patsubst src/%.c,build/san/%.o,$(SRCS)) build/san/resources.o
+SAN_LIB_OBJS := $(patsubst src/%.c,build/san/%.o,$(LIB_SRCS)) build/san/resources.o
+UNIT_BINS := $(patsubst tests/unit/%.c,build/san/%,$(UNIT_SRCS))
+
+# Short build lines; `make V=1` shows the whole commands.
+Q  = $(if $(V),,@)
+say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2))
+
+ALL_CFLAGS = $(WARN) $(DEFS) -Iinclude -Ibuild $(PKG_CFLAGS) $(CFLAGS)
+
+.PHONY: all deps run check check-valgrind bench install uninstall clean distclean
+all: deps wabridge
+
+# Self set-up: installs missing Debian packages when root, else prints the command.
+deps: build/.deps-ok
+build/.deps-ok: tools/deps.sh
+	@sh tools/deps.sh
+	@mkdir -p build && touch $@
+
+wabridge: $(OBJS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+build/%.o: src/%.c $(HDRS) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/resources.c: templates/wabridge.gresource.xml $(TEMPLATES) | build/.deps-ok
+	@mkdir -p build
+	$(call say,GEN,$@)
+	$(Q)glib-compile-resources --sourcedir=templates --generate-source --target=$@ $<
+build/resources.o: build/resources.c
+	$(call say,CC,$@)
+	$(Q)$(CC) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) -w -c -o $@ $<
+build/san/resources.o: build/resources.c
+	@mkdir -p build/san
+	$(call say,CC,$@)
+	$(Q)$(CC) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) $(SAN_FLAGS) -w -c -o $@ $<
+
+build/san/%.o: src/%.c $(HDRS) | build/.deps-ok
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c -o $@ $<
+
+build/san/wabridge: $(SAN_OBJS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(PKG_LIBS)
+
+build/san/test-%: tests/unit/test-%.c $(SAN_LIB_OBJS) $(HDRS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS)
+
+# The test command of the README: everything, against the sanitizer build.
+build/.deps-test-ok: tools/deps.sh
+	@WB_DEPS=test sh tools/deps.sh
+	@mkdir -p build && touch $@
+
+check: deps build/.deps-test-ok wabridge build/san/wabridge $(UNIT_BINS)
+	@WABRIDGE=$(CURDIR)/build/san/wabridge WB_UNIT_DIR=$(CURDIR)/build/san \
+	  sh tests/run-all.sh
+
+# Same suite with the normal build under valgrind (slower; not part of check).
+check-valgrind: deps build/.deps-test-ok wabridge $(patsubst tests/unit/%.c,build/%,$(UNIT_SRCS))
+	@WABRIDGE=$(CURDIR)/wabridge WB_UNIT_DIR=$(CURDIR)/build WB_VALGRIND=1 \
+	  sh tests/run-all.sh
+
+build/test-%: tests/unit/test-%.c $(LIB_OBJS) $(HDRS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(PKG_LIBS)
+
+# Serve on the embedded defaults: state and Maildirs under ./wabridge-data/.
+run: all
+	./wabridge serve
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/wabridge/templates \
+	  $(DESTDIR)$(DATADIR)/doc/wabridge
+	install -m 755 wabridge $(DESTDIR)$(BINDIR)/wabridge
+	install -m 644 templates/mail.txt templates/mail.html $(DESTDIR)$(DATADIR)/wabridge/templates/
+	install -m 644 README.md contrib/wabridge.conf.example $(DESTDIR)$(DATADIR)/doc/wabridge/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/wabridge
+	rm -rf $(DESTDIR)$(DATADIR)/wabridge $(DESTDIR)$(DATADIR)/doc/wabridge
+
+clean:
+	rm -rf build wabridge
+
+distclean: clean
+	rm -rf wabridge-data

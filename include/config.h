@@ -1,0 +1,107 @@
+/* config: the GKeyFile configuration of SPEC §4, its embedded defaults and its checker.
+ *
+ * wb_config_load() returns a fully validated configuration or NULL with a
+ * WB_CONFIG_ERROR whose message lists every problem, one a line; wb_config_check()
+ * reports the same problems as a list. Officer patterns are stored lowercase, the TLS
+ * fingerprint as 64 lowercase hex digits; a station's maildir NULL means the default
+ * <data_dir>/mail/<key>.
+ * Secrets are read from *_file keys at load time; a secret file readable by group or
+ * others is refused. Secrets are never logged or printed. */
+#ifndef WB_CONFIG_H
+#define WB_CONFIG_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WB_CONFIG_ERROR (wb_config_error_quark())
+GQuark wb_config_error_quark(void);
+
+enum wb_deliver_kind { WB_DELIVER_MAILDIR, WB_DELIVER_IMAP };
+
+struct wb_station {
+	char *key;             /* the part after "station:"; for auto stations the phone_number_id */
+	char *name;            /* "Bhowanipore Police Station" */
+	char *code;            /* "BHP": [A-Z0-9]{2,8}, the prefix of complaint references */
+	char *phone_number_id; /* digits */
+	char *address;         /* the station's mail address, used in To: */
+	enum wb_deliver_kind deliver;
+	char *maildir;         /* deliver = maildir:PATH (absolute or relative to cwd) */
+	char *imap_user;
+	char *imap_password;   /* secret, read from imap_password_file */
+	char *folder;          /* IMAP folder, default INBOX */
+	char **officers;       /* NULL-terminated glob patterns, may be empty */
+	char *escalate_to;
+	char **number_patterns; /* NULL-terminated regexes, may be empty */
+	bool is_auto;          /* made up for an unknown phone_number_id (embedded defaults) */
+};
+
+struct wb_config {
+	char *path;            /* file it came from, NULL for the embedded defaults */
+	/* [bridge] */
+	char *state;           /* SQLite file */
+	char *data_dir;        /* directory of state, where default Maildirs live */
+	char *domain;
+	char *timezone;
+	char *default_language;
+	int sla_hours;
+	int complaint_idle_days;
+	char *templates;       /* directory; NULL = templates built into the binary */
+	char *serious_keywords_file;
+	bool send_ack;
+	/* [webhook] */
+	char *listen;
+	char *path_webhook;
+	char *app_secret;      /* secret; NULL = signature checking off (loud warning) */
+	char *verify_token;    /* secret */
+	size_t max_body;
+	/* [whatsapp] */
+	char *api_base;
+	char *access_token;    /* secret */
+	bool dry_run;
+	char *template_registered;
+	char *template_language;
+	size_t media_max;
+	char *wa_ca_file;
+	/* [imap] */
+	char *imap_url;
+	char *imap_ca_file;
+	char *imap_tls_fingerprint;
+	bool imap_idle;
+	/* [smtp] */
+	char *smtp_url;
+	char *smtp_from;
+	/* [replies] */
+	char *replies_mode;
+	char *replies_imap_user;
+	char *replies_imap_password; /* secret */
+	char *replies_folder;
+	char *replies_address;
+	char *token_secret;    /* secret; generated into the data dir when not configured */
+	/* stations, in file order */
+	GPtrArray *stations;   /* of struct wb_station *, owned */
+	bool auto_stations;    /* no [station:*] group: any phone_number_id is its own station */
+};
+
+/* Resolve which file to use: explicit (-c) wins, then $WABRIDGE_CONFIG, then
+ * /etc/wabridge/wabridge.conf if it exists, else NULL (embedded defaults). */
+const char *wb_config_choose_path(const char *explicit_path);
+
+/* Load and validate. path NULL = embedded defaults. */
+struct wb_config *wb_config_load(const char *path, GError **error);
+
+/* Validate everything, appending one human-readable line per problem
+ * ("FILE: [group] key: what is wrong; what to do") to problems. Returns true when none. */
+bool wb_config_check(const char *path, GPtrArray *problems);
+
+void wb_config_free(struct wb_config *cfg);
+
+/* The station for a phone_number_id: configured, or (auto_stations) a new auto station
+ * added to cfg. NULL when unknown and auto_stations is off. Owned by cfg. */
+const struct wb_station *wb_config_station_for(struct wb_config *cfg, const char *phone_number_id);
+const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, const char *key);
+
+/* Parse "4MiB", "100MiB", "512KiB", "1024" into bytes. */
+bool wb_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,63 @@
+/* deliver: putting one rendered mail into a station's mailbox.
+ *
+ * Two back ends sit behind one small table: Maildir (the embedded default) and IMAP
+ * APPEND (libetpan). A target is opened once per station and pass and reused for many
+ * mails; the caller owns the target and closes it. Mails are given as complete RFC 5322
+ * messages with CRLF line ends; a back end converts if its store wants otherwise. */
+#ifndef WB_DELIVER_H
+#define WB_DELIVER_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* What the caller should do after a failure (isync's FAIL_TEMP / FAIL_WAIT / FAIL_FINAL). */
+enum wb_fail {
+	WB_FAIL_NONE = 0,
+	WB_FAIL_SOON,  /* transient (connection dropped, server busy): retry in seconds */
+	WB_FAIL_LATER, /* needs time or a human (login refused, quota, disk full): back off */
+	WB_FAIL_FINAL  /* this mail can never be delivered here (rejected as too big, malformed) */
+};
+
+#define WB_DELIVER_ERROR (wb_deliver_error_quark())
+GQuark wb_deliver_error_quark(void);
+/* GError codes in WB_DELIVER_ERROR are enum wb_fail values. */
+
+struct wb_delivered {
+	uint32_t uidvalidity; /* 0 when the server did not say (no UIDPLUS) or for Maildir */
+	uint32_t uid;
+	char *location;       /* human-readable place: "imap://host/INBOX;UID=7" or a file path; owned */
+};
+
+struct wb_target;
+
+struct wb_deliver_ops {
+	const char *name; /* "maildir", "imap" */
+	/* Connect / prepare. On failure returns NULL and sets error with a wb_fail code. */
+	struct wb_target *(*open)(const struct wb_config *cfg, const struct wb_station *st,
+				  GError **error);
+	/* Is a mail with this Message-ID (without <>) already there? Used before re-delivering
+	 * a mail whose earlier attempt may have succeeded before a crash. Returns 1 yes, 0 no,
+	 * -1 error (error set). */
+	int (*exists)(struct wb_target *t, const char *message_id, GError **error);
+	/* Store one mail. flags: NULL-terminated IMAP keywords/flags to set, may be NULL.
+	 * out is filled on success (caller frees out->location). */
+	bool (*deliver)(struct wb_target *t, const char *mail, size_t len,
+			const char *const *flags, struct wb_delivered *out, GError **error);
+	void (*close)(struct wb_target *t);
+};
+
+extern const struct wb_deliver_ops wb_deliver_maildir;
+extern const struct wb_deliver_ops wb_deliver_imap;
+
+/* The back end a station uses. */
+const struct wb_deliver_ops *wb_deliver_for(const struct wb_station *st);
+
+/* Directory of the station's Maildir (resolved from deliver = maildir:PATH or the
+ * default <data_dir>/mail/<station key>). Newly allocated. */
+char *wb_deliver_maildir_path(const struct wb_config *cfg, const struct wb_station *st);
+
+#endif

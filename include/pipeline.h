@@ -1,0 +1,45 @@
+/* pipeline: the bridge's work, shared by `ingest`, `run` and `serve`.
+ *
+ * wb_accept() takes one webhook body: verify (done by the caller), store durably, then
+ * parse and expand into messages. wb_pass() works through everything due: expands
+ * bodies a crash left unexpanded, renders, and delivers each message, scheduling
+ * retries by failure class. */
+#ifndef WB_PIPELINE_H
+#define WB_PIPELINE_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "render.h"
+#include "store.h"
+
+enum wb_accept_result {
+	WB_ACCEPT_STORED,     /* stored and expanded (messages may be duplicates or unrouted) */
+	WB_ACCEPT_BAD,        /* stored, but kept as bad: not JSON or not a webhook */
+	WB_ACCEPT_NOT_STORED, /* the store failed: nothing is kept, the sender must retry */
+};
+
+struct wb_accept_info {
+	int64_t body_id;
+	struct wb_expand_counts counts;
+	char *reason;         /* for WB_ACCEPT_BAD / NOT_STORED; owned by the caller */
+};
+
+enum wb_accept_result wb_accept(struct wb_config *cfg, struct wb_store *store,
+				const void *body, size_t len, bool verified, const char *source,
+				struct wb_accept_info *info);
+
+struct wb_pass_result {
+	unsigned delivered, retrying, failed, expanded;
+	unsigned waiting;  /* still waiting for a retry after the pass */
+};
+
+/* One pass over all due work. False only when the store itself fails. */
+bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
+	     struct wb_pass_result *res, GError **error);
+
+/* Seconds to wait before the next attempt, by failure class and attempts so far. */
+gint64 wb_backoff(int fail_class, int attempts);
+
+#endif

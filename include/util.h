@@ -1,0 +1,54 @@
+/* util: small helpers GLib does not have, and thin wrappers that fix a policy once. */
+#ifndef WB_UTIL_H
+#define WB_UTIL_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Constant-time equality of two byte strings (time depends on the lengths only). */
+bool wb_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Lowercase hex SHA-256 of data. Newly allocated. */
+char *wb_sha256_hex(const void *data, size_t len);
+
+/* Lowercase hex HMAC-SHA256(key, data). Newly allocated. */
+char *wb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len);
+
+/* Verify an X-Hub-Signature-256 value ("sha256=<64 lowercase or uppercase hex>") over
+ * body with the app secret, in constant time. False for a missing or malformed value. */
+bool wb_signature_ok(const char *secret, const char *header, const void *body, size_t len);
+
+/* The short reply token for a complaint reference: first 10 chars of the lowercase
+ * hex HMAC-SHA256(secret, ref). Newly allocated. */
+char *wb_reply_token(const char *secret, const char *ref);
+
+/* Valid UTF-8 copy of s (invalid sequences become U+FFFD), with every control
+ * character (C0, DEL, C1, U+2028/2029) replaced by a space, runs of spaces collapsed,
+ * trimmed, and cut to at most max_chars characters at a grapheme-cluster boundary.
+ * Safe for any header. Newly allocated; "" for NULL. */
+char *wb_clean_line(const char *s, size_t max_chars);
+
+/* Cut valid UTF-8 s to at most max_chars characters without splitting a grapheme
+ * cluster (combining marks, ZWJ/ZWNJ sequences, Indic conjuncts through a virama,
+ * emoji modifiers and flags stay whole). Returns the byte length to keep. */
+size_t wb_grapheme_cut(const char *s, size_t max_chars);
+
+/* Valid UTF-8 copy of text keeping newlines and tabs, other controls and NUL bytes
+ * removed, CRLF made LF, capped at max_bytes (cut at a character boundary). Newly allocated. */
+char *wb_clean_text(const char *s, size_t len, size_t max_bytes);
+
+/* RFC 2047 "B" encoded-words for UTF-8 text, joined by "\n " (folded, one word a line).
+ * Each word carries whole characters and, wherever the text allows, a multiple of
+ * three bytes, so no word but the last has base64 padding: GMime (and other decoders
+ * that join adjacent words before decoding) would otherwise lose everything after the
+ * first "=". Newly allocated. */
+char *wb_rfc2047_words(const char *text);
+
+/* Read a whole file (or stdin for NULL/"-") up to cap bytes; error when larger. */
+bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);
+
+/* Unix time now (seconds); tests may pin it with $WABRIDGE_NOW. */
+gint64 wb_now(void);
+
+#endif

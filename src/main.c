@@ -1,0 +1,393 @@
+/* main: the command line. Parses global options, loads the configuration, dispatches
+ * through the commands[] table and maps errors to sysexits codes. */
+#include "config.h"
+#include "pipeline.h"
+#include "render.h"
+#include "serve.h"
+#include "store.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <gmime/gmime.h>
+#include <jansson.h>
+#include <libetpan/libetpan.h>
+#include <libxml/xmlversion.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#ifndef WB_VERSION
+#define WB_VERSION "0.1.0"
+#endif
+
+static const char usage_text[] =
+"Usage: wabridge [-c FILE] [-v|-q] COMMAND [ARGS]\n"
+"\n"
+"wabridge bridges the WhatsApp Business Cloud API and ordinary mail. Each WhatsApp\n"
+"message a citizen sends to a police station's number becomes one mail in that\n"
+"station's mailbox (IMAP or Maildir), threaded by complaint.\n"
+"\n"
+"Commands:\n"
+"  serve            Run the daemon in the foreground: webhook listener and delivery.\n"
+"                   SIGTERM/SIGINT finish in-flight work and exit 0.\n"
+"  run              One pass for cron: deliver everything queued, then exit.\n"
+"                   Exit 0 when all is done, 75 when some work waits for a retry.\n"
+"  ingest [FILE]    Accept one webhook POST body from FILE or standard input.\n"
+"                   --signature 'sha256=HEX'  the X-Hub-Signature-256 header value\n"
+"                   (default: $HTTP_X_HUB_SIGNATURE_256, so it works as CGI).\n"
+"                   Exit 0 stored; 77 bad or missing signature (nothing stored);\n"
+"                   65 signed but not a webhook body (kept as bad, see status).\n"
+"  status           Queue depth, oldest waiting message, last error per station,\n"
+"                   and webhook bodies kept for inspection.\n"
+"  check-config     Validate the configuration and print every problem (exit 78).\n"
+"  version          Print the version of wabridge and its libraries.\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE  Configuration file. Default: $WABRIDGE_CONFIG, then\n"
+"                     /etc/wabridge/wabridge.conf if it exists, else the embedded\n"
+"                     defaults (state and Maildirs under ./wabridge-data/, listener\n"
+"                     on 127.0.0.1:8080, signature checking OFF).\n"
+"  -v, --verbose      Also log informational and debug lines.\n"
+"  -q, --quiet        Log warnings and errors only.\n"
+"  -h, --help         Show this help.\n"
+"\n"
+"Environment:\n"
+"  WABRIDGE_CONFIG          Configuration file when -c is not given.\n"
+"  HTTP_X_HUB_SIGNATURE_256 Signature for ingest (set by web servers for CGI).\n"
+"\n"
+"Exit codes (sysexits.h): 0 ok, 64 usage, 65 bad data, 69 unavailable, 70 internal\n"
+"error, 73 cannot create output, 75 temporary failure (try again), 77 not\n"
+"permitted (bad signature), 78 configuration error.\n"
+"\n"
+"Logs go to standard error, one line per state change. No command prints a secret.\n"
+"See the README and contrib/wabridge.conf.example for configuration and deployment.\n";
+
+static int verbosity = 0; /* -1 quiet, 0 normal, 1 verbose */
+
+static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
+				   gsize n_fields, gpointer user_data)
+{
+	const char *msg = NULL;
+	for (gsize i = 0; i < n_fields; i++)
+		if (strcmp(fields[i].key, "MESSAGE") == 0)
+			msg = fields[i].value;
+	if (!msg)
+		return G_LOG_WRITER_UNHANDLED;
+	const char *tag = "";
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		tag = "error: ";
+	else if (level & G_LOG_LEVEL_WARNING)
+		tag = "warning: ";
+	else if (level & G_LOG_LEVEL_MESSAGE) {
+		if (verbosity < 0)
+			return G_LOG_WRITER_HANDLED;
+	} else if (verbosity < 1) {
+		return G_LOG_WRITER_HANDLED; /* info, debug */
+	}
+	fprintf(stderr, "wabridge: %s%s\n", tag, msg);
+	return G_LOG_WRITER_HANDLED;
+}
+
+struct cmd_ctx {
+	const char *config_path;
+	int argc;
+	char **argv; /* argv[0] is the command name */
+};
+
+static void say_error(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void say_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("wabridge: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static struct wb_config *load_config(const struct cmd_ctx *c)
+{
+	GError *err = NULL;
+	const char *path = wb_config_choose_path(c->config_path);
+	struct wb_config *cfg = wb_config_load(path, &err);
+	if (!cfg) {
+		say_error("configuration problems:\n%s\nRun 'wabridge check-config' for the full "
+			  "list.", err->message);
+		g_error_free(err);
+		return NULL;
+	}
+	if (!path)
+		g_info("no configuration file: using the embedded defaults");
+	return cfg;
+}
+
+static void warn_unsigned(const struct wb_config *cfg)
+{
+	if (!cfg->app_secret)
+		g_warning("webhook signature checking is OFF ([webhook] app_secret_file is not "
+			  "set): anyone who can reach the webhook can inject messages. Set it "
+			  "before exposing wabridge to the internet.");
+}
+
+static struct wb_store *open_store(const struct wb_config *cfg)
+{
+	GError *err = NULL;
+	struct wb_store *s = wb_store_open(cfg->state, &err);
+	if (!s) {
+		say_error("%s", err->message);
+		g_error_free(err);
+	}
+	return s;
+}
+
+/* ---- ingest ------------------------------------------------------------------------- */
+
+static int cmd_ingest(const struct cmd_ctx *c)
+{
+	char *signature = NULL;
+	GOptionEntry opts[] = {
+		{ "signature", 0, 0, G_OPTION_ARG_STRING, &signature,
+		  "X-Hub-Signature-256 value (sha256=HEX)", "SIG" },
+		G_OPTION_ENTRY_NULL
+	};
+	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
+	g_option_context_add_main_entries(oc, opts, NULL);
+	g_option_context_set_help_enabled(oc, FALSE);
+	int argc = c->argc;
+	char **argv = c->argv;
+	GError *err = NULL;
+	if (!g_option_context_parse(oc, &argc, &argv, &err) || argc > 2) {
+		say_error("ingest: %s\nUsage: wabridge ingest [--signature 'sha256=HEX'] [FILE]",
+			  err ? err->message : "too many arguments");
+		g_clear_error(&err);
+		g_free(signature);
+		return EX_USAGE;
+	}
+	g_autofree char *sig = signature ? signature : g_strdup(g_getenv("HTTP_X_HUB_SIGNATURE_256"));
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	warn_unsigned(cfg);
+	int rc = EX_OK;
+	GBytes *body = NULL;
+	struct wb_store *store = NULL;
+	if (!wb_read_all(argc == 2 ? argv[1] : NULL, cfg->max_body, &body, &err)) {
+		say_error("ingest: %s; nothing stored", err->message);
+		rc = g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? EX_NOINPUT : EX_DATAERR;
+		goto out;
+	}
+	gsize len;
+	const void *data = g_bytes_get_data(body, &len);
+	if (cfg->app_secret && !wb_signature_ok(cfg->app_secret, sig, data, len)) {
+		say_error("ingest: %s X-Hub-Signature-256; nothing stored. Check [webhook] "
+			  "app_secret_file against the app secret in Meta's App Dashboard.",
+			  sig && *sig ? "wrong" : "missing");
+		rc = EX_NOPERM;
+		goto out;
+	}
+	store = open_store(cfg);
+	if (!store) {
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	struct wb_accept_info info;
+	switch (wb_accept(cfg, store, data, len, cfg->app_secret != NULL, "ingest", &info)) {
+	case WB_ACCEPT_STORED:
+		g_info("webhook body %" G_GINT64_FORMAT " stored: %u new messages, %u duplicates, "
+		       "%u unrouted, %u statuses", info.body_id, info.counts.added,
+		       info.counts.duplicates, info.counts.unrouted, info.counts.statuses);
+		break;
+	case WB_ACCEPT_BAD:
+		say_error("ingest: %s; the body is kept as bad (body %" G_GINT64_FORMAT
+			  "), see 'wabridge status'", info.reason, info.body_id);
+		rc = EX_DATAERR;
+		break;
+	case WB_ACCEPT_NOT_STORED:
+		say_error("ingest: cannot store the body, nothing kept: %s", info.reason);
+		rc = EX_TEMPFAIL;
+		break;
+	}
+	g_free(info.reason);
+out:
+	g_clear_error(&err);
+	if (body)
+		g_bytes_unref(body);
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
+/* ---- run ---------------------------------------------------------------------------- */
+
+static int cmd_run(const struct cmd_ctx *c)
+{
+	if (c->argc > 1) {
+		say_error("run takes no arguments");
+		return EX_USAGE;
+	}
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	GError *err = NULL;
+	int rc = EX_OK;
+	struct wb_store *store = open_store(cfg);
+	struct wb_templates *tpl = store ? wb_templates_load(cfg->templates, &err) : NULL;
+	struct wb_pass_result res;
+	if (!store) {
+		rc = EX_TEMPFAIL;
+	} else if (!tpl) {
+		say_error("cannot load the mail templates: %s", err->message);
+		rc = EX_CONFIG;
+	} else if (!wb_pass(cfg, store, tpl, &res, &err)) {
+		say_error("run: %s", err->message);
+		rc = EX_TEMPFAIL;
+	} else {
+		g_info("run: %u delivered, %u waiting for a retry, %u failed", res.delivered,
+		       res.waiting, res.failed);
+		rc = res.waiting ? EX_TEMPFAIL : EX_OK;
+	}
+	g_clear_error(&err);
+	wb_templates_free(tpl);
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
+/* ---- status, check-config, version -------------------------------------------------- */
+
+static int cmd_status(const struct cmd_ctx *c)
+{
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	struct wb_store *store = open_store(cfg);
+	int rc = EX_OK;
+	GError *err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	if (!store)
+		rc = EX_TEMPFAIL;
+	else if (!wb_store_report(store, out, &err)) {
+		say_error("status: %s", err->message);
+		g_error_free(err);
+		rc = EX_TEMPFAIL;
+	} else {
+		fputs(out->str, stdout);
+	}
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
+static int cmd_check_config(const struct cmd_ctx *c)
+{
+	const char *path = wb_config_choose_path(c->config_path);
+	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+	if (wb_config_check(path, problems)) {
+		printf("%s: configuration is valid\n", path ? path : "embedded defaults");
+		return EX_OK;
+	}
+	for (guint i = 0; i < problems->len; i++)
+		printf("%s\n", (const char *)problems->pdata[i]);
+	fprintf(stderr, "wabridge: %u problem%s found\n", problems->len,
+		problems->len == 1 ? "" : "s");
+	return EX_CONFIG;
+}
+
+static int cmd_version(const struct cmd_ctx *c)
+{
+	printf("wabridge %s\n", WB_VERSION);
+	printf("  GLib %u.%u.%u, GMime %u.%u.%u, libcurl %s, libxml2 %s, SQLite %s,\n",
+	       glib_major_version, glib_minor_version, glib_micro_version, gmime_major_version,
+	       gmime_minor_version, gmime_micro_version, curl_version_info(CURLVERSION_NOW)->version,
+	       LIBXML_DOTTED_VERSION, sqlite3_libversion());
+	printf("  jansson %s, libmicrohttpd %s, libetpan %d.%d\n", jansson_version_str(),
+	       MHD_get_version(), libetpan_get_version_major(), libetpan_get_version_minor());
+	return EX_OK;
+}
+
+static int cmd_serve(const struct cmd_ctx *c)
+{
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	warn_unsigned(cfg);
+	int rc = wb_serve(cfg, wb_config_choose_path(c->config_path));
+	wb_config_free(cfg);
+	return rc;
+}
+
+static int cmd_later(const struct cmd_ctx *c)
+{
+	say_error("'%s' is not available in this version of wabridge yet", c->argv[0]);
+	return EX_UNAVAILABLE;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(const struct cmd_ctx *c);
+} commands[] = {
+	{ "serve", cmd_serve },
+	{ "run", cmd_run },
+	{ "ingest", cmd_ingest },
+	{ "status", cmd_status },
+	{ "check-config", cmd_check_config },
+	{ "version", cmd_version },
+	{ "reply", cmd_later },
+	{ "parse-reply", cmd_later },
+	{ "complaints", cmd_later },
+	{ "complaint", cmd_later },
+};
+
+int main(int argc, char **argv)
+{
+	struct cmd_ctx c = { 0 };
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+			if (++i == argc) {
+				say_error("%s needs a file name", a);
+				return EX_USAGE;
+			}
+			c.config_path = argv[i];
+		} else if (g_str_has_prefix(a, "--config=")) {
+			c.config_path = a + 9;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			verbosity = 1;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			verbosity = -1;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return EX_OK;
+		} else if (!strcmp(a, "--version")) {
+			return cmd_version(&c);
+		} else {
+			say_error("unknown option %s (try 'wabridge --help')", a);
+			return EX_USAGE;
+		}
+	}
+	if (i == argc) {
+		fputs(usage_text, stderr);
+		return EX_USAGE;
+	}
+	g_log_set_writer_func(log_writer, NULL, NULL);
+	/* A server that closes while we write must give an error, not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	c.argc = argc - i;
+	c.argv = argv + i;
+	for (size_t k = 0; k < G_N_ELEMENTS(commands); k++) {
+		if (strcmp(commands[k].name, argv[i]) == 0) {
+			g_mime_init();
+			int rc = commands[k].run(&c);
+			g_mime_shutdown();
+			return rc;
+		}
+	}
+	say_error("unknown command '%s' (try 'wabridge --help')", argv[i]);
+	return EX_USAGE;
+}

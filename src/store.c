@@ -1,0 +1,877 @@
+/* store: SQLite state, migrations, and the one state-change function.
+ *
+ * Design rationale:
+ * - WAL with synchronous=FULL: a commit that returned is on disk, which is what lets a
+ *   webhook be answered 200 right after wb_store_add_body().
+ * - Bodies are deduplicated by SHA-256: Meta retries the same bytes for days; we keep
+ *   them once with a count instead of once per retry.
+ * - Work is claimed per message (claim_pid, claimed_at) inside BEGIN IMMEDIATE, so two
+ *   runs, or a run and a daemon, never take the same message; a claim whose process is
+ *   gone is free again. A message left in "delivering" by a dead process may or may not
+ *   be in the mailbox: the caller checks the mailbox before delivering it again.
+ * - Prepared statements are cached by their SQL text's address (every call site passes
+ *   a string literal), reset on each use. */
+#include "store.h"
+#include "caps.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+G_DEFINE_QUARK(wb-store-error-quark, wb_store_error)
+
+struct wb_store {
+	sqlite3 *db;
+	char *path;
+	GHashTable *stmts; /* const char *sql -> sqlite3_stmt * */
+};
+
+/* Schema versions, applied in order; PRAGMA user_version counts how many are in. */
+static const char *const migrations[] = {
+	/* 1: bodies, messages, complaints, events */
+	"CREATE TABLE bodies ("
+	"  id INTEGER PRIMARY KEY,"
+	"  sha256 TEXT NOT NULL UNIQUE,"
+	"  body BLOB NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  verified INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  seen INTEGER NOT NULL DEFAULT 1,"
+	"  state TEXT NOT NULL DEFAULT 'new'," /* new | expanded | bad */
+	"  error TEXT);"
+	"CREATE INDEX bodies_state ON bodies(state);"
+	"CREATE TABLE complaints ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ref TEXT NOT NULL UNIQUE,"
+	"  station TEXT NOT NULL,"
+	"  citizen TEXT NOT NULL,"
+	"  year INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL,"
+	"  first_wamid TEXT NOT NULL,"
+	"  opened_at INTEGER NOT NULL,"
+	"  last_activity INTEGER NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'open'," /* open | closed */
+	"  closed_reason TEXT,"
+	"  number TEXT);"
+	"CREATE INDEX complaints_citizen ON complaints(station, citizen, state);"
+	"CREATE TABLE station_seq ("
+	"  station TEXT NOT NULL, year INTEGER NOT NULL, last INTEGER NOT NULL,"
+	"  PRIMARY KEY (station, year));"
+	"CREATE TABLE messages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  wamid TEXT NOT NULL UNIQUE,"
+	"  body_id INTEGER NOT NULL REFERENCES bodies(id),"
+	"  station TEXT,"
+	"  phone_number_id TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  wa_id TEXT, user_id TEXT, profile_name TEXT,"
+	"  ts INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  context_id TEXT,"
+	"  forwarded INTEGER NOT NULL DEFAULT 0,"
+	"  json TEXT NOT NULL,"
+	"  complaint_id INTEGER REFERENCES complaints(id),"
+	"  state TEXT NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  claim_pid INTEGER, claimed_at INTEGER,"
+	"  mail BLOB,"
+	"  location TEXT, uidvalidity INTEGER, uid INTEGER,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE INDEX messages_work ON messages(state, next_at);"
+	"CREATE INDEX messages_complaint ON messages(complaint_id);"
+	"CREATE TABLE statuses ("
+	"  id INTEGER PRIMARY KEY,"
+	"  wamid TEXT NOT NULL, status TEXT NOT NULL, ts INTEGER NOT NULL,"
+	"  error_code INTEGER NOT NULL DEFAULT 0, body_id INTEGER NOT NULL, json TEXT NOT NULL,"
+	"  UNIQUE (wamid, status));"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, message_id INTEGER,"
+	"  old TEXT, new TEXT NOT NULL, detail TEXT);",
+};
+
+static bool fail(struct wb_store *s, GError **error, const char *what)
+{
+	int code = sqlite3_extended_errcode(s->db);
+	int kind = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED
+			   ? WB_STORE_BUSY : WB_STORE_FAILED;
+	g_set_error(error, WB_STORE_ERROR, kind, "state database %s: %s: %s", s->path, what,
+		    sqlite3_errmsg(s->db));
+	return false;
+}
+
+static bool exec(struct wb_store *s, const char *sql, GError **error)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return true;
+	g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: %s", s->path,
+		    msg ? msg : sqlite3_errmsg(s->db));
+	sqlite3_free(msg);
+	return false;
+}
+
+static sqlite3_stmt *prep(struct wb_store *s, const char *sql, GError **error)
+{
+	sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return st;
+	}
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fail(s, error, "preparing a statement");
+		return NULL;
+	}
+	g_hash_table_insert(s->stmts, (gpointer)sql, st);
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? g_strdup((const char *)t) : NULL;
+}
+
+/* Run a prepared statement that returns no rows. */
+static bool step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || fail(s, error, what);
+}
+
+static bool begin(struct wb_store *s, GError **error)
+{
+	return exec(s, "BEGIN IMMEDIATE", error);
+}
+
+static bool commit(struct wb_store *s, GError **error)
+{
+	if (exec(s, "COMMIT", error))
+		return true;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return false;
+}
+
+static bool rollback(struct wb_store *s)
+{
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return false;
+}
+
+static bool migrate(struct wb_store *s, GError **error)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return fail(s, error, "reading the schema version");
+	int have = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	int want = (int)G_N_ELEMENTS(migrations);
+	if (have > want) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED,
+			    "state database %s has schema version %d, newer than this wabridge "
+			    "(%d): use a newer wabridge or restore a backup", s->path, have, want);
+		return false;
+	}
+	for (int v = have; v < want; v++) {
+		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", v + 1);
+		if (!begin(s, error))
+			return false;
+		if (!exec(s, migrations[v], error) || !exec(s, bump, error))
+			return rollback(s);
+		if (!commit(s, error))
+			return false;
+		g_info("state database %s: schema migrated to version %d", s->path, v + 1);
+	}
+	return true;
+}
+
+static void finalize_stmt(gpointer st)
+{
+	sqlite3_finalize(st);
+}
+
+struct wb_store *wb_store_open(const char *path, GError **error)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	if (g_mkdir_with_parents(dir, 0700) != 0) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED,
+			    "cannot create the state directory %s: %s", dir, g_strerror(errno));
+		return NULL;
+	}
+	struct wb_store *s = g_new0(struct wb_store, 1);
+	s->path = g_strdup(path);
+	s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+					 finalize_stmt);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fail(s, error, "cannot open");
+		wb_store_close(s);
+		return NULL;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	sqlite3_extended_result_codes(s->db, 1);
+	if (!exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		  "PRAGMA foreign_keys = ON;", error) || !migrate(s, error)) {
+		wb_store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void wb_store_close(struct wb_store *s)
+{
+	if (!s)
+		return;
+	if (s->stmts)
+		g_hash_table_destroy(s->stmts);
+	sqlite3_close(s->db);
+	g_free(s->path);
+	g_free(s);
+}
+
+bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
+		       const char *source, int64_t *body_id, bool *is_new, GError **error)
+{
+	g_autofree char *sha = wb_sha256_hex(body, len);
+	gint64 now = wb_now();
+	sqlite3_stmt *st;
+
+	if (!begin(s, error))
+		return false;
+	st = prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, received_at, "
+		  "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (sha256) DO "
+		  "UPDATE SET seen = seen + 1, last_seen = ?6", error);
+	if (!st)
+		return rollback(s);
+	bind_text(st, 1, sha);
+	sqlite3_bind_blob64(st, 2, len ? body : "", len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
+	sqlite3_bind_int(st, 4, verified);
+	bind_text(st, 5, source);
+	sqlite3_bind_int64(st, 6, now);
+	if (!step_done(s, st, error, "storing a webhook body"))
+		return rollback(s);
+	st = prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
+	if (!st)
+		return rollback(s);
+	bind_text(st, 1, sha);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		fail(s, error, "reading back a stored body");
+		sqlite3_reset(st);
+		return rollback(s);
+	}
+	*body_id = sqlite3_column_int64(st, 0);
+	if (is_new)
+		*is_new = sqlite3_column_int64(st, 1) == 1;
+	sqlite3_reset(st);
+	return commit(s, error);
+}
+
+bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE bodies SET state = 'bad', error = ?2 WHERE id = ?1",
+				error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, body_id);
+	bind_text(st, 2, reason);
+	if (!step_done(s, st, error, "marking a body bad"))
+		return false;
+	g_warning("webhook body %" G_GINT64_FORMAT " kept as bad: %s", body_id, reason);
+	return true;
+}
+
+/* Next sequence number of a station in a year; inside the caller's transaction. */
+static bool next_seq(struct wb_store *s, const char *station, int year, int64_t *seq,
+		     GError **error)
+{
+	sqlite3_stmt *st = prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
+				"(?1, ?2, 1) ON CONFLICT (station, year) DO UPDATE SET "
+				"last = last + 1 RETURNING last", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, station);
+	sqlite3_bind_int(st, 2, year);
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok)
+		*seq = sqlite3_column_int64(st, 0);
+	else
+		fail(s, error, "taking a complaint number");
+	sqlite3_reset(st);
+	return ok;
+}
+
+static int year_of(gint64 ts, const char *zone)
+{
+	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(zone);
+	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(ts);
+	if (!tz || !utc)
+		return 1970;
+	g_autoptr(GDateTime) local = g_date_time_to_timezone(utc, tz);
+	return g_date_time_get_year(local);
+}
+
+/* The open complaint of this citizen at this station, or a new one (the old one closes
+ * when it has been idle longer than complaint_idle_days). Inside a transaction. */
+static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
+			  const struct wb_station *stn, const struct wb_inmsg *m, gint64 ts,
+			  int64_t *complaint_id, GError **error)
+{
+	gint64 idle = (gint64)cfg->complaint_idle_days * 86400;
+	sqlite3_stmt *st = prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
+				"AND citizen = ?2 AND state = 'open' ORDER BY id DESC LIMIT 1",
+				error);
+	if (!st)
+		return false;
+	bind_text(st, 1, stn->key);
+	bind_text(st, 2, m->sender);
+	int rc = sqlite3_step(st);
+	int64_t open_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	gint64 last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, error, "finding the citizen's complaint");
+
+	if (open_id && ts - last <= idle) {
+		st = prep(s, "UPDATE complaints SET last_activity = max(last_activity, ?2) "
+			  "WHERE id = ?1", error);
+		if (!st)
+			return false;
+		sqlite3_bind_int64(st, 1, open_id);
+		sqlite3_bind_int64(st, 2, ts);
+		*complaint_id = open_id;
+		return step_done(s, st, error, "updating a complaint");
+	}
+	if (open_id) {
+		st = prep(s, "UPDATE complaints SET state = 'closed', closed_reason = 'idle' "
+			  "WHERE id = ?1", error);
+		if (!st)
+			return false;
+		sqlite3_bind_int64(st, 1, open_id);
+		if (!step_done(s, st, error, "closing an idle complaint"))
+			return false;
+	}
+	int year = year_of(ts, cfg->timezone);
+	int64_t seq;
+	if (!next_seq(s, stn->key, year, &seq, error))
+		return false;
+	g_autofree char *ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, stn->code, year, seq);
+	st = prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, first_wamid, "
+		  "opened_at, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, ref);
+	bind_text(st, 2, stn->key);
+	bind_text(st, 3, m->sender);
+	sqlite3_bind_int(st, 4, year);
+	sqlite3_bind_int64(st, 5, seq);
+	bind_text(st, 6, m->wamid);
+	sqlite3_bind_int64(st, 7, ts);
+	if (!step_done(s, st, error, "opening a complaint"))
+		return false;
+	*complaint_id = sqlite3_last_insert_rowid(s->db);
+	g_message("complaint %s opened at %s for %s", ref, stn->key, m->sender);
+	return true;
+}
+
+static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const char *new,
+		      const char *detail, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "INSERT INTO events (at, message_id, old, new, detail) "
+				"VALUES (?1, ?2, ?3, ?4, ?5)", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, wb_now());
+	sqlite3_bind_int64(st, 2, msg_id);
+	bind_text(st, 3, old);
+	bind_text(st, 4, new);
+	bind_text(st, 5, detail);
+	return step_done(s, st, error, "recording an event");
+}
+
+/* Insert one message; *added false when its wamid is already known. */
+static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+			const struct wb_inmsg *m, bool *added, bool *unrouted, GError **error)
+{
+	gint64 now = wb_now();
+	gint64 ts = m->timestamp ? m->timestamp : now;
+	const struct wb_station *stn = wb_config_station_for(cfg, m->phone_number_id);
+	int64_t complaint_id = 0;
+
+	sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE wamid = ?1", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, m->wamid);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		*added = false;
+		return true;
+	}
+	if (stn && !complaint_for(s, cfg, stn, m, ts, &complaint_id, error))
+		return false;
+	st = prep(s, "INSERT INTO messages (wamid, body_id, station, phone_number_id, sender, "
+		  "wa_id, user_id, profile_name, ts, received_at, type, context_id, forwarded, "
+		  "json, complaint_id, state, updated_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5, "
+		  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?10, ?17)", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, m->wamid);
+	sqlite3_bind_int64(st, 2, body_id);
+	bind_text(st, 3, stn ? stn->key : NULL);
+	bind_text(st, 4, m->phone_number_id);
+	bind_text(st, 5, m->sender);
+	bind_text(st, 6, m->wa_id);
+	bind_text(st, 7, m->user_id);
+	bind_text(st, 8, m->profile_name);
+	sqlite3_bind_int64(st, 9, ts);
+	sqlite3_bind_int64(st, 10, now);
+	bind_text(st, 11, m->type);
+	bind_text(st, 12, m->context_id);
+	sqlite3_bind_int(st, 13, m->forwarded);
+	bind_text(st, 14, m->json);
+	if (complaint_id)
+		sqlite3_bind_int64(st, 15, complaint_id);
+	bind_text(st, 16, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED);
+	g_autofree char *why = stn ? NULL :
+		g_strdup_printf("no station has phone_number_id %s; add a [station:…] group "
+				"with it, the message is kept", m->phone_number_id);
+	bind_text(st, 17, why);
+	if (!step_done(s, st, error, "storing a message"))
+		return false;
+	int64_t id = sqlite3_last_insert_rowid(s->db);
+	*added = true;
+	*unrouted = stn == NULL;
+	if (!add_event(s, id, NULL, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED, why, error))
+		return false;
+	if (stn)
+		g_message("message %" G_GINT64_FORMAT " %s from %s to %s: → %s", id, m->wamid,
+			  m->sender, stn->key, WB_ST_RECEIVED);
+	else
+		g_warning("message %" G_GINT64_FORMAT " %s: → %s: %s", id, m->wamid,
+			  WB_ST_UNROUTED, why);
+	return true;
+}
+
+static bool add_status(struct wb_store *s, int64_t body_id, const struct wb_instatus *x,
+		       GError **error)
+{
+	sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO statuses (wamid, status, ts, "
+				"error_code, body_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, x->wamid);
+	bind_text(st, 2, x->status);
+	sqlite3_bind_int64(st, 3, x->timestamp);
+	sqlite3_bind_int(st, 4, x->error_code);
+	sqlite3_bind_int64(st, 5, body_id);
+	bind_text(st, 6, x->json);
+	return step_done(s, st, error, "storing a status");
+}
+
+bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error)
+{
+	struct wb_expand_counts c = { 0 };
+	if (!begin(s, error))
+		return false;
+	for (guint i = 0; i < p->messages->len; i++) {
+		bool added = false, unrouted = false;
+		if (!add_message(s, cfg, body_id, p->messages->pdata[i], &added, &unrouted, error))
+			return rollback(s);
+		c.added += added;
+		c.duplicates += !added;
+		c.unrouted += unrouted;
+	}
+	for (guint i = 0; i < p->statuses->len; i++) {
+		if (!add_status(s, body_id, p->statuses->pdata[i], error))
+			return rollback(s);
+		c.statuses++;
+	}
+	g_autofree char *problems = NULL;
+	if (p->problems->len) {
+		g_ptr_array_add(p->problems, NULL);
+		problems = g_strjoinv("; ", (char **)p->problems->pdata);
+		g_ptr_array_remove_index(p->problems, p->problems->len - 1);
+		g_warning("webhook body %" G_GINT64_FORMAT ": skipped items: %s", body_id, problems);
+	}
+	sqlite3_stmt *st = prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
+				error);
+	if (!st)
+		return rollback(s);
+	sqlite3_bind_int64(st, 1, body_id);
+	bind_text(st, 2, problems);
+	if (!step_done(s, st, error, "marking a body expanded"))
+		return rollback(s);
+	if (!commit(s, error))
+		return false;
+	if (counts)
+		*counts = c;
+	return true;
+}
+
+GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "SELECT id FROM bodies WHERE state = 'new' ORDER BY id", error);
+	if (!st)
+		return NULL;
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_array_unref(ids);
+		fail(s, error, "listing new bodies");
+		return NULL;
+	}
+	return ids;
+}
+
+GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "SELECT body FROM bodies WHERE id = ?1", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, body_id);
+	GBytes *b = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		b = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
+	else
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND, "no body %" G_GINT64_FORMAT,
+			    body_id);
+	sqlite3_reset(st);
+	return b;
+}
+
+/* Is the process that claimed a message still there? */
+static bool claimant_alive(sqlite3_int64 pid)
+{
+	if (pid <= 0 || pid > G_MAXINT)
+		return false;
+	if (pid == getpid())
+		return true;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **error)
+{
+	if (!begin(s, error))
+		return NULL;
+	sqlite3_stmt *st = prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
+				"IN ('received', 'rendered', 'retry', 'delivering') AND next_at <= ?1 "
+				"ORDER BY id", error);
+	if (!st) {
+		rollback(s);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	int rc;
+	while (ids->len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		bool claimed = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		/* A claim older than an hour is stale even if the pid was reused. */
+		if (claimed && claimant_alive(sqlite3_column_int64(st, 1)) &&
+		    now - sqlite3_column_int64(st, 2) < 3600 &&
+		    sqlite3_column_int64(st, 1) != getpid())
+			continue;
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(st);
+	bool ok = true;
+	for (guint i = 0; ok && i < ids->len; i++) {
+		st = prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
+			  error);
+		ok = st != NULL;
+		if (ok) {
+			sqlite3_bind_int64(st, 1, g_array_index(ids, int64_t, i));
+			sqlite3_bind_int64(st, 2, getpid());
+			sqlite3_bind_int64(st, 3, now);
+			ok = step_done(s, st, error, "claiming a message");
+		}
+	}
+	if (!ok || !commit(s, error)) {
+		rollback(s);
+		g_array_unref(ids);
+		return NULL;
+	}
+	return ids;
+}
+
+void wb_msg_free(struct wb_msg *m)
+{
+	if (!m)
+		return;
+	g_free(m->wamid);
+	g_free(m->station);
+	g_free(m->phone_number_id);
+	g_free(m->sender);
+	g_free(m->wa_id);
+	g_free(m->user_id);
+	g_free(m->profile_name);
+	g_free(m->type);
+	g_free(m->json);
+	g_free(m->context_id);
+	g_free(m->state);
+	g_free(m->last_error);
+	g_free(m->payload_sha256);
+	g_free(m->ref);
+	g_free(m->thread_root);
+	g_free(m->reply_parent);
+	if (m->mail)
+		g_bytes_unref(m->mail);
+	g_free(m);
+}
+
+struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
+{
+	sqlite3_stmt *st = prep(s,
+		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
+		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
+		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
+		"c.first_wamid, m.mail, "
+		"(SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id) "
+		"FROM messages m JOIN bodies b ON b.id = m.body_id "
+		"LEFT JOIN complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
+			    "no message %" G_GINT64_FORMAT, id);
+		return NULL;
+	}
+	struct wb_msg *m = g_new0(struct wb_msg, 1);
+	char **texts[] = { &m->wamid, &m->station, &m->phone_number_id, &m->sender, &m->wa_id,
+			   &m->user_id, &m->profile_name, &m->type, &m->json, &m->context_id,
+			   &m->state, &m->last_error, &m->payload_sha256 };
+	m->id = sqlite3_column_int64(st, 0);
+	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
+		*texts[i] = col_text(st, i + 1);
+	m->ts = sqlite3_column_int64(st, 14);
+	m->received_at = sqlite3_column_int64(st, 15);
+	m->attempts = sqlite3_column_int(st, 16);
+	m->forwarded = sqlite3_column_int(st, 17);
+	m->complaint_id = sqlite3_column_int64(st, 18);
+	m->ref = col_text(st, 19);
+	m->thread_root = col_text(st, 20);
+	if (m->thread_root && strcmp(m->thread_root, m->wamid) == 0)
+		g_clear_pointer(&m->thread_root, g_free);
+	if (sqlite3_column_type(st, 21) == SQLITE_BLOB)
+		m->mail = g_bytes_new(sqlite3_column_blob(st, 21), (gsize)sqlite3_column_bytes(st, 21));
+	m->reply_parent = col_text(st, 22);
+	sqlite3_reset(st);
+	return m;
+}
+
+bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_state,
+			GError **error, const char *detail_fmt, ...)
+{
+	g_autofree char *detail = NULL;
+	if (detail_fmt) {
+		va_list ap;
+		va_start(ap, detail_fmt);
+		detail = g_strdup_vprintf(detail_fmt, ap);
+		va_end(ap);
+	}
+	if (!begin(s, error))
+		return false;
+	sqlite3_stmt *st = prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
+				"complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
+	if (!st)
+		return rollback(s);
+	sqlite3_bind_int64(st, 1, msg_id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
+			    "no message %" G_GINT64_FORMAT, msg_id);
+		return rollback(s);
+	}
+	g_autofree char *old = col_text(st, 0);
+	g_autofree char *wamid = col_text(st, 1);
+	g_autofree char *ref = col_text(st, 2);
+	sqlite3_reset(st);
+	bool keep_claim = strcmp(new_state, WB_ST_DELIVERING) == 0;
+	bool is_problem = strcmp(new_state, WB_ST_FAILED) == 0 || strcmp(new_state, WB_ST_RETRY) == 0;
+	st = prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
+		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
+		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END WHERE id = ?1", error);
+	if (!st)
+		return rollback(s);
+	sqlite3_bind_int64(st, 1, msg_id);
+	bind_text(st, 2, new_state);
+	sqlite3_bind_int64(st, 3, wb_now());
+	sqlite3_bind_int(st, 4, is_problem);
+	bind_text(st, 5, detail);
+	sqlite3_bind_int(st, 6, keep_claim);
+	if (!step_done(s, st, error, "changing a message's state") ||
+	    !add_event(s, msg_id, old, new_state, detail, error))
+		return rollback(s);
+	if (!commit(s, error))
+		return false;
+	GLogLevelFlags level = strcmp(new_state, WB_ST_FAILED) == 0 ? G_LOG_LEVEL_WARNING
+								    : G_LOG_LEVEL_MESSAGE;
+	g_log(G_LOG_DOMAIN, level, "message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", msg_id,
+	      wamid, ref ? ref : "-", old, new_state, detail ? ": " : "", detail ? detail : "");
+	return true;
+}
+
+bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE messages SET mail = ?2 WHERE id = ?1", error);
+	if (!st)
+		return false;
+	gsize len;
+	const void *data = g_bytes_get_data(mail, &len);
+	sqlite3_bind_int64(st, 1, msg_id);
+	sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC);
+	return step_done(s, st, error, "storing a rendered mail");
+}
+
+bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *location,
+			   uint32_t uidvalidity, uint32_t uid, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE messages SET location = ?2, uidvalidity = ?3, "
+				"uid = ?4 WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, msg_id);
+	bind_text(st, 2, location);
+	sqlite3_bind_int64(st, 3, uidvalidity);
+	sqlite3_bind_int64(st, 4, uid);
+	return step_done(s, st, error, "recording where a mail went");
+}
+
+bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const char *why,
+		    GError **error)
+{
+	sqlite3_stmt *st = prep(s, "UPDATE messages SET attempts = attempts + 1, next_at = ?2 "
+				"WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, msg_id);
+	sqlite3_bind_int64(st, 2, next_at);
+	if (!step_done(s, st, error, "scheduling a retry"))
+		return false;
+	g_autofree char *when = NULL;
+	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next_at);
+	when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
+	return wb_store_set_state(s, msg_id, WB_ST_RETRY, error, "%s (next try %s)", why, when);
+}
+
+bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state IN "
+				"('received', 'rendered', 'retry', 'delivering')", error);
+	if (!st)
+		return false;
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		*count = (unsigned)sqlite3_column_int64(st, 0);
+		*soonest = sqlite3_column_int64(st, 1);
+	} else {
+		fail(s, error, "counting pending work");
+	}
+	sqlite3_reset(st);
+	return ok;
+}
+
+static char *iso_time(gint64 t)
+{
+	g_autoptr(GDateTime) d = t > 0 ? g_date_time_new_from_unix_utc(t) : NULL;
+	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
+}
+
+static bool report_stations(struct wb_store *s, GString *out, GError **error)
+{
+	sqlite3_stmt *st = prep(s,
+		"SELECT coalesce(station, '(unrouted)'), "
+		"sum(state IN ('received','rendered','retry','delivering')), "
+		"min(CASE WHEN state IN ('received','rendered','retry','delivering') THEN received_at END), "
+		"sum(state = 'delivered'), sum(state = 'failed'), sum(state = 'unrouted'), "
+		"(SELECT last_error FROM messages x WHERE x.station IS m.station AND "
+		"  x.state IN ('retry','failed','unrouted') ORDER BY x.updated_at DESC LIMIT 1), "
+		"(SELECT count(*) FROM complaints c WHERE c.station = m.station AND c.state = 'open') "
+		"FROM messages m GROUP BY station ORDER BY station", error);
+	if (!st)
+		return false;
+	g_string_append(out, "Stations:\n");
+	int rc, rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *oldest = iso_time(sqlite3_column_int64(st, 2));
+		g_string_append_printf(out, "  %s: queue %lld (oldest %s), delivered %lld, failed "
+				       "%lld, unrouted %lld, open complaints %lld\n",
+				       sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+				       oldest, sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+				       sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 7));
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+			g_string_append_printf(out, "    last error: %s\n", sqlite3_column_text(st, 6));
+		rows++;
+	}
+	sqlite3_reset(st);
+	if (!rows)
+		g_string_append(out, "  (no messages yet)\n");
+	return rc == SQLITE_DONE || fail(s, error, "reporting stations");
+}
+
+static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "SELECT id, received_at, sha256, size, state, error FROM bodies "
+				"WHERE state = 'bad' OR error IS NOT NULL ORDER BY id DESC LIMIT 50",
+				error);
+	if (!st)
+		return false;
+	int rc, rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (!rows++)
+			g_string_append(out, "Webhook bodies kept for inspection:\n");
+		g_autofree char *when = iso_time(sqlite3_column_int64(st, 1));
+		g_string_append_printf(out, "  body %lld  %s  sha256 %s  %lld bytes  %s: %s\n",
+				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
+				       sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4),
+				       sqlite3_column_text(st, 5));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || fail(s, error, "reporting bad bodies");
+}
+
+bool wb_store_report(struct wb_store *s, GString *out, GError **error)
+{
+	sqlite3_stmt *st = prep(s, "SELECT count(*), coalesce(sum(seen), 0), "
+				"coalesce(sum(state = 'bad'), 0) FROM bodies", error);
+	if (!st)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		g_string_append_printf(out, "Webhook bodies: %lld stored (%lld received with "
+				       "retries), %lld bad\n", sqlite3_column_int64(st, 0),
+				       sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
+	sqlite3_reset(st);
+	return report_stations(s, out, error) && report_bad_bodies(s, out, error);
+}
+
+bool wb_store_writable(struct wb_store *s)
+{
+	return exec(s, "BEGIN IMMEDIATE; ROLLBACK;", NULL);
+}

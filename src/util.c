@@ -1,0 +1,254 @@
+/* util: constant-time compare, hashes, header-safe text, grapheme-safe cuts. */
+#include "util.h"
+
+#include <gio/gio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool wb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char *x = a, *y = b;
+	size_t n = alen > blen ? alen : blen;
+	unsigned char diff = alen != blen;
+
+	/* Walk the longer length so timing does not reveal where the first difference is. */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char cx = i < alen ? x[i] : 0;
+		unsigned char cy = i < blen ? y[i] : 0;
+		diff |= cx ^ cy;
+	}
+	return diff == 0;
+}
+
+char *wb_sha256_hex(const void *data, size_t len)
+{
+	return g_compute_checksum_for_data(G_CHECKSUM_SHA256, data, len);
+}
+
+char *wb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len)
+{
+	g_autoptr(GHmac) h = g_hmac_new(G_CHECKSUM_SHA256, key, keylen);
+	g_hmac_update(h, data, (gssize)len);
+	return g_strdup(g_hmac_get_string(h));
+}
+
+bool wb_signature_ok(const char *secret, const char *header, const void *body, size_t len)
+{
+	if (!secret || !header || strncmp(header, "sha256=", 7) != 0)
+		return false;
+	const char *given = header + 7;
+	if (strlen(given) != 64)
+		return false;
+	char lower[65];
+	for (size_t i = 0; i < 64; i++) {
+		if (!g_ascii_isxdigit(given[i]))
+			return false;
+		lower[i] = g_ascii_tolower(given[i]);
+	}
+	lower[64] = '\0';
+	g_autofree char *want = wb_hmac_sha256_hex(secret, strlen(secret), body, len);
+	return wb_ct_equal(want, 64, lower, 64);
+}
+
+char *wb_reply_token(const char *secret, const char *ref)
+{
+	g_autofree char *mac = wb_hmac_sha256_hex(secret, strlen(secret), ref, strlen(ref));
+	return g_strndup(mac, 10);
+}
+
+/* Characters that never start a grapheme cluster: they attach to what precedes. */
+static bool attaches_to_previous(gunichar c)
+{
+	if (c == 0x200C || c == 0x200D)                 /* ZWNJ, ZWJ */
+		return true;
+	if ((c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF)) /* variation sel. */
+		return true;
+	if (c >= 0x1F3FB && c <= 0x1F3FF)               /* emoji skin-tone modifiers */
+		return true;
+	if (c >= 0xE0020 && c <= 0xE007F)               /* emoji tag sequences */
+		return true;
+	switch (g_unichar_type(c)) {
+	case G_UNICODE_SPACING_MARK:
+	case G_UNICODE_ENCLOSING_MARK:
+	case G_UNICODE_NON_SPACING_MARK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A virama (halant) or ZWJ joins the next character into the same cluster: Bengali and
+ * Devanagari conjuncts (UAX #29 GB9c) and emoji ZWJ sequences. */
+static bool joins_next(gunichar c)
+{
+	switch (c) {
+	case 0x094D: case 0x09CD: case 0x0A4D: case 0x0ACD: case 0x0B4D:
+	case 0x0BCD: case 0x0C4D: case 0x0CCD: case 0x0D4D: case 0x200D:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool is_regional_indicator(gunichar c)
+{
+	return c >= 0x1F1E6 && c <= 0x1F1FF;
+}
+
+size_t wb_grapheme_cut(const char *s, size_t max_chars)
+{
+	const char *p = s, *keep = s;
+	size_t chars = 0;
+	gunichar prev = 0;
+	bool ri_odd = false;
+
+	while (*p) {
+		gunichar c = g_utf8_get_char(p);
+		bool boundary = p == s || !(attaches_to_previous(c) || joins_next(prev) ||
+					    (is_regional_indicator(c) && ri_odd));
+		if (boundary)
+			keep = p;
+		if (chars == max_chars)
+			return (size_t)(keep - s);
+		ri_odd = is_regional_indicator(c) ? !ri_odd : false;
+		prev = c;
+		p = g_utf8_next_char(p);
+		chars++;
+	}
+	return (size_t)(p - s);
+}
+
+static bool is_control(gunichar c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029 ||
+	       c == 0xFEFF;
+}
+
+char *wb_clean_line(const char *s, size_t max_chars)
+{
+	if (!s)
+		return g_strdup("");
+	g_autofree char *valid = g_utf8_make_valid(s, -1);
+	GString *out = g_string_sized_new(strlen(valid));
+	bool space = true; /* drops leading spaces */
+
+	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (is_control(c) || g_unichar_isspace(c)) {
+			if (!space)
+				g_string_append_c(out, ' ');
+			space = true;
+			continue;
+		}
+		g_string_append_unichar(out, c);
+		space = false;
+	}
+	while (out->len && out->str[out->len - 1] == ' ')
+		g_string_truncate(out, out->len - 1);
+	g_string_truncate(out, wb_grapheme_cut(out->str, max_chars));
+	while (out->len && out->str[out->len - 1] == ' ')
+		g_string_truncate(out, out->len - 1);
+	return g_string_free(out, FALSE);
+}
+
+char *wb_clean_text(const char *s, size_t len, size_t max_bytes)
+{
+	/* NUL bytes are dropped first (a C string cannot hold them, and the text after one
+	 * is still the sender's); then invalid sequences become U+FFFD. */
+	g_autofree char *nonul = g_malloc(len + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != '\0')
+			nonul[n++] = s[i];
+	nonul[n] = '\0';
+	g_autofree char *valid = g_utf8_make_valid(nonul, (gssize)n);
+	GString *out = g_string_sized_new(MIN(n, max_bytes) + 1);
+
+	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c == '\r')
+			continue; /* CRLF and lone CR become LF via the '\n' that follows or not */
+		if (is_control(c) && c != '\n' && c != '\t')
+			continue;
+		const char *next = g_utf8_next_char(p);
+		if (out->len + (size_t)(next - p) > max_bytes)
+			break;
+		g_string_append_len(out, p, next - p);
+	}
+	return g_string_free(out, FALSE);
+}
+
+char *wb_rfc2047_words(const char *text)
+{
+	enum { MAX_BYTES = 45 }; /* 60 base64 characters + 12 of framing: a 73-octet line */
+	GString *out = g_string_new(NULL);
+	const char *p = text;
+	while (*p) {
+		const char *best = NULL, *any = NULL, *q = p;
+		/* Longest run of whole characters within MAX_BYTES, preferring one whose length
+		 * is a multiple of three. */
+		while (*q) {
+			const char *next = g_utf8_next_char(q);
+			if (next - p > MAX_BYTES)
+				break;
+			q = next;
+			any = q;
+			if ((q - p) % 3 == 0)
+				best = q;
+		}
+		const char *end = !*q ? q : best ? best : any ? any : g_utf8_next_char(p);
+		g_autofree char *b64 = g_base64_encode((const guchar *)p, (gsize)(end - p));
+		g_string_append_printf(out, "%s=?UTF-8?B?%s?=", out->len ? "\n " : "", b64);
+		p = end;
+	}
+	return g_string_free(out, FALSE);
+}
+
+bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error)
+{
+	bool from_stdin = !path || strcmp(path, "-") == 0;
+	FILE *f = from_stdin ? stdin : fopen(path, "rb");
+	if (!f) {
+		g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+			    "cannot open %s: %s", path, g_strerror(errno));
+		return false;
+	}
+	GByteArray *buf = g_byte_array_new();
+	unsigned char chunk[65536];
+	size_t n;
+	bool ok = true;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (buf->len + n > cap) {
+			g_set_error(error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+				    "%s is larger than the limit of %zu bytes",
+				    from_stdin ? "input" : path, cap);
+			ok = false;
+			break;
+		}
+		g_byte_array_append(buf, chunk, (guint)n);
+	}
+	if (ok && ferror(f)) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_IO, "cannot read %s: %s",
+			    from_stdin ? "input" : path, g_strerror(errno));
+		ok = false;
+	}
+	if (!from_stdin)
+		fclose(f);
+	if (!ok) {
+		g_byte_array_unref(buf);
+		return false;
+	}
+	*out = g_byte_array_free_to_bytes(buf);
+	return true;
+}
+
+gint64 wb_now(void)
+{
+	const char *pin = g_getenv("WABRIDGE_NOW");
+	if (pin && *pin)
+		return g_ascii_strtoll(pin, NULL, 10);
+	return g_get_real_time() / G_USEC_PER_SEC;
+}

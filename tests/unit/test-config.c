@@ -1,0 +1,1027 @@
+/* test-config: the configuration module (src/config.c).
+ *
+ * Every test writes its files into a fresh temporary directory. Tests run as root in
+ * CI, so permission tests look at the mode bits that config.c checks, never at access().
+ * The embedded-defaults test changes into its temporary directory because the defaults
+ * put the data directory under ./wabridge-data. */
+#include "config.h"
+#include "caps.h"
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *example_path; /* contrib/wabridge.conf.example, absolute */
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static char *tmpdir_new(void)
+{
+	g_autoptr(GError) err = NULL;
+	char *dir = g_dir_make_tmp("wb-test-config-XXXXXX", &err);
+	g_assert_no_error(err);
+	return dir;
+}
+
+static void rm_rf(const char *path)
+{
+	GDir *dir = g_dir_open(path, 0, NULL);
+	if (dir != NULL) {
+		const char *name;
+		while ((name = g_dir_read_name(dir)) != NULL) {
+			g_autofree char *child = g_build_filename(path, name, NULL);
+			struct stat st;
+			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+				rm_rf(child);
+			else
+				g_unlink(child);
+		}
+		g_dir_close(dir);
+	}
+	g_rmdir(path);
+}
+
+static char *write_file(const char *dir, const char *name, const char *content, int mode)
+{
+	g_autoptr(GError) err = NULL;
+	char *path = g_build_filename(dir, name, NULL);
+	g_autofree char *parent = g_path_get_dirname(path);
+	g_assert_cmpint(g_mkdir_with_parents(parent, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(path, content, -1, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(g_chmod(path, mode), ==, 0);
+	return path;
+}
+
+static char *joined(GPtrArray *problems)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; i < problems->len; i++)
+		g_string_append_printf(s, "  %s\n", (const char *)problems->pdata[i]);
+	return g_string_free(s, FALSE);
+}
+
+static void assert_problem(GPtrArray *problems, const char *needle)
+{
+	for (guint i = 0; i < problems->len; i++)
+		if (strstr(problems->pdata[i], needle) != NULL)
+			return;
+	g_autofree char *all = joined(problems);
+	g_error("no problem contains \"%s\"; the problems were:\n%s", needle, all);
+}
+
+static void assert_no_problems(GPtrArray *problems)
+{
+	if (problems->len == 0)
+		return;
+	g_autofree char *all = joined(problems);
+	g_error("unexpected problems:\n%s", all);
+}
+
+static GPtrArray *check(const char *path)
+{
+	GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
+	bool ok = wb_config_check(path, problems);
+	g_assert_cmpint(ok, ==, problems->len == 0);
+	return problems;
+}
+
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+	g_assert_cmpint(stat(path, &st), ==, 0);
+	return st.st_mode & 07777;
+}
+
+static char *read_text(const char *path)
+{
+	char *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	return text;
+}
+
+static bool is_hex64(const char *s)
+{
+	if (s == NULL || strlen(s) != 64)
+		return false;
+	for (; *s; s++)
+		if (!g_ascii_isxdigit(*s))
+			return false;
+	return true;
+}
+
+/* ---- embedded defaults ------------------------------------------------------------------- */
+
+static void test_embedded_defaults(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *cwd = g_get_current_dir();
+	g_assert_cmpint(chdir(dir), ==, 0);
+
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(NULL, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(cfg);
+	g_assert_null(cfg->path);
+	g_assert_cmpstr(cfg->state, ==, "./wabridge-data/state.db");
+	g_assert_cmpstr(cfg->data_dir, ==, "./wabridge-data");
+	g_assert_cmpstr(cfg->domain, ==, "localhost");
+	g_assert_cmpstr(cfg->timezone, ==, "Asia/Kolkata");
+	g_assert_cmpstr(cfg->default_language, ==, "bn");
+	g_assert_cmpint(cfg->sla_hours, ==, 24);
+	g_assert_cmpint(cfg->complaint_idle_days, ==, 7);
+	g_assert_null(cfg->templates);
+	g_assert_null(cfg->serious_keywords_file);
+	g_assert_true(cfg->send_ack);
+	g_assert_cmpstr(cfg->listen, ==, "127.0.0.1:8080");
+	g_assert_cmpstr(cfg->path_webhook, ==, "/webhook");
+	g_assert_null(cfg->app_secret);
+	g_assert_null(cfg->verify_token);
+	g_assert_cmpuint(cfg->max_body, ==, WB_MAX_BODY_DEFAULT);
+	g_assert_cmpstr(cfg->api_base, ==, "https://graph.facebook.com/v26.0");
+	g_assert_null(cfg->access_token);
+	g_assert_true(cfg->dry_run);
+	g_assert_cmpstr(cfg->template_registered, ==, "complaint_registered");
+	g_assert_cmpstr(cfg->template_language, ==, "bn");
+	g_assert_cmpuint(cfg->media_max, ==, 100u * 1024 * 1024);
+	g_assert_null(cfg->wa_ca_file);
+	g_assert_null(cfg->imap_url);
+	g_assert_null(cfg->imap_ca_file);
+	g_assert_null(cfg->imap_tls_fingerprint);
+	g_assert_true(cfg->imap_idle);
+	g_assert_null(cfg->smtp_url);
+	g_assert_cmpstr(cfg->smtp_from, ==, "wabridge@localhost");
+	g_assert_cmpstr(cfg->replies_mode, ==, "pipe");
+	g_assert_null(cfg->replies_imap_user);
+	g_assert_null(cfg->replies_imap_password);
+	g_assert_cmpstr(cfg->replies_folder, ==, "INBOX");
+	g_assert_cmpstr(cfg->replies_address, ==, "complaint");
+	g_assert_cmpuint(cfg->stations->len, ==, 0);
+	g_assert_true(cfg->auto_stations);
+
+	/* the reply secret is generated once, private, and reused */
+	g_assert_true(is_hex64(cfg->token_secret));
+	g_assert_cmpuint(mode_of("wabridge-data/reply_secret"), ==, 0600);
+	g_autofree char *first = g_strdup(cfg->token_secret);
+	wb_config_free(cfg);
+	cfg = wb_config_load(NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(cfg->token_secret, ==, first);
+	wb_config_free(cfg);
+
+	g_autoptr(GPtrArray) problems = check(NULL);
+	assert_no_problems(problems);
+
+	g_assert_cmpint(chdir(cwd), ==, 0);
+	rm_rf(dir);
+}
+
+/* ---- a full valid config ----------------------------------------------------------------- */
+
+static const char full_conf[] =
+	"# every key set to something other than its default\n"
+	"[bridge]\n"
+	"state = @DIR@/var/state.db\n"
+	"domain = wa.police.example\n"
+	"timezone = UTC\n"
+	"default_language = hi\n"
+	"sla_hours = 48\n"
+	"complaint_idle_days = 10\n"
+	"templates = @DIR@/templates\n"
+	"serious_keywords_file = @DIR@/keywords.txt\n"
+	"send_ack = no\n"
+	"\n"
+	"[webhook]\n"
+	"  listen = [::1]:9090\n"
+	"path = /wa/hook\n"
+	"app_secret_file = @DIR@/app_secret\n"
+	"verify_token_file = @DIR@/verify_token\n"
+	"max_body = 512 KiB\n"
+	"\n"
+	"[whatsapp]\n"
+	"api_base = http://127.0.0.1:9000/v99.0\n"
+	"access_token_file = @DIR@/access_token\n"
+	"dry_run = false\n"
+	"template_registered = complaint_number_v2\n"
+	"template_language = en\n"
+	"media_max = 16M\n"
+	"ca_file = @DIR@/ca.pem\n"
+	"\n"
+	"[imap]\n"
+	"url = imaps://mail.police.example:993\n"
+	"ca_file =\n"
+	"tls_fingerprint = AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:"
+	"AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\n"
+	"idle = off\n"
+	"\n"
+	"[smtp]\n"
+	"url = smtp://127.0.0.1:2525\n"
+	"from = wabridge@police.example\n"
+	"\n"
+	"[replies]\n"
+	"mode = imap\n"
+	"imap_user = wabridge\n"
+	"imap_password_file = @DIR@/replies.pass\n"
+	"folder = Replies\n"
+	"address = reply\n"
+	"token_secret_file = @DIR@/reply_secret\n"
+	"\n"
+	"[station:bhowanipore]\n"
+	"name = Bhowanipore Police Station ; ভবানীপুর থানা\n"
+	"code = BHP\n"
+	"phone_number_id = 331770000100101\n"
+	"address = bhowanipore.ps@police.example\n"
+	"deliver = imap\n"
+	"imap_user = bhowanipore\n"
+	"imap_password_file = @DIR@/bhowanipore.pass\n"
+	"folder = Complaints\n"
+	"officers = OC.Bhowanipore@Police.Example, *@bhowanipore.police.example,\n"
+	"escalate_to = dc.south@police.example\n"
+	"number_patterns = BHP\\s*(\\d+/\\d{2,4}); #GD\\s*(\\d+)\n"
+	"\n"
+	"[station:park-street]\n"
+	"name = Park Street Police Station\n"
+	"code = PST\n"
+	"phone_number_id = 331770000300303\n"
+	"deliver = maildir:@DIR@/mail/pst\n"
+	"\n"
+	"[station:jadavpur]\n"
+	"name = Jadavpur Police Station\n"
+	"code = JDP\n"
+	"phone_number_id = 331770000200202\n"
+	"deliver = maildir\n";
+
+static char *write_config(const char *dir, const char *name, const char *text)
+{
+	g_autoptr(GString) s = g_string_new(text);
+	g_string_replace(s, "@DIR@", dir, 0);
+	return write_file(dir, name, s->str, 0644);
+}
+
+static void write_full_secrets(const char *dir)
+{
+	static const char *const files[][2] = {
+		{ "app_secret", "AppSecretValue-1 \t\r\nsecond line ignored\n" },
+		{ "verify_token", "VerifyTokenValue-2" },
+		{ "access_token", "AccessTokenValue-3\n" },
+		{ "replies.pass", "RepliesPassValue-4\r\n" },
+		{ "reply_secret", "ReplySecretValue-5\n" },
+		{ "bhowanipore.pass", "BhowaniporePassValue-6\n" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++)
+		g_free(write_file(dir, files[i][0], files[i][1], 0600));
+	g_free(write_file(dir, "keywords.txt", "murder\nখুন\nहत्या\n", 0644));
+	g_free(write_file(dir, "ca.pem", "not really a certificate\n", 0644));
+	g_free(write_file(dir, "templates/mail.txt", "{{text}}\n", 0644));
+}
+
+static void test_full_config(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	write_full_secrets(dir);
+	g_autofree char *path = write_config(dir, "wabridge.conf", full_conf);
+	g_autofree char *d = g_strdup(dir);
+
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_no_problems(problems);
+
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(cfg->path, ==, path);
+	g_autofree char *state = g_build_filename(d, "var", "state.db", NULL);
+	g_autofree char *data_dir = g_build_filename(d, "var", NULL);
+	g_autofree char *templates = g_build_filename(d, "templates", NULL);
+	g_autofree char *keywords = g_build_filename(d, "keywords.txt", NULL);
+	g_autofree char *ca = g_build_filename(d, "ca.pem", NULL);
+	g_assert_cmpstr(cfg->state, ==, state);
+	g_assert_cmpstr(cfg->data_dir, ==, data_dir);
+	g_assert_cmpstr(cfg->domain, ==, "wa.police.example");
+	g_assert_cmpstr(cfg->timezone, ==, "UTC");
+	g_assert_cmpstr(cfg->default_language, ==, "hi");
+	g_assert_cmpint(cfg->sla_hours, ==, 48);
+	g_assert_cmpint(cfg->complaint_idle_days, ==, 10);
+	g_assert_cmpstr(cfg->templates, ==, templates);
+	g_assert_cmpstr(cfg->serious_keywords_file, ==, keywords);
+	g_assert_false(cfg->send_ack);
+	g_assert_cmpstr(cfg->listen, ==, "[::1]:9090");
+	g_assert_cmpstr(cfg->path_webhook, ==, "/wa/hook");
+	g_assert_cmpstr(cfg->app_secret, ==, "AppSecretValue-1");
+	g_assert_cmpstr(cfg->verify_token, ==, "VerifyTokenValue-2");
+	g_assert_cmpuint(cfg->max_body, ==, 512 * 1024);
+	g_assert_cmpstr(cfg->api_base, ==, "http://127.0.0.1:9000/v99.0");
+	g_assert_cmpstr(cfg->access_token, ==, "AccessTokenValue-3");
+	g_assert_false(cfg->dry_run);
+	g_assert_cmpstr(cfg->template_registered, ==, "complaint_number_v2");
+	g_assert_cmpstr(cfg->template_language, ==, "en");
+	g_assert_cmpuint(cfg->media_max, ==, 16u * 1024 * 1024);
+	g_assert_cmpstr(cfg->wa_ca_file, ==, ca);
+	g_assert_cmpstr(cfg->imap_url, ==, "imaps://mail.police.example:993");
+	g_assert_null(cfg->imap_ca_file);
+	g_assert_cmpstr(cfg->imap_tls_fingerprint, ==,
+			"abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+	g_assert_false(cfg->imap_idle);
+	g_assert_cmpstr(cfg->smtp_url, ==, "smtp://127.0.0.1:2525");
+	g_assert_cmpstr(cfg->smtp_from, ==, "wabridge@police.example");
+	g_assert_cmpstr(cfg->replies_mode, ==, "imap");
+	g_assert_cmpstr(cfg->replies_imap_user, ==, "wabridge");
+	g_assert_cmpstr(cfg->replies_imap_password, ==, "RepliesPassValue-4");
+	g_assert_cmpstr(cfg->replies_folder, ==, "Replies");
+	g_assert_cmpstr(cfg->replies_address, ==, "reply");
+	g_assert_cmpstr(cfg->token_secret, ==, "ReplySecretValue-5");
+	g_assert_false(cfg->auto_stations);
+	g_assert_cmpuint(cfg->stations->len, ==, 3);
+
+	/* stations in file order */
+	const struct wb_station *bhp = cfg->stations->pdata[0];
+	g_assert_cmpstr(bhp->key, ==, "bhowanipore");
+	g_assert_cmpstr(bhp->name, ==, "Bhowanipore Police Station ; ভবানীপুর থানা");
+	g_assert_cmpstr(bhp->code, ==, "BHP");
+	g_assert_cmpstr(bhp->phone_number_id, ==, "331770000100101");
+	g_assert_cmpstr(bhp->address, ==, "bhowanipore.ps@police.example");
+	g_assert_cmpint(bhp->deliver, ==, WB_DELIVER_IMAP);
+	g_assert_null(bhp->maildir);
+	g_assert_cmpstr(bhp->imap_user, ==, "bhowanipore");
+	g_assert_cmpstr(bhp->imap_password, ==, "BhowaniporePassValue-6");
+	g_assert_cmpstr(bhp->folder, ==, "Complaints");
+	g_assert_cmpuint(g_strv_length(bhp->officers), ==, 2);
+	g_assert_cmpstr(bhp->officers[0], ==, "oc.bhowanipore@police.example");
+	g_assert_cmpstr(bhp->officers[1], ==, "*@bhowanipore.police.example");
+	g_assert_cmpstr(bhp->escalate_to, ==, "dc.south@police.example");
+	g_assert_cmpuint(g_strv_length(bhp->number_patterns), ==, 2);
+	g_assert_cmpstr(bhp->number_patterns[0], ==, "BHP\\s*(\\d+/\\d{2,4})");
+	g_assert_cmpstr(bhp->number_patterns[1], ==, "#GD\\s*(\\d+)");
+	g_assert_false(bhp->is_auto);
+
+	const struct wb_station *pst = cfg->stations->pdata[1];
+	g_autofree char *pst_dir = g_build_filename(d, "mail", "pst", NULL);
+	g_assert_cmpstr(pst->key, ==, "park-street");
+	g_assert_cmpint(pst->deliver, ==, WB_DELIVER_MAILDIR);
+	g_assert_cmpstr(pst->maildir, ==, pst_dir);
+	g_assert_cmpstr(pst->address, ==, "station-331770000300303@wa.police.example");
+	g_assert_cmpstr(pst->folder, ==, "INBOX");
+	g_assert_nonnull(pst->officers);
+	g_assert_null(pst->officers[0]);
+	g_assert_nonnull(pst->number_patterns);
+	g_assert_null(pst->number_patterns[0]);
+	g_assert_null(pst->escalate_to);
+	g_assert_null(pst->imap_password);
+
+	const struct wb_station *jdp = cfg->stations->pdata[2];
+	g_assert_cmpint(jdp->deliver, ==, WB_DELIVER_MAILDIR);
+	g_assert_null(jdp->maildir); /* the default: <data_dir>/mail/jadavpur */
+
+	g_assert_true(wb_config_station_by_key(cfg, "jadavpur") == jdp);
+	g_assert_null(wb_config_station_by_key(cfg, "nowhere"));
+	g_assert_true(wb_config_station_for(cfg, "331770000300303") == pst);
+	g_assert_null(wb_config_station_for(cfg, "999")); /* configured stations: no auto */
+	g_assert_cmpuint(cfg->stations->len, ==, 3);
+
+	/* no reply secret file is made when token_secret_file is configured */
+	g_autofree char *generated = g_build_filename(data_dir, "reply_secret", NULL);
+	g_assert_false(g_file_test(generated, G_FILE_TEST_EXISTS));
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* ---- many problems at once --------------------------------------------------------------- */
+
+static const char bad_conf[] =
+	"[bridge]\n"
+	"timezone = Mars/Olympus_Mons\n"
+	"sla_hours = 0\n"
+	"domain = police example\n"
+	"stat = /tmp/state.db\n"
+	"default_language = bn ; Bengali\n"
+	"send_ack = true\n"
+	"send_ack = false\n"
+	"\n"
+	"[webhook]\n"
+	"max_body = 4 Mebibytes\n"
+	"app_secret_file = @DIR@/app_secret_0644\n"
+	"verify_token_file = @DIR@/no_such_token\n"
+	"listen = 127.0.0.1\n"
+	"app_secret = InlineSecretValue-77\n"
+	"\n"
+	"[whatsapp]\n"
+	"access_token_file = @DIR@/access_token\n"
+	"media_max = -5MiB\n"
+	"api_base = http://graph.facebook.com/v26.0\n"
+	"dry_run = maybe\n"
+	"\n"
+	"[replies]\n"
+	"mode = imap\n"
+	"address = complaint+x\n"
+	"\n"
+	"[webhok]\n"
+	"listen = 127.0.0.1:8080\n"
+	"\n"
+	"[station:bhowanipore]\n"
+	"name = Bhowanipore Police Station\n"
+	"code = BHP\n"
+	"phone_number_id = 3317700001001O1\n"
+	"officers = oc@police.example, not an address\n"
+	"number_patterns = (\\d+\n"
+	"deliver = imap\n"
+	"\n"
+	"[station:jadavpur]\n"
+	"name = Jadavpur Police Station\n"
+	"code = BHP\n"
+	"phone_number_id = 331770000200202\n"
+	"escalate_to = dc.south\n"
+	"deliver = pigeon\n"
+	"number_patterns = GD\\s*\\d+\n"
+	"\n"
+	"[station:Park Street]\n"
+	"name =\n"
+	"code = pst\n"
+	"phone_number_id = 331770000200202\n"
+	"timezone = UTC\n"
+	"\n"
+	"[station:tollygunge]\n"
+	"code = TLG\n";
+
+static void test_many_problems(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_free(write_file(dir, "app_secret_0644", "LeakedSecret-0644\n", 0644));
+	g_free(write_file(dir, "access_token", "GoodTokenSecret-55\n", 0600));
+	g_autofree char *path = write_config(dir, "bad.conf", bad_conf);
+	g_autofree char *app = g_build_filename(dir, "app_secret_0644", NULL);
+	g_autofree char *mode_msg = g_strdup_printf("[webhook] app_secret_file: %s: readable "
+						    "by group or others (mode 0644); run "
+						    "chmod 600 %s", app, app);
+	const char *const expected[] = {
+		"[bridge] timezone: unknown time zone \"Mars/Olympus_Mons\"",
+		"[bridge] sla_hours: \"0\" is not a whole number from 1 to 720",
+		"[bridge] domain: \"police example\" is not a valid domain name",
+		"[bridge] stat: unknown key; did you mean state?",
+		"[bridge] default_language: holds what looks like a comment",
+		"[bridge] send_ack: set twice (lines 7 and 8)",
+		"[webhook] max_body: \"4 Mebibytes\" is not a size",
+		mode_msg,
+		"[webhook] verify_token_file: cannot open ",
+		"[webhook] listen: \"127.0.0.1\" is not HOST:PORT",
+		"[webhook] app_secret: secrets are not accepted in the config file",
+		"[whatsapp] media_max: \"-5MiB\" is not a size",
+		"[whatsapp] api_base: \"http://graph.facebook.com/v26.0\" is plain http",
+		"[whatsapp] dry_run: \"maybe\" is not a boolean",
+		"[imap] url: not set, but [replies] mode = imap",
+		"[imap] url: not set, but a station delivers by imap",
+		"[replies] imap_user: not set",
+		"[replies] imap_password_file: not set",
+		"[replies] address: \"complaint+x\" is not a plain mail local part",
+		"[webhok]: unknown group; did you mean [webhook]?",
+		"[station:bhowanipore] phone_number_id: \"3317700001001O1\" is not a phone_number_id",
+		"[station:bhowanipore] officers: \"not an address\" is not an address or pattern",
+		"[station:bhowanipore] number_patterns: pattern 1 does not compile: ",
+		"[station:bhowanipore] imap_user: not set, but deliver = imap",
+		"[station:bhowanipore] imap_password_file: not set, but deliver = imap",
+		"[station:jadavpur] code: BHP is also the code of [station:bhowanipore]",
+		"[station:jadavpur] escalate_to: \"dc.south\" is not a mail address",
+		"[station:jadavpur] deliver: \"pigeon\" is not a delivery",
+		"[station:jadavpur] number_patterns: pattern 1 (GD\\s*\\d+) has no capture group",
+		"[station:Park Street]: \"Park Street\" is not a station name",
+		"[station:Park Street] name: empty; set it",
+		"[station:Park Street] code: \"pst\" is not a station code",
+		"[station:Park Street] phone_number_id: 331770000200202 is also the "
+		"phone_number_id of [station:jadavpur]",
+		"[station:Park Street] timezone: unknown key here; it belongs in [bridge]",
+		"[station:tollygunge] name: missing",
+		"[station:tollygunge] phone_number_id: missing",
+	};
+	const char *const secrets[] = { "LeakedSecret-0644", "GoodTokenSecret-55",
+					"InlineSecretValue-77" };
+
+	g_autoptr(GPtrArray) problems = check(path);
+	for (size_t i = 0; i < G_N_ELEMENTS(expected); i++)
+		assert_problem(problems, expected[i]);
+	g_autofree char *prefix = g_strconcat(path, ": [", NULL);
+	for (guint i = 0; i < problems->len; i++) {
+		const char *p = problems->pdata[i];
+		g_assert_true(g_str_has_prefix(p, prefix));
+		g_assert_true(g_utf8_validate(p, -1, NULL));
+		g_assert_null(strchr(p, '\n'));
+		for (size_t j = 0; j < G_N_ELEMENTS(secrets); j++)
+			g_assert_null(strstr(p, secrets[j]));
+	}
+	/* load: NULL and one error holding every problem, one a line */
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_null(cfg);
+	g_assert_nonnull(err);
+	g_auto(GStrv) lines = g_strsplit(err->message, "\n", -1);
+	g_assert_cmpuint(g_strv_length(lines), ==, problems->len);
+	for (size_t i = 0; i < G_N_ELEMENTS(expected); i++)
+		g_assert_nonnull(strstr(err->message, expected[i]));
+	for (size_t j = 0; j < G_N_ELEMENTS(secrets); j++)
+		g_assert_null(strstr(err->message, secrets[j]));
+	rm_rf(dir);
+}
+
+/* ---- one key at a time ------------------------------------------------------------------ */
+
+static const struct {
+	const char *group, *key, *value;
+	const char *problem; /* NULL: accepted */
+} key_cases[] = {
+	{ "bridge", "domain", "wa.police.example", NULL },
+	{ "bridge", "domain", "-bad.example", "not a valid domain name" },
+	{ "bridge", "domain", "a..b", "not a valid domain name" },
+	{ "bridge", "timezone", "Europe/Berlin", NULL },
+	{ "bridge", "timezone", "Asia/Calcutta_", "unknown time zone" },
+	{ "bridge", "default_language", "en", NULL },
+	{ "bridge", "default_language", "fr", "is not one of bn | en | hi" },
+	{ "bridge", "sla_hours", "720", NULL },
+	{ "bridge", "sla_hours", "721", "from 1 to 720" },
+	{ "bridge", "sla_hours", "+5", "from 1 to 720" },
+	{ "bridge", "sla_hours", "", "empty; set a value or delete the line" },
+	{ "bridge", "complaint_idle_days", "365", NULL },
+	{ "bridge", "complaint_idle_days", "366", "from 1 to 365" },
+	{ "bridge", "templates", "/nonexistent/templates", "is not an existing directory" },
+	{ "bridge", "templates", "", NULL },
+	{ "bridge", "serious_keywords_file", "/nonexistent/kw", "is not an existing regular file" },
+	{ "bridge", "send_ack", "YES", NULL },
+	{ "bridge", "send_ack", "2", "is not a boolean" },
+	{ "webhook", "listen", "localhost:80", NULL },
+	{ "webhook", "listen", "0.0.0.0:8443", NULL },
+	{ "webhook", "listen", "127.0.0.1:0", "is not HOST:PORT" },
+	{ "webhook", "listen", "127.0.0.1:65536", "is not HOST:PORT" },
+	{ "webhook", "listen", "::1:8080", "is not HOST:PORT" },
+	{ "webhook", "listen", ":8080", "is not HOST:PORT" },
+	{ "webhook", "path", "/", NULL },
+	{ "webhook", "path", "webhook", "must start with /" },
+	{ "webhook", "path", "/hook?x=1", "must start with /" },
+	{ "webhook", "max_body", "1KiB", NULL },
+	{ "webhook", "max_body", "64MiB", NULL },
+	{ "webhook", "max_body", "1023", "is not a size from 1 KiB to 64 MiB" },
+	{ "webhook", "max_body", "65MiB", "is not a size" },
+	{ "webhook", "app_secret_file", "", NULL },
+	{ "webhook", "app_secret_file", "/nonexistent/secret", "cannot open /nonexistent/secret" },
+	{ "whatsapp", "api_base", "https://graph.facebook.com/v26.0", NULL },
+	{ "whatsapp", "api_base", "http://localhost:8081/v1", NULL },
+	{ "whatsapp", "api_base", "https://graph.facebook.com/v26.0/", "no trailing /" },
+	{ "whatsapp", "api_base", "ftp://graph.facebook.com", "is not a URL" },
+	{ "whatsapp", "template_registered", "Complaint-Registered", "not a WhatsApp template name" },
+	{ "whatsapp", "media_max", "100MiB", NULL },
+	{ "whatsapp", "media_max", "101MiB", "is not a size" },
+	{ "imap", "url", "imap://127.0.0.1:1143", NULL },
+	{ "imap", "url", "pop3://mail.example", "is not a imap://, imaps:// URL" },
+	{ "imap", "url", "imaps://", "is not a imap://, imaps:// URL" },
+	{ "imap", "tls_fingerprint", "0123456789abcdef0123456789abcdef0123456789abcdef"
+	  "0123456789ABCDEF", NULL },
+	{ "imap", "tls_fingerprint", "0123456789abcdef", "is not a SHA-256 fingerprint" },
+	{ "smtp", "url", "smtps://mail.example:465", NULL },
+	{ "smtp", "url", "http://mail.example", "is not a smtp://, smtps:// URL" },
+	{ "smtp", "from", "not-an-address", "is not a mail address" },
+	{ "replies", "mode", "carrier-pigeon", "is not one of pipe | imap" },
+	{ "replies", "folder", "", "empty; set a value or delete the line for the default (INBOX)" },
+	{ "replies", "address", "complaint.desk", NULL },
+	{ "replies", "address", ".complaint", "not a plain mail local part" },
+	{ "replies", "token_secret", "x", "secrets are not accepted in the config file" },
+	{ "replies", "modes", "pipe", "unknown key; did you mean mode?" },
+	{ "replies", "url", "imap://x", "unknown key here; it belongs in [imap] or [smtp]" },
+	{ "station", "officers", "*@*.police.example, Duty?@x.example", NULL },
+	{ "station", "officers", "oc@police.example; dc@police.example", "not an address or pattern" },
+	{ "station", "officers", "@police.example", "not an address or pattern" },
+	{ "station", "number_patterns", "(?<n>\\d+)", NULL },
+	{ "station", "number_patterns", "No\\.\\s*(\\d+); [", "pattern 2 does not compile" },
+	{ "station", "deliver", "maildir:", "is not a delivery" },
+	{ "station", "deliver", "IMAP", "is not a delivery" },
+	{ "station", "escalate_to", "", NULL },
+	{ "station", "folder", "INBOX.Complaints", NULL },
+	{ "station", "name", "\xe0\xa6\xad\xe0\xa6\xac\xe0\xa6\xbe\xe0\xa6\xa8\xe0\xa7\x80", NULL },
+	{ "station", "name", "\xff\xfe", "not valid UTF-8" },
+	{ "station", "emails", "x@y.example", "unknown key" },
+	{ "station", "listen", "127.0.0.1:1", "unknown key here; it belongs in [webhook]" },
+	{ "bridge", "officers", "x@y.example", "unknown key here; it belongs in [station:NAME]" },
+};
+
+static void test_key_cases(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	for (size_t i = 0; i < G_N_ELEMENTS(key_cases); i++) {
+		/* the case's key goes last into a small valid config */
+		const char *group = key_cases[i].group;
+		g_autoptr(GString) text = g_string_new(NULL);
+		g_string_append_printf(text, "[bridge]\nstate = %s/state.db\n", dir);
+		if (strcmp(group, "bridge") != 0)
+			g_string_append(text, "[whatsapp]\ndry_run = true\n");
+		if (strcmp(group, "station") == 0)
+			g_string_append(text, "[station:x]\nname = X\ncode = XX\n"
+				       "phone_number_id = 1\n");
+		else if (strcmp(group, "bridge") != 0 && strcmp(group, "whatsapp") != 0)
+			g_string_append_printf(text, "[%s]\n", group);
+		if (strcmp(key_cases[i].key, "name") == 0)
+			g_string_replace(text, "name = X\n", "", 1);
+		g_string_append_printf(text, "%s = %s\n", key_cases[i].key, key_cases[i].value);
+		if (strcmp(group, "bridge") == 0)
+			g_string_append(text, "[whatsapp]\ndry_run = true\n");
+		g_autofree char *path = write_file(dir, "case.conf", text->str, 0644);
+		g_autoptr(GPtrArray) problems = check(path);
+		g_autofree char *shown = g_strescape(key_cases[i].value, NULL);
+		g_test_message("case %zu: [%s] %s = %s", i, group, key_cases[i].key, shown);
+		if (key_cases[i].problem == NULL) {
+			assert_no_problems(problems);
+			continue;
+		}
+		g_autofree char *needle = g_strdup_printf("] %s: ", key_cases[i].key);
+		assert_problem(problems, needle);
+		assert_problem(problems, key_cases[i].problem);
+		g_assert_cmpuint(problems->len, ==, 1);
+	}
+	rm_rf(dir);
+}
+
+/* ---- syntax errors ----------------------------------------------------------------------- */
+
+static void test_syntax_errors(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *path = write_file(dir, "syntax.conf",
+		"[bridge]\n"                          /* 1 */
+		"domain = wa.police.example\n"        /* 2 */
+		"\n"                                  /* 3 */
+		"# a comment\n"                       /* 4 */
+		"this line is junk SecretInJunk\n"    /* 5 */
+		"timezone = Nowhere/Atlantis\n"       /* 6 */
+		"[whatsapp]\n"                        /* 7 */
+		"dry_run = true\n"                    /* 8 */
+		"[station:broken\n"                   /* 9 */
+		"code = BRK\n"                        /* 10 */
+		"[webhook]\n"                         /* 11 */
+		"; an ini-style comment\n"            /* 12 */
+		"=SecretAfterEquals\n"                /* 13 */
+		"listen = 127.0.0.1:8080\n",          /* 14 */
+		0644);
+	g_autoptr(GPtrArray) problems = check(path);
+	g_autofree char *l5 = g_strconcat(path, ": line 5: not a [group], a key = value", NULL);
+	g_autofree char *l9 = g_strconcat(path, ": line 9: not a valid [group] line", NULL);
+	g_autofree char *l12 = g_strconcat(path, ": line 12: not a comment: comments start "
+					   "with #", NULL);
+	g_autofree char *l13 = g_strconcat(path, ": line 13: not a valid key = value line", NULL);
+	assert_problem(problems, l5);
+	assert_problem(problems, l9);
+	assert_problem(problems, l12);
+	assert_problem(problems, l13);
+	/* and it went on to check the values */
+	assert_problem(problems, "[bridge] timezone: unknown time zone \"Nowhere/Atlantis\"");
+	g_assert_cmpuint(problems->len, ==, 5);
+	for (guint i = 0; i < problems->len; i++) {
+		g_assert_null(strstr(problems->pdata[i], "SecretInJunk"));
+		g_assert_null(strstr(problems->pdata[i], "SecretAfterEquals"));
+	}
+
+	g_autofree char *nogroup = write_file(dir, "nogroup.conf",
+					      "domain = x.example\n[bridge]\n", 0644);
+	g_autoptr(GPtrArray) p2 = check(nogroup);
+	assert_problem(p2, ": line 1: a key before the first [group]");
+
+	g_autofree char *missing = g_build_filename(dir, "missing.conf", NULL);
+	g_autoptr(GPtrArray) p3 = check(missing);
+	assert_problem(p3, ": cannot read: ");
+	g_assert_cmpuint(p3->len, ==, 1);
+	rm_rf(dir);
+}
+
+/* ---- sizes ------------------------------------------------------------------------------- */
+
+static void test_parse_size(void)
+{
+	static const struct {
+		const char *in;
+		bool ok;
+		guint64 out;
+	} cases[] = {
+		{ "0", true, 0 },
+		{ "1024", true, 1024 },
+		{ "4MiB", true, 4u << 20 },
+		{ "100MiB", true, 100u << 20 },
+		{ "512KiB", true, 512u << 10 },
+		{ "512 KiB", true, 512u << 10 },
+		{ " 2k ", true, 2048 },
+		{ "2K", true, 2048 },
+		{ "2KB", true, 2048 },
+		{ "3m", true, 3u << 20 },
+		{ "3MB", true, 3u << 20 },
+		{ "1G", true, 1u << 30 },
+		{ "1gib", true, 1u << 30 },
+		{ "7B", true, 7 },
+		{ "18446744073709551615", true, G_MAXUINT64 },
+		{ "18446744073709551616", false, 0 },
+		{ "17179869184GiB", false, 0 },
+		{ "17179869183GiB", true, 17179869183ull << 30 },
+		{ "", false, 0 },
+		{ "   ", false, 0 },
+		{ "-1", false, 0 },
+		{ "+1", false, 0 },
+		{ "1.5MiB", false, 0 },
+		{ "MiB", false, 0 },
+		{ "4 MiB x", false, 0 },
+		{ "4MiBs", false, 0 },
+		{ "4TiB", false, 0 },
+		{ "0x10", false, 0 },
+		{ "4Mi B", false, 0 },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		size_t out = 12345;
+		g_test_message("wb_parse_size(\"%s\")", cases[i].in);
+		g_assert_cmpint(wb_parse_size(cases[i].in, &out), ==, cases[i].ok);
+		if (cases[i].ok)
+			g_assert_cmpuint(out, ==, cases[i].out);
+		else
+			g_assert_cmpuint(out, ==, 12345);
+	}
+	size_t out;
+	g_assert_false(wb_parse_size(NULL, &out));
+}
+
+/* ---- auto stations ----------------------------------------------------------------------- */
+
+static void test_auto_stations(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *path = write_config(dir, "auto.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\ndomain = wa.police.example\n"
+		"[whatsapp]\ndry_run = true\n");
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_true(cfg->auto_stations);
+	g_assert_cmpuint(cfg->stations->len, ==, 0);
+
+	const struct wb_station *st = wb_config_station_for(cfg, "331770000100101");
+	g_assert_nonnull(st);
+	g_assert_cmpstr(st->key, ==, "331770000100101");
+	g_assert_cmpstr(st->code, ==, "P0101");
+	g_assert_cmpstr(st->name, ==, "WhatsApp number 331770000100101");
+	g_assert_cmpstr(st->phone_number_id, ==, "331770000100101");
+	g_assert_cmpstr(st->address, ==, "station-331770000100101@wa.police.example");
+	g_assert_cmpint(st->deliver, ==, WB_DELIVER_MAILDIR);
+	g_assert_null(st->maildir);
+	g_assert_cmpstr(st->folder, ==, "INBOX");
+	g_assert_nonnull(st->officers);
+	g_assert_nonnull(st->number_patterns);
+	g_assert_true(st->is_auto);
+	g_assert_true(wb_config_station_for(cfg, "331770000100101") == st);
+	g_assert_true(wb_config_station_by_key(cfg, "331770000100101") == st);
+
+	/* the same last four digits: the code takes more of them */
+	const struct wb_station *st2 = wb_config_station_for(cfg, "999990000990101");
+	g_assert_nonnull(st2);
+	g_assert_cmpstr(st2->code, ==, "P90101");
+	const struct wb_station *shortid = wb_config_station_for(cfg, "42");
+	g_assert_nonnull(shortid);
+	g_assert_cmpstr(shortid->code, ==, "P42");
+
+	static const char *const refused[] = {
+		"", "12ab", "-1", "331770000100101 ", "../../etc", "1234567890123456789012345678901234",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(refused); i++)
+		g_assert_null(wb_config_station_for(cfg, refused[i]));
+	g_assert_null(wb_config_station_for(cfg, NULL));
+	g_assert_nonnull(wb_config_station_for(cfg, "12345678901234567890123456789012"));
+	g_assert_cmpuint(cfg->stations->len, ==, 4);
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* ---- the generated reply secret --------------------------------------------------------- */
+
+static void test_token_secret(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *path = write_config(dir, "t.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\n[whatsapp]\ndry_run = true\n");
+	g_autofree char *secret = g_build_filename(dir, "data", "reply_secret", NULL);
+
+	/* check-config does not create it */
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_no_problems(problems);
+	g_assert_false(g_file_test(secret, G_FILE_TEST_EXISTS));
+
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_true(is_hex64(cfg->token_secret));
+	g_assert_cmpuint(mode_of(secret), ==, 0600);
+	g_autofree char *text = read_text(secret);
+	g_autofree char *expect = g_strconcat(cfg->token_secret, "\n", NULL);
+	g_assert_cmpstr(text, ==, expect);
+	g_autofree char *first = g_strdup(cfg->token_secret);
+	wb_config_free(cfg);
+
+	/* no temporary file is left behind */
+	g_autofree char *data = g_build_filename(dir, "data", NULL);
+	GDir *d = g_dir_open(data, 0, NULL);
+	g_assert_nonnull(d);
+	g_assert_cmpstr(g_dir_read_name(d), ==, "reply_secret");
+	g_assert_null(g_dir_read_name(d));
+	g_dir_close(d);
+
+	cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(cfg->token_secret, ==, first);
+	wb_config_free(cfg);
+
+	/* a secret others can read is refused, by load and by check */
+	g_assert_cmpint(g_chmod(secret, 0640), ==, 0);
+	cfg = wb_config_load(path, &err);
+	g_assert_null(cfg);
+	g_assert_nonnull(err);
+	g_assert_nonnull(strstr(err->message, "[replies] token_secret_file: not set"));
+	g_assert_nonnull(strstr(err->message, "readable by group or others (mode 0640)"));
+	g_assert_null(strstr(err->message, first));
+	g_autoptr(GPtrArray) p2 = check(path);
+	assert_problem(p2, "run chmod 600");
+	rm_rf(dir);
+}
+
+/* ---- secret files ----------------------------------------------------------------------- */
+
+static void test_secret_files(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	static const struct {
+		const char *content;
+		int mode;
+		const char *problem; /* NULL: the secret is "s3cret" */
+	} cases[] = {
+		{ "s3cret\n", 0600, NULL },
+		{ "s3cret", 0400, NULL },
+		{ "s3cret  \r\n\nmore\n", 0600, NULL },
+		{ "s3cret\n", 0640, "readable by group or others (mode 0640); run chmod 600" },
+		{ "s3cret\n", 0604, "readable by group or others (mode 0604)" },
+		{ "s3cret\n", 0620, "accessible by group or others (mode 0620)" },
+		{ "", 0600, "is empty" },
+		{ " \r\n", 0600, "is empty" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *secret = write_file(dir, "secret", cases[i].content, cases[i].mode);
+		g_autofree char *path = write_config(dir, "s.conf",
+			"[bridge]\nstate = @DIR@/state.db\n"
+			"[whatsapp]\ndry_run = true\n"
+			"[webhook]\napp_secret_file = @DIR@/secret\n"
+			"[replies]\ntoken_secret_file = @DIR@/secret\n");
+		g_autoptr(GError) err = NULL;
+		struct wb_config *cfg = wb_config_load(path, &err);
+		g_test_message("secret case %zu", i);
+		if (cases[i].problem == NULL) {
+			g_assert_no_error(err);
+			g_assert_cmpstr(cfg->app_secret, ==, "s3cret");
+			wb_config_free(cfg);
+		} else {
+			g_assert_null(cfg);
+			g_assert_nonnull(strstr(err->message, cases[i].problem));
+			g_assert_nonnull(strstr(err->message, "[webhook] app_secret_file: "));
+			g_assert_null(strstr(err->message, "s3cret"));
+		}
+		g_unlink(secret);
+	}
+
+	/* too big, a directory, a FIFO (must not block) */
+	g_autofree char *big = g_strnfill(WB_MAX_SECRET_BYTES + 1, 'x');
+	g_free(write_file(dir, "big", big, 0600));
+	g_autofree char *fifo = g_build_filename(dir, "fifo", NULL);
+	g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+	g_autofree char *path = write_config(dir, "s.conf",
+		"[whatsapp]\ndry_run = true\naccess_token_file = @DIR@/big\n"
+		"[webhook]\napp_secret_file = @DIR@\nverify_token_file = @DIR@/fifo\n");
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_problem(problems, "[whatsapp] access_token_file: ");
+	assert_problem(problems, "is larger than 4096 bytes");
+	assert_problem(problems, "[webhook] app_secret_file: ");
+	assert_problem(problems, "[webhook] verify_token_file: ");
+	assert_problem(problems, "is not a regular file");
+	g_assert_cmpuint(problems->len, ==, 3);
+	rm_rf(dir);
+}
+
+/* ---- the shipped example ----------------------------------------------------------------- */
+
+/* Every key of SPEC §4 must be shown in the example. */
+static const char *const spec_keys[] = {
+	"state", "domain", "timezone", "default_language", "sla_hours", "complaint_idle_days",
+	"templates", "serious_keywords_file", "send_ack", "listen", "path", "app_secret_file",
+	"verify_token_file", "max_body", "api_base", "access_token_file", "dry_run",
+	"template_registered", "template_language", "media_max", "ca_file", "url",
+	"tls_fingerprint", "idle", "from", "mode", "imap_user", "imap_password_file", "folder",
+	"address", "token_secret_file", "name", "code", "phone_number_id", "deliver",
+	"officers", "escalate_to", "number_patterns",
+};
+
+static void test_example(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *text = read_text(example_path);
+
+	for (size_t i = 0; i < G_N_ELEMENTS(spec_keys); i++) {
+		g_autofree char *re = g_strdup_printf("^#? ?%s =( |$)", spec_keys[i]);
+		g_test_message("example shows %s", spec_keys[i]);
+		g_assert_true(g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0));
+	}
+
+	/* point /etc/wabridge and /var/lib/wabridge into the temporary directory and give
+	 * every file the example names under /etc/wabridge a private secret */
+	g_autofree char *etc = g_strconcat(dir, "/etc/", NULL);
+	g_autofree char *var = g_strconcat(dir, "/var/", NULL);
+	g_autoptr(GRegex) names = g_regex_new("/etc/wabridge/([A-Za-z0-9._-]+)", 0, 0, NULL);
+	g_autoptr(GMatchInfo) m = NULL;
+	unsigned files = 0;
+	for (g_regex_match(names, text, 0, &m); g_match_info_matches(m);
+	     g_match_info_next(m, NULL)) {
+		g_autofree char *name = g_match_info_fetch(m, 1);
+		g_autofree char *secret = g_strconcat("secret-of-", name, "\n", NULL);
+		g_free(write_file(etc, name, secret, 0600));
+		files++;
+	}
+	g_assert_cmpuint(files, >=, 6);
+	g_autoptr(GString) conf = g_string_new(text);
+	g_string_replace(conf, "/etc/wabridge/", etc, 0);
+	g_string_replace(conf, "/var/lib/wabridge/", var, 0);
+	g_autofree char *path = write_file(dir, "wabridge.conf", conf->str, 0644);
+
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_no_problems(problems);
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_false(cfg->dry_run);
+	g_assert_false(cfg->auto_stations);
+	g_assert_cmpstr(cfg->app_secret, ==, "secret-of-app_secret");
+	g_assert_cmpstr(cfg->domain, ==, "wa.police.example");
+
+	static const struct { const char *key, *code, *id; } stations[] = {
+		{ "bhowanipore", "BHP", "331770000100101" },
+		{ "jadavpur", "JDP", "331770000200202" },
+		{ "park-street", "PST", "331770000300303" },
+		{ "gariahat", "GRH", "331770000400404" },
+		{ "tollygunge", "TLG", "331770000500505" },
+	};
+	g_assert_cmpuint(cfg->stations->len, ==, G_N_ELEMENTS(stations));
+	for (size_t i = 0; i < G_N_ELEMENTS(stations); i++) {
+		const struct wb_station *st = wb_config_station_for(cfg, stations[i].id);
+		g_assert_nonnull(st);
+		g_assert_cmpstr(st->key, ==, stations[i].key);
+		g_assert_cmpstr(st->code, ==, stations[i].code);
+		g_assert_nonnull(st->name);
+	}
+	const struct wb_station *bhp = wb_config_station_by_key(cfg, "bhowanipore");
+	g_assert_cmpstr(bhp->imap_password, ==, "secret-of-bhowanipore.pass");
+	g_assert_cmpuint(g_strv_length(bhp->number_patterns), ==, 2);
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* ---- choosing the file ------------------------------------------------------------------- */
+
+static void test_choose_path(void)
+{
+	g_autofree char *saved = g_strdup(g_getenv("WABRIDGE_CONFIG"));
+	g_assert_cmpstr(wb_config_choose_path("/x/explicit.conf"), ==, "/x/explicit.conf");
+	g_setenv("WABRIDGE_CONFIG", "/x/env.conf", TRUE);
+	g_assert_cmpstr(wb_config_choose_path("/x/explicit.conf"), ==, "/x/explicit.conf");
+	g_assert_cmpstr(wb_config_choose_path(NULL), ==, "/x/env.conf");
+	g_setenv("WABRIDGE_CONFIG", "", TRUE);
+	const char *fallback = g_file_test("/etc/wabridge/wabridge.conf", G_FILE_TEST_EXISTS)
+			       ? "/etc/wabridge/wabridge.conf" : NULL;
+	g_assert_cmpstr(wb_config_choose_path(NULL), ==, fallback);
+	g_unsetenv("WABRIDGE_CONFIG");
+	g_assert_cmpstr(wb_config_choose_path(NULL), ==, fallback);
+	if (saved != NULL)
+		g_setenv("WABRIDGE_CONFIG", saved, TRUE);
+}
+
+/* The example is found from $WB_TOP (set by tests/run-all.sh) or the working directory. */
+static char *find_example(void)
+{
+	const char *top = g_getenv("WB_TOP");
+	g_autofree char *path = g_build_filename(top ? top : ".", "contrib",
+						 "wabridge.conf.example", NULL);
+	return g_file_test(path, G_FILE_TEST_IS_REGULAR) ? g_canonicalize_filename(path, NULL) : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	example_path = find_example();
+	if (example_path == NULL)
+		g_error("contrib/wabridge.conf.example not found; run from the top of the tree "
+			"or set WB_TOP");
+	g_test_add_func("/config/embedded-defaults", test_embedded_defaults);
+	g_test_add_func("/config/full", test_full_config);
+	g_test_add_func("/config/many-problems", test_many_problems);
+	g_test_add_func("/config/key-cases", test_key_cases);
+	g_test_add_func("/config/syntax-errors", test_syntax_errors);
+	g_test_add_func("/config/parse-size", test_parse_size);
+	g_test_add_func("/config/auto-stations", test_auto_stations);
+	g_test_add_func("/config/token-secret", test_token_secret);
+	g_test_add_func("/config/secret-files", test_secret_files);
+	g_test_add_func("/config/example", test_example);
+	g_test_add_func("/config/choose-path", test_choose_path);
+	int rc = g_test_run();
+	g_free(example_path);
+	return rc;
+}

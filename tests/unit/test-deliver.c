@@ -1,0 +1,898 @@
+/* test-deliver: both delivery back ends.
+ *
+ * Maildir tests always run, in a temporary directory. IMAP tests against a real server
+ * need the private Dovecot of tests/lib/dovecot.sh: they run when $WB_IMAP_PORT is set
+ * ($WB_DOVECOT_DIR too, for doveadm checks) and are skipped otherwise. Failure modes a
+ * real server will not produce on demand (quota, TOOBIG, BYE, BAD) are played by a
+ * scripted fake server on loopback, so they always run.
+ *
+ *   sh tests/lib/dovecot.sh start /tmp/wbdc.X
+ *   WB_IMAP_PORT=$(cat /tmp/wbdc.X/port) WB_DOVECOT_DIR=/tmp/wbdc.X ./test-deliver
+ *   sh tests/lib/dovecot.sh stop /tmp/wbdc.X */
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "deliver.h"
+
+/* ---- fixtures ------------------------------------------------------------------- */
+
+/* A config and one station filled by hand; every string in them is owned here. */
+typedef struct fx {
+	struct wb_config cfg;
+	struct wb_station st;
+	char *dir; /* temporary directory, removed at the end */
+} fx;
+
+static void fx_free(fx *f)
+{
+	if (f->dir != NULL) {
+		g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+		g_assert_cmpint(system(cmd), ==, 0);
+	}
+	g_free(f->dir);
+	g_free(f->cfg.data_dir);
+	g_free(f->cfg.imap_url);
+	g_free(f->cfg.imap_tls_fingerprint);
+	g_free(f->st.key);
+	g_free(f->st.maildir);
+	g_free(f->st.imap_user);
+	g_free(f->st.imap_password);
+	g_free(f->st.folder);
+	g_free(f);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(fx, fx_free)
+
+static void set_str(char **field, const char *value)
+{
+	g_free(*field);
+	*field = g_strdup(value);
+}
+
+static struct fx *fx_maildir(void)
+{
+	struct fx *f = g_new0(struct fx, 1);
+	g_autoptr(GError) error = NULL;
+
+	f->dir = g_dir_make_tmp("test-deliver-XXXXXX", &error);
+	g_assert_no_error(error);
+	f->cfg.data_dir = g_strdup(f->dir);
+	f->st.key = g_strdup("bhowanipore");
+	f->st.deliver = WB_DELIVER_MAILDIR;
+	return f;
+}
+
+static const char *imap_port(void)
+{
+	return g_getenv("WB_IMAP_PORT");
+}
+
+static struct fx *fx_imap_port(const char *port, const char *user, const char *password)
+{
+	struct fx *f = g_new0(struct fx, 1);
+
+	f->cfg.imap_url = g_strdup_printf("imap://127.0.0.1:%s", port);
+	f->st.key = g_strdup(user);
+	f->st.deliver = WB_DELIVER_IMAP;
+	f->st.imap_user = g_strdup(user);
+	f->st.imap_password = g_strdup(password);
+	return f;
+}
+
+static struct fx *fx_imap(void)
+{
+	return fx_imap_port(imap_port(), "bhowanipore", "secret");
+}
+
+/* A distinct Message-ID per call, so reruns against one server never see old mail. */
+static char *new_message_id(void)
+{
+	g_autofree char *uuid = g_uuid_string_random();
+	return g_strdup_printf("wamid.T%s@wa.police.example", uuid);
+}
+
+static char *make_mail(const char *message_id)
+{
+	return g_strdup_printf("Message-ID: <%s>\r\n"
+			       "From: \"Citizen\" <wa-919830012345@wa.police.example>\r\n"
+			       "To: bhowanipore.ps@police.example\r\n"
+			       "Subject: [BHP-2026-000001] test\r\n"
+			       "\r\n"
+			       "Line one\r\n"
+			       "Line two\r\n",
+			       message_id);
+}
+
+static char *crlf_to_lf(const char *s)
+{
+	GString *out = g_string_new(NULL);
+	for (; *s != '\0'; s++) {
+		if (!(s[0] == '\r' && s[1] == '\n'))
+			g_string_append_c(out, *s);
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void assert_error(const GError *error, enum wb_fail code)
+{
+	g_assert_nonnull(error);
+	g_assert_true(error->domain == WB_DELIVER_ERROR);
+	if (error->code != (int)code)
+		g_error("expected wb_fail %d, got %d: %s", code, error->code, error->message);
+}
+
+/* ---- Maildir -------------------------------------------------------------------- */
+
+static void test_maildir_path(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autofree char *want = g_build_filename(f->dir, "mail", "bhowanipore", NULL);
+	g_autofree char *got = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_assert_cmpstr(got, ==, want);
+
+	set_str(&f->st.maildir, "/srv/mail/bhp");
+	g_autofree char *explicit = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_assert_cmpstr(explicit, ==, "/srv/mail/bhp");
+	g_assert_true(wb_deliver_for(&f->st) == &wb_deliver_maildir);
+	f->st.deliver = WB_DELIVER_IMAP;
+	g_assert_true(wb_deliver_for(&f->st) == &wb_deliver_imap);
+}
+
+static void test_maildir_deliver(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *plain = make_mail(mid);
+	/* A lone CR is no line end and stays (libetpan's APPEND would make it CRLF). */
+	g_autofree char *mail = g_strconcat(plain, "a lone \r in a line\r\n", NULL);
+	struct wb_delivered out = { 0 };
+
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_no_error(error);
+	g_assert_true(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_autofree char *newdir = g_build_filename(root, "new", NULL);
+	g_assert_true(g_str_has_prefix(out.location, newdir));
+	g_assert_cmpuint(out.uid, ==, 0);
+	g_autofree char *content = NULL;
+	gsize len = 0;
+	g_assert_true(g_file_get_contents(out.location, &content, &len, NULL));
+	g_autofree char *want = crlf_to_lf(mail);
+	g_assert_cmpmem(content, len, want, strlen(want));
+	g_assert_nonnull(strstr(content, "lone \r in"));
+
+	/* Directories are private, and nothing is left in tmp/. */
+	GStatBuf sb;
+	g_assert_cmpint(g_stat(newdir, &sb), ==, 0);
+	g_assert_cmpint(sb.st_mode & 0777, ==, 0700);
+	g_autofree char *tmpdir = g_build_filename(root, "tmp", NULL);
+	g_autoptr(GDir) d = g_dir_open(tmpdir, 0, NULL);
+	g_assert_null(g_dir_read_name(d));
+
+	g_free(out.location);
+	wb_deliver_maildir.close(t);
+}
+
+static void test_maildir_exists(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *other = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(wb_deliver_maildir.exists(t, mid, &error), ==, 0);
+	g_assert_true(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_cmpint(wb_deliver_maildir.exists(t, mid, &error), ==, 1);
+	g_assert_cmpint(wb_deliver_maildir.exists(t, other, &error), ==, 0);
+	g_assert_no_error(error);
+
+	/* A client reading it moves it to cur/ with flags: still found. */
+	g_autofree char *base = g_path_get_basename(out.location);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_autofree char *seen = g_strdup_printf("%s/cur/%s:2,S", root, base);
+	g_assert_cmpint(g_rename(out.location, seen), ==, 0);
+	g_assert_cmpint(wb_deliver_maildir.exists(t, mid, &error), ==, 1);
+	g_assert_no_error(error);
+
+	g_free(out.location);
+	wb_deliver_maildir.close(t);
+}
+
+static void test_maildir_flags(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	const char *const flags[] = { "$WA_Registered", "\\Seen", "\\Flagged", NULL };
+	struct wb_delivered out = { 0 };
+
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_true(wb_deliver_maildir.deliver(t, mail, strlen(mail), flags, &out, &error));
+	g_assert_no_error(error);
+	g_assert_nonnull(strstr(out.location, "/cur/"));
+	g_assert_true(g_str_has_suffix(out.location, ":2,FS"));
+	g_assert_cmpint(wb_deliver_maildir.exists(t, mid, &error), ==, 1);
+	g_free(out.location);
+	wb_deliver_maildir.close(t);
+}
+
+static void test_maildir_no_message_id(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	const char mail[] = "Subject: x\r\n\r\nMessage-ID: <not-in-the-header@x>\r\n";
+	struct wb_delivered out = { 0 };
+
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_false(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	assert_error(error, WB_FAIL_FINAL);
+	wb_deliver_maildir.close(t);
+}
+
+/* Root ignores file modes, so the child drops to nobody before trying. */
+static void drop_root(const char *dir)
+{
+	if (geteuid() != 0)
+		return;
+	g_autofree char *cmd = g_strdup_printf("chown -R 65534:65534 '%s'", dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+	g_assert_cmpint(setgroups(0, NULL), ==, 0);
+	g_assert_cmpint(setgid(65534), ==, 0);
+	g_assert_cmpint(setuid(65534), ==, 0);
+	/* setuid cleared "dumpable", which LeakSanitizer needs to inspect us at exit. */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+
+static void maildir_readonly_child(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+
+	drop_root(f->dir);
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_no_error(error);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	const char *subs[] = { "tmp", "new", "cur" };
+	for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
+		g_autofree char *sub = g_build_filename(root, subs[i], NULL);
+		g_assert_cmpint(g_chmod(sub, 0500), ==, 0);
+	}
+	g_assert_false(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	assert_error(error, WB_FAIL_LATER);
+	g_assert_nonnull(strstr(error->message, root));
+	g_test_message("read-only Maildir: %s", error->message);
+	wb_deliver_maildir.close(t);
+	g_autofree char *cmd = g_strdup_printf("chmod -R u+w '%s'", f->dir);
+	g_assert_cmpint(system(cmd), ==, 0);
+}
+
+static void test_maildir_readonly(void)
+{
+	if (g_test_subprocess()) {
+		maildir_readonly_child();
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+}
+
+/* ---- IMAP against Dovecot ----------------------------------------------------------- */
+
+static bool need_imap(void)
+{
+	if (imap_port() != NULL)
+		return true;
+	g_test_skip("WB_IMAP_PORT not set (start tests/lib/dovecot.sh)");
+	return false;
+}
+
+static bool need_doveadm(void)
+{
+	if (need_imap() && g_getenv("WB_DOVECOT_DIR") != NULL)
+		return true;
+	if (imap_port() != NULL)
+		g_test_skip("WB_DOVECOT_DIR not set");
+	return false;
+}
+
+/* doveadm -c $WB_DOVECOT_DIR/dovecot.conf ARGS...; its stdout. */
+static char *doveadm(const char *first, ...)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *conf = g_build_filename(g_getenv("WB_DOVECOT_DIR"), "dovecot.conf", NULL);
+	va_list ap;
+
+	g_ptr_array_add(argv, g_strdup("doveadm"));
+	g_ptr_array_add(argv, g_strdup("-c"));
+	g_ptr_array_add(argv, g_strdup(conf));
+	va_start(ap, first);
+	for (const char *a = first; a != NULL; a = va_arg(ap, const char *))
+		g_ptr_array_add(argv, g_strdup(a));
+	va_end(ap);
+	g_ptr_array_add(argv, NULL);
+
+	char *out = NULL;
+	g_autofree char *err = NULL;
+	int status = 0;
+	g_autoptr(GError) error = NULL;
+	g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+		     &err, &status, &error);
+	g_assert_no_error(error);
+	if (!g_spawn_check_wait_status(status, NULL))
+		g_test_message("doveadm failed: %s", err);
+	return out;
+}
+
+static struct wb_target *imap_open_ok(const struct fx *f)
+{
+	g_autoptr(GError) error = NULL;
+	struct wb_target *t = wb_deliver_imap.open(&f->cfg, &f->st, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(t);
+	return t;
+}
+
+static void test_imap_append_exists(void)
+{
+	if (!need_imap())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *other = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+	struct wb_target *t = imap_open_ok(f);
+
+	g_assert_cmpint(wb_deliver_imap.exists(t, mid, &error), ==, 0);
+	g_assert_no_error(error);
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uidvalidity, !=, 0);
+	g_assert_cmpuint(out.uid, !=, 0);
+	g_autofree char *want = g_strdup_printf("imap://127.0.0.1:%s/INBOX;UIDVALIDITY=%u;UID=%u",
+						imap_port(), out.uidvalidity, out.uid);
+	g_assert_cmpstr(out.location, ==, want);
+	g_assert_cmpint(wb_deliver_imap.exists(t, mid, &error), ==, 1);
+	g_assert_cmpint(wb_deliver_imap.exists(t, other, &error), ==, 0);
+	g_assert_no_error(error);
+
+	/* The session is reused: a second mail gets the next UID. */
+	g_autofree char *mid2 = new_message_id();
+	g_autofree char *mail2 = make_mail(mid2);
+	struct wb_delivered out2 = { 0 };
+	g_assert_true(wb_deliver_imap.deliver(t, mail2, strlen(mail2), NULL, &out2, &error));
+	g_assert_cmpuint(out2.uid, >, out.uid);
+	g_assert_cmpuint(out2.uidvalidity, ==, out.uidvalidity);
+
+	if (g_getenv("WB_DOVECOT_DIR") != NULL) {
+		g_autofree char *uid = g_strdup_printf("%u", out.uid);
+		g_autofree char *text = doveadm("fetch", "-u", "bhowanipore", "text", "mailbox",
+						"INBOX", "uid", uid, NULL);
+		g_autofree char *lf = crlf_to_lf(mail);
+		g_autofree char *expect = g_strdup_printf("text:\n%s", lf);
+		g_assert_cmpstr(text, ==, expect);
+	}
+	g_free(out.location);
+	g_free(out2.location);
+	wb_deliver_imap.close(t);
+}
+
+static void test_imap_trycreate(void)
+{
+	if (!need_doveadm())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+
+	g_free(doveadm("mailbox", "delete", "-u", "bhowanipore", "-s", "Complaints/New", NULL));
+	set_str(&f->st.folder, "Complaints/New");
+	struct wb_target *t = imap_open_ok(f);
+	/* Missing folder: the mail cannot be there, which is no error. */
+	g_assert_cmpint(wb_deliver_imap.exists(t, mid, &error), ==, 0);
+	g_assert_no_error(error);
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uid, ==, 1);
+	g_assert_nonnull(strstr(out.location, "/Complaints/New;UIDVALIDITY="));
+	g_assert_cmpint(wb_deliver_imap.exists(t, mid, &error), ==, 1);
+	g_autofree char *subscribed = doveadm("mailbox", "list", "-u", "bhowanipore", "-s", NULL);
+	g_assert_nonnull(strstr(subscribed, "Complaints/New\n"));
+	g_free(out.location);
+	wb_deliver_imap.close(t);
+}
+
+static void test_imap_utf8_folder(void)
+{
+	if (!need_doveadm())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+	const char *folder = "অভিযোগ & 🚨";
+
+	g_free(doveadm("mailbox", "delete", "-u", "bhowanipore", "-s", folder, NULL));
+	set_str(&f->st.folder, folder);
+	struct wb_target *t = imap_open_ok(f);
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_autofree char *list = doveadm("mailbox", "list", "-u", "bhowanipore", NULL);
+	g_autofree char *line = g_strdup_printf("%s\n", folder);
+	g_assert_nonnull(strstr(list, line));
+	g_free(out.location);
+	wb_deliver_imap.close(t);
+}
+
+static void test_imap_keyword(void)
+{
+	if (!need_doveadm())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = new_message_id();
+	g_autofree char *mail = make_mail(mid);
+	const char *const flags[] = { "$WA_Test", "\\Seen", NULL };
+	struct wb_delivered out = { 0 };
+	struct wb_target *t = imap_open_ok(f);
+
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), flags, &out, &error));
+	g_assert_no_error(error);
+	g_autofree char *hits = doveadm("search", "-u", "bhowanipore", "mailbox", "INBOX",
+					"keyword", "$WA_Test", NULL);
+	g_autofree char *suffix = g_strdup_printf(" %u\n", out.uid);
+	g_assert_nonnull(strstr(hits, suffix));
+	g_autofree char *uid = g_strdup_printf("%u", out.uid);
+	g_autofree char *fl = doveadm("fetch", "-u", "bhowanipore", "flags", "mailbox", "INBOX",
+				      "uid", uid, NULL);
+	g_assert_nonnull(strstr(fl, "\\Seen"));
+	g_free(out.location);
+	wb_deliver_imap.close(t);
+}
+
+static void test_imap_bad_flag(void)
+{
+	if (!need_imap())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mail = make_mail("x@y");
+	const char *const flags[] = { "two words", NULL };
+	struct wb_delivered out = { 0 };
+	struct wb_target *t = imap_open_ok(f);
+
+	g_assert_false(wb_deliver_imap.deliver(t, mail, strlen(mail), flags, &out, &error));
+	assert_error(error, WB_FAIL_FINAL);
+	wb_deliver_imap.close(t);
+}
+
+static void test_imap_wrong_password(void)
+{
+	if (!need_imap())
+		return;
+	const char *password = "Wr0ng-Pa55word";
+	g_autoptr(fx) f = fx_imap_port(imap_port(), "bhowanipore", password);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	assert_error(error, WB_FAIL_LATER);
+	g_assert_null(strstr(error->message, password));
+	g_assert_nonnull(strstr(error->message, "login"));
+	g_test_message("wrong password: %s", error->message);
+}
+
+/* A loopback port nobody listens on: bind one, note it, close it. */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+
+	g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void test_imap_refused(void)
+{
+	g_autofree char *port = g_strdup_printf("%d", free_port());
+	g_autoptr(fx) f = fx_imap_port(port, "bhowanipore", "secret");
+	g_autoptr(GError) error = NULL;
+
+	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	assert_error(error, WB_FAIL_SOON);
+	g_assert_nonnull(strstr(error->message, port));
+}
+
+static void test_imap_bad_config(void)
+{
+	g_autoptr(fx) f = fx_imap_port("1", "bhowanipore", "secret");
+	g_autoptr(GError) error = NULL;
+
+	set_str(&f->cfg.imap_url, "http://127.0.0.1/");
+	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	assert_error(error, WB_FAIL_LATER);
+	g_clear_error(&error);
+
+	set_str(&f->cfg.imap_url, "imaps://127.0.0.1:1");
+	set_str(&f->cfg.imap_tls_fingerprint, "not-hex");
+	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	assert_error(error, WB_FAIL_LATER);
+	g_assert_nonnull(strstr(error->message, "tls_fingerprint"));
+}
+
+/* ---- IMAP against a scripted fake server -------------------------------------------- */
+
+/* What the fake answers to one command. reply: lines with "TAG" standing for the
+ * command's tag; "" closes the connection. early: answer an APPEND before its literal. */
+struct rule {
+	const char *command;
+	const char *reply;
+	bool early;
+	bool hangup; /* close the connection after the reply */
+	int only_conn; /* applies to this connection (1 = the first) only; 0: to all */
+};
+
+struct fake {
+	int listen_fd;
+	int port;
+	const char *greeting;
+	const struct rule *rules; /* ends with command == NULL; unmatched commands get OK */
+	GThread *thread;
+	GString *seen;            /* command names received, space separated */
+	int conn;                 /* connections accepted so far */
+};
+
+static const struct rule *find_rule(const struct fake *fk, const char *command)
+{
+	for (const struct rule *r = fk->rules; r != NULL && r->command != NULL; r++) {
+		if (g_ascii_strcasecmp(r->command, command) == 0 &&
+		    (r->only_conn == 0 || r->only_conn == fk->conn))
+			return r;
+	}
+	return NULL;
+}
+
+static bool send_reply(int fd, const char *reply, const char *tag)
+{
+	g_autoptr(GString) s = g_string_new(reply);
+	g_string_replace(s, "TAG", tag, 0);
+	return write(fd, s->str, s->len) == (ssize_t)s->len;
+}
+
+static const char *default_reply(const char *command)
+{
+	if (g_ascii_strcasecmp(command, "LOGOUT") == 0)
+		return "* BYE bye\r\nTAG OK done\r\n";
+	if (g_ascii_strcasecmp(command, "CAPABILITY") == 0)
+		return "* CAPABILITY IMAP4rev1 UIDPLUS\r\nTAG OK done\r\n";
+	if (g_ascii_strcasecmp(command, "APPEND") == 0)
+		return "TAG OK [APPENDUID 7 42] done\r\n";
+	return "TAG OK done\r\n";
+}
+
+/* Serve one command line; false when the connection is over. */
+static bool fake_command(struct fake *fk, FILE *in, int fd, const char *line)
+{
+	g_auto(GStrv) words = g_strsplit_set(line, " \r\n", 3);
+	if (words[0] == NULL || words[1] == NULL)
+		return false;
+	g_string_append_printf(fk->seen, "%s ", words[1]);
+	const struct rule *r = find_rule(fk, words[1]);
+	const char *reply = r != NULL ? r->reply : default_reply(words[1]);
+	const char *brace = strrchr(line, '{');
+	if (brace != NULL && (r == NULL || !r->early)) {
+		size_t n = strtoul(brace + 1, NULL, 10) + 2; /* literal and the CRLF after it */
+		if (write(fd, "+ go ahead\r\n", 12) != 12)
+			return false;
+		g_autofree char *buf = g_malloc(n);
+		if (fread(buf, 1, n, in) != n)
+			return false;
+	}
+	return reply[0] != '\0' && send_reply(fd, reply, words[0]) && !(r != NULL && r->hangup);
+}
+
+static gpointer fake_main(gpointer data)
+{
+	struct fake *fk = data;
+	int fd;
+
+	while ((fd = accept(fk->listen_fd, NULL, NULL)) >= 0) {
+		fk->conn++;
+		FILE *in = fdopen(dup(fd), "r");
+		char line[4096];
+		const char *greeting = fk->greeting ? fk->greeting : "* OK [CAPABILITY IMAP4rev1 UIDPLUS] fake\r\n";
+		bool up = write(fd, greeting, strlen(greeting)) == (ssize_t)strlen(greeting);
+		while (up && fgets(line, sizeof line, in) != NULL)
+			up = fake_command(fk, in, fd, line);
+		fclose(in);
+		close(fd);
+	}
+	return NULL;
+}
+
+static struct fake *fake_start(const char *greeting, const struct rule *rules)
+{
+	struct fake *fk = g_new0(struct fake, 1);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+
+	fk->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	g_assert_cmpint(bind(fk->listen_fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+	g_assert_cmpint(listen(fk->listen_fd, 4), ==, 0);
+	g_assert_cmpint(getsockname(fk->listen_fd, (struct sockaddr *)&a, &len), ==, 0);
+	fk->port = ntohs(a.sin_port);
+	fk->greeting = greeting;
+	fk->rules = rules;
+	fk->seen = g_string_new(NULL);
+	fk->thread = g_thread_new("fake-imap", fake_main, fk);
+	return fk;
+}
+
+/* Stop the server; returns the commands it saw, space separated. */
+static char *fake_stop(struct fake *fk)
+{
+	shutdown(fk->listen_fd, SHUT_RDWR); /* wakes the accept() */
+	g_thread_join(fk->thread);
+	close(fk->listen_fd);
+	char *seen = g_string_free(fk->seen, FALSE);
+	g_free(fk);
+	return seen;
+}
+
+/* Open a target on a fake server and deliver one mail; the error, if any, is returned. */
+static GError *fake_deliver(const char *greeting, const struct rule *rules,
+			    struct wb_delivered *out, char **seen)
+{
+	struct fake *fk = fake_start(greeting, rules);
+	g_autofree char *port = g_strdup_printf("%d", fk->port);
+	g_autoptr(fx) f = fx_imap_port(port, "bhowanipore", "secret");
+	g_autofree char *mail = make_mail("fake@x");
+	const char *const flags[] = { "$WA_Test", NULL };
+	GError *error = NULL;
+
+	struct wb_target *t = wb_deliver_imap.open(&f->cfg, &f->st, &error);
+	if (t != NULL) {
+		wb_deliver_imap.deliver(t, mail, strlen(mail), flags, out, &error);
+		wb_deliver_imap.close(t);
+	}
+	char *commands = fake_stop(fk);
+	if (seen != NULL)
+		*seen = commands;
+	else
+		g_free(commands);
+	if (error != NULL)
+		g_test_message("fake server: %s", error->message);
+	return error;
+}
+
+static void expect_fake_failure(const char *greeting, const struct rule *rules,
+				enum wb_fail code, const char *in_message)
+{
+	struct wb_delivered out = { 0 };
+	g_autoptr(GError) error = fake_deliver(greeting, rules, &out, NULL);
+	assert_error(error, code);
+	if (in_message != NULL)
+		g_assert_nonnull(strstr(error->message, in_message));
+	g_assert_null(strstr(error->message, "secret"));
+}
+
+static void test_fake_appenduid(void)
+{
+	struct wb_delivered out = { 0 };
+	g_autofree char *seen = NULL;
+	GError *error = fake_deliver(NULL, NULL, &out, &seen);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uidvalidity, ==, 7);
+	g_assert_cmpuint(out.uid, ==, 42);
+	g_assert_true(g_str_has_suffix(out.location, "/INBOX;UIDVALIDITY=7;UID=42"));
+	g_assert_cmpstr(seen, ==, "LOGIN APPEND LOGOUT ");
+	g_free(out.location);
+}
+
+static void test_fake_no_uidplus(void)
+{
+	static const struct rule rules[] = { { .command = "APPEND", .reply = "TAG OK appended\r\n" }, { 0 } };
+	struct wb_delivered out = { 0 };
+	GError *error = fake_deliver("* OK [CAPABILITY IMAP4rev1] fake\r\n", rules, &out, NULL);
+
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uid, ==, 0);
+	g_assert_true(g_str_has_suffix(out.location, "/INBOX"));
+	g_free(out.location);
+}
+
+static void test_fake_trycreate(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "TAG NO [TRYCREATE] Mailbox does not exist\r\n", .early = true },
+		{ 0 },
+	};
+	struct wb_delivered out = { 0 };
+	g_autofree char *seen = NULL;
+	g_autoptr(GError) error = fake_deliver(NULL, rules, &out, &seen);
+
+	/* The fake keeps refusing: CREATE, SUBSCRIBE and one more APPEND, then FINAL. */
+	assert_error(error, WB_FAIL_FINAL);
+	g_assert_cmpstr(seen, ==, "LOGIN APPEND CREATE SUBSCRIBE APPEND LOGOUT ");
+}
+
+static void test_fake_overquota(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "TAG NO [OVERQUOTA] Quota exceeded (mailbox for user is full)\r\n" },
+		{ 0 },
+	};
+	expect_fake_failure(NULL, rules, WB_FAIL_LATER, "[OVERQUOTA] Quota exceeded");
+}
+
+static void test_fake_toobig(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "TAG NO [TOOBIG] Mail too big\r\n", .early = true },
+		{ 0 },
+	};
+	expect_fake_failure(NULL, rules, WB_FAIL_FINAL, "[TOOBIG]");
+}
+
+static void test_fake_append_no(void)
+{
+	static const struct rule rules[] = { { .command = "APPEND", .reply = "TAG NO Rejected\r\n" }, { 0 } };
+	expect_fake_failure(NULL, rules, WB_FAIL_FINAL, "Rejected");
+}
+
+static void test_fake_append_bad(void)
+{
+	static const struct rule rules[] = { { .command = "APPEND", .reply = "TAG BAD Syntax\r\n" }, { 0 } };
+	expect_fake_failure(NULL, rules, WB_FAIL_FINAL, "BAD");
+}
+
+static void test_fake_unavailable(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "TAG NO [UNAVAILABLE] Backend down\r\n" },
+		{ 0 },
+	};
+	expect_fake_failure(NULL, rules, WB_FAIL_LATER, "UNAVAILABLE");
+}
+
+static void test_fake_bye(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "* BYE Server shutting down\r\n", .hangup = true },
+		{ 0 },
+	};
+	expect_fake_failure(NULL, rules, WB_FAIL_SOON, NULL);
+}
+
+static void test_fake_disconnect(void)
+{
+	static const struct rule rules[] = { { .command = "APPEND", .reply = "" }, { 0 } };
+	expect_fake_failure(NULL, rules, WB_FAIL_SOON, "connection");
+}
+
+static void test_fake_greeting_bye(void)
+{
+	expect_fake_failure("* BYE Too many connections\r\n", NULL, WB_FAIL_SOON, "Too many");
+}
+
+static void test_fake_login_unavailable(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "LOGIN", .reply = "TAG NO [UNAVAILABLE] Auth backend down\r\n" },
+		{ 0 },
+	};
+	expect_fake_failure(NULL, rules, WB_FAIL_LATER, "Auth backend down");
+}
+
+/* A target whose connection broke reconnects on its next use. */
+static void test_fake_reconnect(void)
+{
+	static const struct rule rules[] = {
+		{ .command = "APPEND", .reply = "", .only_conn = 1 },
+		{ 0 },
+	};
+	struct fake *fk = fake_start(NULL, rules);
+	g_autofree char *port = g_strdup_printf("%d", fk->port);
+	g_autoptr(fx) f = fx_imap_port(port, "bhowanipore", "secret");
+	g_autofree char *mail = make_mail("fake@x");
+	struct wb_delivered out = { 0 };
+	g_autoptr(GError) error = NULL;
+
+	struct wb_target *t = imap_open_ok(f);
+	g_assert_false(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	assert_error(error, WB_FAIL_SOON);
+	g_clear_error(&error);
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uid, ==, 42);
+	wb_deliver_imap.close(t);
+	g_autofree char *seen = fake_stop(fk);
+	g_assert_cmpstr(seen, ==, "LOGIN APPEND LOGIN APPEND LOGOUT ");
+	g_free(out.location);
+}
+
+/* STARTTLS demanded by a trust anchor but not offered: refuse before LOGIN. */
+static void test_fake_no_starttls(void)
+{
+	struct fake *fk = fake_start(NULL, NULL);
+	g_autofree char *port = g_strdup_printf("%d", fk->port);
+	g_autoptr(fx) f = fx_imap_port(port, "bhowanipore", "secret");
+	g_autoptr(GError) error = NULL;
+
+	set_str(&f->cfg.imap_tls_fingerprint, "00000000000000000000000000000000"
+					      "00000000000000000000000000000000");
+	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	assert_error(error, WB_FAIL_LATER);
+	g_assert_nonnull(strstr(error->message, "STARTTLS"));
+	g_autofree char *seen = fake_stop(fk);
+	g_assert_null(strstr(seen, "LOGIN"));
+}
+
+int main(int argc, char **argv)
+{
+	/* libetpan writes with send(2) without MSG_NOSIGNAL; the program ignores SIGPIPE too. */
+	signal(SIGPIPE, SIG_IGN);
+	g_test_init(&argc, &argv, NULL);
+
+	g_test_add_func("/deliver/maildir/path", test_maildir_path);
+	g_test_add_func("/deliver/maildir/deliver", test_maildir_deliver);
+	g_test_add_func("/deliver/maildir/exists", test_maildir_exists);
+	g_test_add_func("/deliver/maildir/flags", test_maildir_flags);
+	g_test_add_func("/deliver/maildir/no-message-id", test_maildir_no_message_id);
+	g_test_add_func("/deliver/maildir/readonly", test_maildir_readonly);
+
+	g_test_add_func("/deliver/imap/append-exists", test_imap_append_exists);
+	g_test_add_func("/deliver/imap/trycreate", test_imap_trycreate);
+	g_test_add_func("/deliver/imap/utf8-folder", test_imap_utf8_folder);
+	g_test_add_func("/deliver/imap/keyword", test_imap_keyword);
+	g_test_add_func("/deliver/imap/bad-flag", test_imap_bad_flag);
+	g_test_add_func("/deliver/imap/wrong-password", test_imap_wrong_password);
+	g_test_add_func("/deliver/imap/refused", test_imap_refused);
+	g_test_add_func("/deliver/imap/bad-config", test_imap_bad_config);
+
+	g_test_add_func("/deliver/fake/appenduid", test_fake_appenduid);
+	g_test_add_func("/deliver/fake/no-uidplus", test_fake_no_uidplus);
+	g_test_add_func("/deliver/fake/trycreate", test_fake_trycreate);
+	g_test_add_func("/deliver/fake/overquota", test_fake_overquota);
+	g_test_add_func("/deliver/fake/toobig", test_fake_toobig);
+	g_test_add_func("/deliver/fake/append-no", test_fake_append_no);
+	g_test_add_func("/deliver/fake/append-bad", test_fake_append_bad);
+	g_test_add_func("/deliver/fake/unavailable", test_fake_unavailable);
+	g_test_add_func("/deliver/fake/bye", test_fake_bye);
+	g_test_add_func("/deliver/fake/disconnect", test_fake_disconnect);
+	g_test_add_func("/deliver/fake/greeting-bye", test_fake_greeting_bye);
+	g_test_add_func("/deliver/fake/login-unavailable", test_fake_login_unavailable);
+	g_test_add_func("/deliver/fake/reconnect", test_fake_reconnect);
+	g_test_add_func("/deliver/fake/no-starttls", test_fake_no_starttls);
+
+	return g_test_run();
+}

@@ -1,0 +1,105 @@
+/* Unit tests for util: constant-time compare, signatures, tokens, header-safe text. */
+#include "util.h"
+
+#include <string.h>
+
+static void test_ct_equal(void)
+{
+	g_assert_true(wb_ct_equal("abc", 3, "abc", 3));
+	g_assert_false(wb_ct_equal("abc", 3, "abd", 3));
+	g_assert_false(wb_ct_equal("abc", 3, "abcd", 4));
+	g_assert_false(wb_ct_equal("", 0, "a", 1));
+	g_assert_true(wb_ct_equal("", 0, "", 0));
+}
+
+static void test_signature(void)
+{
+	const char *body = "{\"object\":\"whatsapp_business_account\"}";
+	/* Known answer, computed independently: HMAC-SHA256("s3cret", body). */
+	g_autofree char *mac = wb_hmac_sha256_hex("s3cret", 6, body, strlen(body));
+	g_assert_cmpuint(strlen(mac), ==, 64);
+	g_autofree char *good = g_strconcat("sha256=", mac, NULL);
+	g_autofree char *upper = g_ascii_strup(good, -1);
+	char *upper_fixed = upper;
+	memcpy(upper_fixed, "sha256=", 7);
+	g_assert_true(wb_signature_ok("s3cret", good, body, strlen(body)));
+	g_assert_true(wb_signature_ok("s3cret", upper_fixed, body, strlen(body)));
+	g_assert_false(wb_signature_ok("s3cret", NULL, body, strlen(body)));
+	g_assert_false(wb_signature_ok("s3cret", "", body, strlen(body)));
+	g_assert_false(wb_signature_ok("s3cret", mac, body, strlen(body)));     /* no prefix */
+	g_assert_false(wb_signature_ok("other", good, body, strlen(body)));     /* wrong key */
+	g_assert_false(wb_signature_ok("s3cret", good, body, strlen(body) - 1)); /* changed body */
+	g_autofree char *trunc = g_strndup(good, 70);
+	g_assert_false(wb_signature_ok("s3cret", trunc, body, strlen(body)));
+	g_autofree char *junk = g_strdup(good);
+	junk[10] = 'z';
+	g_assert_false(wb_signature_ok("s3cret", junk, body, strlen(body)));
+}
+
+static void test_hmac_known_answer(void)
+{
+	/* RFC 4231 test case 2. */
+	g_autofree char *mac = wb_hmac_sha256_hex("Jefe", 4, "what do ya want for nothing?", 28);
+	g_assert_cmpstr(mac, ==, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+static void test_reply_token(void)
+{
+	g_autofree char *a = wb_reply_token("secret", "BHP-2026-000001");
+	g_autofree char *b = wb_reply_token("secret", "BHP-2026-000002");
+	g_autofree char *c = wb_reply_token("other", "BHP-2026-000001");
+	g_assert_cmpuint(strlen(a), ==, 10);
+	g_assert_cmpstr(a, !=, b);
+	g_assert_cmpstr(a, !=, c);
+}
+
+static const struct { const char *in; size_t max; const char *out; } lines[] = {
+	{ "plain", 78, "plain" },
+	{ "  two  spaces\tand tab ", 78, "two spaces and tab" },
+	{ "evil\r\nBcc: victim@example.org", 78, "evil Bcc: victim@example.org" },
+	{ "nul-less\x01\x7f bell", 78, "nul-less bell" },
+	{ "line\xe2\x80\xa8sep", 78, "line sep" },
+	{ "abcdef", 3, "abc" },
+	/* "ক্ষ" is KA + VIRAMA + SSA: one cluster, never cut inside. */
+	{ "ab\xe0\xa6\x95\xe0\xa7\x8d\xe0\xa6\xb7", 3, "ab" },
+	{ "ab\xe0\xa6\x95\xe0\xa7\x8d\xe0\xa6\xb7", 5, "ab\xe0\xa6\x95\xe0\xa7\x8d\xe0\xa6\xb7" },
+	/* "কি" is KA + vowel sign I: the sign stays with its consonant. */
+	{ "x\xe0\xa6\x95\xe0\xa6\xbf", 2, "x" },
+	/* 👍🏽 (thumbs up + skin tone) stays whole. */
+	{ "a\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd", 2, "a" },
+	/* 🇮🇳 (two regional indicators) stays whole. */
+	{ "a\xf0\x9f\x87\xae\xf0\x9f\x87\xb3", 2, "a" },
+	{ "invalid \xff\xfe bytes", 78, "invalid \xef\xbf\xbd\xef\xbf\xbd bytes" },
+	{ NULL, 10, "" },
+};
+
+static void test_clean_line(void)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(lines); i++) {
+		g_autofree char *got = wb_clean_line(lines[i].in, lines[i].max);
+		g_assert_cmpstr(got, ==, lines[i].out);
+		g_assert_true(g_utf8_validate(got, -1, NULL));
+		g_assert_null(strpbrk(got, "\r\n"));
+	}
+}
+
+static void test_clean_text(void)
+{
+	const char raw[] = "line 1\r\nline\x00 2\x07\ttab";
+	g_autofree char *t = wb_clean_text(raw, sizeof raw - 1, 1000);
+	g_assert_cmpstr(t, ==, "line 1\nline 2\ttab"); /* NUL and BEL dropped, rest kept */
+	g_autofree char *cut = wb_clean_text("\xe0\xa6\x95\xe0\xa6\x95", 6, 4);
+	g_assert_cmpstr(cut, ==, "\xe0\xa6\x95"); /* never half a character */
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/util/ct_equal", test_ct_equal);
+	g_test_add_func("/util/signature", test_signature);
+	g_test_add_func("/util/hmac_known_answer", test_hmac_known_answer);
+	g_test_add_func("/util/reply_token", test_reply_token);
+	g_test_add_func("/util/clean_line", test_clean_line);
+	g_test_add_func("/util/clean_text", test_clean_text);
+	return g_test_run();
+}
