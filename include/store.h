@@ -89,7 +89,7 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error);
 
 /* The one function through which a message's state changes. detail (printf) is stored
  * as last_error for retry/failed and logged. Releases the claim unless the new state is
- * WB_ST_DELIVERING. */
+ * one the claimant is still working through (rendered, delivering). */
 G_GNUC_PRINTF(5, 6)
 bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_state,
 			GError **error, const char *detail_fmt, ...);
@@ -100,7 +100,8 @@ bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *locat
 bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const char *why,
 		    GError **error);
 
-/* Messages still waiting (received/rendered/delivering/retry): how many, soonest next_at. */
+/* Messages waiting for a retry: how many, and the soonest next_at. (Messages another
+ * live process has claimed are its work, not waiting.) */
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error);
 
 /* Human-readable status report (for `wabridge status`). */

@@ -197,6 +197,9 @@ static bool work_one(struct wb_config *cfg, struct wb_store *store, const struct
 	g_autoptr(wb_msg) m = wb_store_message(store, id, error);
 	if (!m)
 		return false;
+	if (strcmp(m->state, WB_ST_DELIVERED) == 0 || strcmp(m->state, WB_ST_FAILED) == 0 ||
+	    strcmp(m->state, WB_ST_UNROUTED) == 0)
+		return true; /* finished since it was claimed: nothing to do */
 	const struct wb_station *st = m->station ? wb_config_station_by_key(cfg, m->station) : NULL;
 	if (!st && m->station)
 		st = wb_config_station_for(cfg, m->phone_number_id);

@@ -713,7 +713,10 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 	g_autofree char *wamid = col_text(st, 1);
 	g_autofree char *ref = col_text(st, 2);
 	sqlite3_reset(st);
-	bool keep_claim = strcmp(new_state, WB_ST_DELIVERING) == 0;
+	/* The claim lasts while the claimant is still working on the message; a waiting or
+	 * finished message is free. */
+	bool keep_claim = strcmp(new_state, WB_ST_RENDERED) == 0 ||
+			  strcmp(new_state, WB_ST_DELIVERING) == 0;
 	bool is_problem = strcmp(new_state, WB_ST_FAILED) == 0 || strcmp(new_state, WB_ST_RETRY) == 0;
 	st = prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
 		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
@@ -783,8 +786,8 @@ bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const ch
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state IN "
-				"('received', 'rendered', 'retry', 'delivering')", error);
+	sqlite3_stmt *st = prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state = "
+				"'retry'", error);
 	if (!st)
 		return false;
 	bool ok = sqlite3_step(st) == SQLITE_ROW;

@@ -59,8 +59,8 @@ class Tap:
         sys.stdout.flush()
         return cond
 
-    def eq(self, got, want, what):
-        return self.ok(got == want, what, "want: %r\ngot:  %r" % (want, got))
+    def eq(self, got, want, what, detail=""):
+        return self.ok(got == want, what, "want: %r\ngot:  %r\n%s" % (want, got, detail))
 
     def skip(self, what, why):
         self.n += 1
@@ -156,12 +156,27 @@ class Bridge:
             args += ["--signature", signature]
         return self.run(*args, stdin=body, **kw)
 
+    def db_write(self, sql, *params):
+        """Change the state database behind wabridge's back (crash simulations)."""
+        con = sqlite3.connect(self.state)
+        try:
+            con.execute(sql, params)
+            con.commit()
+        finally:
+            con.close()
+
     def db(self, sql, *params):
         con = sqlite3.connect(self.state)
         try:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+
+def single(pnid, sender, wamid, ts, body, name="Citizen"):
+    """A wire-style body with one text message."""
+    m, c = text_message(sender, wamid, ts, body, name)
+    return payload(pnid, [m], [c])
 
 
 def imap(user):
