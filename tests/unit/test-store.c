@@ -1,0 +1,1299 @@
+/* test-store: the SQLite state (src/store.c) through the API of store.h.
+ *
+ * Every test gets a fresh temporary directory with a two-station config and a store
+ * opened on <dir>/state.db. Where store.h has no reader for a column, the test opens the
+ * same database file with SQLite directly (a second connection; WAL lets it read while
+ * the store is open); claim tests also write claim_pid/claimed_at that way to play
+ * another process. Payloads are built from JSON strings and go through the real parser.
+ * Warnings the store logs on purpose (bad bodies, unrouted messages, failed messages)
+ * are expected with g_test_expect_message(), so any other warning still fails a test.
+ * Tests run as root in CI: the read-only test drops to nobody in a subprocess. */
+#include "config.h"
+#include "store.h"
+#include "util.h"
+#include "webhook.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PNID_BHP  "441880000100101"
+#define PNID_KAS  "441880000100202"
+#define PNID_NONE "441889999999999"
+#define CITIZEN_A "919830111222"
+#define CITIZEN_B "919830333444"
+#define NOW       ((gint64)1792051200) /* 2026-10-15T08:00:00Z, the pinned clock */
+#define DAY       ((gint64)86400)
+
+/* ---- fixture ------------------------------------------------------------------------------ */
+
+struct fx {
+	char *dir;
+	char *db;    /* <dir>/state.db */
+	char *conf;  /* <dir>/wabridge.conf */
+	struct wb_config *cfg;
+	struct wb_store *s;
+};
+
+static void rm_rf(const char *path)
+{
+	GDir *dir = g_dir_open(path, 0, NULL);
+	if (dir != NULL) {
+		const char *name;
+		while ((name = g_dir_read_name(dir)) != NULL) {
+			g_autofree char *child = g_build_filename(path, name, NULL);
+			struct stat st;
+			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
+				rm_rf(child);
+			else
+				g_unlink(child);
+		}
+		g_dir_close(dir);
+	}
+	g_rmdir(path);
+}
+
+static void write_file(const char *path, const char *content, int mode)
+{
+	g_autoptr(GError) err = NULL;
+	g_assert_true(g_file_set_contents(path, content, -1, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(g_chmod(path, mode), ==, 0);
+}
+
+static void fx_setup(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	g_setenv("WABRIDGE_NOW", "1792051200", TRUE);
+	f->dir = g_dir_make_tmp("wb-test-store-XXXXXX", &err);
+	g_assert_no_error(err);
+	f->db = g_build_filename(f->dir, "state.db", NULL);
+	f->conf = g_build_filename(f->dir, "wabridge.conf", NULL);
+	g_autofree char *secret = g_build_filename(f->dir, "reply_secret", NULL);
+	write_file(secret, "0123456789abcdef0123456789abcdef\n", 0600);
+	g_autofree char *text = g_strdup_printf(
+		"[bridge]\nstate = %s\ndomain = wa.test\ncomplaint_idle_days = 7\n"
+		"[whatsapp]\ndry_run = true\n"
+		"[replies]\ntoken_secret_file = %s\n"
+		"[station:bhp]\nname = Bhowanipore Police Station\ncode = BHP\n"
+		"phone_number_id = " PNID_BHP "\naddress = bhp@police.test\n"
+		"deliver = maildir:%s/m/bhp\n"
+		"[station:kas]\nname = Kasba Police Station\ncode = KAS\n"
+		"phone_number_id = " PNID_KAS "\naddress = kas@police.test\n"
+		"deliver = maildir:%s/m/kas\n",
+		f->db, secret, f->dir, f->dir);
+	write_file(f->conf, text, 0600);
+	f->cfg = wb_config_load(f->conf, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(f->cfg);
+	g_assert_false(f->cfg->auto_stations);
+	f->s = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(f->s);
+}
+
+static void fx_teardown(struct fx *f, gconstpointer data)
+{
+	wb_store_close(f->s);
+	wb_config_free(f->cfg);
+	rm_rf(f->dir);
+	g_free(f->dir);
+	g_free(f->db);
+	g_free(f->conf);
+	g_unsetenv("WABRIDGE_NOW");
+}
+
+/* ---- direct SQLite access (a second connection to the same file) --------------------------- */
+
+static sqlite3 *db_open(const char *path, int flags)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, flags, NULL);
+	if (rc != SQLITE_OK)
+		g_error("sqlite3_open_v2 %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+/* The first column of the first row of a query, as an integer (-1 when no row). */
+G_GNUC_PRINTF(2, 3)
+static gint64 q_int(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *sql = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	sqlite3 *db = db_open(path, SQLITE_OPEN_READONLY);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	gint64 v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The same as text, newly allocated; NULL for no row or an SQL NULL. */
+G_GNUC_PRINTF(2, 3)
+static char *q_text(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *sql = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	sqlite3 *db = db_open(path, SQLITE_OPEN_READONLY);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+	char *v = t ? g_strdup((const char *)t) : NULL;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+G_GNUC_PRINTF(2, 3)
+static void q_exec(const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *sql = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	sqlite3 *db = db_open(path, SQLITE_OPEN_READWRITE);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		g_error("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* ---- payloads ------------------------------------------------------------------------------ */
+
+/* One inbound text message object; context_id may be NULL. */
+static char *msg_obj(const char *wamid, const char *from, gint64 ts, const char *context_id)
+{
+	g_autofree char *ctx = context_id
+		? g_strdup_printf(",\"context\":{\"from\":\"" PNID_BHP "\",\"id\":\"%s\"}", context_id)
+		: g_strdup("");
+	return g_strdup_printf("{\"id\":\"%s\",\"from\":\"%s\",\"timestamp\":\"%" G_GINT64_FORMAT
+			       "\",\"type\":\"text\",\"text\":{\"body\":\"hi\"}%s}",
+			       wamid, from, ts, ctx);
+}
+
+/* A webhook envelope around comma-separated message and status objects (either may be ""). */
+static char *envelope(const char *pnid, const char *messages, const char *statuses)
+{
+	return g_strdup_printf(
+		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":["
+		"{\"field\":\"messages\",\"value\":{\"messaging_product\":\"whatsapp\","
+		"\"metadata\":{\"display_phone_number\":\"919831200101\",\"phone_number_id\":\"%s\"},"
+		"\"contacts\":[{\"wa_id\":\"" CITIZEN_A "\",\"profile\":{\"name\":\"Tanushree Basu\"}},"
+		"{\"wa_id\":\"" CITIZEN_B "\",\"profile\":{\"name\":\"Imran Sheikh\"}}],"
+		"\"messages\":[%s],\"statuses\":[%s]}}]}]}",
+		pnid, messages, statuses);
+}
+
+/* Store a body and expand it, as the pipeline does; returns the body id. */
+static int64_t ingest(struct fx *f, const char *body, struct wb_expand_counts *counts)
+{
+	g_autoptr(GError) err = NULL;
+	int64_t id = 0;
+	g_assert_true(wb_store_add_body(f->s, body, strlen(body), true, "test", &id, NULL, &err));
+	g_assert_no_error(err);
+	struct wb_payload *p = wb_webhook_parse(body, strlen(body), &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(p);
+	g_assert_true(wb_store_expand(f->s, f->cfg, id, p, counts, &err));
+	g_assert_no_error(err);
+	wb_payload_free(p);
+	return id;
+}
+
+/* The row id of a stored message, by wamid; -1 when not stored. */
+static int64_t msg_id(struct fx *f, const char *wamid)
+{
+	return q_int(f->db, "SELECT id FROM messages WHERE wamid = '%s'", wamid);
+}
+
+/* One text message from a citizen to a station; returns its message id. */
+static int64_t send1(struct fx *f, const char *pnid, const char *wamid, const char *from,
+		     gint64 ts, const char *context_id)
+{
+	g_autofree char *m = msg_obj(wamid, from, ts, context_id);
+	g_autofree char *body = envelope(pnid, m, "");
+	struct wb_expand_counts c = { 0 };
+	ingest(f, body, &c);
+	g_assert_cmpuint(c.added, ==, 1);
+	int64_t id = msg_id(f, wamid);
+	g_assert_cmpint(id, >, 0);
+	return id;
+}
+
+static struct wb_msg *get_msg(struct fx *f, int64_t id)
+{
+	g_autoptr(GError) err = NULL;
+	struct wb_msg *m = wb_store_message(f->s, id, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(m);
+	return m;
+}
+
+static gboolean ids_contain(GArray *ids, int64_t id)
+{
+	for (guint i = 0; i < ids->len; i++)
+		if (g_array_index(ids, int64_t, i) == id)
+			return TRUE;
+	return FALSE;
+}
+
+static gint64 utc(int y, int mo, int d, int h, int mi, int s)
+{
+	g_autoptr(GDateTime) t = g_date_time_new_utc(y, mo, d, h, mi, s);
+	g_assert_nonnull(t);
+	return g_date_time_to_unix(t);
+}
+
+/* ---- open and schema ----------------------------------------------------------------------- */
+
+static const char *const tables[] = {
+	"bodies", "messages", "complaints", "station_seq", "statuses", "events",
+};
+
+static void test_open_schema(struct fx *f, gconstpointer data)
+{
+	gint64 version = q_int(f->db, "PRAGMA user_version");
+	g_assert_cmpint(version, >=, 1);
+	g_autofree char *mode = q_text(f->db, "PRAGMA journal_mode");
+	g_assert_cmpstr(mode, ==, "wal");
+	for (size_t i = 0; i < G_N_ELEMENTS(tables); i++)
+		g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+				      "AND name = '%s'", tables[i]), ==, 1);
+	g_assert_true(wb_store_writable(f->s));
+
+	/* Reopening: no migration runs again, nothing is lost. */
+	int64_t body = send1(f, PNID_BHP, "wamid.OPEN1", CITIZEN_A, NOW, NULL);
+	gint64 objects = q_int(f->db, "SELECT count(*) FROM sqlite_schema");
+	wb_store_close(f->s);
+	g_autoptr(GError) err = NULL;
+	f->s = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(f->s);
+	g_assert_cmpint(q_int(f->db, "PRAGMA user_version"), ==, version);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM sqlite_schema"), ==, objects);
+	g_autoptr(wb_msg) m = get_msg(f, body);
+	g_assert_cmpstr(m->wamid, ==, "wamid.OPEN1");
+
+	/* A second store on the same file at the same time (a run beside the daemon). */
+	struct wb_store *other = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(other);
+	g_autoptr(wb_msg) m2 = wb_store_message(other, body, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(m2->wamid, ==, "wamid.OPEN1");
+	wb_store_close(other);
+}
+
+static void test_open_newer_schema(struct fx *f, gconstpointer data)
+{
+	gint64 version = q_int(f->db, "PRAGMA user_version");
+	wb_store_close(f->s);
+	f->s = NULL;
+	q_exec(f->db, "PRAGMA user_version = %" G_GINT64_FORMAT, version + 1);
+
+	g_autoptr(GError) err = NULL;
+	struct wb_store *s = wb_store_open(f->db, &err);
+	g_assert_null(s);
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+	g_autofree char *have = g_strdup_printf("schema version %" G_GINT64_FORMAT, version + 1);
+	g_autofree char *want = g_strdup_printf("(%" G_GINT64_FORMAT ")", version);
+	g_assert_nonnull(strstr(err->message, f->db));
+	g_assert_nonnull(strstr(err->message, have));
+	g_assert_nonnull(strstr(err->message, want));
+	g_assert_nonnull(strstr(err->message, "newer"));
+	/* refused without touching it */
+	g_assert_cmpint(q_int(f->db, "PRAGMA user_version"), ==, version + 1);
+}
+
+static void test_open_creates_directories(struct fx *f, gconstpointer data)
+{
+	g_autofree char *path = g_build_filename(f->dir, "a", "b", "state.db", NULL);
+	g_autoptr(GError) err = NULL;
+	struct wb_store *s = wb_store_open(path, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(s);
+	g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
+	g_autofree char *parent = g_path_get_dirname(path);
+	struct stat st;
+	g_assert_cmpint(stat(parent, &st), ==, 0);
+	g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+	wb_store_close(s);
+}
+
+/* Files that are not a database: refused with WB_STORE_FAILED naming the path. */
+static const struct { const char *name, *content; } not_databases[] = {
+	{ "text.db", "this is not an SQLite database, it is a note to myself\n" },
+	{ "zeros.db", "SQLite format 2\n................................................"
+		      "................................................................" },
+};
+
+static void test_open_not_a_database(struct fx *f, gconstpointer data)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(not_databases); i++) {
+		g_autofree char *path = g_build_filename(f->dir, not_databases[i].name, NULL);
+		write_file(path, not_databases[i].content, 0600);
+		g_autoptr(GError) err = NULL;
+		g_assert_null(wb_store_open(path, &err));
+		g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+		g_assert_nonnull(strstr(err->message, path));
+	}
+	/* A directory where the file should be. */
+	g_autofree char *dirpath = g_build_filename(f->dir, "adir.db", NULL);
+	g_assert_cmpint(g_mkdir(dirpath, 0700), ==, 0);
+	g_autoptr(GError) err = NULL;
+	g_assert_null(wb_store_open(dirpath, &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+}
+
+/* ---- bodies -------------------------------------------------------------------------------- */
+
+static void test_body_dedup(struct fx *f, gconstpointer data)
+{
+	static const char a[] = "{\"object\":\"whatsapp_business_account\",\"entry\":[]}";
+	static const char b[] = "{\"object\":\"whatsapp_business_account\",\"entry\":[ ]}";
+	g_autoptr(GError) err = NULL;
+	int64_t id1 = 0, id2 = 0, id3 = 0;
+	bool is_new = false;
+
+	g_assert_true(wb_store_add_body(f->s, a, strlen(a), false, "serve", &id1, &is_new, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(id1, >, 0);
+	g_assert_true(is_new);
+
+	g_assert_true(wb_store_add_body(f->s, a, strlen(a), true, "serve", &id2, &is_new, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(id2, ==, id1);
+	g_assert_false(is_new);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM bodies WHERE id = %" G_GINT64_FORMAT, id1),
+			==, 2);
+
+	/* is_new is optional */
+	g_assert_true(wb_store_add_body(f->s, b, strlen(b), true, "ingest", &id3, NULL, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(id3, !=, id1);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM bodies WHERE id = %" G_GINT64_FORMAT, id3),
+			==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM bodies"), ==, 2);
+
+	/* the columns status shows */
+	g_autofree char *sha = wb_sha256_hex(a, strlen(a));
+	g_autofree char *stored_sha = q_text(f->db, "SELECT sha256 FROM bodies WHERE id = %"
+					     G_GINT64_FORMAT, id1);
+	g_assert_cmpstr(stored_sha, ==, sha);
+	g_assert_cmpint(q_int(f->db, "SELECT size FROM bodies WHERE id = %" G_GINT64_FORMAT, id1),
+			==, (gint64)strlen(a));
+	g_autofree char *source = q_text(f->db, "SELECT source FROM bodies WHERE id = %"
+					 G_GINT64_FORMAT, id3);
+	g_assert_cmpstr(source, ==, "ingest");
+	g_assert_cmpint(q_int(f->db, "SELECT verified FROM bodies WHERE id = %" G_GINT64_FORMAT,
+			      id3), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT received_at FROM bodies WHERE id = %" G_GINT64_FORMAT,
+			      id1), ==, NOW);
+
+	/* both wait for expansion, oldest first */
+	g_autoptr(GArray) todo = wb_store_unexpanded_bodies(f->s, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(todo->len, ==, 2);
+	g_assert_cmpint(g_array_index(todo, int64_t, 0), ==, id1);
+	g_assert_cmpint(g_array_index(todo, int64_t, 1), ==, id3);
+
+	/* the report counts retries */
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_assert_true(wb_store_report(f->s, out, &err));
+	g_assert_no_error(err);
+	g_assert_nonnull(strstr(out->str, "Webhook bodies: 2 stored (3 received with retries), 0 bad"));
+}
+
+/* Bodies are kept byte for byte, whatever they hold. */
+static const struct { const char *name; const char *bytes; size_t len; } raw_bodies[] = {
+	{ "nul bytes", "{\"a\":\"x\0y\"}\0\0tail", 17 },
+	{ "invalid utf-8", "\xff\xfe{\xc3(\xed\xa0\x80\xf8\x88\x80\x80\x80}", 14 },
+	{ "one byte", "{", 1 },
+	{ "empty", "", 0 },
+	{ "crlf", "{\r\n}\r\n", 6 },
+};
+
+static void test_body_bytes(struct fx *f, gconstpointer data)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(raw_bodies); i++) {
+		g_test_message("%s", raw_bodies[i].name);
+		g_autoptr(GError) err = NULL;
+		int64_t id = 0;
+		bool is_new = false;
+		g_assert_true(wb_store_add_body(f->s, raw_bodies[i].bytes, raw_bodies[i].len, true,
+						"test", &id, &is_new, &err));
+		g_assert_no_error(err);
+		g_assert_true(is_new);
+		g_autoptr(GBytes) back = wb_store_body(f->s, id, &err);
+		g_assert_no_error(err);
+		g_assert_nonnull(back);
+		gsize len = 0;
+		const void *data2 = g_bytes_get_data(back, &len);
+		g_assert_cmpmem(data2, len, raw_bodies[i].bytes, raw_bodies[i].len);
+		g_autofree char *sha = wb_sha256_hex(raw_bodies[i].bytes, raw_bodies[i].len);
+		g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM bodies WHERE sha256 = '%s' AND "
+				      "size = %zu", sha, raw_bodies[i].len), ==, 1);
+	}
+	g_autoptr(GError) err = NULL;
+	g_assert_null(wb_store_body(f->s, 424242, &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+}
+
+static void test_body_bad(struct fx *f, gconstpointer data)
+{
+	static const char junk[] = "<html>502 Bad Gateway</html>";
+	g_autoptr(GError) err = NULL;
+	int64_t id = 0;
+	g_assert_true(wb_store_add_body(f->s, junk, strlen(junk), true, "serve", &id, NULL, &err));
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*kept as bad*not valid JSON*");
+	g_assert_true(wb_store_body_bad(f->s, id, "not valid JSON: '<' at line 1 column 1", &err));
+	g_test_assert_expected_messages();
+	g_assert_no_error(err);
+
+	g_autofree char *state = q_text(f->db, "SELECT state FROM bodies WHERE id = %"
+					G_GINT64_FORMAT, id);
+	g_assert_cmpstr(state, ==, "bad");
+	/* not offered for expansion again */
+	g_autoptr(GArray) todo = wb_store_unexpanded_bodies(f->s, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(todo->len, ==, 0);
+	/* still there for inspection */
+	g_autoptr(GBytes) back = wb_store_body(f->s, id, &err);
+	g_assert_no_error(err);
+	g_assert_cmpmem(g_bytes_get_data(back, NULL), g_bytes_get_size(back), junk, strlen(junk));
+
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_assert_true(wb_store_report(f->s, out, &err));
+	g_assert_no_error(err);
+	g_autofree char *line = g_strdup_printf("body %" G_GINT64_FORMAT " ", id);
+	g_autofree char *sha = wb_sha256_hex(junk, strlen(junk));
+	g_assert_nonnull(strstr(out->str, "1 bad"));
+	g_assert_nonnull(strstr(out->str, "Webhook bodies kept for inspection:"));
+	g_assert_nonnull(strstr(out->str, line));
+	g_assert_nonnull(strstr(out->str, sha));
+	g_assert_nonnull(strstr(out->str, "bad: not valid JSON: '<' at line 1 column 1"));
+}
+
+/* ---- expand -------------------------------------------------------------------------------- */
+
+static void test_expand_added_and_duplicates(struct fx *f, gconstpointer data)
+{
+	g_autofree char *m1 = msg_obj("wamid.A1", CITIZEN_A, NOW, NULL);
+	g_autofree char *m2 = msg_obj("wamid.A2", CITIZEN_B, NOW + 1, NULL);
+	g_autofree char *both = g_strdup_printf("%s,%s", m1, m2);
+	g_autofree char *body1 = envelope(PNID_BHP, both, "");
+	struct wb_expand_counts c = { 0 };
+	int64_t b1 = ingest(f, body1, &c);
+	g_assert_cmpuint(c.added, ==, 2);
+	g_assert_cmpuint(c.duplicates, ==, 0);
+	g_assert_cmpuint(c.unrouted, ==, 0);
+	g_assert_cmpuint(c.statuses, ==, 0);
+	g_autofree char *st1 = q_text(f->db, "SELECT state FROM bodies WHERE id = %"
+				      G_GINT64_FORMAT, b1);
+	g_assert_cmpstr(st1, ==, "expanded");
+
+	/* A second, different body that repeats wamid.A2 (Meta batches differently). */
+	g_autofree char *m3 = msg_obj("wamid.B1", CITIZEN_A, NOW + 2, NULL);
+	g_autofree char *again = g_strdup_printf("%s,%s", m2, m3);
+	g_autofree char *body2 = envelope(PNID_BHP, again, "");
+	int64_t b2 = ingest(f, body2, &c);
+	g_assert_cmpint(b2, !=, b1);
+	g_assert_cmpuint(c.added, ==, 1);
+	g_assert_cmpuint(c.duplicates, ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE wamid = 'wamid.A2'"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT body_id FROM messages WHERE wamid = 'wamid.A2'"), ==, b1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages"), ==, 3);
+
+	/* The same body expanded again (recovery after a crash): all duplicates. */
+	g_autoptr(GError) err = NULL;
+	struct wb_payload *p = wb_webhook_parse(body1, strlen(body1), &err);
+	g_assert_no_error(err);
+	g_assert_true(wb_store_expand(f->s, f->cfg, b1, p, &c, &err));
+	g_assert_no_error(err);
+	wb_payload_free(p);
+	g_assert_cmpuint(c.added, ==, 0);
+	g_assert_cmpuint(c.duplicates, ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages"), ==, 3);
+	/* counts are optional */
+	p = wb_webhook_parse(body2, strlen(body2), &err);
+	g_assert_true(wb_store_expand(f->s, f->cfg, b2, p, NULL, &err));
+	g_assert_no_error(err);
+	wb_payload_free(p);
+
+	/* Every message starts received with one event (none → received). */
+	int64_t id = msg_id(f, "wamid.A1");
+	g_autoptr(wb_msg) m = get_msg(f, id);
+	g_assert_cmpstr(m->state, ==, WB_ST_RECEIVED);
+	g_assert_cmpstr(m->station, ==, "bhp");
+	g_assert_cmpstr(m->phone_number_id, ==, PNID_BHP);
+	g_assert_cmpstr(m->sender, ==, CITIZEN_A);
+	g_assert_cmpstr(m->wa_id, ==, CITIZEN_A);
+	g_assert_null(m->user_id);
+	g_assert_cmpstr(m->profile_name, ==, "Tanushree Basu");
+	g_assert_cmpstr(m->type, ==, "text");
+	g_assert_nonnull(strstr(m->json, "\"wamid.A1\""));
+	g_assert_null(m->context_id);
+	g_assert_null(m->last_error);
+	g_assert_cmpint(m->ts, ==, NOW);
+	g_assert_cmpint(m->received_at, ==, NOW);
+	g_assert_cmpint(m->attempts, ==, 0);
+	g_assert_false(m->forwarded);
+	g_assert_null(m->mail);
+	g_autofree char *sha = wb_sha256_hex(body1, strlen(body1));
+	g_assert_cmpstr(m->payload_sha256, ==, sha);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND old IS NULL AND new = 'received'", id), ==, 1);
+
+	g_autoptr(GArray) todo = wb_store_unexpanded_bodies(f->s, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(todo->len, ==, 0);
+}
+
+static void test_expand_same_wamid_in_one_body(struct fx *f, gconstpointer data)
+{
+	g_autofree char *m1 = msg_obj("wamid.TWICE", CITIZEN_A, NOW, NULL);
+	g_autofree char *twice = g_strdup_printf("%s,%s", m1, m1);
+	g_autofree char *body = envelope(PNID_BHP, twice, "");
+	struct wb_expand_counts c = { 0 };
+	ingest(f, body, &c);
+	g_assert_cmpuint(c.added, ==, 1);
+	g_assert_cmpuint(c.duplicates, ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE wamid = 'wamid.TWICE'"),
+			==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM complaints"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events"), ==, 1);
+}
+
+static void test_expand_unrouted(struct fx *f, gconstpointer data)
+{
+	g_autofree char *m1 = msg_obj("wamid.LOST", CITIZEN_A, NOW, NULL);
+	g_autofree char *body = envelope(PNID_NONE, m1, "");
+	struct wb_expand_counts c = { 0 };
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*wamid.LOST*unrouted*"
+			      PNID_NONE "*");
+	ingest(f, body, &c);
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(c.added, ==, 1);
+	g_assert_cmpuint(c.unrouted, ==, 1);
+	g_assert_cmpuint(c.duplicates, ==, 0);
+
+	int64_t id = msg_id(f, "wamid.LOST");
+	g_autoptr(wb_msg) m = get_msg(f, id);
+	g_assert_cmpstr(m->state, ==, WB_ST_UNROUTED);
+	g_assert_null(m->station);
+	g_assert_cmpstr(m->phone_number_id, ==, PNID_NONE);
+	g_assert_null(m->ref);
+	g_assert_cmpint(m->complaint_id, ==, 0);
+	g_assert_nonnull(m->last_error);
+	g_assert_nonnull(strstr(m->last_error, PNID_NONE));
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM complaints"), ==, 0);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND new = 'unrouted'", id), ==, 1);
+
+	/* not work: neither claimed nor pending */
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(ids->len, ==, 0);
+	unsigned n = 99;
+	gint64 soonest = -1;
+	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+	g_assert_cmpuint(n, ==, 0);
+
+	/* a duplicate of an unrouted message is not counted unrouted again */
+	ingest(f, body, &c);
+	g_assert_cmpuint(c.duplicates, ==, 1);
+	g_assert_cmpuint(c.unrouted, ==, 0);
+
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_assert_true(wb_store_report(f->s, out, &err));
+	g_assert_no_error(err);
+	g_assert_nonnull(strstr(out->str, "(unrouted)"));
+	g_assert_nonnull(strstr(out->str, "unrouted 1"));
+	g_assert_nonnull(strstr(out->str, "last error: no station has phone_number_id " PNID_NONE));
+}
+
+static char *status_obj(const char *wamid, const char *status, gint64 ts)
+{
+	return g_strdup_printf("{\"id\":\"%s\",\"status\":\"%s\",\"timestamp\":\"%"
+			       G_GINT64_FORMAT "\",\"recipient_id\":\"" CITIZEN_A "\"}",
+			       wamid, status, ts);
+}
+
+static void test_expand_statuses(struct fx *f, gconstpointer data)
+{
+	g_autofree char *sent = status_obj("wamid.OUT1", "sent", NOW);
+	g_autofree char *delivered = status_obj("wamid.OUT1", "delivered", NOW + 5);
+	g_autofree char *read = status_obj("wamid.OUT1", "read", NOW + 60);
+	g_autofree char *failed = g_strdup_printf(
+		"{\"id\":\"wamid.OUT2\",\"status\":\"failed\",\"timestamp\":\"%" G_GINT64_FORMAT
+		"\",\"recipient_id\":\"" CITIZEN_B "\",\"errors\":[{\"code\":131047,"
+		"\"title\":\"Re-engagement message\"}]}", NOW);
+
+	g_autofree char *s1 = g_strdup_printf("%s,%s", sent, delivered);
+	g_autofree char *body1 = envelope(PNID_BHP, "", s1);
+	struct wb_expand_counts c = { 0 };
+	int64_t b1 = ingest(f, body1, &c);
+	g_assert_cmpuint(c.statuses, ==, 2);
+	g_assert_cmpuint(c.added, ==, 0);
+
+	/* "delivered" again in another body, with "read" and a failure */
+	g_autofree char *s2 = g_strdup_printf("%s,%s,%s", delivered, read, failed);
+	g_autofree char *body2 = envelope(PNID_BHP, "", s2);
+	ingest(f, body2, &c);
+	g_assert_cmpuint(c.statuses, ==, 3);
+
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM statuses"), ==, 4);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM statuses WHERE wamid = 'wamid.OUT1'"),
+			==, 3);
+	/* the first copy is kept */
+	g_assert_cmpint(q_int(f->db, "SELECT body_id FROM statuses WHERE wamid = 'wamid.OUT1' AND "
+			      "status = 'delivered'"), ==, b1);
+	g_assert_cmpint(q_int(f->db, "SELECT ts FROM statuses WHERE wamid = 'wamid.OUT1' AND "
+			      "status = 'read'"), ==, NOW + 60);
+	g_assert_cmpint(q_int(f->db, "SELECT error_code FROM statuses WHERE wamid = 'wamid.OUT2'"),
+			==, 131047);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages"), ==, 0);
+}
+
+/* Items the parser skipped are recorded on the body and shown by status. */
+static void test_expand_problems(struct fx *f, gconstpointer data)
+{
+	g_autofree char *good = msg_obj("wamid.GOOD", CITIZEN_A, NOW, NULL);
+	g_autofree char *list = g_strdup_printf("{\"from\":\"" CITIZEN_A "\",\"type\":\"text\"},%s",
+						good);
+	g_autofree char *body = envelope(PNID_BHP, list, "");
+	struct wb_expand_counts c = { 0 };
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*skipped items*without a usable id*");
+	int64_t id = ingest(f, body, &c);
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(c.added, ==, 1);
+	g_autofree char *state = q_text(f->db, "SELECT state FROM bodies WHERE id = %"
+					G_GINT64_FORMAT, id);
+	g_assert_cmpstr(state, ==, "expanded");
+	g_autofree char *error = q_text(f->db, "SELECT error FROM bodies WHERE id = %"
+					G_GINT64_FORMAT, id);
+	g_assert_nonnull(error);
+	g_assert_nonnull(strstr(error, "message without a usable id"));
+
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_assert_true(wb_store_report(f->s, out, &err));
+	g_assert_no_error(err);
+	g_assert_nonnull(strstr(out->str, "0 bad"));
+	g_assert_nonnull(strstr(out->str, "expanded: entry 0, change 0, item 0: message without"));
+}
+
+/* ---- complaints ---------------------------------------------------------------------------- */
+
+static void test_complaint_numbering(struct fx *f, gconstpointer data)
+{
+	/* 31 Dec 2026 20:00 UTC is 1 Jan 2027 01:30 in Asia/Kolkata. */
+	gint64 t0 = utc(2026, 12, 31, 20, 0, 0);
+	int64_t a1 = send1(f, PNID_BHP, "wamid.CA1", CITIZEN_A, t0, NULL);
+	int64_t b1 = send1(f, PNID_BHP, "wamid.CB1", CITIZEN_B, t0 + 60, NULL);
+	int64_t a2 = send1(f, PNID_BHP, "wamid.CA2", CITIZEN_A, t0 + 6 * DAY, NULL);
+	int64_t k1 = send1(f, PNID_KAS, "wamid.KA1", CITIZEN_A, t0 + 120, NULL);
+
+	g_autoptr(wb_msg) ma1 = get_msg(f, a1);
+	g_autoptr(wb_msg) mb1 = get_msg(f, b1);
+	g_autoptr(wb_msg) ma2 = get_msg(f, a2);
+	g_autoptr(wb_msg) mk1 = get_msg(f, k1);
+	g_assert_cmpstr(ma1->ref, ==, "BHP-2027-000001");
+	g_assert_null(ma1->thread_root);          /* the first message is the root itself */
+	g_assert_cmpstr(mb1->ref, ==, "BHP-2027-000002");
+	g_assert_null(mb1->thread_root);
+	g_assert_cmpstr(ma2->ref, ==, "BHP-2027-000001"); /* follow-up within 7 days */
+	g_assert_cmpint(ma2->complaint_id, ==, ma1->complaint_id);
+	g_assert_cmpstr(ma2->thread_root, ==, "wamid.CA1");
+	g_assert_cmpstr(mk1->ref, ==, "KAS-2027-000001"); /* sequences are per station */
+	g_assert_null(mk1->thread_root);
+	g_assert_cmpint(mk1->complaint_id, !=, ma1->complaint_id);
+
+	/* More than 7 idle days after the last activity: the old complaint closes, a new one
+	 * opens with the next number; its first message is its own root. */
+	gint64 t3 = t0 + 6 * DAY + 7 * DAY + 1;
+	int64_t a3 = send1(f, PNID_BHP, "wamid.CA3", CITIZEN_A, t3, NULL);
+	g_autoptr(wb_msg) ma3 = get_msg(f, a3);
+	g_assert_cmpstr(ma3->ref, ==, "BHP-2027-000003");
+	g_assert_null(ma3->thread_root);
+	g_autofree char *old_state = q_text(f->db, "SELECT state FROM complaints WHERE ref = "
+					    "'BHP-2027-000001'");
+	g_assert_cmpstr(old_state, ==, "closed");
+	g_autofree char *reason = q_text(f->db, "SELECT closed_reason FROM complaints WHERE ref = "
+					 "'BHP-2027-000001'");
+	g_assert_cmpstr(reason, ==, "idle");
+	g_autofree char *new_state = q_text(f->db, "SELECT state FROM complaints WHERE ref = "
+					    "'BHP-2027-000003'");
+	g_assert_cmpstr(new_state, ==, "open");
+	/* the other citizen's and the other station's complaints are untouched */
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM complaints WHERE state = 'open'"), ==, 3);
+	/* the closed complaint keeps its messages */
+	g_autoptr(wb_msg) again = get_msg(f, a2);
+	g_assert_cmpstr(again->ref, ==, "BHP-2027-000001");
+	g_assert_cmpint(q_int(f->db, "SELECT last_activity FROM complaints WHERE ref = "
+			      "'BHP-2027-000001'"), ==, t0 + 6 * DAY);
+
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_assert_true(wb_store_report(f->s, out, &err));
+	g_assert_no_error(err);
+	g_assert_nonnull(strstr(out->str, "  bhp: queue 4 "));
+	g_assert_nonnull(strstr(out->str, "open complaints 2\n"));
+	g_assert_nonnull(strstr(out->str, "  kas: queue 1 "));
+}
+
+/* Idle time counts from the last activity, not from the opening; exactly idle days joins. */
+static void test_complaint_idle_from_last_activity(struct fx *f, gconstpointer data)
+{
+	gint64 t0 = NOW;
+	struct { const char *wamid; gint64 ts; const char *ref; } steps[] = {
+		{ "wamid.I1", t0, "BHP-2026-000001" },
+		{ "wamid.I2", t0 + 6 * DAY, "BHP-2026-000001" },
+		{ "wamid.I3", t0 + 12 * DAY, "BHP-2026-000001" },       /* 6 days after I2 */
+		{ "wamid.I4", t0 + 19 * DAY, "BHP-2026-000001" },       /* exactly 7 days */
+		{ "wamid.I5", t0 + 26 * DAY + 1, "BHP-2026-000002" },   /* 7 days + 1 s */
+		{ "wamid.I6", t0 + 26 * DAY + 2, "BHP-2026-000002" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(steps); i++) {
+		int64_t id = send1(f, PNID_BHP, steps[i].wamid, CITIZEN_A, steps[i].ts, NULL);
+		g_autoptr(wb_msg) m = get_msg(f, id);
+		g_assert_cmpstr(m->ref, ==, steps[i].ref);
+	}
+	g_autoptr(wb_msg) m6 = get_msg(f, msg_id(f, "wamid.I6"));
+	g_assert_cmpstr(m6->thread_root, ==, "wamid.I5");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM complaints"), ==, 2);
+}
+
+/* The year of a reference is the year in Asia/Kolkata; each year counts from 1. */
+static void test_complaint_year_in_kolkata(struct fx *f, gconstpointer data)
+{
+	struct { const char *wamid, *from; gint64 ts; const char *ref; } cases[] = {
+		/* 23:59:59 on 31 Dec in Kolkata */
+		{ "wamid.Y1", CITIZEN_A, utc(2026, 12, 31, 18, 29, 59), "BHP-2026-000001" },
+		/* 00:00:00 on 1 Jan in Kolkata, still 31 Dec in UTC */
+		{ "wamid.Y2", CITIZEN_B, utc(2026, 12, 31, 18, 30, 0), "BHP-2027-000001" },
+		{ "wamid.Y3", "919830555666", utc(2026, 12, 31, 18, 0, 0), "BHP-2026-000002" },
+		{ "wamid.Y4", "919830777888", utc(2027, 6, 1, 0, 0, 0), "BHP-2027-000002" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		int64_t id = send1(f, PNID_BHP, cases[i].wamid, cases[i].from, cases[i].ts, NULL);
+		g_autoptr(wb_msg) m = get_msg(f, id);
+		g_assert_cmpstr(m->ref, ==, cases[i].ref);
+	}
+}
+
+/* A message without a usable timestamp takes the time it arrived. */
+static void test_complaint_no_timestamp(struct fx *f, gconstpointer data)
+{
+	g_autofree char *body = envelope(PNID_BHP,
+		"{\"id\":\"wamid.NOTS\",\"from\":\"" CITIZEN_A "\",\"type\":\"text\","
+		"\"text\":{\"body\":\"hi\"}}", "");
+	ingest(f, body, NULL);
+	g_autoptr(wb_msg) m = get_msg(f, msg_id(f, "wamid.NOTS"));
+	g_assert_cmpint(m->ts, ==, NOW);
+	g_assert_cmpstr(m->ref, ==, "BHP-2026-000001");
+}
+
+static void test_complaint_reply_parent(struct fx *f, gconstpointer data)
+{
+	int64_t first = send1(f, PNID_BHP, "wamid.P1", CITIZEN_A, NOW, NULL);
+	int64_t quoting = send1(f, PNID_BHP, "wamid.P2", CITIZEN_A, NOW + 60, "wamid.P1");
+	int64_t unknown = send1(f, PNID_BHP, "wamid.P3", CITIZEN_A, NOW + 120, "wamid.NOTOURS");
+
+	g_autoptr(wb_msg) m1 = get_msg(f, first);
+	g_autoptr(wb_msg) m2 = get_msg(f, quoting);
+	g_autoptr(wb_msg) m3 = get_msg(f, unknown);
+	g_assert_null(m1->context_id);
+	g_assert_null(m1->reply_parent);
+	g_assert_cmpstr(m2->context_id, ==, "wamid.P1");
+	g_assert_cmpstr(m2->reply_parent, ==, "wamid.P1");
+	g_assert_cmpstr(m2->thread_root, ==, "wamid.P1");
+	g_assert_cmpstr(m3->context_id, ==, "wamid.NOTOURS");
+	g_assert_null(m3->reply_parent);
+
+	/* forwarded is kept */
+	g_autofree char *body = envelope(PNID_BHP,
+		"{\"id\":\"wamid.FWD\",\"from\":\"" CITIZEN_B "\",\"timestamp\":\"1792051200\","
+		"\"type\":\"text\",\"text\":{\"body\":\"fw\"},\"context\":{\"forwarded\":true}}", "");
+	ingest(f, body, NULL);
+	g_autoptr(wb_msg) fw = get_msg(f, msg_id(f, "wamid.FWD"));
+	g_assert_true(fw->forwarded);
+	g_assert_null(fw->reply_parent);
+}
+
+static void test_message_not_found(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	g_assert_null(wb_store_message(f->s, 777, &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+}
+
+/* ---- claims -------------------------------------------------------------------------------- */
+
+/* A child process that stays alive until killed (or 60 s pass). */
+static pid_t live_child(void)
+{
+	pid_t pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0) {
+		alarm(60);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void end_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* The pid of a process that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+	g_assert_cmpint(pid, >=, 0);
+	if (pid == 0)
+		_exit(0);
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	g_assert_cmpint(kill(pid, 0), ==, -1);
+	g_assert_cmpint(errno, ==, ESRCH);
+	return pid;
+}
+
+static void test_claim_basic(struct fx *f, gconstpointer data)
+{
+	int64_t a = send1(f, PNID_BHP, "wamid.C1", CITIZEN_A, NOW, NULL);
+	int64_t b = send1(f, PNID_BHP, "wamid.C2", CITIZEN_B, NOW, NULL);
+	int64_t c = send1(f, PNID_KAS, "wamid.C3", CITIZEN_A, NOW, NULL);
+	g_autoptr(GError) err = NULL;
+
+	/* max is respected, oldest first */
+	g_autoptr(GArray) one = wb_store_claim(f->s, 1, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(one->len, ==, 1);
+	g_assert_cmpint(g_array_index(one, int64_t, 0), ==, a);
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
+			      a), ==, getpid());
+	g_assert_cmpint(q_int(f->db, "SELECT claimed_at FROM messages WHERE id = %" G_GINT64_FORMAT,
+			      a), ==, NOW);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_pid IS NOT NULL"),
+			==, 1);
+
+	g_autoptr(GArray) none = wb_store_claim(f->s, 0, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(none->len, ==, 0);
+
+	/* This process may take its own claims again (a run loops over its work). */
+	g_autoptr(GArray) all = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(all->len, ==, 3);
+	g_assert_cmpint(g_array_index(all, int64_t, 0), ==, a);
+	g_assert_cmpint(g_array_index(all, int64_t, 1), ==, b);
+	g_assert_cmpint(g_array_index(all, int64_t, 2), ==, c);
+}
+
+static void test_claim_excludes_live_claimant(struct fx *f, gconstpointer data)
+{
+	int64_t a = send1(f, PNID_BHP, "wamid.L1", CITIZEN_A, NOW, NULL);
+	int64_t b = send1(f, PNID_BHP, "wamid.L2", CITIZEN_B, NOW, NULL);
+	pid_t other = live_child();
+	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT
+	       " WHERE id = %" G_GINT64_FORMAT, (int)other, NOW - 60, a);
+
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(ids->len, ==, 1);
+	g_assert_cmpint(g_array_index(ids, int64_t, 0), ==, b);
+	/* the other process keeps its claim */
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
+			      a), ==, other);
+
+	/* also while delivering */
+	q_exec(f->db, "UPDATE messages SET state = 'delivering' WHERE id = %" G_GINT64_FORMAT, a);
+	g_autoptr(GArray) ids2 = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_false(ids_contain(ids2, a));
+
+	/* A claim older than an hour is stale even though the process lives (pid reuse). */
+	q_exec(f->db, "UPDATE messages SET claimed_at = %" G_GINT64_FORMAT " WHERE id = %"
+	       G_GINT64_FORMAT, NOW - 3601, a);
+	g_autoptr(GArray) ids3 = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_true(ids_contain(ids3, a));
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
+			      a), ==, getpid());
+	end_child(other);
+}
+
+static void test_claim_takes_over_dead_claimant(struct fx *f, gconstpointer data)
+{
+	int64_t a = send1(f, PNID_BHP, "wamid.D1", CITIZEN_A, NOW, NULL);
+	int64_t b = send1(f, PNID_BHP, "wamid.D2", CITIZEN_B, NOW, NULL);
+	pid_t gone = dead_pid();
+	/* one left received, one left mid-delivery by the dead process */
+	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT,
+	       (int)gone, NOW);
+	q_exec(f->db, "UPDATE messages SET state = 'delivering' WHERE id = %" G_GINT64_FORMAT, b);
+
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(ids->len, ==, 2);
+	g_assert_true(ids_contain(ids, a));
+	g_assert_true(ids_contain(ids, b));
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_pid = %d",
+			      (int)getpid()), ==, 2);
+}
+
+static void test_claim_not_before_next_at(struct fx *f, gconstpointer data)
+{
+	int64_t a = send1(f, PNID_BHP, "wamid.N1", CITIZEN_A, NOW, NULL);
+	int64_t b = send1(f, PNID_BHP, "wamid.N2", CITIZEN_B, NOW, NULL);
+	g_autoptr(GError) err = NULL;
+	g_assert_true(wb_store_retry(f->s, a, NOW + 300, "mailbox busy", &err));
+	g_assert_no_error(err);
+
+	g_autoptr(GArray) now_ids = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(now_ids->len, ==, 1);
+	g_assert_cmpint(g_array_index(now_ids, int64_t, 0), ==, b);
+
+	g_autoptr(GArray) early = wb_store_claim(f->s, 10, NOW + 299, &err);
+	g_assert_no_error(err);
+	g_assert_false(ids_contain(early, a));
+
+	g_autoptr(GArray) due = wb_store_claim(f->s, 10, NOW + 300, &err);
+	g_assert_no_error(err);
+	g_assert_true(ids_contain(due, a));
+}
+
+/* Which states are work. */
+static const struct { const char *state; bool claimable, pending; } state_cases[] = {
+	{ WB_ST_RECEIVED, true, true },
+	{ WB_ST_RENDERED, true, true },
+	{ WB_ST_RETRY, true, true },
+	{ WB_ST_DELIVERING, true, true }, /* claimant gone: here, nobody claimed it */
+	{ WB_ST_DELIVERED, false, false },
+	{ WB_ST_FAILED, false, false },
+	{ WB_ST_UNROUTED, false, false },
+};
+
+static void test_claim_states(struct fx *f, gconstpointer data)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(state_cases); i++) {
+		g_test_message("%s", state_cases[i].state);
+		g_autofree char *wamid = g_strdup_printf("wamid.S%zu", i);
+		int64_t id = send1(f, PNID_BHP, wamid, CITIZEN_A, NOW, NULL);
+		q_exec(f->db, "UPDATE messages SET state = '%s' WHERE id = %" G_GINT64_FORMAT,
+		       state_cases[i].state, id);
+		g_autoptr(GError) err = NULL;
+		g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
+		g_assert_no_error(err);
+		g_assert_cmpint(ids_contain(ids, id), ==, state_cases[i].claimable);
+		unsigned n = 0;
+		gint64 soonest = -1;
+		g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+		g_assert_no_error(err);
+		g_assert_cmpuint(n, ==, state_cases[i].pending ? 1 : 0);
+		/* out of the way for the next case */
+		q_exec(f->db, "UPDATE messages SET state = 'delivered', claim_pid = NULL WHERE id = %"
+		       G_GINT64_FORMAT, id);
+	}
+}
+
+/* ---- state changes ------------------------------------------------------------------------- */
+
+static void test_set_state(struct fx *f, gconstpointer data)
+{
+	int64_t id = send1(f, PNID_BHP, "wamid.ST1", CITIZEN_A, NOW, NULL);
+	g_autoptr(GError) err = NULL;
+
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_RENDERED, &err, NULL));
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m = get_msg(f, id);
+	g_assert_cmpstr(m->state, ==, WB_ST_RENDERED);
+	g_assert_null(m->last_error);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND old = 'received' AND new = 'rendered' AND "
+			      "detail IS NULL AND at = %" G_GINT64_FORMAT, id, NOW), ==, 1);
+
+	/* delivering keeps the claim */
+	g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_true(ids_contain(ids, id));
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_DELIVERING, &err, NULL));
+	g_assert_no_error(err);
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
+			      id), ==, getpid());
+
+	/* retry releases it and records why */
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_RETRY, &err, "imap: %s (%d)", "timeout", 110));
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m2 = get_msg(f, id);
+	g_assert_cmpstr(m2->state, ==, WB_ST_RETRY);
+	g_assert_cmpstr(m2->last_error, ==, "imap: timeout (110)");
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid IS NULL FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, id), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND old = 'delivering' AND new = 'retry' AND "
+			      "detail = 'imap: timeout (110)'", id), ==, 1);
+
+	/* failed: a warning, last_error replaced */
+	g_assert_true(wb_store_claim(f->s, 10, NOW, &err) != NULL);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*BHP-2026-000001*retry → failed*"
+			      "mailbox full*");
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_FAILED, &err, "mailbox full"));
+	g_test_assert_expected_messages();
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m3 = get_msg(f, id);
+	g_assert_cmpstr(m3->state, ==, WB_ST_FAILED);
+	g_assert_cmpstr(m3->last_error, ==, "mailbox full");
+	g_assert_cmpint(q_int(f->db, "SELECT claim_pid IS NULL FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, id), ==, 1);
+
+	/* a detail on another state is logged and kept in the event, not as last_error */
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_DELIVERED, &err, "%s", "maildir:new/1"));
+	g_assert_no_error(err);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND old = 'failed' AND new = 'delivered' AND "
+			      "detail = 'maildir:new/1'", id), ==, 1);
+	g_autoptr(wb_msg) m4 = get_msg(f, id);
+	g_assert_cmpstr(m4->last_error, ==, "mailbox full");
+
+	/* one event per change, plus the first */
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT, id), ==, 6);
+
+	/* an unknown message: NOT_FOUND, nothing recorded */
+	gint64 events = q_int(f->db, "SELECT count(*) FROM events");
+	g_assert_false(wb_store_set_state(f->s, 9999, WB_ST_RENDERED, &err, NULL));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events"), ==, events);
+	/* and the store is usable afterwards (no transaction left open) */
+	g_clear_error(&err);
+	g_assert_true(wb_store_set_state(f->s, id, WB_ST_DELIVERED, &err, NULL));
+	g_assert_no_error(err);
+	g_assert_true(wb_store_writable(f->s));
+}
+
+static void test_retry_and_pending(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	unsigned n = 99;
+	gint64 soonest = -1;
+	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(n, ==, 0);
+	g_assert_cmpint(soonest, ==, 0);
+
+	int64_t a = send1(f, PNID_BHP, "wamid.R1", CITIZEN_A, NOW, NULL);
+	int64_t b = send1(f, PNID_BHP, "wamid.R2", CITIZEN_B, NOW, NULL);
+
+	g_assert_true(wb_store_retry(f->s, a, NOW + 600, "connection refused", &err));
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m = get_msg(f, a);
+	g_assert_cmpstr(m->state, ==, WB_ST_RETRY);
+	g_assert_cmpint(m->attempts, ==, 1);
+	g_assert_nonnull(strstr(m->last_error, "connection refused"));
+	g_assert_nonnull(strstr(m->last_error, "next try"));
+	g_assert_cmpint(q_int(f->db, "SELECT next_at FROM messages WHERE id = %" G_GINT64_FORMAT, a),
+			==, NOW + 600);
+
+	g_assert_true(wb_store_retry(f->s, a, NOW + 1800, "connection refused", &err));
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m2 = get_msg(f, a);
+	g_assert_cmpint(m2->attempts, ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT next_at FROM messages WHERE id = %" G_GINT64_FORMAT, a),
+			==, NOW + 1800);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
+			      G_GINT64_FORMAT " AND new = 'retry'", a), ==, 2);
+
+	/* received (due now) and retry: two waiting, the soonest is now-ish (next_at 0) */
+	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+	g_assert_cmpuint(n, ==, 2);
+	g_assert_cmpint(soonest, ==, 0);
+
+	/* with b delivered, only the retry waits */
+	g_assert_true(wb_store_set_state(f->s, b, WB_ST_DELIVERED, &err, NULL));
+	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(n, ==, 1);
+	g_assert_cmpint(soonest, ==, NOW + 1800);
+
+	/* rendered and delivering count too */
+	int64_t c = send1(f, PNID_KAS, "wamid.R3", CITIZEN_A, NOW, NULL);
+	int64_t d = send1(f, PNID_KAS, "wamid.R4", CITIZEN_B, NOW, NULL);
+	g_assert_true(wb_store_retry(f->s, c, NOW + 900, "x", &err));
+	g_assert_true(wb_store_set_state(f->s, c, WB_ST_RENDERED, &err, NULL));
+	g_assert_true(wb_store_retry(f->s, d, NOW + 1200, "y", &err));
+	g_assert_true(wb_store_set_state(f->s, d, WB_ST_DELIVERING, &err, NULL));
+	g_assert_no_error(err);
+	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(n, ==, 3);
+	g_assert_cmpint(soonest, ==, NOW + 900);
+
+	/* an unknown message */
+	g_assert_false(wb_store_retry(f->s, 4242, NOW, "z", &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+}
+
+/* ---- mail and location --------------------------------------------------------------------- */
+
+static void test_mail_and_location(struct fx *f, gconstpointer data)
+{
+	int64_t id = send1(f, PNID_BHP, "wamid.M1", CITIZEN_A, NOW, NULL);
+	g_autoptr(GError) err = NULL;
+	static const char mail[] = "From: a@b\r\nSubject: =?UTF-8?B?4Kas?=\r\n\r\nbody\0with nul\xff\r\n";
+	g_autoptr(GBytes) bytes = g_bytes_new_static(mail, sizeof mail - 1);
+	g_assert_true(wb_store_set_mail(f->s, id, bytes, &err));
+	g_assert_no_error(err);
+	g_autoptr(wb_msg) m = get_msg(f, id);
+	g_assert_nonnull(m->mail);
+	g_assert_true(g_bytes_equal(m->mail, bytes));
+	g_assert_cmpstr(m->state, ==, WB_ST_RECEIVED); /* the state is set_state's business */
+
+	/* rendered again (a template changed): replaced */
+	g_autoptr(GBytes) other = g_bytes_new_static("X: y\r\n\r\nz\r\n", 10);
+	g_assert_true(wb_store_set_mail(f->s, id, other, &err));
+	g_autoptr(wb_msg) m2 = get_msg(f, id);
+	g_assert_true(g_bytes_equal(m2->mail, other));
+
+	/* where it went; uids use the whole uint32 range */
+	g_assert_true(wb_store_set_location(f->s, id, "imap:INBOX", 4294967295u, 4294967294u, &err));
+	g_assert_no_error(err);
+	g_autofree char *loc = q_text(f->db, "SELECT location FROM messages WHERE id = %"
+				      G_GINT64_FORMAT, id);
+	g_assert_cmpstr(loc, ==, "imap:INBOX");
+	g_assert_cmpint(q_int(f->db, "SELECT uidvalidity FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, id), ==, G_GINT64_CONSTANT(4294967295));
+	g_assert_cmpint(q_int(f->db, "SELECT uid FROM messages WHERE id = %" G_GINT64_FORMAT, id),
+			==, G_GINT64_CONSTANT(4294967294));
+	g_assert_true(wb_store_set_location(f->s, id, "maildir:new/123.M1", 0, 0, &err));
+	g_autofree char *loc2 = q_text(f->db, "SELECT location FROM messages WHERE id = %"
+				       G_GINT64_FORMAT, id);
+	g_assert_cmpstr(loc2, ==, "maildir:new/123.M1");
+	g_assert_no_error(err);
+}
+
+/* ---- a store that cannot write ------------------------------------------------------------- */
+
+/* Runs in a subprocess: as root, becomes nobody first (root ignores file modes). */
+static void readonly_child(void)
+{
+	const char *db = g_getenv("WB_TEST_RO_DB");
+	g_assert_nonnull(db);
+	if (geteuid() == 0) {
+		g_assert_cmpint(setgroups(0, NULL), ==, 0);
+		g_assert_cmpint(setresgid(65534, 65534, 65534), ==, 0);
+		g_assert_cmpint(setresuid(65534, 65534, 65534), ==, 0);
+	}
+	g_autoptr(GError) err = NULL;
+	struct wb_store *s = wb_store_open(db, &err);
+	if (s == NULL) {
+		/* refusing to open is an acceptable way to say it */
+		g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+		g_print("refused: %s\n", err->message);
+		return;
+	}
+	g_assert_false(wb_store_writable(s));
+	int64_t id = 0;
+	g_assert_false(wb_store_add_body(s, "{}", 2, true, "test", &id, NULL, &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+	g_print("not writable: %s\n", err->message);
+	wb_store_close(s);
+}
+
+static void test_readonly(struct fx *f, gconstpointer data)
+{
+	if (g_test_subprocess()) {
+		readonly_child();
+		return;
+	}
+	send1(f, PNID_BHP, "wamid.RO", CITIZEN_A, NOW, NULL);
+	wb_store_close(f->s);
+	f->s = NULL;
+	/* A database nobody else may write: world-readable file in a world-searchable
+	 * directory, with its -wal and -shm present (a second store keeps them), all 0444. */
+	struct wb_store *keeper = NULL;
+	{
+		g_autoptr(GError) err = NULL;
+		keeper = wb_store_open(f->db, &err);
+		g_assert_no_error(err);
+	}
+	g_assert_cmpint(g_chmod(f->dir, 0755), ==, 0);
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+		g_autofree char *p = g_strconcat(f->db, suffixes[i], NULL);
+		g_assert_cmpint(g_chmod(p, 0444), ==, 0);
+	}
+	g_setenv("WB_TEST_RO_DB", f->db, TRUE);
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+	g_unsetenv("WB_TEST_RO_DB");
+	wb_store_close(keeper);
+	g_test_trap_assert_passed();
+	g_test_trap_assert_stdout("*not writable: *state.db*");
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, struct fx, NULL, fx_setup, fn, fx_teardown)
+	ADD("/store/open/schema", test_open_schema);
+	ADD("/store/open/newer_schema", test_open_newer_schema);
+	ADD("/store/open/creates_directories", test_open_creates_directories);
+	ADD("/store/open/not_a_database", test_open_not_a_database);
+	ADD("/store/body/dedup", test_body_dedup);
+	ADD("/store/body/bytes", test_body_bytes);
+	ADD("/store/body/bad", test_body_bad);
+	ADD("/store/expand/added_and_duplicates", test_expand_added_and_duplicates);
+	ADD("/store/expand/same_wamid_in_one_body", test_expand_same_wamid_in_one_body);
+	ADD("/store/expand/unrouted", test_expand_unrouted);
+	ADD("/store/expand/statuses", test_expand_statuses);
+	ADD("/store/expand/problems", test_expand_problems);
+	ADD("/store/complaint/numbering", test_complaint_numbering);
+	ADD("/store/complaint/idle_from_last_activity", test_complaint_idle_from_last_activity);
+	ADD("/store/complaint/year_in_kolkata", test_complaint_year_in_kolkata);
+	ADD("/store/complaint/no_timestamp", test_complaint_no_timestamp);
+	ADD("/store/complaint/reply_parent", test_complaint_reply_parent);
+	ADD("/store/message/not_found", test_message_not_found);
+	ADD("/store/claim/basic", test_claim_basic);
+	ADD("/store/claim/excludes_live_claimant", test_claim_excludes_live_claimant);
+	ADD("/store/claim/takes_over_dead_claimant", test_claim_takes_over_dead_claimant);
+	ADD("/store/claim/not_before_next_at", test_claim_not_before_next_at);
+	ADD("/store/claim/states", test_claim_states);
+	ADD("/store/state/set_state", test_set_state);
+	ADD("/store/state/retry_and_pending", test_retry_and_pending);
+	ADD("/store/state/mail_and_location", test_mail_and_location);
+	ADD("/store/readonly", test_readonly);
+#undef ADD
+	return g_test_run();
+}
