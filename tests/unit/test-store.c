@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <grp.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -685,6 +687,9 @@ static void test_expand_problems(struct fx *f, gconstpointer data)
 						good);
 	g_autofree char *body = envelope(PNID_BHP, list, "");
 	struct wb_expand_counts c = { 0 };
+	/* (while messages are expected, every other one must be listed too, in order) */
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "complaint BHP-2026-000001 opened*");
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "message * wamid.GOOD * → received");
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*skipped items*without a usable id*");
 	int64_t id = ingest(f, body, &c);
 	g_test_assert_expected_messages();
@@ -1067,7 +1072,8 @@ static void test_set_state(struct fx *f, gconstpointer data)
 			      "detail = 'imap: timeout (110)'", id), ==, 1);
 
 	/* failed: a warning, last_error replaced */
-	g_assert_true(wb_store_claim(f->s, 10, NOW, &err) != NULL);
+	g_autoptr(GArray) again = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_true(ids_contain(again, id));
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*BHP-2026-000001*retry → failed*"
 			      "mailbox full*");
 	g_assert_true(wb_store_set_state(f->s, id, WB_ST_FAILED, &err, "mailbox full"));
@@ -1182,7 +1188,8 @@ static void test_mail_and_location(struct fx *f, gconstpointer data)
 	g_assert_cmpstr(m->state, ==, WB_ST_RECEIVED); /* the state is set_state's business */
 
 	/* rendered again (a template changed): replaced */
-	g_autoptr(GBytes) other = g_bytes_new_static("X: y\r\n\r\nz\r\n", 10);
+	static const char mail2[] = "X: y\r\n\r\nz\r\n";
+	g_autoptr(GBytes) other = g_bytes_new_static(mail2, sizeof mail2 - 1);
 	g_assert_true(wb_store_set_mail(f->s, id, other, &err));
 	g_autoptr(wb_msg) m2 = get_msg(f, id);
 	g_assert_true(g_bytes_equal(m2->mail, other));
@@ -1206,15 +1213,21 @@ static void test_mail_and_location(struct fx *f, gconstpointer data)
 
 /* ---- a store that cannot write ------------------------------------------------------------- */
 
-/* Runs in a subprocess: as root, becomes nobody first (root ignores file modes). */
-static void readonly_child(void)
+/* Runs in a subprocess: as root, becomes nobody first (root ignores file modes). The
+ * subprocess's own fixture is removed first, while it still may. */
+static void readonly_child(struct fx *f)
 {
 	const char *db = g_getenv("WB_TEST_RO_DB");
 	g_assert_nonnull(db);
+	wb_store_close(f->s);
+	f->s = NULL;
+	rm_rf(f->dir);
 	if (geteuid() == 0) {
 		g_assert_cmpint(setgroups(0, NULL), ==, 0);
 		g_assert_cmpint(setresgid(65534, 65534, 65534), ==, 0);
 		g_assert_cmpint(setresuid(65534, 65534, 65534), ==, 0);
+		/* changing uid made us undumpable; LeakSanitizer needs to ptrace us at exit */
+		g_assert_cmpint(prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), ==, 0);
 	}
 	g_autoptr(GError) err = NULL;
 	struct wb_store *s = wb_store_open(db, &err);
@@ -1235,7 +1248,7 @@ static void readonly_child(void)
 static void test_readonly(struct fx *f, gconstpointer data)
 {
 	if (g_test_subprocess()) {
-		readonly_child();
+		readonly_child(f);
 		return;
 	}
 	send1(f, PNID_BHP, "wamid.RO", CITIZEN_A, NOW, NULL);
