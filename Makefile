@@ -19,9 +19,11 @@ DEFS      := -D_GNU_SOURCE -DG_LOG_DOMAIN=\"wabridge\" \
 
 PKGS      := libetpan gnutls gmime-3.0 libcurl libxml-2.0 sqlite3 jansson libmicrohttpd
 # pkg-config output lives in its own variables so `make CFLAGS=...` keeps the -I flags.
+# They are expanded when a recipe runs (=, not :=): on a fresh machine pkg-config and the
+# libraries only exist after the deps step has installed them.
 # libetpan's .pc leaks a dpkg -specs= flag that silently makes non-PIE binaries: drop it.
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS)))
 
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
