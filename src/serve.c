@@ -215,29 +215,34 @@ static gboolean on_stop_signal(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static bool parse_listen(const char *listen, struct sockaddr_in *sa)
+/* "127.0.0.1:8080", "[::1]:8080" or "localhost:8080" → a socket address. */
+static bool parse_listen(const char *listen, struct sockaddr_storage *sa, socklen_t *len)
 {
 	const char *colon = strrchr(listen, ':');
-	if (!colon)
+	guint64 port;
+	if (!colon || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
 		return false;
 	g_autofree char *host = g_strndup(listen, (gsize)(colon - listen));
-	guint64 port;
-	if (!g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host) - 2);
+		host[strlen(host) - 2] = '\0';
+	}
+	g_autoptr(GSocketAddress) a = g_inet_socket_address_new_from_string(
+		strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, (guint)port);
+	if (!a)
 		return false;
-	memset(sa, 0, sizeof *sa);
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-			 &sa->sin_addr) == 1;
+	*len = (socklen_t)g_socket_address_get_native_size(a);
+	return g_socket_address_to_native(a, sa, sizeof *sa, NULL);
 }
 
 int wb_serve(struct wb_config *cfg, const char *config_path)
 {
 	struct server sv = { .cfg = cfg };
 	GError *err = NULL;
-	struct sockaddr_in sa;
-	if (!parse_listen(cfg->listen, &sa)) {
-		g_critical("[webhook] listen = %s is not an IPv4 HOST:PORT", cfg->listen);
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	if (!parse_listen(cfg->listen, &sa, &salen)) {
+		g_critical("[webhook] listen = %s is not ADDRESS:PORT", cfg->listen);
 		return EX_CONFIG;
 	}
 	sv.wcfg = wb_config_load(config_path, &err);
@@ -253,7 +258,8 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	sv.loop = g_main_loop_new(NULL, FALSE);
 	sv.worker = g_thread_new("worker", worker_main, &sv);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG |
+		(sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
 		on_request, &sv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, &sv,
