@@ -176,31 +176,47 @@ static bool rollback(struct wb_store *s)
 	return false;
 }
 
-static bool migrate(struct wb_store *s, GError **error)
+static bool schema_version(struct wb_store *s, int *version, GError **error)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
 		return fail(s, error, "reading the schema version");
-	int have = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	int rc = sqlite3_step(st);
+	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || fail(s, error, "reading the schema version");
+}
+
+static bool too_new(struct wb_store *s, int have, GError **error)
+{
 	int want = (int)G_N_ELEMENTS(migrations);
-	if (have > want) {
-		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED,
-			    "state database %s has schema version %d, newer than this wabridge "
-			    "(%d): use a newer wabridge or restore a backup", s->path, have, want);
+	if (have <= want)
 		return false;
-	}
-	for (int v = have; v < want; v++) {
-		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", v + 1);
+	g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED,
+		    "state database %s has schema version %d, newer than this wabridge (%d): use "
+		    "a newer wabridge or restore a backup", s->path, have, want);
+	return true;
+}
+
+/* Each step reads the version inside its own write transaction, so two processes
+ * opening a new database at once do not both apply the same migration. */
+static bool migrate(struct wb_store *s, GError **error)
+{
+	for (;;) {
+		int have;
 		if (!begin(s, error))
 			return false;
-		if (!exec(s, migrations[v], error) || !exec(s, bump, error))
+		if (!schema_version(s, &have, error) || too_new(s, have, error))
+			return rollback(s);
+		if (have == (int)G_N_ELEMENTS(migrations))
+			return commit(s, error);
+		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", have + 1);
+		if (!exec(s, migrations[have], error) || !exec(s, bump, error))
 			return rollback(s);
 		if (!commit(s, error))
 			return false;
-		g_info("state database %s: schema migrated to version %d", s->path, v + 1);
+		g_info("state database %s: schema migrated to version %d", s->path, have + 1);
 	}
-	return true;
 }
 
 static void finalize_stmt(gpointer st)
@@ -228,7 +244,10 @@ struct wb_store *wb_store_open(const char *path, GError **error)
 	}
 	sqlite3_busy_timeout(s->db, 10000);
 	sqlite3_extended_result_codes(s->db, 1);
-	if (!exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	int have = 0;
+	/* Refuse a newer schema before touching the file (journal mode included). */
+	if (!schema_version(s, &have, error) || too_new(s, have, error) ||
+	    !exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 		  "PRAGMA foreign_keys = ON;", error) || !migrate(s, error)) {
 		wb_store_close(s);
 		return NULL;
@@ -555,11 +574,14 @@ GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
 		return NULL;
 	sqlite3_bind_int64(st, 1, body_id);
 	GBytes *b = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
 		b = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
-	else
+	else if (rc == SQLITE_DONE)
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND, "no body %" G_GINT64_FORMAT,
 			    body_id);
+	else
+		fail(s, error, "reading a body");
 	sqlite3_reset(st);
 	return b;
 }
@@ -587,7 +609,7 @@ GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **er
 	}
 	sqlite3_bind_int64(st, 1, now);
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	int rc;
+	int rc = SQLITE_DONE;
 	while (ids->len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		bool claimed = sqlite3_column_type(st, 1) != SQLITE_NULL;
@@ -599,7 +621,7 @@ GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **er
 		g_array_append_val(ids, id);
 	}
 	sqlite3_reset(st);
-	bool ok = true;
+	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, error, "finding due messages");
 	for (guint i = 0; ok && i < ids->len; i++) {
 		st = prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
 			  error);
@@ -686,16 +708,11 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 	return m;
 }
 
-bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_state,
-			GError **error, const char *detail_fmt, ...)
+/* The state change itself, in one transaction: state, claim, last_error, the event row
+ * and, for a retry (next_at >= 0), the attempt count and next_at. Then one log line. */
+static bool change_state(struct wb_store *s, int64_t msg_id, const char *new_state,
+			 gint64 next_at, const char *detail, GError **error)
 {
-	g_autofree char *detail = NULL;
-	if (detail_fmt) {
-		va_list ap;
-		va_start(ap, detail_fmt);
-		detail = g_strdup_vprintf(detail_fmt, ap);
-		va_end(ap);
-	}
 	if (!begin(s, error))
 		return false;
 	sqlite3_stmt *st = prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
@@ -720,7 +737,9 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 	bool is_problem = strcmp(new_state, WB_ST_FAILED) == 0 || strcmp(new_state, WB_ST_RETRY) == 0;
 	st = prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
 		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
-		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END WHERE id = ?1", error);
+		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END, "
+		  "attempts = attempts + (?7 >= 0), "
+		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END WHERE id = ?1", error);
 	if (!st)
 		return rollback(s);
 	sqlite3_bind_int64(st, 1, msg_id);
@@ -729,6 +748,7 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 	sqlite3_bind_int(st, 4, is_problem);
 	bind_text(st, 5, detail);
 	sqlite3_bind_int(st, 6, keep_claim);
+	sqlite3_bind_int64(st, 7, next_at);
 	if (!step_done(s, st, error, "changing a message's state") ||
 	    !add_event(s, msg_id, old, new_state, detail, error))
 		return rollback(s);
@@ -739,6 +759,19 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 	g_log(G_LOG_DOMAIN, level, "message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", msg_id,
 	      wamid, ref ? ref : "-", old, new_state, detail ? ": " : "", detail ? detail : "");
 	return true;
+}
+
+bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_state,
+			GError **error, const char *detail_fmt, ...)
+{
+	g_autofree char *detail = NULL;
+	if (detail_fmt) {
+		va_list ap;
+		va_start(ap, detail_fmt);
+		detail = g_strdup_vprintf(detail_fmt, ap);
+		va_end(ap);
+	}
+	return change_state(s, msg_id, new_state, -1, detail, error);
 }
 
 bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error)
@@ -770,18 +803,10 @@ bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *locat
 bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const char *why,
 		    GError **error)
 {
-	sqlite3_stmt *st = prep(s, "UPDATE messages SET attempts = attempts + 1, next_at = ?2 "
-				"WHERE id = ?1", error);
-	if (!st)
-		return false;
-	sqlite3_bind_int64(st, 1, msg_id);
-	sqlite3_bind_int64(st, 2, next_at);
-	if (!step_done(s, st, error, "scheduling a retry"))
-		return false;
-	g_autofree char *when = NULL;
 	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next_at);
-	when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
-	return wb_store_set_state(s, msg_id, WB_ST_RETRY, error, "%s (next try %s)", why, when);
+	g_autofree char *when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
+	g_autofree char *detail = g_strdup_printf("%s (next try %s)", why, when);
+	return change_state(s, msg_id, WB_ST_RETRY, MAX(next_at, 0), detail, error);
 }
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)
@@ -876,5 +901,8 @@ bool wb_store_report(struct wb_store *s, GString *out, GError **error)
 
 bool wb_store_writable(struct wb_store *s)
 {
-	return exec(s, "BEGIN IMMEDIATE; ROLLBACK;", NULL);
+	/* SQLite opens a file it cannot write read-only without saying so, and lets a
+	 * read-only WAL connection begin a write transaction: ask both questions. */
+	return sqlite3_db_readonly(s->db, "main") == 0 &&
+	       exec(s, "BEGIN IMMEDIATE; ROLLBACK;", NULL);
 }
