@@ -19,7 +19,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86${ASAN_OPTIONS:+
 export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 if [ "${WB_VALGRIND:-}" = 1 ]; then
-	WB_WRAP="valgrind -q --error-exitcode=87 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$top/tests/valgrind.supp"
+	WB_WRAP="valgrind -q --error-exitcode=87 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --suppressions=$top/tests/valgrind.supp"
 else
 	WB_WRAP=""
 fi

@@ -5,6 +5,7 @@
  * The embedded-defaults test changes into its temporary directory because the defaults
  * put the data directory under ./wabridge-data. */
 #include "config.h"
+#include "testlib.h"
 #include "caps.h"
 
 #include <glib.h>
@@ -23,24 +24,6 @@ static char *tmpdir_new(void)
 	char *dir = g_dir_make_tmp("wb-test-config-XXXXXX", &err);
 	g_assert_no_error(err);
 	return dir;
-}
-
-static void rm_rf(const char *path)
-{
-	GDir *dir = g_dir_open(path, 0, NULL);
-	if (dir != NULL) {
-		const char *name;
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			g_autofree char *child = g_build_filename(path, name, NULL);
-			struct stat st;
-			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-				rm_rf(child);
-			else
-				g_unlink(child);
-		}
-		g_dir_close(dir);
-	}
-	g_rmdir(path);
 }
 
 static char *write_file(const char *dir, const char *name, const char *content, int mode)

@@ -9,6 +9,7 @@
  * are expected with g_test_expect_message(), so any other warning still fails a test.
  * Tests run as root in CI: the read-only test drops to nobody in a subprocess. */
 #include "config.h"
+#include "testlib.h"
 #include "store.h"
 #include "util.h"
 #include "webhook.h"
@@ -43,24 +44,6 @@ struct fx {
 	struct wb_config *cfg;
 	struct wb_store *s;
 };
-
-static void rm_rf(const char *path)
-{
-	GDir *dir = g_dir_open(path, 0, NULL);
-	if (dir != NULL) {
-		const char *name;
-		while ((name = g_dir_read_name(dir)) != NULL) {
-			g_autofree char *child = g_build_filename(path, name, NULL);
-			struct stat st;
-			if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-				rm_rf(child);
-			else
-				g_unlink(child);
-		}
-		g_dir_close(dir);
-	}
-	g_rmdir(path);
-}
 
 static void write_file(const char *path, const char *content, int mode)
 {
