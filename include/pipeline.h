@@ -35,9 +35,10 @@ struct wb_pass_result {
 	unsigned waiting;  /* still waiting for a retry after the pass */
 };
 
-/* One pass over all due work. False only when the store itself fails. */
+/* One pass over all due work. stop (may be NULL) is read between messages: once it is
+ * non-zero the pass ends after the message in hand. False only when the store fails. */
 bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-	     struct wb_pass_result *res, GError **error);
+	     const gint *stop, struct wb_pass_result *res, GError **error);
 
 /* Seconds to wait before the next attempt, by failure class and attempts so far. */
 gint64 wb_backoff(int fail_class, int attempts);

@@ -5,9 +5,8 @@
 
 #include "config.h"
 
-/* Run until SIGTERM/SIGINT. cfg is the listener's configuration; config_path (NULL for
- * the embedded defaults) is loaded again for the worker, which owns its own copy.
- * Returns a sysexits code. */
+/* Run until SIGTERM/SIGINT. Takes ownership of cfg (SIGHUP replaces it with a fresh load
+ * of config_path; NULL means the embedded defaults). Returns a sysexits code. */
 int wb_serve(struct wb_config *cfg, const char *config_path);
 
 #endif

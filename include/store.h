@@ -46,6 +46,17 @@ void wb_store_close(struct wb_store *s);
 bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
 		       const char *source, int64_t *body_id, bool *is_new, GError **error);
 
+/* The same for several bodies in one transaction (group commit): one sync for all.
+ * On failure none is kept. */
+struct wb_body_in {
+	const void *body;
+	size_t len;
+	bool verified;
+	int64_t body_id;      /* out */
+};
+bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
+			 const char *source, GError **error);
+
 /* Mark a body bad (not JSON, wrong shape) with the reason, for status. */
 bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, GError **error);
 
@@ -104,9 +115,16 @@ bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const ch
  * live process has claimed are its work, not waiting.) */
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error);
 
+/* Gauges for /metrics: messages not yet delivered, and the age in seconds of the oldest
+ * open complaint without a complaint number (0 when there is none). */
+bool wb_store_gauges(struct wb_store *s, gint64 now, int64_t *queue_depth,
+		     int64_t *oldest_unregistered, GError **error);
+
 /* Human-readable status report (for `wabridge status`). */
 bool wb_store_report(struct wb_store *s, GString *out, GError **error);
 
+/* Does the store take a write right now? Commits a one-row probe (so a full disk or a
+ * read-only file system shows). */
 bool wb_store_writable(struct wb_store *s);
 
 #endif

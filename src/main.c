@@ -243,7 +243,7 @@ static int cmd_run(const struct cmd_ctx *c)
 	} else if (!tpl) {
 		say_error("cannot load the mail templates: %s", err->message);
 		rc = EX_CONFIG;
-	} else if (!wb_pass(cfg, store, tpl, &res, &err)) {
+	} else if (!wb_pass(cfg, store, tpl, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
 		rc = EX_TEMPFAIL;
 	} else {
@@ -316,9 +316,7 @@ static int cmd_serve(const struct cmd_ctx *c)
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
-	int rc = wb_serve(cfg, wb_config_choose_path(c->config_path));
-	wb_config_free(cfg);
-	return rc;
+	return wb_serve(cfg, wb_config_choose_path(c->config_path));
 }
 
 static int cmd_later(const struct cmd_ctx *c)

@@ -7,6 +7,7 @@
  * means the mail may already be in the mailbox, so the mailbox is asked first. */
 #include "pipeline.h"
 #include "deliver.h"
+#include "metrics.h"
 #include "util.h"
 #include "webhook.h"
 
@@ -127,6 +128,7 @@ static bool record_failure(struct wb_store *store, const struct wb_msg *m, const
 			   struct wb_pass_result *res, GError **error)
 {
 	int cls = why->domain == WB_DELIVER_ERROR ? why->code : WB_FAIL_SOON;
+	wb_metrics_delivery_failed();
 	if (cls == WB_FAIL_FINAL || m->attempts + 1 >= WB_MAX_ATTEMPTS) {
 		res->failed++;
 		return wb_store_set_state(store, m->id, WB_ST_FAILED, error, "%s%s", why->message,
@@ -165,6 +167,7 @@ static bool deliver(struct wb_config *cfg, struct wb_store *store, struct target
 		int there = ops->exists(tg, msgid, &derr);
 		if (there == 1) {
 			res->delivered++;
+			wb_metrics_mail_delivered();
 			return wb_store_set_state(store, m->id, WB_ST_DELIVERED, error,
 						  "found in the mailbox after an interrupted delivery");
 		}
@@ -188,6 +191,8 @@ static bool deliver(struct wb_config *cfg, struct wb_store *store, struct target
 		  wb_store_set_state(store, m->id, WB_ST_DELIVERED, error, "%s", out.location);
 	g_free(out.location);
 	res->delivered += ok;
+	if (ok)
+		wb_metrics_mail_delivered();
 	return ok;
 }
 
@@ -227,8 +232,13 @@ static bool work_one(struct wb_config *cfg, struct wb_store *store, const struct
 	return deliver(cfg, store, t, st, m, res, error);
 }
 
+static bool stopping(const gint *stop)
+{
+	return stop && g_atomic_int_get(stop);
+}
+
 bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-	     struct wb_pass_result *res, GError **error)
+	     const gint *stop, struct wb_pass_result *res, GError **error)
 {
 	memset(res, 0, sizeof *res);
 	if (!expand_leftovers(cfg, store, res, error))
@@ -239,7 +249,7 @@ bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_temp
 					      (GDestroyNotify)g_error_free),
 	};
 	bool ok = true;
-	for (;;) {
+	while (!stopping(stop)) {
 		g_autoptr(GArray) ids = wb_store_claim(store, 64, wb_now(), error);
 		if (!ids) {
 			ok = false;
@@ -247,7 +257,7 @@ bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_temp
 		}
 		if (ids->len == 0)
 			break;
-		for (guint i = 0; ok && i < ids->len; i++)
+		for (guint i = 0; ok && i < ids->len && !stopping(stop); i++)
 			ok = work_one(cfg, store, tpl, &t, g_array_index(ids, int64_t, i), res, error);
 		if (!ok)
 			break;

@@ -13,6 +13,7 @@
  *   a string literal), reset on each use. */
 #include "store.h"
 #include "caps.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -96,6 +97,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE events ("
 	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL, message_id INTEGER,"
 	"  old TEXT, new TEXT NOT NULL, detail TEXT);",
+	/* 2: a one-row table that /healthz writes to prove the store takes writes */
+	"CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);",
 };
 
 static bool fail(struct wb_store *s, GError **error, const char *what)
@@ -266,41 +269,61 @@ void wb_store_close(struct wb_store *s)
 	g_free(s);
 }
 
-bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
-		       const char *source, int64_t *body_id, bool *is_new, GError **error)
+/* Insert (or count again) one body and read back its id; inside a transaction. */
+static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *source,
+			gint64 now, bool *is_new, GError **error)
 {
-	g_autofree char *sha = wb_sha256_hex(body, len);
-	gint64 now = wb_now();
-	sqlite3_stmt *st;
-
-	if (!begin(s, error))
-		return false;
-	st = prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, received_at, "
-		  "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (sha256) DO "
-		  "UPDATE SET seen = seen + 1, last_seen = ?6", error);
+	g_autofree char *sha = wb_sha256_hex(in->body, in->len);
+	sqlite3_stmt *st = prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
+				"received_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT "
+				"(sha256) DO UPDATE SET seen = seen + 1, last_seen = ?6", error);
 	if (!st)
-		return rollback(s);
+		return false;
 	bind_text(st, 1, sha);
-	sqlite3_bind_blob64(st, 2, len ? body : "", len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)len);
-	sqlite3_bind_int(st, 4, verified);
+	sqlite3_bind_blob64(st, 2, in->len ? in->body : "", in->len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)in->len);
+	sqlite3_bind_int(st, 4, in->verified);
 	bind_text(st, 5, source);
 	sqlite3_bind_int64(st, 6, now);
 	if (!step_done(s, st, error, "storing a webhook body"))
-		return rollback(s);
+		return false;
 	st = prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
 	if (!st)
-		return rollback(s);
+		return false;
 	bind_text(st, 1, sha);
-	if (sqlite3_step(st) != SQLITE_ROW) {
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		in->body_id = sqlite3_column_int64(st, 0);
+		if (is_new)
+			*is_new = sqlite3_column_int64(st, 1) == 1;
+	} else {
 		fail(s, error, "reading back a stored body");
-		sqlite3_reset(st);
-		return rollback(s);
 	}
-	*body_id = sqlite3_column_int64(st, 0);
-	if (is_new)
-		*is_new = sqlite3_column_int64(st, 1) == 1;
 	sqlite3_reset(st);
+	return ok;
+}
+
+bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
+			 const char *source, GError **error)
+{
+	gint64 now = wb_now();
+	if (!begin(s, error))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!insert_body(s, &items[i], source, now, NULL, error))
+			return rollback(s);
+	return commit(s, error);
+}
+
+bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
+		       const char *source, int64_t *body_id, bool *is_new, GError **error)
+{
+	struct wb_body_in in = { .body = body, .len = len, .verified = verified };
+	if (!begin(s, error))
+		return false;
+	if (!insert_body(s, &in, source, wb_now(), is_new, error))
+		return rollback(s);
+	*body_id = in.body_id;
 	return commit(s, error);
 }
 
@@ -479,6 +502,7 @@ static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_
 	int64_t id = sqlite3_last_insert_rowid(s->db);
 	*added = true;
 	*unrouted = stn == NULL;
+	wb_metrics_message(m->type);
 	if (!add_event(s, id, NULL, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED, why, error))
 		return false;
 	if (stn)
@@ -899,10 +923,38 @@ bool wb_store_report(struct wb_store *s, GString *out, GError **error)
 	return report_stations(s, out, error) && report_bad_bodies(s, out, error);
 }
 
+bool wb_store_gauges(struct wb_store *s, gint64 now, int64_t *queue_depth,
+		     int64_t *oldest_unregistered, GError **error)
+{
+	sqlite3_stmt *st = prep(s,
+		"SELECT (SELECT count(*) FROM messages WHERE state IN ('received', 'rendered', "
+		"'delivering', 'retry')), (SELECT min(opened_at) FROM complaints WHERE state = "
+		"'open' AND number IS NULL)", error);
+	if (!st)
+		return false;
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		*queue_depth = sqlite3_column_int64(st, 0);
+		*oldest_unregistered = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 :
+			MAX(now - sqlite3_column_int64(st, 1), 0);
+	} else {
+		fail(s, error, "reading gauges");
+	}
+	sqlite3_reset(st);
+	return ok;
+}
+
 bool wb_store_writable(struct wb_store *s)
 {
-	/* SQLite opens a file it cannot write read-only without saying so, and lets a
-	 * read-only WAL connection begin a write transaction: ask both questions. */
-	return sqlite3_db_readonly(s->db, "main") == 0 &&
-	       exec(s, "BEGIN IMMEDIATE; ROLLBACK;", NULL);
+	/* SQLite opens a file it cannot write read-only without saying so, and a full disk
+	 * shows only when a page is written: commit a real (one-row) write. */
+	if (sqlite3_db_readonly(s->db, "main") != 0 || !begin(s, NULL))
+		return false;
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)", NULL);
+	if (!st)
+		return rollback(s);
+	sqlite3_bind_int64(st, 1, g_get_real_time());
+	if (!step_done(s, st, NULL, "probing"))
+		return rollback(s);
+	return commit(s, NULL);
 }

@@ -10,14 +10,19 @@ import email
 import email.policy
 import hashlib
 import hmac
+import http.client
 import imaplib
 import json
 import os
+import re
 import shlex
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 TOP = os.environ.get("WB_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
@@ -248,3 +253,209 @@ def text_message(sender, wamid, ts, body, name="Citizen"):
     msg = {"from": sender, "id": wamid, "timestamp": str(ts), "type": "text",
            "text": {"body": body}}
     return msg, contact
+
+
+# ---- helpers for `wabridge serve` (tests/integration/test_serve*.py) -------------------
+
+# Timeouts grow under valgrind ($WB_WRAP), which runs the daemon many times slower.
+SLOW = 6 if WRAP else 1
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago (bind port 0, read it, close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_for(fn, timeout, interval=0.05):
+    """Call fn until it returns something true or timeout seconds pass; its last value."""
+    end = time.monotonic() + timeout * SLOW
+    while True:
+        v = fn()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+def set_key(path, group, key, value):
+    """Set group's key in a key file: replace the key where it is, else add it under the
+    group's header, else add the group at the end. value None removes the key."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    head = "[%s]" % group
+    pat = re.compile(r"^\s*%s\s*=" % re.escape(key))
+    start = next((i for i, ln in enumerate(lines) if ln.strip() == head), None)
+    if start is None:
+        if value is not None:
+            lines[-1:] = [head, "%s = %s" % (key, value), ""]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")),
+                   len(lines))
+        hit = next((i for i in range(start + 1, end) if pat.match(lines[i])), None)
+        if hit is not None:
+            if value is None:
+                del lines[hit]
+            else:
+                lines[hit] = "%s = %s" % (key, value)
+        elif value is not None:
+            lines.insert(start + 1, "%s = %s" % (key, value))
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def parse_metrics(text):
+    """Prometheus text format → {(name, ((label, value), ...)): float}; labels sorted."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\d+)?$', line)
+        if not m:
+            out.setdefault(("__bad_lines__", ()), []).append(line)
+            continue
+        labels = tuple(sorted(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"',
+                                         m.group(3) or "")))
+        try:
+            out[(m.group(1), labels)] = float(m.group(4))
+        except ValueError:
+            out.setdefault(("__bad_lines__", ()), []).append(line)
+    return out
+
+
+def metric(metrics, name, **labels):
+    """One sample's value from parse_metrics(), or None when it is not there."""
+    return metrics.get((name, tuple(sorted(labels.items()))))
+
+
+class Serve:
+    """`wabridge -c CONFIG serve` in the background, for one Bridge.
+
+    The listener gets a free loopback port and the verify token `verify-me-123` (written
+    to the bridge's directory) unless the config already names them; stderr goes to a file
+    (self.log()). Use it as a context manager so the daemon is always killed at the end."""
+
+    VERIFY_TOKEN = "verify-me-123"
+
+    def __init__(self, bridge, env=None):
+        self.b = bridge
+        self.env = env
+        cfg = open(bridge.config).read()
+        m = re.search(r"^listen\s*=\s*127\.0\.0\.1:(\d+)", cfg, re.M)
+        if m:
+            self.port = int(m.group(1))
+        else:
+            self.port = free_port()
+            set_key(bridge.config, "webhook", "listen", "127.0.0.1:%d" % self.port)
+        if "verify_token_file" not in cfg:
+            tok = os.path.join(bridge.dir, "verify_token")
+            write_secret(tok, self.VERIFY_TOKEN)
+            set_key(bridge.config, "webhook", "verify_token_file", tok)
+        self.proc = None
+        self.logpath = None
+        self.starts = 0
+
+    def start(self, wait=True, timeout=10):
+        """Start the daemon; with wait, until /healthz answers 200 (False if it never did)."""
+        self.starts += 1
+        self.logpath = os.path.join(self.b.dir, "serve.%d.log" % self.starts)
+        e = dict(os.environ)
+        e.pop("WABRIDGE_CONFIG", None)
+        if self.env:
+            e.update(self.env)
+        with open(self.logpath, "wb") as log:
+            self.proc = subprocess.Popen(WRAP + [WABRIDGE, "-c", self.b.config, "serve"],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         env=e, cwd=self.b.dir)
+        if not wait:
+            return True
+        return self.wait_up(timeout) == 200
+
+    def wait_up(self, timeout=10):
+        """Poll /healthz until it answers at all (or the daemon dies); its status or None."""
+        def probe():
+            if self.proc.poll() is not None:
+                return "dead"
+            try:
+                return self.request("GET", "/healthz", timeout=1)[0]
+            except OSError:
+                return None
+        st = wait_for(probe, timeout)
+        return st if isinstance(st, int) else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        if not self.logpath or not os.path.exists(self.logpath):
+            return ""
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def request(self, method, path, body=None, headers=None, timeout=10):
+        """One HTTP/1.1 request on a fresh connection: (status, {header: value}, body)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout * SLOW)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def post(self, body, signature="auto", path="/webhook", timeout=10):
+        """POST a webhook body, signed with the test app secret unless told; the status."""
+        h = {"Content-Type": "application/json"}
+        if signature == "auto":
+            signature = sign(body)
+        if signature is not None:
+            h["X-Hub-Signature-256"] = signature
+        return self.request("POST", path, body, h, timeout)[0]
+
+    def metrics(self):
+        st, h, data = self.request("GET", "/metrics")
+        return st, h, parse_metrics(data.decode("utf-8", "replace")) if st == 200 else {}
+
+    def send_signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Signal the daemon and wait for it; its exit status (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        return False
+
+
+def pending(bridge):
+    """How many messages still wait for delivery (received, rendered, delivering, retry)."""
+    return bridge.db("SELECT count(*) FROM messages WHERE state IN "
+                     "('received', 'rendered', 'delivering', 'retry')")[0][0]
+
+
+def message_ids(user, folder="INBOX"):
+    """The Message-ID of every mail in a folder, in UID order."""
+    return [m[3]["Message-ID"] for m in mailbox(user, folder)]

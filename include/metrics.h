@@ -1,0 +1,26 @@
+/* metrics: process-wide counters for /metrics (Prometheus text format).
+ *
+ * Counters are plain atomics, incremented wherever the event happens; gauges that live
+ * in the store (queue depth, oldest unregistered complaint) are read when /metrics is
+ * served. Counting is cheap and always on, also in one-shot commands (nobody reads it). */
+#ifndef WB_METRICS_H
+#define WB_METRICS_H
+
+#include <glib.h>
+#include <stdint.h>
+
+enum wb_reject { WB_REJECT_SIGNATURE, WB_REJECT_TOO_LARGE, WB_REJECT_STORE, WB_REJECT_COUNT };
+enum wb_send_outcome { WB_SEND_OK, WB_SEND_RETRY, WB_SEND_FAILED, WB_SEND_DRY_RUN, WB_SEND_COUNT };
+
+void wb_metrics_webhook_received(void);
+void wb_metrics_webhook_rejected(enum wb_reject why);
+void wb_metrics_message(const char *type);   /* a new (not duplicate) inbound message */
+void wb_metrics_mail_delivered(void);
+void wb_metrics_delivery_failed(void);
+void wb_metrics_reply_parsed(void);
+void wb_metrics_send(enum wb_send_outcome outcome);
+
+/* Append the exposition text; the gauges are passed in by the caller. */
+void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s);
+
+#endif

@@ -1,0 +1,99 @@
+/* metrics: counters behind /metrics. */
+#include "metrics.h"
+
+#include <string.h>
+
+/* Types counted one by one; anything else is "other" (the label set stays bounded
+ * whatever a payload claims its type to be). */
+static const char *const types[] = {
+	"text", "image", "audio", "video", "document", "sticker", "location", "contacts",
+	"interactive", "button", "reaction", "order", "system", "unsupported", "other",
+};
+#define N_TYPES G_N_ELEMENTS(types)
+
+static const char *const reject_names[WB_REJECT_COUNT] = { "signature", "too_large", "store" };
+static const char *const send_names[WB_SEND_COUNT] = { "sent", "retry", "failed", "dry_run" };
+
+static struct {
+	uint64_t received, delivered, delivery_failed, replies;
+	uint64_t rejected[WB_REJECT_COUNT];
+	uint64_t messages[N_TYPES];
+	uint64_t sends[WB_SEND_COUNT];
+} m;
+
+static void bump(uint64_t *c)
+{
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void wb_metrics_webhook_received(void) { bump(&m.received); }
+void wb_metrics_mail_delivered(void) { bump(&m.delivered); }
+void wb_metrics_delivery_failed(void) { bump(&m.delivery_failed); }
+void wb_metrics_reply_parsed(void) { bump(&m.replies); }
+
+void wb_metrics_webhook_rejected(enum wb_reject why)
+{
+	if (why < WB_REJECT_COUNT)
+		bump(&m.rejected[why]);
+}
+
+void wb_metrics_send(enum wb_send_outcome outcome)
+{
+	if (outcome < WB_SEND_COUNT)
+		bump(&m.sends[outcome]);
+}
+
+void wb_metrics_message(const char *type)
+{
+	size_t i = 0;
+	while (i < N_TYPES - 1 && strcmp(types[i], type) != 0)
+		i++;
+	bump(&m.messages[i]);
+}
+
+static void family(GString *out, const char *name, const char *kind, const char *help)
+{
+	g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind);
+}
+
+void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s)
+{
+	family(out, "wabridge_webhooks_received_total", "counter",
+	       "Signed webhook bodies committed to the store.");
+	g_string_append_printf(out, "wabridge_webhooks_received_total %" G_GUINT64_FORMAT "\n",
+			       get(&m.received));
+	family(out, "wabridge_webhooks_rejected_total", "counter",
+	       "Webhook requests refused, by reason.");
+	for (int i = 0; i < WB_REJECT_COUNT; i++)
+		g_string_append_printf(out, "wabridge_webhooks_rejected_total{reason=\"%s\"} %"
+				       G_GUINT64_FORMAT "\n", reject_names[i], get(&m.rejected[i]));
+	family(out, "wabridge_messages_total", "counter", "New WhatsApp messages, by type.");
+	for (size_t i = 0; i < N_TYPES; i++)
+		g_string_append_printf(out, "wabridge_messages_total{type=\"%s\"} %" G_GUINT64_FORMAT
+				       "\n", types[i], get(&m.messages[i]));
+	family(out, "wabridge_mails_delivered_total", "counter", "Mails put into station mailboxes.");
+	g_string_append_printf(out, "wabridge_mails_delivered_total %" G_GUINT64_FORMAT "\n",
+			       get(&m.delivered));
+	family(out, "wabridge_mail_delivery_failures_total", "counter",
+	       "Delivery attempts that failed (each retry counts).");
+	g_string_append_printf(out, "wabridge_mail_delivery_failures_total %" G_GUINT64_FORMAT "\n",
+			       get(&m.delivery_failed));
+	family(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.");
+	g_string_append_printf(out, "wabridge_replies_parsed_total %" G_GUINT64_FORMAT "\n",
+			       get(&m.replies));
+	family(out, "wabridge_whatsapp_sends_total", "counter", "WhatsApp sends, by outcome.");
+	for (int i = 0; i < WB_SEND_COUNT; i++)
+		g_string_append_printf(out, "wabridge_whatsapp_sends_total{outcome=\"%s\"} %"
+				       G_GUINT64_FORMAT "\n", send_names[i], get(&m.sends[i]));
+	family(out, "wabridge_queue_depth", "gauge", "Messages not yet delivered (-1: unknown).");
+	g_string_append_printf(out, "wabridge_queue_depth %" G_GINT64_FORMAT "\n", queue_depth);
+	family(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
+	       "Age of the oldest open complaint without a complaint number (0: none).");
+	g_string_append_printf(out, "wabridge_oldest_unregistered_complaint_seconds %" G_GINT64_FORMAT
+			       "\n", oldest_unregistered_s);
+}

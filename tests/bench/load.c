@@ -1,0 +1,687 @@
+/* load: a load generator for `wabridge serve` (bench only; talks to 127.0.0.1 only).
+ *
+ *   load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNECTIONS]
+ *        [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH]
+ *        [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]
+ *   load --free-port
+ *
+ * Before the clock starts it builds REQUESTS distinct webhook POSTs: each a WhatsApp
+ * Cloud API text message in Meta's wire style (ASCII JSON, \uXXXX escapes, escaped
+ * slashes) with a unique wamid, a sender among CITIZENS, the phone_number_id of one of
+ * the given stations, 1-2 KB with Bengali text, signed with HMAC-SHA256 of the app
+ * secret in X-Hub-Signature-256. It then drives them over CONNECTIONS keep-alive
+ * HTTP/1.1 connections from one epoll loop (one request in flight per connection) and
+ * measures each request from its first byte written to its last byte read (monotonic
+ * clock). It stops after REQUESTS or after SECONDS, whichever comes first.
+ *
+ * -m PID samples VmRSS of that process when the number of answered requests reaches each
+ * N of -M (default: 10%, 50% and 100% of REQUESTS).
+ * -D waits, after the last answer, until EXPECTED messages (default: the number answered
+ * 200) are in state 'delivered' in wabridge's state database, at most -T seconds
+ * (default 120), and reports the time from the first byte sent.
+ *
+ * Output: one `key=value` per line, for tests/bench/run.sh.
+ * --free-port prints a TCP port on 127.0.0.1 that was free a moment ago. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNS 1024
+#define REQ_TIMEOUT_S 30.0
+#define DRAIN_GRACE_S 35.0 /* after the deadline: wait this long for requests in flight */
+#define IN_BUF 16384
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("load: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- deterministic random numbers (xorshift64*) ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1du;
+}
+
+static unsigned rnd_below(unsigned n)
+{
+	return (unsigned)(rnd() % n);
+}
+
+/* ---- payload text ---- */
+
+static const char *const first_names[] = {
+	"তনুশ্রী", "রাহুল", "সুমিতা", "অরিজিৎ", "মৌমিতা", "দেবাশিস", "পায়েল", "সৌরভ",
+	"রিয়া", "অনির্বাণ", "শ্রেয়া", "কৌশিক", "প্রিয়াঙ্কা", "সুব্রত", "মধুমিতা", "অভিজিৎ",
+};
+static const char *const last_names[] = {
+	"বসু", "ঘোষ", "মুখার্জি", "চ্যাটার্জি", "দাস", "সেন", "রায়", "মিত্র", "দত্ত",
+	"ব্যানার্জি", "সাহা", "পাল",
+};
+static const char *const sentences[] = {
+	"আমার মোবাইল ফোন চুরি হয়েছে।",
+	"গতকাল রাতে বাজারের কাছে ঘটনাটি ঘটে।",
+	"দয়া করে তাড়াতাড়ি ব্যবস্থা নিন।",
+	"আমার প্রতিবেশী প্রতিদিন রাতে খুব জোরে মাইক বাজায়, বাচ্চারা পড়তে পারে না।",
+	"রাস্তার আলো কয়েক সপ্তাহ ধরে বন্ধ, সন্ধ্যার পরে মহিলাদের চলাফেরা করতে ভয় লাগে।",
+	"একজন অপরিচিত ব্যক্তি আমাকে ফোন করে ব্যাংকের ওটিপি চাইছিল।",
+	"আমার সাইকেল বাড়ির সামনে থেকে কেউ নিয়ে গেছে।",
+	"ঠিকানা: ১২ রাসবিহারী অ্যাভিনিউ, কলকাতা ৭০০০২৬",
+	"গাড়ির নম্বর WB-06-B-4521, রং সাদা।",
+	"আমি থানায় আসতে পারব না, অনুগ্রহ করে ফোনে যোগাযোগ করুন।",
+	"ঘটনাটি সকাল দশটা নাগাদ ঘটেছে, সাক্ষী আছে।",
+	"পাড়ার মোড়ে কয়েকজন যুবক রোজ ঝামেলা করে এবং পথচারীদের হয়রান করে।",
+	"ছবি আর ভিডিও পরে পাঠাচ্ছি।",
+	"See map: https://maps.example.org/?q=22.5204,88.3476",
+	"ধন্যবাদ 🙏",
+};
+
+/* Append UTF-8 text as a JSON string body in Meta's style: ASCII only, non-ASCII as
+ * \uXXXX (surrogate pairs above the BMP), '/' as "\/", newlines as "\n". */
+static void json_escape(GString *out, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		uint32_t cp;
+		int extra;
+		if (*p < 0x80) {
+			cp = *p;
+			extra = 0;
+		} else if ((*p & 0xe0) == 0xc0) {
+			cp = *p & 0x1f;
+			extra = 1;
+		} else if ((*p & 0xf0) == 0xe0) {
+			cp = *p & 0x0f;
+			extra = 2;
+		} else {
+			cp = *p & 0x07;
+			extra = 3;
+		}
+		p++;
+		for (int i = 0; i < extra && (*p & 0xc0) == 0x80; i++, p++)
+			cp = (cp << 6) | (*p & 0x3f);
+		if (cp == '"' || cp == '\\' || cp == '/') {
+			g_string_append_c(out, '\\');
+			g_string_append_c(out, (char)cp);
+		} else if (cp == '\n') {
+			g_string_append(out, "\\n");
+		} else if (cp >= 0x20 && cp < 0x80) {
+			g_string_append_c(out, (char)cp);
+		} else if (cp < 0x10000) {
+			g_string_append_printf(out, "\\u%04x", cp);
+		} else {
+			cp -= 0x10000;
+			g_string_append_printf(out, "\\u%04x\\u%04x", 0xd800 + (cp >> 10),
+					       0xdc00 + (cp & 0x3ff));
+		}
+	}
+}
+
+struct citizen {
+	char phone[16];
+	char user_id[24];
+	char name[128];
+};
+
+static char *make_body(unsigned idx, const char *run_tag, const char *pnid,
+		       const struct citizen *c, long ts)
+{
+	/* A wamid in Meta's shape: "wamid." + base64 of an opaque blob (valid dot-atom). */
+	char blob[64];
+	int blen = snprintf(blob, sizeof blob, "\x0c%s\x15\x02%s-%08u-BENCH", c->phone, run_tag, idx);
+	g_autofree char *b64 = g_base64_encode((const guchar *)blob, (gsize)blen);
+
+	GString *text = g_string_new(NULL);
+	unsigned nsent = 3 + rnd_below(6);
+	for (unsigned i = 0; i < nsent; i++) {
+		if (i)
+			g_string_append_c(text, i % 3 ? ' ' : '\n');
+		g_string_append(text, sentences[rnd_below(G_N_ELEMENTS(sentences))]);
+	}
+	GString *b = g_string_sized_new(2048);
+	g_string_append(b, "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"209384756102938\","
+			   "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
+			   "{\"display_phone_number\":\"91983120");
+	g_string_append(b, pnid + strlen(pnid) - 4);
+	g_string_append_printf(b, "\",\"phone_number_id\":\"%s\"},\"contacts\":[{\"profile\":"
+			       "{\"name\":\"", pnid);
+	json_escape(b, c->name);
+	g_string_append_printf(b, "\"},\"wa_id\":\"%s\",\"user_id\":\"%s\"}],\"messages\":[{"
+			       "\"from\":\"%s\",\"from_user_id\":\"%s\",\"id\":\"wamid.%s\","
+			       "\"timestamp\":\"%ld\",\"type\":\"text\",\"text\":{\"body\":\"",
+			       c->phone, c->user_id, c->phone, c->user_id, b64, ts);
+	json_escape(b, text->str);
+	g_string_append(b, "\"}}]},\"field\":\"messages\"}]}]}");
+	g_string_free(text, TRUE);
+	return g_string_free(b, FALSE);
+}
+
+static char *read_secret(const char *path)
+{
+	char *s = NULL;
+	GError *err = NULL;
+	if (!g_file_get_contents(path, &s, NULL, &err))
+		die("cannot read the app secret: %s", err->message);
+	s[strcspn(s, "\r\n")] = '\0';
+	if (!*s)
+		die("%s: empty secret", path);
+	return s;
+}
+
+/* ---- the HTTP driver ---- */
+
+struct req {
+	char *data;     /* the whole request: head and body */
+	size_t len;
+};
+
+enum cstate { C_IDLE, C_SEND, C_RECV, C_DEAD };
+
+struct conn {
+	int fd;
+	enum cstate st;
+	size_t req;     /* index of the request in flight */
+	size_t off;     /* bytes of it written so far */
+	double t0;      /* its first byte written */
+	char in[IN_BUF + 1]; /* NUL-terminated after each read */
+	size_t inlen;
+};
+
+static struct {
+	uint16_t port;
+	struct req *reqs;
+	size_t n;           /* requests prepared */
+	size_t next;        /* next to send */
+	size_t done;        /* answered or failed */
+	size_t answered;
+	double *lat;        /* latency of each answered request, seconds */
+	unsigned status[600];
+	size_t errors_conn, errors_proto, errors_timeout;
+	double t_first, t_last;
+	int ep;
+	/* VmRSS sampling */
+	long rss_pid;
+	size_t rss_at[16];
+	long rss_kb[16];
+	unsigned rss_n;
+} L;
+
+static int connect_one(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(L.port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		close(fd);
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static void watch(struct conn *c, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	if (epoll_ctl(L.ep, op, c->fd, &ev) != 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+static long read_rss_kb(long pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static void finished_one(void)
+{
+	L.done++;
+	for (unsigned i = 0; i < L.rss_n; i++)
+		if (L.rss_pid > 0 && L.done == L.rss_at[i])
+			L.rss_kb[i] = read_rss_kb(L.rss_pid);
+}
+
+static void start_next(struct conn *c, double t, bool accepting);
+
+/* The connection is unusable: count the request in flight as failed, open a new one. */
+static void reconnect(struct conn *c, size_t *counter, double t, bool accepting)
+{
+	if (c->st == C_SEND || c->st == C_RECV) {
+		(*counter)++;
+		finished_one();
+	}
+	epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = connect_one();
+	c->st = C_IDLE;
+	if (c->fd < 0) {
+		c->st = C_DEAD;
+		L.errors_conn++;
+		return;
+	}
+	watch(c, EPOLLIN, EPOLL_CTL_ADD);
+	start_next(c, t, accepting);
+}
+
+static void try_send(struct conn *c, bool accepting)
+{
+	const struct req *r = &L.reqs[c->req];
+	while (c->off < r->len) {
+		ssize_t w = send(c->fd, r->data + c->off, r->len - c->off, MSG_NOSIGNAL);
+		if (w > 0) {
+			c->off += (size_t)w;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			watch(c, EPOLLOUT, EPOLL_CTL_MOD);
+			return;
+		} else {
+			reconnect(c, &L.errors_conn, now_s(), accepting);
+			return;
+		}
+	}
+	c->st = C_RECV;
+	c->inlen = 0;
+	watch(c, EPOLLIN, EPOLL_CTL_MOD);
+}
+
+static void start_next(struct conn *c, double t, bool accepting)
+{
+	if (!accepting || L.next >= L.n) {
+		c->st = C_IDLE;
+		return;
+	}
+	c->req = L.next++;
+	c->off = 0;
+	c->t0 = now_s();
+	if (L.t_first == 0)
+		L.t_first = c->t0;
+	c->st = C_SEND;
+	(void)t;
+	try_send(c, accepting);
+}
+
+/* Is a whole response in c->in? Returns its length, 0 if not yet, -1 if malformed.
+ * Sets *status and *close_after. */
+static long parse_response(struct conn *c, unsigned *status, bool *close_after)
+{
+	char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
+	if (!end)
+		return c->inlen >= IN_BUF ? -1 : 0;
+	size_t head = (size_t)(end - c->in) + 4;
+	if (c->inlen < 12 || memcmp(c->in, "HTTP/1.", 7) != 0)
+		return -1;
+	*status = (unsigned)strtoul(c->in + 9, NULL, 10);
+	*close_after = memcmp(c->in, "HTTP/1.0", 8) == 0;
+	long clen = -1;
+	for (char *p = memchr(c->in, '\n', head); p; p = memchr(p, '\n', (size_t)(c->in + head - p))) {
+		if (++p >= c->in + head)
+			break;
+		if (strncasecmp(p, "Content-Length:", 15) == 0)
+			clen = strtol(p + 15, NULL, 10);
+		else if (strncasecmp(p, "Connection:", 11) == 0) {
+			const char *v = p + 11;
+			while (*v == ' ')
+				v++;
+			*close_after = strncasecmp(v, "close", 5) == 0;
+		}
+	}
+	if (clen < 0 || head + (size_t)clen > IN_BUF)
+		return -1;
+	return c->inlen >= head + (size_t)clen ? (long)(head + (size_t)clen) : 0;
+}
+
+static void on_readable(struct conn *c, bool accepting)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, c->in + c->inlen, IN_BUF - c->inlen, 0);
+		if (r > 0) {
+			c->inlen += (size_t)r;
+			c->in[c->inlen] = '\0';
+			unsigned status = 0;
+			bool close_after = false;
+			long whole = parse_response(c, &status, &close_after);
+			if (whole < 0) {
+				reconnect(c, &L.errors_proto, now_s(), accepting);
+				return;
+			}
+			if (whole == 0)
+				continue;
+			if (c->st != C_RECV) { /* an answer we did not ask for */
+				reconnect(c, &L.errors_proto, now_s(), accepting);
+				return;
+			}
+			double t = now_s();
+			L.lat[L.answered++] = t - c->t0;
+			L.status[status < 600 ? status : 0]++;
+			L.t_last = t;
+			c->st = C_IDLE;
+			finished_one();
+			if (close_after)
+				reconnect(c, &L.errors_conn, t, accepting);
+			else
+				start_next(c, t, accepting);
+			return;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		reconnect(c, &L.errors_conn, now_s(), accepting); /* closed or reset */
+		return;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t i = (size_t)(p / 100.0 * (double)n);
+	return sorted[i < n ? i : n - 1];
+}
+
+static void drive(unsigned nconn, double max_s)
+{
+	struct conn *conns = calloc(nconn, sizeof *conns);
+	if (!conns)
+		die("out of memory");
+	L.ep = epoll_create1(EPOLL_CLOEXEC);
+	for (unsigned i = 0; i < nconn; i++) {
+		conns[i].fd = connect_one();
+		if (conns[i].fd < 0)
+			die("cannot connect to 127.0.0.1:%u: %s", L.port, strerror(errno));
+		watch(&conns[i], EPOLLIN, EPOLL_CTL_ADD);
+	}
+	double t_start = now_s(), deadline = t_start + max_s;
+	for (unsigned i = 0; i < nconn; i++)
+		start_next(&conns[i], t_start, true);
+	struct epoll_event evs[64];
+	for (;;) {
+		double t = now_s();
+		bool accepting = t < deadline;
+		size_t in_flight = 0, alive = 0;
+		for (unsigned i = 0; i < nconn; i++) {
+			struct conn *c = &conns[i];
+			if ((c->st == C_SEND || c->st == C_RECV) && t - c->t0 > REQ_TIMEOUT_S)
+				reconnect(c, &L.errors_timeout, t, accepting);
+			if (c->st == C_SEND || c->st == C_RECV)
+				in_flight++;
+			if (c->st != C_DEAD)
+				alive++;
+		}
+		if (in_flight == 0 && (!accepting || L.next >= L.n || alive == 0))
+			break;
+		if (t > deadline + DRAIN_GRACE_S)
+			break;
+		int k = epoll_wait(L.ep, evs, 64, 100);
+		for (int i = 0; i < k; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c->st == C_SEND && (evs[i].events & EPOLLOUT))
+				try_send(c, accepting);
+			else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+				on_readable(c, accepting);
+		}
+	}
+	for (unsigned i = 0; i < nconn; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	close(L.ep);
+	free(conns);
+}
+
+/* ---- waiting for delivery ---- */
+
+static long db_count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long n = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void wait_delivered(const char *dbpath, long expected, double max_s)
+{
+	sqlite3 *db;
+	if (sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		die("cannot open %s: %s", dbpath, sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 2000);
+	static const char q[] = "SELECT count(*) FROM messages WHERE state = 'delivered'";
+	printf("delivered_at_send_end=%ld\n", db_count(db, q));
+	double t_end = now_s() + max_s, t = now_s();
+	long n = 0;
+	while ((n = db_count(db, q)) < expected && (t = now_s()) < t_end)
+		usleep(20000);
+	t = now_s();
+	printf("delivered=%ld\n", n);
+	printf("delivery_expected=%ld\n", expected);
+	printf("delivery_complete=%d\n", n >= expected);
+	printf("e2e_s=%.3f\n", t - L.t_first);
+	printf("e2e_per_s=%.1f\n", (double)n / (t - L.t_first));
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT state, count(*) FROM messages GROUP BY state", -1, &st,
+			       NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("msg_state_%s=%lld\n", (const char *)sqlite3_column_text(st, 0),
+			       (long long)sqlite3_column_int64(st, 1));
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof sa;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+		die("cannot find a free port: %s", strerror(errno));
+	printf("%u\n", ntohs(sa.sin_port));
+	close(fd);
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
+		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH]\n"
+		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]\n"
+		"       load --free-port\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--free-port") == 0)
+		return free_port();
+	long port = 0, n = 20000, nconn = 32, citizens = 300, expected = -1;
+	double max_s = 60, wait_s = 120;
+	const char *secret_file = NULL, *pnids = NULL, *tag = "r0", *path = "/webhook";
+	const char *rss_list = NULL, *dbpath = NULL;
+	int opt;
+	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:")) != -1) {
+		switch (opt) {
+		case 'p': port = strtol(optarg, NULL, 10); break;
+		case 's': secret_file = optarg; break;
+		case 'P': pnids = optarg; break;
+		case 'n': n = strtol(optarg, NULL, 10); break;
+		case 'c': nconn = strtol(optarg, NULL, 10); break;
+		case 't': max_s = strtod(optarg, NULL); break;
+		case 'k': citizens = strtol(optarg, NULL, 10); break;
+		case 'r': tag = optarg; break;
+		case 'u': path = optarg; break;
+		case 'm': L.rss_pid = strtol(optarg, NULL, 10); break;
+		case 'M': rss_list = optarg; break;
+		case 'D': dbpath = optarg; break;
+		case 'E': expected = strtol(optarg, NULL, 10); break;
+		case 'T': wait_s = strtod(optarg, NULL); break;
+		default: usage();
+		}
+	}
+	if (port < 1 || port > 65535 || !secret_file || !pnids || n < 1 || n > 1000000 ||
+	    nconn < 1 || nconn > MAX_CONNS || citizens < 1 || citizens > 100000 || max_s <= 0 ||
+	    strlen(tag) > 16 || path[0] != '/')
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	L.port = (uint16_t)port;
+	L.n = (size_t)n;
+
+	g_autofree char *secret = read_secret(secret_file);
+	g_auto(GStrv) stations = g_strsplit(pnids, ",", -1);
+	unsigned nst = g_strv_length(stations);
+	if (nst == 0)
+		usage();
+	for (unsigned i = 0; i < nst; i++)
+		if (strlen(stations[i]) < 4)
+			die("phone_number_id %s is too short", stations[i]);
+
+	/* Citizens, then the requests: all built before the clock starts. */
+	rng_state ^= (uint64_t)g_str_hash(tag) << 17;
+	struct citizen *cit = calloc((size_t)citizens, sizeof *cit);
+	for (long i = 0; i < citizens; i++) {
+		snprintf(cit[i].phone, sizeof cit[i].phone, "9198%08ld", 30000000 + i * 7919 % 9000000);
+		snprintf(cit[i].user_id, sizeof cit[i].user_id, "IN.%016llu",
+			 (unsigned long long)(rnd() % 10000000000000000ull));
+		snprintf(cit[i].name, sizeof cit[i].name, "%s %s",
+			 first_names[rnd_below(G_N_ELEMENTS(first_names))],
+			 last_names[rnd_below(G_N_ELEMENTS(last_names))]);
+	}
+	L.reqs = calloc(L.n, sizeof *L.reqs);
+	L.lat = calloc(L.n, sizeof *L.lat);
+	if (!cit || !L.reqs || !L.lat)
+		die("out of memory");
+	long ts0 = (long)time(NULL) - n;
+	size_t body_total = 0;
+	for (size_t i = 0; i < L.n; i++) {
+		const struct citizen *c = &cit[rnd_below((unsigned)citizens)];
+		const char *pnid = stations[rnd_below(nst)];
+		g_autofree char *body = make_body((unsigned)i, tag, pnid, c, ts0 + (long)i);
+		size_t blen = strlen(body);
+		g_autofree char *sig = g_compute_hmac_for_data(G_CHECKSUM_SHA256,
+							      (const guchar *)secret, strlen(secret),
+							      (const guchar *)body, blen);
+		GString *r = g_string_sized_new(blen + 400);
+		g_string_printf(r, "POST %s HTTP/1.1\r\nHost: 127.0.0.1:%ld\r\n"
+				"User-Agent: facebookexternalua\r\nAccept: */*\r\n"
+				"Content-Type: application/json\r\nContent-Length: %zu\r\n"
+				"X-Hub-Signature-256: sha256=%s\r\n\r\n",
+				path, port, blen, sig);
+		g_string_append_len(r, body, (gssize)blen);
+		L.reqs[i].len = r->len;
+		L.reqs[i].data = g_string_free(r, FALSE);
+		body_total += blen;
+	}
+	free(cit);
+
+	/* VmRSS sample points: default 10%, 50%, 100% of the requests. */
+	if (L.rss_pid > 0) {
+		if (rss_list) {
+			g_auto(GStrv) at = g_strsplit(rss_list, ",", -1);
+			for (unsigned i = 0; at[i] && L.rss_n < G_N_ELEMENTS(L.rss_at); i++)
+				L.rss_at[L.rss_n++] = (size_t)strtoul(at[i], NULL, 10);
+		} else {
+			L.rss_at[0] = L.n / 10;
+			L.rss_at[1] = L.n / 2;
+			L.rss_at[2] = L.n;
+			L.rss_n = 3;
+		}
+		for (unsigned i = 0; i < L.rss_n; i++)
+			L.rss_kb[i] = -1;
+		printf("rss_kb_start=%ld\n", read_rss_kb(L.rss_pid));
+	}
+
+	drive((unsigned)nconn, max_s);
+
+	size_t non200 = L.answered - L.status[200];
+	double span = L.t_last > L.t_first ? L.t_last - L.t_first : 0;
+	qsort(L.lat, L.answered, sizeof *L.lat, cmp_double);
+	printf("body_bytes_avg=%zu\n", body_total / L.n);
+	printf("connections=%ld\n", nconn);
+	printf("prepared=%zu\n", L.n);
+	printf("sent=%zu\n", L.next);
+	printf("answered=%zu\n", L.answered);
+	printf("ok=%u\n", L.status[200]);
+	printf("non200=%zu\n", non200);
+	for (unsigned s = 0; s < 600; s++)
+		if (s != 200 && L.status[s])
+			printf("status_%u=%u\n", s, L.status[s]);
+	printf("errors_conn=%zu\nerrors_proto=%zu\nerrors_timeout=%zu\n", L.errors_conn,
+	       L.errors_proto, L.errors_timeout);
+	printf("elapsed_s=%.3f\n", span);
+	printf("rps=%.1f\n", span > 0 ? (double)L.answered / span : 0.0);
+	printf("ok_per_s=%.1f\n", span > 0 ? (double)L.status[200] / span : 0.0);
+	printf("p50_ms=%.2f\n", pct(L.lat, L.answered, 50) * 1e3);
+	printf("p90_ms=%.2f\n", pct(L.lat, L.answered, 90) * 1e3);
+	printf("p99_ms=%.2f\n", pct(L.lat, L.answered, 99) * 1e3);
+	printf("max_ms=%.2f\n", L.answered ? L.lat[L.answered - 1] * 1e3 : 0.0);
+	for (unsigned i = 0; i < L.rss_n; i++)
+		printf("rss_kb_at_%zu=%ld\n", L.rss_at[i], L.rss_kb[i]);
+	fflush(stdout);
+
+	if (dbpath)
+		wait_delivered(dbpath, expected >= 0 ? expected : (long)L.status[200], wait_s);
+	for (size_t i = 0; i < L.n; i++)
+		g_free(L.reqs[i].data);
+	free(L.reqs);
+	free(L.lat);
+	return 0;
+}
