@@ -1,6 +1,7 @@
 /* main: the command line. Parses global options, loads the configuration, dispatches
  * through the commands[] table and maps errors to sysexits codes. */
 #include "config.h"
+#include "ingest.h"
 #include "pipeline.h"
 #include "render.h"
 #include "serve.h"
@@ -173,53 +174,31 @@ static int cmd_ingest(const struct cmd_ctx *c)
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
-	int rc = EX_OK;
+	if (g_getenv("GATEWAY_INTERFACE")) { /* run by a web server */
+		int rc = wb_ingest_cgi(cfg);
+		wb_config_free(cfg);
+		return rc;
+	}
 	GBytes *body = NULL;
-	struct wb_store *store = NULL;
+	int rc = EX_OK;
 	if (!wb_read_all(argc == 2 ? argv[1] : NULL, cfg->max_body, &body, &err)) {
 		say_error("ingest: %s; nothing stored", err->message);
 		rc = g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? EX_NOINPUT : EX_DATAERR;
-		goto out;
+		g_error_free(err);
+		wb_config_free(cfg);
+		return rc;
 	}
+	static const int codes[] = { [WB_INGEST_STORED] = EX_OK, [WB_INGEST_BAD] = EX_DATAERR,
+				     [WB_INGEST_SIGNATURE] = EX_NOPERM, [WB_INGEST_STORE] = EX_TEMPFAIL };
 	gsize len;
 	const void *data = g_bytes_get_data(body, &len);
-	if (cfg->app_secret && !wb_signature_ok(cfg->app_secret, sig, data, len)) {
-		say_error("ingest: %s X-Hub-Signature-256; nothing stored. Check [webhook] "
-			  "app_secret_file against the app secret in Meta's App Dashboard.",
-			  sig && *sig ? "wrong" : "missing");
-		rc = EX_NOPERM;
-		goto out;
-	}
-	store = open_store(cfg);
-	if (!store) {
-		rc = EX_TEMPFAIL;
-		goto out;
-	}
-	struct wb_accept_info info;
-	switch (wb_accept(cfg, store, data, len, cfg->app_secret != NULL, "ingest", &info)) {
-	case WB_ACCEPT_STORED:
-		g_info("webhook body %" G_GINT64_FORMAT " stored: %u new messages, %u duplicates, "
-		       "%u unrouted, %u statuses", info.body_id, info.counts.added,
-		       info.counts.duplicates, info.counts.unrouted, info.counts.statuses);
-		break;
-	case WB_ACCEPT_BAD:
-		say_error("ingest: %s; the body is kept as bad (body %" G_GINT64_FORMAT
-			  "), see 'wabridge status'", info.reason, info.body_id);
-		rc = EX_DATAERR;
-		break;
-	case WB_ACCEPT_NOT_STORED:
-		say_error("ingest: cannot store the body, nothing kept: %s", info.reason);
-		rc = EX_TEMPFAIL;
-		break;
-	}
-	g_free(info.reason);
-out:
-	g_clear_error(&err);
-	if (body)
-		g_bytes_unref(body);
-	wb_store_close(store);
+	g_autofree char *why = NULL;
+	enum wb_ingest_outcome r = wb_ingest_body(cfg, data, len, sig, "ingest", &why);
+	if (why)
+		say_error("ingest: %s", why);
+	g_bytes_unref(body);
 	wb_config_free(cfg);
-	return rc;
+	return codes[r];
 }
 
 /* ---- run ---------------------------------------------------------------------------- */
