@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #ifndef WB_VERSION
@@ -34,13 +35,17 @@ static const char usage_text[] =
 "station's mailbox (IMAP or Maildir), threaded by complaint.\n"
 "\n"
 "Commands:\n"
-"  serve            Run the daemon in the foreground: webhook listener and delivery.\n"
-"                   SIGTERM/SIGINT finish in-flight work and exit 0.\n"
+"  serve            Run the daemon in the foreground: webhook listener (GET handshake,\n"
+"                   signed POSTs, /healthz, /metrics) and delivery. SIGTERM/SIGINT\n"
+"                   finish in-flight work and exit 0; SIGHUP reloads the\n"
+"                   configuration (a broken one is refused, the old one kept).\n"
 "  run              One pass for cron: deliver everything queued, then exit.\n"
 "                   Exit 0 when all is done, 75 when some work waits for a retry.\n"
 "  ingest [FILE]    Accept one webhook POST body from FILE or standard input.\n"
 "                   --signature 'sha256=HEX'  the X-Hub-Signature-256 header value\n"
-"                   (default: $HTTP_X_HUB_SIGNATURE_256, so it works as CGI).\n"
+"                   (default: $HTTP_X_HUB_SIGNATURE_256). Run by a web server\n"
+"                   ($GATEWAY_INTERFACE set) it is a CGI program: GET answers the\n"
+"                   handshake, POST stores the body, a Status header says how.\n"
 "                   Exit 0 stored; 77 bad or missing signature (nothing stored);\n"
 "                   65 signed but not a webhook body (kept as bad, see status).\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
@@ -55,6 +60,8 @@ static const char usage_text[] =
 "                     on 127.0.0.1:8080, signature checking OFF).\n"
 "  -v, --verbose      Also log informational and debug lines.\n"
 "  -q, --quiet        Log warnings and errors only.\n"
+"      --syslog       Log to syslog (facility daemon) instead of standard error.\n"
+"                     Under systemd, logs go to the journal by themselves.\n"
 "  -h, --help         Show this help.\n"
 "\n"
 "Environment:\n"
@@ -65,10 +72,23 @@ static const char usage_text[] =
 "error, 73 cannot create output, 75 temporary failure (try again), 77 not\n"
 "permitted (bad signature), 78 configuration error.\n"
 "\n"
-"Logs go to standard error, one line per state change. No command prints a secret.\n"
+"Logs go to standard error (the journal under systemd, syslog with --syslog), one\n"
+"line per state change. No command prints a secret.\n"
 "See the README and contrib/wabridge.conf.example for configuration and deployment.\n";
 
 static int verbosity = 0; /* -1 quiet, 0 normal, 1 verbose */
+static enum { TO_STDERR, TO_JOURNAL, TO_SYSLOG } log_to = TO_STDERR;
+
+static int syslog_priority(GLogLevelFlags level)
+{
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		return LOG_ERR;
+	if (level & G_LOG_LEVEL_WARNING)
+		return LOG_WARNING;
+	if (level & G_LOG_LEVEL_MESSAGE)
+		return LOG_NOTICE;
+	return level & G_LOG_LEVEL_INFO ? LOG_INFO : LOG_DEBUG;
+}
 
 static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields,
 				   gsize n_fields, gpointer user_data)
@@ -90,8 +110,17 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 	} else if (verbosity < 1) {
 		return G_LOG_WRITER_HANDLED; /* info, debug */
 	}
-	fprintf(stderr, "wabridge: %s%s\n", tag, msg);
-	return G_LOG_WRITER_HANDLED;
+	switch (log_to) {
+	case TO_JOURNAL:
+		return g_log_writer_journald(level, fields, n_fields, user_data);
+	case TO_SYSLOG:
+		syslog(syslog_priority(level), "%s%s", tag, msg);
+		return G_LOG_WRITER_HANDLED;
+	case TO_STDERR:
+	default:
+		fprintf(stderr, "wabridge: %s%s\n", tag, msg);
+		return G_LOG_WRITER_HANDLED;
+	}
 }
 
 struct cmd_ctx {
@@ -338,6 +367,8 @@ int main(int argc, char **argv)
 			verbosity = 1;
 		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
 			verbosity = -1;
+		} else if (!strcmp(a, "--syslog")) {
+			log_to = TO_SYSLOG;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage_text, stdout);
 			return EX_OK;
@@ -352,6 +383,11 @@ int main(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EX_USAGE;
 	}
+	/* Under systemd, stderr is the journal: log structured entries there. */
+	if (log_to == TO_STDERR && g_log_writer_is_journald(fileno(stderr)))
+		log_to = TO_JOURNAL;
+	if (log_to == TO_SYSLOG)
+		openlog("wabridge", LOG_PID, LOG_DAEMON);
 	g_log_set_writer_func(log_writer, NULL, NULL);
 	/* A server that closes while we write must give an error, not kill the process. */
 	signal(SIGPIPE, SIG_IGN);
