@@ -673,6 +673,13 @@ int main(int argc, char **argv)
 	printf("p90_ms=%.2f\n", pct(L.lat, L.answered, 90) * 1e3);
 	printf("p99_ms=%.2f\n", pct(L.lat, L.answered, 99) * 1e3);
 	printf("max_ms=%.2f\n", L.answered ? L.lat[L.answered - 1] * 1e3 : 0.0);
+	/* A coarse latency histogram: how many answers took at most each bound. */
+	static const double bounds_ms[] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000 };
+	for (size_t b = 0, i = 0; b < G_N_ELEMENTS(bounds_ms); b++) {
+		while (i < L.answered && L.lat[i] * 1e3 <= bounds_ms[b])
+			i++;
+		printf("lat_le_%gms=%zu\n", bounds_ms[b], i);
+	}
 	for (unsigned i = 0; i < L.rss_n; i++)
 		printf("rss_kb_at_%zu=%ld\n", L.rss_at[i], L.rss_kb[i]);
 	fflush(stdout);

@@ -382,7 +382,7 @@ class Serve:
                 return "dead"
             try:
                 return self.request("GET", "/healthz", timeout=1)[0]
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 return None
         st = wait_for(probe, timeout)
         return st if isinstance(st, int) else None
