@@ -68,6 +68,16 @@ struct wb_expand_counts { unsigned added, duplicates, unrouted, statuses; };
 bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
 		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error);
 
+/* Expand several bodies in one transaction. An item without a payload is marked bad
+ * with bad_reason instead. */
+struct wb_expand_item {
+	int64_t body_id;
+	const struct wb_payload *payload; /* NULL: the body is bad */
+	const char *bad_reason;
+};
+bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
+			  const struct wb_expand_item *items, size_t n, GError **error);
+
 /* Bodies stored but not yet expanded (a crash between the two steps), oldest first. */
 GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error); /* of int64_t */
 GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error);
@@ -104,6 +114,22 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error);
 G_GNUC_PRINTF(5, 6)
 bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_state,
 			GError **error, const char *detail_fmt, ...);
+
+/* Several state changes in one transaction (one sync for a batch), each exactly like
+ * wb_store_set_state() — event row, claim rule, one log line each once committed — and
+ * optionally storing the rendered mail and where it was delivered. All or nothing. */
+struct wb_change {
+	int64_t id;
+	const char *state;
+	const char *detail;      /* may be NULL */
+	gint64 next_at;          /* >= 0: a retry due then (attempts + 1); -1: unchanged */
+	GBytes *mail;            /* non-NULL: the rendered mail to keep */
+	const char *location;    /* non-NULL: where the mail went, with uidvalidity/uid */
+	uint32_t uidvalidity, uid;
+};
+bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
+		    GError **error);
+
 bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error);
 bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *location,
 			   uint32_t uidvalidity, uint32_t uid, GError **error);

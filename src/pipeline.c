@@ -1,10 +1,17 @@
 /* pipeline: accept bodies; render and deliver messages with retries.
  *
  * A message moves received → rendered → delivering → delivered, or to retry (with a
- * next_at) and finally failed; every move goes through wb_store_set_state(). The mail is
- * rendered once and its bytes kept, so a retry sends exactly what the first attempt did.
- * "delivering" is written before the back end is called: finding it again after a crash
- * means the mail may already be in the mailbox, so the mailbox is asked first. */
+ * next_at) and finally failed; every move goes through the store's state-change
+ * function (wb_store_apply). Work is done in batches — the messages claimed together,
+ * grouped by station — so that each step costs one transaction for the batch, not one
+ * per message:
+ *   1. render what has no mail yet; keep the mails            (one commit)
+ *   2. per station: mark the batch "delivering"               (one commit)
+ *   3. deliver each mail, then record every outcome           (one commit)
+ * The mail is rendered once and its bytes kept, so a retry sends exactly what the first
+ * attempt did. A message found in "delivering", or retried after an attempt that reached
+ * the server, may already be in the mailbox: the mailbox is asked first, so a crash or a
+ * broken connection never makes a second mail. */
 #include "pipeline.h"
 #include "deliver.h"
 #include "metrics.h"
@@ -13,7 +20,9 @@
 
 #include <string.h>
 
-#define WB_MAX_ATTEMPTS 60 /* with backoff capped at 6 h: several days of retrying */
+#define WB_MAX_ATTEMPTS 60  /* with backoff capped at 6 h: several days of retrying */
+#define CLAIM_BATCH 64
+#define EXPAND_BATCH 256
 
 gint64 wb_backoff(int fail_class, int attempts)
 {
@@ -57,55 +66,106 @@ enum wb_accept_result wb_accept(struct wb_config *cfg, struct wb_store *store,
 	return WB_ACCEPT_STORED;
 }
 
-/* Bodies a crash left between "stored" and "expanded". */
-static bool expand_leftovers(struct wb_config *cfg, struct wb_store *store,
-			     struct wb_pass_result *res, GError **error)
+/* ---- expanding stored bodies ----------------------------------------------------------- */
+
+struct parsed {
+	GBytes *raw;
+	struct wb_payload *payload;
+	char *bad;
+};
+
+static bool expand_chunk(struct wb_config *cfg, struct wb_store *store, GArray *ids,
+			 guint from, guint to, GError **error)
+{
+	guint n = to - from;
+	struct parsed *p = g_new0(struct parsed, n);
+	struct wb_expand_item *items = g_new0(struct wb_expand_item, n);
+	bool ok = true;
+	for (guint i = 0; ok && i < n; i++) {
+		items[i].body_id = g_array_index(ids, int64_t, from + i);
+		p[i].raw = wb_store_body(store, items[i].body_id, error);
+		ok = p[i].raw != NULL;
+		if (!ok)
+			break;
+		gsize len;
+		const void *data = g_bytes_get_data(p[i].raw, &len);
+		GError *perr = NULL;
+		p[i].payload = wb_webhook_parse(data, len, &perr);
+		if (!p[i].payload) {
+			p[i].bad = g_strdup(perr->message);
+			g_error_free(perr);
+		}
+		items[i].payload = p[i].payload;
+		items[i].bad_reason = p[i].bad;
+	}
+	ok = ok && wb_store_expand_many(store, cfg, items, n, error);
+	for (guint i = 0; i < n; i++) {
+		if (p[i].raw)
+			g_bytes_unref(p[i].raw);
+		wb_payload_free(p[i].payload);
+		g_free(p[i].bad);
+	}
+	g_free(p);
+	g_free(items);
+	return ok;
+}
+
+/* Bodies the daemon committed (or a crash left) without expanding them. */
+static bool expand_bodies(struct wb_config *cfg, struct wb_store *store,
+			  struct wb_pass_result *res, GError **error)
 {
 	g_autoptr(GArray) ids = wb_store_unexpanded_bodies(store, error);
 	if (!ids)
 		return false;
-	for (guint i = 0; i < ids->len; i++) {
-		int64_t id = g_array_index(ids, int64_t, i);
-		g_autoptr(GBytes) b = wb_store_body(store, id, error);
-		if (!b)
+	for (guint i = 0; i < ids->len; i += EXPAND_BATCH) {
+		guint to = MIN(ids->len, i + EXPAND_BATCH);
+		if (!expand_chunk(cfg, store, ids, i, to, error))
 			return false;
-		gsize len;
-		const void *data = g_bytes_get_data(b, &len);
-		GError *perr = NULL;
-		struct wb_payload *p = wb_webhook_parse(data, len, &perr);
-		bool ok = p ? wb_store_expand(store, cfg, id, p, NULL, error)
-			    : wb_store_body_bad(store, id, perr->message, error);
-		g_clear_error(&perr);
-		wb_payload_free(p);
-		if (!ok)
-			return false;
-		res->expanded++;
+		res->expanded += to - i;
 	}
 	return true;
 }
 
-/* Targets opened during one pass, one per station; a station that failed to open is
- * remembered so its other messages wait instead of hammering a dead server. */
-struct targets {
-	GHashTable *open;  /* station key -> struct wb_target * */
-	GHashTable *down;  /* station key -> GError * */
+/* ---- one batch of claimed messages ----------------------------------------------------- */
+
+struct job {
+	struct wb_msg *m;
+	const struct wb_station *st;
+	char *detail;          /* owned text for this job's pending change */
+	bool settled;          /* failed or finished before delivery: nothing more to do */
 };
 
-static void targets_close(struct targets *t, struct wb_config *cfg)
+/* Targets opened during one pass, one per station, reused by its batches; a station
+ * whose target failed to open is remembered, so its other messages wait instead of
+ * hammering a dead server. */
+struct targets {
+	struct wb_config *cfg;
+	GHashTable *open;      /* station key -> struct wb_target * */
+	GHashTable *down;      /* station key -> GError * */
+};
+
+struct batch {
+	struct wb_config *cfg;
+	struct wb_store *store;
+	struct wb_pass_result *res;
+	struct targets *targets;
+	GArray *changes;       /* of struct wb_change, pointing into jobs' details */
+	GPtrArray *jobs;       /* of struct job *; alive until the batch ends */
+};
+
+static void targets_close(struct targets *t)
 {
 	GHashTableIter it;
 	gpointer key, value;
 	g_hash_table_iter_init(&it, t->open);
-	while (g_hash_table_iter_next(&it, &key, &value)) {
-		const struct wb_station *st = wb_config_station_by_key(cfg, key);
-		wb_deliver_for(st)->close(value);
-	}
+	while (g_hash_table_iter_next(&it, &key, &value))
+		wb_deliver_for(wb_config_station_by_key(t->cfg, key))->close(value);
 	g_hash_table_destroy(t->open);
 	g_hash_table_destroy(t->down);
 }
 
-static struct wb_target *target_for(struct targets *t, struct wb_config *cfg,
-				    const struct wb_station *st, GError **error)
+static struct wb_target *target_for(struct targets *t, const struct wb_station *st,
+				    GError **error)
 {
 	struct wb_target *tg = g_hash_table_lookup(t->open, st->key);
 	if (tg)
@@ -115,7 +175,7 @@ static struct wb_target *target_for(struct targets *t, struct wb_config *cfg,
 		g_propagate_error(error, g_error_copy(down));
 		return NULL;
 	}
-	tg = wb_deliver_for(st)->open(cfg, st, error);
+	tg = wb_deliver_for(st)->open(t->cfg, st, error);
 	if (tg)
 		g_hash_table_insert(t->open, g_strdup(st->key), tg);
 	else
@@ -123,113 +183,217 @@ static struct wb_target *target_for(struct targets *t, struct wb_config *cfg,
 	return tg;
 }
 
-/* Record a failed attempt: retry with backoff, or give up for good. */
-static bool record_failure(struct wb_store *store, const struct wb_msg *m, const GError *why,
-			   struct wb_pass_result *res, GError **error)
+static void job_free(gpointer p)
 {
-	int cls = why->domain == WB_DELIVER_ERROR ? why->code : WB_FAIL_SOON;
-	wb_metrics_delivery_failed();
-	if (cls == WB_FAIL_FINAL || m->attempts + 1 >= WB_MAX_ATTEMPTS) {
-		res->failed++;
-		return wb_store_set_state(store, m->id, WB_ST_FAILED, error, "%s%s", why->message,
-					  cls == WB_FAIL_FINAL ? "" : " (gave up after many attempts)");
-	}
-	res->retrying++;
-	return wb_store_retry(store, m->id, wb_now() + wb_backoff(cls, m->attempts),
-			      why->message, error);
+	struct job *j = p;
+	wb_msg_free(j->m);
+	g_free(j->detail);
+	g_free(j);
 }
 
-static bool render(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-		   const struct wb_station *st, struct wb_msg *m, GError **error)
+static void add_change(struct batch *b, struct job *j, const char *state, char *detail,
+		       gint64 next_at)
 {
-	g_autofree char *token = wb_reply_token(cfg->token_secret, m->ref);
-	struct wb_render_in in = {
-		.domain = cfg->domain, .timezone = cfg->timezone,
-		.reply_local = cfg->replies_address, .token = token,
-		.station = st, .msg = m, .tpl = tpl,
-	};
-	m->mail = wb_render_mail(&in, error);
-	return m->mail && wb_store_set_mail(store, m->id, m->mail, error) &&
-	       wb_store_set_state(store, m->id, WB_ST_RENDERED, error, NULL);
+	g_free(j->detail);
+	j->detail = detail;
+	struct wb_change c = { .id = j->m->id, .state = state, .detail = detail, .next_at = next_at };
+	g_array_append_val(b->changes, c);
 }
 
-/* Deliver one rendered mail. False only when the store fails. */
-static bool deliver(struct wb_config *cfg, struct wb_store *store, struct targets *t,
-		    const struct wb_station *st, struct wb_msg *m, struct wb_pass_result *res,
-		    GError **error)
+static bool flush(struct batch *b, GError **error)
 {
-	const struct wb_deliver_ops *ops = wb_deliver_for(st);
-	GError *derr = NULL;
-	struct wb_target *tg = target_for(t, cfg, st, &derr);
-	g_autofree char *msgid = wb_message_id(m->wamid, cfg->domain);
-
-	if (tg && strcmp(m->state, WB_ST_DELIVERING) == 0) {
-		int there = ops->exists(tg, msgid, &derr);
-		if (there == 1) {
-			res->delivered++;
-			wb_metrics_mail_delivered();
-			return wb_store_set_state(store, m->id, WB_ST_DELIVERED, error,
-						  "found in the mailbox after an interrupted delivery");
-		}
-	}
-	if (derr) {
-		bool ok = record_failure(store, m, derr, res, error);
-		g_error_free(derr);
-		return ok;
-	}
-	if (!wb_store_set_state(store, m->id, WB_ST_DELIVERING, error, NULL))
-		return false;
-	gsize len;
-	const char *mail = g_bytes_get_data(m->mail, &len);
-	struct wb_delivered out = { 0 };
-	if (!ops->deliver(tg, mail, len, NULL, &out, &derr)) {
-		bool ok = record_failure(store, m, derr, res, error);
-		g_error_free(derr);
-		return ok;
-	}
-	bool ok = wb_store_set_location(store, m->id, out.location, out.uidvalidity, out.uid, error) &&
-		  wb_store_set_state(store, m->id, WB_ST_DELIVERED, error, "%s", out.location);
-	g_free(out.location);
-	res->delivered += ok;
-	if (ok)
-		wb_metrics_mail_delivered();
+	bool ok = wb_store_apply(b->store, (struct wb_change *)(void *)b->changes->data,
+				 b->changes->len, error);
+	g_array_set_size(b->changes, 0);
 	return ok;
 }
 
-static bool work_one(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-		     struct targets *t, int64_t id, struct wb_pass_result *res, GError **error)
+/* A failed attempt: retry with backoff by failure class, or give up for good. */
+static void add_failure(struct batch *b, struct job *j, const GError *why)
 {
-	g_autoptr(wb_msg) m = wb_store_message(store, id, error);
-	if (!m)
-		return false;
-	if (strcmp(m->state, WB_ST_DELIVERED) == 0 || strcmp(m->state, WB_ST_FAILED) == 0 ||
-	    strcmp(m->state, WB_ST_UNROUTED) == 0)
-		return true; /* finished since it was claimed: nothing to do */
-	const struct wb_station *st = m->station ? wb_config_station_by_key(cfg, m->station) : NULL;
-	if (!st && m->station)
-		st = wb_config_station_for(cfg, m->phone_number_id);
-	if (!st || (m->station && strcmp(st->key, m->station) != 0)) {
-		res->failed++;
-		return wb_store_set_state(store, m->id, WB_ST_FAILED, error,
-					  "station %s is no longer in the configuration; add it back "
-					  "and the message can be re-queued",
-					  m->station ? m->station : "(none)");
+	int cls = why->domain == WB_DELIVER_ERROR ? why->code : WB_FAIL_SOON;
+	wb_metrics_delivery_failed();
+	if (cls == WB_FAIL_FINAL || j->m->attempts + 1 >= WB_MAX_ATTEMPTS) {
+		b->res->failed++;
+		add_change(b, j, WB_ST_FAILED, g_strdup_printf("%s%s", why->message,
+			   cls == WB_FAIL_FINAL ? "" : " (gave up after many attempts)"), -1);
+		return;
 	}
-	if (!m->mail) {
-		GError *rerr = NULL;
-		if (!render(cfg, store, tpl, st, m, &rerr)) {
-			res->failed++;
-			bool ok = rerr->domain != WB_STORE_ERROR &&
-				  wb_store_set_state(store, m->id, WB_ST_FAILED, error,
-						     "cannot render: %s", rerr->message);
-			if (rerr->domain == WB_STORE_ERROR)
-				g_propagate_error(error, rerr);
-			else
-				g_error_free(rerr);
-			return ok;
+	b->res->retrying++;
+	gint64 next = wb_now() + wb_backoff(cls, j->m->attempts);
+	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next);
+	g_autofree char *when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
+	add_change(b, j, WB_ST_RETRY, g_strdup_printf("%s (next try %s)", why->message, when),
+		   next);
+}
+
+/* Load a claimed message and find its station; finished or unroutable ones are settled
+ * here and NULL returned. */
+static struct job *load_job(struct batch *b, int64_t id, GError **error, bool *store_failed)
+{
+	struct wb_msg *m = wb_store_message(b->store, id, error);
+	if (!m) {
+		*store_failed = true;
+		return NULL;
+	}
+	if (strcmp(m->state, WB_ST_DELIVERED) == 0 || strcmp(m->state, WB_ST_FAILED) == 0 ||
+	    strcmp(m->state, WB_ST_UNROUTED) == 0) {
+		wb_msg_free(m); /* finished since it was claimed */
+		return NULL;
+	}
+	struct job *j = g_new0(struct job, 1);
+	j->m = m;
+	j->st = m->station ? wb_config_station_by_key(b->cfg, m->station) : NULL;
+	if (!j->st && m->station)
+		j->st = wb_config_station_for(b->cfg, m->phone_number_id);
+	if (!j->st || strcmp(j->st->key, m->station) != 0) {
+		b->res->failed++;
+		j->settled = true;
+		add_change(b, j, WB_ST_FAILED, g_strdup_printf(
+			"station %s is no longer in the configuration; add it back and the message "
+			"can be re-queued", m->station ? m->station : "(none)"), -1);
+	}
+	return j;
+}
+
+static void render_job(struct batch *b, const struct wb_templates *tpl, struct job *j)
+{
+	g_autofree char *token = wb_reply_token(b->cfg->token_secret, j->m->ref);
+	struct wb_render_in in = {
+		.domain = b->cfg->domain, .timezone = b->cfg->timezone,
+		.reply_local = b->cfg->replies_address, .token = token,
+		.station = j->st, .msg = j->m, .tpl = tpl,
+	};
+	GError *err = NULL;
+	j->m->mail = wb_render_mail(&in, &err);
+	if (!j->m->mail) {
+		b->res->failed++;
+		j->settled = true;
+		add_change(b, j, WB_ST_FAILED, g_strdup_printf("cannot render: %s", err->message), -1);
+		g_error_free(err);
+		return;
+	}
+	add_change(b, j, WB_ST_RENDERED, NULL, -1);
+	g_array_index(b->changes, struct wb_change, b->changes->len - 1).mail = j->m->mail;
+	g_free(j->m->state);
+	j->m->state = g_strdup(WB_ST_RENDERED);
+}
+
+/* Might an earlier attempt have put this mail in the mailbox already? */
+static bool maybe_there(const struct wb_msg *m)
+{
+	return strcmp(m->state, WB_ST_DELIVERING) == 0 ||
+	       (strcmp(m->state, WB_ST_RETRY) == 0 && m->attempts > 0);
+}
+
+/* Deliver the jobs of one station (all of todo share one station). */
+static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
+{
+	const struct wb_station *st = ((struct job *)todo->pdata[0])->st;
+	const struct wb_deliver_ops *ops = wb_deliver_for(st);
+	GError *derr = NULL;
+	struct wb_target *tg = target_for(b->targets, st, &derr);
+	if (!tg) {
+		for (guint i = 0; i < todo->len; i++)
+			add_failure(b, todo->pdata[i], derr);
+		g_error_free(derr);
+		return flush(b, error);
+	}
+	g_autoptr(GPtrArray) send = g_ptr_array_new();
+	for (guint i = 0; i < todo->len; i++) {
+		struct job *j = todo->pdata[i];
+		g_autofree char *msgid = wb_message_id(j->m->wamid, b->cfg->domain);
+		int there = maybe_there(j->m) ? ops->exists(tg, msgid, &derr) : 0;
+		if (there == 1) {
+			b->res->delivered++;
+			wb_metrics_mail_delivered();
+			add_change(b, j, WB_ST_DELIVERED,
+				   g_strdup("found in the mailbox after an interrupted delivery"), -1);
+		} else if (there < 0) {
+			add_failure(b, j, derr);
+			g_clear_error(&derr);
+		} else {
+			g_ptr_array_add(send, j);
 		}
 	}
-	return deliver(cfg, store, t, st, m, res, error);
+	for (guint i = 0; i < send->len; i++)
+		add_change(b, send->pdata[i], WB_ST_DELIVERING, NULL, -1);
+	bool ok = flush(b, error);
+	for (guint i = 0; ok && i < send->len; i++) {
+		struct job *j = send->pdata[i];
+		gsize len;
+		const char *mail = g_bytes_get_data(j->m->mail, &len);
+		struct wb_delivered out = { 0 };
+		if (!ops->deliver(tg, mail, len, NULL, &out, &derr)) {
+			/* It may have reached the server before failing: next time, ask first. */
+			add_failure(b, j, derr);
+			bool connection = derr->code != WB_FAIL_FINAL;
+			g_clear_error(&derr);
+			/* The rest of this station's batch waits too rather than hammering a
+			 * server that just failed; they were not attempted. */
+			for (guint k = i + 1; connection && k < send->len; k++) {
+				GError *wait = g_error_new(WB_DELIVER_ERROR, WB_FAIL_SOON,
+							   "not attempted: an earlier delivery to "
+							   "this mailbox just failed");
+				add_failure(b, send->pdata[k], wait);
+				g_error_free(wait);
+			}
+			if (connection)
+				break;
+			continue;
+		}
+		b->res->delivered++;
+		wb_metrics_mail_delivered();
+		add_change(b, j, WB_ST_DELIVERED, g_strdup(out.location), -1);
+		struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
+		c->location = j->detail;
+		c->uidvalidity = out.uidvalidity;
+		c->uid = out.uid;
+		g_free(out.location);
+	}
+	return flush(b, error) && ok;
+}
+
+static bool work_batch(struct targets *t, struct wb_store *store,
+		       const struct wb_templates *tpl, GArray *ids, const gint *stop,
+		       struct wb_pass_result *res, GError **error)
+{
+	struct batch b = {
+		.cfg = t->cfg, .store = store, .res = res, .targets = t,
+		.changes = g_array_new(FALSE, TRUE, sizeof(struct wb_change)),
+		.jobs = g_ptr_array_new_with_free_func(job_free),
+	};
+	bool store_failed = false;
+	for (guint i = 0; i < ids->len && !store_failed; i++) {
+		struct job *j = load_job(&b, g_array_index(ids, int64_t, i), error, &store_failed);
+		if (j)
+			g_ptr_array_add(b.jobs, j);
+	}
+	bool ok = !store_failed;
+	for (guint i = 0; ok && i < b.jobs->len; i++) {
+		struct job *j = b.jobs->pdata[i];
+		if (!j->settled && !j->m->mail)
+			render_job(&b, tpl, j);
+	}
+	ok = ok && flush(&b, error);
+	/* Per station, in the order the stations first appear. */
+	g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; ok && i < b.jobs->len && !(stop && g_atomic_int_get(stop)); i++) {
+		struct job *first = b.jobs->pdata[i];
+		if (first->settled || g_hash_table_contains(done, first->st->key))
+			continue;
+		g_hash_table_add(done, first->st->key);
+		g_autoptr(GPtrArray) todo = g_ptr_array_new();
+		for (guint k = i; k < b.jobs->len; k++) {
+			struct job *j = b.jobs->pdata[k];
+			if (!j->settled && strcmp(j->st->key, first->st->key) == 0)
+				g_ptr_array_add(todo, j);
+		}
+		ok = deliver_station(&b, todo, error);
+	}
+	g_array_unref(b.changes);
+	g_ptr_array_unref(b.jobs);
+	return ok;
 }
 
 static bool stopping(const gint *stop)
@@ -241,28 +405,24 @@ bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_temp
 	     const gint *stop, struct wb_pass_result *res, GError **error)
 {
 	memset(res, 0, sizeof *res);
-	if (!expand_leftovers(cfg, store, res, error))
+	if (!expand_bodies(cfg, store, res, error))
 		return false;
 	struct targets t = {
+		.cfg = cfg,
 		.open = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
 		.down = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					      (GDestroyNotify)g_error_free),
 	};
 	bool ok = true;
-	while (!stopping(stop)) {
-		g_autoptr(GArray) ids = wb_store_claim(store, 64, wb_now(), error);
-		if (!ids) {
-			ok = false;
+	while (ok && !stopping(stop)) {
+		g_autoptr(GArray) ids = wb_store_claim(store, CLAIM_BATCH, wb_now(), error);
+		if (!ids || ids->len == 0) {
+			ok = ids != NULL;
 			break;
 		}
-		if (ids->len == 0)
-			break;
-		for (guint i = 0; ok && i < ids->len && !stopping(stop); i++)
-			ok = work_one(cfg, store, tpl, &t, g_array_index(ids, int64_t, i), res, error);
-		if (!ok)
-			break;
+		ok = work_batch(&t, store, tpl, ids, stop, res, error);
 	}
-	targets_close(&t, cfg);
+	targets_close(&t);
 	gint64 soonest;
 	if (ok && !wb_store_pending(store, &res->waiting, &soonest, error))
 		ok = false;

@@ -303,6 +303,14 @@ static enum MHD_Result finish_post(struct server *sv, struct MHD_Connection *con
 	return reply(conn, MHD_HTTP_OK, "ok\n");
 }
 
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	if (g_ascii_strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		(*(unsigned *)cls)++;
+	return MHD_YES;
+}
+
 /* First call of a POST: decide what can be decided from the headers alone. */
 static struct request *begin_post(struct server *sv, struct MHD_Connection *conn)
 {
@@ -342,6 +350,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq = *con_cls = begin_post(sv, conn);
 		if (strcmp(url, rq->cfg->cfg->path_webhook) != 0)
 			return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+		/* Two Content-Length headers: the body's end is ambiguous (request smuggling). */
+		unsigned lengths = 0;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
+		if (lengths > 1)
+			return reply(conn, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
 		/* Refused by its announced length: answer now, without reading the body. */
 		if (rq->too_big)
 			return finish_post(sv, conn, rq);
@@ -524,15 +537,14 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	sv.c_queue = g_ptr_array_new();
 	sv.loop = g_main_loop_new(NULL, FALSE);
 
-	/* Fail early, with the reason, when the store cannot be opened at all. */
+	/* A store that cannot be opened now (read-only or full disk) is not fatal: POSTs get
+	 * 503 so Meta retries, /healthz says so, and every later use tries again. */
 	GError *err = NULL;
 	sv.q_store = wb_store_open(sv.state_path, &err);
 	int rc = EX_OK;
 	if (!sv.q_store) {
-		g_critical("%s", err->message);
+		g_warning("%s; answering 503 until it can be opened", err->message);
 		g_error_free(err);
-		rc = EX_CANTCREAT;
-		goto out;
 	}
 	sv.c_thread = g_thread_new("committer", committer_main, &sv);
 	sv.w_thread = g_thread_new("worker", worker_main, &sv);
@@ -558,7 +570,6 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_atomic_int_set(&sv.w_stop, 1);
 	kick_worker(&sv);
 	g_thread_join(sv.w_thread);
-out:
 	wb_store_close(sv.q_store);
 	g_ptr_array_unref(sv.c_queue);
 	g_main_loop_unref(sv.loop);

@@ -530,24 +530,22 @@ static bool add_status(struct wb_store *s, int64_t body_id, const struct wb_inst
 	return step_done(s, st, error, "storing a status");
 }
 
-bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
-		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error)
+/* One body's messages and statuses, inside the caller's transaction. */
+static bool expand_in_txn(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+			  const struct wb_payload *p, struct wb_expand_counts *c, GError **error)
 {
-	struct wb_expand_counts c = { 0 };
-	if (!begin(s, error))
-		return false;
 	for (guint i = 0; i < p->messages->len; i++) {
 		bool added = false, unrouted = false;
 		if (!add_message(s, cfg, body_id, p->messages->pdata[i], &added, &unrouted, error))
-			return rollback(s);
-		c.added += added;
-		c.duplicates += !added;
-		c.unrouted += unrouted;
+			return false;
+		c->added += added;
+		c->duplicates += !added;
+		c->unrouted += unrouted;
 	}
 	for (guint i = 0; i < p->statuses->len; i++) {
 		if (!add_status(s, body_id, p->statuses->pdata[i], error))
-			return rollback(s);
-		c.statuses++;
+			return false;
+		c->statuses++;
 	}
 	g_autofree char *problems = NULL;
 	if (p->problems->len) {
@@ -559,16 +557,41 @@ bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
 	sqlite3_stmt *st = prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
 				error);
 	if (!st)
-		return rollback(s);
+		return false;
 	sqlite3_bind_int64(st, 1, body_id);
 	bind_text(st, 2, problems);
-	if (!step_done(s, st, error, "marking a body expanded"))
+	return step_done(s, st, error, "marking a body expanded");
+}
+
+bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error)
+{
+	struct wb_expand_counts c = { 0 };
+	if (!begin(s, error))
+		return false;
+	if (!expand_in_txn(s, cfg, body_id, p, &c, error))
 		return rollback(s);
 	if (!commit(s, error))
 		return false;
 	if (counts)
 		*counts = c;
 	return true;
+}
+
+bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
+			  const struct wb_expand_item *items, size_t n, GError **error)
+{
+	struct wb_expand_counts c = { 0 };
+	if (!begin(s, error))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool ok = items[i].payload
+			? expand_in_txn(s, cfg, items[i].body_id, items[i].payload, &c, error)
+			: wb_store_body_bad(s, items[i].body_id, items[i].bad_reason, error);
+		if (!ok)
+			return rollback(s);
+	}
+	return commit(s, error);
 }
 
 GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
@@ -732,23 +755,21 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 	return m;
 }
 
-/* The state change itself, in one transaction: state, claim, last_error, the event row
- * and, for a retry (next_at >= 0), the attempt count and next_at. Then one log line. */
-static bool change_state(struct wb_store *s, int64_t msg_id, const char *new_state,
-			 gint64 next_at, const char *detail, GError **error)
+/* One change inside the caller's transaction; *line gets its log line (logged only
+ * once the transaction has committed). */
+static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
+			  GError **error)
 {
-	if (!begin(s, error))
-		return false;
 	sqlite3_stmt *st = prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
 				"complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
 	if (!st)
-		return rollback(s);
-	sqlite3_bind_int64(st, 1, msg_id);
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_reset(st);
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
-			    "no message %" G_GINT64_FORMAT, msg_id);
-		return rollback(s);
+			    "no message %" G_GINT64_FORMAT, c->id);
+		return false;
 	}
 	g_autofree char *old = col_text(st, 0);
 	g_autofree char *wamid = col_text(st, 1);
@@ -756,32 +777,64 @@ static bool change_state(struct wb_store *s, int64_t msg_id, const char *new_sta
 	sqlite3_reset(st);
 	/* The claim lasts while the claimant is still working on the message; a waiting or
 	 * finished message is free. */
-	bool keep_claim = strcmp(new_state, WB_ST_RENDERED) == 0 ||
-			  strcmp(new_state, WB_ST_DELIVERING) == 0;
-	bool is_problem = strcmp(new_state, WB_ST_FAILED) == 0 || strcmp(new_state, WB_ST_RETRY) == 0;
+	bool keep_claim = strcmp(c->state, WB_ST_RENDERED) == 0 ||
+			  strcmp(c->state, WB_ST_DELIVERING) == 0;
+	bool is_problem = strcmp(c->state, WB_ST_FAILED) == 0 || strcmp(c->state, WB_ST_RETRY) == 0;
 	st = prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
 		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
 		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END, "
 		  "attempts = attempts + (?7 >= 0), "
-		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END WHERE id = ?1", error);
+		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END, "
+		  "mail = coalesce(?8, mail), location = coalesce(?9, location), "
+		  "uidvalidity = CASE WHEN ?9 IS NULL THEN uidvalidity ELSE ?10 END, "
+		  "uid = CASE WHEN ?9 IS NULL THEN uid ELSE ?11 END WHERE id = ?1", error);
 	if (!st)
-		return rollback(s);
-	sqlite3_bind_int64(st, 1, msg_id);
-	bind_text(st, 2, new_state);
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
+	bind_text(st, 2, c->state);
 	sqlite3_bind_int64(st, 3, wb_now());
 	sqlite3_bind_int(st, 4, is_problem);
-	bind_text(st, 5, detail);
+	bind_text(st, 5, c->detail);
 	sqlite3_bind_int(st, 6, keep_claim);
-	sqlite3_bind_int64(st, 7, next_at);
+	sqlite3_bind_int64(st, 7, c->next_at);
+	if (c->mail) {
+		gsize len;
+		const void *data = g_bytes_get_data(c->mail, &len);
+		sqlite3_bind_blob64(st, 8, len ? data : "", len, SQLITE_STATIC);
+	}
+	bind_text(st, 9, c->location);
+	sqlite3_bind_int64(st, 10, c->uidvalidity);
+	sqlite3_bind_int64(st, 11, c->uid);
 	if (!step_done(s, st, error, "changing a message's state") ||
-	    !add_event(s, msg_id, old, new_state, detail, error))
-		return rollback(s);
+	    !add_event(s, c->id, old, c->state, c->detail, error))
+		return false;
+	*line = g_strdup_printf("message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", c->id, wamid,
+				ref ? ref : "-", old, c->state, c->detail ? ": " : "",
+				c->detail ? c->detail : "");
+	return true;
+}
+
+bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
+		    GError **error)
+{
+	if (n == 0)
+		return true;
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+	if (!begin(s, error))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char *line = NULL;
+		if (!change_in_txn(s, &changes[i], &line, error))
+			return rollback(s);
+		g_ptr_array_add(lines, line);
+	}
 	if (!commit(s, error))
 		return false;
-	GLogLevelFlags level = strcmp(new_state, WB_ST_FAILED) == 0 ? G_LOG_LEVEL_WARNING
-								    : G_LOG_LEVEL_MESSAGE;
-	g_log(G_LOG_DOMAIN, level, "message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", msg_id,
-	      wamid, ref ? ref : "-", old, new_state, detail ? ": " : "", detail ? detail : "");
+	for (size_t i = 0; i < n; i++) {
+		GLogLevelFlags level = strcmp(changes[i].state, WB_ST_FAILED) == 0
+			? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE;
+		g_log(G_LOG_DOMAIN, level, "%s", (const char *)lines->pdata[i]);
+	}
 	return true;
 }
 
@@ -795,7 +848,8 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 		detail = g_strdup_vprintf(detail_fmt, ap);
 		va_end(ap);
 	}
-	return change_state(s, msg_id, new_state, -1, detail, error);
+	struct wb_change c = { .id = msg_id, .state = new_state, .detail = detail, .next_at = -1 };
+	return wb_store_apply(s, &c, 1, error);
 }
 
 bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error)
@@ -830,7 +884,9 @@ bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const ch
 	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next_at);
 	g_autofree char *when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
 	g_autofree char *detail = g_strdup_printf("%s (next try %s)", why, when);
-	return change_state(s, msg_id, WB_ST_RETRY, MAX(next_at, 0), detail, error);
+	struct wb_change c = { .id = msg_id, .state = WB_ST_RETRY, .detail = detail,
+			       .next_at = MAX(next_at, 0) };
+	return wb_store_apply(s, &c, 1, error);
 }
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)

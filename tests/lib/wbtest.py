@@ -22,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -451,11 +452,74 @@ class Serve:
 
 
 def pending(bridge):
-    """How many messages still wait for delivery (received, rendered, delivering, retry)."""
-    return bridge.db("SELECT count(*) FROM messages WHERE state IN "
-                     "('received', 'rendered', 'delivering', 'retry')")[0][0]
+    """Work still to do: bodies not yet expanded into messages (state 'new') plus messages
+    waiting for delivery (received, rendered, delivering, retry)."""
+    return bridge.db("SELECT (SELECT count(*) FROM bodies WHERE state = 'new') + "
+                     "(SELECT count(*) FROM messages WHERE state IN "
+                     "('received', 'rendered', 'delivering', 'retry'))")[0][0]
 
 
 def message_ids(user, folder="INBOX"):
     """The Message-ID of every mail in a folder, in UID order."""
     return [m[3]["Message-ID"] for m in mailbox(user, folder)]
+
+
+class Poster:
+    """Client threads that POST signed one-text bodies with fresh wamids to a Serve, one
+    request after another, until stop() or until the daemon stops answering (5 failures
+    in a row). results[wamid] is the HTTP status, or None when no answer came."""
+
+    def __init__(self, serve, pnid, tag, threads=2):
+        self.sv, self.pnid, self.tag = serve, pnid, tag
+        self.results = {}
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(k,), daemon=True)
+                        for k in range(threads)]
+
+    def _loop(self, k):
+        fails = i = 0
+        while not self.halt.is_set() and fails < 5:
+            i += 1
+            wamid = "wamid.%s.%d.%05d" % (self.tag, k, i)
+            body = single(self.pnid, "9198305%05d" % (k * 1000 + i % 7), wamid,
+                          int(time.time()) - 300, "load %s %d %d" % (self.tag, k, i),
+                          "Load %d" % k)
+            try:
+                st = self.sv.post(body, timeout=10)
+                fails = 0
+            except (OSError, http.client.HTTPException):
+                st = None
+                fails += 1
+                time.sleep(0.05)
+            with self.lock:
+                self.results[wamid] = st
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+        return self
+
+    def ok_count(self):
+        with self.lock:
+            return sum(1 for v in self.results.values() if v == 200)
+
+    def stop(self):
+        self.halt.set()
+        for th in self.threads:
+            th.join(20 * SLOW)
+
+    def accepted(self):
+        """The wamids whose POST was answered 200, sorted."""
+        with self.lock:
+            return sorted(w for w, v in self.results.items() if v == 200)
+
+
+def wamids_in_bodies(bridge):
+    """Every message id ("id":"…") found in the raw bodies of table bodies: what was
+    committed, whether or not it has been expanded into messages yet."""
+    found = set()
+    for (body,) in bridge.db("SELECT body FROM bodies"):
+        found.update(m.decode("utf-8", "replace") for m in
+                     re.findall(rb'"id"\s*:\s*"([^"\\]+)"', bytes(body)))
+    return found
