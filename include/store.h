@@ -130,12 +130,9 @@ struct wb_change {
 bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
 		    GError **error);
 
-bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error);
-bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *location,
-			   uint32_t uidvalidity, uint32_t uid, GError **error);
-/* Schedule a retry: attempts + 1, next_at = now + delay. */
-bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const char *why,
-		    GError **error);
+/* The detail recorded with a retry: "why (next try 2026-11-28T14:05:00Z)". Newly
+ * allocated. */
+char *wb_retry_detail(const char *why, gint64 next_at);
 
 /* Messages waiting for a retry: how many, and the soonest next_at. (Messages another
  * live process has claimed are its work, not waiting.) */

@@ -221,10 +221,7 @@ static void add_failure(struct batch *b, struct job *j, const GError *why)
 	}
 	b->res->retrying++;
 	gint64 next = wb_now() + wb_backoff(cls, j->m->attempts);
-	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next);
-	g_autofree char *when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
-	add_change(b, j, WB_ST_RETRY, g_strdup_printf("%s (next try %s)", why->message, when),
-		   next);
+	add_change(b, j, WB_ST_RETRY, wb_retry_detail(why->message, next), next);
 }
 
 /* Load a claimed message and find its station; finished or unroutable ones are settled

@@ -852,41 +852,11 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 	return wb_store_apply(s, &c, 1, error);
 }
 
-bool wb_store_set_mail(struct wb_store *s, int64_t msg_id, GBytes *mail, GError **error)
-{
-	sqlite3_stmt *st = prep(s, "UPDATE messages SET mail = ?2 WHERE id = ?1", error);
-	if (!st)
-		return false;
-	gsize len;
-	const void *data = g_bytes_get_data(mail, &len);
-	sqlite3_bind_int64(st, 1, msg_id);
-	sqlite3_bind_blob64(st, 2, data, len, SQLITE_STATIC);
-	return step_done(s, st, error, "storing a rendered mail");
-}
-
-bool wb_store_set_location(struct wb_store *s, int64_t msg_id, const char *location,
-			   uint32_t uidvalidity, uint32_t uid, GError **error)
-{
-	sqlite3_stmt *st = prep(s, "UPDATE messages SET location = ?2, uidvalidity = ?3, "
-				"uid = ?4 WHERE id = ?1", error);
-	if (!st)
-		return false;
-	sqlite3_bind_int64(st, 1, msg_id);
-	bind_text(st, 2, location);
-	sqlite3_bind_int64(st, 3, uidvalidity);
-	sqlite3_bind_int64(st, 4, uid);
-	return step_done(s, st, error, "recording where a mail went");
-}
-
-bool wb_store_retry(struct wb_store *s, int64_t msg_id, gint64 next_at, const char *why,
-		    GError **error)
+char *wb_retry_detail(const char *why, gint64 next_at)
 {
 	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(next_at);
 	g_autofree char *when = t ? g_date_time_format_iso8601(t) : g_strdup("?");
-	g_autofree char *detail = g_strdup_printf("%s (next try %s)", why, when);
-	struct wb_change c = { .id = msg_id, .state = WB_ST_RETRY, .detail = detail,
-			       .next_at = MAX(next_at, 0) };
-	return wb_store_apply(s, &c, 1, error);
+	return g_strdup_printf("%s (next try %s)", why, when);
 }
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)

@@ -256,6 +256,29 @@ static const char *const tables[] = {
 	"bodies", "messages", "complaints", "station_seq", "statuses", "events",
 };
 
+/* Shorthands over wb_store_apply(), the store's one way to change a message. */
+static bool store_retry(struct wb_store *s, int64_t id, gint64 next_at, const char *why,
+			GError **error)
+{
+	g_autofree char *detail = wb_retry_detail(why, next_at);
+	struct wb_change c = { .id = id, .state = WB_ST_RETRY, .detail = detail, .next_at = next_at };
+	return wb_store_apply(s, &c, 1, error);
+}
+
+static bool store_mail(struct wb_store *s, int64_t id, GBytes *mail, GError **error)
+{
+	struct wb_change c = { .id = id, .state = WB_ST_RENDERED, .next_at = -1, .mail = mail };
+	return wb_store_apply(s, &c, 1, error);
+}
+
+static bool store_location(struct wb_store *s, int64_t id, const char *location,
+			   uint32_t uidvalidity, uint32_t uid, GError **error)
+{
+	struct wb_change c = { .id = id, .state = WB_ST_DELIVERED, .next_at = -1,
+			       .location = location, .uidvalidity = uidvalidity, .uid = uid };
+	return wb_store_apply(s, &c, 1, error);
+}
+
 static void test_open_schema(struct fx *f, gconstpointer data)
 {
 	gint64 version = q_int(f->db, "PRAGMA user_version");
@@ -974,7 +997,7 @@ static void test_claim_not_before_next_at(struct fx *f, gconstpointer data)
 	int64_t a = send1(f, PNID_BHP, "wamid.N1", CITIZEN_A, NOW, NULL);
 	int64_t b = send1(f, PNID_BHP, "wamid.N2", CITIZEN_B, NOW, NULL);
 	g_autoptr(GError) err = NULL;
-	g_assert_true(wb_store_retry(f->s, a, NOW + 300, "mailbox busy", &err));
+	g_assert_true(store_retry(f->s, a, NOW + 300, "mailbox busy", &err));
 	g_assert_no_error(err);
 
 	g_autoptr(GArray) now_ids = wb_store_claim(f->s, 10, NOW, &err);
@@ -1116,7 +1139,7 @@ static void test_retry_and_pending(struct fx *f, gconstpointer data)
 	int64_t a = send1(f, PNID_BHP, "wamid.R1", CITIZEN_A, NOW, NULL);
 	int64_t b = send1(f, PNID_BHP, "wamid.R2", CITIZEN_B, NOW, NULL);
 
-	g_assert_true(wb_store_retry(f->s, a, NOW + 600, "connection refused", &err));
+	g_assert_true(store_retry(f->s, a, NOW + 600, "connection refused", &err));
 	g_assert_no_error(err);
 	g_autoptr(wb_msg) m = get_msg(f, a);
 	g_assert_cmpstr(m->state, ==, WB_ST_RETRY);
@@ -1126,7 +1149,7 @@ static void test_retry_and_pending(struct fx *f, gconstpointer data)
 	g_assert_cmpint(q_int(f->db, "SELECT next_at FROM messages WHERE id = %" G_GINT64_FORMAT, a),
 			==, NOW + 600);
 
-	g_assert_true(wb_store_retry(f->s, a, NOW + 1800, "connection refused", &err));
+	g_assert_true(store_retry(f->s, a, NOW + 1800, "connection refused", &err));
 	g_assert_no_error(err);
 	g_autoptr(wb_msg) m2 = get_msg(f, a);
 	g_assert_cmpint(m2->attempts, ==, 2);
@@ -1143,7 +1166,7 @@ static void test_retry_and_pending(struct fx *f, gconstpointer data)
 
 	/* the soonest of several */
 	int64_t c = send1(f, PNID_KAS, "wamid.R3", CITIZEN_A, NOW, NULL);
-	g_assert_true(wb_store_retry(f->s, c, NOW + 900, "x", &err));
+	g_assert_true(store_retry(f->s, c, NOW + 900, "x", &err));
 	g_assert_no_error(err);
 	g_assert_true(wb_store_pending(f->s, &n, &soonest, &err));
 	g_assert_cmpuint(n, ==, 2);
@@ -1170,7 +1193,7 @@ static void test_retry_and_pending(struct fx *f, gconstpointer data)
 	g_assert_cmpint(done->attempts, ==, 2);
 
 	/* an unknown message */
-	g_assert_false(wb_store_retry(f->s, 4242, NOW, "z", &err));
+	g_assert_false(store_retry(f->s, 4242, NOW, "z", &err));
 	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
 }
 
@@ -1182,22 +1205,22 @@ static void test_mail_and_location(struct fx *f, gconstpointer data)
 	g_autoptr(GError) err = NULL;
 	static const char mail[] = "From: a@b\r\nSubject: =?UTF-8?B?4Kas?=\r\n\r\nbody\0with nul\xff\r\n";
 	g_autoptr(GBytes) bytes = g_bytes_new_static(mail, sizeof mail - 1);
-	g_assert_true(wb_store_set_mail(f->s, id, bytes, &err));
+	g_assert_true(store_mail(f->s, id, bytes, &err));
 	g_assert_no_error(err);
 	g_autoptr(wb_msg) m = get_msg(f, id);
 	g_assert_nonnull(m->mail);
 	g_assert_true(g_bytes_equal(m->mail, bytes));
-	g_assert_cmpstr(m->state, ==, WB_ST_RECEIVED); /* the state is set_state's business */
+	g_assert_cmpstr(m->state, ==, WB_ST_RENDERED); /* kept in the same change */
 
 	/* rendered again (a template changed): replaced */
 	static const char mail2[] = "X: y\r\n\r\nz\r\n";
 	g_autoptr(GBytes) other = g_bytes_new_static(mail2, sizeof mail2 - 1);
-	g_assert_true(wb_store_set_mail(f->s, id, other, &err));
+	g_assert_true(store_mail(f->s, id, other, &err));
 	g_autoptr(wb_msg) m2 = get_msg(f, id);
 	g_assert_true(g_bytes_equal(m2->mail, other));
 
 	/* where it went; uids use the whole uint32 range */
-	g_assert_true(wb_store_set_location(f->s, id, "imap:INBOX", 4294967295u, 4294967294u, &err));
+	g_assert_true(store_location(f->s, id, "imap:INBOX", 4294967295u, 4294967294u, &err));
 	g_assert_no_error(err);
 	g_autofree char *loc = q_text(f->db, "SELECT location FROM messages WHERE id = %"
 				      G_GINT64_FORMAT, id);
@@ -1206,7 +1229,7 @@ static void test_mail_and_location(struct fx *f, gconstpointer data)
 			      G_GINT64_FORMAT, id), ==, G_GINT64_CONSTANT(4294967295));
 	g_assert_cmpint(q_int(f->db, "SELECT uid FROM messages WHERE id = %" G_GINT64_FORMAT, id),
 			==, G_GINT64_CONSTANT(4294967294));
-	g_assert_true(wb_store_set_location(f->s, id, "maildir:new/123.M1", 0, 0, &err));
+	g_assert_true(store_location(f->s, id, "maildir:new/123.M1", 0, 0, &err));
 	g_autofree char *loc2 = q_text(f->db, "SELECT location FROM messages WHERE id = %"
 				       G_GINT64_FORMAT, id);
 	g_assert_cmpstr(loc2, ==, "maildir:new/123.M1");
