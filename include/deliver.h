@@ -13,14 +13,8 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "fail.h"
 
-/* What the caller should do after a failure (isync's FAIL_TEMP / FAIL_WAIT / FAIL_FINAL). */
-enum wb_fail {
-	WB_FAIL_NONE = 0,
-	WB_FAIL_SOON,  /* transient (connection dropped, server busy): retry in seconds */
-	WB_FAIL_LATER, /* needs time or a human (login refused, quota, disk full): back off */
-	WB_FAIL_FINAL  /* this mail can never be delivered here (rejected as too big, malformed) */
-};
 
 #define WB_DELIVER_ERROR (wb_deliver_error_quark())
 GQuark wb_deliver_error_quark(void);
