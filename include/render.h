@@ -40,10 +40,6 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error);
  * Without angle brackets. Newly allocated. */
 char *wb_message_id(const char *wamid, const char *domain);
 
-/* Subject summary for a message: first line of its text or caption, or a type label;
- * cleaned and cut at a grapheme boundary to WB_MAX_SUBJECT_CHARS. Newly allocated. */
-char *wb_summary(const char *type, const char *json);
-
 /* "+91 98300 12345" for Indian numbers, "+<digits>" otherwise. Newly allocated. */
 char *wb_format_phone(const char *digits);
 

@@ -96,6 +96,9 @@ struct wb_msg {
 	char *thread_root;  /* wamid of the complaint's first message; NULL when this is it */
 	char *reply_parent; /* wamid of an earlier message of ours it quotes (context.id), or NULL */
 	GBytes *mail;       /* rendered mail, or NULL */
+	/* its media, when the type has one: the bytes once fetched, or why not */
+	GBytes *media;
+	char *media_mime, *media_sha256, *media_error;
 };
 typedef struct wb_msg wb_msg;
 void wb_msg_free(struct wb_msg *m);

@@ -9,6 +9,7 @@
 #include "render.h"
 #include "caps.h"
 #include "util.h"
+#include "view.h"
 #include "webhook.h"
 
 #include <gio/gio.h>
@@ -91,105 +92,6 @@ char *wb_format_phone(const char *digits)
 	return g_strdup_printf("+%s", digits);
 }
 
-/* One row per WhatsApp message type: the label people see, and where its text lives. */
-struct type_row {
-	const char *type;
-	const char *label;
-	const char *text_key; /* member of the type's object holding text or caption */
-	bool has_media;
-};
-
-static const struct type_row type_rows[] = {
-	{ "text", "Text message", "body", false },
-	{ "image", "Photo", "caption", true },
-	{ "audio", "Audio", NULL, true },
-	{ "video", "Video", "caption", true },
-	{ "document", "Document", "caption", true },
-	{ "sticker", "Sticker", NULL, true },
-	{ "location", "Location", NULL, false },
-	{ "contacts", "Contact card", NULL, false },
-	{ "interactive", "Reply to a menu", NULL, false },
-	{ "button", "Button reply", "text", false },
-	{ "reaction", "Reaction", NULL, false },
-	{ "order", "Order", NULL, false },
-	{ "system", "System notice", "body", false },
-};
-
-static const struct type_row *type_row(const char *type)
-{
-	for (size_t i = 0; i < G_N_ELEMENTS(type_rows); i++)
-		if (strcmp(type_rows[i].type, type) == 0)
-			return &type_rows[i];
-	return NULL;
-}
-
-/* The type's object inside the message JSON ({"type":"image","image":{…}}). */
-static json_t *type_object(json_t *msg, const char *type)
-{
-	json_t *o = json_object_get(msg, type);
-	return json_is_object(o) ? o : NULL;
-}
-
-static char *member_text(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	if (!json_is_string(v))
-		return NULL;
-	return wb_clean_text(json_string_value(v), json_string_length(v), WB_MAX_TEXT_BYTES);
-}
-
-/* The readable label: "Photo", "Voice message", "Document: name.pdf", … */
-static char *type_label(const char *type, json_t *msg)
-{
-	const struct type_row *row = type_row(type);
-	json_t *obj = type_object(msg, type);
-	if (!row)
-		return g_strdup_printf("Unsupported message (%s)", type);
-	if (strcmp(type, "audio") == 0 && json_is_true(json_object_get(obj, "voice")))
-		return g_strdup("Voice message");
-	if (strcmp(type, "document") == 0) {
-		g_autofree char *name = member_text(obj, "filename");
-		g_autofree char *clean = wb_clean_line(name, 60);
-		if (*clean)
-			return g_strdup_printf("Document: %s", clean);
-	}
-	return g_strdup(row->label);
-}
-
-/* The message's text or caption, cleaned; NULL when it has none. */
-static char *message_text(const char *type, json_t *msg)
-{
-	const struct type_row *row = type_row(type);
-	if (!row || !row->text_key)
-		return NULL;
-	char *t = member_text(type_object(msg, type), row->text_key);
-	if (t && !*t)
-		g_clear_pointer(&t, g_free);
-	return t;
-}
-
-char *wb_summary(const char *type, const char *json)
-{
-	json_t *msg = json ? json_loads(json, JSON_ALLOW_NUL, NULL) : NULL;
-	g_autofree char *text = message_text(type, msg);
-	char *out = NULL;
-	if (text) {
-		/* The first line that has something on it. */
-		g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
-		for (char **l = lines; *l && !out; l++) {
-			out = wb_clean_line(*l, WB_MAX_SUBJECT_CHARS);
-			if (!*out)
-				g_clear_pointer(&out, g_free);
-		}
-	}
-	if (!out) {
-		g_autofree char *label = type_label(type, msg);
-		out = wb_clean_line(label, WB_MAX_SUBJECT_CHARS);
-	}
-	json_decref(msg);
-	return out;
-}
-
 /* ---- bodies from templates ---------------------------------------------------------- */
 
 /* Replace {{name}} markers in one pass; unknown names become empty. */
@@ -214,6 +116,26 @@ static char *fill_text(const char *tpl, GHashTable *values)
 	return g_string_free(out, FALSE);
 }
 
+/* data-wb-src="field" → src="cid:VALUE"; data-wb-href="field" → href="VALUE" when it is
+ * an https URL. Values are ours (a Content-ID, a map link built from numbers); the
+ * prefix check keeps anything else out of a link. */
+static void set_link(xmlNode *node, const char *marker, const char *attr, const char *prefix,
+		     GHashTable *values)
+{
+	xmlChar *field = xmlGetProp(node, (const xmlChar *)marker);
+	if (!field)
+		return;
+	const char *v = g_hash_table_lookup(values, (const char *)field);
+	xmlFree(field);
+	xmlUnsetProp(node, (const xmlChar *)marker);
+	if (!v || !*v)
+		return;
+	g_autofree char *value = strcmp(prefix, "cid:") == 0 ? g_strconcat(prefix, v, NULL)
+			: g_str_has_prefix(v, prefix) ? g_strdup(v) : NULL;
+	if (value)
+		xmlSetProp(node, (const xmlChar *)attr, (const xmlChar *)value);
+}
+
 static void fill_nodes(xmlNode *node, GHashTable *values)
 {
 	xmlNode *next;
@@ -232,6 +154,8 @@ static void fill_nodes(xmlNode *node, GHashTable *values)
 			}
 			xmlUnsetProp(node, (const xmlChar *)"data-wb-if");
 		}
+		set_link(node, "data-wb-src", "src", "cid:", values);
+		set_link(node, "data-wb-href", "href", "https://", values);
 		xmlChar *field = xmlGetProp(node, (const xmlChar *)"data-wb");
 		if (field) {
 			const char *v = g_hash_table_lookup(values, (const char *)field);
@@ -419,31 +343,79 @@ static void put(GHashTable *v, const char *key, char *value)
 	g_hash_table_insert(v, (gpointer)key, value);
 }
 
+static char *human_size(gsize n)
+{
+	return g_format_size_full(n, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+/* "photo-20261015-080000.jpg (image/jpeg, 12.3 KiB), SHA-256 9f86…" one a line. */
+static char *attachment_lines(const struct wb_view *v)
+{
+	GString *out = g_string_new(NULL);
+	for (guint i = 0; i < v->attachments->len; i++) {
+		const struct wb_attachment *a = v->attachments->pdata[i];
+		g_autofree char *size = human_size(g_bytes_get_size(a->data));
+		g_string_append_printf(out, "- %s (%s, %s), SHA-256 %s\n", a->filename, a->mime_type,
+				       size, a->sha256);
+	}
+	g_string_append(out, "- whatsapp-message.json (the WhatsApp message object as received)");
+	return g_string_free(out, FALSE);
+}
+
 /* The values the templates can show. All strings are cleaned UTF-8. */
-static GHashTable *template_values(const struct wb_render_in *in, json_t *msg,
-				   const char *display, GDateTime *when)
+static GHashTable *template_values(const struct wb_render_in *in, const struct wb_view *v,
+				   const char *display, GDateTime *when, const char *image_cid)
 {
 	const struct wb_msg *m = in->msg;
-	GHashTable *v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-	g_autofree char *text = message_text(m->type, msg);
-	bool text_type = strcmp(m->type, "text") == 0;
-
-	put(v, "ref", g_strdup(m->ref));
-	put(v, "station", wb_clean_line(in->station->name, 200));
-	put(v, "sender", g_strdup(display));
-	put(v, "when", g_date_time_format(when, "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"));
-	put(v, "type_label", type_label(m->type, msg));
-	put(v, "text", g_strdup(text ? text : "(no text)"));
-	put(v, "forwarded", g_strdup(m->forwarded ?
+	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	put(t, "ref", g_strdup(m->ref));
+	put(t, "station", wb_clean_line(in->station->name, 200));
+	put(t, "sender", g_strdup(display));
+	put(t, "when", g_date_time_format(when, "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"));
+	put(t, "type_label", g_strdup(v->label));
+	put(t, "text", g_strdup(*v->text ? v->text : v->is_media ? "(no caption)" : "(no text)"));
+	put(t, "details", g_strdup(v->details));
+	put(t, "forwarded", g_strdup(m->forwarded ?
 		"Forwarded message: the citizen forwarded this, they did not write it." : ""));
-	put(v, "notice", text_type ? g_strdup("") : g_strdup_printf(
-		"This WhatsApp message is of type \"%s\". This version of wabridge does not yet "
-		"fetch or show its content here; the complete message is attached as "
-		"whatsapp-message.json and nothing was dropped.", m->type));
-	put(v, "attachments", g_strdup("- whatsapp-message.json (the WhatsApp message object)"));
-	put(v, "wamid", g_strdup(m->wamid));
-	put(v, "payload_sha256", g_strdup(m->payload_sha256 ? m->payload_sha256 : ""));
-	return v;
+	put(t, "notice", g_strdup(v->notice));
+	put(t, "attachments", attachment_lines(v));
+	put(t, "map_url", g_strdup(v->map_url ? v->map_url : ""));
+	put(t, "image_cid", g_strdup(image_cid ? image_cid : ""));
+	put(t, "wamid", g_strdup(m->wamid));
+	put(t, "payload_sha256", g_strdup(m->payload_sha256 ? m->payload_sha256 : ""));
+	return t;
+}
+
+/* A media attachment with its original bytes; the SHA-256 in Content-Description. */
+static GMimePart *media_part(const struct wb_attachment *a, const char *cid)
+{
+	GMimeContentType *ct = g_mime_content_type_parse(NULL, a->mime_type);
+	GMimePart *p = g_mime_part_new_with_type(g_mime_content_type_get_media_type(ct),
+						 g_mime_content_type_get_media_subtype(ct));
+	GMimeParamList *params = g_mime_content_type_get_parameters(ct);
+	for (int i = 0; i < g_mime_param_list_length(params); i++) {
+		GMimeParam *prm = g_mime_param_list_get_parameter_at(params, i);
+		g_mime_object_set_content_type_parameter(GMIME_OBJECT(p), g_mime_param_get_name(prm),
+							 g_mime_param_get_value(prm));
+	}
+	g_object_unref(ct);
+	gsize len;
+	const void *data = g_bytes_get_data(a->data, &len);
+	GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
+	GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(p, w);
+	g_object_unref(w);
+	g_object_unref(s);
+	g_mime_part_set_filename(p, a->filename);
+	g_mime_object_set_disposition(GMIME_OBJECT(p), cid ? GMIME_DISPOSITION_INLINE
+							   : GMIME_DISPOSITION_ATTACHMENT);
+	g_autofree char *desc = g_strdup_printf("SHA-256 %s", a->sha256);
+	g_mime_part_set_content_description(p, desc);
+	g_mime_part_set_content_encoding(p, g_str_has_prefix(a->mime_type, "text/")
+				? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE : GMIME_CONTENT_ENCODING_BASE64);
+	if (cid)
+		g_mime_part_set_content_id(p, cid);
+	return p;
 }
 
 static GBytes *serialize(GMimeMessage *mail)
@@ -459,43 +431,83 @@ static GBytes *serialize(GMimeMessage *mail)
 	return g_byte_array_free_to_bytes(buf);
 }
 
+/* The first inline image of the view, shown in the HTML through multipart/related. */
+static const struct wb_attachment *inline_image(const struct wb_view *v)
+{
+	for (guint i = 0; i < v->attachments->len; i++) {
+		const struct wb_attachment *a = v->attachments->pdata[i];
+		if (a->inline_image)
+			return a;
+	}
+	return NULL;
+}
+
+static GMimeObject *body_parts(const char *plain, const char *html,
+			       const struct wb_attachment *img, const char *cid)
+{
+	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+	GMimePart *p1 = text_part("plain", plain), *p2 = text_part("html", html);
+	g_mime_multipart_add(alt, GMIME_OBJECT(p1));
+	if (img) {
+		GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
+		g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "text/html");
+		GMimePart *ip = media_part(img, cid);
+		g_mime_multipart_add(rel, GMIME_OBJECT(p2));
+		g_mime_multipart_add(rel, GMIME_OBJECT(ip));
+		g_mime_multipart_add(alt, GMIME_OBJECT(rel));
+		g_object_unref(ip);
+		g_object_unref(rel);
+	} else {
+		g_mime_multipart_add(alt, GMIME_OBJECT(p2));
+	}
+	g_object_unref(p1);
+	g_object_unref(p2);
+	return GMIME_OBJECT(alt);
+}
+
 GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 {
 	const struct wb_msg *m = in->msg;
-	json_t *msg = json_loads(m->json, JSON_ALLOW_NUL, NULL);
+	struct wb_media_in media = { .data = m->media, .mime_type = m->media_mime,
+				     .sha256_hex = m->media_sha256, .error = m->media_error };
+	struct wb_view *v = wb_view_build(m->type, m->json, &media, m->ts ? m->ts : m->received_at);
 	g_autoptr(GDateTime) when = message_time(in);
 	g_autofree char *name = NULL, *who = NULL;
 	sender_parts(m, &name, &who);
 	g_autofree char *display = *name ? g_strdup_printf("%s %s", name, who) : g_strdup(who);
-	g_autofree char *summary = wb_summary(m->type, m->json);
-	g_autoptr(GHashTable) values = template_values(in, msg, display, when);
+	const struct wb_attachment *img = inline_image(v);
+	g_autofree char *msgid = wb_message_id(m->wamid, in->domain);
+	g_autofree char *cid = img ? g_strconcat("media.", msgid, NULL) : NULL;
+	g_autoptr(GHashTable) values = template_values(in, v, display, when, cid);
 	g_autofree char *plain = fill_text(in->tpl->text, values);
 	g_autofree char *html = fill_html(in->tpl->html, values, error);
-	json_decref(msg);
-	if (!html)
+	if (!html) {
+		wb_view_free(v);
 		return NULL;
-
+	}
 	GMimeMessage *mail = g_mime_message_new(FALSE);
-	set_headers(mail, in, summary, when);
-
-	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
-	GMimePart *p1 = text_part("plain", plain), *p2 = text_part("html", html);
-	g_mime_multipart_add(alt, GMIME_OBJECT(p1));
-	g_mime_multipart_add(alt, GMIME_OBJECT(p2));
+	set_headers(mail, in, v->summary, when);
 	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+	GMimeObject *body = body_parts(plain, html, img, cid);
+	g_mime_multipart_add(mixed, body);
+	g_object_unref(body);
+	for (guint i = 0; i < v->attachments->len; i++) {
+		const struct wb_attachment *a = v->attachments->pdata[i];
+		if (a == img)
+			continue;
+		GMimePart *p = media_part(a, NULL);
+		g_mime_multipart_add(mixed, GMIME_OBJECT(p));
+		g_object_unref(p);
+	}
 	GMimePart *pj = json_part(m->json);
-	g_mime_multipart_add(mixed, GMIME_OBJECT(alt));
 	g_mime_multipart_add(mixed, GMIME_OBJECT(pj));
+	g_object_unref(pj);
 	g_mime_message_set_mime_part(mail, GMIME_OBJECT(mixed));
 	/* 7bit on the wire: GMime picks quoted-printable or base64 per part, which also
 	 * keeps every line under 998 octets whatever the citizen wrote. */
 	g_mime_object_encode(GMIME_OBJECT(mixed), GMIME_ENCODING_CONSTRAINT_7BIT);
-	g_object_unref(p1);
-	g_object_unref(p2);
-	g_object_unref(pj);
-	g_object_unref(alt);
 	g_object_unref(mixed);
-
+	wb_view_free(v);
 	GBytes *out = serialize(mail);
 	g_object_unref(mail);
 	return out;

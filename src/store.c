@@ -710,6 +710,11 @@ void wb_msg_free(struct wb_msg *m)
 	g_free(m->reply_parent);
 	if (m->mail)
 		g_bytes_unref(m->mail);
+	if (m->media)
+		g_bytes_unref(m->media);
+	g_free(m->media_mime);
+	g_free(m->media_sha256);
+	g_free(m->media_error);
 	g_free(m);
 }
 

@@ -224,13 +224,15 @@ static void test_placeholder_for_other_types(void)
 	g_free(m->json);
 	m->type = g_strdup("image");
 	m->json = g_strdup("{\"type\":\"image\",\"image\":{\"id\":\"1\",\"caption\":\"সই করা অভিযোগ\"}}");
+	m->media_error = g_strdup("the media id is unknown");
 	g_autoptr(GBytes) b = render(m);
 	GMimeMessage *msg = parse(b);
 	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] সই করা অভিযোগ");
 	g_autofree char *plain = part_text(msg, "plain");
 	g_assert_nonnull(strstr(plain, "Photo"));
 	g_assert_nonnull(strstr(plain, "whatsapp-message.json"));
-	g_assert_nonnull(strstr(plain, "\"image\""));
+	g_assert_nonnull(strstr(plain, "The photo could not be fetched from WhatsApp (the media id is "
+				       "unknown). Media id 1"));
 	g_object_unref(msg);
 
 	g_free(m->type);
