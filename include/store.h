@@ -121,6 +121,12 @@ bool wb_store_set_state(struct wb_store *s, int64_t msg_id, const char *new_stat
 /* Several state changes in one transaction (one sync for a batch), each exactly like
  * wb_store_set_state() — event row, claim rule, one log line each once committed — and
  * optionally storing the rendered mail and where it was delivered. All or nothing. */
+struct wb_media_facts {
+	const char *mime_type, *sha256;  /* of the fetched bytes, or NULL */
+	gint64 size;
+	const char *error;               /* why it could not be fetched, or NULL */
+};
+
 struct wb_change {
 	int64_t id;
 	const char *state;
@@ -129,6 +135,7 @@ struct wb_change {
 	GBytes *mail;            /* non-NULL: the rendered mail to keep */
 	const char *location;    /* non-NULL: where the mail went, with uidvalidity/uid */
 	uint32_t uidvalidity, uid;
+	const struct wb_media_facts *media; /* non-NULL: what became of the media */
 };
 bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
 		    GError **error);

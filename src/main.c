@@ -395,9 +395,12 @@ int main(int argc, char **argv)
 	c.argv = argv + i;
 	for (size_t k = 0; k < G_N_ELEMENTS(commands); k++) {
 		if (strcmp(commands[k].name, argv[i]) == 0) {
+			/* Library set-up before any thread starts. */
+			curl_global_init(CURL_GLOBAL_DEFAULT);
 			g_mime_init();
 			int rc = commands[k].run(&c);
 			g_mime_shutdown();
+			curl_global_cleanup();
 			return rc;
 		}
 	}

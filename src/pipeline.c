@@ -13,9 +13,12 @@
  * the server, may already be in the mailbox: the mailbox is asked first, so a crash or a
  * broken connection never makes a second mail. */
 #include "pipeline.h"
+#include "caps.h"
 #include "deliver.h"
+#include "media.h"
 #include "metrics.h"
 #include "util.h"
+#include "view.h"
 #include "webhook.h"
 
 #include <string.h>
@@ -132,7 +135,9 @@ struct job {
 	struct wb_msg *m;
 	const struct wb_station *st;
 	char *detail;          /* owned text for this job's pending change */
-	bool settled;          /* failed or finished before delivery: nothing more to do */
+	bool settled;          /* failed, waiting or finished: nothing more in this batch */
+	bool has_media;        /* the type carries media (fetched before rendering) */
+	struct wb_media_facts facts; /* pointing into m */
 };
 
 /* Targets opened during one pass, one per station, reused by its batches; a station
@@ -253,6 +258,64 @@ static struct job *load_job(struct batch *b, int64_t id, GError **error, bool *s
 	return j;
 }
 
+static size_t media_cap(const char *type, size_t media_max)
+{
+	static const struct { const char *type; size_t cap; } caps[] = {
+		{ "image", WB_MAX_IMAGE_BYTES }, { "audio", WB_MAX_AUDIO_BYTES },
+		{ "video", WB_MAX_VIDEO_BYTES }, { "sticker", WB_MAX_STICKER_BYTES },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(caps); i++)
+		if (strcmp(caps[i].type, type) == 0)
+			return MIN(caps[i].cap, media_max);
+	return media_max;
+}
+
+/* Fetch the media of a message that has one, at once (ids die after days). A failure
+ * that may pass makes the message wait for a retry (false); one that will not, or has
+ * gone on too long, lets the mail go out with a notice in place of the media. */
+static bool fetch_media(struct batch *b, struct job *j)
+{
+	g_autofree char *id = NULL, *b64 = NULL, *mime = NULL;
+	j->has_media = wb_view_media_ref(j->m->type, j->m->json, &id, &b64, &mime);
+	if (!j->has_media || j->m->media || j->m->media_error)
+		return true;
+	if (!b->cfg->access_token) {
+		j->m->media_error = g_strdup("no [whatsapp] access_token_file is configured, so "
+					     "media cannot be fetched");
+		return true;
+	}
+	struct wb_media_req req = {
+		.api_base = b->cfg->api_base, .access_token = b->cfg->access_token,
+		.ca_file = b->cfg->wa_ca_file, .media_id = id ? id : "",
+		.phone_number_id = j->m->phone_number_id, .sha256_b64 = b64,
+		.max_bytes = media_cap(j->m->type, b->cfg->media_max),
+	};
+	struct wb_media got = { 0 };
+	GError *err = NULL;
+	if (wb_media_fetch(&req, &got, &err)) {
+		j->m->media = got.data;
+		j->m->media_mime = got.mime_type ? got.mime_type : g_strdup(mime);
+		j->m->media_sha256 = got.sha256_hex;
+		g_message("message %" G_GINT64_FORMAT " %s: media %s fetched (%s, %zu bytes, "
+			  "SHA-256 %s)", j->m->id, j->m->wamid, id, j->m->media_mime,
+			  g_bytes_get_size(got.data), got.sha256_hex);
+		return true;
+	}
+	bool give_up = err->code == WB_FAIL_FINAL || j->m->attempts + 1 >= WB_MEDIA_MAX_TRIES ||
+		       wb_now() - j->m->received_at > WB_MEDIA_GIVE_UP_S;
+	if (give_up) {
+		g_warning("message %" G_GINT64_FORMAT " %s: media %s cannot be fetched, the mail "
+			  "goes out with a notice: %s", j->m->id, j->m->wamid, id ? id : "-",
+			  err->message);
+		j->m->media_error = g_strdup(err->message);
+	} else {
+		add_failure(b, j, err);
+		j->settled = true;
+	}
+	g_error_free(err);
+	return give_up;
+}
+
 static void render_job(struct batch *b, const struct wb_templates *tpl, struct job *j)
 {
 	g_autofree char *token = wb_reply_token(b->cfg->token_secret, j->m->ref);
@@ -271,7 +334,16 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 		return;
 	}
 	add_change(b, j, WB_ST_RENDERED, NULL, -1);
-	g_array_index(b->changes, struct wb_change, b->changes->len - 1).mail = j->m->mail;
+	struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
+	c->mail = j->m->mail;
+	if (j->has_media) {
+		j->facts = (struct wb_media_facts){
+			.mime_type = j->m->media_mime, .sha256 = j->m->media_sha256,
+			.size = j->m->media ? (gint64)g_bytes_get_size(j->m->media) : 0,
+			.error = j->m->media_error,
+		};
+		c->media = &j->facts;
+	}
 	g_free(j->m->state);
 	j->m->state = g_strdup(WB_ST_RENDERED);
 }
@@ -367,9 +439,9 @@ static bool work_batch(struct targets *t, struct wb_store *store,
 			g_ptr_array_add(b.jobs, j);
 	}
 	bool ok = !store_failed;
-	for (guint i = 0; ok && i < b.jobs->len; i++) {
+	for (guint i = 0; ok && i < b.jobs->len && !(stop && g_atomic_int_get(stop)); i++) {
 		struct job *j = b.jobs->pdata[i];
-		if (!j->settled && !j->m->mail)
+		if (!j->settled && !j->m->mail && fetch_media(&b, j))
 			render_job(&b, tpl, j);
 	}
 	ok = ok && flush(&b, error);

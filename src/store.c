@@ -99,6 +99,10 @@ static const char *const migrations[] = {
 	"  old TEXT, new TEXT NOT NULL, detail TEXT);",
 	/* 2: a one-row table that /healthz writes to prove the store takes writes */
 	"CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);",
+	/* 3: what became of each message's media (the bytes themselves are in the mail) */
+	"CREATE TABLE media ("
+	"  message_id INTEGER PRIMARY KEY REFERENCES messages(id),"
+	"  mime_type TEXT, sha256 TEXT, size INTEGER, error TEXT, at INTEGER NOT NULL);",
 };
 
 static bool fail(struct wb_store *s, GError **error, const char *what)
@@ -760,6 +764,22 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 	return m;
 }
 
+static bool record_media(struct wb_store *s, int64_t id, const struct wb_media_facts *f,
+			 GError **error)
+{
+	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO media (message_id, mime_type, sha256, "
+				"size, error, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, f->mime_type);
+	bind_text(st, 3, f->sha256);
+	sqlite3_bind_int64(st, 4, f->size);
+	bind_text(st, 5, f->error);
+	sqlite3_bind_int64(st, 6, wb_now());
+	return step_done(s, st, error, "recording media");
+}
+
 /* One change inside the caller's transaction; *line gets its log line (logged only
  * once the transaction has committed). */
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
@@ -811,7 +831,8 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	sqlite3_bind_int64(st, 10, c->uidvalidity);
 	sqlite3_bind_int64(st, 11, c->uid);
 	if (!step_done(s, st, error, "changing a message's state") ||
-	    !add_event(s, c->id, old, c->state, c->detail, error))
+	    !add_event(s, c->id, old, c->state, c->detail, error) ||
+	    (c->media && !record_media(s, c->id, c->media, error)))
 		return false;
 	*line = g_strdup_printf("message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", c->id, wamid,
 				ref ? ref : "-", old, c->state, c->detail ? ": " : "",
