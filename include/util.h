@@ -24,7 +24,8 @@ bool wb_signature_ok(const char *secret, const char *header, const void *body, s
 char *wb_reply_token(const char *secret, const char *ref);
 
 /* Valid UTF-8 copy of s (invalid sequences become U+FFFD), with every control
- * character (C0, DEL, C1, U+2028/2029) replaced by a space, runs of spaces collapsed,
+ * character (C0, DEL, C1, U+2028/2029) replaced by a space, bidirectional overrides and
+ * isolates removed, runs of spaces collapsed,
  * trimmed, and cut to at most max_chars characters at a grapheme-cluster boundary.
  * Safe for any header. Newly allocated; "" for NULL. */
 char *wb_clean_line(const char *s, size_t max_chars);

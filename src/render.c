@@ -320,7 +320,8 @@ static GMimePart *text_part(const char *subtype, const char *text)
 static GMimePart *json_part(const char *json)
 {
 	json_t *v = json_loads(json, JSON_ALLOW_NUL, NULL);
-	char *pretty = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	char *pretty = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+				       JSON_REAL_PRECISION(15)) : NULL;
 	const char *body = pretty ? pretty : json;
 	GMimePart *p = g_mime_part_new_with_type("application", "json");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(p), "charset", "utf-8");
@@ -411,8 +412,9 @@ static GMimePart *media_part(const struct wb_attachment *a, const char *cid)
 							   : GMIME_DISPOSITION_ATTACHMENT);
 	g_autofree char *desc = g_strdup_printf("SHA-256 %s", a->sha256);
 	g_mime_part_set_content_description(p, desc);
-	g_mime_part_set_content_encoding(p, g_str_has_prefix(a->mime_type, "text/")
-				? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE : GMIME_CONTENT_ENCODING_BASE64);
+	/* base64 for every medium, text too: quoted-printable would turn a text file's LF
+	 * into CRLF on the way, and the bytes would no longer match their SHA-256. */
+	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
 	if (cid)
 		g_mime_part_set_content_id(p, cid);
 	return p;
@@ -442,27 +444,28 @@ static const struct wb_attachment *inline_image(const struct wb_view *v)
 	return NULL;
 }
 
+/* The readable part: multipart/alternative (plain, HTML). With an inline image it is
+ * wrapped in multipart/related next to the image, so the HTML shows it by Content-ID and
+ * a client that shows the plain text still lists the image. */
 static GMimeObject *body_parts(const char *plain, const char *html,
 			       const struct wb_attachment *img, const char *cid)
 {
 	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
 	GMimePart *p1 = text_part("plain", plain), *p2 = text_part("html", html);
 	g_mime_multipart_add(alt, GMIME_OBJECT(p1));
-	if (img) {
-		GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
-		g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "text/html");
-		GMimePart *ip = media_part(img, cid);
-		g_mime_multipart_add(rel, GMIME_OBJECT(p2));
-		g_mime_multipart_add(rel, GMIME_OBJECT(ip));
-		g_mime_multipart_add(alt, GMIME_OBJECT(rel));
-		g_object_unref(ip);
-		g_object_unref(rel);
-	} else {
-		g_mime_multipart_add(alt, GMIME_OBJECT(p2));
-	}
+	g_mime_multipart_add(alt, GMIME_OBJECT(p2));
 	g_object_unref(p1);
 	g_object_unref(p2);
-	return GMIME_OBJECT(alt);
+	if (!img)
+		return GMIME_OBJECT(alt);
+	GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "multipart/alternative");
+	GMimePart *ip = media_part(img, cid);
+	g_mime_multipart_add(rel, GMIME_OBJECT(alt));
+	g_mime_multipart_add(rel, GMIME_OBJECT(ip));
+	g_object_unref(ip);
+	g_object_unref(alt);
+	return GMIME_OBJECT(rel);
 }
 
 GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)

@@ -127,6 +127,14 @@ static bool is_control(gunichar c)
 	       c == 0xFEFF;
 }
 
+/* Bidirectional embeddings, overrides and isolates: in a one-line name they can make
+ * "invoice\u202Efdp.exe" read "invoiceexe.pdf". (ZWJ/ZWNJ stay: Bengali needs them.) */
+static bool is_bidi_control(gunichar c)
+{
+	return c == 0x061C || c == 0x200E || c == 0x200F || (c >= 0x202A && c <= 0x202E) ||
+	       (c >= 0x2066 && c <= 0x2069);
+}
+
 char *wb_clean_line(const char *s, size_t max_chars)
 {
 	if (!s)
@@ -137,6 +145,8 @@ char *wb_clean_line(const char *s, size_t max_chars)
 
 	for (const char *p = valid; *p; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
+		if (is_bidi_control(c))
+			continue;
 		if (is_control(c) || g_unichar_isspace(c)) {
 			if (!space)
 				g_string_append_c(out, ' ');

@@ -124,26 +124,37 @@ static guint64 le64(const unsigned char *p)
 	return v;
 }
 
+/* Walks the pages from the start (the capture pattern can occur inside audio data, so
+ * searching for it is not enough), following the first stream's serial number; the
+ * last complete page's granule position counts 48 kHz samples from the start. */
 int wb_ogg_opus_seconds(const void *data, size_t len)
 {
 	const unsigned char *d = data;
-	/* First page: "OggS", then an OpusHead packet at offset 27 + segment count. */
-	if (len < 47 || memcmp(d, "OggS", 4) != 0)
+	if (len < 27 || memcmp(d, "OggS", 4) != 0 || d[4] != 0)
 		return -1;
 	size_t head = 27 + (size_t)d[26];
 	if (head + 19 > len || memcmp(d + head, "OpusHead", 8) != 0)
 		return -1;
 	unsigned preskip = (unsigned)d[head + 10] | (unsigned)d[head + 11] << 8;
-	/* The last page's granule position counts 48 kHz samples from the start. */
-	for (size_t i = len - 27 + 1; i-- > 0;) {
-		if (memcmp(d + i, "OggS", 4) != 0 || d[i + 4] != 0)
-			continue;
-		guint64 granule = le64(d + i + 6);
-		if (granule == G_MAXUINT64 || granule < preskip || granule > 48000ull * 86400)
-			return -1;
-		return (int)((granule - preskip + 24000) / 48000);
+	guint32 serial = (guint32)le64(d + 14) & 0xffffffffu;
+	guint64 last = G_MAXUINT64;
+	size_t pos = 0;
+	while (pos + 27 <= len && memcmp(d + pos, "OggS", 4) == 0 && d[pos + 4] == 0) {
+		size_t nseg = d[pos + 26], body = 0;
+		if (pos + 27 + nseg > len)
+			break;
+		for (size_t i = 0; i < nseg; i++)
+			body += d[pos + 27 + i];
+		if (pos + 27 + nseg + body > len)
+			break; /* a cut-off page does not count */
+		guint64 granule = le64(d + pos + 6);
+		if (((guint32)le64(d + pos + 14) & 0xffffffffu) == serial && granule != G_MAXUINT64)
+			last = granule;
+		pos += 27 + nseg + body;
 	}
-	return -1;
+	if (last == G_MAXUINT64 || last < preskip || last > 48000ull * 86400)
+		return -1;
+	return (int)((last - preskip + 24000) / 48000);
 }
 
 /* ---- per-type views ----------------------------------------------------------------------- */
@@ -157,7 +168,8 @@ struct ctx {
 	GString *details;
 };
 
-static void media_view(struct ctx *c, const char *label, const char *fallback_stem)
+/* stem names a file that has no name of its own; noun names the medium in a notice. */
+static void media_view(struct ctx *c, const char *label, const char *stem, const char *noun)
 {
 	c->v->is_media = true;
 	c->v->label = g_strdup(label);
@@ -168,15 +180,14 @@ static void media_view(struct ctx *c, const char *label, const char *fallback_st
 		g_autofree char *id = line_of(c->obj, "id", 64);
 		c->v->notice = g_strdup_printf("The %s could not be fetched from WhatsApp (%s). "
 					       "Media id %s; the message object is attached.",
-					       fallback_stem, why, *id ? id : "missing");
+					       noun, why, *id ? id : "missing");
 		return;
 	}
 	struct wb_attachment *a = g_new0(struct wb_attachment, 1);
 	const char *mime = c->media->mime_type ? c->media->mime_type : "application/octet-stream";
 	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(c->ts);
 	g_autofree char *stamp = t ? g_date_time_format(t, "%Y%m%d-%H%M%S") : g_strdup("0");
-	g_autofree char *fallback = g_strdup_printf("%s-%s.%s", fallback_stem, stamp,
-						    extension_for(mime));
+	g_autofree char *fallback = g_strdup_printf("%s-%s.%s", stem, stamp, extension_for(mime));
 	g_autofree char *given = text_of(c->obj, "filename");
 	a->filename = wb_safe_filename(given, fallback);
 	a->mime_type = g_strdup(mime);
@@ -192,16 +203,19 @@ static void view_text(struct ctx *c)
 {
 	c->v->label = g_strdup("Text message");
 	c->v->text = text_of(c->obj, "body");
+	if (!c->v->text)
+		c->v->notice = g_strdup("The message has no text; the message object is attached.");
 }
 
-static void view_image(struct ctx *c) { media_view(c, "Photo", "photo"); }
-static void view_video(struct ctx *c) { media_view(c, "Video", "video"); }
-static void view_sticker(struct ctx *c) { media_view(c, "Sticker", "sticker"); }
+static void view_image(struct ctx *c) { media_view(c, "Photo", "photo", "photo"); }
+static void view_video(struct ctx *c) { media_view(c, "Video", "video", "video"); }
+static void view_sticker(struct ctx *c) { media_view(c, "Sticker", "sticker", "sticker"); }
 
 static void view_audio(struct ctx *c)
 {
 	bool voice = json_is_true(json_object_get(c->obj, "voice"));
-	media_view(c, voice ? "Voice message" : "Audio", voice ? "voice" : "audio");
+	media_view(c, voice ? "Voice message" : "Audio", voice ? "voice" : "audio",
+		   voice ? "voice note" : "audio file");
 	if (c->v->attachments->len) {
 		struct wb_attachment *a = c->v->attachments->pdata[0];
 		gsize len;
@@ -218,9 +232,10 @@ static void view_audio(struct ctx *c)
 static void view_document(struct ctx *c)
 {
 	g_autofree char *given = text_of(c->obj, "filename");
-	g_autofree char *name = wb_safe_filename(given, "document");
-	g_autofree char *label = g_strdup_printf("Document: %s", name);
-	media_view(c, label, "document");
+	g_autofree char *name = wb_safe_filename(given, "");
+	g_autofree char *label = *name ? g_strdup_printf("Document: %s", name)
+				       : g_strdup("Document (no file name)");
+	media_view(c, label, "document", "document");
 }
 
 static void view_location(struct ctx *c)

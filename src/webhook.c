@@ -102,7 +102,10 @@ static bool get_bool(json_t *obj, const char *key)
 static char *compact(json_t *v)
 {
 	/* UTF-8 out, not \u escapes: the attachment is for people to read. */
-	char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	/* 15 significant digits: 22.5187 stays 22.5187 (jansson's default 17 would print
+	 * 22.518699999999999). */
+	char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+			     JSON_REAL_PRECISION(15));
 	char *copy = g_strdup(s ? s : "null");
 	free(s);
 	return copy;
