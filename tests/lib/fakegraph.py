@@ -36,7 +36,7 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
        expired_url (lookup)        hands out a URL that has already expired
        lookup_404 (lookup)         HTTP 404, Graph code 100
        500 (lookup)                HTTP 500, Graph code 2, is_transient true
-       429 (lookup)                HTTP 429, Graph code 4, Retry-After
+       429 (lookup)                HTTP 429, Graph code 4, Retry-After (no is_transient)
        token_expired (lookup)      HTTP 401, Graph code 190 subcode 463 (session expired)
        oversize_announce (lookup)  announces a file_size of 10 GB
        slow (download)             sleeps "delay" seconds (default 5) before answering
@@ -59,8 +59,10 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
                      status, bytes_sent, client_gone, done
   POST /_fake/reset  forgets media, failures and requests
 
-Run: python3 fakegraph.py --port 0 --token TOKEN [--state-dir DIR] [--url-ttl S] prints
-"PORT <n>" once listening (and writes DIR/port; DIR/requests.jsonl logs every request).
+Run: python3 fakegraph.py --port 0 --token TOKEN [--state-dir DIR] [--url-ttl S]
+[--watch-stdin] prints "PORT <n>" once listening (and writes DIR/port; DIR/requests.jsonl
+logs every request); with --watch-stdin it exits when its stdin closes, so a test that
+crashes leaves no server behind.
 Import: FakeGraph(token).start() / .port / .stop().
 """
 
@@ -73,7 +75,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -93,6 +94,22 @@ MODE_STEP = {
     "oversize_length": "download", "oversize_stream": "download",
     "redirect_same_host": "download", "redirect_other_host": "download",
 }
+
+# The injected Graph errors; a failure spec may override any of these keys.
+ERRORS = {
+    "lookup_404": {"http": 404, "code": 100, "subcode": 33, "message": "Unsupported get "
+                   "request. Object does not exist, cannot be loaded due to missing "
+                   "permissions, or does not support this operation."},
+    "500": {"http": 500, "code": 2, "is_transient": True,
+            "message": "Service temporarily unavailable"},
+    "429": {"http": 429, "code": 4, "message": "(#4) Application request limit reached"},
+    "token_expired": {"http": 401, "code": 190, "subcode": 463,
+                      "message": "Error validating access token: Session has expired on "
+                      "Tuesday, 13-Oct-26 01:00:00 PDT. The current time is Wednesday, "
+                      "14-Oct-26 02:00:00 PDT."},
+}
+
+OVERRIDES = ("http", "code", "subcode", "message", "is_transient")
 
 # Titles Meta puts into error messages ("(#131047) Re-engagement message").
 SEND_TITLES = {
@@ -232,8 +249,9 @@ class FakeGraph:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "fakegraph"
-    sys_version = ""
+
+    def version_string(self):
+        return "fakegraph"
 
     def log_message(self, fmt, *args):  # quiet: the request log is the record
         pass
@@ -305,7 +323,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 sent += CHUNK
                 entry["bytes_sent"] = sent
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except OSError:  # EPIPE, ECONNRESET: the client stopped reading and closed
             entry["client_gone"] = True
         self.close_connection = True
 
@@ -343,13 +361,13 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- Graph: lookup ----------------------------------------------------------------
 
-    def injected_error(self, f, entry, defaults):
-        status, code, message, extra = defaults
-        err = graph_error(int(f.get("code", code)), f.get("message", message),
-                          subcode=f.get("subcode"), transient=f.get("is_transient"))
-        if "is_transient" not in f and code in (1, 2, 4):
-            err["error"]["is_transient"] = True
-        self.send(int(f.get("http", status)), err, extra=extra, entry=entry)
+    def injected_error(self, f, entry, mode):
+        """Answers ERRORS[mode], with what the failure spec overrides."""
+        d = dict(ERRORS[mode], **{k: f[k] for k in OVERRIDES if k in f})
+        err = graph_error(int(d["code"]), d["message"], subcode=d.get("subcode"),
+                          transient=d.get("is_transient"))
+        extra = {"Retry-After": str(f.get("retry_after", 1))} if mode == "429" else None
+        self.send(int(d["http"]), err, extra=extra, entry=entry)
 
     def lookup(self, entry, mid, body):
         if not self.authorized():
@@ -379,18 +397,8 @@ class Handler(BaseHTTPRequestHandler):
     def failed_lookup(self, f, entry):
         """Answers an injected lookup failure; False for the modes that change the answer."""
         mode = f["mode"]
-        if mode == "lookup_404":
-            self.injected_error(f, entry, (404, 100, "Unsupported get request. Object with "
-                                           "ID '%s' does not exist" % entry["media_id"], None))
-        elif mode == "500":
-            self.injected_error(f, entry, (500, 2, "Service temporarily unavailable", None))
-        elif mode == "429":
-            self.injected_error(f, entry, (429, 4, "(#4) Application request limit reached",
-                                           {"Retry-After": str(f.get("retry_after", 1))}))
-        elif mode == "token_expired":
-            self.injected_error(f, entry, (401, 190, "Error validating access token: Session "
-                                           "has expired on Tuesday, 13-Oct-26 01:00:00 PDT.",
-                                           None))
+        if mode in ERRORS:
+            self.injected_error(f, entry, mode)
         elif mode == "slow":
             time.sleep(float(f.get("delay", 5)))
             return False
@@ -403,6 +411,8 @@ class Handler(BaseHTTPRequestHandler):
     def download(self, entry, mid, body):
         q = entry["params"]
         ext = q.get("ext", "")
+        # Some CDNs refuse requests without a User-Agent, and clients of Meta's report
+        # failures without one (reference §9), so this one does too.
         if not self.headers.get("User-Agent"):
             return self.send(400, "Bad Request: no User-Agent\n", "text/plain", entry=entry)
         if not self.authorized():
@@ -437,12 +447,8 @@ class Handler(BaseHTTPRequestHandler):
             host = "127.0.0.1" if mode == "redirect_same_host" else "localhost"
             where = "http://%s:%d%s" % (host, self.fake.port, self.path)
             self.send(302, "", "text/plain", {"Location": where}, entry=entry)
-        elif mode in ("500", "429", "token_expired"):
-            defaults = {"500": (500, 2, "Service temporarily unavailable", None),
-                        "429": (429, 4, "(#4) Application request limit reached",
-                                {"Retry-After": "1"}),
-                        "token_expired": (401, 190, "Error validating access token", None)}
-            self.injected_error(f, entry, defaults[mode])
+        elif mode in ERRORS:
+            self.injected_error(f, entry, mode)
         else:
             return False
         return True
@@ -535,17 +541,31 @@ class Handler(BaseHTTPRequestHandler):
             self.send(400, {"error": "%s: %s" % (type(e).__name__, e)})
 
 
+def watch_stdin(stop):
+    """Sets stop at EOF on stdin; os.read, as a buffered read would hold a lock at exit."""
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    stop.set()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="A fake Graph API for wabridge's tests.")
     ap.add_argument("--port", type=int, default=0, help="0: pick a free one")
     ap.add_argument("--token", required=True, help="the access token to expect")
     ap.add_argument("--state-dir", help="write DIR/port and DIR/requests.jsonl")
     ap.add_argument("--url-ttl", type=int, default=300, help="download URL lifetime (s)")
+    ap.add_argument("--watch-stdin", action="store_true",
+                    help="exit when stdin closes (the test that started us has ended)")
     args = ap.parse_args(argv)
     fake = FakeGraph(args.token, args.port, args.state_dir, args.url_ttl).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.watch_stdin:
+        threading.Thread(target=watch_stdin, args=(stop,), daemon=True).start()
     print("PORT %d" % fake.port, flush=True)
     while not stop.wait(1):
         pass

@@ -1,0 +1,582 @@
+/* Unit tests for the media fetch, against tests/lib/fakegraph.py (Meta's wire format):
+ * the bytes and hashes, the exact requests, and every failure the fake injects. */
+#include "testlib.h"
+#include "media.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Long and distinctive, so finding it in a message cannot be an accident. */
+#define TOKEN "EAAJtestTOKENx7Qm2ZC9pBAsecretZBZCw4kq0"
+#define PNID  "441880000100101"
+#define MID   "1088475934612330"
+#define KIB   1024u
+
+static GPid fake_pid;
+static int fake_in = -1, fake_out = -1;  /* its stdin: it exits when we do */
+static int fake_port;
+static char *fake_dir;
+static char *api_base;
+
+/* ---- the fake and its control API ---------------------------------------------------- */
+
+static void start_fake(void)
+{
+	const char *top = g_getenv("WB_TOP");
+	g_autofree char *script = g_build_filename(top ? top : ".", "tests", "lib", "fakegraph.py",
+						   NULL);
+	fake_dir = g_dir_make_tmp("wb-media-XXXXXX", NULL);
+	g_assert_nonnull(fake_dir);
+	const char *argv[] = { "python3", script, "--port", "0", "--token", TOKEN,
+			       "--state-dir", fake_dir, "--watch-stdin", NULL };
+	g_autoptr(GError) err = NULL;
+	gboolean ok = g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
+					       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+					       NULL, NULL, &fake_pid, &fake_in, &fake_out, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_true(ok);
+	FILE *f = fdopen(dup(fake_out), "r");
+	char line[64] = "";
+	if (f == NULL || fgets(line, sizeof line, f) == NULL ||
+	    sscanf(line, "PORT %d", &fake_port) != 1)
+		g_error("fakegraph.py did not say its port (got \"%s\")", line);
+	fclose(f);
+	api_base = g_strdup_printf("http://127.0.0.1:%d/v26.0", fake_port);
+}
+
+static void stop_fake(void)
+{
+	kill(fake_pid, SIGTERM);
+	waitpid(fake_pid, NULL, 0);
+	g_spawn_close_pid(fake_pid);
+	close(fake_in);
+	close(fake_out);
+	rm_rf(fake_dir);
+	g_free(fake_dir);
+	g_free(api_base);
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *user)
+{
+	g_string_append_len(user, p, (gssize)(size * n));
+	return size * n;
+}
+
+/* GET (body NULL) or POST one control request; the answer must be 200. */
+static char *control(const char *path, const char *body)
+{
+	g_autofree char *url = g_strdup_printf("http://127.0.0.1:%d%s", fake_port, path);
+	GString *out = g_string_new(NULL);
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+	if (body != NULL)
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	CURLcode rc = curl_easy_perform(h);
+	long status = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(hdrs);
+	if (rc != CURLE_OK || status != 200)
+		g_error("control %s: %s, HTTP %ld: %s", path, curl_easy_strerror(rc), status, out->str);
+	return g_string_free(out, FALSE);
+}
+
+static void control_json(const char *path, json_t *body)
+{
+	char *s = json_dumps(body, JSON_COMPACT);
+	g_free(control(path, s));
+	free(s);
+	json_decref(body);
+}
+
+/* Registers a medium; returns its SHA-256 in base64, as a webhook carries it. */
+static char *add_media(const char *id, const char *mime, const void *data, size_t len,
+		       bool size_as_number)
+{
+	g_autofree char *b64 = g_base64_encode(data, len);
+	json_t *spec = json_pack("{s:s, s:s, s:s, s:b}", "id", id, "mime_type", mime,
+				 "data_b64", b64, "file_size_as_number", size_as_number);
+	char *s = json_dumps(spec, JSON_COMPACT);
+	g_autofree char *answer = control("/_fake/media", s);
+	free(s);
+	json_decref(spec);
+	json_t *a = json_loads(answer, 0, NULL);
+	char *sum = g_strdup(json_string_value(json_object_get(a, "sha256_b64")));
+	json_decref(a);
+	return sum;
+}
+
+static void inject(const char *mode, int times)
+{
+	control_json("/_fake/fail", json_pack("{s:s, s:s, s:i}", "media_id", MID, "mode", mode,
+					      "times", times));
+}
+
+/* Every Graph/CDN request the fake has seen, oldest first (caller json_decref()s). */
+static json_t *seen(void)
+{
+	g_autofree char *s = control("/_fake/requests", NULL);
+	json_t *a = json_loads(s, 0, NULL);
+	g_assert_true(json_is_array(a));
+	return a;
+}
+
+static const char *field(json_t *reqs, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(reqs, i), key));
+}
+
+static const char *header(json_t *reqs, size_t i, const char *name)
+{
+	json_t *h = json_object_get(json_array_get(reqs, i), "headers");
+	return json_string_value(json_object_get(h, name));
+}
+
+static json_int_t status_of(json_t *reqs, size_t i)
+{
+	return json_integer_value(json_object_get(json_array_get(reqs, i), "status"));
+}
+
+/* The last request once the fake has finished answering it (a stream may still run). */
+static json_t *seen_done(size_t want)
+{
+	for (int i = 0; i < 100; i++) {
+		json_t *r = seen();
+		json_t *last = json_array_get(r, json_array_size(r) - 1);
+		if (json_array_size(r) >= want && json_is_true(json_object_get(last, "done")))
+			return r;
+		json_decref(r);
+		g_usleep(50 * 1000);
+	}
+	g_error("the fake did not finish its request %zu", want);
+}
+
+/* ---- fixtures --------------------------------------------------------------------------- */
+
+/* A JPEG-like blob: SOI, APP0 "JFIF", pseudo-random scan data, EOI. */
+static GBytes *jpeg_like(size_t len)
+{
+	guint8 *d = g_malloc(len);
+	static const guint8 head[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0 };
+	GRand *r = g_rand_new_with_seed((guint32)len);
+	for (size_t i = 0; i < len; i++)
+		d[i] = (guint8)g_rand_int_range(r, 0, 256);
+	g_rand_free(r);
+	memcpy(d, head, sizeof head);
+	d[len - 2] = 0xff;
+	d[len - 1] = 0xd9;
+	return g_bytes_new_take(d, len);
+}
+
+struct fx {
+	GBytes *blob;
+	char *sum_b64;
+	struct wb_media_req req;
+	struct wb_media m;
+	GError *err;
+	json_t *reqs;
+};
+
+static void fx_setup(struct fx *f, gconstpointer unused)
+{
+	g_free(control("/_fake/reset", "{}"));
+	f->blob = jpeg_like(20 * KIB);
+	gsize len;
+	const void *data = g_bytes_get_data(f->blob, &len);
+	f->sum_b64 = add_media(MID, "image/jpeg", data, len, false);
+	f->req = (struct wb_media_req){ .api_base = api_base, .access_token = TOKEN,
+					.media_id = MID, .phone_number_id = PNID,
+					.sha256_b64 = f->sum_b64, .max_bytes = 1024 * KIB,
+					.timeout_s = 10 };
+}
+
+static void fx_teardown(struct fx *f, gconstpointer unused)
+{
+	g_bytes_unref(f->blob);
+	g_free(f->sum_b64);
+	wb_media_clear(&f->m);
+	g_clear_error(&f->err);
+	json_decref(f->reqs);
+}
+
+/* Fetches and collects the requests seen. */
+static bool fetch(struct fx *f)
+{
+	bool ok = wb_media_fetch(&f->req, &f->m, &f->err);
+	json_decref(f->reqs);
+	f->reqs = seen();
+	if (ok)
+		g_assert_null(f->err);
+	return ok;
+}
+
+/* A failure of this class whose message has `needle` and never the token. */
+static void assert_failed(struct fx *f, bool ok, enum wb_fail code, const char *needle)
+{
+	g_assert_false(ok);
+	g_assert_error(f->err, WB_MEDIA_ERROR, (gint)code);
+	g_assert_null(strstr(f->err->message, TOKEN));
+	if (needle != NULL && strstr(f->err->message, needle) == NULL)
+		g_error("\"%s\" not in \"%s\"", needle, f->err->message);
+	g_assert_null(f->m.data);
+}
+
+static void assert_got_blob(struct fx *f)
+{
+	g_assert_nonnull(f->m.data);
+	g_assert_true(g_bytes_equal(f->m.data, f->blob));
+	gsize len;
+	const void *data = g_bytes_get_data(f->blob, &len);
+	g_autofree char *hex = wb_sha256_hex(data, len);
+	g_assert_cmpstr(f->m.sha256_hex, ==, hex);
+}
+
+/* ---- success and the wire ------------------------------------------------------------- */
+
+static void test_fetch_ok(struct fx *f, gconstpointer unused)
+{
+	g_assert_true(fetch(f));
+	assert_got_blob(f);
+	g_assert_cmpstr(f->m.mime_type, ==, "image/jpeg");
+}
+
+static void test_wire(struct fx *f, gconstpointer unused)
+{
+	g_assert_true(fetch(f));
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 2);
+	g_assert_cmpstr(field(f->reqs, 0, "method"), ==, "GET");
+	g_assert_cmpstr(field(f->reqs, 0, "path"), ==, "/v26.0/" MID);
+	g_assert_cmpstr(field(f->reqs, 0, "query"), ==, "phone_number_id=" PNID);
+	g_assert_cmpstr(field(f->reqs, 1, "method"), ==, "GET");
+	g_assert_cmpstr(field(f->reqs, 1, "path"), ==, "/whatsapp_business/attachments/");
+	for (size_t i = 0; i < 2; i++) {
+		g_assert_cmpstr(header(f->reqs, i, "authorization"), ==, "Bearer " TOKEN);
+		g_assert_cmpstr(header(f->reqs, i, "user-agent"), ==, wb_media_user_agent());
+		g_assert_null(header(f->reqs, i, "accept-encoding")); /* bytes as Meta hashed them */
+	}
+	g_assert_true(g_str_has_prefix(wb_media_user_agent(), "wabridge/"));
+}
+
+static void test_no_phone_number_id(struct fx *f, gconstpointer unused)
+{
+	f->req.phone_number_id = NULL;
+	g_assert_true(fetch(f));
+	g_assert_cmpstr(field(f->reqs, 0, "query"), ==, "");
+}
+
+static void test_voice_note(struct fx *f, gconstpointer unused)
+{
+	static const char ogg[] = "OggS\0\2\0\0\0\0\0\0\0\0OpusHead voice";
+	g_free(f->sum_b64);
+	f->sum_b64 = add_media(MID, "audio/ogg; codecs=opus", ogg, sizeof ogg, true);
+	f->req.sha256_b64 = f->sum_b64;
+	g_assert_true(fetch(f));  /* file_size as a JSON number this time */
+	g_assert_cmpstr(f->m.mime_type, ==, "audio/ogg; codecs=opus");
+	g_assert_cmpuint(g_bytes_get_size(f->m.data), ==, sizeof ogg);
+}
+
+static void test_mime_cleaned(struct fx *f, gconstpointer unused)
+{
+	g_autoptr(GString) mime = g_string_new("application/pdf;\r\n\tX-Evil: 1\x01\x7f\xc3\xa9");
+	for (int i = 0; i < 500; i++)
+		g_string_append_c(mime, 'a');
+	gsize len;
+	const void *data = g_bytes_get_data(f->blob, &len);
+	g_free(add_media(MID, mime->str, data, len, false));
+	g_assert_true(fetch(f));
+	g_assert_cmpuint(strlen(f->m.mime_type), <=, 255);
+	g_assert_true(g_str_has_prefix(f->m.mime_type, "application/pdf;X-Evil: 1aaa"));
+	for (const char *p = f->m.mime_type; *p != '\0'; p++)
+		g_assert_true(g_ascii_isprint(*p));
+}
+
+static void test_redirect_same_host(struct fx *f, gconstpointer unused)
+{
+	inject("redirect_same_host", 1);
+	g_assert_true(fetch(f));
+	assert_got_blob(f);
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 3);
+	g_assert_cmpint(status_of(f->reqs, 1), ==, 302);
+	g_assert_cmpstr(header(f->reqs, 2, "authorization"), ==, "Bearer " TOKEN);
+}
+
+/* libcurl drops the token on a redirect to another host; the fake then answers 401,
+ * which looks like an expired URL: one more lookup, and the fresh URL works. */
+static void test_redirect_other_host(struct fx *f, gconstpointer unused)
+{
+	inject("redirect_other_host", 1);
+	g_assert_true(fetch(f));
+	assert_got_blob(f);
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 5);
+	g_assert_true(g_str_has_prefix(header(f->reqs, 2, "host"), "localhost:"));
+	g_assert_null(header(f->reqs, 2, "authorization"));
+	g_assert_cmpint(status_of(f->reqs, 2), ==, 401);
+	g_assert_cmpstr(field(f->reqs, 3, "step"), ==, "lookup");
+}
+
+/* ---- refused before any request ---------------------------------------------------------- */
+
+static void test_bad_media_id(struct fx *f, gconstpointer unused)
+{
+	static const char *const ids[] = { "12a4", "", "../me", "1 2", "123?x=1",
+		"12345678901234567890123456789012345678901234567890123456789012345" };
+	for (size_t i = 0; i < G_N_ELEMENTS(ids); i++) {
+		f->req.media_id = ids[i];
+		assert_failed(f, fetch(f), WB_FAIL_FINAL, "not 1 to 64 digits");
+		g_clear_error(&f->err);
+		g_assert_cmpuint(json_array_size(f->reqs), ==, 0);
+	}
+}
+
+static void test_bad_webhook_hash(struct fx *f, gconstpointer unused)
+{
+	f->req.sha256_b64 = "bm90IGEgaGFzaA==";
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "not base64 of 32 bytes");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 0);
+}
+
+static void test_plain_http_elsewhere(struct fx *f, gconstpointer unused)
+{
+	f->req.api_base = "http://graph.facebook.com/v26.0";
+	assert_failed(f, fetch(f), WB_FAIL_LATER, "api_base");
+	f->req.api_base = api_base;
+	g_clear_error(&f->err);
+	f->req.access_token = "EAAJ bad\r\nX-Injected: 1";
+	assert_failed(f, fetch(f), WB_FAIL_LATER, "access token");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 0);
+}
+
+/* ---- lookup failures --------------------------------------------------------------------- */
+
+static void test_unknown_id(struct fx *f, gconstpointer unused)
+{
+	f->req.media_id = "999000111222333";
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "lookup: HTTP 400, Graph code 100 (subcode 33)");
+	g_assert_nonnull(strstr(f->err->message, "fbtrace_id A"));
+	g_assert_nonnull(strstr(f->err->message, "does not exist"));
+}
+
+static void test_lookup_404(struct fx *f, gconstpointer unused)
+{
+	inject("lookup_404", 1);
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "lookup: HTTP 404");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 1);
+}
+
+static void test_500(struct fx *f, gconstpointer unused)
+{
+	inject("500", 1);
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "lookup: HTTP 500, Graph code 2");
+	g_clear_error(&f->err);
+	g_assert_true(fetch(f));  /* it behaves again */
+}
+
+static void test_500_download(struct fx *f, gconstpointer unused)
+{
+	control_json("/_fake/fail", json_pack("{s:s, s:s, s:s}", "media_id", MID, "mode", "500",
+					      "step", "download"));
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "download: HTTP 500");
+}
+
+/* is_transient:true wins over a code that would otherwise need a human. */
+static void test_transient(struct fx *f, gconstpointer unused)
+{
+	control_json("/_fake/fail", json_pack("{s:s, s:s, s:i, s:i, s:b}", "media_id", MID,
+					      "mode", "500", "http", 400, "code", 10,
+					      "is_transient", 1));
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "Graph code 10");
+}
+
+static void test_429(struct fx *f, gconstpointer unused)
+{
+	inject("429", 1);
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "lookup: HTTP 429, Graph code 4");
+}
+
+static void test_token_expired(struct fx *f, gconstpointer unused)
+{
+	inject("token_expired", 1);
+	assert_failed(f, fetch(f), WB_FAIL_LATER, "Graph code 190 (subcode 463)");
+}
+
+static void test_wrong_token(struct fx *f, gconstpointer unused)
+{
+	f->req.access_token = "EAAJsomeOTHERtokenZZZZZZZZZZZZZ";
+	bool ok = fetch(f);
+	assert_failed(f, ok, WB_FAIL_LATER, "lookup: HTTP 401, Graph code 190");
+	g_assert_null(strstr(f->err->message, "EAAJsomeOTHERtoken"));
+}
+
+/* A server that echoes the token back must not get it into our messages. */
+static void test_token_scrubbed(struct fx *f, gconstpointer unused)
+{
+	control_json("/_fake/fail", json_pack("{s:s, s:s, s:s}", "media_id", MID, "mode", "500",
+					      "message", "bad token " TOKEN " here"));
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "bad token [token] here");
+}
+
+static void test_oversize_announce(struct fx *f, gconstpointer unused)
+{
+	inject("oversize_announce", 1);
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "over the cap of 1048576 bytes");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 1);  /* no download started */
+}
+
+static void test_oversize_real(struct fx *f, gconstpointer unused)
+{
+	f->req.max_bytes = 16 * KIB;
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "over the cap of 16384 bytes (file_size 20480)");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 1);
+}
+
+/* The lookup lies (or says nothing); the download's size must still stop it early. */
+static void check_stream_stopped(struct fx *f, const char *mode, const char *needle)
+{
+	inject(mode, 1);
+	gint64 t0 = g_get_monotonic_time();
+	bool ok = fetch(f);
+	gint64 took = g_get_monotonic_time() - t0;
+	assert_failed(f, ok, WB_FAIL_FINAL, needle);
+	g_assert_cmpint(took, <, 5 * G_USEC_PER_SEC);
+	json_decref(f->reqs);
+	f->reqs = seen_done(2);
+	json_t *dl = json_array_get(f->reqs, 1);
+	g_assert_true(json_is_true(json_object_get(dl, "client_gone")));
+	g_assert_cmpint(json_integer_value(json_object_get(dl, "bytes_sent")), <, 32 * 1024 * KIB);
+}
+
+static void test_oversize_length(struct fx *f, gconstpointer unused)
+{
+	check_stream_stopped(f, "oversize_length", "(Content-Length 10737418240); not downloaded");
+}
+
+static void test_oversize_stream(struct fx *f, gconstpointer unused)
+{
+	check_stream_stopped(f, "oversize_stream", "over the cap of 1048576 bytes; stopped there");
+}
+
+/* ---- download failures ------------------------------------------------------------------- */
+
+static void test_expired_url(struct fx *f, gconstpointer unused)
+{
+	inject("expired_url", 1);
+	g_assert_true(fetch(f));
+	assert_got_blob(f);
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 4);
+	g_assert_cmpint(status_of(f->reqs, 1), ==, 404);
+	g_assert_cmpstr(field(f->reqs, 2, "step"), ==, "lookup");
+	g_assert_cmpint(status_of(f->reqs, 3), ==, 200);
+}
+
+static void test_expired_url_twice(struct fx *f, gconstpointer unused)
+{
+	inject("expired_url", 2);
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "download: HTTP 404");
+	g_assert_cmpuint(json_array_size(f->reqs), ==, 4);  /* one more lookup, not more */
+}
+
+static void test_slow(struct fx *f, gconstpointer unused)
+{
+	control_json("/_fake/fail", json_pack("{s:s, s:s, s:f}", "media_id", MID, "mode", "slow",
+					      "delay", 4.0));
+	f->req.timeout_s = 1;
+	gint64 t0 = g_get_monotonic_time();
+	bool ok = fetch(f);
+	assert_failed(f, ok, WB_FAIL_SOON, "download: Timeout was reached");
+	g_assert_cmpint(g_get_monotonic_time() - t0, <, 3 * G_USEC_PER_SEC);
+}
+
+static void test_truncated(struct fx *f, gconstpointer unused)
+{
+	inject("truncated", 1);
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "download: Transferred a partial file");
+}
+
+static void test_wrong_hash(struct fx *f, gconstpointer unused)
+{
+	inject("wrong_hash", 1);
+	gsize len;
+	const guint8 *data = g_bytes_get_data(f->blob, &len);
+	g_autofree guint8 *other = g_malloc(len);
+	for (gsize i = 0; i < len; i++)
+		other[i] = data[i] ^ 0x55;
+	g_autofree char *announced = wb_sha256_hex(data, len);
+	g_autofree char *got = wb_sha256_hex(other, len);
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "but the lookup announced");
+	g_assert_nonnull(strstr(f->err->message, announced));
+	g_assert_nonnull(strstr(f->err->message, got));
+}
+
+static void test_webhook_hash_mismatch(struct fx *f, gconstpointer unused)
+{
+	g_autofree char *other = g_compute_checksum_for_string(G_CHECKSUM_SHA256, "other", -1);
+	guint8 raw[32];
+	for (int i = 0; i < 32; i++)
+		raw[i] = (guint8)g_ascii_strtoull((char[]){ other[2 * i], other[2 * i + 1], 0 },
+						  NULL, 16);
+	g_autofree char *b64 = g_base64_encode(raw, sizeof raw);
+	f->req.sha256_b64 = b64;
+	assert_failed(f, fetch(f), WB_FAIL_SOON, "but the webhook announced");
+	g_assert_nonnull(strstr(f->err->message, other));
+	g_assert_nonnull(strstr(f->err->message, b64));
+	g_assert_nonnull(strstr(f->err->message, f->sum_b64));
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const proxies[] = { "http_proxy", "https_proxy", "all_proxy",
+					       "HTTPS_PROXY", "ALL_PROXY" };
+	for (size_t i = 0; i < G_N_ELEMENTS(proxies); i++)
+		g_unsetenv(proxies[i]);  /* the fake is on loopback */
+	signal(SIGPIPE, SIG_IGN);
+	g_test_init(&argc, &argv, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_fake();
+
+#define T(path, fn) g_test_add("/media/" path, struct fx, NULL, fx_setup, fn, fx_teardown)
+	T("fetch/ok", test_fetch_ok);
+	T("fetch/wire", test_wire);
+	T("fetch/no-phone-number-id", test_no_phone_number_id);
+	T("fetch/voice-note", test_voice_note);
+	T("fetch/mime-cleaned", test_mime_cleaned);
+	T("fetch/redirect-same-host", test_redirect_same_host);
+	T("fetch/redirect-other-host", test_redirect_other_host);
+	T("refuse/bad-media-id", test_bad_media_id);
+	T("refuse/bad-webhook-hash", test_bad_webhook_hash);
+	T("refuse/plain-http-elsewhere", test_plain_http_elsewhere);
+	T("lookup/unknown-id", test_unknown_id);
+	T("lookup/404", test_lookup_404);
+	T("lookup/500", test_500);
+	T("lookup/transient", test_transient);
+	T("lookup/429", test_429);
+	T("lookup/token-expired", test_token_expired);
+	T("lookup/wrong-token", test_wrong_token);
+	T("lookup/token-scrubbed", test_token_scrubbed);
+	T("size/announced", test_oversize_announce);
+	T("size/real", test_oversize_real);
+	T("size/content-length", test_oversize_length);
+	T("size/stream", test_oversize_stream);
+	T("download/expired-url", test_expired_url);
+	T("download/expired-url-twice", test_expired_url_twice);
+	T("download/500", test_500_download);
+	T("download/slow", test_slow);
+	T("download/truncated", test_truncated);
+	T("download/wrong-hash", test_wrong_hash);
+	T("download/webhook-hash-mismatch", test_webhook_hash_mismatch);
+#undef T
+
+	int rc = g_test_run();
+	stop_fake();
+	curl_global_cleanup();
+	return rc;
+}
