@@ -30,6 +30,7 @@ struct wb_inmsg {
 	gint64 timestamp;       /* Unix seconds; 0 when missing or malformed */
 	char *type;             /* "text", "image", ...; "unknown" when absent */
 	char *context_id;       /* context.id (the quoted wamid) or NULL */
+	char *reacts_to;        /* reaction.message_id for a reaction, else NULL */
 	bool forwarded;         /* context.forwarded or frequently_forwarded */
 	char *json;             /* this message object, compact JSON, UTF-8 */
 };

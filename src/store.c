@@ -377,10 +377,38 @@ static int year_of(gint64 ts, const char *zone)
 
 /* The open complaint of this citizen at this station, or a new one (the old one closes
  * when it has been idle longer than complaint_idle_days). Inside a transaction. */
+/* A reaction is a note on the message it reacts to, never a complaint of its own: the
+ * complaint of that message when it is one of this citizen's, else the citizen's latest
+ * complaint at this station (open or not). Only a citizen with none gets a new one. */
+static bool reaction_complaint(struct wb_store *s, const struct wb_station *stn,
+			       const struct wb_inmsg *m, int64_t *complaint_id, GError **error)
+{
+	*complaint_id = 0;
+	if (strcmp(m->type, "reaction") != 0)
+		return true;
+	sqlite3_stmt *st = prep(s, "SELECT coalesce((SELECT complaint_id FROM messages WHERE "
+				"wamid = ?1 AND station = ?2 AND sender = ?3), (SELECT max(id) FROM "
+				"complaints WHERE station = ?2 AND citizen = ?3))", error);
+	if (!st)
+		return false;
+	bind_text(st, 1, m->reacts_to);
+	bind_text(st, 2, stn->key);
+	bind_text(st, 3, m->sender);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*complaint_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, error, "finding a reaction's complaint");
+}
+
 static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 			  const struct wb_station *stn, const struct wb_inmsg *m, gint64 ts,
 			  int64_t *complaint_id, GError **error)
 {
+	if (!reaction_complaint(s, stn, m, complaint_id, error))
+		return false;
+	if (*complaint_id)
+		return true;
 	gint64 idle = (gint64)cfg->complaint_idle_days * 86400;
 	sqlite3_stmt *st = prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
 				"AND citizen = ?2 AND state = 'open' ORDER BY id DESC LIMIT 1",

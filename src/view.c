@@ -380,6 +380,7 @@ static void view_reaction(struct ctx *c)
 			    : g_strdup("The citizen removed a reaction.");
 	if (*target)
 		add_line(c->details, "To WhatsApp message: %s", target);
+	c->v->summary = wb_clean_line(c->v->label, WB_MAX_SUBJECT_CHARS); /* not the sentence */
 }
 
 static void view_order(struct ctx *c)
@@ -463,6 +464,8 @@ bool wb_view_media_ref(const char *type, const char *json, char **media_id, char
 
 static void summarise(struct wb_view *v)
 {
+	if (v->summary)
+		return; /* the type chose its own */
 	g_auto(GStrv) lines = g_strsplit(v->text ? v->text : "", "\n", -1);
 	for (char **l = lines; *l && !v->summary; l++) {
 		v->summary = wb_clean_line(*l, WB_MAX_SUBJECT_CHARS);

@@ -123,6 +123,7 @@ static void inmsg_free(gpointer p)
 	g_free(m->profile_name);
 	g_free(m->type);
 	g_free(m->context_id);
+	g_free(m->reacts_to);
 	g_free(m->json);
 	g_free(m);
 }
@@ -223,6 +224,9 @@ static void parse_message(struct where *w, size_t idx, json_t *m)
 		im->context_id = get_id(ctx, "id");
 		im->forwarded = get_bool(ctx, "forwarded") || get_bool(ctx, "frequently_forwarded");
 	}
+	json_t *reaction = json_object_get(m, "reaction");
+	if (strcmp(im->type, "reaction") == 0 && json_is_object(reaction))
+		im->reacts_to = get_id(reaction, "message_id");
 	im->json = compact(m);
 	g_ptr_array_add(w->out->messages, im);
 }

@@ -90,6 +90,28 @@ def test(t):
         t.eq(follow["X-Complaint-Ref"], ref, "the follow-up belongs to the same complaint")
         t.ok(str(follow["Subject"]).startswith("[%s] " % ref), "follow-up subject carries the same ref")
 
+    # A reaction is a note in the thread, not a new complaint; a forward is marked.
+    first_wamid = "wamid.HBgMOTE5ODMwMTExMjIyFQIAEhgUQkQ0RjE3QTI5QzBFNTU4MTIzQUIA"
+    react = {"from": "919830111222", "id": "wamid.REACT1", "timestamp": "1792058000",
+             "type": "reaction", "reaction": {"message_id": first_wamid, "emoji": "🙏"}}
+    fwd = {"from": "919830111222", "id": "wamid.FWD1", "timestamp": "1792058100",
+           "type": "text", "context": {"forwarded": True},
+           "text": {"body": "Your KYC is blocked, click http://bad.example to unblock"}}
+    contact = {"profile": {"name": "তনুশ্রী বসু"}, "wa_id": "919830111222"}
+    b.ingest(W.payload("441880000100101", [react, fwd], [contact]))
+    b.run("run")
+    t.eq(b.db("SELECT count(*) FROM complaints WHERE station = 'bhowanipore'"), [(1,)],
+         "a reaction and a forward open no new complaint")
+    mails = {m[3]["X-WhatsApp-Message-Id"]: m[3] for m in W.mailbox("bhowanipore")}
+    r = mails.get("wamid.REACT1")
+    t.ok(r is not None and str(r["Subject"]) == "[%s] Reaction 🙏" % ref and
+         r["In-Reply-To"] == "<%s@%s>" % (first_wamid, W.DOMAIN),
+         "the reaction is a short note threaded under the complaint",
+         r and (str(r["Subject"]), r["In-Reply-To"]))
+    f = mails.get("wamid.FWD1")
+    t.ok(f is not None and "Forwarded message" in W.text_of(f),
+         "a forwarded message is marked as forwarded")
+
     # Two citizens in one POST, to another station; names matched by wa_id.
     rc, _, _ = b.ingest(W.fixture("batch-two.json"))
     t.eq(rc, 0, "a batch of two is accepted")
@@ -119,7 +141,7 @@ def test(t):
 
     rc, out, _ = b.run("status")
     t.eq(rc, 0, "status exits 0")
-    t.ok("bhowanipore: queue 0" in out and "delivered 2" in out, "status shows the station's deliveries", out)
+    t.ok("bhowanipore: queue 0" in out and "delivered 4" in out, "status shows the station's deliveries", out)
 
 
 W.Tap().run(test)
