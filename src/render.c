@@ -332,7 +332,8 @@ static GMimePart *json_part(const char *json)
 	g_object_unref(s);
 	g_mime_part_set_filename(p, "whatsapp-message.json");
 	g_mime_object_set_disposition(GMIME_OBJECT(p), GMIME_DISPOSITION_ATTACHMENT);
-	g_mime_part_set_content_description(p, "The WhatsApp message object as received");
+	g_mime_part_set_content_description(p, "whatsapp-message.json; the WhatsApp message object "
+						  "as received");
 	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
 	free(pretty);
 	json_decref(v);
@@ -410,8 +411,17 @@ static GMimePart *media_part(const struct wb_attachment *a, const char *cid)
 	g_mime_part_set_filename(p, a->filename);
 	g_mime_object_set_disposition(GMIME_OBJECT(p), cid ? GMIME_DISPOSITION_INLINE
 							   : GMIME_DISPOSITION_ATTACHMENT);
-	g_autofree char *desc = g_strdup_printf("SHA-256 %s", a->sha256);
-	g_mime_part_set_content_description(p, desc);
+	/* The name first (clients that show a description show it instead of the file
+	 * name), then the hash an archivist checks. */
+	g_autofree char *desc = g_strdup_printf("%s; SHA-256 %s", a->filename, a->sha256);
+	if (needs_encoding(a->filename)) {
+		g_autofree char *named = g_strconcat(a->filename, ";", NULL);
+		g_autofree char *words = wb_rfc2047_words(named);
+		g_autofree char *raw = g_strdup_printf(" %s\n SHA-256 %s", words, a->sha256);
+		set_raw_header(GMIME_OBJECT(p), "Content-Description", desc, raw);
+	} else {
+		g_mime_part_set_content_description(p, desc);
+	}
 	/* base64 for every medium, text too: quoted-printable would turn a text file's LF
 	 * into CRLF on the way, and the bytes would no longer match their SHA-256. */
 	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);

@@ -103,8 +103,9 @@ def test_photo(t, s):
     t.ok(got == data, "the attached bytes are exactly the bytes served")
     t.eq(hashlib.sha256(got).digest(), base64.b64decode(s.webhook_hash),
          "the attached bytes have the webhook's SHA-256")
-    t.eq(part["Content-Description"], "SHA-256 " + hashlib.sha256(data).hexdigest(),
-         "Content-Description names the part's SHA-256")
+    t.eq(part["Content-Description"], "%s; SHA-256 %s" % (part.get_filename(),
+                                                           hashlib.sha256(data).hexdigest()),
+         "Content-Description names the file and its SHA-256")
     cid = (part["Content-ID"] or "").strip("<>")
     html = W.text_of(msg, "html")
     t.ok(cid and ('src="cid:%s"' % cid) in html, "the HTML shows the photo inline (cid)", html[:400])

@@ -448,7 +448,7 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 		gsize len;
 		const void *d = g_bytes_get_data(bytes, &len);
 		g_autofree char *hex = sha256_hex(d, len);
-		g_autofree char *desc = g_strconcat("SHA-256 ", hex, NULL);
+		g_autofree char *desc = g_strconcat(g->files[i], "; SHA-256 ", hex, NULL);
 		if (!(i == 0 && media)) /* the media's own checks follow */
 			g_assert_cmpstr(g_mime_part_get_content_description(p), ==, desc);
 		if (i == 0 && media) {
@@ -462,7 +462,8 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 			}
 			g_autofree char *media_hex = sha256_hex(g_bytes_get_data(media, NULL),
 								g_bytes_get_size(media));
-			g_autofree char *media_desc = g_strconcat("SHA-256 ", media_hex, NULL);
+			g_autofree char *media_desc = g_strconcat(g->files[i], "; SHA-256 ", media_hex,
+								  NULL);
 			if (g_strcmp0(g_mime_part_get_content_description(p), media_desc) != 0)
 				g_test_fail_printf("%s: Content-Description is not the media's hash %s",
 						   g->name, media_hex);

@@ -1,0 +1,114 @@
+"""A real mail client reads the mailbox: mutt, in a tmux terminal, against the private
+Dovecot over IMAP, shows a Bengali photo complaint with its decoded subject, sender and
+attachment names (the photo and a document with a Bengali file name)."""
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fakegraph  # noqa: E402
+import wbtest as W  # noqa: E402
+
+TOKEN = "EAAmutt-test-token"
+PNID = "441880000100101"
+
+
+def screen(sock):
+    return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
+                          capture_output=True).stdout.decode("utf-8", "replace")
+
+
+def wait_for(sock, text, timeout=10.0):
+    deadline = time.time() + timeout
+    s = ""
+    while time.time() < deadline:
+        s = screen(sock)
+        if text in s:
+            return s
+        time.sleep(0.1)
+    return s
+
+
+def deliver_complaint(graph, b):
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(3000) + b"\xff\xd9"
+    doc = b"%PDF-1.4\n% signed complaint\n%%EOF\n"
+    ip = graph.add_media({"id": "5550001", "mime_type": "image/jpeg",
+                          "data_b64": base64.b64encode(photo).decode()})
+    dp = graph.add_media({"id": "5550002", "mime_type": "application/pdf",
+                          "data_b64": base64.b64encode(doc).decode()})
+    contact = {"profile": {"name": "অনিতা মুখার্জি"}, "wa_id": "919830600700"}
+    msgs = [
+        {"from": "919830600700", "id": "wamid.MUTTPHOTO", "timestamp": "1792051200",
+         "type": "image", "image": {"id": "5550001", "mime_type": "image/jpeg",
+                                    "sha256": ip["sha256_b64"], "caption": "চুরির অভিযোগ – সই করা"}},
+        {"from": "919830600700", "id": "wamid.MUTTDOC", "timestamp": "1792051260",
+         "type": "document", "document": {"id": "5550002", "mime_type": "application/pdf",
+                                          "sha256": dp["sha256_b64"], "filename": "অভিযোগপত্র.pdf"}},
+    ]
+    rc, _, err = b.ingest(W.payload(PNID, msgs, [contact]))
+    assert rc == 0, err
+    rc, _, err = b.run("run")
+    assert rc == 0, err
+
+
+def test(t):
+    if not W.IMAP_PORT:
+        t.skip("mutt over IMAP", "no private Dovecot")
+        return
+    if not shutil.which("mutt") or not shutil.which("tmux"):
+        t.skip("mutt over IMAP", "mutt or tmux is not installed")
+        return
+    W.reset_mailboxes()
+    graph = fakegraph.FakeGraph(TOKEN)
+    graph.start()
+    try:
+        b = W.Bridge()
+        W.write_secret(os.path.join(b.dir, "token"), TOKEN)
+        cfg = open(b.config).read().replace(
+            "[whatsapp]\n", "[whatsapp]\napi_base = http://127.0.0.1:%d/v26.0\n"
+            "access_token_file = %s/token\n" % (graph.port, b.dir))
+        open(b.config, "w").write(cfg)
+        deliver_complaint(graph, b)
+    finally:
+        graph.stop()
+    t.eq(len(W.mailbox("bhowanipore")), 2, "two mails in the INBOX")
+
+    home = tempfile.mkdtemp(prefix="wbm.")
+    rc = os.path.join(home, "muttrc")
+    with open(rc, "w") as f:
+        f.write("set imap_user=bhowanipore\nset imap_pass=secret\nset ssl_starttls=no\n"
+                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
+                "set charset=utf-8\nset sort=date\nset wait_key=no\nset read_only=yes\n"
+                "set mail_check=0\nset imap_check_subscribed=no\nset quit=yes\n"
+                "set index_format='%%4C %%-30.30L %%s'\n" % W.IMAP_PORT)
+    sock = "wbmutt%d" % os.getpid()
+    env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
+    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "220", "-y", "50",
+                    "%s mutt -n -F %s -f imap://127.0.0.1:%s/INBOX" % (env, rc, W.IMAP_PORT)],
+                   check=True)
+    try:
+        index = wait_for(sock, "BHP-2026-000001")
+        t.ok("[BHP-2026-000001] চুরির অভিযোগ – সই করা" in index,
+             "mutt's index shows the decoded Bengali subject", index)
+        t.ok("অনিতা মুখার্জি" in index, "mutt's index shows the decoded sender", index)
+        t.ok("Document: অভিযোগপত্র.pdf" in index, "the document's subject shows its Bengali name",
+             index)
+        # Open the attachment list of the photo mail, then of the document mail.
+        subprocess.run(["tmux", "-L", sock, "send-keys", "v"], check=True)
+        atts = wait_for(sock, ".jpg")
+        t.ok(".jpg" in atts and "[image/jpeg" in atts and "whatsapp-message.json" in atts,
+             "the photo mail lists the photo and the message object", atts)
+        subprocess.run(["tmux", "-L", sock, "send-keys", "q", "j", "v"], check=True)
+        atts = wait_for(sock, "অভিযোগপত্র.pdf")
+        t.ok("অভিযোগপত্র.pdf" in atts and "/pdf, base64" in atts,
+             "the document's RFC 2231 file name decodes to the Bengali name in mutt", atts)
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+
+
+W.Tap().run(test)
