@@ -2,10 +2,14 @@
  * library and call wabridge's IMAP back end uses (mailimap_uidplus_append, no flags),
  * of pre-rendered mails over one logged-in connection.
  *
- *   append -p PORT -u USER -w PASSWORD_FILE [-f FOLDER] [-n MAX] DIR
+ *   append -p PORT (-u USER | -U) -w PASSWORD_FILE [-f FOLDER] [-n MAX] DIR
  *
- * Reads every regular file of DIR (one mail each, CRLF wire form) into memory, logs in
- * to 127.0.0.1:PORT, then APPENDs them in name order and times that part only.
+ * Reads every file of DIR (one mail each, CRLF wire form) into memory, logs in to
+ * 127.0.0.1:PORT, then APPENDs them in name order, one after the other, and times that
+ * part only. With -u all go to USER's folder over one connection; with -U each file is
+ * named ID.USER.eml and goes to that USER's folder, over one connection per user (all
+ * logged in before the clock starts) — the pattern of wabridge's worker, which keeps
+ * one connection per station and appends one mail at a time.
  * Output: one `key=value` per line, for tests/bench/run.sh. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,7 +25,10 @@
 struct mail {
 	char *data;
 	size_t len;
+	unsigned conn;  /* index into the connections */
 };
+
+#define MAX_USERS 16
 
 static void die(const char *what)
 {
@@ -64,7 +71,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: append -p PORT -u USER -w PASSWORD_FILE [-f FOLDER] [-n MAX] DIR\n");
+	fprintf(stderr, "usage: append -p PORT (-u USER | -U) -w PASSWORD_FILE [-f FOLDER] [-n MAX] DIR\n");
 	exit(2);
 }
 
@@ -72,18 +79,21 @@ int main(int argc, char **argv)
 {
 	long port = 0, max = 1000000;
 	const char *user = NULL, *pwfile = NULL, *folder = "INBOX";
+	bool user_from_name = false;
 	int opt;
-	while ((opt = getopt(argc, argv, "p:u:w:f:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:u:Uw:f:n:")) != -1) {
 		switch (opt) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 'u': user = optarg; break;
+		case 'U': user_from_name = true; break;
 		case 'w': pwfile = optarg; break;
 		case 'f': folder = optarg; break;
 		case 'n': max = strtol(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
-	if (port < 1 || port > 65535 || !user || !pwfile || max < 1 || optind != argc - 1)
+	if (port < 1 || port > 65535 || !(user || user_from_name) || (user && user_from_name) ||
+	    !pwfile || max < 1 || optind != argc - 1)
 		usage();
 	size_t pwlen;
 	char *password = slurp(pwfile, &pwlen);
@@ -112,25 +122,49 @@ int main(int argc, char **argv)
 		die("no mails in the directory");
 	struct mail *mails = calloc(n, sizeof *mails);
 	double *lat = calloc(n, sizeof *lat);
+	const char *users[MAX_USERS];
+	unsigned nusers = 0;
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!(mails[i].data = slurp(names[i], &mails[i].len)))
 			die("cannot read a mail file");
 		total += mails[i].len;
+		const char *who = user;
+		if (user_from_name) { /* DIR/ID.USER.eml */
+			char *base = strrchr(names[i], '/') + 1, *dot = strchr(base, '.');
+			char *ext = strrchr(base, '.');
+			if (!dot || ext == dot)
+				die("with -U, mail files are named ID.USER.eml");
+			*ext = '\0';
+			who = dot + 1;
+		}
+		unsigned u = 0;
+		while (u < nusers && strcmp(users[u], who) != 0)
+			u++;
+		if (u == nusers) {
+			if (nusers == MAX_USERS)
+				die("too many users");
+			users[nusers++] = who;
+		}
+		mails[i].conn = u;
 	}
 
-	mailimap *imap = mailimap_new(0, NULL);
-	if (mailimap_socket_connect(imap, "127.0.0.1", (uint16_t)port) != MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
-		die("cannot connect");
-	if (mailimap_login(imap, user, password) != MAILIMAP_NO_ERROR)
-		die("login refused");
+	mailimap *imap[MAX_USERS];
+	for (unsigned u = 0; u < nusers; u++) {
+		imap[u] = mailimap_new(0, NULL);
+		if (mailimap_socket_connect(imap[u], "127.0.0.1", (uint16_t)port) !=
+		    MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
+			die("cannot connect");
+		if (mailimap_login(imap[u], users[u], password) != MAILIMAP_NO_ERROR)
+			die("login refused");
+	}
 	size_t ok = 0, failed = 0;
 	double t0 = now_s();
 	for (size_t i = 0; i < n; i++) {
 		uint32_t uidvalidity = 0, uid = 0;
 		struct mailimap_flag_list *flags = mailimap_flag_list_new_empty();
 		double a = now_s();
-		int r = mailimap_uidplus_append(imap, folder, flags, NULL, mails[i].data,
+		int r = mailimap_uidplus_append(imap[mails[i].conn], folder, flags, NULL, mails[i].data,
 						mails[i].len, &uidvalidity, &uid);
 		lat[ok] = now_s() - a;
 		mailimap_flag_list_free(flags);
@@ -140,11 +174,13 @@ int main(int argc, char **argv)
 			failed++;
 	}
 	double span = now_s() - t0;
-	mailimap_logout(imap);
-	mailimap_free(imap);
+	for (unsigned u = 0; u < nusers; u++) {
+		mailimap_logout(imap[u]);
+		mailimap_free(imap[u]);
+	}
 
 	qsort(lat, ok, sizeof *lat, cmp_double);
-	printf("mails=%zu\nappended=%zu\nfailed=%zu\n", n, ok, failed);
+	printf("mails=%zu\nappended=%zu\nfailed=%zu\nconnections=%u\n", n, ok, failed, nusers);
 	printf("mail_bytes_avg=%zu\n", total / n);
 	printf("elapsed_s=%.3f\n", span);
 	printf("append_per_s=%.1f\n", span > 0 ? (double)ok / span : 0.0);

@@ -1,7 +1,7 @@
 /* load: a load generator for `wabridge serve` (bench only; talks to 127.0.0.1 only).
  *
  *   load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNECTIONS]
- *        [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH]
+ *        [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]
  *        [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]
  *   load --free-port
  *
@@ -14,11 +14,20 @@
  * measures each request from its first byte written to its last byte read (monotonic
  * clock). It stops after REQUESTS or after SECONDS, whichever comes first.
  *
- * -m PID samples VmRSS of that process when the number of answered requests reaches each
+ * Without -R it is a closed loop: each connection sends its next request as soon as the
+ * last is answered (the most the listener takes at that concurrency; mean latency is
+ * then CONNECTIONS / rate by Little's law). With -R the requests are due on a fixed
+ * schedule of RATE a second, as Meta would send them, and a connection that is free
+ * takes the next one when it is due; latency counts from the due time, so a request
+ * that waited for a free connection shows it ("late_5ms" counts those that started more
+ * than 5 ms after their slot).
+ *
+ * -m PID samples VmRSS (and RssAnon) of that process when the number of answered requests reaches each
  * N of -M (default: 10%, 50% and 100% of REQUESTS).
  * -D waits, after the last answer, until EXPECTED messages (default: the number answered
  * 200) are in state 'delivered' in wabridge's state database, at most -T seconds
- * (default 120), and reports the time from the first byte sent.
+ * (default 120), and reports the time from the first byte sent; with -m also VmRSS as
+ * each tenth of them is delivered.
  *
  * Output: one `key=value` per line, for tests/bench/run.sh.
  * --free-port prints a TCP port on 127.0.0.1 that was free a moment ago. */
@@ -39,6 +48,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +74,15 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system) of this process so far. */
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ---- deterministic random numbers (xorshift64*) ---- */
@@ -217,7 +236,7 @@ struct conn {
 	enum cstate st;
 	size_t req;     /* index of the request in flight */
 	size_t off;     /* bytes of it written so far */
-	double t0;      /* its first byte written */
+	double t0;      /* its first byte written, or when it was due (-R) */
 	char in[IN_BUF + 1]; /* NUL-terminated after each read */
 	size_t inlen;
 };
@@ -233,11 +252,15 @@ static struct {
 	unsigned status[600];
 	size_t errors_conn, errors_proto, errors_timeout;
 	double t_first, t_last;
+	double rate;        /* -R: requests per second on a fixed schedule; 0 = closed loop */
+	double t_start;
+	size_t late;
 	int ep;
 	/* VmRSS sampling */
 	long rss_pid;
 	size_t rss_at[16];
 	long rss_kb[16];
+	long anon_kb[16];
 	unsigned rss_n;
 } L;
 
@@ -265,7 +288,8 @@ static void watch(struct conn *c, uint32_t events, int op)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
-static long read_rss_kb(long pid)
+/* A "Name:  N kB" field of /proc/PID/status, -1 if absent. */
+static long read_status_kb(long pid, const char *name)
 {
 	char path[64], line[256];
 	snprintf(path, sizeof path, "/proc/%ld/status", pid);
@@ -273,9 +297,10 @@ static long read_rss_kb(long pid)
 	if (!f)
 		return -1;
 	long kb = -1;
+	size_t n = strlen(name);
 	while (fgets(line, sizeof line, f))
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
+		if (strncmp(line, name, n) == 0 && line[n] == ':')
+			kb = strtol(line + n + 1, NULL, 10);
 	fclose(f);
 	return kb;
 }
@@ -284,8 +309,10 @@ static void finished_one(void)
 {
 	L.done++;
 	for (unsigned i = 0; i < L.rss_n; i++)
-		if (L.rss_pid > 0 && L.done == L.rss_at[i])
-			L.rss_kb[i] = read_rss_kb(L.rss_pid);
+		if (L.rss_pid > 0 && L.done == L.rss_at[i]) {
+			L.rss_kb[i] = read_status_kb(L.rss_pid, "VmRSS");
+			L.anon_kb[i] = read_status_kb(L.rss_pid, "RssAnon");
+		}
 }
 
 static void start_next(struct conn *c, double t, bool accepting);
@@ -332,19 +359,30 @@ static void try_send(struct conn *c, bool accepting)
 	watch(c, EPOLLIN, EPOLL_CTL_MOD);
 }
 
+/* When request i is due: at once (closed loop), or at its slot of the -R schedule. */
+static double due_at(size_t i, double t)
+{
+	return L.rate > 0 ? L.t_start + (double)i / L.rate : t;
+}
+
 static void start_next(struct conn *c, double t, bool accepting)
 {
-	if (!accepting || L.next >= L.n) {
-		c->st = C_IDLE;
+	c->st = C_IDLE;
+	if (!accepting || L.next >= L.n)
 		return;
-	}
+	t = now_s();
+	double due = due_at(L.next, t);
+	if (due > t)
+		return;
+	if (t - due > 0.005)
+		L.late++; /* no connection was free when it was due */
 	c->req = L.next++;
 	c->off = 0;
-	c->t0 = now_s();
+	c->t0 = due; /* paced: latency counts from the slot, so waiting for a free
+		      * connection is not hidden (no coordinated omission) */
 	if (L.t_first == 0)
-		L.t_first = c->t0;
+		L.t_first = t;
 	c->st = C_SEND;
-	(void)t;
 	try_send(c, accepting);
 }
 
@@ -445,9 +483,10 @@ static void drive(unsigned nconn, double max_s)
 			die("cannot connect to 127.0.0.1:%u: %s", L.port, strerror(errno));
 		watch(&conns[i], EPOLLIN, EPOLL_CTL_ADD);
 	}
-	double t_start = now_s(), deadline = t_start + max_s;
+	L.t_start = now_s();
+	double deadline = L.t_start + max_s;
 	for (unsigned i = 0; i < nconn; i++)
-		start_next(&conns[i], t_start, true);
+		start_next(&conns[i], L.t_start, true);
 	struct epoll_event evs[64];
 	for (;;) {
 		double t = now_s();
@@ -466,7 +505,12 @@ static void drive(unsigned nconn, double max_s)
 			break;
 		if (t > deadline + DRAIN_GRACE_S)
 			break;
-		int k = epoll_wait(L.ep, evs, 64, 100);
+		int wait_ms = 100;
+		if (accepting && L.next < L.n && L.rate > 0) {
+			double until = due_at(L.next, t) - t;
+			wait_ms = until <= 0 ? 0 : until >= 0.1 ? 100 : (int)(until * 1000) + 1;
+		}
+		int k = epoll_wait(L.ep, evs, 64, wait_ms);
 		for (int i = 0; i < k; i++) {
 			struct conn *c = evs[i].data.ptr;
 			if (c->st == C_SEND && (evs[i].events & EPOLLOUT))
@@ -474,6 +518,9 @@ static void drive(unsigned nconn, double max_s)
 			else if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
 				on_readable(c, accepting);
 		}
+		for (unsigned i = 0; i < nconn && L.next < L.n; i++) /* paced: slots now due */
+			if (conns[i].st == C_IDLE)
+				start_next(&conns[i], t, now_s() < deadline);
 	}
 	for (unsigned i = 0; i < nconn; i++)
 		if (conns[i].fd >= 0)
@@ -506,9 +553,23 @@ static void wait_delivered(const char *dbpath, long expected, double max_s)
 	printf("delivered_at_send_end=%ld\n", db_count(db, q));
 	double t_end = now_s() + max_s, t = now_s();
 	long n = 0;
-	while ((n = db_count(db, q)) < expected && (t = now_s()) < t_end)
-		usleep(20000);
+	/* With -m: VmRSS and RssAnon as each tenth of the mails is delivered. */
+	long rss[10], anon[10];
+	int tenths = 0;
+	for (;;) {
+		n = db_count(db, q);
+		while (L.rss_pid > 0 && expected > 0 && tenths < 10 && n >= expected * (tenths + 1) / 10) {
+			rss[tenths] = read_status_kb(L.rss_pid, "VmRSS");
+			anon[tenths++] = read_status_kb(L.rss_pid, "RssAnon");
+		}
+		if (n >= expected || (t = now_s()) >= t_end)
+			break;
+		usleep(50000);
+	}
 	t = now_s();
+	for (int i = 0; i < tenths; i++)
+		printf("rss_kb_delivered_%ld=%ld\nanon_kb_delivered_%ld=%ld\n",
+		       expected * (i + 1) / 10, rss[i], expected * (i + 1) / 10, anon[i]);
 	printf("delivered=%ld\n", n);
 	printf("delivery_expected=%ld\n", expected);
 	printf("delivery_complete=%d\n", n >= expected);
@@ -543,7 +604,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
-		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH]\n"
+		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]\n"
 		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]\n"
 		"       load --free-port\n");
 	exit(2);
@@ -558,7 +619,7 @@ int main(int argc, char **argv)
 	const char *secret_file = NULL, *pnids = NULL, *tag = "r0", *path = "/webhook";
 	const char *rss_list = NULL, *dbpath = NULL;
 	int opt;
-	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:")) != -1) {
 		switch (opt) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 's': secret_file = optarg; break;
@@ -574,12 +635,13 @@ int main(int argc, char **argv)
 		case 'D': dbpath = optarg; break;
 		case 'E': expected = strtol(optarg, NULL, 10); break;
 		case 'T': wait_s = strtod(optarg, NULL); break;
+		case 'R': L.rate = strtod(optarg, NULL); break;
 		default: usage();
 		}
 	}
 	if (port < 1 || port > 65535 || !secret_file || !pnids || n < 1 || n > 1000000 ||
 	    nconn < 1 || nconn > MAX_CONNS || citizens < 1 || citizens > 100000 || max_s <= 0 ||
-	    strlen(tag) > 16 || path[0] != '/')
+	    strlen(tag) > 16 || path[0] != '/' || L.rate < 0)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	L.port = (uint16_t)port;
@@ -645,11 +707,14 @@ int main(int argc, char **argv)
 			L.rss_n = 3;
 		}
 		for (unsigned i = 0; i < L.rss_n; i++)
-			L.rss_kb[i] = -1;
-		printf("rss_kb_start=%ld\n", read_rss_kb(L.rss_pid));
+			L.rss_kb[i] = L.anon_kb[i] = -1;
+		printf("rss_kb_start=%ld\n", read_status_kb(L.rss_pid, "VmRSS"));
+		printf("anon_kb_start=%ld\n", read_status_kb(L.rss_pid, "RssAnon"));
 	}
 
+	double cpu_before = cpu_s();
 	drive((unsigned)nconn, max_s);
+	double cpu_after = cpu_s();
 
 	size_t non200 = L.answered - L.status[200];
 	double span = L.t_last > L.t_first ? L.t_last - L.t_first : 0;
@@ -667,8 +732,14 @@ int main(int argc, char **argv)
 	printf("errors_conn=%zu\nerrors_proto=%zu\nerrors_timeout=%zu\n", L.errors_conn,
 	       L.errors_proto, L.errors_timeout);
 	printf("elapsed_s=%.3f\n", span);
+	printf("client_cpu_s=%.2f\n", cpu_after - cpu_before);
 	printf("rps=%.1f\n", span > 0 ? (double)L.answered / span : 0.0);
 	printf("ok_per_s=%.1f\n", span > 0 ? (double)L.status[200] / span : 0.0);
+	double sum = 0;
+	for (size_t i = 0; i < L.answered; i++)
+		sum += L.lat[i];
+	printf("paced_rate=%.0f\nlate_5ms=%zu\n", L.rate, L.late);
+	printf("mean_ms=%.2f\n", L.answered ? sum / (double)L.answered * 1e3 : 0.0);
 	printf("p50_ms=%.2f\n", pct(L.lat, L.answered, 50) * 1e3);
 	printf("p90_ms=%.2f\n", pct(L.lat, L.answered, 90) * 1e3);
 	printf("p99_ms=%.2f\n", pct(L.lat, L.answered, 99) * 1e3);
@@ -681,7 +752,8 @@ int main(int argc, char **argv)
 		printf("lat_le_%gms=%zu\n", bounds_ms[b], i);
 	}
 	for (unsigned i = 0; i < L.rss_n; i++)
-		printf("rss_kb_at_%zu=%ld\n", L.rss_at[i], L.rss_kb[i]);
+		printf("rss_kb_at_%zu=%ld\nanon_kb_at_%zu=%ld\n", L.rss_at[i], L.rss_kb[i],
+		       L.rss_at[i], L.anon_kb[i]);
 	fflush(stdout);
 
 	if (dbpath)
