@@ -25,7 +25,7 @@
 
 #define WB_MAX_ATTEMPTS 60  /* with backoff capped at 6 h: several days of retrying */
 #define CLAIM_BATCH 64
-#define EXPAND_BATCH 256
+#define EXPAND_BATCH 32     /* short write transactions: the listener's commits wait less */
 
 gint64 wb_backoff(int fail_class, int attempts)
 {

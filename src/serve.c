@@ -3,7 +3,7 @@
  * Design rationale:
  * - Start-up is linear: configuration (already loaded by main), committer, worker,
  *   listener; then the GLib main loop, which only waits for signals.
- * - The listener (libmicrohttpd, a small thread pool) never waits for media, IMAP or the
+ * - The listener (libmicrohttpd, a thread per connection) never waits for media, IMAP or the
  *   Graph API. A signed POST is handed to the committer and answered 200 once its raw
  *   bytes are committed; 503 when the commit fails; nothing else happens on the request
  *   path. The committer takes every body waiting at that moment into one transaction
@@ -34,7 +34,7 @@
 #include <string.h>
 #include <sysexits.h>
 
-#define LISTEN_THREADS 4
+#define MAX_CONNECTIONS 512 /* each is a thread while open */
 #define MAX_CHALLENGE 512
 
 /* ---- configuration, shared by reference ----------------------------------------------- */
@@ -408,16 +408,18 @@ static struct MHD_Daemon *start_listener(struct server *sv, const struct wb_conf
 		g_critical("[webhook] listen = %s is not ADDRESS:PORT", cfg->listen);
 		return NULL;
 	}
+	/* A thread per connection: a request waiting for its commit blocks only its own
+	 * connection, and every request waiting at once joins the same group commit (a
+	 * small thread pool would cap a commit at one request per pool thread). */
 	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
-		(sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
+		MHD_USE_ERROR_LOG | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, sv,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)LISTEN_THREADS,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
 		/* A client that dawdles (slowloris) is cut off; Meta sends whole requests. */
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
 		MHD_OPTION_END);
 	if (!d)
