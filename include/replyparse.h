@@ -1,0 +1,52 @@
+/* replyparse: what an officer wrote in a reply, and the complaint number in it.
+ *
+ * Pure: a mail's bytes in, the new text, the complaint number and the officer's tags
+ * out; no store, no network, no clock. `wabridge parse-reply` runs it alone.
+ *
+ * The new text comes from text/plain, or from text/html (through libxml2) when that is
+ * all there is. Removed: quoted lines ("> "), blockquotes and the quote containers of
+ * Gmail, Outlook (desktop and web), Apple Mail, Thunderbird, K-9 and Roundcube;
+ * attribution lines ("On … wrote:", Outlook's "From: … Sent: …" header blocks,
+ * "-----Original Message-----") in English, Bengali and Hindi; signatures ("-- ") and
+ * client footers ("Sent from my iPhone", "Get Outlook for Android", …).
+ *
+ * The complaint number is found by the default patterns of SPEC §6 ("Complaint No.
+ * 123/2026", "GDE No 45", "GD 1234/26", "অভিযোগ নং ১২৩/২০২৬", "शिकायत संख्या ४५",
+ * "#GD 123/26") plus the station's extra patterns (first capture group is the number),
+ * with Bengali and Devanagari digits turned into ASCII digits. Tags: #escalate, #close,
+ * #transfer CODE. */
+#ifndef WB_REPLYPARSE_H
+#define WB_REPLYPARSE_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WB_REPLY_ERROR (wb_reply_error_quark())
+GQuark wb_reply_error_quark(void);
+enum { WB_REPLY_UNPARSABLE = 1 }; /* not a mail, or no text part at all */
+
+struct wb_reply {
+	char *text;           /* the officer's new text, plain, trimmed; may be "" */
+	char *number;         /* the complaint number ("123/2026"), ASCII digits, or NULL */
+	bool escalate, close;
+	char *transfer_to;    /* station code from "#transfer CODE", or NULL */
+	/* from the headers, for the caller's matching (never trusted for sending) */
+	char *from_addr;      /* lowercase addr-spec of From:, or NULL */
+	char *to_addrs;       /* every To/Cc/Delivered-To addr-spec, space separated */
+	char *in_reply_to;    /* Message-IDs without <>, space separated (In-Reply-To, References) */
+	char *subject;        /* decoded */
+};
+
+/* extra_patterns: NULL-terminated regexes (may be NULL), each with one capture group. */
+struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const *extra_patterns,
+				GError **error);
+void wb_reply_free(struct wb_reply *r);
+
+/* The number alone, from any text (used by wb_reply_parse on the new text). */
+char *wb_reply_find_number(const char *text, const char *const *extra_patterns);
+
+/* Bengali (০-৯) and Devanagari (०-९) digits to ASCII. Newly allocated. */
+char *wb_ascii_digits(const char *s);
+
+#endif
