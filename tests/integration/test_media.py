@@ -34,11 +34,7 @@ class Setup:
     def __init__(self, graph):
         self.graph = graph
         self.b = W.Bridge()
-        W.write_secret(os.path.join(self.b.dir, "token"), TOKEN)
-        cfg = open(self.b.config).read().replace(
-            "[whatsapp]\n", "[whatsapp]\napi_base = http://127.0.0.1:%d/v26.0\n"
-            "access_token_file = %s/token\n" % (graph.port, self.b.dir))
-        open(self.b.config, "w").write(cfg)
+        self.b.use_graph(graph.port, TOKEN)
         self.n = 0
         self.logs = ""
 

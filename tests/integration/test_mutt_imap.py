@@ -68,11 +68,7 @@ def test(t):
     graph.start()
     try:
         b = W.Bridge()
-        W.write_secret(os.path.join(b.dir, "token"), TOKEN)
-        cfg = open(b.config).read().replace(
-            "[whatsapp]\n", "[whatsapp]\napi_base = http://127.0.0.1:%d/v26.0\n"
-            "access_token_file = %s/token\n" % (graph.port, b.dir))
-        open(b.config, "w").write(cfg)
+        b.use_graph(graph.port, TOKEN)
         deliver_complaint(graph, b)
     finally:
         graph.stop()

@@ -142,6 +142,15 @@ class Bridge:
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n" + extra)
 
+    def use_graph(self, port, token):
+        """Point [whatsapp] at a fake Graph API on loopback, with this access token."""
+        write_secret(os.path.join(self.dir, "token"), token)
+        cfg = open(self.config).read().replace(
+            "[whatsapp]\n", "[whatsapp]\napi_base = http://127.0.0.1:%d/v26.0\n"
+            "access_token_file = %s/token\n" % (port, self.dir))
+        with open(self.config, "w") as f:
+            f.write(cfg)
+
     def run(self, *args, stdin=None, env=None, cwd=None, config=True, timeout=120):
         cmd = WRAP + [WABRIDGE] + (["-c", self.config] if config else []) + list(args)
         e = dict(os.environ)
