@@ -23,6 +23,13 @@ token","type":"OAuthException","code":190,"fbtrace_id":"A…"}}):
       200 {"messaging_product":"whatsapp","contacts":[{"input":"<to>","wa_id":"<to>"}],
            "messages":[{"id":"wamid.<random>","message_status":"accepted"}]}
       a mark-as-read body ({"status":"read",...}) gets {"success":true}
+      The body is checked as Meta does (send_problem): unknown keys, a wrong
+      recipient_type or type, a text without body or over 4096 characters, a context
+      without message_id, biz_opaque_callback_data over 512 bytes, a template without
+      name or language.code, malformed components or parameters give HTTP 400 code 100;
+      a text parameter with a newline, a tab or more than four spaces in a row gives
+      132018. Once templates are registered (/_fake/templates), a template name unknown
+      in that language gives 132001 and a wrong number of body parameters 132000.
   Errors have Meta's shape {"error":{"message","type","code","error_subcode",
   "error_data","is_transient","fbtrace_id"}}; unknown paths answer code 2500.
 
@@ -52,12 +59,22 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
      Streams stop after "limit" bytes (default 64 MB) or when the client goes away; the
      request log then says client_gone and bytes_sent.
   POST /_fake/fail   {"send":true,"code":131047,"http":400,"times":1}: the next sends fail
-                     with Meta's error shape ("details" overrides error_data.details)
+                     with Meta's error shape ("details" overrides error_data.details;
+                     "subcode", "message", "is_transient" as for media). More keys:
+                     "raw": "<text>"  answer exactly this body instead (HTTP "http",
+                                      default 200; "ctype", "headers" {name: value}),
+                                      for proxies' pages and malformed successes
+                     "delay": S       sleep S seconds before answering
+                     "ok": true       then answer normally (a slow success)
+  POST /_fake/templates {"templates":[{"name":"complaint_registered","language":"bn",
+                     "params":1},...]}: the approved templates (replaces the list; an
+                     empty list turns the template checks off, as at start)
   POST /_fake/config {"url_ttl": seconds}
   GET  /_fake/requests  every Graph/CDN request seen, oldest first: method, path, query
                      (raw), params, headers (names lowercased), body, step, media_id,
-                     status, bytes_sent, client_gone, done
-  POST /_fake/reset  forgets media, failures and requests
+                     status, bytes_sent, client_gone, done; a successful send also has
+                     the wamid answered
+  POST /_fake/reset  forgets media, failures, templates and requests
 
 Run: python3 fakegraph.py --port 0 --token TOKEN [--state-dir DIR] [--url-ttl S]
 [--watch-stdin] prints "PORT <n>" once listening (and writes DIR/port; DIR/requests.jsonl
@@ -84,6 +101,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 LOOKUP_RE = re.compile(r"^/v\d+\.\d+/([^/]+)$")
 SEND_RE = re.compile(r"^/v\d+\.\d+/([^/]+)/messages$")
 DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+# Top-level keys of a send body Graph knows; others get code 100.
+SEND_KEYS = frozenset((
+    "messaging_product", "recipient_type", "to", "recipient", "type", "context",
+    "biz_opaque_callback_data", "text", "template", "image", "audio", "document", "video",
+    "sticker", "location", "contacts", "interactive", "reaction", "status", "message_id",
+    "typing_indicator"))
+SEND_TYPES = frozenset(k for k in SEND_KEYS if k in (
+    "text", "template", "image", "audio", "document", "video", "sticker", "location",
+    "contacts", "interactive", "reaction"))
+TEXT_MAX = 4096          # characters of text.body
+OPAQUE_MAX = 512         # bytes of biz_opaque_callback_data
+BAD_PARAM_RE = re.compile(r"[\n\t]| {5}")   # what 132018 refuses in a text parameter
 HUGE = 10 * 1024 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -122,6 +151,11 @@ SEND_TITLES = {
              "phone number in a short period of time."),
     132001: ("Template name does not exist in the translation",
              "template name does not exist in the translation"),
+    132000: ("Number of parameters does not match the expected number of params",
+             "number of localizable_params does not match the expected number of params"),
+    132018: ("There was an issue with the parameters in your template.",
+             "Param text cannot have new-line/tab characters or more than 4 consecutive "
+             "spaces"),
     190: ("Invalid OAuth access token", "Invalid OAuth access token."),
     131000: ("Something went wrong", "Something went wrong"),
 }
@@ -160,6 +194,7 @@ class FakeGraph:
         self.media = {}
         self.fails = []
         self.requests = []
+        self.templates = {}  # (name, language code) -> number of body parameters
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.fake = self
@@ -188,6 +223,7 @@ class FakeGraph:
         with self.lock:
             self.media.clear()
             self.fails.clear()
+            self.templates.clear()
             self.requests.clear()
 
     def add_media(self, spec):
@@ -213,6 +249,12 @@ class FakeGraph:
             spec.setdefault("step", MODE_STEP[spec["mode"]])
         with self.lock:
             self.fails.append(spec)
+
+    def set_templates(self, spec):
+        t = {(str(x["name"]), str(x["language"])): int(x.get("params", 0))
+             for x in spec.get("templates", [])}
+        with self.lock:
+            self.templates = t
 
     def take_fail(self, step, media_id=None):
         """The first pending failure for this step (and media), counted down; or None."""
@@ -255,6 +297,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # quiet: the request log is the record
         pass
+
+    def handle(self):
+        # A client that stops reading mid-answer (a send over its answer cap) resets the
+        # connection; that is the client's business, not a traceback on the test's stderr.
+        try:
+            super().handle()
+        except ConnectionResetError:
+            self.close_connection = True
 
     # ---- plumbing ---------------------------------------------------------------------
 
@@ -492,20 +542,85 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(400, graph_error(100, "(#100) The parameter messaging_product "
                                               "is required."), entry=entry)
         f = self.fake.take_fail("send")
-        if f is not None:
-            return self.send_error_shape(f, entry)
+        if f is not None and self.failed_send(f, entry):
+            return
         if req.get("status") == "read":
             return self.send(200, {"success": True}, entry=entry)
         to = str(req.get("to") or "")
         if not to:
             return self.send(400, graph_error(100, "(#100) The parameter to is required."),
                              entry=entry)
+        problem = self.send_problem(req)
+        if problem is not None:
+            return self.send_error_shape(problem, entry)
         wamid = "wamid." + base64.b64encode(b"\x15\x02\x00\x11\x18\x12" +
                                             secrets.token_hex(10).upper().encode()).decode()
+        entry["wamid"] = wamid
         self.send(200, {"messaging_product": "whatsapp",
                         "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
                         "messages": [{"id": wamid, "message_status": "accepted"}]},
                   entry=entry)
+
+    def failed_send(self, f, entry):
+        """Answers an injected send failure; False when the send should go on ("ok")."""
+        time.sleep(float(f.get("delay", 0)))
+        if "raw" in f:
+            self.send(int(f.get("http", 200)), str(f["raw"]), f.get("ctype", "text/plain"),
+                      extra=f.get("headers"), entry=entry)
+        elif f.get("ok"):
+            return False
+        else:
+            self.send_error_shape(f, entry)
+        return True
+
+    def send_problem(self, req):
+        """What Meta would refuse in a send body, as a failure spec; or None."""
+        unknown = sorted(set(req) - SEND_KEYS)
+        if unknown:
+            return bad_param("(#100) Param %s is not a valid parameter" % unknown[0])
+        if req.get("recipient_type", "individual") != "individual":
+            return bad_param("(#100) Param recipient_type must be individual")
+        kind = req.get("type", "text")
+        if kind not in SEND_TYPES:
+            return bad_param("(#100) Param type must be one of {%s}" % ", ".join(
+                sorted(SEND_TYPES)))
+        ctx = req.get("context")
+        if ctx is not None and not (isinstance(ctx, dict) and set(ctx) == {"message_id"} and
+                                    isinstance(ctx["message_id"], str)):
+            return bad_param("(#100) Param context['message_id'] is required")
+        opaque = req.get("biz_opaque_callback_data")
+        if opaque is not None and not (isinstance(opaque, str) and
+                                       len(opaque.encode()) <= OPAQUE_MAX):
+            return bad_param("(#100) Param biz_opaque_callback_data must be at most %d "
+                             "characters long" % OPAQUE_MAX)
+        if kind == "text":
+            return text_problem(req.get("text"))
+        if kind == "template":
+            return self.template_problem(req.get("template"))
+        return None
+
+    def template_problem(self, t):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or \
+                not isinstance(t.get("language"), dict) or \
+                not isinstance(t["language"].get("code"), str):
+            return bad_param("(#100) Param template['name'] and template['language']"
+                             "['code'] are required")
+        params, problem = body_params(t.get("components", []))
+        if problem is not None:
+            return problem
+        for p in params:
+            if p.get("type") == "text" and BAD_PARAM_RE.search(p["text"]):
+                return {"code": 132018, "http": 400}
+        with self.fake.lock:
+            known = dict(self.fake.templates)
+        want = known.get((t["name"], t["language"]["code"]))
+        if known and want is None:
+            return {"code": 132001, "http": 404}
+        if known and want != len(params):
+            return {"code": 132000, "http": 400, "details": "body: number of "
+                    "localizable_params (%d) does not match the expected number of params "
+                    "(%d)" % (len(params), want)}
+        return None
 
     def send_error_shape(self, f, entry):
         code = int(f.get("code", 131000))
@@ -532,6 +647,8 @@ class Handler(BaseHTTPRequestHandler):
                 fake.add_fail(spec)
             elif path == "/_fake/reset":
                 fake.reset()
+            elif path == "/_fake/templates":
+                fake.set_templates(spec)
             elif path == "/_fake/config":
                 fake.url_ttl = int(spec.get("url_ttl", fake.url_ttl))
             else:
@@ -539,6 +656,44 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, {"ok": True})
         except (ValueError, KeyError, TypeError) as e:
             self.send(400, {"error": "%s: %s" % (type(e).__name__, e)})
+
+
+def bad_param(message):
+    """A failure spec for Meta's answer to a malformed send body."""
+    return {"code": 100, "http": 400, "message": message, "details": message}
+
+
+def text_problem(text):
+    if not isinstance(text, dict) or not set(text) <= {"body", "preview_url"}:
+        return bad_param("(#100) Param text must be an object with body and preview_url")
+    body = text.get("body")
+    if not isinstance(body, str) or not body:
+        return bad_param("(#100) Param text['body'] is required")
+    if len(body) > TEXT_MAX:
+        return bad_param("(#100) Param text['body'] must be at most %d characters long"
+                         % TEXT_MAX)
+    if not isinstance(text.get("preview_url", False), bool):
+        return bad_param("(#100) Param text['preview_url'] must be a boolean")
+    return None
+
+
+def body_params(components):
+    """The body component's parameters and None, or [] and a failure spec."""
+    if not isinstance(components, list):
+        return [], bad_param("(#100) Param template['components'] must be an array")
+    params = []
+    for c in components:
+        if not isinstance(c, dict) or not isinstance(c.get("type"), str) or \
+                not isinstance(c.get("parameters", []), list):
+            return [], bad_param("(#100) Param template['components'][0] is malformed")
+        for p in c.get("parameters", []):
+            if not isinstance(p, dict) or not isinstance(p.get("type"), str) or \
+                    (p["type"] == "text" and not isinstance(p.get("text"), str)):
+                return [], bad_param("(#100) Param template['components'][0]"
+                                     "['parameters'][0] is malformed")
+        if c["type"] == "body":
+            params += c.get("parameters", [])
+    return params, None
 
 
 def watch_stdin(stop):
