@@ -21,6 +21,25 @@
 #define WB_MAX_STICKER_BYTES  (1u * 1024u * 1024u)
 #define WB_MEDIA_GIVE_UP_S    (6 * 86400) /* media ids die after about 7 days */
 #define WB_MEDIA_MAX_TRIES    20          /* damaged transfers before the mail goes without */
+#define WB_MAX_REPLY_BYTES    (10u * 1024u * 1024u) /* an officer's reply mail */
 #define WB_MAX_MAIL_BYTES     (150u * 1024u * 1024u) /* a rendered mail */
+
+/* Graph API exchanges (graph.c, media.c, wasend.c). */
+#define WB_MAX_GRAPH_REPLY_BYTES  (64u * 1024u) /* kept of a JSON answer or an error body */
+#define WB_MAX_GRAPH_TEXT_CHARS   300u  /* of Graph's message or details quoted in an error */
+#define WB_MAX_GRAPH_WORD_CHARS   64u   /* of Graph's fbtrace_id or error type */
+#define WB_GRAPH_CONNECT_S        15L   /* to connect to Graph or its CDN */
+#define WB_MAX_MEDIA_ID_DIGITS    64u   /* a media id (Meta's have 15 to 17 digits) */
+#define WB_MAX_MIME_BYTES         255u  /* a lookup's mime_type */
+#define WB_MEDIA_REDIRECTS        3L    /* followed by a download (the lookup follows none) */
+#define WB_MEDIA_TIMEOUT_S        120L  /* one media request, when the caller sets none */
+#define WB_MEDIA_LOW_SPEED_BYTES  1024L /* a media transfer slower than this a second ... */
+#define WB_MEDIA_LOW_SPEED_S      30L   /* ... for this long is given up */
+#define WB_MAX_SEND_TEXT_CHARS    4096u /* text.body sent (Meta's cap; longer is cut) */
+#define WB_MAX_PARAM_CHARS        1024u /* one template parameter sent */
+#define WB_MAX_OPAQUE_BYTES       512u  /* biz_opaque_callback_data sent */
+#define WB_MAX_TEMPLATE_CHARS     512u  /* a template name (Meta's cap) */
+#define WB_MAX_LANG_CHARS         15u   /* a template language: "bn", "en_US", "zh_HK" ... */
+#define WB_SEND_TIMEOUT_S         30L   /* one send, when the caller sets none */
 
 #endif

@@ -51,7 +51,7 @@ struct wb_media {
 bool wb_media_fetch(const struct wb_media_req *req, struct wb_media *out, GError **error);
 void wb_media_clear(struct wb_media *m);
 
-/* The User-Agent sent on every Graph request ("wabridge/VERSION"). */
+/* The User-Agent sent on every Graph request: wb_graph_user_agent() (graph.h). */
 const char *wb_media_user_agent(void);
 
 #endif

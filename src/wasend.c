@@ -11,10 +11,10 @@
  * - The request is checked before anything is sent. A bad message field is a bug upstream
  *   (FINAL); a bad token, api_base or phone_number_id is configuration (LATER: a human
  *   must act). The dry run checks the message fields only: it needs no connection settings.
- * - HTTP as in media.c: one curl easy handle per call (threads may send at once; main()
- *   calls curl_global_init), the token only as CURLOPT_XOAUTH2_BEARER, no redirect
- *   followed (Graph sends none), https only and plain http just to loopback (the fake),
- *   peer and host verified, every error message scrubbed of the token.
+ * - HTTP as every Graph request makes it (graph.h): one curl handle per call (threads may
+ *   send at once), the token only as a bearer, https only and plain http just to loopback
+ *   (the fake), every error message scrubbed of the token. No redirect is followed
+ *   (Graph sends none).
  * - A send is not idempotent. Once Graph has answered 2xx the message is accepted, so a
  *   2xx answer we cannot read (no wamid, cut short, not JSON) is FINAL: retrying could send
  *   the citizen the same reply twice, and a human should look at it. A timeout or dropped
@@ -29,23 +29,13 @@
 #include <string.h>
 
 #include "caps.h"
-#include "media.h"  /* wb_media_user_agent(): one User-Agent for every Graph request */
+#include "graph.h"
 #include "util.h"
 #include "wasend.h"
 
-#define TEXT_MAX_CHARS    4096u  /* text.body, Meta's cap */
-#define TEXT_SCAN_BYTES   (4u * (TEXT_MAX_CHARS + 1u)) /* holds 4097 characters: enough to
-							* see whether the 4096th ends a grapheme */
-#define PARAM_MAX_CHARS   1024u  /* one template parameter */
+#define TEXT_SCAN_BYTES   (4u * (WB_MAX_SEND_TEXT_CHARS + 1u)) /* holds 4097 characters:
+					* enough to see whether the 4096th ends a grapheme */
 #define PARAM_MAX_SPACES  4u     /* a longer run of spaces is refused (132018) */
-#define OPAQUE_MAX_BYTES  512u   /* biz_opaque_callback_data */
-#define TEMPLATE_NAME_MAX 512u   /* Meta's cap on template names */
-#define LANG_MAX          15u    /* "bn", "en_US", "zh_HK" … */
-#define REPLY_MAX         (64u * 1024u) /* bytes kept of an answer */
-#define CONNECT_TIMEOUT_S 15L
-#define DEFAULT_TIMEOUT_S 30L
-#define GRAPH_TEXT_MAX    300u   /* characters of Graph's message or details in an error */
-#define FBTRACE_MAX       64u
 
 G_DEFINE_QUARK(wb-send-error-quark, wb_send_error)
 
@@ -62,18 +52,18 @@ static bool given(const char *s)
 	return s != NULL && *s != '\0';
 }
 
-/* The text as sent: cleaned, then cut to TEXT_MAX_CHARS at a grapheme boundary. */
+/* The text as sent: cleaned, then cut to WB_MAX_SEND_TEXT_CHARS at a grapheme boundary. */
 static char *clean_body(const char *text)
 {
 	const char *t = text != NULL ? text : "";
 	char *c = wb_clean_text(t, strlen(t), TEXT_SCAN_BYTES);
-	c[wb_grapheme_cut(c, TEXT_MAX_CHARS)] = '\0';
+	c[wb_grapheme_cut(c, WB_MAX_SEND_TEXT_CHARS)] = '\0';
 	return c;
 }
 
 /* A parameter as sent: newlines and tabs become spaces, a run of more than
  * PARAM_MAX_SPACES spaces becomes one, leading and trailing spaces go (a parameter ending
- * in the mail's newline would show as a stray space), cut to PARAM_MAX_CHARS. */
+ * in the mail's newline would show as a stray space), cut to WB_MAX_PARAM_CHARS. */
 static char *clean_param(const char *p)
 {
 	const char *in = p != NULL ? p : "";
@@ -90,7 +80,7 @@ static char *clean_param(const char *p)
 		g_string_append_c(out, *q);
 		spaces = 0;
 	}
-	g_string_truncate(out, wb_grapheme_cut(out->str, PARAM_MAX_CHARS));
+	g_string_truncate(out, wb_grapheme_cut(out->str, WB_MAX_PARAM_CHARS));
 	return g_strchomp(g_string_free(out, FALSE));
 }
 
@@ -131,7 +121,8 @@ char *wb_send_body(const struct wb_send_req *req)
 		json_object_set_new(o, "context", json_pack("{s:o}", "message_id",
 							    jstr(req->context_wamid)));
 	if (given(req->opaque)) {
-		g_autofree char *v = wb_clean_text(req->opaque, strlen(req->opaque), OPAQUE_MAX_BYTES);
+		g_autofree char *v = wb_clean_text(req->opaque, strlen(req->opaque),
+						 WB_MAX_OPAQUE_BYTES);
 		json_object_set_new(o, "biz_opaque_callback_data", json_string(v));
 	}
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -146,8 +137,7 @@ char *wb_send_body(const struct wb_send_req *req)
 static void fail(GError **error, const struct wb_send_req *req, enum wb_fail code,
 		 const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 
-/* Sets error to "send: <message>", with the token replaced should anyone echo it back
- * (one shorter than 8 characters is no real token and would only garble the message). */
+/* Sets error to "send: <message>", the token scrubbed out. */
 static void fail(GError **error, const struct wb_send_req *req, enum wb_fail code,
 		 const char *fmt, ...)
 {
@@ -155,40 +145,19 @@ static void fail(GError **error, const struct wb_send_req *req, enum wb_fail cod
 	va_start(ap, fmt);
 	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	GString *s = g_string_new("send: ");
-	g_string_append(s, msg);
-	if (req->access_token != NULL && strlen(req->access_token) >= 8)
-		g_string_replace(s, req->access_token, "[token]", 0);
-	g_set_error_literal(error, WB_SEND_ERROR, code, s->str);
-	g_string_free(s, TRUE);
+	wb_graph_set_error(error, WB_SEND_ERROR, code, req->access_token, "send: %s", msg);
 }
 
-/* Graph error codes by what to do next (wasend.h, reference §12). is_transient wins
- * over them; a code not here is classified by the HTTP status (status_fail). */
-static const struct {
-	json_int_t lo, hi;
-	enum wb_fail fail;
-} graph_codes[] = {
-	{ 1, 2, WB_FAIL_SOON },             /* unknown / temporary service error */
-	{ 4, 4, WB_FAIL_SOON },             /* app rate limit */
-	{ 80007, 80007, WB_FAIL_SOON },     /* WABA rate limit */
-	{ 130429, 130429, WB_FAIL_SOON },   /* the number's throughput */
-	{ 131000, 131000, WB_FAIL_SOON },   /* something went wrong */
-	{ 131016, 131016, WB_FAIL_SOON },   /* service unavailable */
+/* Graph error codes of sending by what to do next (wasend.h, reference §12), besides
+ * those of every endpoint (graph.c). is_transient wins over them; a code in neither is
+ * classified by the HTTP status (status_fail). */
+static const struct wb_graph_code send_codes[] = {
 	{ 131056, 131056, WB_FAIL_SOON },   /* pair rate limit: same citizen too often */
-	{ 0, 0, WB_FAIL_LATER },            /* auth, capability, permission */
-	{ 3, 3, WB_FAIL_LATER },
-	{ 10, 10, WB_FAIL_LATER },
-	{ 190, 190, WB_FAIL_LATER },        /* token expired or invalid: stop, alert */
-	{ 200, 299, WB_FAIL_LATER },
-	{ 368, 368, WB_FAIL_LATER },        /* blocked for policy violations */
 	{ 131031, 131031, WB_FAIL_LATER },  /* account locked */
 	{ 131037, 131037, WB_FAIL_LATER },  /* display name not approved */
 	{ 131042, 131042, WB_FAIL_LATER },  /* payment method */
 	{ 131045, 131045, WB_FAIL_LATER },  /* number registration */
-	{ 131057, 131057, WB_FAIL_LATER },  /* account in maintenance */
 	{ 133010, 133010, WB_FAIL_LATER },  /* number not registered */
-	{ 100, 100, WB_FAIL_FINAL },        /* invalid parameter */
 	{ 131008, 131009, WB_FAIL_FINAL },  /* missing / invalid parameter */
 	{ 131021, 131021, WB_FAIL_FINAL },  /* recipient is the sender */
 	{ 131026, 131026, WB_FAIL_FINAL },  /* undeliverable */
@@ -213,218 +182,61 @@ static enum wb_fail status_fail(long status)
 	return WB_FAIL_FINAL;
 }
 
-/* A Graph error body; code, subcode and transient are -1 when absent. */
-struct graph_error {
-	json_int_t code, subcode;
-	int transient;
-	char *message, *details, *fbtrace;
-};
-
-static enum wb_fail classify(long status, const struct graph_error *g)
+static enum wb_fail classify(long status, const struct wb_graph_error *g)
 {
-	if (g->transient == 1)
-		return WB_FAIL_SOON;
-	for (size_t i = 0; i < G_N_ELEMENTS(graph_codes); i++)
-		if (g->code >= graph_codes[i].lo && g->code <= graph_codes[i].hi)
-			return graph_codes[i].fail;
-	return status_fail(status);
-}
-
-static char *json_line(json_t *obj, const char *key, size_t max)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s != NULL ? wb_clean_line(s, max) : NULL;
-}
-
-/* Fills g from root's "error" object (any of it may be missing). */
-static void graph_error_parse(json_t *root, struct graph_error *g)
-{
-	*g = (struct graph_error){ .code = -1, .subcode = -1, .transient = -1 };
-	json_t *e = json_object_get(root, "error");
-	json_t *v;
-	if (json_is_integer(v = json_object_get(e, "code")))
-		g->code = json_integer_value(v);
-	if (json_is_integer(v = json_object_get(e, "error_subcode")))
-		g->subcode = json_integer_value(v);
-	if (json_is_boolean(v = json_object_get(e, "is_transient")))
-		g->transient = json_is_true(v);
-	g->message = json_line(e, "message", GRAPH_TEXT_MAX);
-	g->details = json_line(json_object_get(e, "error_data"), "details", GRAPH_TEXT_MAX);
-	g->fbtrace = json_line(e, "fbtrace_id", FBTRACE_MAX);
-}
-
-static void graph_error_clear(struct graph_error *g)
-{
-	g_free(g->message);
-	g_free(g->details);
-	g_free(g->fbtrace);
+	enum wb_fail f = wb_graph_classify(g, send_codes, G_N_ELEMENTS(send_codes));
+	return f != WB_FAIL_NONE ? f : status_fail(status);
 }
 
 /* ---- one POST ---------------------------------------------------------------------- */
 
-struct reply {
-	GByteArray *body;    /* at most REPLY_MAX bytes */
-	long status;         /* 0 when no answer came */
-	CURLcode rc;
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* Keeps the answer; a longer one than REPLY_MAX stops the transfer (curl then reports a
- * write error, and a 2xx so cut short is an unreadable success). */
-static size_t on_body(char *data, size_t size, size_t n, void *user)
+/* POSTs body; the outcome (curl code, status, answer) is left in r. An answer longer than
+ * WB_MAX_GRAPH_REPLY_BYTES stops the transfer (curl then reports a write error, and a 2xx
+ * so cut short is an unreadable success). */
+static void post(const struct wb_send_req *req, const char *body, struct wb_graph_reply *r)
 {
-	struct reply *r = user;
-	size_t len = size * n;
-	if (len > REPLY_MAX - r->body->len)
-		return 0;
-	g_byte_array_append(r->body, (const guint8 *)data, (guint)len);
-	return len;
-}
-
-static bool is_loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
-	       g_ascii_strcasecmp(host, "localhost") == 0;
-}
-
-/* https anywhere, http only to this machine; *plain tells which. */
-static bool url_allowed(const char *url, bool *plain)
-{
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-		  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK;
-	*plain = ok && strcmp(scheme, "http") == 0;
-	ok = ok && (strcmp(scheme, "https") == 0 || (*plain && is_loopback(host)));
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return ok;
-}
-
-static char *messages_url(const struct wb_send_req *req)
-{
-	g_autofree char *base = g_strdup(req->api_base);
-	for (size_t n = strlen(base); n > 0 && base[n - 1] == '/'; n--)
-		base[n - 1] = '\0';
-	return g_strdup_printf("%s/%s/messages", base, req->phone_number_id);
-}
-
-static CURLcode setup(CURL *h, const struct wb_send_req *req, const char *url,
-		      const char *body, struct curl_slist *headers, struct reply *r)
-{
-	bool plain = false;
-	url_allowed(url, &plain);  /* connection_ok() checked api_base */
-	const char *protocols = plain ? "http,https" : "https";
-	const struct { CURLoption opt; long val; } longs[] = {
-		{ CURLOPT_NOSIGNAL, 1L },
-		{ CURLOPT_FOLLOWLOCATION, 0L },
-		{ CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER },
-		{ CURLOPT_SSL_VERIFYPEER, 1L },
-		{ CURLOPT_SSL_VERIFYHOST, 2L },
-		{ CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S },
-		{ CURLOPT_TIMEOUT, req->timeout_s > 0 ? req->timeout_s : DEFAULT_TIMEOUT_S },
+	g_autofree char *url = wb_graph_url(req->api_base, "%s/messages", req->phone_number_id);
+	const struct wb_graph_request q = {
+		.url = url,
+		.access_token = req->access_token,
+		.ca_file = req->ca_file,
+		.json = body,
+		.timeout_s = req->timeout_s > 0 ? req->timeout_s : WB_SEND_TIMEOUT_S,
 	};
-	const struct { CURLoption opt; const char *val; } strings[] = {
-		{ CURLOPT_URL, url },
-		{ CURLOPT_USERAGENT, wb_media_user_agent() },
-		{ CURLOPT_XOAUTH2_BEARER, req->access_token },
-		{ CURLOPT_PROTOCOLS_STR, protocols },
-		{ CURLOPT_REDIR_PROTOCOLS_STR, protocols },
-		{ CURLOPT_CAINFO, req->ca_file },  /* skipped when NULL: the system CAs */
-		{ CURLOPT_POSTFIELDS, body },      /* not copied: body outlives the transfer */
-	};
-	CURLcode rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, r->errbuf);
-	for (size_t i = 0; i < G_N_ELEMENTS(longs) && rc == CURLE_OK; i++)
-		rc = curl_easy_setopt(h, longs[i].opt, longs[i].val);
-	for (size_t i = 0; i < G_N_ELEMENTS(strings) && rc == CURLE_OK; i++)
-		if (strings[i].val != NULL)
-			rc = curl_easy_setopt(h, strings[i].opt, strings[i].val);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	return rc;
-}
-
-/* POSTs body; the outcome (curl code, status, answer) is left in r. "Expect:" turns off
- * curl's 100-continue round trip for bodies over 1 KiB (a long Bengali reply). */
-static void post(const struct wb_send_req *req, const char *body, struct reply *r)
-{
-	*r = (struct reply){ .body = g_byte_array_new() };
-	g_autofree char *url = messages_url(req);
-	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-	headers = curl_slist_append(headers, "Expect:");
-	CURL *h = curl_easy_init();
-	r->rc = h == NULL || headers == NULL ? CURLE_FAILED_INIT
-					     : setup(h, req, url, body, headers, r);
-	if (r->rc == CURLE_OK)
-		r->rc = curl_easy_perform(h);
-	if (h != NULL)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(headers);
+	wb_graph_reply_init(r, WB_MAX_GRAPH_REPLY_BYTES, false);
+	wb_graph_exchange(&q, r);
 }
 
 /* ---- the answer -------------------------------------------------------------------- */
 
-/* Visible ASCII, at least one character: an id or a token (anything else could split a
- * header or a log line). */
-static bool visible(const char *s)
-{
-	if (!given(s))
-		return false;
-	for (; *s != '\0'; s++)
-		if (*s < 0x21 || *s > 0x7e)
-			return false;
-	return true;
-}
-
 /* A wamid. */
 static bool id_ok(const char *s)
 {
-	return visible(s) && strlen(s) <= WB_MAX_ID_BYTES;
+	return wb_graph_visible(s) && strlen(s) <= WB_MAX_ID_BYTES;
 }
 
 /* An answer that is not a success: the message names the status, Graph's code, subcode
  * and fbtrace_id, then Graph's message and details (or a proxy's own text). */
-static bool refused(const struct wb_send_req *req, const struct reply *r, json_t *root,
-		    int *graph_code, GError **error)
+static bool refused(const struct wb_send_req *req, const struct wb_graph_reply *r,
+		    json_t *root, int *graph_code, GError **error)
 {
-	struct graph_error g;
-	graph_error_parse(root, &g);
+	struct wb_graph_error g;
+	wb_graph_error_parse(root, &g);
 	*graph_code = g.code >= 0 && g.code <= INT_MAX ? (int)g.code : 0;
 	GString *s = g_string_new(NULL);
-	g_string_printf(s, "HTTP %ld", r->status);
-	if (g.code >= 0)
-		g_string_append_printf(s, ", Graph code %" JSON_INTEGER_FORMAT, g.code);
-	if (g.subcode >= 0)
-		g_string_append_printf(s, " (subcode %" JSON_INTEGER_FORMAT ")", g.subcode);
-	if (g.fbtrace != NULL)
-		g_string_append_printf(s, ", fbtrace_id %s", g.fbtrace);
-	if (g.message == NULL && root == NULL && r->body->len > 0) {
-		g_autofree char *raw = g_strndup((const char *)r->body->data, r->body->len);
-		g.message = wb_clean_line(raw, GRAPH_TEXT_MAX);
-	}
-	if (given(g.message))
-		g_string_append_printf(s, ": %s", g.message);
+	wb_graph_error_append(s, r->status, &g, root == NULL ? r->body : NULL);
 	if (given(g.details))
 		g_string_append_printf(s, " (%s)", g.details);
 	fail(error, req, classify(r->status, &g), "%s", s->str);
 	g_string_free(s, TRUE);
-	graph_error_clear(&g);
+	wb_graph_error_clear(&g);
 	return false;
 }
 
 /* A 2xx answer: {"messages":[{"id":"wamid…"}]} gives the wamid; one that carries an error
  * object is refused() like any other; anything else is FINAL (the design note). */
-static bool accepted(const struct wb_send_req *req, const struct reply *r, char **wamid,
-		     int *graph_code, GError **error)
+static bool accepted(const struct wb_send_req *req, const struct wb_graph_reply *r,
+		     char **wamid, int *graph_code, GError **error)
 {
 	json_t *root = r->rc == CURLE_OK
 		? json_loadb((const char *)r->body->data, r->body->len, 0, NULL) : NULL;
@@ -443,34 +255,19 @@ static bool accepted(const struct wb_send_req *req, const struct reply *r, char 
 	return ok;
 }
 
-/* Transfer failures that retrying soon cannot mend; every other one (refused, reset or
- * timed-out connections, names that did not resolve) is WB_FAIL_SOON. */
-static const struct {
-	CURLcode rc;
-	enum wb_fail fail;
-} curl_codes[] = {
-	{ CURLE_PEER_FAILED_VERIFICATION, WB_FAIL_LATER },
-	{ CURLE_SSL_CACERT_BADFILE, WB_FAIL_LATER },
-	{ CURLE_SSL_CERTPROBLEM, WB_FAIL_LATER },
-	{ CURLE_UNSUPPORTED_PROTOCOL, WB_FAIL_LATER },
-	{ CURLE_URL_MALFORMAT, WB_FAIL_LATER },
-};
-
-static bool transfer_failed(const struct wb_send_req *req, const struct reply *r,
+/* A malformed URL is LATER here: it can only come from api_base, configuration. */
+static bool transfer_failed(const struct wb_send_req *req, const struct wb_graph_reply *r,
 			    GError **error)
 {
-	enum wb_fail f = WB_FAIL_SOON;
-	for (size_t i = 0; i < G_N_ELEMENTS(curl_codes); i++)
-		if (curl_codes[i].rc == r->rc)
-			f = curl_codes[i].fail;
-	fail(error, req, f, "%s%s%s", curl_easy_strerror(r->rc), r->errbuf[0] ? ": " : "",
-	     r->errbuf);
+	g_autofree char *text = NULL;
+	enum wb_fail f = wb_graph_transfer_fail(r, WB_FAIL_LATER, &text);
+	fail(error, req, f, "%s", text);
 	return false;
 }
 
 /* A finished POST as a wamid or a classified error. */
-static bool outcome(const struct wb_send_req *req, const struct reply *r, char **wamid,
-		    int *graph_code, GError **error)
+static bool outcome(const struct wb_send_req *req, const struct wb_graph_reply *r,
+		    char **wamid, int *graph_code, GError **error)
 {
 	if (r->status >= 200 && r->status <= 299)
 		return accepted(req, r, wamid, graph_code, error);
@@ -509,9 +306,9 @@ static const char *text_problem(const struct wb_send_req *req)
 
 static const char *template_problem(const struct wb_send_req *req)
 {
-	if (!only(req->template_name, TEMPLATE_NAME_MAX, LOWER DIGITS "_"))
+	if (!only(req->template_name, WB_MAX_TEMPLATE_CHARS, LOWER DIGITS "_"))
 		return "the template name is not lowercase letters, digits and _";
-	if (!only(req->template_lang, LANG_MAX, LOWER UPPER "_"))
+	if (!only(req->template_lang, WB_MAX_LANG_CHARS, LOWER UPPER "_"))
 		return "the template language is not a code like bn or en_US";
 	for (const char *const *p = req->params; p != NULL && *p != NULL; p++) {
 		g_autofree char *v = clean_param(*p);
@@ -542,13 +339,8 @@ static bool message_ok(const struct wb_send_req *req, GError **error)
 /* The connection settings, for the Graph back end: configuration (LATER). */
 static bool connection_ok(const struct wb_send_req *req, GError **error)
 {
-	bool plain;
-	const char *why = NULL;
-	if (!visible(req->access_token))
-		why = "the access token is missing or has characters no token has";
-	else if (req->api_base == NULL || !url_allowed(req->api_base, &plain))
-		why = "api_base is not an https:// URL (http:// only to this machine)";
-	else if (!only(req->phone_number_id, WB_MAX_ID_BYTES, DIGITS))
+	const char *why = wb_graph_settings_problem(req->access_token, req->api_base);
+	if (why == NULL && !only(req->phone_number_id, WB_MAX_ID_BYTES, DIGITS))
 		why = "the phone_number_id is not digits";
 	if (why != NULL)
 		fail(error, req, WB_FAIL_LATER, "%s", why);
@@ -567,10 +359,10 @@ static bool graph_send(const struct wb_send_req *req, struct wb_send_result *out
 	if (!message_ok(req, error) || !connection_ok(req, error))
 		return false;
 	char *body = wb_send_body(req);
-	struct reply r;
+	struct wb_graph_reply r;
 	post(req, body, &r);
 	bool ok = outcome(req, &r, &out->wamid, graph_code, error);
-	g_byte_array_unref(r.body);
+	wb_graph_reply_clear(&r);
 	if (ok)
 		out->request_json = body;
 	else
