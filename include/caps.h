@@ -22,6 +22,10 @@
 #define WB_MEDIA_GIVE_UP_S    (6 * 86400) /* media ids die after about 7 days */
 #define WB_MEDIA_MAX_TRIES    20          /* damaged transfers before the mail goes without */
 #define WB_MAX_REPLY_BYTES    (10u * 1024u * 1024u) /* an officer's reply mail */
+#define WB_REPLY_SCAN_BYTES   (1024u * 1024u) /* body text searched for the new text */
+#define WB_REPLY_MAX_DEPTH    32              /* MIME nesting followed in a reply */
+#define WB_REPLY_MAX_IDS      100             /* Message-IDs kept from In-Reply-To/References */
+#define WB_REPLY_MAX_ADDRS    100             /* addresses kept from To/Cc/Delivered-To */
 #define WB_MAX_MAIL_BYTES     (150u * 1024u * 1024u) /* a rendered mail */
 
 /* Graph API exchanges (graph.c, media.c, wasend.c). */

@@ -4,9 +4,12 @@
 #include "ingest.h"
 #include "pipeline.h"
 #include "render.h"
+#include "replyparse.h"
+#include "caps.h"
 #include "serve.h"
 #include "store.h"
 #include "util.h"
+#include "version.h"
 
 #include <curl/curl.h>
 #include <gmime/gmime.h>
@@ -22,10 +25,6 @@
 #include <sysexits.h>
 #include <syslog.h>
 #include <unistd.h>
-
-#ifndef WB_VERSION
-#define WB_VERSION "0.1.0"
-#endif
 
 static const char usage_text[] =
 "Usage: wabridge [-c FILE] [-v|-q] COMMAND [ARGS]\n"
@@ -48,6 +47,11 @@ static const char usage_text[] =
 "                   handshake, POST stores the body, a Status header says how.\n"
 "                   Exit 0 stored; 77 bad or missing signature (nothing stored);\n"
 "                   65 signed but not a webhook body (kept as bad, see status).\n"
+"  parse-reply [FILE] [--json] [--station KEY]\n"
+"                   Run the reply parser alone on one mail (no store, no network)\n"
+"                   and print the officer's new text; --json prints an object with\n"
+"                   text, number and tags. --station adds that station's\n"
+"                   number_patterns. Exit 0, or 65 when the mail cannot be parsed.\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   and webhook bodies kept for inspection.\n"
 "  check-config     Validate the configuration and print every problem (exit 78).\n"
@@ -327,6 +331,91 @@ static int cmd_serve(const struct cmd_ctx *c)
 	return wb_serve(cfg, wb_config_choose_path(c->config_path));
 }
 
+/* ---- parse-reply ------------------------------------------------------------------- */
+
+static void print_reply_json(const struct wb_reply *r)
+{
+	json_t *tags = json_array();
+	if (r->escalate)
+		json_array_append_new(tags, json_string("escalate"));
+	if (r->close)
+		json_array_append_new(tags, json_string("close"));
+	if (r->transfer_to)
+		json_array_append_new(tags, json_pack("{s:s}", "transfer", r->transfer_to));
+	json_t *o = json_pack("{s:s, s:o, s:o}", "text", r->text,
+			      "number", r->number ? json_string(r->number) : json_null(), "tags", tags);
+	char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (out)
+		puts(out);
+	free(out);
+	json_decref(o);
+}
+
+static int cmd_parse_reply(const struct cmd_ctx *c)
+{
+	gboolean as_json = FALSE;
+	char *station = NULL;
+	GOptionEntry opts[] = {
+		{ "json", 0, 0, G_OPTION_ARG_NONE, &as_json, "print text, number and tags as JSON",
+		  NULL },
+		{ "station", 0, 0, G_OPTION_ARG_STRING, &station,
+		  "also try this station's number_patterns", "KEY" },
+		G_OPTION_ENTRY_NULL
+	};
+	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
+	g_option_context_add_main_entries(oc, opts, NULL);
+	g_option_context_set_help_enabled(oc, FALSE);
+	int argc = c->argc;
+	char **argv = c->argv;
+	GError *err = NULL;
+	g_autofree char *station_key = NULL;
+	if (!g_option_context_parse(oc, &argc, &argv, &err) || argc > 2) {
+		say_error("parse-reply: %s\nUsage: wabridge parse-reply [--json] [--station KEY] [FILE]",
+			  err ? err->message : "too many arguments");
+		g_clear_error(&err);
+		g_free(station);
+		return EX_USAGE;
+	}
+	station_key = station;
+	struct wb_config *cfg = NULL;
+	const char *const *patterns = NULL;
+	if (station_key) {
+		cfg = load_config(c);
+		const struct wb_station *st = cfg ? wb_config_station_by_key(cfg, station_key) : NULL;
+		if (!st) {
+			if (cfg)
+				say_error("parse-reply: no [station:%s] in the configuration", station_key);
+			wb_config_free(cfg);
+			return EX_CONFIG;
+		}
+		patterns = (const char *const *)st->number_patterns;
+	}
+	GBytes *mail = NULL;
+	int rc = EX_OK;
+	if (!wb_read_all(argc == 2 ? argv[1] : NULL, WB_MAX_REPLY_BYTES, &mail, &err)) {
+		say_error("parse-reply: %s", err->message);
+		rc = g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? EX_NOINPUT : EX_DATAERR;
+	} else {
+		gsize len;
+		const void *data = g_bytes_get_data(mail, &len);
+		struct wb_reply *r = wb_reply_parse(data, len, patterns, &err);
+		if (!r) {
+			say_error("parse-reply: %s", err->message);
+			rc = EX_DATAERR;
+		} else if (as_json) {
+			print_reply_json(r);
+		} else {
+			printf("%s%s", r->text, *r->text ? "\n" : "");
+		}
+		wb_reply_free(r);
+	}
+	g_clear_error(&err);
+	if (mail)
+		g_bytes_unref(mail);
+	wb_config_free(cfg);
+	return rc;
+}
+
 static int cmd_later(const struct cmd_ctx *c)
 {
 	say_error("'%s' is not available in this version of wabridge yet", c->argv[0]);
@@ -344,7 +433,7 @@ static const struct command {
 	{ "check-config", cmd_check_config },
 	{ "version", cmd_version },
 	{ "reply", cmd_later },
-	{ "parse-reply", cmd_later },
+	{ "parse-reply", cmd_parse_reply },
 	{ "complaints", cmd_later },
 	{ "complaint", cmd_later },
 };

@@ -1,0 +1,872 @@
+/* Unit tests for replyparse: replies as Gmail, Outlook (desktop and web), Apple Mail,
+ * Thunderbird, K-9 and Roundcube write them, in English, Bengali and Hindi; complaint
+ * numbers, tags, headers; hostile mails. Every mail here was written for this file. */
+#include "caps.h"
+#include "replyparse.h"
+
+#include <gmime/gmime.h>
+#include <string.h>
+
+/* Headers of a reply to complaint BHP-2026-000042, up to Content-Type. */
+#define HDRS                                                                               \
+	"From: OC Bhowanipore <OC.Bhowanipore@Police.Example>\n"                           \
+	"To: complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example\n"                     \
+	"Subject: Re: [BHP-2026-000042] Phone stolen\n"                                     \
+	"Date: Thu, 15 Jan 2026 11:02:00 +0530\n"                                           \
+	"Message-ID: <reply-1@police.example>\n"                                            \
+	"In-Reply-To: <wamid.HBgMOTE5ODMwMDEyMzQ1@wa.police.example>\n"                     \
+	"MIME-Version: 1.0\n"
+#define PLAIN HDRS "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n"
+#define HTML HDRS "Content-Type: text/html; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n\n"
+
+struct reply_case {
+	const char *name;
+	const char *mail;
+	const char *text;   /* the new text exactly */
+	const char *number; /* NULL: none */
+	bool escalate, close;
+	const char *transfer;
+};
+
+/* ---- clients, plain text ------------------------------------------------------------- */
+
+static const struct reply_case plain_cases[] = {
+	{ .name = "gmail/top-posted",
+	  PLAIN
+	  "Registered. Complaint No. 123/2026. SI Das will call you today.\n"
+	  "\n"
+	  "On Thu, 15 Jan 2026 at 10:30, Rahim Sheikh (+91 98300 12345) <\n"
+	  "wa-919830012345@wa.police.example> wrote:\n"
+	  "\n"
+	  "> My phone was stolen near Jatin Das Park at 9 pm.\n"
+	  "> Complaint No. 999/2025 was my old one.\n",
+	  "Registered. Complaint No. 123/2026. SI Das will call you today.", "123/2026" },
+
+	{ .name = "gmail/bengali-wrapped-attribution",
+	  PLAIN
+	  "আপনার অভিযোগ নথিভুক্ত হয়েছে। অভিযোগ নং ১২৩/২০২৬।\n"
+	  "তদন্তকারী অফিসার শীঘ্রই যোগাযোগ করবেন।\n"
+	  "\n"
+	  "বৃহস্পতি, ১৫ জানু, ২০২৬ তারিখে ১০:৩০ AM-এ Rahim Sheikh <wa-919830012345@wa.police.example>\n"
+	  "লিখেছেন:\n"
+	  "\n"
+	  "> আমার ফোন চুরি হয়েছে।\n",
+	  "আপনার অভিযোগ নথিভুক্ত হয়েছে। অভিযোগ নং ১২৩/২০২৬।\n"
+	  "তদন্তকারী অফিসার শীঘ্রই যোগাযোগ করবেন।",
+	  "123/2026" },
+
+	{ .name = "gmail/hindi-attribution",
+	  PLAIN
+	  "आपकी शिकायत दर्ज कर ली गई है। शिकायत संख्या ४५।\n"
+	  "\n"
+	  "गुरु, 15 जन॰ 2026 को 10:30 am बजे Ramesh Kumar <wa-919830012345@wa.police.example> ने लिखा:\n"
+	  "\n"
+	  "> मेरा फ़ोन चोरी हो गया। शिकायत संख्या ९९\n",
+	  "आपकी शिकायत दर्ज कर ली गई है। शिकायत संख्या ४५।", "45" },
+
+	{ .name = "outlook-desktop/header-block",
+	  PLAIN
+	  "Dear Sir,\n"
+	  "Your complaint is registered as GDE No. 45/2026 at Bhowanipore PS.\n"
+	  "\n"
+	  "Regards\n"
+	  "OC Bhowanipore\n"
+	  "\n"
+	  "From: Rahim Sheikh (+91 98300 12345) <wa-919830012345@wa.police.example>\n"
+	  "Sent: Thursday, January 15, 2026 10:30 AM\n"
+	  "To: Bhowanipore PS <bhowanipore.ps@police.example>\n"
+	  "Subject: [BHP-2026-000042] Phone stolen\n"
+	  "\n"
+	  "My phone was stolen. GD 1/26\n",
+	  "Dear Sir,\n"
+	  "Your complaint is registered as GDE No. 45/2026 at Bhowanipore PS.\n"
+	  "\n"
+	  "Regards\n"
+	  "OC Bhowanipore",
+	  "45/2026" },
+
+	{ .name = "outlook-desktop/original-message",
+	  PLAIN
+	  "FIR No. 55/2026 registered u/s 303 BNS.\n"
+	  "\n"
+	  "-----Original Message-----\n"
+	  "From: Rahim Sheikh <wa-919830012345@wa.police.example>\n"
+	  "Sent: Thursday, January 15, 2026 10:30 AM\n"
+	  "\n"
+	  "Theft at my shop.\n",
+	  "FIR No. 55/2026 registered u/s 303 BNS.", "55/2026" },
+
+	{ .name = "outlook-desktop/hindi-header-block",
+	  PLAIN
+	  "शिकायत क्रमांक 45/2026 दर्ज की गई।\n"
+	  "\n"
+	  "प्रेषक: Ramesh Kumar <wa-919830012345@wa.police.example>\n"
+	  "भेजा गया: गुरुवार, 15 जनवरी 2026 10:30 AM\n"
+	  "प्रति: Bhowanipore PS <bhowanipore.ps@police.example>\n"
+	  "विषय: [BHP-2026-000042] फ़ोन चोरी\n"
+	  "\n"
+	  "मेरा फ़ोन चोरी हो गया।\n",
+	  "शिकायत क्रमांक 45/2026 दर्ज की गई।", "45/2026" },
+
+	{ .name = "outlook-desktop/bengali-header-block",
+	  PLAIN
+	  "জিডি নং ৪৫ নথিভুক্ত হয়েছে।\n"
+	  "\n"
+	  "প্রেরক: Rahim Sheikh <wa-919830012345@wa.police.example>\n"
+	  "পাঠানো হয়েছে: বৃহস্পতিবার, ১৫ জানুয়ারী, ২০২৬ ১০:৩০\n"
+	  "প্রাপক: Bhowanipore PS <bhowanipore.ps@police.example>\n"
+	  "বিষয়: [BHP-2026-000042] ফোন চুরি\n"
+	  "\n"
+	  "আমার ফোন চুরি হয়েছে।\n",
+	  "জিডি নং ৪৫ নথিভুক্ত হয়েছে।", "45" },
+
+	/* "পাঠানো হয়েছে" and "বিষয়" with য় as one code point, then as য + nukta. */
+	{ .name = "outlook-desktop/bengali-nukta-precomposed",
+	  PLAIN
+	  "জিডি নং ৪৬\n"
+	  "\n"
+	  "প্রেরক: Rahim <wa@x>\n"
+	  "পাঠানো হ\u09DFেছে: ১৫ জানু ২০২৬\n"
+	  "বিষ\u09DF: চুরি\n"
+	  "\n"
+	  "জিডি নং ১\n",
+	  "জিডি নং ৪৬", "46" },
+
+	{ .name = "outlook-desktop/bengali-nukta-decomposed",
+	  PLAIN
+	  "জিডি নং ৪৭\n"
+	  "\n"
+	  "প্রেরক: Rahim <wa@x>\n"
+	  "পাঠানো হ\u09AF\u09BCেছে: ১৫ জানু ২০২৬\n"
+	  "বিষ\u09AF\u09BC: চুরি\n"
+	  "\n"
+	  "জিডি নং ১\n",
+	  "জিডি নং ৪৭", "47" },
+
+	{ .name = "zimbra/nic-mail",
+	  PLAIN
+	  "GD No. 31/2026 registered.\n"
+	  "\n"
+	  "SI Roy\n"
+	  "\n"
+	  "----- Original Message -----\n"
+	  "From: \"Rahim Sheikh\" <wa-919830012345@wa.police.example>\n"
+	  "To: \"Bhowanipore PS\" <bhowanipore.ps@police.example>\n"
+	  "Sent: Thursday, January 15, 2026 10:30:00 AM\n"
+	  "Subject: [BHP-2026-000042] Phone stolen\n"
+	  "\n"
+	  "GD 1/1\n",
+	  "GD No. 31/2026 registered.\n\nSI Roy", "31/2026" },
+
+	{ .name = "zoho/attribution",
+	  PLAIN
+	  "Complaint No. 8/2026\n"
+	  "\n"
+	  "---- On Thu, 15 Jan 2026 10:30:00 +0530 Rahim <wa@x> wrote ----\n"
+	  "\n"
+	  "Complaint No. 1/2000\n",
+	  "Complaint No. 8/2026", "8/2026" },
+
+	{ .name = "outlook-web/underscores",
+	  PLAIN
+	  "Complaint number 77/2026. #escalate\n"
+	  "________________________________\n"
+	  "From: Rahim Sheikh <wa-919830012345@wa.police.example>\n"
+	  "Sent: 15 January 2026 10:30\n"
+	  "To: bhowanipore.ps@police.example\n"
+	  "Subject: [BHP-2026-000042] Phone stolen\n"
+	  "\n"
+	  "Phone stolen\n",
+	  "Complaint number 77/2026.", "77/2026", .escalate = true },
+
+	{ .name = "outlook-mobile/footer",
+	  PLAIN
+	  "G.D. No. 12 lodged.\n"
+	  "\n"
+	  "Get Outlook for Android<https://aka.ms/AAb9ysg>\n"
+	  "________________________________\n"
+	  "From: Rahim Sheikh <wa-919830012345@wa.police.example>\n",
+	  "G.D. No. 12 lodged.", "12" },
+
+	{ .name = "apple/iphone",
+	  HDRS "Content-Type: text/plain; charset=utf-8\n"
+	  "Content-Transfer-Encoding: quoted-printable\n\n"
+	  "Case closed, phone recovered. #close\n"
+	  "\n"
+	  "Sent from my iPhone\n"
+	  "\n"
+	  "> On 15-Jan-2026, at 10:30=E2=80=AFAM, Rahim Sheikh <wa-919830012345@wa.pol=\n"
+	  "ice.example> wrote:\n"
+	  ">=20\n"
+	  "> =EF=BB=BFMy phone was stolen.\n",
+	  "Case closed, phone recovered.", NULL, .close = true },
+
+	{ .name = "apple/bengali-footer",
+	  PLAIN
+	  "অভিযোগ নম্বর ১২৩ নথিভুক্ত।\n"
+	  "\n"
+	  "আমার iPhone থেকে পাঠানো\n"
+	  "\n"
+	  "> On 15-Jan-2026, at 10:30 AM, Rahim Sheikh <wa-919830012345@wa.police.example> wrote:\n",
+	  "অভিযোগ নম্বর ১২৩ নথিভুক্ত।", "123" },
+
+	{ .name = "apple/hindi-footer",
+	  PLAIN
+	  "शिकायत सं. 9 दर्ज।\n"
+	  "\n"
+	  "मेरे iPhone से भेजा गया\n"
+	  "\n"
+	  "> 15 जन॰ 2026 को 10:30 am बजे, Ramesh <wa-919830012345@wa.police.example> ने लिखा:\n",
+	  "शिकायत सं. 9 दर्ज।", "9" },
+
+	{ .name = "thunderbird/flowed-signature",
+	  HDRS "Content-Type: text/plain; charset=UTF-8; format=flowed\n"
+	  "Content-Transfer-Encoding: 8bit\n\n"
+	  "We have registered your complaint as GD 1234/26. An officer will visit \n"
+	  "your house this evening to record your statement.\n"
+	  "\n"
+	  "-- \n"
+	  "Officer in Charge\n"
+	  "Bhowanipore Police Station\n"
+	  "\n"
+	  "On 15/01/26 10:30 am, Rahim Sheikh wrote:\n"
+	  "> My phone was stolen.\n",
+	  "We have registered your complaint as GD 1234/26. An officer will visit your house "
+	  "this evening to record your statement.",
+	  "1234/26" },
+
+	{ .name = "thunderbird/bottom-posted-flowed-delsp",
+	  HDRS "Content-Type: text/plain; charset=UTF-8; format=flowed; delsp=yes\n"
+	  "Content-Transfer-Encoding: 8bit\n\n"
+	  "On 15/01/26 10:30 am, Rahim Sheikh wrote:\n"
+	  "> My phone was stolen near the park. Complaint No. 1/2020 was \n"
+	  "> the old one.\n"
+	  "\n"
+	  "Complaint No. 321/2026 registe \n"
+	  "red.\n"
+	  "\n"
+	  "-- \n"
+	  "OC\n",
+	  "Complaint No. 321/2026 registered.", "321/2026" },
+
+	{ .name = "k9/android",
+	  PLAIN
+	  "অভিযোগ নং ৭/২৬ #transfer kbp\n"
+	  "\n"
+	  "On January 15, 2026 10:30:00 AM GMT+05:30, Rahim Sheikh <wa-919830012345@wa.police.example> wrote:\n"
+	  ">আমার ফোন চুরি হয়েছে।\n"
+	  "\n"
+	  "-- \n"
+	  "Sent from my Android device with K-9 Mail. Please excuse my brevity.\n",
+	  "অভিযোগ নং ৭/২৬", "7/26", .transfer = "KBP" },
+
+	{ .name = "k9/header-quote-style",
+	  PLAIN
+	  "GD 88/26 registered.\n"
+	  "\n"
+	  "-------- Original Message --------\n"
+	  "From: Rahim Sheikh <wa-919830012345@wa.police.example>\n"
+	  "Sent: January 15, 2026 10:30:00 AM GMT+05:30\n"
+	  "To: bhowanipore.ps@police.example\n"
+	  "Subject: [BHP-2026-000042] Phone stolen\n"
+	  "\n"
+	  "GD 11/11\n",
+	  "GD 88/26 registered.", "88/26" },
+
+	{ .name = "roundcube/bottom-posted",
+	  PLAIN
+	  "On 2026-01-15 10:30, Rahim Sheikh wrote:\n"
+	  "> My phone was stolen.\n"
+	  "> Complaint No. 5/2025 is older.\n"
+	  "\n"
+	  "Complaint No. 6/2026: registered, we will call you.\n"
+	  "\n"
+	  "-- \n"
+	  "Bhowanipore PS\n",
+	  "Complaint No. 6/2026: registered, we will call you.", "6/2026" },
+
+	{ .name = "inline/answers-between-quotes",
+	  PLAIN
+	  "> Where should I come?\n"
+	  "Bhowanipore PS, 1st floor.\n"
+	  "\n"
+	  "> And my complaint number?\n"
+	  "\n"
+	  "Complaint No. 42/2026\n"
+	  "\n"
+	  "> Thanks\n",
+	  "Bhowanipore PS, 1st floor.\n\nComplaint No. 42/2026", "42/2026" },
+
+	{ .name = "inline/salutation-then-quote",
+	  PLAIN
+	  "Sir,\n"
+	  "> Please tell me the status.\n"
+	  "Your GDE No 45 is under inquiry.\n",
+	  "Sir,\nYour GDE No 45 is under inquiry.", "45" },
+
+	{ .name = "quote-only",
+	  PLAIN
+	  "On Thu, 15 Jan 2026 at 10:30, Rahim <wa-919830012345@wa.police.example> wrote:\n"
+	  "> Complaint No. 9/2026\n",
+	  "", NULL },
+
+	{ .name = "number-only-in-quote",
+	  PLAIN
+	  "We are looking into it.\n"
+	  "\n"
+	  "On Thu, 15 Jan 2026 at 10:30, Rahim <wa-919830012345@wa.police.example> wrote:\n"
+	  "> My earlier complaint was GD 1234/26 and FIR No. 55/2026.\n",
+	  "We are looking into it.", NULL },
+
+	{ .name = "weak-attribution-kept-as-text",
+	  PLAIN
+	  "The complainant wrote:\n"
+	  "that the phone was black.\n",
+	  "The complainant wrote:\nthat the phone was black.", NULL },
+
+	{ .name = "sent-from-my-in-a-sentence",
+	  PLAIN
+	  "Sent from my office to the spot: SI Das.\n"
+	  "GD 5/26\n",
+	  "Sent from my office to the spot: SI Das.\nGD 5/26", "5/26" },
+
+	{ .name = "tags/alone-on-lines",
+	  PLAIN
+	  "#escalate\n"
+	  "Serious case, DC informed.\n"
+	  "#Close #transfer BHP\n",
+	  "Serious case, DC informed.", NULL, .escalate = true, .close = true, .transfer = "BHP" },
+
+	{ .name = "tags/not-tags",
+	  PLAIN
+	  "Use #closed and abc#close and #transfer X and #escalated: none are tags.\n",
+	  "Use #closed and abc#close and #transfer X and #escalated: none are tags.", NULL },
+
+	{ .name = "crlf-and-blank-runs",
+	  "From: oc@police.example\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\n"
+	  "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+	  "\r\n\r\nLine one   \r\n\r\n\r\n\r\nLine two\r\n\r\n\r\n",
+	  "Line one\n\nLine two", NULL },
+
+	{ .name = "latin1",
+	  "From: oc@police.example\nSubject: Re: x\nMIME-Version: 1.0\n"
+	  "Content-Type: text/plain; charset=ISO-8859-1\nContent-Transfer-Encoding: 8bit\n\n"
+	  "Caf\xe9 robbery: GD 3/26\n",
+	  "Caf\xc3\xa9 robbery: GD 3/26", "3/26" },
+
+	{ .name = "no-charset-windows-1252",
+	  "From: oc@police.example\nSubject: Re: x\nMIME-Version: 1.0\n"
+	  "Content-Type: text/plain\n\n"
+	  "\x93Registered\x94 GD 4/26\n",
+	  "\xe2\x80\x9cRegistered\xe2\x80\x9d GD 4/26", "4/26" },
+
+	{ .name = "base64-bengali",
+	  "From: oc@police.example\nSubject: Re: x\nMIME-Version: 1.0\n"
+	  "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n"
+	  /* "অভিযোগ নং ১২৩/২০২৬\n" */
+	  "4KaF4Kat4Ka/4Kav4KeL4KaXIOCmqOCmgiDgp6fgp6jgp6kv4Keo4Kem4Keo4KesCg==\n",
+	  "অভিযোগ নং ১২৩/২০২৬", "123/2026" },
+
+	{ .name = "nul-and-invalid-bytes",
+	  "From: oc@police.example\nSubject: Re: x\nMIME-Version: 1.0\n"
+	  "Content-Type: text/plain; charset=utf-8\n\n"
+	  "GD 9/26 \xff ok\n",
+	  "GD 9/26 \xef\xbf\xbd ok", "9/26" },
+};
+
+/* ---- clients, HTML ------------------------------------------------------------------- */
+
+static const struct reply_case html_cases[] = {
+	{ .name = "gmail/html-bengali",
+	  HTML
+	  "<div dir=\"ltr\"><div>আপনার অভিযোগ নথিভুক্ত হয়েছে।</div><div><br></div>"
+	  "<div>অভিযোগ নং ১২৩/২০২৬</div></div><br>"
+	  "<div class=\"gmail_quote gmail_quote_container\"><div dir=\"ltr\" class=\"gmail_attr\">"
+	  "বৃহস্পতি, ১৫ জানু, ২০২৬ তারিখে ১০:৩০ AM-এ Rahim &lt;<a href=\"mailto:wa@x\">wa@x</a>&gt; "
+	  "লিখেছেন:<br></div><blockquote class=\"gmail_quote\" style=\"margin:0px 0px 0px 0.8ex\">"
+	  "অভিযোগ নং ৯৯৯</blockquote></div>\n",
+	  "আপনার অভিযোগ নথিভুক্ত হয়েছে।\n\nঅভিযোগ নং ১২৩/২০২৬", "123/2026" },
+
+	{ .name = "gmail/html-signature",
+	  HTML
+	  "<div dir=\"ltr\">GD 21/26 registered.<br clear=\"all\"><div><br></div>"
+	  "<span class=\"gmail_signature_prefix\">-- </span><br><div dir=\"ltr\" "
+	  "class=\"gmail_signature\">SI Das<br>Bhowanipore PS</div></div>",
+	  "GD 21/26 registered.", "21/26" },
+
+	{ .name = "outlook-desktop/html-hindi",
+	  HDRS "Content-Type: text/html; charset=\"utf-8\"\nContent-Transfer-Encoding: quoted-printable\n\n"
+	  "<html xmlns:o=3D\"urn:schemas-microsoft-com:office:office\"><head>\n"
+	  "<meta http-equiv=3D\"Content-Type\" content=3D\"text/html; charset=3Dutf-8\">\n"
+	  "<style><!-- p.MsoNormal {margin:0cm;} --></style></head>\n"
+	  "<body lang=3D\"EN-IN\"><div class=3D\"WordSection1\">\n"
+	  "<p class=3DMsoNormal>=E0=A4=B6=E0=A4=BF=E0=A4=95=E0=A4=BE=E0=A4=AF=E0=A4=A4 "
+	  "=E0=A4=B8=E0=A4=82=E0=A4=96=E0=A5=8D=E0=A4=AF=E0=A4=BE =E0=A5=AA=E0=A5=AB<o:p></o:p></p>\n"
+	  "<p class=3DMsoNormal><o:p>&nbsp;</o:p></p>\n"
+	  "<p class=3DMsoNormal>SI Das<o:p></o:p></p>\n"
+	  "<div><div style=3D\"border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm\">\n"
+	  "<p class=3DMsoNormal><b>From:</b> Ramesh &lt;wa@x&gt; <br><b>Sent:</b> Thursday, "
+	  "January 15, 2026 10:30 AM<br><b>To:</b> PS<br><b>Subject:</b> theft<o:p></o:p></p>\n"
+	  "</div></div>\n"
+	  "<p class=3DMsoNormal>=E0=A4=B6=E0=A4=BF=E0=A4=95=E0=A4=BE=E0=A4=AF=E0=A4=A4 "
+	  "=E0=A4=B8=E0=A4=82=E0=A4=96=E0=A5=8D=E0=A4=AF=E0=A4=BE 99<o:p></o:p></p>\n"
+	  "</div></body></html>\n",
+	  "शिकायत संख्या ४५\n\nSI Das", "45" },
+
+	{ .name = "outlook-web/html",
+	  HTML
+	  "<html><head><style type=\"text/css\" style=\"display:none;\"> P {margin:0;} </style>"
+	  "</head><body dir=\"ltr\"><div class=\"elementToProof\" style=\"font-size: 12pt;\">"
+	  "Complaint No. 88/2026 &amp; FIR to follow. #escalate</div>"
+	  "<div id=\"Signature\"><div>OC Bhowanipore</div></div>"
+	  "<div id=\"appendonsend\"></div><hr style=\"display:inline-block;width:98%\" tabindex=\"-1\">"
+	  "<div id=\"divRplyFwdMsg\" dir=\"ltr\"><font face=\"Calibri, sans-serif\"><b>From:</b> "
+	  "Rahim<br><b>Sent:</b> Thursday<br><b>To:</b> PS<br><b>Subject:</b> x</font></div>"
+	  "<div>Complaint No. 1/2000</div></body></html>",
+	  "Complaint No. 88/2026 & FIR to follow.", "88/2026", .escalate = true },
+
+	{ .name = "outlook-web/requoted-x-prefix",
+	  HTML
+	  "<div>GDE No. 46/2026</div><div id=\"x_divRplyFwdMsg\"><b>From:</b> Rahim</div>"
+	  "<div>GDE No. 1/2000</div>",
+	  "GDE No. 46/2026", "46/2026" },
+
+	{ .name = "apple/html",
+	  HTML
+	  "<html><head><meta http-equiv=\"content-type\" content=\"text/html; charset=utf-8\"></head>"
+	  "<body dir=\"auto\"><div dir=\"ltr\">Phone traced. GD 1234/26.</div><div dir=\"ltr\"><br>"
+	  "</div><div dir=\"ltr\">Sent from my iPhone</div><div dir=\"ltr\"><br><blockquote "
+	  "type=\"cite\">On 15-Jan-2026, at 10:30\u202fAM, Rahim &lt;wa@x&gt; wrote:<br><br>"
+	  "</blockquote></div><blockquote type=\"cite\"><div dir=\"ltr\">\ufeffMy phone. GD 1/1"
+	  "</div></blockquote></body></html>",
+	  "Phone traced. GD 1234/26.", "1234/26" },
+
+	{ .name = "thunderbird/html",
+	  HTML
+	  "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\">"
+	  "</head><body><p>Complaint No. 10/2026 registered.<br>We will call you.</p>"
+	  "<pre class=\"moz-signature\" cols=\"72\">-- \nOC Bhowanipore</pre>"
+	  "<div class=\"moz-cite-prefix\">On 15/01/26 10:30 am, Rahim wrote:<br></div>"
+	  "<blockquote type=\"cite\" cite=\"mid:wamid.x@wa.police.example\">My phone. Complaint "
+	  "No. 1/2020</blockquote><br></body></html>",
+	  "Complaint No. 10/2026 registered.\nWe will call you.", "10/2026" },
+
+	{ .name = "thunderbird/html-bottom-posted",
+	  HTML
+	  "<html><body><div class=\"moz-cite-prefix\">On 15/01/26 10:30 am, Rahim wrote:<br></div>"
+	  "<blockquote type=\"cite\">My phone. Complaint No. 1/2020</blockquote>"
+	  "<p>Complaint No. 11/2026 registered.</p></body></html>",
+	  "Complaint No. 11/2026 registered.", "11/2026" },
+
+	{ .name = "roundcube/html",
+	  HTML
+	  "<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />"
+	  "</head><body style='font-size: 10pt; font-family: Verdana,Geneva,sans-serif'>\n"
+	  "<p>शिकायत संख्या ४५/२०२६</p>\n<p>जाँच जारी है।</p>\n"
+	  "<div id=\"_rc_sig\">-- <br />SI Sharma</div>\n"
+	  "<p id=\"reply-intro\">On 2026-01-15 10:30, Ramesh wrote:</p>\n"
+	  "<blockquote type=\"cite\" style=\"padding: 0 0.4em; border-left: #1010ff 2px solid; "
+	  "margin: 0\">\n<div class=\"pre\">शिकायत संख्या १</div>\n</blockquote>\n</body></html>",
+	  "शिकायत संख्या ४५/२०२६\nजाँच जारी है।", "45/2026" },
+
+	{ .name = "zimbra/html",
+	  HTML
+	  "<html><body><div style=\"font-family: arial\"><div>GD No. 32/2026 registered.</div>"
+	  "<div><br></div><div>SI Roy</div><br><hr id=\"zwchr\" data-marker=\"__DIVIDER__\">"
+	  "<div data-marker=\"__HEADERS__\"><b>From: </b>\"Rahim\" &lt;wa@x&gt;<br><b>To: </b>PS"
+	  "<br><b>Sent: </b>Thursday<br><b>Subject: </b>x<br></div><br>"
+	  "<div data-marker=\"__QUOTED_TEXT__\">GD 1/1</div></div></body></html>",
+	  "GD No. 32/2026 registered.\n\nSI Roy", "32/2026" },
+
+	{ .name = "k9/html",
+	  HTML
+	  "<div dir=\"auto\">FIR No. 7/2026<br><br></div><div class=\"gmail_quote\">On January 15, "
+	  "2026 10:30:00 AM GMT+05:30, Rahim &lt;wa@x&gt; wrote:<blockquote class=\"gmail_quote\" "
+	  "style=\"margin: 0pt 0pt 0pt 0.8ex;\">FIR No. 1/2000</blockquote></div>",
+	  "FIR No. 7/2026", "7/2026" },
+
+	{ .name = "script-style-dropped",
+	  HTML
+	  "<html><head><title>Reply</title><style>p { color: red }</style></head><body>"
+	  "<script>document.write('GD 666/66')</script><noscript>GD 667/66</noscript>"
+	  "<p>Visible text, <b>bold</b> and <a href=\"https://x\">a link</a>.</p>"
+	  "<ul><li>first</li><li>second</li></ul>"
+	  "<table><tr><td>cell 1</td><td>cell 2</td></tr></table>"
+	  "<pre>  kept\n    spacing</pre><!-- GD 668/66 --></body></html>",
+	  "Visible text, bold and a link.\n- first\n- second\ncell 1 cell 2\n  kept\n    spacing",
+	  NULL },
+
+	{ .name = "html-quote-never-closed",
+	  HTML
+	  "<p>Reply above. GD 2/26</p><blockquote><p>old<blockquote>older GD 3/26<div>and on",
+	  "Reply above. GD 2/26", "2/26" },
+
+	{ .name = "html-latin1-meta",
+	  "From: oc@police.example\nSubject: Re: x\nMIME-Version: 1.0\n"
+	  "Content-Type: text/html\n\n"
+	  "<html><head><meta charset=\"iso-8859-1\"></head><body>Caf\xe9 GD 5/26</body></html>",
+	  "Caf\xc3\xa9 GD 5/26", "5/26" },
+};
+
+/* ---- MIME structure ------------------------------------------------------------------ */
+
+static const struct reply_case mime_cases[] = {
+	{ .name = "alternative-prefers-plain",
+	  HDRS "Content-Type: multipart/alternative; boundary=\"alt\"\n\n"
+	  "--alt\nContent-Type: text/plain; charset=UTF-8\n\n"
+	  "Plain: GD 1/26\n\nOn Thu, 15 Jan 2026 at 10:30, R <r@x> wrote:\n> q\n"
+	  "--alt\nContent-Type: text/html; charset=UTF-8\n\n"
+	  "<div>HTML: GD 2/26</div>\n"
+	  "--alt--\n",
+	  "Plain: GD 1/26", "1/26" },
+
+	{ .name = "alternative-empty-plain-uses-html",
+	  HDRS "Content-Type: multipart/alternative; boundary=\"alt\"\n\n"
+	  "--alt\nContent-Type: text/plain; charset=UTF-8\n\n \n"
+	  "--alt\nContent-Type: text/html; charset=UTF-8\n\n"
+	  "<div>HTML: GD 2/26</div>\n"
+	  "--alt--\n",
+	  "HTML: GD 2/26", "2/26" },
+
+	{ .name = "mixed-related-html-and-attachment",
+	  HDRS "Content-Type: multipart/mixed; boundary=\"mix\"\n\n"
+	  "--mix\nContent-Type: multipart/related; boundary=\"rel\"\n\n"
+	  "--rel\nContent-Type: text/html; charset=UTF-8\n\n"
+	  "<p>See the photo. Complaint #77</p><img src=\"cid:p1\">\n"
+	  "--rel\nContent-Type: image/png\nContent-ID: <p1>\nContent-Transfer-Encoding: base64\n\n"
+	  "iVBORw0KGgo=\n"
+	  "--rel--\n"
+	  "--mix\nContent-Type: text/plain; name=\"notes.txt\"\n"
+	  "Content-Disposition: attachment; filename=\"notes.txt\"\n\nGD 3/26\n"
+	  "--mix--\n",
+	  "See the photo. Complaint #77", "77" },
+
+	{ .name = "forwarded-message-not-entered",
+	  HDRS "Content-Type: multipart/mixed; boundary=\"mix\"\n\n"
+	  "--mix\nContent-Type: text/plain; charset=UTF-8\n\n"
+	  "Forwarding the earlier case for reference.\n"
+	  "--mix\nContent-Type: message/rfc822\n\n"
+	  "From: someone@else.example\nSubject: old\nContent-Type: text/plain\n\n"
+	  "Complaint No. 500/2025\n"
+	  "--mix--\n",
+	  "Forwarding the earlier case for reference.", NULL },
+
+	{ .name = "signed",
+	  HDRS "Content-Type: multipart/signed; protocol=\"application/pgp-signature\"; "
+	  "micalg=pgp-sha256; boundary=\"sig\"\n\n"
+	  "--sig\nContent-Type: text/plain; charset=UTF-8\n\nGD 8/26 registered.\n"
+	  "--sig\nContent-Type: application/pgp-signature\n\n-----BEGIN PGP SIGNATURE-----\n"
+	  "--sig--\n",
+	  "GD 8/26 registered.", "8/26" },
+};
+
+static void check_case(const struct reply_case *c)
+{
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(c->mail, strlen(c->mail), NULL, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(r);
+	g_assert_cmpstr(r->text, ==, c->text);
+	g_assert_cmpstr(r->number, ==, c->number);
+	g_assert_cmpint(r->escalate, ==, c->escalate);
+	g_assert_cmpint(r->close, ==, c->close);
+	g_assert_cmpstr(r->transfer_to, ==, c->transfer);
+	wb_reply_free(r);
+}
+
+static void test_case(gconstpointer data)
+{
+	check_case(data);
+}
+
+static void add_cases(const char *prefix, const struct reply_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		g_autofree char *path = g_strdup_printf("/replyparse/%s/%s", prefix, cases[i].name);
+		g_test_add_data_func(path, &cases[i], test_case);
+	}
+}
+
+/* ---- numbers, digits, tags ----------------------------------------------------------- */
+
+static const struct { const char *text, *number; } numbers[] = {
+	{ "Complaint No. 123/2026", "123/2026" },
+	{ "complaint number 123/2026", "123/2026" },
+	{ "COMPLAINT NO: 77", "77" },
+	{ "Complaint #12", "12" },
+	{ "GDE No 45", "45" },
+	{ "GDE No. 45/2026", "45/2026" },
+	{ "GD 1234/26", "1234/26" },
+	{ "G.D. No. 12", "12" },
+	{ "#GD 123/26", "123/26" },
+	{ "gd entry no. 9", "9" },
+	{ "FIR No. 55/2026", "55/2026" },
+	{ "অভিযোগ নং ১২৩/২০২৬", "123/2026" },
+	{ "অভিযোগ নম্বর ১২৩", "123" },
+	{ "জিডি নং ৪৫", "45" },
+	{ "शिकायत संख्या ४५", "45" },
+	{ "शिकायत क्रमांक 45/2026", "45/2026" },
+	{ "Complaint No. ১২৩/২০২৬", "123/2026" },
+	{ "Registered: GD 12/26, FIR No. 5/2026 to follow", "12/26" },
+	{ "GD 123/20261", "123" },
+	{ "GDPR 2016", NULL },
+	{ "Complaint not registered for 5 days", NULL },
+	{ "See page 12 of the diary", NULL },
+	{ "figure 12", NULL },
+	{ "", NULL },
+};
+
+static void test_find_number(void)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(numbers); i++) {
+		g_autofree char *got = wb_reply_find_number(numbers[i].text, NULL);
+		g_assert_cmpstr(got, ==, numbers[i].number);
+	}
+	g_assert_null(wb_reply_find_number(NULL, NULL));
+}
+
+static void test_extra_patterns(void)
+{
+	const char *const extra[] = { "PS Case No\\. ([0-9]+/[0-9]+)", "Ref ([A-Z]+-[0-9]+)", NULL };
+	g_autofree char *a = wb_reply_find_number("GD 5/26 and Bhowanipore PS Case No. 12/2026", extra);
+	g_assert_cmpstr(a, ==, "12/2026"); /* extra patterns first, wherever they match */
+	g_autofree char *b = wb_reply_find_number("PS Case No. ১২/২০২৬", extra);
+	g_assert_cmpstr(b, ==, "12/2026"); /* digits made ASCII before matching */
+	g_autofree char *c = wb_reply_find_number("Ref KOL-77", extra);
+	g_assert_cmpstr(c, ==, "KOL-77");
+	g_autofree char *d = wb_reply_find_number("GD 5/26", extra);
+	g_assert_cmpstr(d, ==, "5/26"); /* then the default ones */
+
+	const char *const bad[] = { "(unclosed", "Docket ([0-9]+)", NULL };
+	g_test_expect_message("wabridge", G_LOG_LEVEL_WARNING, "*unclosed*");
+	g_autofree char *e = wb_reply_find_number("Docket 31", bad);
+	g_test_assert_expected_messages();
+	g_assert_cmpstr(e, ==, "31");
+
+	const char *const mail_extra[] = { "Docket ([0-9]+)", NULL };
+	const char *mail = PLAIN "Docket 31, GD 4/26\n";
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(mail, strlen(mail), mail_extra, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(r->number, ==, "31");
+	wb_reply_free(r);
+}
+
+static void test_ascii_digits(void)
+{
+	g_autofree char *a = wb_ascii_digits("০১২৩৪৫৬৭৮৯ ०१२३४५६७८९ 0123456789");
+	g_assert_cmpstr(a, ==, "0123456789 0123456789 0123456789");
+	g_autofree char *b = wb_ascii_digits("অভিযোগ নং ১২৩");
+	g_assert_cmpstr(b, ==, "অভিযোগ নং 123");
+	g_autofree char *c = wb_ascii_digits("bad \xff byte ৭");
+	g_assert_cmpstr(c, ==, "bad \xff byte 7");
+	g_autofree char *d = wb_ascii_digits("");
+	g_assert_cmpstr(d, ==, "");
+}
+
+/* ---- headers ------------------------------------------------------------------------- */
+
+static void test_headers(void)
+{
+	const char *mail =
+		"From: =?UTF-8?B?4KaT4Ka44Ka/IOCmreCmrOCmvuCmqOCngOCmquCngeCmsA==?= <OC.Bhowanipore@Police.Example>\n"
+		"To: complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example, Team: a@x.example, "
+		"b@x.example;\n"
+		"Cc: \"Duty Officer\" <duty@police.example>\n"
+		"Delivered-To: complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example\n"
+		"Delivered-To: archive@police.example\n"
+		"Subject: =?UTF-8?B?UmU6IFtCSFAtMjAyNi0wMDAwNDJdIOCmq+Cni+CmqCDgpprgp4HgprDgpr8=?=\n"
+		"In-Reply-To: <wamid.B@wa.police.example>\n"
+		"References: <wamid.A@wa.police.example>\n <wamid.B@wa.police.example>\n"
+		"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nok\n";
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(mail, strlen(mail), NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(r->from_addr, ==, "oc.bhowanipore@police.example");
+	g_assert_cmpstr(r->to_addrs, ==,
+			"complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example a@x.example "
+			"b@x.example duty@police.example "
+			"complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example archive@police.example");
+	g_assert_cmpstr(r->in_reply_to, ==,
+			"wamid.B@wa.police.example wamid.A@wa.police.example wamid.B@wa.police.example");
+	g_assert_cmpstr(r->subject, ==, "Re: [BHP-2026-000042] ফোন চুরি");
+	g_assert_cmpstr(r->text, ==, "ok");
+	wb_reply_free(r);
+
+	const char *bare = "Subject: only a subject\n\nhello\n";
+	r = wb_reply_parse(bare, strlen(bare), NULL, &err);
+	g_assert_no_error(err);
+	g_assert_null(r->from_addr);
+	g_assert_cmpstr(r->to_addrs, ==, "");
+	g_assert_cmpstr(r->in_reply_to, ==, "");
+	g_assert_cmpstr(r->text, ==, "hello");
+	wb_reply_free(r);
+}
+
+/* ---- hostile mails ------------------------------------------------------------------- */
+
+static void expect_unparsable(const void *mail, size_t len)
+{
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(mail, len, NULL, &err);
+	g_assert_null(r);
+	g_assert_error(err, WB_REPLY_ERROR, WB_REPLY_UNPARSABLE);
+	g_assert_nonnull(err->message);
+}
+
+static void test_no_text_part(void)
+{
+	const char *mail = HDRS "Content-Type: multipart/mixed; boundary=\"b\"\n\n"
+			   "--b\nContent-Type: image/jpeg\nContent-Transfer-Encoding: base64\n\n"
+			   "/9j/4AAQ\n--b\nContent-Type: message/rfc822\n\n"
+			   "Subject: fwd\nContent-Type: text/plain\n\nGD 1/26\n--b--\n";
+	expect_unparsable(mail, strlen(mail));
+	const char *attached = HDRS "Content-Type: text/plain\n"
+			       "Content-Disposition: attachment; filename=a.txt\n\nGD 1/26\n";
+	expect_unparsable(attached, strlen(attached));
+}
+
+static void test_not_a_mail(void)
+{
+	GRand *rand = g_rand_new_with_seed(20260115);
+	for (int round = 0; round < 20; round++) {
+		guint8 junk[4096];
+		for (size_t i = 0; i < sizeof junk; i++)
+			junk[i] = (guint8)g_rand_int_range(rand, 0, 256);
+		junk[0] = 0xff; /* never a header name */
+		expect_unparsable(junk, sizeof junk);
+	}
+	g_rand_free(rand);
+	expect_unparsable("", 0);
+	expect_unparsable(NULL, 0);
+	const char *text = "just some words, no header at all\n";
+	expect_unparsable(text, strlen(text));
+}
+
+static void test_too_big(void)
+{
+	size_t len = 10u * 1024u * 1024u + 1;
+	char *mail = g_malloc(len);
+	const char *head = PLAIN;
+	memset(mail, 'a', len);
+	memcpy(mail, head, strlen(head));
+	expect_unparsable(mail, len);
+	g_free(mail);
+}
+
+static char *nested_mail(int depth)
+{
+	GString *s = g_string_new("From: oc@police.example\nMIME-Version: 1.0\n");
+	for (int i = 0; i < depth; i++)
+		g_string_append_printf(s, "Content-Type: multipart/mixed; boundary=\"b%d\"\n\n--b%d\n",
+				       i, i);
+	g_string_append(s, "Content-Type: text/plain\n\ndeep GD 1/26\n");
+	for (int i = depth - 1; i >= 0; i--)
+		g_string_append_printf(s, "--b%d--\n", i);
+	return g_string_free(s, FALSE);
+}
+
+static void test_nested_multiparts(void)
+{
+	g_autofree char *shallow = nested_mail(10);
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(shallow, strlen(shallow), NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(r->text, ==, "deep GD 1/26");
+	wb_reply_free(r);
+
+	g_autofree char *deep = nested_mail(5000); /* beyond any limit: no text part found */
+	expect_unparsable(deep, strlen(deep));
+}
+
+static void test_deep_html(void)
+{
+	GString *s = g_string_new(HTML "<p>top GD 2/26</p>");
+	for (int i = 0; i < 100000; i++)
+		g_string_append(s, "<div><span>");
+	g_string_append(s, "bottom");
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(s->str, s->len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_true(g_str_has_prefix(r->text, "top GD 2/26"));
+	g_assert_cmpstr(r->number, ==, "2/26");
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+/* Nested Outlook-like separator divs around a long text: each is looked into, boundedly. */
+static void test_separator_divs(void)
+{
+	GString *s = g_string_new(HTML "<p>GD 3/26</p>");
+	for (int i = 0; i < 200; i++)
+		g_string_append(s, "<div style=\"border-top:solid 1pt\">");
+	for (int i = 0; i < 100000; i++)
+		g_string_append(s, "no header here ");
+	g_autoptr(GError) err = NULL;
+	gint64 start = g_get_monotonic_time();
+	struct wb_reply *r = wb_reply_parse(s->str, s->len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 20 * G_USEC_PER_SEC);
+	g_assert_true(g_str_has_prefix(r->text, "GD 3/26\nno header here"));
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+static void test_quote_never_ends(void)
+{
+	GString *s = g_string_new(PLAIN "Noted. GD 6/26\n\nOn Thu, 15 Jan 2026, R <r@x> wrote:\n");
+	while (s->len < 8u * 1024u * 1024u)
+		g_string_append(s, "> and the quote goes on, GD 7/26, and on\n");
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(s->str, s->len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(r->text, ==, "Noted. GD 6/26");
+	g_assert_cmpstr(r->number, ==, "6/26");
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+static void test_long_text_capped(void)
+{
+	GString *s = g_string_new(PLAIN);
+	while (s->len < 300u * 1024u)
+		g_string_append(s, "অভিযোগ লম্বা লেখা। ");
+	g_autoptr(GError) err = NULL;
+	struct wb_reply *r = wb_reply_parse(s->str, s->len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(strlen(r->text), <=, WB_MAX_TEXT_BYTES);
+	g_assert_cmpuint(strlen(r->text), >, WB_MAX_TEXT_BYTES - 8);
+	g_assert_true(g_utf8_validate(r->text, -1, NULL));
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+static void test_free_null(void)
+{
+	wb_reply_free(NULL);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_mime_init();
+	add_cases("plain", plain_cases, G_N_ELEMENTS(plain_cases));
+	add_cases("html", html_cases, G_N_ELEMENTS(html_cases));
+	add_cases("mime", mime_cases, G_N_ELEMENTS(mime_cases));
+	g_test_add_func("/replyparse/number/find", test_find_number);
+	g_test_add_func("/replyparse/number/extra_patterns", test_extra_patterns);
+	g_test_add_func("/replyparse/number/ascii_digits", test_ascii_digits);
+	g_test_add_func("/replyparse/headers", test_headers);
+	g_test_add_func("/replyparse/hostile/no_text_part", test_no_text_part);
+	g_test_add_func("/replyparse/hostile/not_a_mail", test_not_a_mail);
+	g_test_add_func("/replyparse/hostile/too_big", test_too_big);
+	g_test_add_func("/replyparse/hostile/nested_multiparts", test_nested_multiparts);
+	g_test_add_func("/replyparse/hostile/deep_html", test_deep_html);
+	g_test_add_func("/replyparse/hostile/separator_divs", test_separator_divs);
+	g_test_add_func("/replyparse/hostile/quote_never_ends", test_quote_never_ends);
+	g_test_add_func("/replyparse/hostile/long_text_capped", test_long_text_capped);
+	g_test_add_func("/replyparse/free_null", test_free_null);
+	int rc = g_test_run();
+	g_mime_shutdown();
+	return rc;
+}
