@@ -32,6 +32,7 @@ LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 HDRS      := $(wildcard include/*.h)
 TEMPLATES := $(wildcard templates/*)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+TEST_HDRS := $(wildcard tests/unit/*.h)
 
 # Normal build in build/, sanitizer build in build/san/.
 OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/resources.o
@@ -85,7 +86,7 @@ build/san/wabridge: $(SAN_OBJS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $(SAN_OBJS) $(PKG_LIBS)
 
-build/san/test-%: tests/unit/test-%.c $(SAN_LIB_OBJS) $(HDRS)
+build/san/test-%: tests/unit/test-%.c $(SAN_LIB_OBJS) $(HDRS) $(TEST_HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS)
 
@@ -103,7 +104,7 @@ check-valgrind: deps build/.deps-test-ok wabridge $(patsubst tests/unit/%.c,buil
 	@WABRIDGE=$(CURDIR)/wabridge WB_UNIT_DIR=$(CURDIR)/build WB_VALGRIND=1 \
 	  sh tests/run-all.sh
 
-build/test-%: tests/unit/test-%.c $(LIB_OBJS) $(HDRS)
+build/test-%: tests/unit/test-%.c $(LIB_OBJS) $(HDRS) $(TEST_HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(PKG_LIBS)
 

@@ -17,89 +17,12 @@
 
 /* Long and distinctive, so finding it in a message cannot be an accident. */
 #define TOKEN  "EAAJtestTOKENx7Qm2ZC9pBAsecretZBZCw4kq0"
+#include "fakegraph.h" /* after TOKEN, which it uses */
 #define PNID   "441880000100101"
 #define TO     "919830012345"
 #define QUOTED "wamid.HBgMOTE5ODMwMDEyMzQ1FQIAEhggQ0FGRTM3"
 #define OPAQUE "complaint BHP/2026/004512"
 #define BN_TEXT "আপনার অভিযোগ নম্বর: BHP/2026/004512"
-
-static GPid fake_pid;
-static int fake_in = -1, fake_out = -1;  /* its stdin: it exits when we do */
-static int fake_port;
-static char *api_base;
-
-/* ---- the fake and its control API ---------------------------------------------------- */
-
-static void start_fake(void)
-{
-	const char *top = g_getenv("WB_TOP");
-	g_autofree char *script = g_build_filename(top ? top : ".", "tests", "lib", "fakegraph.py",
-						   NULL);
-	const char *argv[] = { "python3", script, "--port", "0", "--token", TOKEN,
-			       "--watch-stdin", NULL };
-	g_autoptr(GError) err = NULL;
-	gboolean ok = g_spawn_async_with_pipes(NULL, (char **)argv, NULL,
-					       G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
-					       NULL, NULL, &fake_pid, &fake_in, &fake_out, NULL, &err);
-	g_assert_no_error(err);
-	g_assert_true(ok);
-	FILE *f = fdopen(dup(fake_out), "r");
-	char line[64] = "";
-	if (f == NULL || fgets(line, sizeof line, f) == NULL ||
-	    sscanf(line, "PORT %d", &fake_port) != 1)
-		g_error("fakegraph.py did not say its port (got \"%s\")", line);
-	fclose(f);
-	api_base = g_strdup_printf("http://127.0.0.1:%d/v26.0", fake_port);
-}
-
-static void stop_fake(void)
-{
-	kill(fake_pid, SIGTERM);
-	waitpid(fake_pid, NULL, 0);
-	g_spawn_close_pid(fake_pid);
-	close(fake_in);
-	close(fake_out);
-	g_free(api_base);
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *user)
-{
-	g_string_append_len(user, p, (gssize)(size * n));
-	return size * n;
-}
-
-/* GET (body NULL) or POST one control request; the answer must be 200. */
-static char *control(const char *path, const char *body)
-{
-	g_autofree char *url = g_strdup_printf("http://127.0.0.1:%d%s", fake_port, path);
-	GString *out = g_string_new(NULL);
-	CURL *h = curl_easy_init();
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-	if (body != NULL)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	CURLcode rc = curl_easy_perform(h);
-	long status = 0;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(h);
-	curl_slist_free_all(hdrs);
-	if (rc != CURLE_OK || status != 200)
-		g_error("control %s: %s, HTTP %ld: %s", path, curl_easy_strerror(rc), status, out->str);
-	return g_string_free(out, FALSE);
-}
-
-/* POSTs body (stolen) to a control path. */
-static void control_json(const char *path, json_t *body)
-{
-	g_assert_nonnull(body);
-	char *s = json_dumps(body, JSON_COMPACT);
-	g_free(control(path, s));
-	free(s);
-	json_decref(body);
-}
 
 /* The next send fails as spec (stolen) says; "send":true is added. */
 static void inject(json_t *spec)
