@@ -179,6 +179,25 @@ static struct wb_store *open_store(const struct wb_config *cfg)
 	return s;
 }
 
+/* A command's own options and at most one FILE argument. On a usage error says why and
+ * how to use the command, and returns false. */
+static bool parse_options(const struct cmd_ctx *c, GOptionEntry *opts, const char *usage,
+			  int *argc, char ***argv)
+{
+	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
+	g_option_context_add_main_entries(oc, opts, NULL);
+	g_option_context_set_help_enabled(oc, FALSE);
+	*argc = c->argc;
+	*argv = c->argv;
+	GError *err = NULL;
+	if (g_option_context_parse(oc, argc, argv, &err) && *argc <= 2)
+		return true;
+	say_error("%s: %s\nUsage: %s", c->argv[0], err ? err->message : "too many arguments",
+		  usage);
+	g_clear_error(&err);
+	return false;
+}
+
 /* ---- ingest ------------------------------------------------------------------------- */
 
 static int cmd_ingest(const struct cmd_ctx *c)
@@ -189,16 +208,11 @@ static int cmd_ingest(const struct cmd_ctx *c)
 		  "X-Hub-Signature-256 value (sha256=HEX)", "SIG" },
 		G_OPTION_ENTRY_NULL
 	};
-	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
-	g_option_context_add_main_entries(oc, opts, NULL);
-	g_option_context_set_help_enabled(oc, FALSE);
-	int argc = c->argc;
-	char **argv = c->argv;
+	int argc;
+	char **argv;
 	GError *err = NULL;
-	if (!g_option_context_parse(oc, &argc, &argv, &err) || argc > 2) {
-		say_error("ingest: %s\nUsage: wabridge ingest [--signature 'sha256=HEX'] [FILE]",
-			  err ? err->message : "too many arguments");
-		g_clear_error(&err);
+	if (!parse_options(c, opts, "wabridge ingest [--signature 'sha256=HEX'] [FILE]", &argc,
+			   &argv)) {
 		g_free(signature);
 		return EX_USAGE;
 	}
@@ -362,21 +376,15 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 		  "also try this station's number_patterns", "KEY" },
 		G_OPTION_ENTRY_NULL
 	};
-	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
-	g_option_context_add_main_entries(oc, opts, NULL);
-	g_option_context_set_help_enabled(oc, FALSE);
-	int argc = c->argc;
-	char **argv = c->argv;
+	int argc;
+	char **argv;
 	GError *err = NULL;
-	g_autofree char *station_key = NULL;
-	if (!g_option_context_parse(oc, &argc, &argv, &err) || argc > 2) {
-		say_error("parse-reply: %s\nUsage: wabridge parse-reply [--json] [--station KEY] [FILE]",
-			  err ? err->message : "too many arguments");
-		g_clear_error(&err);
+	if (!parse_options(c, opts, "wabridge parse-reply [--json] [--station KEY] [FILE]", &argc,
+			   &argv)) {
 		g_free(station);
 		return EX_USAGE;
 	}
-	station_key = station;
+	g_autofree char *station_key = station;
 	struct wb_config *cfg = NULL;
 	const char *const *patterns = NULL;
 	if (station_key) {
