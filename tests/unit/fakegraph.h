@@ -96,4 +96,24 @@ G_GNUC_UNUSED static void control_json(const char *path, json_t *body)
 	json_decref(body);
 }
 
+/* Every Graph/CDN request the fake has seen, oldest first (caller json_decref()s). */
+G_GNUC_UNUSED static json_t *seen(void)
+{
+	g_autofree char *s = control("/_fake/requests", NULL);
+	json_t *a = json_loads(s, 0, NULL);
+	g_assert_true(json_is_array(a));
+	return a;
+}
+
+G_GNUC_UNUSED static const char *field(json_t *reqs, size_t i, const char *key)
+{
+	return json_string_value(json_object_get(json_array_get(reqs, i), key));
+}
+
+G_GNUC_UNUSED static const char *header(json_t *reqs, size_t i, const char *name)
+{
+	json_t *h = json_object_get(json_array_get(reqs, i), "headers");
+	return json_string_value(json_object_get(h, name));
+}
+
 #endif

@@ -42,26 +42,6 @@ static void inject(const char *mode, int times)
 					      "times", times));
 }
 
-/* Every Graph/CDN request the fake has seen, oldest first (caller json_decref()s). */
-static json_t *seen(void)
-{
-	g_autofree char *s = control("/_fake/requests", NULL);
-	json_t *a = json_loads(s, 0, NULL);
-	g_assert_true(json_is_array(a));
-	return a;
-}
-
-static const char *field(json_t *reqs, size_t i, const char *key)
-{
-	return json_string_value(json_object_get(json_array_get(reqs, i), key));
-}
-
-static const char *header(json_t *reqs, size_t i, const char *name)
-{
-	json_t *h = json_object_get(json_array_get(reqs, i), "headers");
-	return json_string_value(json_object_get(h, name));
-}
-
 static json_int_t status_of(json_t *reqs, size_t i)
 {
 	return json_integer_value(json_object_get(json_array_get(reqs, i), "status"));
