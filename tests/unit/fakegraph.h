@@ -116,4 +116,17 @@ G_GNUC_UNUSED static const char *header(json_t *reqs, size_t i, const char *name
 	return json_string_value(json_object_get(h, name));
 }
 
+/* Everything a test program needs before its first test: no proxy between us and the
+ * fake on loopback, no death by SIGPIPE, libcurl initialised, the fake running. */
+G_GNUC_UNUSED static void fake_graph_setup(void)
+{
+	static const char *const proxies[] = { "http_proxy", "https_proxy", "all_proxy",
+					       "HTTPS_PROXY", "ALL_PROXY" };
+	for (size_t i = 0; i < G_N_ELEMENTS(proxies); i++)
+		g_unsetenv(proxies[i]);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_fake();
+}
+
 #endif

@@ -107,6 +107,20 @@ static sqlite3 *db_open(const char *path, int flags)
 	return db;
 }
 
+/* Opens the database read-only and steps a query once; *rc is SQLITE_ROW or SQLITE_DONE
+ * (anything else ends the test). The caller finalizes st and closes *db. */
+static sqlite3_stmt *q_step(const char *path, const char *sql, sqlite3 **db, int *rc)
+{
+	*db = db_open(path, SQLITE_OPEN_READONLY);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(*db, sql, -1, &st, NULL) != SQLITE_OK)
+		g_error("%s: %s", sql, sqlite3_errmsg(*db));
+	*rc = sqlite3_step(st);
+	if (*rc != SQLITE_ROW && *rc != SQLITE_DONE)
+		g_error("%s: %s", sql, sqlite3_errmsg(*db));
+	return st;
+}
+
 /* The first column of the first row of a query, as an integer (-1 when no row). */
 G_GNUC_PRINTF(2, 3)
 static gint64 q_int(const char *path, const char *fmt, ...)
@@ -115,13 +129,9 @@ static gint64 q_int(const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	g_autofree char *sql = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	sqlite3 *db = db_open(path, SQLITE_OPEN_READONLY);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		g_error("%s: %s", sql, sqlite3_errmsg(db));
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3 *db;
+	int rc;
+	sqlite3_stmt *st = q_step(path, sql, &db, &rc);
 	gint64 v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -136,13 +146,9 @@ static char *q_text(const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	g_autofree char *sql = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	sqlite3 *db = db_open(path, SQLITE_OPEN_READONLY);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		g_error("%s: %s", sql, sqlite3_errmsg(db));
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3 *db;
+	int rc;
+	sqlite3_stmt *st = q_step(path, sql, &db, &rc);
 	const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
 	char *v = t ? g_strdup((const char *)t) : NULL;
 	sqlite3_finalize(st);

@@ -621,14 +621,8 @@ static void test_opaque_cut(struct fx *f, gconstpointer unused)
 
 int main(int argc, char **argv)
 {
-	static const char *const proxies[] = { "http_proxy", "https_proxy", "all_proxy",
-					       "HTTPS_PROXY", "ALL_PROXY" };
-	for (size_t i = 0; i < G_N_ELEMENTS(proxies); i++)
-		g_unsetenv(proxies[i]);  /* the fake is on loopback */
-	signal(SIGPIPE, SIG_IGN);
 	g_test_init(&argc, &argv, NULL);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_fake();
+	fake_graph_setup();
 
 #define T(path, fn) g_test_add("/wasend/" path, struct fx, NULL, fx_setup, fn, fx_teardown)
 	T("body/text", test_body_text);
