@@ -3,7 +3,9 @@
  * Two back ends sit behind one small table: Maildir (the embedded default) and IMAP
  * APPEND (libetpan). A target is opened once per station and pass and reused for many
  * mails; the caller owns the target and closes it. Mails are given as complete RFC 5322
- * messages with CRLF line ends; a back end converts if its store wants otherwise. */
+ * messages with CRLF line ends; a back end converts if its store wants otherwise.
+ * Flags are IMAP's: system flags and keywords; the Maildir back end keeps keywords the
+ * way Dovecot does (see deliver_maildir.c), so an IMAP server on the Maildir shows them. */
 #ifndef WB_DELIVER_H
 #define WB_DELIVER_H
 
@@ -41,6 +43,11 @@ struct wb_deliver_ops {
 	 * out is filled on success (caller frees out->location). */
 	bool (*deliver)(struct wb_target *t, const char *mail, size_t len,
 			const char *const *flags, struct wb_delivered *out, GError **error);
+	/* Add IMAP keywords/flags (NULL-terminated, e.g. "$WA_Registered") to the mail whose
+	 * Message-ID (without <>) is message_id. Returns 1 done (also when already set),
+	 * 0 no such mail (yet), -1 error (error set with a wb_fail code). */
+	int (*set_flags)(struct wb_target *t, const char *message_id, const char *const *flags,
+			 GError **error);
 	void (*close)(struct wb_target *t);
 };
 
@@ -49,6 +56,17 @@ extern const struct wb_deliver_ops wb_deliver_imap;
 
 /* The back end a station uses. */
 const struct wb_deliver_ops *wb_deliver_for(const struct wb_station *st);
+
+/* A Message-ID (without <>) both back ends accept: 1 to WB_MESSAGE_ID_MAX bytes of
+ * printable ASCII without <>, quotes or backslash (safe to quote in an IMAP SEARCH). */
+#define WB_MESSAGE_ID_MAX 998
+bool wb_deliver_message_id_ok(const char *message_id);
+
+/* A flag deliver and set_flags can set: \Seen, \Answered, \Flagged, \Deleted or
+ * \Draft (any case), or a keyword: an RFC 3501 atom of 1 to 100 bytes of printable
+ * ASCII without atom-specials, like "$WA_Registered". */
+bool wb_deliver_flag_ok(const char *flag);
+bool wb_deliver_keyword_ok(const char *keyword);
 
 /* Directory of the station's Maildir (resolved from deliver = maildir:PATH or the
  * default <data_dir>/mail/<station key>). Newly allocated. */

@@ -1,4 +1,6 @@
 /* deliver: the parts shared by both back ends (see deliver.h). */
+#include <string.h>
+
 #include "deliver.h"
 
 G_DEFINE_QUARK(wb-deliver-error-quark, wb_deliver_error)
@@ -14,4 +16,45 @@ char *wb_deliver_maildir_path(const struct wb_config *cfg, const struct wb_stati
 		return g_strdup(st->maildir);
 	return g_build_filename(cfg->data_dir != NULL ? cfg->data_dir : ".", "mail", st->key,
 				NULL);
+}
+
+/* 1 to max bytes of printable ASCII, no space and nothing from forbidden. */
+static bool token_ok(const char *s, size_t max, const char *forbidden)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c <= 0x20 || c >= 0x7f || strchr(forbidden, c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+bool wb_deliver_message_id_ok(const char *id)
+{
+	return token_ok(id, WB_MESSAGE_ID_MAX, "<>\"\\");
+}
+
+/* atom (RFC 3501) without atom-specials: what a keyword may be. */
+bool wb_deliver_keyword_ok(const char *kw)
+{
+	return token_ok(kw, 100, "(){%*\"\\]");
+}
+
+bool wb_deliver_flag_ok(const char *flag)
+{
+	static const char *const system_flags[] = {
+		"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft",
+	};
+
+	if (flag[0] != '\\')
+		return wb_deliver_keyword_ok(flag);
+	for (size_t i = 0; i < G_N_ELEMENTS(system_flags); i++) {
+		if (g_ascii_strcasecmp(flag, system_flags[i]) == 0)
+			return true;
+	}
+	return false;
 }

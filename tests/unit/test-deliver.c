@@ -19,12 +19,16 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
 
 #include "deliver.h"
+#include "imaptest.h"
+#include "util.h"
 
 /* ---- fixtures ------------------------------------------------------------------- */
 
@@ -229,7 +233,13 @@ static void test_maildir_flags(void)
 	g_assert_true(wb_deliver_maildir.deliver(t, mail, strlen(mail), flags, &out, &error));
 	g_assert_no_error(error);
 	g_assert_nonnull(strstr(out.location, "/cur/"));
-	g_assert_true(g_str_has_suffix(out.location, ":2,FS"));
+	/* The keyword is kept Dovecot's way: letter a is keyword 0 of dovecot-keywords. */
+	g_assert_true(g_str_has_suffix(out.location, ":2,FSa"));
+	g_autofree char *kwpath = g_build_filename(f->dir, "mail", "bhowanipore", "dovecot-keywords",
+						   NULL);
+	g_autofree char *kw = NULL;
+	g_assert_true(g_file_get_contents(kwpath, &kw, NULL, NULL));
+	g_assert_cmpstr(kw, ==, "0 $WA_Registered\n");
 	g_assert_cmpint(wb_deliver_maildir.exists(t, mid, &error), ==, 1);
 	g_free(out.location);
 	wb_deliver_maildir.close(t);
@@ -245,6 +255,246 @@ static void test_maildir_no_message_id(void)
 	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
 	g_assert_false(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
 	assert_error(error, WB_FAIL_FINAL);
+	wb_deliver_maildir.close(t);
+}
+
+/* The one file of the mail with this Message-ID in root/sub ("new" or "cur"), or NULL. */
+static char *maildir_file(const char *root, const char *sub, const char *message_id)
+{
+	g_autofree char *hex = wb_sha256_hex(message_id, strlen(message_id));
+	g_autofree char *tag = g_strdup_printf(".W%.24s.", hex);
+	g_autofree char *dir = g_build_filename(root, sub, NULL);
+	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+	char *found = NULL;
+	const char *name;
+
+	while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+		if (strstr(name, tag) != NULL) {
+			g_assert_null(found); /* one file a mail */
+			found = g_strdup(name);
+		}
+	}
+	return found;
+}
+
+static char *keywords_file(const char *root)
+{
+	g_autofree char *path = g_build_filename(root, "dovecot-keywords", NULL);
+	char *text = NULL;
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return NULL;
+	return text;
+}
+
+static void write_keywords_file(const char *root, const char *text)
+{
+	g_autofree char *path = g_build_filename(root, "dovecot-keywords", NULL);
+	g_autoptr(GError) error = NULL;
+	g_assert_true(g_file_set_contents(path, text, -1, &error));
+}
+
+/* A Maildir target with one mail (no flags) in new/; *mid is its Message-ID. */
+static struct wb_target *maildir_with_mail(const fx *f, char **mid)
+{
+	g_autoptr(GError) error = NULL;
+	*mid = new_message_id();
+	g_autofree char *mail = make_mail(*mid);
+	struct wb_delivered out = { 0 };
+
+	struct wb_target *t = wb_deliver_maildir.open(&f->cfg, &f->st, &error);
+	g_assert_no_error(error);
+	g_assert_true(wb_deliver_maildir.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_free(out.location);
+	return t;
+}
+
+static void test_maildir_set_flags(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_autofree char *before = maildir_file(root, "new", mid);
+	g_assert_nonnull(before);
+	const char *const kw[] = { "$WA_Registered", "\\Seen", NULL };
+
+	/* An unknown mail: 0, and no keyword is registered for it. */
+	g_autofree char *other = new_message_id();
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, other, kw, &error), ==, 0);
+	g_assert_no_error(error);
+	g_assert_null(keywords_file(root));
+
+	/* From new/ to cur/ with the info part; system letters before keyword letters. */
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *want = g_strdup_printf("%s:2,Sa", before);
+	g_autofree char *now = maildir_file(root, "cur", mid);
+	g_assert_cmpstr(now, ==, want);
+	g_assert_null(maildir_file(root, "new", mid));
+	g_autofree char *kwtext = keywords_file(root);
+	g_assert_cmpstr(kwtext, ==, "0 $WA_Registered\n");
+
+	/* Again: nothing changes. */
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *again = maildir_file(root, "cur", mid);
+	g_assert_cmpstr(again, ==, want);
+	g_autofree char *kwtext2 = keywords_file(root);
+	g_assert_cmpstr(kwtext2, ==, "0 $WA_Registered\n");
+
+	/* A second keyword (keywords compare without case), and letters a client added stay. */
+	g_autofree char *from = g_build_filename(root, "cur", want, NULL);
+	g_autofree char *client = g_strdup_printf("%s/cur/%s:2,FSa", root, before);
+	g_assert_cmpint(g_rename(from, client), ==, 0);
+	const char *const kw2[] = { "$wa_registered", "$WA_Replied", "\\Answered", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw2, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *want2 = g_strdup_printf("%s:2,FRSab", before);
+	g_autofree char *now2 = maildir_file(root, "cur", mid);
+	g_assert_cmpstr(now2, ==, want2);
+	g_autofree char *kwtext3 = keywords_file(root);
+	g_assert_cmpstr(kwtext3, ==, "0 $WA_Registered\n1 $WA_Replied\n");
+
+	/* No lock and no temporary file are left behind. */
+	g_autofree char *lock = g_build_filename(root, "dovecot-uidlist.lock", NULL);
+	g_autofree char *tmp = g_build_filename(root, "dovecot-keywords.lock", NULL);
+	g_assert_false(g_file_test(lock, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
+	wb_deliver_maildir.close(t);
+}
+
+/* An existing dovecot-keywords is read as Dovecot reads it, and its mtime only grows. */
+static void test_maildir_keywords_file(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_autofree char *path = g_build_filename(root, "dovecot-keywords", NULL);
+
+	/* Junk lines are skipped; letter c (2) is free, so the next keyword gets it. */
+	write_keywords_file(root, "0 Junk\n1 $WA_Registered\nnot a line\n30 Far\n3 NonJunk\n"
+				  "4\n-1 Neg\n");
+	struct utimbuf future = { .actime = time(NULL), .modtime = time(NULL) + 1000 };
+	g_assert_cmpint(utime(path, &future), ==, 0);
+	const char *const kw[] = { "$WA_REGISTERED", "$New", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *name = maildir_file(root, "cur", mid);
+	g_assert_true(g_str_has_suffix(name, ":2,bc"));
+	g_autofree char *text = keywords_file(root);
+	g_assert_cmpstr(text, ==, "0 Junk\n1 $WA_Registered\n2 $New\n3 NonJunk\n");
+	GStatBuf sb;
+	g_assert_cmpint(g_stat(path, &sb), ==, 0);
+	g_assert_cmpint(sb.st_mtime, ==, future.modtime + 1);
+	wb_deliver_maildir.close(t);
+}
+
+/* All 26 letters taken: set_flags fails, deliver stores the mail without the keyword. */
+static void test_maildir_keywords_full(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	GString *full = g_string_new(NULL);
+	for (int i = 0; i < 26; i++)
+		g_string_append_printf(full, "%d kw%d\n", i, i);
+	write_keywords_file(root, full->str);
+
+	const char *const kw[] = { "$WA_Registered", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, -1);
+	assert_error(error, WB_FAIL_LATER);
+	g_clear_error(&error);
+	/* A keyword already listed still works. */
+	const char *const kw25[] = { "KW25", "\\Flagged", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw25, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *name = maildir_file(root, "cur", mid);
+	g_assert_true(g_str_has_suffix(name, ":2,Fz"));
+
+	g_autofree char *mid2 = new_message_id();
+	g_autofree char *mail2 = make_mail(mid2);
+	const char *const flags[] = { "$WA_Registered", "\\Seen", NULL };
+	struct wb_delivered out = { 0 };
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*keyword letters*taken*");
+	g_assert_true(wb_deliver_maildir.deliver(t, mail2, strlen(mail2), flags, &out, &error));
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	g_assert_true(g_str_has_suffix(out.location, ":2,S"));
+	g_autofree char *text = keywords_file(root);
+	g_assert_cmpstr(text, ==, full->str);
+	g_string_free(full, TRUE);
+	g_free(out.location);
+	wb_deliver_maildir.close(t);
+}
+
+static void test_maildir_set_flags_bad(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	const char *const good[] = { "$WA_Registered", NULL };
+	const char *const bad_flags[][2] = {
+		{ "two words", NULL }, { "$WA\r\nX", NULL }, { "\\Recent", NULL },
+		{ "a(b", NULL },       { "", NULL },         { "\\Custom", NULL },
+	};
+	const char *bad_ids[] = {
+		"x@y\r\nA1 DELETE INBOX", "x\"@y", "x y@z", "", "<x@y>", "x\\@y",
+		"\xe0\xa6\x85@y",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad_flags); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, bad_flags[i], &error), ==, -1);
+		assert_error(error, WB_FAIL_FINAL);
+		g_assert_null(strchr(error->message, '\n'));
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(bad_ids); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_cmpint(wb_deliver_maildir.set_flags(t, bad_ids[i], good, &error), ==, -1);
+		assert_error(error, WB_FAIL_FINAL);
+		g_assert_null(strchr(error->message, '\n'));
+	}
+	/* Nothing was touched. */
+	g_assert_null(keywords_file(root));
+	g_autofree char *still = maildir_file(root, "new", mid);
+	g_assert_nonnull(still);
+
+	/* deliver refuses such flags too. */
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mail = make_mail(mid);
+	struct wb_delivered out = { 0 };
+	g_assert_false(wb_deliver_maildir.deliver(t, mail, strlen(mail), bad_flags[0], &out,
+						  &error));
+	assert_error(error, WB_FAIL_FINAL);
+	wb_deliver_maildir.close(t);
+}
+
+/* A lock left by a crash long ago is taken over. */
+static void test_maildir_stale_lock(void)
+{
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	g_autofree char *root = wb_deliver_maildir_path(&f->cfg, &f->st);
+	g_autofree char *lock = g_build_filename(root, "dovecot-uidlist.lock", NULL);
+	const char *const kw[] = { "$WA_Registered", NULL };
+
+	g_assert_true(g_file_set_contents(lock, "", 0, NULL));
+	struct utimbuf old = { .actime = time(NULL) - 600, .modtime = time(NULL) - 600 };
+	g_assert_cmpint(utime(lock, &old), ==, 0);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*stale lock*");
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, 1);
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	g_assert_false(g_file_test(lock, G_FILE_TEST_EXISTS));
 	wb_deliver_maildir.close(t);
 }
 
@@ -474,6 +724,166 @@ static void test_imap_keyword(void)
 	g_assert_nonnull(strstr(fl, "\\Seen"));
 	g_free(out.location);
 	wb_deliver_imap.close(t);
+}
+
+/* A mail in INBOX of bhowanipore (no flags); its Message-ID and UID. */
+static struct wb_target *imap_with_mail(const fx *f, char **mid, uint32_t *uid)
+{
+	g_autoptr(GError) error = NULL;
+	*mid = new_message_id();
+	g_autofree char *mail = make_mail(*mid);
+	struct wb_delivered out = { 0 };
+	struct wb_target *t = imap_open_ok(f);
+
+	g_assert_true(wb_deliver_imap.deliver(t, mail, strlen(mail), NULL, &out, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(out.uid, !=, 0);
+	*uid = out.uid;
+	g_free(out.location);
+	return t;
+}
+
+static void test_imap_set_flags(void)
+{
+	if (!need_imap())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *mid = NULL;
+	uint32_t uid = 0;
+	struct wb_target *t = imap_with_mail(f, &mid, &uid);
+	const char *const flags[] = { "$WA_Registered", "\\Flagged", NULL };
+
+	g_assert_false(imaptest_has_flag("bhowanipore", "INBOX", uid, "$WA_Registered"));
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, flags, &error), ==, 1);
+	g_assert_no_error(error);
+	g_assert_true(imaptest_has_flag("bhowanipore", "INBOX", uid, "$WA_Registered"));
+	g_assert_true(imaptest_has_flag("bhowanipore", "INBOX", uid, "\\Flagged"));
+	g_assert_false(imaptest_has_flag("bhowanipore", "INBOX", uid, "\\Seen"));
+
+	/* Again: still 1, flags unchanged; then one more keyword is added to them. */
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, flags, &error), ==, 1);
+	g_assert_no_error(error);
+	const char *const more[] = { "$WA_Replied", NULL };
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, more, &error), ==, 1);
+	g_auto(GStrv) now = imaptest_flags("bhowanipore", "INBOX", uid);
+	g_assert_true(wb_imapconn_flags_have(now, "$WA_Replied"));
+	g_assert_true(wb_imapconn_flags_have(now, "$WA_Registered"));
+	g_assert_true(wb_imapconn_flags_have(now, "\\Flagged"));
+	g_assert_false(wb_imapconn_flags_have(now, "\\Seen"));
+
+	/* No flags at all: nothing to store, the mail is there. */
+	const char *const none[] = { NULL };
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, none, &error), ==, 1);
+
+	/* Unknown Message-ID: 0. */
+	g_autofree char *other = new_message_id();
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, other, flags, &error), ==, 0);
+	g_assert_no_error(error);
+	wb_deliver_imap.close(t);
+
+	/* A folder that does not exist: 0 as well. */
+	g_autofree char *uuid = g_uuid_string_random();
+	g_autofree char *folder = g_strdup_printf("missing-%s", uuid);
+	set_str(&f->st.folder, folder);
+	t = imap_open_ok(f);
+	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, flags, &error), ==, 0);
+	g_assert_no_error(error);
+	wb_deliver_imap.close(t);
+}
+
+/* Bad flags and hostile Message-IDs are refused before anything is sent; the session
+ * stays usable and nothing was injected. */
+static void test_imap_set_flags_bad(void)
+{
+	if (!need_imap())
+		return;
+	g_autoptr(fx) f = fx_imap();
+	g_autofree char *mid = NULL;
+	uint32_t uid = 0;
+	struct wb_target *t = imap_with_mail(f, &mid, &uid);
+	const char *const good[] = { "$WA_Registered", NULL };
+	const char *const bad_flags[][2] = {
+		{ "two words", NULL }, { "$WA\r\nA1 EXPUNGE", NULL }, { "\\Recent", NULL },
+		{ "a)b", NULL },       { "", NULL },
+	};
+	const char *bad_ids[] = {
+		"x@y>\r\nA1 STORE 1:* +FLAGS (\\Deleted)\r\n",
+		"x\" OR ALL \"@y",
+		"x y@z",
+		"",
+		"x\\@y",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad_flags); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, bad_flags[i], &error), ==, -1);
+		assert_error(error, WB_FAIL_FINAL);
+		g_assert_null(strpbrk(error->message, "\r\n"));
+	}
+	for (size_t i = 0; i < G_N_ELEMENTS(bad_ids); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_cmpint(wb_deliver_imap.set_flags(t, bad_ids[i], good, &error), ==, -1);
+		assert_error(error, WB_FAIL_FINAL);
+		g_assert_null(strpbrk(error->message, "\r\n"));
+	}
+	g_autoptr(GError) error = NULL;
+	g_assert_cmpint(wb_deliver_imap.exists(t, mid, &error), ==, 1);
+	g_assert_no_error(error);
+	g_auto(GStrv) flags = imaptest_flags("bhowanipore", "INBOX", uid);
+	g_assert_nonnull(flags);
+	g_assert_false(wb_imapconn_flags_have(flags, "\\Deleted"));
+	g_assert_false(wb_imapconn_flags_have(flags, "$WA_Registered"));
+	wb_deliver_imap.close(t);
+}
+
+/* Dovecot reads the keywords of a Maildir the back end wrote: a folder of jadavpur's
+ * Maildir (mail_location = maildir:%h/Maildir, Maildir++ layout) as the Maildir. */
+static void test_maildir_dovecot_reads(void)
+{
+	if (!need_doveadm())
+		return;
+	g_autoptr(fx) f = fx_maildir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *uuid = g_uuid_string_random();
+	g_autofree char *box = g_strdup_printf("kw-%s", uuid);
+	g_autofree char *home = g_build_filename(g_getenv("WB_DOVECOT_DIR"), "mail", "jadavpur",
+						 NULL);
+	g_autofree char *dotbox = g_strdup_printf(".%s", box);
+	g_autofree char *root = g_build_filename(home, "Maildir", dotbox, NULL);
+	set_str(&f->st.maildir, root);
+	g_autofree char *mid = NULL;
+	struct wb_target *t = maildir_with_mail(f, &mid);
+	GStatBuf owner;
+	g_assert_cmpint(g_stat(home, &owner), ==, 0);
+	g_autofree char *chown = g_strdup_printf("chown -R %u:%u '%s'", (unsigned)owner.st_uid,
+						 (unsigned)owner.st_gid, home);
+
+	/* A mail Dovecot has not seen yet, then one it has indexed already. */
+	const char *const kw[] = { "$WA_Registered", "\\Seen", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw, &error), ==, 1);
+	g_assert_no_error(error);
+	g_assert_cmpint(system(chown), ==, 0);
+	g_autofree char *fl = doveadm("fetch", "-u", "jadavpur", "flags", "mailbox", box, "all",
+				      NULL);
+	g_test_message("Dovecot: %s", fl);
+	g_assert_nonnull(strstr(fl, "$WA_Registered"));
+	g_assert_nonnull(strstr(fl, "\\Seen"));
+
+	const char *const kw2[] = { "$WA_Replied", NULL };
+	g_assert_cmpint(wb_deliver_maildir.set_flags(t, mid, kw2, &error), ==, 1);
+	g_assert_no_error(error);
+	g_assert_cmpint(system(chown), ==, 0);
+	g_autofree char *fl2 = doveadm("fetch", "-u", "jadavpur", "flags", "mailbox", box, "all",
+				       NULL);
+	g_test_message("Dovecot: %s", fl2);
+	g_assert_nonnull(strstr(fl2, "$WA_Registered"));
+	g_assert_nonnull(strstr(fl2, "$WA_Replied"));
+	g_autofree char *hits = doveadm("search", "-u", "jadavpur", "mailbox", box, "keyword",
+					"$WA_Replied", NULL);
+	g_assert_cmpstr(hits, !=, "");
+	wb_deliver_maildir.close(t);
+	g_free(doveadm("mailbox", "delete", "-u", "jadavpur", box, NULL));
 }
 
 static void test_imap_bad_flag(void)
@@ -868,6 +1278,11 @@ int main(int argc, char **argv)
 	g_test_add_func("/deliver/maildir/exists", test_maildir_exists);
 	g_test_add_func("/deliver/maildir/flags", test_maildir_flags);
 	g_test_add_func("/deliver/maildir/no-message-id", test_maildir_no_message_id);
+	g_test_add_func("/deliver/maildir/set-flags", test_maildir_set_flags);
+	g_test_add_func("/deliver/maildir/keywords-file", test_maildir_keywords_file);
+	g_test_add_func("/deliver/maildir/keywords-full", test_maildir_keywords_full);
+	g_test_add_func("/deliver/maildir/set-flags-bad", test_maildir_set_flags_bad);
+	g_test_add_func("/deliver/maildir/stale-lock", test_maildir_stale_lock);
 	g_test_add_func("/deliver/maildir/readonly", test_maildir_readonly);
 
 	g_test_add_func("/deliver/imap/append-exists", test_imap_append_exists);
@@ -875,6 +1290,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/deliver/imap/utf8-folder", test_imap_utf8_folder);
 	g_test_add_func("/deliver/imap/keyword", test_imap_keyword);
 	g_test_add_func("/deliver/imap/bad-flag", test_imap_bad_flag);
+	g_test_add_func("/deliver/imap/set-flags", test_imap_set_flags);
+	g_test_add_func("/deliver/imap/set-flags-bad", test_imap_set_flags_bad);
+	g_test_add_func("/deliver/imap/maildir-keywords", test_maildir_dovecot_reads);
 	g_test_add_func("/deliver/imap/wrong-password", test_imap_wrong_password);
 	g_test_add_func("/deliver/imap/refused", test_imap_refused);
 	g_test_add_func("/deliver/imap/bad-config", test_imap_bad_config);

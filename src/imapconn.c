@@ -1,0 +1,621 @@
+/* imapconn: one IMAP client connection (see imapconn.h). */
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "deliver.h"
+#include "imapconn.h"
+#include "util.h"
+
+#define SERVER_TEXT_MAX      300 /* bytes of a server response quoted in an error */
+#define CHAIN_MAX            16  /* certificates of a server chain we look at */
+
+/* ---- errors ---------------------------------------------------------------------- */
+
+/* Errors after which the session cannot be trusted and is dropped. BAD is among them
+ * because libetpan reports it like a tag mismatch (MAILIMAP_ERROR_PROTOCOL). */
+bool wb_imapconn_unusable(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_BAD_STATE:
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+	case MAILIMAP_ERROR_MEMORY:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+	case MAILIMAP_ERROR_SSL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Did r come with a fresh tagged (or BYE) response? Only then do the session's response
+ * text and codes belong to this command rather than an earlier one. */
+static bool server_answered(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_BAD_STATE:
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+	case MAILIMAP_ERROR_MEMORY:
+	case MAILIMAP_ERROR_SSL:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static const char *etpan_error_text(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM: return "connection lost or timed out";
+	case MAILIMAP_ERROR_PARSE: return "connection closed or unparsable response";
+	case MAILIMAP_ERROR_CONNECTION_REFUSED: return "cannot connect";
+	case MAILIMAP_ERROR_MEMORY: return "out of memory";
+	case MAILIMAP_ERROR_FATAL: return "server closed the session (BYE)";
+	case MAILIMAP_ERROR_PROTOCOL: return "server answered BAD";
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION: return "server refused the connection (BYE)";
+	case MAILIMAP_ERROR_SSL: return "TLS handshake failed";
+	case MAILIMAP_ERROR_BAD_STATE: return "not connected";
+	default: return "server answered NO";
+	}
+}
+
+/* RFC 5530 response codes (and TRYCREATE's kin) that decide the class over the command. */
+static const struct {
+	const char *code;
+	enum wb_fail fail;
+} code_fail[] = {
+	{ "OVERQUOTA", WB_FAIL_LATER },
+	{ "UNAVAILABLE", WB_FAIL_LATER },
+	{ "SERVERBUG", WB_FAIL_LATER },
+	{ "NOPERM", WB_FAIL_LATER },         /* an admin can grant the right; then retry */
+	{ "AUTHENTICATIONFAILED", WB_FAIL_LATER },
+	{ "AUTHORIZATIONFAILED", WB_FAIL_LATER },
+	{ "EXPIRED", WB_FAIL_LATER },
+	{ "CONTACTADMIN", WB_FAIL_LATER },
+	{ "PRIVACYREQUIRED", WB_FAIL_LATER },
+	{ "INUSE", WB_FAIL_SOON },
+	{ "TOOBIG", WB_FAIL_FINAL },
+	{ "LIMIT", WB_FAIL_FINAL },
+};
+
+/* libetpan keeps unknown codes as rsp_atom/rsp_value and TRYCREATE as a flag. */
+const char *wb_imapconn_code(const struct wb_imapconn *c)
+{
+	const mailimap *s = c->imap;
+	const struct mailimap_response_info *ri = s != NULL ? s->imap_response_info : NULL;
+
+	return ri != NULL ? ri->rsp_atom : NULL;
+}
+
+bool wb_imapconn_trycreate(const struct wb_imapconn *c)
+{
+	const mailimap *s = c->imap;
+
+	return s != NULL && s->imap_response_info != NULL && s->imap_response_info->rsp_trycreate;
+}
+
+static enum wb_fail classify(const struct wb_imapconn *c, int r, enum wb_fail on_no)
+{
+	if (r == MAILIMAP_ERROR_SSL)
+		return WB_FAIL_LATER;
+	if (!server_answered(r) || r == MAILIMAP_ERROR_FATAL ||
+	    r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION)
+		return WB_FAIL_SOON;
+	const char *code = wb_imapconn_code(c);
+	for (size_t i = 0; code != NULL && i < G_N_ELEMENTS(code_fail); i++) {
+		if (g_ascii_strcasecmp(code, code_fail[i].code) == 0)
+			return code_fail[i].fail;
+	}
+	return on_no;
+}
+
+/* What the server said, as `"[CODE] text"`, cut and with control characters blanked; or
+ * libetpan's error when the server said nothing. */
+static char *describe(const struct wb_imapconn *c, int r)
+{
+	const mailimap *s = c->imap;
+
+	if (!server_answered(r) || s == NULL || s->imap_response == NULL)
+		return g_strdup(etpan_error_text(r));
+	GString *d = g_string_new(etpan_error_text(r));
+	g_string_append(d, ": \"");
+	size_t start = d->len;
+	const char *code = wb_imapconn_code(c);
+	const char *value = s->imap_response_info != NULL ? s->imap_response_info->rsp_value : NULL;
+	if (code != NULL)
+		g_string_append_printf(d, "[%s%s%s] ", code, value ? " " : "", value ? value : "");
+	else if (wb_imapconn_trycreate(c))
+		g_string_append(d, "[TRYCREATE] ");
+	/* Cut first: make_valid then mends a character the cut split. */
+	size_t len = MIN(strlen(s->imap_response), (size_t)SERVER_TEXT_MAX);
+	g_autofree char *text = g_utf8_make_valid(s->imap_response, (gssize)len);
+	g_string_append(d, text);
+	for (size_t i = start; i < d->len; i++) {
+		if ((unsigned char)d->str[i] < 0x20 || d->str[i] == 0x7f)
+			d->str[i] = ' ';
+	}
+	g_string_append_c(d, '"');
+	return g_string_free(d, FALSE);
+}
+
+void wb_imapconn_drop(struct wb_imapconn *c)
+{
+	if (c->imap == NULL)
+		return;
+	if (c->imap->imap_stream != NULL) {
+		mailstream_close(c->imap->imap_stream);
+		c->imap->imap_stream = NULL;
+	}
+	mailimap_free(c->imap);
+	c->imap = NULL;
+}
+
+bool wb_imapconn_fail(struct wb_imapconn *c, GError **error, int r, enum wb_fail on_no,
+		      const char *what)
+{
+	g_autofree char *detail = describe(c, r);
+
+	g_set_error(error, c->domain, classify(c, r, on_no), "imap %s:%u (user %s): %s: %s",
+		    c->host, c->port, c->user, what, detail);
+	if (wb_imapconn_unusable(r))
+		wb_imapconn_drop(c);
+	return false;
+}
+
+bool wb_imapconn_fail_local(const struct wb_imapconn *c, GError **error, enum wb_fail f,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_set_error(error, c->domain, f, "imap %s:%u (user %s): %s", c->host, c->port, c->user,
+		    msg);
+	return false;
+}
+
+/* ---- configuration --------------------------------------------------------------- */
+
+static bool parse_url(struct wb_imapconn *c, const char *url, GError **error)
+{
+	g_autoptr(GUri) uri = url != NULL ? g_uri_parse(url, G_URI_FLAGS_NONE, NULL) : NULL;
+	const char *scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
+	const char *host = uri != NULL ? g_uri_get_host(uri) : NULL;
+	bool imaps = scheme != NULL && g_ascii_strcasecmp(scheme, "imaps") == 0;
+
+	if (scheme == NULL || (!imaps && g_ascii_strcasecmp(scheme, "imap") != 0) ||
+	    host == NULL || host[0] == '\0' || g_uri_get_port(uri) == 0) {
+		g_set_error(error, c->domain, WB_FAIL_LATER,
+			    "imap: [imap] url must be imap://HOST[:PORT] or imaps://HOST[:PORT]");
+		return false;
+	}
+	c->tls = imaps;
+	c->host = g_strdup(host);
+	int port = g_uri_get_port(uri);
+	c->port = port > 0 ? (uint16_t)port : imaps ? 993 : 143;
+	return true;
+}
+
+/* "AB:cd:..." or "abcd..." → 64 lowercase hex digits; NULL when malformed. */
+static char *normalize_fingerprint(const char *fp)
+{
+	GString *hex = g_string_new(NULL);
+
+	if (g_str_has_prefix(fp, "sha256:"))
+		fp += strlen("sha256:");
+	for (; *fp != '\0'; fp++) {
+		if (*fp == ':' || g_ascii_isspace(*fp))
+			continue;
+		if (!g_ascii_isxdigit(*fp)) {
+			g_string_free(hex, TRUE);
+			return NULL;
+		}
+		g_string_append_c(hex, g_ascii_tolower(*fp));
+	}
+	if (hex->len != 64) {
+		g_string_free(hex, TRUE);
+		return NULL;
+	}
+	return g_string_free(hex, FALSE);
+}
+
+static void flush_base64(GString *out, GByteArray *utf16)
+{
+	if (utf16->len == 0)
+		return;
+	g_autofree char *b64 = g_base64_encode(utf16->data, utf16->len);
+	g_string_append_c(out, '&');
+	for (const char *p = b64; *p != '\0' && *p != '='; p++)
+		g_string_append_c(out, *p == '/' ? ',' : *p);
+	g_string_append_c(out, '-');
+	g_byte_array_set_size(utf16, 0);
+}
+
+static void push_utf16(GByteArray *utf16, gunichar c)
+{
+	const guint8 be[2] = { (guint8)(c >> 8), (guint8)(c & 0xff) };
+	g_byte_array_append(utf16, be, 2);
+}
+
+/* Printable ASCII as is ("&" as "&-"), every other run as UTF-16BE in base64 with ','
+ * for '/'. Folder names like "অভিযোগ" need it. */
+char *wb_imapconn_mutf7(const char *utf8)
+{
+	if (!g_utf8_validate(utf8, -1, NULL))
+		return NULL;
+	GString *out = g_string_new(NULL);
+	GByteArray *utf16 = g_byte_array_new();
+	for (const char *p = utf8; *p != '\0'; p = g_utf8_find_next_char(p, NULL)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c >= 0x20 && c <= 0x7e) {
+			flush_base64(out, utf16);
+			g_string_append(out, c == '&' ? "&-" : (const char[]){ (char)c, '\0' });
+		} else if (c > 0xffff) {
+			push_utf16(utf16, 0xd800 + ((c - 0x10000) >> 10));
+			push_utf16(utf16, 0xdc00 + ((c - 0x10000) & 0x3ff));
+		} else {
+			push_utf16(utf16, c);
+		}
+	}
+	flush_base64(out, utf16);
+	g_byte_array_unref(utf16);
+	return g_string_free(out, FALSE);
+}
+
+bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_config *cfg,
+		      const char *user, const char *password, GError **error)
+{
+	c->domain = domain;
+	c->user = g_strdup(user != NULL ? user : "");
+	c->password = g_strdup(password != NULL ? password : "");
+	if (!parse_url(c, cfg->imap_url, error))
+		return false;
+	if (cfg->imap_ca_file != NULL && cfg->imap_ca_file[0] != '\0')
+		c->ca_file = g_strdup(cfg->imap_ca_file);
+	if (cfg->imap_tls_fingerprint != NULL && cfg->imap_tls_fingerprint[0] != '\0') {
+		c->fingerprint = normalize_fingerprint(cfg->imap_tls_fingerprint);
+		if (c->fingerprint == NULL)
+			return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+						      "[imap] tls_fingerprint must be the 64 hex "
+						      "digits of the SHA-256 of the server "
+						      "certificate");
+	}
+	return true;
+}
+
+/* ---- TLS ------------------------------------------------------------------------- */
+
+/* Called by libetpan before the handshake: send SNI (never for an address literal). */
+static void tls_setup(struct mailstream_ssl_context *ctx, void *data)
+{
+	const struct wb_imapconn *c = data;
+
+	if (!g_hostname_is_ip_address(c->host))
+		mailstream_ssl_set_server_name(ctx, c->host);
+}
+
+static bool pin_ok(const struct wb_imapconn *c, const MMAPString *leaf, GError **error)
+{
+	g_autofree char *hex = wb_sha256_hex(leaf->str, leaf->len);
+
+	if (wb_ct_equal(hex, strlen(hex), c->fingerprint, strlen(c->fingerprint)))
+		return true;
+	return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+				      "server certificate SHA-256 %s does not match [imap] "
+				      "tls_fingerprint", hex);
+}
+
+static int load_trust(const struct wb_imapconn *c, gnutls_x509_trust_list_t list)
+{
+	if (c->ca_file != NULL)
+		return gnutls_x509_trust_list_add_trust_file(list, c->ca_file, NULL,
+							     GNUTLS_X509_FMT_PEM, 0, 0);
+	return gnutls_x509_trust_list_add_system_trust(list, 0, 0);
+}
+
+/* Verify the chain (leaf first) against the trust anchors, for our host name and for
+ * TLS server use. Returns gnutls' verdict: 0 and *status 0 means trusted. */
+static int verify_crts(const struct wb_imapconn *c, gnutls_x509_trust_list_t list,
+		       gnutls_x509_crt_t *crts, unsigned n, unsigned *status)
+{
+	static unsigned char purpose[] = GNUTLS_KP_TLS_WWW_SERVER;
+	gnutls_typed_vdata_st data[] = {
+		{ .type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)c->host },
+		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = purpose },
+	};
+	return gnutls_x509_trust_list_verify_crt2(list, crts, n, data, G_N_ELEMENTS(data), 0,
+						  status, NULL);
+}
+
+static unsigned import_chain(carray *chain, gnutls_x509_crt_t *crts)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < carray_count(chain) && n < CHAIN_MAX; i++) {
+		const MMAPString *der = carray_get(chain, i);
+		const gnutls_datum_t d = { (unsigned char *)der->str, (unsigned)der->len };
+		if (gnutls_x509_crt_init(&crts[n]) < 0)
+			break;
+		if (gnutls_x509_crt_import(crts[n], &d, GNUTLS_X509_FMT_DER) < 0) {
+			gnutls_x509_crt_deinit(crts[n]);
+			break;
+		}
+		n++;
+	}
+	return n;
+}
+
+static bool chain_ok(const struct wb_imapconn *c, carray *chain, GError **error)
+{
+	gnutls_x509_trust_list_t list;
+	gnutls_x509_crt_t crts[CHAIN_MAX];
+	unsigned status = 0;
+
+	if (gnutls_x509_trust_list_init(&list, 0) < 0)
+		return wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
+	if (load_trust(c, list) <= 0) {
+		gnutls_x509_trust_list_deinit(list, 1);
+		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+					      "no CA certificate could be read from %s",
+					      c->ca_file != NULL ? c->ca_file
+								 : "the system trust store");
+	}
+	unsigned n = import_chain(chain, crts);
+	int r = n > 0 ? verify_crts(c, list, crts, n, &status) : GNUTLS_E_NO_CERTIFICATE_FOUND;
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_x509_trust_list_deinit(list, 1);
+	if (r == 0 && status == 0)
+		return true;
+	gnutls_datum_t why = { NULL, 0 };
+	if (r < 0 || gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
+								   &why, 0) < 0)
+		why.data = NULL;
+	wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+			       "server certificate not trusted (%s): set [imap] ca_file or "
+			       "tls_fingerprint",
+			       why.data != NULL ? g_strstrip((char *)why.data) : gnutls_strerror(r));
+	gnutls_free(why.data);
+	return false;
+}
+
+/* After the handshake, before anything secret is sent. */
+static bool verify_peer(struct wb_imapconn *c, GError **error)
+{
+	carray *chain = mailstream_get_certificate_chain(c->imap->imap_stream);
+	bool ok;
+
+	if (chain == NULL || carray_count(chain) == 0)
+		ok = wb_imapconn_fail_local(c, error, WB_FAIL_LATER, "server sent no certificate");
+	else if (c->fingerprint != NULL)
+		ok = pin_ok(c, carray_get(chain, 0), error) &&
+		     (c->ca_file == NULL || chain_ok(c, chain, error));
+	else
+		ok = chain_ok(c, chain, error);
+	if (chain != NULL)
+		mailstream_certificate_chain_free(chain);
+	return ok;
+}
+
+bool wb_imapconn_has_capability(struct wb_imapconn *c, const char *name)
+{
+	const struct mailimap_connection_info *ci = c->imap->imap_connection_info;
+
+	if (ci == NULL || ci->imap_capability == NULL) {
+		struct mailimap_capability_data *cap = NULL;
+		if (mailimap_capability(c->imap, &cap) == MAILIMAP_NO_ERROR)
+			mailimap_capability_data_free(cap);
+	}
+	return mailimap_has_extension(c->imap, name) != 0;
+}
+
+/* imap://: STARTTLS when offered; required and verified when a trust anchor is set. */
+static bool starttls(struct wb_imapconn *c, GError **error)
+{
+	bool verify = c->ca_file != NULL || c->fingerprint != NULL;
+
+	if (!wb_imapconn_has_capability(c, "STARTTLS")) {
+		if (!verify)
+			return true;
+		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+					      "server offers no STARTTLS, but [imap] ca_file or "
+					      "tls_fingerprint asks for verified TLS (use imaps:// "
+					      "or drop them)");
+	}
+	int r = mailimap_socket_starttls_with_callback(c->imap, tls_setup, c);
+	if (r != MAILIMAP_NO_ERROR)
+		return wb_imapconn_fail(c, error, r, WB_FAIL_LATER, "STARTTLS");
+	/* Bytes already buffered were sent in clear text after the OK: an injection attempt
+	 * (CVE-2020-15953) that libetpan 1.9 does not catch itself. */
+	if (c->imap->imap_stream->read_buffer_len != 0) {
+		wb_imapconn_drop(c);
+		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+					      "server sent data after STARTTLS before the TLS "
+					      "handshake");
+	}
+	return !verify || verify_peer(c, error);
+}
+
+/* ---- session --------------------------------------------------------------------- */
+
+static bool login(struct wb_imapconn *c, GError **error)
+{
+	int r = mailimap_login(c->imap, c->user, c->password);
+
+	if (r == MAILIMAP_NO_ERROR)
+		return true;
+	return wb_imapconn_fail(c, error, r, WB_FAIL_LATER, "login refused");
+}
+
+bool wb_imapconn_connect(struct wb_imapconn *c, GError **error)
+{
+	wb_imapconn_drop(c);
+	c->imap = mailimap_new(0, NULL);
+	if (c->imap == NULL)
+		return wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
+	mailimap_set_timeout(c->imap, WB_IMAPCONN_TIMEOUT_S);
+	int r = c->tls ? mailimap_ssl_connect_with_callback(c->imap, c->host, c->port, tls_setup, c)
+		       : mailimap_socket_connect(c->imap, c->host, c->port);
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+		wb_imapconn_fail(c, error, r, WB_FAIL_SOON, "connect");
+		wb_imapconn_drop(c);
+		return false;
+	}
+	bool ok = c->tls ? verify_peer(c, error) : starttls(c, error);
+	if (ok && r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
+		ok = login(c, error);
+	if (!ok) {
+		wb_imapconn_drop(c);
+		return false;
+	}
+	c->last_used = g_get_monotonic_time();
+	c->generation++;
+	return true;
+}
+
+bool wb_imapconn_ready(struct wb_imapconn *c, GError **error)
+{
+	gint64 now = g_get_monotonic_time();
+
+	if (c->imap != NULL && now - c->last_used > WB_IMAPCONN_IDLE_CHECK_S * G_USEC_PER_SEC) {
+		if (mailimap_noop(c->imap) == MAILIMAP_NO_ERROR)
+			c->last_used = now;
+		else
+			wb_imapconn_drop(c);
+	}
+	return c->imap != NULL || wb_imapconn_connect(c, error);
+}
+
+void wb_imapconn_clear(struct wb_imapconn *c)
+{
+	if (c->imap != NULL)
+		(void)mailimap_logout(c->imap);
+	wb_imapconn_drop(c);
+	if (c->password != NULL)
+		explicit_bzero(c->password, strlen(c->password));
+	g_clear_pointer(&c->password, g_free);
+	g_clear_pointer(&c->host, g_free);
+	g_clear_pointer(&c->ca_file, g_free);
+	g_clear_pointer(&c->fingerprint, g_free);
+	g_clear_pointer(&c->user, g_free);
+}
+
+/* ---- folders and flags ----------------------------------------------------------- */
+
+/* Servers differ in saying a folder is missing ([NONEXISTENT] is not universal); LIST is. */
+int wb_imapconn_listed(struct wb_imapconn *c, const char *folder_wire, GError **error)
+{
+	clist *list = NULL;
+	int r = mailimap_list(c->imap, "", folder_wire, &list);
+
+	if (r != MAILIMAP_NO_ERROR) {
+		wb_imapconn_fail(c, error, r, WB_FAIL_LATER, "LIST");
+		return -1;
+	}
+	int n = list != NULL ? clist_count(list) : 0;
+	if (list != NULL)
+		mailimap_list_result_free(list);
+	return n > 0;
+}
+
+static struct mailimap_flag *flag_new(const char *name)
+{
+	static const struct {
+		const char *name;
+		struct mailimap_flag *(*make)(void);
+	} system_flags[] = {
+		{ "\\Seen", mailimap_flag_new_seen },     { "\\Answered", mailimap_flag_new_answered },
+		{ "\\Flagged", mailimap_flag_new_flagged }, { "\\Deleted", mailimap_flag_new_deleted },
+		{ "\\Draft", mailimap_flag_new_draft },
+	};
+
+	if (name[0] == '\\') {
+		for (size_t i = 0; i < G_N_ELEMENTS(system_flags); i++) {
+			if (g_ascii_strcasecmp(name, system_flags[i].name) == 0)
+				return system_flags[i].make();
+		}
+		return NULL; /* \Recent and unknown system flags cannot be set */
+	}
+	if (!wb_deliver_keyword_ok(name))
+		return NULL;
+	char *kw = strdup(name);
+	struct mailimap_flag *f = kw != NULL ? mailimap_flag_new_flag_keyword(kw) : NULL;
+	if (f == NULL)
+		free(kw);
+	return f;
+}
+
+struct mailimap_flag_list *wb_imapconn_flag_list(const struct wb_imapconn *c,
+						 const char *const *flags, GError **error)
+{
+	struct mailimap_flag_list *list = mailimap_flag_list_new_empty();
+
+	for (size_t i = 0; list != NULL && flags != NULL && flags[i] != NULL; i++) {
+		struct mailimap_flag *f = flag_new(flags[i]);
+		if (f == NULL || mailimap_flag_list_add(list, f) != MAILIMAP_NO_ERROR) {
+			if (f != NULL)
+				mailimap_flag_free(f);
+			mailimap_flag_list_free(list);
+			g_autofree char *shown = g_strescape(flags[i], NULL);
+			wb_imapconn_fail_local(c, error, WB_FAIL_FINAL, "cannot set IMAP flag \"%s\"",
+					       shown);
+			return NULL;
+		}
+	}
+	if (list == NULL)
+		wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
+	return list;
+}
+
+static const char *flag_text(const struct mailimap_flag_fetch *ff)
+{
+	if (ff->fl_type == MAILIMAP_FLAG_FETCH_RECENT)
+		return "\\Recent";
+	if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || ff->fl_flag == NULL)
+		return NULL;
+	switch (ff->fl_flag->fl_type) {
+	case MAILIMAP_FLAG_ANSWERED: return "\\Answered";
+	case MAILIMAP_FLAG_FLAGGED: return "\\Flagged";
+	case MAILIMAP_FLAG_DELETED: return "\\Deleted";
+	case MAILIMAP_FLAG_SEEN: return "\\Seen";
+	case MAILIMAP_FLAG_DRAFT: return "\\Draft";
+	case MAILIMAP_FLAG_KEYWORD: return ff->fl_flag->fl_data.fl_keyword;
+	default: return NULL; /* \extension: nothing of ours */
+	}
+}
+
+char **wb_imapconn_att_flags(const struct mailimap_msg_att *att)
+{
+	GPtrArray *out = g_ptr_array_new();
+
+	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_DYNAMIC ||
+		    item->att_data.att_dyn == NULL || item->att_data.att_dyn->att_list == NULL)
+			continue;
+		clist *flags = item->att_data.att_dyn->att_list;
+		for (clistiter *f = clist_begin(flags); f != NULL; f = clist_next(f)) {
+			const char *text = flag_text(clist_content(f));
+			if (text != NULL)
+				g_ptr_array_add(out, g_strdup(text));
+		}
+	}
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
+
+bool wb_imapconn_flags_have(char *const *flags, const char *flag)
+{
+	for (size_t i = 0; flags != NULL && flags[i] != NULL; i++) {
+		if (g_ascii_strcasecmp(flags[i], flag) == 0)
+			return true;
+	}
+	return false;
+}
