@@ -102,6 +102,11 @@ int wb_imapconn_listed(struct wb_imapconn *c, const char *folder_wire, GError **
  * that cannot be set) otherwise. flags may be NULL: an empty list. */
 struct mailimap_flag_list *wb_imapconn_flag_list(const struct wb_imapconn *c,
 						 const char *const *flags, GError **error);
+/* UID STORE set +FLAGS.SILENT list: adds the flags, answering nothing. Takes set and
+ * list (either may be NULL after an allocation failure: out of memory). what names the
+ * command in an error ("UID STORE 7 in INBOX"). */
+bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
+			   struct mailimap_flag_list *list, const char *what, GError **error);
 /* The flags of one message in a FETCH response, as "\Seen", "\Recent", "$Keyword" ...
  * NULL-terminated and newly allocated (g_strfreev); empty when it has none. */
 char **wb_imapconn_att_flags(const struct mailimap_msg_att *att);

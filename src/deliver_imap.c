@@ -174,25 +174,9 @@ static struct mailimap_set *uid_set(const clist *uids)
 static bool store_flags(struct wb_target *t, const clist *uids, struct mailimap_flag_list *list,
 			GError **error)
 {
-	struct mailimap_set *set = uid_set(uids);
-	struct mailimap_store_att_flags *att = set != NULL ?
-		mailimap_store_att_flags_new_add_flags_silent(list) : NULL;
+	g_autofree char *what = g_strdup_printf("UID STORE in %s", t->folder);
 
-	if (att == NULL) {
-		if (set != NULL)
-			mailimap_set_free(set);
-		mailimap_flag_list_free(list);
-		return wb_imapconn_fail_local(&t->conn, error, WB_FAIL_SOON, "out of memory");
-	}
-	int r = mailimap_uid_store(t->conn.imap, set, att);
-	mailimap_store_att_flags_free(att); /* and list with it */
-	mailimap_set_free(set);
-	if (r != MAILIMAP_NO_ERROR) {
-		g_autofree char *what = g_strdup_printf("UID STORE in %s", t->folder);
-		return wb_imapconn_fail(&t->conn, error, r, WB_FAIL_LATER, what);
-	}
-	t->conn.last_used = g_get_monotonic_time();
-	return true;
+	return wb_imapconn_store_add(&t->conn, uid_set(uids), list, what, error);
 }
 
 static int imap_set_flags(struct wb_target *t, const char *message_id,

@@ -574,6 +574,28 @@ struct mailimap_flag_list *wb_imapconn_flag_list(const struct wb_imapconn *c,
 	return list;
 }
 
+bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
+			   struct mailimap_flag_list *list, const char *what, GError **error)
+{
+	struct mailimap_store_att_flags *att = set != NULL && list != NULL ?
+		mailimap_store_att_flags_new_add_flags_silent(list) : NULL;
+
+	if (att == NULL) {
+		if (list != NULL)
+			mailimap_flag_list_free(list);
+		if (set != NULL)
+			mailimap_set_free(set);
+		return wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
+	}
+	int r = mailimap_uid_store(c->imap, set, att);
+	mailimap_store_att_flags_free(att); /* and list with it */
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR)
+		return wb_imapconn_fail(c, error, r, WB_FAIL_SOON, what);
+	c->last_used = g_get_monotonic_time();
+	return true;
+}
+
 static const char *flag_text(const struct mailimap_flag_fetch *ff)
 {
 	if (ff->fl_type == MAILIMAP_FLAG_FETCH_RECENT)

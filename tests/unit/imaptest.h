@@ -10,6 +10,25 @@
 #include "deliver.h"
 #include "imapconn.h"
 
+/* Is the private Dovecot there? Skips the test when not. */
+static inline bool imaptest_need_imap(void)
+{
+	if (g_getenv("WB_IMAP_PORT") != NULL)
+		return true;
+	g_test_skip("WB_IMAP_PORT not set (start tests/lib/dovecot.sh)");
+	return false;
+}
+
+/* And its directory, for doveadm? Skips the test when not. */
+static inline bool imaptest_need_doveadm(void)
+{
+	if (imaptest_need_imap() && g_getenv("WB_DOVECOT_DIR") != NULL)
+		return true;
+	if (g_getenv("WB_IMAP_PORT") != NULL)
+		g_test_skip("WB_DOVECOT_DIR not set");
+	return false;
+}
+
 /* The flags of message uid in folder (EXAMINE, UID FETCH uid FLAGS) as "\\Seen",
  * "$Keyword" ...; NULL when there is no such message. Fails the test on IMAP errors. */
 static inline char **imaptest_flags(const char *user, const char *folder, uint32_t uid)

@@ -550,23 +550,6 @@ static void test_maildir_readonly(void)
 
 /* ---- IMAP against Dovecot ----------------------------------------------------------- */
 
-static bool need_imap(void)
-{
-	if (imap_port() != NULL)
-		return true;
-	g_test_skip("WB_IMAP_PORT not set (start tests/lib/dovecot.sh)");
-	return false;
-}
-
-static bool need_doveadm(void)
-{
-	if (need_imap() && g_getenv("WB_DOVECOT_DIR") != NULL)
-		return true;
-	if (imap_port() != NULL)
-		g_test_skip("WB_DOVECOT_DIR not set");
-	return false;
-}
-
 /* doveadm -c $WB_DOVECOT_DIR/dovecot.conf ARGS...; its stdout. */
 static char *doveadm(const char *first, ...)
 {
@@ -606,7 +589,7 @@ static struct wb_target *imap_open_ok(const struct fx *f)
 
 static void test_imap_append_exists(void)
 {
-	if (!need_imap())
+	if (!imaptest_need_imap())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -652,7 +635,7 @@ static void test_imap_append_exists(void)
 
 static void test_imap_trycreate(void)
 {
-	if (!need_doveadm())
+	if (!imaptest_need_doveadm())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -679,7 +662,7 @@ static void test_imap_trycreate(void)
 
 static void test_imap_utf8_folder(void)
 {
-	if (!need_doveadm())
+	if (!imaptest_need_doveadm())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -702,7 +685,7 @@ static void test_imap_utf8_folder(void)
 
 static void test_imap_keyword(void)
 {
-	if (!need_doveadm())
+	if (!imaptest_need_doveadm())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -745,7 +728,7 @@ static struct wb_target *imap_with_mail(const fx *f, char **mid, uint32_t *uid)
 
 static void test_imap_set_flags(void)
 {
-	if (!need_imap())
+	if (!imaptest_need_imap())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -796,7 +779,7 @@ static void test_imap_set_flags(void)
  * stays usable and nothing was injected. */
 static void test_imap_set_flags_bad(void)
 {
-	if (!need_imap())
+	if (!imaptest_need_imap())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autofree char *mid = NULL;
@@ -841,7 +824,7 @@ static void test_imap_set_flags_bad(void)
  * Maildir (mail_location = maildir:%h/Maildir, Maildir++ layout) as the Maildir. */
 static void test_maildir_dovecot_reads(void)
 {
-	if (!need_doveadm())
+	if (!imaptest_need_doveadm())
 		return;
 	g_autoptr(fx) f = fx_maildir();
 	g_autoptr(GError) error = NULL;
@@ -888,7 +871,7 @@ static void test_maildir_dovecot_reads(void)
 
 static void test_imap_bad_flag(void)
 {
-	if (!need_imap())
+	if (!imaptest_need_imap())
 		return;
 	g_autoptr(fx) f = fx_imap();
 	g_autoptr(GError) error = NULL;
@@ -904,7 +887,7 @@ static void test_imap_bad_flag(void)
 
 static void test_imap_wrong_password(void)
 {
-	if (!need_imap())
+	if (!imaptest_need_imap())
 		return;
 	const char *password = "Wr0ng-Pa55word";
 	g_autoptr(fx) f = fx_imap_port(imap_port(), "bhowanipore", password);
