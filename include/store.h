@@ -160,4 +160,146 @@ bool wb_store_report(struct wb_store *s, GString *out, GError **error);
  * read-only file system shows). */
 bool wb_store_writable(struct wb_store *s);
 
+/* ---- officers' replies, the outbox, mailbox operations (src/store_reply.c) ----------
+ *
+ * A reply mail is kept whatever becomes of it (key: its Message-ID, else its SHA-256), so
+ * the same mail arriving again changes nothing. An accepted reply puts at most one row
+ * per kind into the outbox (UNIQUE (reply_id, kind)): the send that reaches the citizen.
+ * An outbox row is marked `sending` and committed before the Graph API is called; if the
+ * process dies before the answer is recorded, the row is never sent again blindly: the
+ * status webhook, which echoes "wb-outbox-<id>" in biz_opaque_callback_data, reconciles
+ * it, and without one the row ends as `unknown` and the station is told. Mailbox
+ * operations (a bridge note appended into a thread, a keyword set on a mail) are rows
+ * too, retried until the station's mailbox has them. */
+
+struct wb_complaint {
+	int64_t id;
+	char *ref, *station, *citizen, *first_wamid, *number, *state;
+	gint64 opened_at, last_activity;
+	gint64 last_inbound;   /* time of the citizen's latest message to the station, 0 none */
+};
+typedef struct wb_complaint wb_complaint;
+void wb_complaint_free(struct wb_complaint *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(wb_complaint, wb_complaint_free)
+
+/* By reference ("BHP-2026-000042", any case) or id; NULL with WB_STORE_NOT_FOUND when
+ * there is none. */
+struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int64_t id,
+					GError **error);
+/* The complaint a mail of the station's mailbox belongs to, from the local part of its
+ * Message-ID: a citizen's message (its wamid) or one of the bridge's notes
+ * ("wb-out-<outbox id>…"). *id = 0 when it is none of them. */
+bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *id,
+				GError **error);
+/* The message objects (JSON) the citizen sent in a complaint, oldest first, at most max. */
+GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
+				       unsigned max, GError **error);
+
+#define WB_RS_ACCEPTED    "accepted"
+#define WB_RS_UNAUTHORISED "unauthorised"
+#define WB_RS_UNMATCHED   "unmatched"
+#define WB_RS_EMPTY          "empty"
+#define WB_RS_UNPARSABLE     "unparsable"
+
+struct wb_outbox_in {
+	const char *kind;             /* "text" | "template" */
+	const char *lang;             /* bn | hi | en */
+	const char *text;             /* text: the body */
+	const char *template_name;    /* template */
+	const char *params;           /* template: JSON array of strings */
+	const char *context_wamid;    /* text: the citizen's message it answers, or NULL */
+	const char *fallback_template, *fallback_params; /* text: sent instead on 131047 */
+	const char *fail_reason;      /* non-NULL: it cannot be sent; kept as failed, shown */
+};
+
+struct wb_mailop_in {
+	const char *station;
+	const char *kind;             /* "append" | "flag" */
+	const char *message_id;       /* without <> */
+	const char *keyword;          /* flag: the keyword; append: NULL */
+	GBytes *mail;                 /* append: the mail */
+};
+
+struct wb_reply_in {
+	const char *key, *sha256, *source;
+	const void *mail;
+	size_t len;
+	const char *sender;           /* From: address, or NULL */
+	int64_t complaint_id;         /* 0: none found */
+	const char *matched_by;       /* token | thread | subject, or NULL */
+	const char *state;            /* WB_RS_* */
+	const char *reason;           /* why not accepted (shown in status), or NULL */
+	const char *text, *number, *tags;
+	/* accepted replies only, all in the same transaction: */
+	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
+	const struct wb_mailop_in *ops;    /* e.g. $WA_Registered on the complaint's first mail */
+	size_t n_ops;
+	bool close;                   /* #close: the complaint is closed */
+};
+
+/* Keep a reply mail and what became of it. *already is set when an accepted reply with
+ * the same key exists: then nothing changes (a replay sends nothing twice). A reply
+ * seen before but not accepted is evaluated again (the configuration may have changed)
+ * and its row updated. */
+bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
+			bool *already, GError **error);
+
+struct wb_outbox {
+	int64_t id, reply_id, complaint_id;
+	char *station, *phone_number_id, *recipient, *kind, *lang, *text, *template_name;
+	char *params, *context_wamid, *state, *noted, *wamid, *request, *last_error;
+	int attempts, error_code;
+	gint64 created_at, accepted_at, updated_at;
+	/* from the complaint and the reply */
+	char *ref, *first_wamid, *number, *officer, *reply_key, *officer_text;
+};
+typedef struct wb_outbox wb_outbox;
+void wb_outbox_free(struct wb_outbox *o);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(wb_outbox, wb_outbox_free)
+
+struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **error);
+/* Take the next due row (queued, or retry with next_at <= now) for sending: it becomes
+ * `sending`, claimed by this process, committed before this returns. NULL without an
+ * error when nothing is due. */
+struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **error);
+/* The Graph API accepted the send: record its wamid and the request (statuses that
+ * already came for it apply at once). lang: the language it went out in, when that
+ * differs from the row's (a template's fallback language), else NULL. */
+bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
+			  const char *request, const char *lang, GError **error);
+/* The send failed: retry at next_at (>= 0), or finally (next_at < 0; a 131047 of a text
+ * with a fallback template queues the template). */
+bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
+			    int graph_code, const char *why, gint64 next_at, GError **error);
+/* Rows `sending` whose claimant is gone and that no status has confirmed for grace
+ * seconds become `unknown` (never sent again). *n counts them. */
+bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsigned *n,
+			    GError **error);
+/* Rows whose state the mailbox does not show yet (noted != state), oldest first. */
+GArray *wb_store_outbox_unnoted(struct wb_store *s, GError **error); /* of int64_t */
+/* The mailbox operations for a row's state are queued: one transaction. */
+bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
+			   const struct wb_mailop_in *ops, size_t n, GError **error);
+
+struct wb_mailop {
+	int64_t id;
+	char *station, *kind, *message_id, *keyword;
+	GBytes *mail;
+	int attempts;
+	gint64 created_at;
+};
+void wb_mailop_free(gpointer op);
+/* Pending operations due now, by station then id, at most max. */
+GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GError **error);
+/* state: "done", "failed", or "pending" again at next_at (attempts + 1). */
+bool wb_store_mailop_set(struct wb_store *s, int64_t id, const char *state, const char *detail,
+			 gint64 next_at, GError **error);
+
+/* Work left in the outbox and the mailbox operations: rows waiting for a retry or a
+ * confirmation, and the soonest due time (0 when none). */
+bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
+			    GError **error);
+/* Human-readable replies/outbox part of `wabridge status`. */
+bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error);
+
 #endif

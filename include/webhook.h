@@ -42,6 +42,7 @@ struct wb_instatus {
 	gint64 timestamp;
 	char *recipient;        /* recipient_id or NULL */
 	int error_code;         /* errors[0].code or 0 */
+	char *opaque;           /* biz_opaque_callback_data echoed from our send, or NULL */
 	char *json;
 };
 

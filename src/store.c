@@ -12,6 +12,7 @@
  * - Prepared statements are cached by their SQL text's address (every call site passes
  *   a string literal), reset on each use. */
 #include "store.h"
+#include "store-priv.h"
 #include "caps.h"
 #include "metrics.h"
 #include "util.h"
@@ -25,11 +26,6 @@
 
 G_DEFINE_QUARK(wb-store-error-quark, wb_store_error)
 
-struct wb_store {
-	sqlite3 *db;
-	char *path;
-	GHashTable *stmts; /* const char *sql -> sqlite3_stmt * */
-};
 
 /* Schema versions, applied in order; PRAGMA user_version counts how many are in. */
 static const char *const migrations[] = {
@@ -103,9 +99,61 @@ static const char *const migrations[] = {
 	"CREATE TABLE media ("
 	"  message_id INTEGER PRIMARY KEY REFERENCES messages(id),"
 	"  mime_type TEXT, sha256 TEXT, size INTEGER, error TEXT, at INTEGER NOT NULL);",
+	/* 4: officers' replies, the outbox of WhatsApp sends, and operations on the
+	 * stations' mailboxes (bridge notes appended, keywords set) */
+	"ALTER TABLE statuses ADD COLUMN opaque TEXT;"
+	"CREATE TABLE replies ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key TEXT NOT NULL UNIQUE,"       /* the mail's Message-ID, else sha256:HEX */
+	"  sha256 TEXT NOT NULL,"
+	"  mail BLOB NOT NULL,"
+	"  source TEXT NOT NULL,"           /* pipe | imap */
+	"  received_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  seen INTEGER NOT NULL DEFAULT 1,"
+	"  sender TEXT,"
+	"  complaint_id INTEGER REFERENCES complaints(id),"
+	"  matched_by TEXT,"                /* token | thread | subject */
+	"  state TEXT NOT NULL,"            /* accepted | unauthorised | unmatched | empty | unparsable */
+	"  reason TEXT,"
+	"  text TEXT, number TEXT, tags TEXT);"
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  reply_id INTEGER REFERENCES replies(id),"
+	"  complaint_id INTEGER NOT NULL REFERENCES complaints(id),"
+	"  station TEXT NOT NULL, phone_number_id TEXT NOT NULL, recipient TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"             /* text | template */
+	"  lang TEXT NOT NULL,"
+	"  text TEXT, template TEXT, params TEXT, context_wamid TEXT,"
+	"  fallback_template TEXT, fallback_params TEXT,"
+	/* queued | sending | retry | accepted | sent | delivered | read | played | failed |
+	 * unknown (a send interrupted by a crash and never confirmed: not sent again) */
+	"  state TEXT NOT NULL DEFAULT 'queued',"
+	"  noted TEXT NOT NULL DEFAULT 'queued'," /* the state the mailbox shows */
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT, error_code INTEGER NOT NULL DEFAULT 0,"
+	"  wamid TEXT UNIQUE, request TEXT,"
+	"  claim_pid INTEGER, sending_at INTEGER, accepted_at INTEGER,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  UNIQUE (reply_id, kind));"
+	"CREATE INDEX outbox_work ON outbox(state, next_at);"
+	"CREATE TABLE mailops ("
+	"  id INTEGER PRIMARY KEY,"
+	"  station TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"             /* append | flag */
+	"  message_id TEXT NOT NULL,"       /* the mail appended, or the mail to flag */
+	"  keyword TEXT NOT NULL DEFAULT '',"
+	"  mail BLOB,"
+	"  state TEXT NOT NULL DEFAULT 'pending'," /* pending | done | failed */
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT, claim_pid INTEGER, claimed_at INTEGER,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  UNIQUE (kind, message_id, keyword));"
+	"CREATE INDEX mailops_work ON mailops(state, next_at);",
 };
 
-static bool fail(struct wb_store *s, GError **error, const char *what)
+bool sq_fail(struct wb_store *s, GError **error, const char *what)
 {
 	int code = sqlite3_extended_errcode(s->db);
 	int kind = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED
@@ -115,7 +163,7 @@ static bool fail(struct wb_store *s, GError **error, const char *what)
 	return false;
 }
 
-static bool exec(struct wb_store *s, const char *sql, GError **error)
+bool sq_exec(struct wb_store *s, const char *sql, GError **error)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
@@ -126,7 +174,7 @@ static bool exec(struct wb_store *s, const char *sql, GError **error)
 	return false;
 }
 
-static sqlite3_stmt *prep(struct wb_store *s, const char *sql, GError **error)
+sqlite3_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error)
 {
 	sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
 	if (st) {
@@ -135,14 +183,14 @@ static sqlite3_stmt *prep(struct wb_store *s, const char *sql, GError **error)
 		return st;
 	}
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fail(s, error, "preparing a statement");
+		sq_fail(s, error, "preparing a statement");
 		return NULL;
 	}
 	g_hash_table_insert(s->stmts, (gpointer)sql, st);
 	return st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+void sq_bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
@@ -150,34 +198,34 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_null(st, i);
 }
 
-static char *col_text(sqlite3_stmt *st, int i)
+char *sq_col_text(sqlite3_stmt *st, int i)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	return t ? g_strdup((const char *)t) : NULL;
 }
 
 /* Run a prepared statement that returns no rows. */
-static bool step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what)
+bool sq_step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || fail(s, error, what);
+	return rc == SQLITE_DONE || sq_fail(s, error, what);
 }
 
-static bool begin(struct wb_store *s, GError **error)
+bool sq_begin(struct wb_store *s, GError **error)
 {
-	return exec(s, "BEGIN IMMEDIATE", error);
+	return sq_exec(s, "BEGIN IMMEDIATE", error);
 }
 
-static bool commit(struct wb_store *s, GError **error)
+bool sq_commit(struct wb_store *s, GError **error)
 {
-	if (exec(s, "COMMIT", error))
+	if (sq_exec(s, "COMMIT", error))
 		return true;
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return false;
 }
 
-static bool rollback(struct wb_store *s)
+bool sq_rollback(struct wb_store *s)
 {
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return false;
@@ -187,11 +235,11 @@ static bool schema_version(struct wb_store *s, int *version, GError **error)
 {
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return fail(s, error, "reading the schema version");
+		return sq_fail(s, error, "reading the schema version");
 	int rc = sqlite3_step(st);
 	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || fail(s, error, "reading the schema version");
+	return rc == SQLITE_ROW || sq_fail(s, error, "reading the schema version");
 }
 
 static bool too_new(struct wb_store *s, int have, GError **error)
@@ -211,16 +259,16 @@ static bool migrate(struct wb_store *s, GError **error)
 {
 	for (;;) {
 		int have;
-		if (!begin(s, error))
+		if (!sq_begin(s, error))
 			return false;
 		if (!schema_version(s, &have, error) || too_new(s, have, error))
-			return rollback(s);
+			return sq_rollback(s);
 		if (have == (int)G_N_ELEMENTS(migrations))
-			return commit(s, error);
+			return sq_commit(s, error);
 		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", have + 1);
-		if (!exec(s, migrations[have], error) || !exec(s, bump, error))
-			return rollback(s);
-		if (!commit(s, error))
+		if (!sq_exec(s, migrations[have], error) || !sq_exec(s, bump, error))
+			return sq_rollback(s);
+		if (!sq_commit(s, error))
 			return false;
 		g_info("state database %s: schema migrated to version %d", s->path, have + 1);
 	}
@@ -257,7 +305,7 @@ struct wb_store *wb_store_open(const char *path, GError **error)
 					 finalize_stmt);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		fail(s, error, "cannot open");
+		sq_fail(s, error, "cannot open");
 		wb_store_close(s);
 		return NULL;
 	}
@@ -266,7 +314,7 @@ struct wb_store *wb_store_open(const char *path, GError **error)
 	int have = 0;
 	/* Refuse a newer schema before touching the file (journal mode included). */
 	if (!schema_version(s, &have, error) || too_new(s, have, error) ||
-	    !exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+	    !sq_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
 		  "PRAGMA foreign_keys = ON;", error) || !migrate(s, error)) {
 		wb_store_close(s);
 		return NULL;
@@ -290,30 +338,30 @@ static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *s
 			gint64 now, bool *is_new, GError **error)
 {
 	g_autofree char *sha = wb_sha256_hex(in->body, in->len);
-	sqlite3_stmt *st = prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
+	sqlite3_stmt *st = sq_prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
 				"received_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT "
 				"(sha256) DO UPDATE SET seen = seen + 1, last_seen = ?6", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, sha);
+	sq_bind_text(st, 1, sha);
 	sqlite3_bind_blob64(st, 2, in->len ? in->body : "", in->len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)in->len);
 	sqlite3_bind_int(st, 4, in->verified);
-	bind_text(st, 5, source);
+	sq_bind_text(st, 5, source);
 	sqlite3_bind_int64(st, 6, now);
-	if (!step_done(s, st, error, "storing a webhook body"))
+	if (!sq_step_done(s, st, error, "storing a webhook body"))
 		return false;
-	st = prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
+	st = sq_prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, sha);
+	sq_bind_text(st, 1, sha);
 	bool ok = sqlite3_step(st) == SQLITE_ROW;
 	if (ok) {
 		in->body_id = sqlite3_column_int64(st, 0);
 		if (is_new)
 			*is_new = sqlite3_column_int64(st, 1) == 1;
 	} else {
-		fail(s, error, "reading back a stored body");
+		sq_fail(s, error, "reading back a stored body");
 	}
 	sqlite3_reset(st);
 	return ok;
@@ -323,35 +371,35 @@ bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
 			 const char *source, GError **error)
 {
 	gint64 now = wb_now();
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!insert_body(s, &items[i], source, now, NULL, error))
-			return rollback(s);
-	return commit(s, error);
+			return sq_rollback(s);
+	return sq_commit(s, error);
 }
 
 bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
 		       const char *source, int64_t *body_id, bool *is_new, GError **error)
 {
 	struct wb_body_in in = { .body = body, .len = len, .verified = verified };
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return false;
 	if (!insert_body(s, &in, source, wb_now(), is_new, error))
-		return rollback(s);
+		return sq_rollback(s);
 	*body_id = in.body_id;
-	return commit(s, error);
+	return sq_commit(s, error);
 }
 
 bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "UPDATE bodies SET state = 'bad', error = ?2 WHERE id = ?1",
+	sqlite3_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'bad', error = ?2 WHERE id = ?1",
 				error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, body_id);
-	bind_text(st, 2, reason);
-	if (!step_done(s, st, error, "marking a body bad"))
+	sq_bind_text(st, 2, reason);
+	if (!sq_step_done(s, st, error, "marking a body bad"))
 		return false;
 	g_warning("webhook body %" G_GINT64_FORMAT " kept as bad: %s", body_id, reason);
 	return true;
@@ -361,18 +409,18 @@ bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, 
 static bool next_seq(struct wb_store *s, const char *station, int year, int64_t *seq,
 		     GError **error)
 {
-	sqlite3_stmt *st = prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
+	sqlite3_stmt *st = sq_prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
 				"(?1, ?2, 1) ON CONFLICT (station, year) DO UPDATE SET "
 				"last = last + 1 RETURNING last", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, station);
+	sq_bind_text(st, 1, station);
 	sqlite3_bind_int(st, 2, year);
 	bool ok = sqlite3_step(st) == SQLITE_ROW;
 	if (ok)
 		*seq = sqlite3_column_int64(st, 0);
 	else
-		fail(s, error, "taking a complaint number");
+		sq_fail(s, error, "taking a complaint number");
 	sqlite3_reset(st);
 	return ok;
 }
@@ -398,19 +446,19 @@ static bool reaction_complaint(struct wb_store *s, const struct wb_station *stn,
 	*complaint_id = 0;
 	if (strcmp(m->type, "reaction") != 0)
 		return true;
-	sqlite3_stmt *st = prep(s, "SELECT coalesce((SELECT complaint_id FROM messages WHERE "
+	sqlite3_stmt *st = sq_prep(s, "SELECT coalesce((SELECT complaint_id FROM messages WHERE "
 				"wamid = ?1 AND station = ?2 AND sender = ?3), (SELECT max(id) FROM "
 				"complaints WHERE station = ?2 AND citizen = ?3))", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, m->reacts_to);
-	bind_text(st, 2, stn->key);
-	bind_text(st, 3, m->sender);
+	sq_bind_text(st, 1, m->reacts_to);
+	sq_bind_text(st, 2, stn->key);
+	sq_bind_text(st, 3, m->sender);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		*complaint_id = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, error, "finding a reaction's complaint");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a reaction's complaint");
 }
 
 static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
@@ -422,37 +470,37 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 	if (*complaint_id)
 		return true;
 	gint64 idle = (gint64)cfg->complaint_idle_days * 86400;
-	sqlite3_stmt *st = prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
 				"AND citizen = ?2 AND state = 'open' ORDER BY id DESC LIMIT 1",
 				error);
 	if (!st)
 		return false;
-	bind_text(st, 1, stn->key);
-	bind_text(st, 2, m->sender);
+	sq_bind_text(st, 1, stn->key);
+	sq_bind_text(st, 2, m->sender);
 	int rc = sqlite3_step(st);
 	int64_t open_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	gint64 last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail(s, error, "finding the citizen's complaint");
+		return sq_fail(s, error, "finding the citizen's complaint");
 
 	if (open_id && ts - last <= idle) {
-		st = prep(s, "UPDATE complaints SET last_activity = max(last_activity, ?2) "
+		st = sq_prep(s, "UPDATE complaints SET last_activity = max(last_activity, ?2) "
 			  "WHERE id = ?1", error);
 		if (!st)
 			return false;
 		sqlite3_bind_int64(st, 1, open_id);
 		sqlite3_bind_int64(st, 2, ts);
 		*complaint_id = open_id;
-		return step_done(s, st, error, "updating a complaint");
+		return sq_step_done(s, st, error, "updating a complaint");
 	}
 	if (open_id) {
-		st = prep(s, "UPDATE complaints SET state = 'closed', closed_reason = 'idle' "
+		st = sq_prep(s, "UPDATE complaints SET state = 'closed', closed_reason = 'idle' "
 			  "WHERE id = ?1", error);
 		if (!st)
 			return false;
 		sqlite3_bind_int64(st, 1, open_id);
-		if (!step_done(s, st, error, "closing an idle complaint"))
+		if (!sq_step_done(s, st, error, "closing an idle complaint"))
 			return false;
 	}
 	int year = year_of(ts, cfg->timezone);
@@ -460,18 +508,18 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 	if (!next_seq(s, stn->key, year, &seq, error))
 		return false;
 	g_autofree char *ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, stn->code, year, seq);
-	st = prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, first_wamid, "
+	st = sq_prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, first_wamid, "
 		  "opened_at, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, ref);
-	bind_text(st, 2, stn->key);
-	bind_text(st, 3, m->sender);
+	sq_bind_text(st, 1, ref);
+	sq_bind_text(st, 2, stn->key);
+	sq_bind_text(st, 3, m->sender);
 	sqlite3_bind_int(st, 4, year);
 	sqlite3_bind_int64(st, 5, seq);
-	bind_text(st, 6, m->wamid);
+	sq_bind_text(st, 6, m->wamid);
 	sqlite3_bind_int64(st, 7, ts);
-	if (!step_done(s, st, error, "opening a complaint"))
+	if (!sq_step_done(s, st, error, "opening a complaint"))
 		return false;
 	*complaint_id = sqlite3_last_insert_rowid(s->db);
 	g_message("complaint %s opened at %s for %s", ref, stn->key, m->sender);
@@ -481,16 +529,16 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const char *new,
 		      const char *detail, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "INSERT INTO events (at, message_id, old, new, detail) "
+	sqlite3_stmt *st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) "
 				"VALUES (?1, ?2, ?3, ?4, ?5)", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, wb_now());
 	sqlite3_bind_int64(st, 2, msg_id);
-	bind_text(st, 3, old);
-	bind_text(st, 4, new);
-	bind_text(st, 5, detail);
-	return step_done(s, st, error, "recording an event");
+	sq_bind_text(st, 3, old);
+	sq_bind_text(st, 4, new);
+	sq_bind_text(st, 5, detail);
+	return sq_step_done(s, st, error, "recording an event");
 }
 
 /* Insert one message; *added false when its wamid is already known. */
@@ -502,10 +550,10 @@ static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_
 	const struct wb_station *stn = wb_config_station_for(cfg, m->phone_number_id);
 	int64_t complaint_id = 0;
 
-	sqlite3_stmt *st = prep(s, "SELECT 1 FROM messages WHERE wamid = ?1", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT 1 FROM messages WHERE wamid = ?1", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, m->wamid);
+	sq_bind_text(st, 1, m->wamid);
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW) {
@@ -514,34 +562,34 @@ static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_
 	}
 	if (stn && !complaint_for(s, cfg, stn, m, ts, &complaint_id, error))
 		return false;
-	st = prep(s, "INSERT INTO messages (wamid, body_id, station, phone_number_id, sender, "
+	st = sq_prep(s, "INSERT INTO messages (wamid, body_id, station, phone_number_id, sender, "
 		  "wa_id, user_id, profile_name, ts, received_at, type, context_id, forwarded, "
 		  "json, complaint_id, state, updated_at, last_error) VALUES (?1, ?2, ?3, ?4, ?5, "
 		  "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?10, ?17)", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, m->wamid);
+	sq_bind_text(st, 1, m->wamid);
 	sqlite3_bind_int64(st, 2, body_id);
-	bind_text(st, 3, stn ? stn->key : NULL);
-	bind_text(st, 4, m->phone_number_id);
-	bind_text(st, 5, m->sender);
-	bind_text(st, 6, m->wa_id);
-	bind_text(st, 7, m->user_id);
-	bind_text(st, 8, m->profile_name);
+	sq_bind_text(st, 3, stn ? stn->key : NULL);
+	sq_bind_text(st, 4, m->phone_number_id);
+	sq_bind_text(st, 5, m->sender);
+	sq_bind_text(st, 6, m->wa_id);
+	sq_bind_text(st, 7, m->user_id);
+	sq_bind_text(st, 8, m->profile_name);
 	sqlite3_bind_int64(st, 9, ts);
 	sqlite3_bind_int64(st, 10, now);
-	bind_text(st, 11, m->type);
-	bind_text(st, 12, m->context_id);
+	sq_bind_text(st, 11, m->type);
+	sq_bind_text(st, 12, m->context_id);
 	sqlite3_bind_int(st, 13, m->forwarded);
-	bind_text(st, 14, m->json);
+	sq_bind_text(st, 14, m->json);
 	if (complaint_id)
 		sqlite3_bind_int64(st, 15, complaint_id);
-	bind_text(st, 16, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED);
+	sq_bind_text(st, 16, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED);
 	g_autofree char *why = stn ? NULL :
 		g_strdup_printf("no station has phone_number_id %s; add a [station:…] group "
 				"with it, the message is kept", m->phone_number_id);
-	bind_text(st, 17, why);
-	if (!step_done(s, st, error, "storing a message"))
+	sq_bind_text(st, 17, why);
+	if (!sq_step_done(s, st, error, "storing a message"))
 		return false;
 	int64_t id = sqlite3_last_insert_rowid(s->db);
 	*added = true;
@@ -561,17 +609,18 @@ static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_
 static bool add_status(struct wb_store *s, int64_t body_id, const struct wb_instatus *x,
 		       GError **error)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR IGNORE INTO statuses (wamid, status, ts, "
-				"error_code, body_id, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO statuses (wamid, status, ts, "
+				"error_code, body_id, json, opaque) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", error);
 	if (!st)
 		return false;
-	bind_text(st, 1, x->wamid);
-	bind_text(st, 2, x->status);
+	sq_bind_text(st, 1, x->wamid);
+	sq_bind_text(st, 2, x->status);
 	sqlite3_bind_int64(st, 3, x->timestamp);
 	sqlite3_bind_int(st, 4, x->error_code);
 	sqlite3_bind_int64(st, 5, body_id);
-	bind_text(st, 6, x->json);
-	return step_done(s, st, error, "storing a status");
+	sq_bind_text(st, 6, x->json);
+	sq_bind_text(st, 7, x->opaque);
+	return sq_step_done(s, st, error, "storing a status") && wb_store_status_in_txn(s, x, error);
 }
 
 /* One body's messages and statuses, inside the caller's transaction. */
@@ -598,24 +647,24 @@ static bool expand_in_txn(struct wb_store *s, struct wb_config *cfg, int64_t bod
 		g_ptr_array_remove_index(p->problems, p->problems->len - 1);
 		g_warning("webhook body %" G_GINT64_FORMAT ": skipped items: %s", body_id, problems);
 	}
-	sqlite3_stmt *st = prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
+	sqlite3_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
 				error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, body_id);
-	bind_text(st, 2, problems);
-	return step_done(s, st, error, "marking a body expanded");
+	sq_bind_text(st, 2, problems);
+	return sq_step_done(s, st, error, "marking a body expanded");
 }
 
 bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
 		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error)
 {
 	struct wb_expand_counts c = { 0 };
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return false;
 	if (!expand_in_txn(s, cfg, body_id, p, &c, error))
-		return rollback(s);
-	if (!commit(s, error))
+		return sq_rollback(s);
+	if (!sq_commit(s, error))
 		return false;
 	if (counts)
 		*counts = c;
@@ -626,21 +675,21 @@ bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
 			  const struct wb_expand_item *items, size_t n, GError **error)
 {
 	struct wb_expand_counts c = { 0 };
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		bool ok = items[i].payload
 			? expand_in_txn(s, cfg, items[i].body_id, items[i].payload, &c, error)
 			: wb_store_body_bad(s, items[i].body_id, items[i].bad_reason, error);
 		if (!ok)
-			return rollback(s);
+			return sq_rollback(s);
 	}
-	return commit(s, error);
+	return sq_commit(s, error);
 }
 
 GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT id FROM bodies WHERE state = 'new' ORDER BY id", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM bodies WHERE state = 'new' ORDER BY id", error);
 	if (!st)
 		return NULL;
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
@@ -652,7 +701,7 @@ GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		g_array_unref(ids);
-		fail(s, error, "listing new bodies");
+		sq_fail(s, error, "listing new bodies");
 		return NULL;
 	}
 	return ids;
@@ -660,7 +709,7 @@ GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
 
 GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT body FROM bodies WHERE id = ?1", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT body FROM bodies WHERE id = ?1", error);
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, body_id);
@@ -672,13 +721,13 @@ GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND, "no body %" G_GINT64_FORMAT,
 			    body_id);
 	else
-		fail(s, error, "reading a body");
+		sq_fail(s, error, "reading a body");
 	sqlite3_reset(st);
 	return b;
 }
 
 /* Is the process that claimed a message still there? */
-static bool claimant_alive(sqlite3_int64 pid)
+bool wb_claimant_alive(sqlite3_int64 pid)
 {
 	if (pid <= 0 || pid > G_MAXINT)
 		return false;
@@ -689,13 +738,13 @@ static bool claimant_alive(sqlite3_int64 pid)
 
 GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **error)
 {
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return NULL;
-	sqlite3_stmt *st = prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
 				"IN ('received', 'rendered', 'retry', 'delivering') AND next_at <= ?1 "
 				"ORDER BY id", error);
 	if (!st) {
-		rollback(s);
+		sq_rollback(s);
 		return NULL;
 	}
 	sqlite3_bind_int64(st, 1, now);
@@ -705,27 +754,27 @@ GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **er
 		int64_t id = sqlite3_column_int64(st, 0);
 		bool claimed = sqlite3_column_type(st, 1) != SQLITE_NULL;
 		/* A claim older than an hour is stale even if the pid was reused. */
-		if (claimed && claimant_alive(sqlite3_column_int64(st, 1)) &&
+		if (claimed && wb_claimant_alive(sqlite3_column_int64(st, 1)) &&
 		    now - sqlite3_column_int64(st, 2) < 3600 &&
 		    sqlite3_column_int64(st, 1) != getpid())
 			continue;
 		g_array_append_val(ids, id);
 	}
 	sqlite3_reset(st);
-	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || fail(s, error, "finding due messages");
+	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding due messages");
 	for (guint i = 0; ok && i < ids->len; i++) {
-		st = prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
+		st = sq_prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
 			  error);
 		ok = st != NULL;
 		if (ok) {
 			sqlite3_bind_int64(st, 1, g_array_index(ids, int64_t, i));
 			sqlite3_bind_int64(st, 2, getpid());
 			sqlite3_bind_int64(st, 3, now);
-			ok = step_done(s, st, error, "claiming a message");
+			ok = sq_step_done(s, st, error, "claiming a message");
 		}
 	}
-	if (!ok || !commit(s, error)) {
-		rollback(s);
+	if (!ok || !sq_commit(s, error)) {
+		sq_rollback(s);
 		g_array_unref(ids);
 		return NULL;
 	}
@@ -764,7 +813,7 @@ void wb_msg_free(struct wb_msg *m)
 
 struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = prep(s,
+	sqlite3_stmt *st = sq_prep(s,
 		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
@@ -787,19 +836,19 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 			   &m->state, &m->last_error, &m->payload_sha256 };
 	m->id = sqlite3_column_int64(st, 0);
 	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
-		*texts[i] = col_text(st, i + 1);
+		*texts[i] = sq_col_text(st, i + 1);
 	m->ts = sqlite3_column_int64(st, 14);
 	m->received_at = sqlite3_column_int64(st, 15);
 	m->attempts = sqlite3_column_int(st, 16);
 	m->forwarded = sqlite3_column_int(st, 17);
 	m->complaint_id = sqlite3_column_int64(st, 18);
-	m->ref = col_text(st, 19);
-	m->thread_root = col_text(st, 20);
+	m->ref = sq_col_text(st, 19);
+	m->thread_root = sq_col_text(st, 20);
 	if (m->thread_root && strcmp(m->thread_root, m->wamid) == 0)
 		g_clear_pointer(&m->thread_root, g_free);
 	if (sqlite3_column_type(st, 21) == SQLITE_BLOB)
 		m->mail = g_bytes_new(sqlite3_column_blob(st, 21), (gsize)sqlite3_column_bytes(st, 21));
-	m->reply_parent = col_text(st, 22);
+	m->reply_parent = sq_col_text(st, 22);
 	sqlite3_reset(st);
 	return m;
 }
@@ -807,17 +856,17 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 static bool record_media(struct wb_store *s, int64_t id, const struct wb_media_facts *f,
 			 GError **error)
 {
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO media (message_id, mime_type, sha256, "
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO media (message_id, mime_type, sha256, "
 				"size, error, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, id);
-	bind_text(st, 2, f->mime_type);
-	bind_text(st, 3, f->sha256);
+	sq_bind_text(st, 2, f->mime_type);
+	sq_bind_text(st, 3, f->sha256);
 	sqlite3_bind_int64(st, 4, f->size);
-	bind_text(st, 5, f->error);
+	sq_bind_text(st, 5, f->error);
 	sqlite3_bind_int64(st, 6, wb_now());
-	return step_done(s, st, error, "recording media");
+	return sq_step_done(s, st, error, "recording media");
 }
 
 /* One change inside the caller's transaction; *line gets its log line (logged only
@@ -825,7 +874,7 @@ static bool record_media(struct wb_store *s, int64_t id, const struct wb_media_f
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
 			  GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
+	sqlite3_stmt *st = sq_prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
 				"complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
 	if (!st)
 		return false;
@@ -836,16 +885,16 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 			    "no message %" G_GINT64_FORMAT, c->id);
 		return false;
 	}
-	g_autofree char *old = col_text(st, 0);
-	g_autofree char *wamid = col_text(st, 1);
-	g_autofree char *ref = col_text(st, 2);
+	g_autofree char *old = sq_col_text(st, 0);
+	g_autofree char *wamid = sq_col_text(st, 1);
+	g_autofree char *ref = sq_col_text(st, 2);
 	sqlite3_reset(st);
 	/* The claim lasts while the claimant is still working on the message; a waiting or
 	 * finished message is free. */
 	bool keep_claim = strcmp(c->state, WB_ST_RENDERED) == 0 ||
 			  strcmp(c->state, WB_ST_DELIVERING) == 0;
 	bool is_problem = strcmp(c->state, WB_ST_FAILED) == 0 || strcmp(c->state, WB_ST_RETRY) == 0;
-	st = prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
+	st = sq_prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
 		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
 		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END, "
 		  "attempts = attempts + (?7 >= 0), "
@@ -856,10 +905,10 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, c->id);
-	bind_text(st, 2, c->state);
+	sq_bind_text(st, 2, c->state);
 	sqlite3_bind_int64(st, 3, wb_now());
 	sqlite3_bind_int(st, 4, is_problem);
-	bind_text(st, 5, c->detail);
+	sq_bind_text(st, 5, c->detail);
 	sqlite3_bind_int(st, 6, keep_claim);
 	sqlite3_bind_int64(st, 7, c->next_at);
 	if (c->mail) {
@@ -867,10 +916,10 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 		const void *data = g_bytes_get_data(c->mail, &len);
 		sqlite3_bind_blob64(st, 8, len ? data : "", len, SQLITE_STATIC);
 	}
-	bind_text(st, 9, c->location);
+	sq_bind_text(st, 9, c->location);
 	sqlite3_bind_int64(st, 10, c->uidvalidity);
 	sqlite3_bind_int64(st, 11, c->uid);
-	if (!step_done(s, st, error, "changing a message's state") ||
+	if (!sq_step_done(s, st, error, "changing a message's state") ||
 	    !add_event(s, c->id, old, c->state, c->detail, error) ||
 	    (c->media && !record_media(s, c->id, c->media, error)))
 		return false;
@@ -886,15 +935,15 @@ bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t 
 	if (n == 0)
 		return true;
 	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
-	if (!begin(s, error))
+	if (!sq_begin(s, error))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char *line = NULL;
 		if (!change_in_txn(s, &changes[i], &line, error))
-			return rollback(s);
+			return sq_rollback(s);
 		g_ptr_array_add(lines, line);
 	}
-	if (!commit(s, error))
+	if (!sq_commit(s, error))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		GLogLevelFlags level = strcmp(changes[i].state, WB_ST_FAILED) == 0
@@ -927,7 +976,7 @@ char *wb_retry_detail(const char *why, gint64 next_at)
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state = "
+	sqlite3_stmt *st = sq_prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state = "
 				"'retry'", error);
 	if (!st)
 		return false;
@@ -936,7 +985,7 @@ bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GErr
 		*count = (unsigned)sqlite3_column_int64(st, 0);
 		*soonest = sqlite3_column_int64(st, 1);
 	} else {
-		fail(s, error, "counting pending work");
+		sq_fail(s, error, "counting pending work");
 	}
 	sqlite3_reset(st);
 	return ok;
@@ -950,7 +999,7 @@ static char *iso_time(gint64 t)
 
 static bool report_stations(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = prep(s,
+	sqlite3_stmt *st = sq_prep(s,
 		"SELECT coalesce(station, '(unrouted)'), "
 		"sum(state IN ('received','rendered','retry','delivering')), "
 		"min(CASE WHEN state IN ('received','rendered','retry','delivering') THEN received_at END), "
@@ -977,12 +1026,12 @@ static bool report_stations(struct wb_store *s, GString *out, GError **error)
 	sqlite3_reset(st);
 	if (!rows)
 		g_string_append(out, "  (no messages yet)\n");
-	return rc == SQLITE_DONE || fail(s, error, "reporting stations");
+	return rc == SQLITE_DONE || sq_fail(s, error, "reporting stations");
 }
 
 static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT id, received_at, sha256, size, state, error FROM bodies "
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, received_at, sha256, size, state, error FROM bodies "
 				"WHERE state = 'bad' OR error IS NOT NULL ORDER BY id DESC LIMIT 50",
 				error);
 	if (!st)
@@ -998,12 +1047,12 @@ static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
 				       sqlite3_column_text(st, 5));
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE || fail(s, error, "reporting bad bodies");
+	return rc == SQLITE_DONE || sq_fail(s, error, "reporting bad bodies");
 }
 
 bool wb_store_report(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = prep(s, "SELECT count(*), coalesce(sum(seen), 0), "
+	sqlite3_stmt *st = sq_prep(s, "SELECT count(*), coalesce(sum(seen), 0), "
 				"coalesce(sum(state = 'bad'), 0) FROM bodies", error);
 	if (!st)
 		return false;
@@ -1018,7 +1067,7 @@ bool wb_store_report(struct wb_store *s, GString *out, GError **error)
 bool wb_store_gauges(struct wb_store *s, gint64 now, int64_t *queue_depth,
 		     int64_t *oldest_unregistered, GError **error)
 {
-	sqlite3_stmt *st = prep(s,
+	sqlite3_stmt *st = sq_prep(s,
 		"SELECT (SELECT count(*) FROM messages WHERE state IN ('received', 'rendered', "
 		"'delivering', 'retry')), (SELECT min(opened_at) FROM complaints WHERE state = "
 		"'open' AND number IS NULL)", error);
@@ -1030,7 +1079,7 @@ bool wb_store_gauges(struct wb_store *s, gint64 now, int64_t *queue_depth,
 		*oldest_unregistered = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 :
 			MAX(now - sqlite3_column_int64(st, 1), 0);
 	} else {
-		fail(s, error, "reading gauges");
+		sq_fail(s, error, "reading gauges");
 	}
 	sqlite3_reset(st);
 	return ok;
@@ -1040,13 +1089,13 @@ bool wb_store_writable(struct wb_store *s)
 {
 	/* SQLite opens a file it cannot write read-only without saying so, and a full disk
 	 * shows only when a page is written: commit a real (one-row) write. */
-	if (sqlite3_db_readonly(s->db, "main") != 0 || !begin(s, NULL))
+	if (sqlite3_db_readonly(s->db, "main") != 0 || !sq_begin(s, NULL))
 		return false;
-	sqlite3_stmt *st = prep(s, "INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)", NULL);
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)", NULL);
 	if (!st)
-		return rollback(s);
+		return sq_rollback(s);
 	sqlite3_bind_int64(st, 1, g_get_real_time());
-	if (!step_done(s, st, NULL, "probing"))
-		return rollback(s);
-	return commit(s, NULL);
+	if (!sq_step_done(s, st, NULL, "probing"))
+		return sq_rollback(s);
+	return sq_commit(s, NULL);
 }

@@ -135,6 +135,7 @@ static void instatus_free(gpointer p)
 	g_free(s->wamid);
 	g_free(s->status);
 	g_free(s->recipient);
+	g_free(s->opaque);
 	g_free(s->json);
 	g_free(s);
 }
@@ -245,6 +246,7 @@ static void parse_status(struct where *w, size_t idx, json_t *s)
 	st->status = g_steal_pointer(&status);
 	st->timestamp = get_time(s, "timestamp");
 	st->recipient = get_id(s, "recipient_id");
+	st->opaque = get_str(s, "biz_opaque_callback_data", 512);
 	json_t *e = json_array_get(json_object_get(s, "errors"), 0);
 	json_t *code = json_object_get(e, "code");
 	if (json_is_integer(code) && json_integer_value(code) > 0 &&

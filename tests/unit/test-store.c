@@ -1315,6 +1315,255 @@ static void test_readonly(struct fx *f, gconstpointer data)
 	g_test_trap_assert_stdout("*OK: *");
 }
 
+/* ---- replies and the outbox ------------------------------------------------------------- */
+
+/* A complaint from CITIZEN_A at bhp and an accepted reply queueing a text; returns the
+ * outbox row id. */
+static int64_t queued_reply(struct fx *f, const char *key)
+{
+	send1(f, PNID_BHP, "wamid.OB1", CITIZEN_A, NOW - 60, NULL);
+	g_autoptr(GError) err = NULL;
+	struct wb_outbox_in send = { .kind = "text", .lang = "bn", .text = "অভিযোগ নম্বর: 1/2026",
+				     .fallback_template = "complaint_registered",
+				     .fallback_params = "[\"1/2026\",\"Bhowanipore\"]" };
+	struct wb_mailop_in op = { .station = "bhp", .kind = "flag",
+				   .message_id = "wamid.OB1@wa.test", .keyword = "$WA_Registered" };
+	struct wb_reply_in in = { .key = key, .sha256 = "00", .source = "pipe", .mail = "x",
+				  .len = 1, .sender = "oc@police.test",
+				  .complaint_id = q_int(f->db, "SELECT id FROM complaints"),
+				  .matched_by = "token", .state = WB_RS_ACCEPTED, .text = "GD 1/2026",
+				  .number = "1/2026", .send = &send, .ops = &op, .n_ops = 1 };
+	int64_t rid = 0;
+	bool already = true;
+	g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+	g_assert_no_error(err);
+	g_assert_false(already);
+	g_assert_cmpint(rid, >, 0);
+	return q_int(f->db, "SELECT id FROM outbox WHERE reply_id = %" G_GINT64_FORMAT, rid);
+}
+
+static char *status_obj2(const char *wamid, const char *status, const char *opaque, int code)
+{
+	g_autofree char *op = opaque ? g_strdup_printf(",\"biz_opaque_callback_data\":\"%s\"",
+						       opaque) : g_strdup("");
+	g_autofree char *err = code ? g_strdup_printf(",\"errors\":[{\"code\":%d,\"title\":"
+						      "\"Re-engagement message\"}]", code)
+				    : g_strdup("");
+	return g_strdup_printf("{\"id\":\"%s\",\"status\":\"%s\",\"timestamp\":\"%" G_GINT64_FORMAT
+			       "\",\"recipient_id\":\"" CITIZEN_A "\"%s%s}", wamid, status, NOW,
+			       op, err);
+}
+
+static void status_in(struct fx *f, const char *wamid, const char *status, const char *opaque,
+		      int code)
+{
+	g_autofree char *st = status_obj2(wamid, status, opaque, code);
+	g_autofree char *body = envelope(PNID_BHP, "", st);
+	ingest(f, body, NULL);
+}
+
+static void test_reply_replay(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r1@police.test>");
+	g_assert_cmpint(ob, >, 0);
+	g_autofree char *state = q_text(f->db, "SELECT state FROM outbox WHERE id = %" G_GINT64_FORMAT, ob);
+	g_assert_cmpstr(state, ==, "queued");
+	g_autofree char *number = q_text(f->db, "SELECT number FROM complaints");
+	g_assert_cmpstr(number, ==, "1/2026");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM mailops WHERE keyword = "
+			      "'$WA_Registered'"), ==, 1);
+	/* The same mail again: nothing new. */
+	g_autoptr(GError) err = NULL;
+	struct wb_outbox_in send = { .kind = "text", .lang = "bn", .text = "again" };
+	struct wb_reply_in in = { .key = "<r1@police.test>", .sha256 = "00", .source = "imap",
+				  .mail = "x", .len = 1, .complaint_id = 1,
+				  .state = WB_RS_ACCEPTED, .text = "again", .send = &send };
+	int64_t rid = 0;
+	bool already = false;
+	g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+	g_assert_no_error(err);
+	g_assert_true(already);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM replies"), ==, 2);
+}
+
+static void test_reply_refused_then_accepted(struct fx *f, gconstpointer data)
+{
+	send1(f, PNID_BHP, "wamid.RA1", CITIZEN_A, NOW - 60, NULL);
+	g_autoptr(GError) err = NULL;
+	struct wb_outbox_in send = { .kind = "text", .lang = "en", .text = "hello" };
+	struct wb_reply_in in = { .key = "<r2@police.test>", .sha256 = "00", .source = "pipe",
+				  .mail = "x", .len = 1, .complaint_id = 1,
+				  .state = WB_RS_UNAUTHORISED, .reason = "not an officer" };
+	int64_t rid = 0;
+	bool already = false;
+	g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 0);
+	/* The admin added the officer; the MTA delivers the same mail again. */
+	in.state = WB_RS_ACCEPTED;
+	in.reason = NULL;
+	in.text = "hello";
+	in.send = &send;
+	g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+	g_assert_no_error(err);
+	g_assert_false(already);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM replies"), ==, 1);
+	g_autofree char *state = q_text(f->db, "SELECT state FROM replies");
+	g_assert_cmpstr(state, ==, "accepted");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 1);
+}
+
+static void test_outbox_take_once(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r3@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(o);
+	g_assert_cmpint(o->id, ==, ob);
+	g_assert_cmpstr(o->state, ==, "sending");
+	g_assert_cmpstr(o->recipient, ==, CITIZEN_A);
+	g_assert_cmpstr(o->phone_number_id, ==, PNID_BHP);
+	g_assert_cmpstr(o->ref, ==, "BHP-2026-000001");
+	g_autoptr(wb_outbox) again = wb_store_outbox_take(f->s, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_null(again); /* `sending` is never taken again: no blind resend */
+	g_assert_true(wb_store_outbox_sent(f->s, ob, "wamid.OUT1", "{}", NULL, &err));
+	g_autofree char *st = q_text(f->db, "SELECT state || ' ' || wamid FROM outbox");
+	g_assert_cmpstr(st, ==, "accepted wamid.OUT1");
+}
+
+static void test_status_monotonic(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r4@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	g_assert_true(wb_store_outbox_sent(f->s, ob, "wamid.OUT2", "{}", NULL, &err));
+	const char *seq[][2] = { { "delivered", "delivered" }, { "sent", "delivered" },
+				 { "read", "read" }, { "delivered", "read" },
+				 { "deleted", "read" } };
+	for (size_t i = 0; i < G_N_ELEMENTS(seq); i++) {
+		status_in(f, "wamid.OUT2", seq[i][0], NULL, 0);
+		g_autofree char *st = q_text(f->db, "SELECT state FROM outbox");
+		g_assert_cmpstr(st, ==, seq[i][1]);
+	}
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*read → failed*131026*");
+	status_in(f, "wamid.OUT2", "failed", NULL, 131026);
+	g_test_assert_expected_messages();
+	status_in(f, "wamid.OUT2", "read", NULL, 0);
+	g_autofree char *st = q_text(f->db, "SELECT state || ' ' || error_code FROM outbox");
+	g_assert_cmpstr(st, ==, "failed 131026"); /* failed is terminal */
+	g_autoptr(GArray) unnoted = wb_store_outbox_unnoted(f->s, &err);
+	g_assert_cmpuint(unnoted->len, ==, 1);
+}
+
+static void test_status_reconciles_crash(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r5@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	/* The process died before recording the answer: only the status says. */
+	g_autofree char *opaque = g_strdup_printf("wb-outbox-%" G_GINT64_FORMAT, ob);
+	status_in(f, "wamid.LOST", "sent", "wb-outbox-999", 0); /* names no row */
+	status_in(f, "wamid.LOST", "sent", opaque, 0);
+	g_autofree char *st = q_text(f->db, "SELECT state || ' ' || wamid FROM outbox");
+	g_assert_cmpstr(st, ==, "sent wamid.LOST");
+	/* A forged opaque for a row that already has its wamid changes nothing. */
+	status_in(f, "wamid.OTHER", "read", opaque, 0);
+	g_autofree char *st2 = q_text(f->db, "SELECT state || ' ' || wamid FROM outbox");
+	g_assert_cmpstr(st2, ==, "sent wamid.LOST");
+}
+
+static void test_status_before_answer(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r6@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	status_in(f, "wamid.EARLY", "delivered", NULL, 0); /* before the call returned */
+	g_assert_true(wb_store_outbox_sent(f->s, ob, "wamid.EARLY", "{}", NULL, &err));
+	g_assert_no_error(err);
+	g_autofree char *st = q_text(f->db, "SELECT state FROM outbox");
+	g_assert_cmpstr(st, ==, "delivered");
+}
+
+static void test_outbox_expire(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r7@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	unsigned n = 9;
+	/* Our own live claim is never expired. */
+	g_assert_true(wb_store_outbox_expire(f->s, NOW + 1900, 1800, &n, &err));
+	g_assert_cmpuint(n, ==, 0);
+	/* A dead claimant within the grace time: still waiting for a status. */
+	q_exec(f->db, "UPDATE outbox SET claim_pid = 2147483646");
+	g_assert_true(wb_store_outbox_expire(f->s, NOW + 60, 1800, &n, &err));
+	g_assert_cmpuint(n, ==, 0);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*sending → unknown*");
+	g_assert_true(wb_store_outbox_expire(f->s, NOW + 1801, 1800, &n, &err));
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(n, ==, 1);
+	g_autofree char *st = q_text(f->db, "SELECT state FROM outbox WHERE id = %" G_GINT64_FORMAT, ob);
+	g_assert_cmpstr(st, ==, "unknown");
+	g_autoptr(wb_outbox) again = wb_store_outbox_take(f->s, NOW + 7200, &err);
+	g_assert_null(again);
+	/* A late status still settles it. */
+	g_autofree char *opaque = g_strdup_printf("wb-outbox-%" G_GINT64_FORMAT, ob);
+	status_in(f, "wamid.LATE", "delivered", opaque, 0);
+	g_autofree char *st2 = q_text(f->db, "SELECT state FROM outbox");
+	g_assert_cmpstr(st2, ==, "delivered");
+}
+
+static void test_outbox_fallback(struct fx *f, gconstpointer data)
+{
+	int64_t ob = queued_reply(f, "<r8@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(wb_outbox) o = wb_store_outbox_take(f->s, NOW, &err);
+	/* The failure is logged as a warning, which g_test would make fatal. */
+	GLogLevelFlags fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	g_assert_true(wb_store_outbox_failed(f->s, ob, "{}", 131047, "window closed", -1, &err));
+	g_assert_no_error(err);
+	g_autofree char *t = q_text(f->db, "SELECT kind || ' ' || template || ' ' || params || ' ' "
+				    "|| state FROM outbox WHERE id != %" G_GINT64_FORMAT, ob);
+	g_assert_cmpstr(t, ==, "template complaint_registered [\"1/2026\",\"Bhowanipore\"] queued");
+	/* Only once, however often the failure is reported. */
+	status_in(f, "wamid.X", "failed", "wb-outbox-1", 131047);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 2);
+	/* A retry is not a failure. */
+	g_autoptr(wb_outbox) tpl = wb_store_outbox_take(f->s, NOW, &err);
+	g_assert_true(wb_store_outbox_failed(f->s, tpl->id, "{}", 130429, "throughput", NOW + 15,
+					     &err));
+	g_autofree char *st = q_text(f->db, "SELECT state || ' ' || next_at FROM outbox WHERE id = "
+				     "%" G_GINT64_FORMAT, tpl->id);
+	g_autofree char *want = g_strdup_printf("retry %" G_GINT64_FORMAT, NOW + 15);
+	g_assert_cmpstr(st, ==, want);
+	unsigned count = 0;
+	gint64 soonest = 0;
+	g_assert_true(wb_store_reply_pending(f->s, &count, &soonest, &err));
+	g_assert_cmpuint(count, >=, 1);
+	g_assert_cmpint(soonest, ==, 0); /* the $WA_Registered flag is due now */
+	g_log_set_always_fatal(fatal);
+}
+
+static void test_mailops(struct fx *f, gconstpointer data)
+{
+	queued_reply(f, "<r9@police.test>");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) ops = wb_store_mailops_due(f->s, NOW, 10, &err);
+	g_assert_cmpuint(ops->len, ==, 1);
+	struct wb_mailop *op = ops->pdata[0];
+	g_assert_cmpstr(op->kind, ==, "flag");
+	g_assert_cmpstr(op->keyword, ==, "$WA_Registered");
+	g_assert_true(wb_store_mailop_set(f->s, op->id, "pending", "not there yet", NOW + 60, &err));
+	g_autoptr(GPtrArray) none = wb_store_mailops_due(f->s, NOW, 10, &err);
+	g_assert_cmpuint(none->len, ==, 0);
+	g_autoptr(GPtrArray) later = wb_store_mailops_due(f->s, NOW + 60, 10, &err);
+	g_assert_cmpuint(later->len, ==, 1);
+	g_assert_true(wb_store_mailop_set(f->s, op->id, "done", NULL, 0, &err));
+	g_autoptr(GPtrArray) done = wb_store_mailops_due(f->s, NOW + 3600, 10, &err);
+	g_assert_cmpuint(done->len, ==, 0);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1346,6 +1595,15 @@ int main(int argc, char **argv)
 	ADD("/store/state/retry_and_pending", test_retry_and_pending);
 	ADD("/store/state/mail_and_location", test_mail_and_location);
 	ADD("/store/readonly", test_readonly);
+	ADD("/store/reply/replay", test_reply_replay);
+	ADD("/store/reply/refused_then_accepted", test_reply_refused_then_accepted);
+	ADD("/store/outbox/take_once", test_outbox_take_once);
+	ADD("/store/outbox/status_monotonic", test_status_monotonic);
+	ADD("/store/outbox/status_reconciles_crash", test_status_reconciles_crash);
+	ADD("/store/outbox/status_before_answer", test_status_before_answer);
+	ADD("/store/outbox/expire", test_outbox_expire);
+	ADD("/store/outbox/fallback", test_outbox_fallback);
+	ADD("/store/mailops", test_mailops);
 #undef ADD
 	return g_test_run();
 }

@@ -1,0 +1,41 @@
+/* store-priv: what the parts of the store (src/store.c, src/store_reply.c) share.
+ * Not for other modules: they use store.h. */
+#ifndef WB_STORE_PRIV_H
+#define WB_STORE_PRIV_H
+
+#include <glib.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "store.h"
+#include "webhook.h"
+
+struct wb_store {
+	sqlite3 *db;
+	char *path;
+	GHashTable *stmts; /* const char *sql -> sqlite3_stmt * (cached by the literal's address) */
+};
+
+/* Set error from SQLite's last error (WB_STORE_BUSY when locked); returns false. */
+bool sq_fail(struct wb_store *s, GError **error, const char *what);
+bool sq_exec(struct wb_store *s, const char *sql, GError **error);
+/* A cached prepared statement for a string literal, reset and unbound. */
+sqlite3_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error);
+void sq_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL binds NULL */
+char *sq_col_text(sqlite3_stmt *st, int i);                /* newly allocated or NULL */
+/* Run a statement that returns no rows, and reset it. */
+bool sq_step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what);
+bool sq_begin(struct wb_store *s, GError **error);  /* BEGIN IMMEDIATE */
+bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */
+bool sq_rollback(struct wb_store *s);               /* always false, for `return` */
+
+/* Is the process that claimed a row still there? */
+bool wb_claimant_alive(sqlite3_int64 pid);
+
+/* A WhatsApp status about one of our sends, inside the expanding transaction: moves the
+ * outbox row it names (by wamid, or by the outbox id in biz_opaque_callback_data)
+ * forward, never back. */
+bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GError **error);
+
+#endif

@@ -1,0 +1,861 @@
+/* store_reply: officers' replies, the outbox of WhatsApp sends and the operations on the
+ * stations' mailboxes, in the same SQLite database as the rest of the store.
+ *
+ * Design rationale: a WhatsApp send cannot be undone or asked about afterwards (the
+ * Graph API has no "did you get this?" call), so exactly-once rests on two rules. The
+ * row is marked `sending` and committed before the request leaves; and a row found in
+ * `sending` after a crash is never sent again on a guess: the status webhook echoes
+ * "wb-outbox-<id>" (biz_opaque_callback_data) and settles it, and when none comes the row
+ * becomes `unknown` and the station is told to check and reply again if need be. */
+#include "store.h"
+#include "store-priv.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OPAQUE_PREFIX "wb-outbox-"
+
+/* ---- complaints ---------------------------------------------------------------------- */
+
+void wb_complaint_free(struct wb_complaint *c)
+{
+	if (!c)
+		return;
+	g_free(c->ref);
+	g_free(c->station);
+	g_free(c->citizen);
+	g_free(c->first_wamid);
+	g_free(c->number);
+	g_free(c->state);
+	g_free(c);
+}
+
+struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int64_t id,
+					GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.state, "
+		"c.opened_at, c.last_activity, (SELECT max(m.ts) FROM messages m WHERE "
+		"m.station = c.station AND m.sender = c.citizen) FROM complaints c "
+		"WHERE c.ref = ?1 OR c.id = ?2", error);
+	if (!st)
+		return NULL;
+	g_autofree char *up = ref ? g_ascii_strup(ref, -1) : NULL;
+	sq_bind_text(st, 1, up);
+	sqlite3_bind_int64(st, 2, ref ? -1 : id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			sq_fail(s, error, "reading a complaint");
+			return NULL;
+		}
+		if (ref)
+			g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND, "no complaint %s", up);
+		else
+			g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
+				    "no complaint %" G_GINT64_FORMAT, id);
+		return NULL;
+	}
+	struct wb_complaint *c = g_new0(struct wb_complaint, 1);
+	c->id = sqlite3_column_int64(st, 0);
+	c->ref = sq_col_text(st, 1);
+	c->station = sq_col_text(st, 2);
+	c->citizen = sq_col_text(st, 3);
+	c->first_wamid = sq_col_text(st, 4);
+	c->number = sq_col_text(st, 5);
+	c->state = sq_col_text(st, 6);
+	c->opened_at = sqlite3_column_int64(st, 7);
+	c->last_activity = sqlite3_column_int64(st, 8);
+	c->last_inbound = sqlite3_column_int64(st, 9);
+	sqlite3_reset(st);
+	return c;
+}
+
+bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *id,
+				GError **error)
+{
+	*id = 0;
+	sqlite3_stmt *st;
+	if (g_str_has_prefix(local, "wb-out-")) {
+		char *end = NULL;
+		gint64 n = g_ascii_strtoll(local + 7, &end, 10);
+		if (end == local + 7 || n <= 0)
+			return true;
+		st = sq_prep(s, "SELECT complaint_id FROM outbox WHERE id = ?1", error);
+		if (!st)
+			return false;
+		sqlite3_bind_int64(st, 1, n);
+	} else {
+		st = sq_prep(s, "SELECT complaint_id FROM messages WHERE wamid = ?1 AND "
+			     "complaint_id IS NOT NULL", error);
+		if (!st)
+			return false;
+		sq_bind_text(st, 1, local);
+	}
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a mail's complaint");
+}
+
+GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
+				       unsigned max, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT json FROM messages WHERE complaint_id = ?1 "
+				   "ORDER BY ts, id LIMIT ?2", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sqlite3_bind_int64(st, 2, max);
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_ptr_array_add(out, sq_col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_ptr_array_unref(out);
+		sq_fail(s, error, "reading a complaint's messages");
+		return NULL;
+	}
+	return out;
+}
+
+/* ---- replies ------------------------------------------------------------------------- */
+
+static bool add_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
+			GError **error)
+{
+	gint64 now = wb_now();
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, "
+					   "message_id, keyword, mail, created_at, updated_at) VALUES "
+					   "(?1, ?2, ?3, coalesce(?4, ''), ?5, ?6, ?6)", error);
+		if (!st)
+			return false;
+		sq_bind_text(st, 1, ops[i].station);
+		sq_bind_text(st, 2, ops[i].kind);
+		sq_bind_text(st, 3, ops[i].message_id);
+		sq_bind_text(st, 4, ops[i].keyword);
+		if (ops[i].mail) {
+			gsize len;
+			const void *data = g_bytes_get_data(ops[i].mail, &len);
+			sqlite3_bind_blob64(st, 5, len ? data : "", len, SQLITE_STATIC);
+		}
+		sqlite3_bind_int64(st, 6, now);
+		if (!sq_step_done(s, st, error, "queueing a mailbox operation"))
+			return false;
+	}
+	return true;
+}
+
+static bool add_outbox(struct wb_store *s, int64_t reply_id, int64_t complaint_id,
+		       const struct wb_outbox_in *o, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
+		"recipient, kind, lang, text, template, params, context_wamid, fallback_template, "
+		"fallback_params, created_at, updated_at, state, last_error) SELECT ?1, c.id, "
+		"c.station, (SELECT m.phone_number_id FROM messages m WHERE m.complaint_id = c.id "
+		"ORDER BY m.id DESC LIMIT 1), c.citizen, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, "
+		"CASE WHEN ?12 IS NULL THEN 'queued' ELSE 'failed' END, ?12 "
+		"FROM complaints c WHERE c.id = ?2", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, reply_id);
+	sqlite3_bind_int64(st, 2, complaint_id);
+	sq_bind_text(st, 3, o->kind);
+	sq_bind_text(st, 4, o->lang);
+	sq_bind_text(st, 5, o->text);
+	sq_bind_text(st, 6, o->template_name);
+	sq_bind_text(st, 7, o->params);
+	sq_bind_text(st, 8, o->context_wamid);
+	sq_bind_text(st, 9, o->fallback_template);
+	sq_bind_text(st, 10, o->fallback_params);
+	sqlite3_bind_int64(st, 11, wb_now());
+	sq_bind_text(st, 12, o->fail_reason);
+	if (!sq_step_done(s, st, error, "queueing a WhatsApp send"))
+		return false;
+	if (sqlite3_changes(s->db) == 1)
+		g_message("outbox %lld: %s to the citizen of complaint %" G_GINT64_FORMAT
+			  " queued (%s)", (long long)sqlite3_last_insert_rowid(s->db), o->kind,
+			  complaint_id, o->lang);
+	return true;
+}
+
+static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int64_t id,
+			   GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
+				   "last_activity = max(last_activity, ?3), "
+				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "
+				   "closed_reason = CASE WHEN ?4 THEN 'officer' ELSE closed_reason END "
+				   "WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, in->complaint_id);
+	sq_bind_text(st, 2, in->number);
+	sqlite3_bind_int64(st, 3, wb_now());
+	sqlite3_bind_int(st, 4, in->close);
+	if (!sq_step_done(s, st, error, "recording the complaint number"))
+		return false;
+	return (!in->send || add_outbox(s, id, in->complaint_id, in->send, error)) &&
+	       add_mailops(s, in->ops, in->n_ops, error);
+}
+
+bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
+			bool *already, GError **error)
+{
+	*already = false;
+	*reply_id = 0;
+	if (!sq_begin(s, error))
+		return false;
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, state FROM replies WHERE key = ?1", error);
+	if (!st)
+		return sq_rollback(s);
+	sq_bind_text(st, 1, in->key);
+	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	bool was_accepted = rc == SQLITE_ROW &&
+		strcmp((const char *)sqlite3_column_text(st, 1), WB_RS_ACCEPTED) == 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, error, "looking up a reply") && sq_rollback(s);
+	gint64 now = wb_now();
+	if (was_accepted) {
+		st = sq_prep(s, "UPDATE replies SET seen = seen + 1, updated_at = ?2 WHERE id = ?1",
+			     error);
+		if (!st)
+			return sq_rollback(s);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		if (!sq_step_done(s, st, error, "counting a replayed reply"))
+			return sq_rollback(s);
+		*already = true;
+		*reply_id = id;
+		return sq_commit(s, error);
+	}
+	st = sq_prep(s,
+		"INSERT INTO replies (key, sha256, mail, source, received_at, updated_at, sender, "
+		"complaint_id, matched_by, state, reason, text, number, tags) VALUES (?1, ?2, ?3, "
+		"?4, ?5, ?5, ?6, nullif(?7, 0), ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (key) DO "
+		"UPDATE SET seen = seen + 1, updated_at = ?5, sender = ?6, complaint_id = "
+		"nullif(?7, 0), matched_by = ?8, state = ?9, reason = ?10, text = ?11, number = ?12, "
+		"tags = ?13", error);
+	if (!st)
+		return sq_rollback(s);
+	sq_bind_text(st, 1, in->key);
+	sq_bind_text(st, 2, in->sha256);
+	sqlite3_bind_blob64(st, 3, in->len ? in->mail : "", in->len, SQLITE_STATIC);
+	sq_bind_text(st, 4, in->source);
+	sqlite3_bind_int64(st, 5, now);
+	sq_bind_text(st, 6, in->sender);
+	sqlite3_bind_int64(st, 7, in->complaint_id);
+	sq_bind_text(st, 8, in->matched_by);
+	sq_bind_text(st, 9, in->state);
+	sq_bind_text(st, 10, in->reason);
+	sq_bind_text(st, 11, in->text);
+	sq_bind_text(st, 12, in->number);
+	sq_bind_text(st, 13, in->tags);
+	if (!sq_step_done(s, st, error, "storing a reply"))
+		return sq_rollback(s);
+	if (!id)
+		id = sqlite3_last_insert_rowid(s->db);
+	if (strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
+	    !accept_effects(s, in, id, error))
+		return sq_rollback(s);
+	*reply_id = id;
+	return sq_commit(s, error);
+}
+
+/* ---- the outbox ---------------------------------------------------------------------- */
+
+void wb_outbox_free(struct wb_outbox *o)
+{
+	if (!o)
+		return;
+	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
+			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
+			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
+			  o->officer, o->reply_key, o->officer_text };
+	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
+		g_free(texts[i]);
+	g_free(o);
+}
+
+struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
+		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
+		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
+		"c.number, r.sender, r.key, r.text, o.attempts, o.error_code, o.created_at, "
+		"o.accepted_at, o.updated_at FROM outbox o JOIN complaints c ON c.id = "
+		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc == SQLITE_DONE)
+			g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
+				    "no outbox row %" G_GINT64_FORMAT, id);
+		else
+			sq_fail(s, error, "reading the outbox");
+		return NULL;
+	}
+	struct wb_outbox *o = g_new0(struct wb_outbox, 1);
+	o->id = sqlite3_column_int64(st, 0);
+	o->reply_id = sqlite3_column_int64(st, 1);
+	o->complaint_id = sqlite3_column_int64(st, 2);
+	char **texts[] = { &o->station, &o->phone_number_id, &o->recipient, &o->kind, &o->lang,
+			   &o->text, &o->template_name, &o->params, &o->context_wamid, &o->state,
+			   &o->noted, &o->wamid, &o->request, &o->last_error, &o->ref,
+			   &o->first_wamid, &o->number, &o->officer, &o->reply_key,
+			   &o->officer_text };
+	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
+		*texts[i] = sq_col_text(st, i + 3);
+	o->attempts = sqlite3_column_int(st, 23);
+	o->error_code = sqlite3_column_int(st, 24);
+	o->created_at = sqlite3_column_int64(st, 25);
+	o->accepted_at = sqlite3_column_int64(st, 26);
+	o->updated_at = sqlite3_column_int64(st, 27);
+	sqlite3_reset(st);
+	return o;
+}
+
+struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **error)
+{
+	if (!sq_begin(s, error))
+		return NULL;
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE state IN ('queued', 'retry') "
+				   "AND next_at <= ?1 ORDER BY next_at, id LIMIT 1", error);
+	if (!st) {
+		sq_rollback(s);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			sq_fail(s, error, "finding due sends");
+		sq_rollback(s);
+		return NULL;
+	}
+	st = sq_prep(s, "UPDATE outbox SET state = 'sending', claim_pid = ?2, sending_at = ?3, "
+		     "attempts = attempts + 1, updated_at = ?3 WHERE id = ?1", error);
+	if (!st) {
+		sq_rollback(s);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, getpid());
+	sqlite3_bind_int64(st, 3, now);
+	if (!sq_step_done(s, st, error, "claiming a send") || !sq_commit(s, error)) {
+		sq_rollback(s);
+		return NULL;
+	}
+	return wb_store_outbox_get(s, id, error);
+}
+
+/* Status ranks: a state only ever moves to a higher rank; failed is terminal. */
+static int rank(const char *state)
+{
+	static const char *const order[] = { "accepted", "sent", "delivered", "read", "played" };
+	if (!state)
+		return -1;
+	if (strcmp(state, "failed") == 0)
+		return 9;
+	for (size_t i = 0; i < G_N_ELEMENTS(order); i++)
+		if (strcmp(state, order[i]) == 0)
+			return (int)i + 1;
+	if (strcmp(state, "queued") == 0 || strcmp(state, "sending") == 0 ||
+	    strcmp(state, "retry") == 0 || strcmp(state, "unknown") == 0)
+		return 0;
+	return -1;
+}
+
+/* After a 131047 (the 24-hour window closed), a text that carried a complaint number is
+ * followed by the approved template with the same number. */
+static bool queue_fallback(struct wb_store *s, int64_t id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
+		"recipient, kind, lang, template, params, created_at, updated_at) SELECT reply_id, "
+		"complaint_id, station, phone_number_id, recipient, 'template', lang, "
+		"fallback_template, fallback_params, ?2, ?2 FROM outbox WHERE id = ?1 AND kind = "
+		"'text' AND fallback_template IS NOT NULL AND reply_id IS NOT NULL", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, wb_now());
+	if (!sq_step_done(s, st, error, "queueing the template after 131047"))
+		return false;
+	if (sqlite3_changes(s->db) == 1)
+		g_message("outbox %" G_GINT64_FORMAT ": the 24-hour window had closed (131047); "
+			  "outbox %lld sends the approved template instead", id,
+			  (long long)sqlite3_last_insert_rowid(s->db));
+	return true;
+}
+
+/* "title: details" of a failed status's first error. */
+static char *status_error(const char *json, int code)
+{
+	json_t *v = json ? json_loads(json, 0, NULL) : NULL;
+	json_t *e = json_array_get(json_object_get(v, "errors"), 0);
+	const char *title = json_string_value(json_object_get(e, "title"));
+	if (!title)
+		title = json_string_value(json_object_get(e, "message"));
+	const char *details = json_string_value(json_object_get(json_object_get(e, "error_data"),
+								"details"));
+	char *out = g_strdup_printf("WhatsApp reported failure %d%s%s%s%s", code,
+				    title ? ": " : "", title ? title : "",
+				    details ? " — " : "", details ? details : "");
+	json_decref(v);
+	char *clean = wb_clean_line(out, 400);
+	g_free(out);
+	return clean;
+}
+
+static bool set_wamid(struct wb_store *s, int64_t id, const char *wamid, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET wamid = ?2 WHERE id = ?1 AND wamid IS NULL",
+				   error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	sq_bind_text(st, 2, wamid);
+	return sq_step_done(s, st, error, "reconciling a send");
+}
+
+bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GError **error)
+{
+	int want = rank(x->status);
+	if (want < 1)
+		return true; /* a status we do not track (deleted, warning, ...) */
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, state, wamid FROM outbox WHERE wamid = ?1",
+				   error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, x->wamid);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE && x->opaque && g_str_has_prefix(x->opaque, OPAQUE_PREFIX)) {
+		/* Not known by its wamid: a send whose answer a crash lost, or one whose call
+		 * has not returned yet. The echoed outbox id names it. */
+		sqlite3_reset(st);
+		char *end = NULL;
+		const char *digits = x->opaque + strlen(OPAQUE_PREFIX);
+		gint64 n = g_ascii_strtoll(digits, &end, 10);
+		if (end == digits || *end || n <= 0)
+			return true;
+		st = sq_prep(s, "SELECT id, state, wamid FROM outbox WHERE id = ?1 AND "
+			     "wamid IS NULL", error);
+		if (!st)
+			return false;
+		sqlite3_bind_int64(st, 1, n);
+		rc = sqlite3_step(st);
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE || sq_fail(s, error, "finding a status's send");
+	}
+	int64_t id = sqlite3_column_int64(st, 0);
+	g_autofree char *cur = sq_col_text(st, 1);
+	bool reconciled = sqlite3_column_type(st, 2) == SQLITE_NULL;
+	sqlite3_reset(st);
+	int have = rank(cur);
+	if (have == 9 || (want != 9 && want <= have))
+		/* out of order or repeated: never backwards, but learn the wamid */
+		return !reconciled || set_wamid(s, id, x->wamid, error);
+	g_autofree char *why = want == 9 ? status_error(x->json, x->error_code) : NULL;
+	st = sq_prep(s, "UPDATE outbox SET state = ?2, wamid = coalesce(wamid, ?3), "
+		     "error_code = CASE WHEN ?4 > 0 THEN ?4 ELSE error_code END, "
+		     "last_error = coalesce(?5, last_error), updated_at = ?6, "
+		     "claim_pid = CASE WHEN state = 'sending' THEN claim_pid ELSE NULL END "
+		     "WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	sq_bind_text(st, 2, x->status);
+	sq_bind_text(st, 3, x->wamid);
+	sqlite3_bind_int(st, 4, x->error_code);
+	sq_bind_text(st, 5, why);
+	sqlite3_bind_int64(st, 6, wb_now());
+	if (!sq_step_done(s, st, error, "recording a send's status"))
+		return false;
+	g_log(G_LOG_DOMAIN, want == 9 ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+	      "outbox %" G_GINT64_FORMAT " %s: %s → %s%s%s%s", id, x->wamid, cur, x->status,
+	      reconciled ? " (reconciled by biz_opaque_callback_data)" : "", why ? ": " : "",
+	      why ? why : "");
+	if (want == 9 && x->error_code == 131047)
+		return queue_fallback(s, id, error);
+	return true;
+}
+
+/* Statuses that came before the send's answer was recorded. */
+static bool apply_early_statuses(struct wb_store *s, const char *wamid, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT status, ts, error_code, json, opaque FROM statuses "
+				   "WHERE wamid = ?1 ORDER BY id", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, wamid);
+	g_autoptr(GPtrArray) early = g_ptr_array_new_with_free_func(g_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct wb_instatus *x = g_new0(struct wb_instatus, 1);
+		x->wamid = (char *)wamid;
+		x->status = sq_col_text(st, 0);
+		x->timestamp = sqlite3_column_int64(st, 1);
+		x->error_code = sqlite3_column_int(st, 2);
+		x->json = sq_col_text(st, 3);
+		x->opaque = sq_col_text(st, 4);
+		g_ptr_array_add(early, x);
+	}
+	sqlite3_reset(st);
+	bool ok = rc == SQLITE_DONE || sq_fail(s, error, "reading early statuses");
+	for (guint i = 0; i < early->len; i++) {
+		struct wb_instatus *x = early->pdata[i];
+		ok = ok && wb_store_status_in_txn(s, x, error);
+		g_free(x->status);
+		g_free(x->json);
+		g_free(x->opaque);
+	}
+	return ok;
+}
+
+bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
+			  const char *request, const char *lang, GError **error)
+{
+	if (!sq_begin(s, error))
+		return false;
+	gint64 now = wb_now();
+	sqlite3_stmt *st = sq_prep(s,
+		"UPDATE outbox SET wamid = coalesce(wamid, ?2), request = ?3, accepted_at = ?4, "
+		"updated_at = ?4, claim_pid = NULL, last_error = NULL, lang = coalesce(?5, lang), "
+		"state = CASE WHEN state IN "
+		"('queued', 'sending', 'retry', 'unknown') THEN 'accepted' ELSE state END "
+		"WHERE id = ?1", error);
+	if (!st)
+		return sq_rollback(s);
+	sqlite3_bind_int64(st, 1, id);
+	sq_bind_text(st, 2, wamid);
+	sq_bind_text(st, 3, request);
+	sqlite3_bind_int64(st, 4, now);
+	sq_bind_text(st, 5, lang);
+	if (!sq_step_done(s, st, error, "recording a send") ||
+	    !apply_early_statuses(s, wamid, error))
+		return sq_rollback(s);
+	if (!sq_commit(s, error))
+		return false;
+	g_message("outbox %" G_GINT64_FORMAT ": sending → accepted by WhatsApp as %s", id, wamid);
+	return true;
+}
+
+bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
+			    int graph_code, const char *why, gint64 next_at, GError **error)
+{
+	if (!sq_begin(s, error))
+		return false;
+	bool final = next_at < 0;
+	sqlite3_stmt *st = sq_prep(s,
+		"UPDATE outbox SET state = CASE WHEN ?2 THEN 'failed' ELSE 'retry' END, "
+		"next_at = CASE WHEN ?2 THEN next_at ELSE ?3 END, request = coalesce(?4, request), "
+		"error_code = ?5, last_error = ?6, claim_pid = NULL, updated_at = ?7 WHERE id = ?1 "
+		"AND state = 'sending'", error);
+	if (!st)
+		return sq_rollback(s);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, final);
+	sqlite3_bind_int64(st, 3, next_at);
+	sq_bind_text(st, 4, request);
+	sqlite3_bind_int(st, 5, graph_code);
+	sq_bind_text(st, 6, why);
+	sqlite3_bind_int64(st, 7, wb_now());
+	if (!sq_step_done(s, st, error, "recording a failed send") ||
+	    (final && graph_code == 131047 && !queue_fallback(s, id, error)))
+		return sq_rollback(s);
+	if (!sq_commit(s, error))
+		return false;
+	if (final)
+		g_warning("outbox %" G_GINT64_FORMAT ": sending → failed: %s", id, why);
+	else
+		g_message("outbox %" G_GINT64_FORMAT ": sending → retry: %s", id, why);
+	return true;
+}
+
+bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsigned *n,
+			    GError **error)
+{
+	*n = 0;
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, claim_pid, sending_at FROM outbox WHERE state "
+				   "= 'sending' AND sending_at <= ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, now - grace);
+	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		sqlite3_int64 pid = sqlite3_column_int64(st, 1);
+		/* A live claimant is still inside its call (it has a time-out), unless the
+		 * claim is so old that the pid must have been reused. */
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL && wb_claimant_alive(pid) &&
+		    now - sqlite3_column_int64(st, 2) < 3600)
+			continue;
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, error, "finding interrupted sends");
+	for (guint i = 0; i < ids->len; i++) {
+		int64_t id = g_array_index(ids, int64_t, i);
+		st = sq_prep(s, "UPDATE outbox SET state = 'unknown', claim_pid = NULL, updated_at "
+			     "= ?2, last_error = 'the bridge stopped during the send and WhatsApp "
+			     "has not confirmed it; it is not sent again by itself' WHERE id = ?1 "
+			     "AND state = 'sending'", error);
+		if (!st)
+			return false;
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		if (!sq_step_done(s, st, error, "marking an interrupted send"))
+			return false;
+		g_warning("outbox %" G_GINT64_FORMAT ": sending → unknown: interrupted and not "
+			  "confirmed by WhatsApp within %" G_GINT64_FORMAT " s; not sent again",
+			  id, grace);
+		(*n)++;
+	}
+	return true;
+}
+
+GArray *wb_store_outbox_unnoted(struct wb_store *s, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE noted != state AND state NOT "
+				   "IN ('queued', 'sending', 'retry') ORDER BY id", error);
+	if (!st)
+		return NULL;
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_array_unref(ids);
+		sq_fail(s, error, "listing sends to note");
+		return NULL;
+	}
+	return ids;
+}
+
+bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
+			   const struct wb_mailop_in *ops, size_t n, GError **error)
+{
+	if (!sq_begin(s, error))
+		return false;
+	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET noted = ?2 WHERE id = ?1", error);
+	if (!st)
+		return sq_rollback(s);
+	sqlite3_bind_int64(st, 1, id);
+	sq_bind_text(st, 2, state);
+	if (!sq_step_done(s, st, error, "noting a send") || !add_mailops(s, ops, n, error))
+		return sq_rollback(s);
+	return sq_commit(s, error);
+}
+
+/* ---- mailbox operations -------------------------------------------------------------- */
+
+void wb_mailop_free(gpointer p)
+{
+	struct wb_mailop *op = p;
+	if (!op)
+		return;
+	g_free(op->station);
+	g_free(op->kind);
+	g_free(op->message_id);
+	g_free(op->keyword);
+	if (op->mail)
+		g_bytes_unref(op->mail);
+	g_free(op);
+}
+
+GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
+{
+	if (!sq_begin(s, error))
+		return NULL;
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT id, station, kind, message_id, keyword, mail, attempts, created_at, "
+		"claim_pid, claimed_at FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
+		"ORDER BY station, id", error);
+	if (!st) {
+		sq_rollback(s);
+		return NULL;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	GPtrArray *out = g_ptr_array_new_with_free_func(wb_mailop_free);
+	int rc = SQLITE_DONE;
+	while (out->len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
+		    sqlite3_column_int64(st, 8) != getpid() &&
+		    wb_claimant_alive(sqlite3_column_int64(st, 8)) &&
+		    now - sqlite3_column_int64(st, 9) < 3600)
+			continue; /* another live process is on it */
+		struct wb_mailop *op = g_new0(struct wb_mailop, 1);
+		op->id = sqlite3_column_int64(st, 0);
+		op->station = sq_col_text(st, 1);
+		op->kind = sq_col_text(st, 2);
+		op->message_id = sq_col_text(st, 3);
+		op->keyword = sq_col_text(st, 4);
+		if (sqlite3_column_type(st, 5) == SQLITE_BLOB)
+			op->mail = g_bytes_new(sqlite3_column_blob(st, 5),
+					       (gsize)sqlite3_column_bytes(st, 5));
+		op->attempts = sqlite3_column_int(st, 6);
+		op->created_at = sqlite3_column_int64(st, 7);
+		g_ptr_array_add(out, op);
+	}
+	sqlite3_reset(st);
+	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding mailbox work");
+	for (guint i = 0; ok && i < out->len; i++) {
+		st = sq_prep(s, "UPDATE mailops SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
+			     error);
+		ok = st != NULL;
+		if (ok) {
+			sqlite3_bind_int64(st, 1, ((struct wb_mailop *)out->pdata[i])->id);
+			sqlite3_bind_int64(st, 2, getpid());
+			sqlite3_bind_int64(st, 3, now);
+			ok = sq_step_done(s, st, error, "claiming mailbox work");
+		}
+	}
+	if (!ok || !sq_commit(s, error)) {
+		sq_rollback(s);
+		g_ptr_array_unref(out);
+		return NULL;
+	}
+	return out;
+}
+
+bool wb_store_mailop_set(struct wb_store *s, int64_t id, const char *state, const char *detail,
+			 gint64 next_at, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "UPDATE mailops SET state = ?2, last_error = ?3, next_at = "
+				   "max(?4, 0), attempts = attempts + (?2 != 'done'), claim_pid = "
+				   "NULL, updated_at = ?5 WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	sq_bind_text(st, 2, state);
+	sq_bind_text(st, 3, detail);
+	sqlite3_bind_int64(st, 4, next_at);
+	sqlite3_bind_int64(st, 5, wb_now());
+	return sq_step_done(s, st, error, "recording mailbox work");
+}
+
+bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
+			    GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT (SELECT count(*) FROM outbox WHERE state IN ('queued', 'retry', 'sending')) "
+		"+ (SELECT count(*) FROM mailops WHERE state = 'pending'), "
+		"min(coalesce((SELECT min(next_at) FROM outbox WHERE state IN ('queued', 'retry')), "
+		"9223372036854775807), coalesce((SELECT min(next_at) FROM mailops WHERE state = "
+		"'pending'), 9223372036854775807))", error);
+	if (!st)
+		return false;
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok) {
+		*count = (unsigned)sqlite3_column_int64(st, 0);
+		gint64 m = sqlite3_column_int64(st, 1);
+		*soonest = m == G_MAXINT64 ? 0 : m;
+	} else {
+		sq_fail(s, error, "counting pending sends");
+	}
+	sqlite3_reset(st);
+	return ok;
+}
+
+static char *when_text(gint64 t)
+{
+	g_autoptr(GDateTime) d = t > 0 ? g_date_time_new_from_unix_utc(t) : NULL;
+	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
+}
+
+bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT state, count(*) FROM replies GROUP BY state "
+				   "ORDER BY state", error);
+	if (!st)
+		return false;
+	g_string_append(out, "Replies:");
+	int rc, rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
+				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	g_string_append(out, rows ? "\n" : " none yet\n");
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, error, "reporting replies");
+	st = sq_prep(s, "SELECT r.id, r.received_at, r.source, coalesce(r.sender, '?'), r.state, "
+		     "r.reason, c.ref FROM replies r LEFT JOIN complaints c ON c.id = "
+		     "r.complaint_id WHERE r.state != 'accepted' ORDER BY r.id DESC LIMIT 20", error);
+	if (!st)
+		return false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *when = when_text(sqlite3_column_int64(st, 1));
+		g_string_append_printf(out, "  reply %lld  %s  via %s from %s  %s%s%s: %s\n",
+				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
+				       sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
+				       sqlite3_column_type(st, 6) != SQLITE_NULL ? " for " : "",
+				       sqlite3_column_type(st, 6) != SQLITE_NULL ?
+				       (const char *)sqlite3_column_text(st, 6) : "",
+				       sqlite3_column_text(st, 5));
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, error, "reporting replies");
+	st = sq_prep(s, "SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state", error);
+	if (!st)
+		return false;
+	g_string_append(out, "WhatsApp sends:");
+	rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
+				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	g_string_append(out, rows ? "\n" : " none yet\n");
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, error, "reporting sends");
+	st = sq_prep(s, "SELECT o.id, c.ref, o.state, o.last_error, o.updated_at FROM outbox o "
+		     "JOIN complaints c ON c.id = o.complaint_id WHERE o.state IN ('failed', "
+		     "'unknown', 'retry', 'sending') ORDER BY o.id DESC LIMIT 20", error);
+	if (!st)
+		return false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *when = when_text(sqlite3_column_int64(st, 4));
+		g_string_append_printf(out, "  outbox %lld  %s  %s since %s: %s\n",
+				       sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+				       sqlite3_column_text(st, 2), when,
+				       sqlite3_column_type(st, 3) != SQLITE_NULL ?
+				       (const char *)sqlite3_column_text(st, 3) : "-");
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, error, "reporting sends");
+	st = sq_prep(s, "SELECT count(*), sum(state = 'failed') FROM mailops WHERE state != "
+		     "'done'", error);
+	if (!st)
+		return false;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+		g_string_append_printf(out, "Mailbox notes and keywords not yet done: %lld (%lld "
+				       "failed)\n", sqlite3_column_int64(st, 0),
+				       sqlite3_column_int64(st, 1));
+	sqlite3_reset(st);
+	return true;
+}
