@@ -31,8 +31,16 @@ static char *load_one(const char *dir, const char *name, GError **error)
 		g_autofree char *path = g_build_filename(dir, name, NULL);
 		char *text = NULL;
 		gsize len = 0;
-		if (!g_file_get_contents(path, &text, &len, error))
-			return NULL;
+		GError *e = NULL;
+		if (!g_file_get_contents(path, &text, &len, &e)) {
+			if (!g_error_matches(e, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+				g_propagate_error(error, e);
+				return NULL;
+			}
+			g_error_free(e);
+			g_info("template %s is not there: using the built-in one", path);
+			return load_one(NULL, name, error);
+		}
 		if (!g_utf8_validate(text, (gssize)len, NULL)) {
 			g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
 				    "template %s is not valid UTF-8", path);
@@ -52,12 +60,41 @@ static char *load_one(const char *dir, const char *name, GError **error)
 	return text;
 }
 
+static const char *const lang_codes[WB_LANG_COUNT] = { "bn", "hi", "en" };
+
+const char *wb_lang_code(enum wb_lang l)
+{
+	return (unsigned)l < WB_LANG_COUNT ? lang_codes[l] : "en";
+}
+
+int wb_lang_parse(const char *code)
+{
+	for (int i = 0; code && i < WB_LANG_COUNT; i++)
+		if (strcmp(code, lang_codes[i]) == 0)
+			return i;
+	return -1;
+}
+
 struct wb_templates *wb_templates_load(const char *dir, GError **error)
 {
 	struct wb_templates *t = g_new0(struct wb_templates, 1);
-	t->text = load_one(dir, "mail.txt", error);
-	t->html = t->text ? load_one(dir, "mail.html", error) : NULL;
-	if (!t->html) {
+	struct { char **slot; char *name; } files[4 + 2 * WB_LANG_COUNT] = {
+		{ &t->text, g_strdup("mail.txt") }, { &t->html, g_strdup("mail.html") },
+		{ &t->note_text, g_strdup("note.txt") }, { &t->note_html, g_strdup("note.html") },
+	};
+	for (int l = 0; l < WB_LANG_COUNT; l++) {
+		files[4 + 2 * l].slot = &t->citizen_registered[l];
+		files[4 + 2 * l].name = g_strdup_printf("citizen-registered.%s.txt", lang_codes[l]);
+		files[5 + 2 * l].slot = &t->citizen_message[l];
+		files[5 + 2 * l].name = g_strdup_printf("citizen-message.%s.txt", lang_codes[l]);
+	}
+	bool ok = true;
+	for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+		if (ok)
+			ok = (*files[i].slot = load_one(dir, files[i].name, error)) != NULL;
+		g_free(files[i].name);
+	}
+	if (!ok) {
 		wb_templates_free(t);
 		return NULL;
 	}
@@ -70,6 +107,12 @@ void wb_templates_free(struct wb_templates *t)
 		return;
 	g_free(t->text);
 	g_free(t->html);
+	g_free(t->note_text);
+	g_free(t->note_html);
+	for (int l = 0; l < WB_LANG_COUNT; l++) {
+		g_free(t->citizen_registered[l]);
+		g_free(t->citizen_message[l]);
+	}
 	g_free(t);
 }
 
@@ -521,6 +564,97 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 	g_mime_object_encode(GMIME_OBJECT(mixed), GMIME_ENCODING_CONSTRAINT_7BIT);
 	g_object_unref(mixed);
 	wb_view_free(v);
+	GBytes *out = serialize(mail);
+	g_object_unref(mail);
+	return out;
+}
+
+/* ---- the bridge's own notes ---------------------------------------------------------- */
+
+char *wb_fill_text(const char *tpl, const char *const *fields)
+{
+	g_autoptr(GHashTable) values = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	for (size_t i = 0; fields[i] && fields[i + 1]; i += 2)
+		put(values, fields[i], g_strdup(fields[i + 1]));
+	return fill_text(tpl, values);
+}
+
+static GMimePart *named_json_part(const char *name, const char *json)
+{
+	GMimePart *p = json_part(json);
+	g_mime_part_set_filename(p, name);
+	g_autofree char *desc = g_strdup_printf("%s; exactly what the bridge sent to the "
+						"WhatsApp Cloud API", name);
+	g_mime_part_set_content_description(p, desc);
+	return p;
+}
+
+GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
+{
+	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(in->timezone);
+	if (!tz)
+		tz = g_time_zone_new_utc();
+	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(in->when);
+	g_autoptr(GDateTime) when = g_date_time_to_timezone(utc, tz);
+	g_autoptr(GHashTable) v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	put(v, "title", wb_clean_line(in->title, 300));
+	put(v, "ref", g_strdup(in->ref));
+	put(v, "station", wb_clean_line(in->station->name, 200));
+	put(v, "when", g_date_time_format(when, "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"));
+	put(v, "body", wb_clean_text(in->body, strlen(in->body), 64 * 1024));
+	put(v, "sent_label", g_strdup(in->sent ? in->sent_label : ""));
+	put(v, "sent", in->sent ? wb_clean_text(in->sent, strlen(in->sent), 64 * 1024)
+			      : g_strdup(""));
+	g_autofree char *plain = fill_text(in->tpl->note_text, v);
+	g_autofree char *html = fill_html(in->tpl->note_html, v, error);
+	if (!html)
+		return NULL;
+
+	GMimeMessage *mail = g_mime_message_new(FALSE);
+	GMimeObject *o = GMIME_OBJECT(mail);
+	g_autofree char *summary = wb_clean_line(in->summary, 200);
+	g_autofree char *subject = g_strdup_printf("[%s] %s", in->ref, summary);
+	if (needs_encoding(summary)) {
+		g_autofree char *words = wb_rfc2047_words(summary);
+		g_autofree char *raw = g_strdup_printf(" [%s]\n %s", in->ref, words);
+		set_raw_header(o, "Subject", subject, raw);
+	} else {
+		g_mime_message_set_subject(mail, subject, "utf-8");
+	}
+	g_mime_message_set_date(mail, when);
+	g_mime_message_set_message_id(mail, in->message_id);
+	g_autofree char *from = g_strdup_printf("wabridge@%s", in->domain);
+	set_mailbox(mail, "From", "WhatsApp bridge", NULL, from);
+	g_autofree char *station = wb_clean_line(in->station->name, 200);
+	set_mailbox(mail, "To", station, NULL, in->station->address);
+	if (in->reply_to)
+		g_mime_message_add_mailbox(mail, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, in->reply_to);
+	if (in->thread_root) {
+		g_autofree char *root = wb_message_id(in->thread_root, in->domain);
+		g_autofree char *ref = g_strdup_printf("<%s>", root);
+		g_mime_object_set_header(o, "In-Reply-To", ref, NULL);
+		g_mime_object_set_header(o, "References", ref, NULL);
+	}
+	g_mime_object_set_header(o, "Auto-Submitted", "auto-generated", NULL);
+	add_header(o, "X-Complaint-Ref", in->ref);
+	add_header(o, "X-Station", in->station->key);
+	for (size_t i = 0; in->headers && in->headers[i] && in->headers[i + 1]; i += 2)
+		add_header(o, in->headers[i], in->headers[i + 1]);
+
+	GMimeObject *body = body_parts(plain, html, NULL, NULL);
+	GMimeObject *top = body;
+	if (in->json) {
+		GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+		g_mime_multipart_add(mixed, body);
+		g_object_unref(body);
+		GMimePart *pj = named_json_part(in->json_name, in->json);
+		g_mime_multipart_add(mixed, GMIME_OBJECT(pj));
+		g_object_unref(pj);
+		top = GMIME_OBJECT(mixed);
+	}
+	g_mime_message_set_mime_part(mail, top);
+	g_mime_object_encode(top, GMIME_ENCODING_CONSTRAINT_7BIT);
+	g_object_unref(top);
 	GBytes *out = serialize(mail);
 	g_object_unref(mail);
 	return out;

@@ -286,6 +286,62 @@ static void test_message_id_and_phone(void)
 	g_assert_cmpstr(p2, ==, "+447700900123");
 }
 
+/* The bridge's own note in a thread: threaded, From the bridge, the sent text verbatim
+ * (Bengali), hostile text escaped, the request attached; a citizen text template fills. */
+static void test_note(void)
+{
+	const char *headers[] = { "X-Wabridge-Outbox", "7", "X-Evil", "a\r\nBcc: x@evil.org", NULL };
+	struct wb_note_in in = {
+		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .station = &station,
+		.ref = "BHP-2026-000001", .thread_root = "wamid.ROOT1",
+		.message_id = "wb-out-7@wa.police.test",
+		.reply_to = "complaint+BHP-2026-000001.0a1b2c3d4e@wa.police.test",
+		.summary = "Sent to the citizen: অভিযোগ নম্বর 123/2026\r\nBcc: x@evil.org",
+		.when = 1792051200, .title = "Record", .body = "Line one\n<b>not bold</b>",
+		.sent_label = "Sent:", .sent = "আপনার অভিযোগ নম্বর: 123/2026",
+		.json_name = "whatsapp-request.json", .json = "{\"to\":\"919830111222\"}",
+		.headers = headers, .tpl = tpl,
+	};
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) b = wb_render_note(&in, &err);
+	g_assert_no_error(err);
+	assert_wire_form(b);
+	GMimeMessage *msg = parse(b);
+	g_assert_cmpstr(g_mime_message_get_message_id(msg), ==, "wb-out-7@wa.police.test");
+	GMimeObject *o = GMIME_OBJECT(msg);
+	g_assert_cmpstr(g_mime_object_get_header(o, "In-Reply-To"), ==, "<wamid.ROOT1@wa.police.test>");
+	g_assert_cmpstr(g_mime_object_get_header(o, "X-Complaint-Ref"), ==, "BHP-2026-000001");
+	g_assert_cmpstr(g_mime_object_get_header(o, "Auto-Submitted"), ==, "auto-generated");
+	g_assert_null(g_mime_object_get_header(o, "Bcc"));
+	const char *subject = g_mime_message_get_subject(msg);
+	g_assert_true(g_str_has_prefix(subject, "[BHP-2026-000001] Sent to the citizen: অভিযোগ নম্বর"));
+	g_autofree char *plain = part_text(msg, "plain");
+	g_assert_nonnull(strstr(plain, "আপনার অভিযোগ নম্বর: 123/2026"));
+	g_autofree char *html = part_text(msg, "html");
+	g_assert_nonnull(strstr(html, "&lt;b&gt;not bold&lt;/b&gt;"));
+	g_assert_null(strstr(html, "<b>not bold"));
+	bool json = false;
+	GMimePartIter *it = g_mime_part_iter_new(o);
+	do {
+		GMimeObject *p = g_mime_part_iter_get_current(it);
+		if (GMIME_IS_PART(p) && g_strcmp0(g_mime_part_get_filename(GMIME_PART(p)),
+						  "whatsapp-request.json") == 0)
+			json = true;
+	} while (g_mime_part_iter_next(it));
+	g_mime_part_iter_free(it);
+	g_assert_true(json);
+	g_object_unref(msg);
+
+	const char *fields[] = { "station", "Bhowanipore", "number", "123/2026", "ref", "BHP-1",
+				 "text", "{{number}} stays", NULL };
+	for (int l = 0; l < WB_LANG_COUNT; l++) {
+		g_autofree char *t = wb_fill_text(tpl->citizen_registered[l], fields);
+		g_assert_nonnull(strstr(t, "123/2026"));
+		g_assert_nonnull(strstr(t, "{{number}} stays")); /* one pass: values are not re-read */
+		g_assert_null(strstr(t, "{{station}}"));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -300,6 +356,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/render/placeholder_for_other_types", test_placeholder_for_other_types);
 	g_test_add_func("/render/json_attachment", test_json_attachment);
 	g_test_add_func("/render/message_id_and_phone", test_message_id_and_phone);
+	g_test_add_func("/render/note", test_note);
 	int rc = g_test_run();
 	wb_templates_free(tpl);
 	g_mime_shutdown();
