@@ -36,6 +36,7 @@ struct wb_reply {
 	char *to_addrs;       /* every To/Cc/Delivered-To addr-spec, space separated */
 	char *in_reply_to;    /* Message-IDs without <>, space separated (In-Reply-To, References) */
 	char *subject;        /* decoded */
+	char *message_id;     /* the reply's own Message-ID without <>, or NULL */
 };
 
 /* extra_patterns: NULL-terminated regexes (may be NULL), each with one capture group. */

@@ -2,8 +2,10 @@
  * through the commands[] table and maps errors to sysexits codes. */
 #include "config.h"
 #include "ingest.h"
+#include "outbox.h"
 #include "pipeline.h"
 #include "render.h"
+#include "reply.h"
 #include "replyparse.h"
 #include "caps.h"
 #include "serve.h"
@@ -38,7 +40,9 @@ static const char usage_text[] =
 "                   signed POSTs, /healthz, /metrics) and delivery. SIGTERM/SIGINT\n"
 "                   finish in-flight work and exit 0; SIGHUP reloads the\n"
 "                   configuration (a broken one is refused, the old one kept).\n"
-"  run              One pass for cron: deliver everything queued, then exit.\n"
+"  run              One pass for cron: deliver everything queued, poll the replies\n"
+"                   mailbox once ([replies] mode = imap), send queued WhatsApp\n"
+"                   replies and write their records into the threads, then exit.\n"
 "                   Exit 0 when all is done, 75 when some work waits for a retry.\n"
 "  ingest [FILE]    Accept one webhook POST body from FILE or standard input.\n"
 "                   --signature 'sha256=HEX'  the X-Hub-Signature-256 header value\n"
@@ -47,16 +51,30 @@ static const char usage_text[] =
 "                   handshake, POST stores the body, a Status header says how.\n"
 "                   Exit 0 stored; 77 bad or missing signature (nothing stored);\n"
 "                   65 signed but not a webhook body (kept as bad, see status).\n"
+"  reply [FILE] [--recipient ADDR]...\n"
+"                   Take one officer's reply mail from FILE or standard input, as an\n"
+"                   MTA pipe (Postfix pipe, .forward, procmail) or as a mail client's\n"
+"                   sendmail (its options are accepted and ignored; recipients are\n"
+"                   searched for the reply token). Finds the complaint, checks the\n"
+"                   sender against the station's officers, records the complaint\n"
+"                   number and sends it to the citizen on WhatsApp. The mail is kept\n"
+"                   whatever happens (see status). Exit 0 done (also for a mail\n"
+"                   already taken: nothing is sent twice); 65 unparsable or nothing\n"
+"                   in it; 67 no complaint matches; 77 sender not authorised or\n"
+"                   forged reply address; 75 temporary failure (the MTA retries).\n"
 "  parse-reply [FILE] [--json] [--station KEY]\n"
 "                   Run the reply parser alone on one mail (no store, no network)\n"
 "                   and print the officer's new text; --json prints an object with\n"
 "                   text, number and tags. --station adds that station's\n"
 "                   number_patterns. Exit 0, or 65 when the mail cannot be parsed.\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
-"                   and webhook bodies kept for inspection.\n"
+"                   webhook bodies kept for inspection, reply mails that were\n"
+"                   refused and why, and WhatsApp sends that failed or wait.\n"
 "  check-config     Validate the configuration and print every problem (exit 78).\n"
 "  version          Print the version of wabridge and its libraries.\n"
-"\n"
+"\n";
+
+static const char usage_text2[] =
 "Options:\n"
 "  -c, --config FILE  Configuration file. Default: $WABRIDGE_CONFIG, then\n"
 "                     /etc/wabridge/wabridge.conf if it exists, else the embedded\n"
@@ -250,6 +268,43 @@ static int cmd_ingest(const struct cmd_ctx *c)
 
 /* ---- run ---------------------------------------------------------------------------- */
 
+/* The reply side of a pass: the watched mailbox once (mode imap), then the outbox.
+ * *waiting counts what waits for a retry. False when the store failed. */
+static bool reply_side(struct wb_config *cfg, struct wb_store *store,
+		       const struct wb_templates *tpl, unsigned *waiting)
+{
+	GError *err = NULL;
+	if (strcmp(cfg->replies_mode, "imap") == 0) {
+		unsigned taken = 0;
+		if (!wb_reply_poll_mailbox(cfg, store, tpl, NULL, NULL, &taken, &err)) {
+			g_warning("replies mailbox: %s; polled again next run", err->message);
+			g_clear_error(&err);
+			(*waiting)++;
+		} else if (taken) {
+			g_info("run: %u reply mail%s taken from the replies mailbox", taken,
+			       taken == 1 ? "" : "s");
+		}
+	}
+	struct wb_outbox_result res;
+	if (!wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
+		say_error("run: %s", err->message);
+		g_error_free(err);
+		return false;
+	}
+	unsigned pending = 0;
+	gint64 soonest = 0;
+	if (!wb_store_reply_pending(store, &pending, &soonest, &err)) {
+		say_error("run: %s", err->message);
+		g_error_free(err);
+		return false;
+	}
+	if (res.sent || res.failed || res.retrying || res.notes)
+		g_info("run: WhatsApp: %u sent, %u failed, %u waiting; %u notes for threads",
+		       res.sent, res.failed, res.retrying, res.notes);
+	*waiting += pending;
+	return true;
+}
+
 static int cmd_run(const struct cmd_ctx *c)
 {
 	if (c->argc > 1) {
@@ -264,6 +319,7 @@ static int cmd_run(const struct cmd_ctx *c)
 	struct wb_store *store = open_store(cfg);
 	struct wb_templates *tpl = store ? wb_templates_load(cfg->templates, &err) : NULL;
 	struct wb_pass_result res;
+	unsigned waiting = 0;
 	if (!store) {
 		rc = EX_TEMPFAIL;
 	} else if (!tpl) {
@@ -272,15 +328,107 @@ static int cmd_run(const struct cmd_ctx *c)
 	} else if (!wb_pass(cfg, store, tpl, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
 		rc = EX_TEMPFAIL;
+	} else if (!reply_side(cfg, store, tpl, &waiting)) {
+		rc = EX_TEMPFAIL;
 	} else {
 		g_info("run: %u delivered, %u waiting for a retry, %u failed", res.delivered,
 		       res.waiting, res.failed);
-		rc = res.waiting ? EX_TEMPFAIL : EX_OK;
+		rc = res.waiting || waiting ? EX_TEMPFAIL : EX_OK;
 	}
 	g_clear_error(&err);
 	wb_templates_free(tpl);
 	wb_store_close(store);
 	wb_config_free(cfg);
+	return rc;
+}
+
+/* ---- reply -------------------------------------------------------------------------- */
+
+/* `reply` also stands in for sendmail (mail clients and MTAs call it with sendmail's
+ * options): -oi, -oem, -i, -t and the like are ignored, -f/-F/-r take a value that is
+ * ignored, arguments with an @ (or after "--") are envelope recipients, searched for
+ * the reply token; --recipient ADDR names one explicitly. */
+static bool reply_args(const struct cmd_ctx *c, const char **file, GPtrArray *rcpts)
+{
+	bool rest = false;
+	for (int i = 1; i < c->argc; i++) {
+		const char *a = c->argv[i];
+		if (rest || (a[0] != '-' && strchr(a, '@'))) {
+			g_ptr_array_add(rcpts, (gpointer)a);
+		} else if (strcmp(a, "--") == 0) {
+			rest = true;
+		} else if (strcmp(a, "--recipient") == 0 && i + 1 < c->argc) {
+			g_ptr_array_add(rcpts, c->argv[++i]);
+		} else if (g_str_has_prefix(a, "--recipient=")) {
+			g_ptr_array_add(rcpts, (gpointer)(a + 12));
+		} else if (strcmp(a, "-f") == 0 || strcmp(a, "-F") == 0 || strcmp(a, "-r") == 0) {
+			i++;
+		} else if (a[0] == '-' && a[1] && a[1] != '-') {
+			continue; /* -oi, -oem, -i, -t, -fADDR, -FName ... */
+		} else if (a[0] != '-' && !*file) {
+			*file = a;
+		} else {
+			say_error("reply: unexpected argument %s\nUsage: wabridge reply [FILE] "
+				  "[--recipient ADDR]... (sendmail options are accepted and ignored)",
+				  a);
+			return false;
+		}
+	}
+	g_ptr_array_add(rcpts, NULL);
+	return true;
+}
+
+static int cmd_reply(const struct cmd_ctx *c)
+{
+	const char *file = NULL;
+	g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
+	if (!reply_args(c, &file, rcpts))
+		return EX_USAGE;
+	GError *err = NULL;
+	GBytes *mail = NULL;
+	if (!wb_read_all(file, WB_MAX_REPLY_BYTES, &mail, &err)) {
+		say_error("reply: %s; nothing was done", err->message);
+		int rc = g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? EX_NOINPUT
+										 : EX_DATAERR;
+		g_error_free(err);
+		return rc;
+	}
+	/* Whatever is wrong on this side (configuration, store, templates) is temporary for
+	 * the MTA: it keeps the mail and tries again, so no reply is lost while the admin
+	 * fixes it. */
+	struct wb_config *cfg = load_config(c);
+	struct wb_store *store = cfg ? open_store(cfg) : NULL;
+	struct wb_templates *tpl = store ? wb_templates_load(cfg->templates, &err) : NULL;
+	int rc = EX_TEMPFAIL;
+	if (store && !tpl) {
+		say_error("reply: cannot load the templates: %s", err->message);
+		g_clear_error(&err);
+	}
+	if (tpl) {
+		gsize len;
+		const void *data = g_bytes_get_data(mail, &len);
+		struct wb_reply_result r;
+		enum wb_reply_outcome o = wb_reply_take(cfg, store, tpl, data, len, "pipe",
+							(const char *const *)rcpts->pdata, &r);
+		rc = wb_reply_exit_code(o);
+		/* The MTA puts what we print into its bounce: the reason once. On standard
+		 * error the log line already says it. */
+		if (o != WB_RA_OK && log_to != TO_STDERR)
+			say_error("reply: %s", r.message);
+		struct wb_outbox_result res;
+		/* Send at once; what cannot go now stays queued for run or serve. */
+		if (o == WB_RA_OK && !r.replay && !wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
+			g_warning("reply: accepted, but the send waits: %s", err->message);
+			g_clear_error(&err);
+		}
+		wb_reply_result_clear(&r);
+	}
+	if (rc == EX_TEMPFAIL && !tpl)
+		say_error("reply: not taken now; the mail system will deliver it again");
+	wb_templates_free(tpl);
+	wb_store_close(store);
+	wb_config_free(cfg);
+	g_bytes_unref(mail);
 	return rc;
 }
 
@@ -297,7 +445,7 @@ static int cmd_status(const struct cmd_ctx *c)
 	g_autoptr(GString) out = g_string_new(NULL);
 	if (!store)
 		rc = EX_TEMPFAIL;
-	else if (!wb_store_report(store, out, &err)) {
+	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err)) {
 		say_error("status: %s", err->message);
 		g_error_free(err);
 		rc = EX_TEMPFAIL;
@@ -440,7 +588,7 @@ static const struct command {
 	{ "status", cmd_status },
 	{ "check-config", cmd_check_config },
 	{ "version", cmd_version },
-	{ "reply", cmd_later },
+	{ "reply", cmd_reply },
 	{ "parse-reply", cmd_parse_reply },
 	{ "complaints", cmd_later },
 	{ "complaint", cmd_later },
@@ -468,6 +616,7 @@ int main(int argc, char **argv)
 			log_to = TO_SYSLOG;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage_text, stdout);
+			fputs(usage_text2, stdout);
 			return EX_OK;
 		} else if (!strcmp(a, "--version")) {
 			return cmd_version(&c);
@@ -478,6 +627,7 @@ int main(int argc, char **argv)
 	}
 	if (i == argc) {
 		fputs(usage_text, stderr);
+		fputs(usage_text2, stderr);
 		return EX_USAGE;
 	}
 	/* Under systemd, stderr is the journal: log structured entries there. */

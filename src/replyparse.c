@@ -1142,6 +1142,9 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	r->to_addrs = to_addrs(msg);
 	r->in_reply_to = thread_ids(msg);
 	r->subject = wb_clean_line(g_mime_message_get_subject(msg), 998);
+	const char *mid = g_mime_message_get_message_id(msg);
+	if (mid && *mid)
+		r->message_id = wb_clean_line(mid, WB_MAX_ID_BYTES * 4);
 	g_object_unref(msg);
 
 	g_autofree char *fresh = new_text(body);
@@ -1166,5 +1169,6 @@ void wb_reply_free(struct wb_reply *r)
 	g_free(r->to_addrs);
 	g_free(r->in_reply_to);
 	g_free(r->subject);
+	g_free(r->message_id);
 	g_free(r);
 }

@@ -9,9 +9,13 @@
  *   path. The committer takes every body waiting at that moment into one transaction
  *   (group commit), so a burst costs one sync instead of one per request.
  * - The worker thread expands committed bodies into messages and delivers them (the
- *   same wb_pass() as `wabridge run`). A commit wakes it at once; otherwise it sleeps
+ *   same wb_pass() as `wabridge run`), then sends the outbox and writes its records into
+ *   the threads (wb_outbox_pass()). A commit wakes it at once; otherwise it sleeps
  *   until the soonest retry is due. Retries are rows in the store, so they survive
  *   restarts.
+ * - With [replies] mode = imap, a watcher thread keeps a connection to the replies
+ *   mailbox: it takes every new mail, then waits in IDLE (or polls every minute when
+ *   the server has no IDLE or [imap] idle is off), and wakes the worker to send.
  * - SIGTERM/SIGINT: stop accepting, let requests in flight finish (their commits
  *   included), let the worker finish the message it is on, exit 0. SIGHUP: load the
  *   configuration again; a bad one is refused and the old one kept. The configuration is
@@ -21,7 +25,10 @@
  *   daemon recovers by itself once the disk is writable again. */
 #include "serve.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "pipeline.h"
+#include "reply.h"
+#include "replywatch.h"
 #include "render.h"
 #include "store.h"
 #include "util.h"
@@ -66,6 +73,10 @@ struct server {
 	bool w_pending;
 	gint w_stop;                  /* atomic: the worker should stop after this message */
 	GThread *w_thread;
+
+	/* reply watcher */
+	gint r_stop;
+	GThread *r_thread;
 
 	/* /healthz and /metrics read through their own connection */
 	GMutex q_lock;
@@ -445,17 +456,23 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store, struct wb_
 		return wb_now() + 60;
 	}
 	struct wb_pass_result res;
-	if (!*store || !wb_pass(b->cfg, *store, *tpl, &sv->w_stop, &res, &err)) {
-		g_warning("delivery pass failed, retrying in 10 s: %s",
+	struct wb_outbox_result out;
+	unsigned n = 0;
+	gint64 replies_soonest = 0;
+	if (!*store || !wb_pass(b->cfg, *store, *tpl, &sv->w_stop, &res, &err) ||
+	    !wb_outbox_pass(b->cfg, *store, *tpl, &sv->w_stop, &out, &err) ||
+	    !wb_store_reply_pending(*store, &n, &replies_soonest, &err)) {
+		g_warning("work pass failed, retrying in 10 s: %s",
 			  err ? err->message : "the store cannot be opened");
 		g_clear_error(&err);
 		wb_store_close(*store);
 		*store = NULL;
 		soonest = wb_now() + 10;
-	} else if (res.waiting) {
-		unsigned n;
-		if (!wb_store_pending(*store, &n, &soonest, NULL))
+	} else {
+		if (res.waiting && !wb_store_pending(*store, &n, &soonest, NULL))
 			soonest = wb_now() + 10;
+		if (replies_soonest && (!soonest || replies_soonest < soonest))
+			soonest = replies_soonest;
 	}
 	cfg_put(b);
 	return soonest;
@@ -476,6 +493,71 @@ static gpointer worker_main(gpointer data)
 		}
 		sv->w_pending = false;
 		g_mutex_unlock(&sv->w_lock);
+	}
+	wb_templates_free(tpl);
+	wb_store_close(store);
+	return NULL;
+}
+
+/* ---- reply watcher ------------------------------------------------------------------- */
+
+static void nap(const gint *stop, int seconds)
+{
+	for (int i = 0; i < seconds * 10 && !g_atomic_int_get(stop); i++)
+		g_usleep(G_USEC_PER_SEC / 10);
+}
+
+/* One connection's life: poll, wait for news, poll again, until it breaks or we stop.
+ * Returns false when the connection could not be made or broke. */
+static bool watch_once(struct server *sv, struct wb_store **store, struct wb_templates **tpl)
+{
+	struct cfg_box *b = cfg_get(sv);
+	GError *err = NULL;
+	struct wb_replywatch *w = NULL;
+	bool ok = true;
+	if (!*store && !(*store = store_again(NULL, sv->state_path)))
+		ok = false;
+	if (ok && !*tpl && !(*tpl = wb_templates_load(b->cfg->templates, &err)))
+		ok = false;
+	if (ok && !(w = wb_replywatch_open(b->cfg, &err)))
+		ok = false;
+	int idle_s = b->cfg->imap_idle ? 29 * 60 : 60;
+	while (ok && !g_atomic_int_get(&sv->r_stop)) {
+		unsigned taken = 0;
+		if (!wb_reply_poll_mailbox(b->cfg, *store, *tpl, w, &sv->r_stop, &taken, &err)) {
+			ok = false;
+			break;
+		}
+		if (taken)
+			kick_worker(sv);
+		if (!wb_replywatch_wait(w, idle_s, &sv->r_stop, &err))
+			ok = false;
+	}
+	if (!ok)
+		g_warning("replies mailbox: %s; trying again in a minute",
+			  err ? err->message : "the state database cannot be opened");
+	g_clear_error(&err);
+	if (w)
+		wb_replywatch_close(w);
+	cfg_put(b);
+	return ok;
+}
+
+static gpointer watcher_main(gpointer data)
+{
+	struct server *sv = data;
+	struct wb_store *store = NULL;
+	struct wb_templates *tpl = NULL;
+	while (!g_atomic_int_get(&sv->r_stop)) {
+		struct cfg_box *b = cfg_get(sv);
+		bool imap = strcmp(b->cfg->replies_mode, "imap") == 0;
+		cfg_put(b);
+		if (!imap) {
+			nap(&sv->r_stop, 5); /* a reload may switch it on */
+			continue;
+		}
+		if (!watch_once(sv, &store, &tpl))
+			nap(&sv->r_stop, 60);
 	}
 	wb_templates_free(tpl);
 	wb_store_close(store);
@@ -550,6 +632,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	}
 	sv.c_thread = g_thread_new("committer", committer_main, &sv);
 	sv.w_thread = g_thread_new("worker", worker_main, &sv);
+	sv.r_thread = g_thread_new("replies", watcher_main, &sv);
 	struct MHD_Daemon *d = start_listener(&sv, cfg);
 	if (!d) {
 		rc = EX_UNAVAILABLE;
@@ -569,6 +652,8 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_cond_signal(&sv.c_work);
 	g_mutex_unlock(&sv.c_lock);
 	g_thread_join(sv.c_thread);
+	g_atomic_int_set(&sv.r_stop, 1);
+	g_thread_join(sv.r_thread);
 	g_atomic_int_set(&sv.w_stop, 1);
 	kick_worker(&sv);
 	g_thread_join(sv.w_thread);

@@ -1,0 +1,490 @@
+/* reply: take in one officer's reply mail — match, authorise, parse, keep, queue.
+ *
+ * Design rationale: the order of the checks decides what an MTA bounces with, so it
+ * follows SPEC §2: an unreadable mail is 65; then the complaint must be found (67), and a
+ * token that is present but wrong is a forgery (77) even before the sender is looked at;
+ * then the sender must be one of the station's officers (77); then there must be
+ * something to act on (65). Whatever the outcome, the mail is kept with the reason
+ * (`status` lists them), and an accepted mail's send is queued in the same transaction
+ * that records it, so a crash in between cannot lose the send or make two. */
+#include "reply.h"
+#include "caps.h"
+#include "metrics.h"
+#include "replyparse.h"
+#include "replywatch.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define WINDOW_SECONDS (24 * 3600)
+
+void wb_reply_result_clear(struct wb_reply_result *r)
+{
+	g_clear_pointer(&r->ref, g_free);
+	g_clear_pointer(&r->message, g_free);
+}
+
+int wb_reply_exit_code(enum wb_reply_outcome o)
+{
+	static const int codes[] = { [WB_RA_OK] = 0, [WB_RA_BAD] = 65, [WB_RA_NO_MATCH] = 67,
+				     [WB_RA_FORBIDDEN] = 77, [WB_RA_TEMP] = 75 };
+	return (unsigned)o < G_N_ELEMENTS(codes) ? codes[o] : 70;
+}
+
+bool wb_officer_ok(const char *const *patterns, const char *addr)
+{
+	if (!addr || !*addr)
+		return false;
+	for (size_t i = 0; patterns && patterns[i]; i++)
+		if (g_pattern_match_simple(patterns[i], addr))
+			return true;
+	return false;
+}
+
+/* ---- the citizen's language ---------------------------------------------------------- */
+
+static void count_script(const char *s, unsigned counts[WB_LANG_COUNT])
+{
+	for (const char *p = s; p && *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c >= 0x0980 && c <= 0x09FF)
+			counts[WB_LANG_BN]++;
+		else if (c >= 0x0900 && c <= 0x097F)
+			counts[WB_LANG_HI]++;
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			counts[WB_LANG_EN]++;
+	}
+}
+
+/* The words a citizen typed: text bodies, captions and the titles of their choices. */
+static void count_message(json_t *v, unsigned counts[WB_LANG_COUNT], int depth)
+{
+	if (depth > 6)
+		return;
+	const char *key;
+	json_t *val;
+	json_object_foreach(v, key, val) {
+		if (json_is_object(val))
+			count_message(val, counts, depth + 1);
+		else if (json_is_string(val) && (strcmp(key, "body") == 0 ||
+						 strcmp(key, "caption") == 0 ||
+						 strcmp(key, "title") == 0))
+			count_script(json_string_value(val), counts);
+	}
+}
+
+enum wb_lang wb_guess_lang(const GPtrArray *messages_json, enum wb_lang fallback)
+{
+	unsigned counts[WB_LANG_COUNT] = { 0 };
+	for (guint i = 0; messages_json && i < messages_json->len; i++) {
+		json_t *v = json_loads(messages_json->pdata[i], 0, NULL);
+		if (json_is_object(v))
+			count_message(v, counts, 0);
+		json_decref(v);
+	}
+	enum wb_lang best = fallback;
+	unsigned most = 0;
+	/* Indic scripts win ties over Latin: a Bengali complaint often carries English
+	 * words (names, "FIR", addresses), rarely the other way round. */
+	for (int l = 0; l < WB_LANG_COUNT; l++)
+		if (counts[l] > most) {
+			most = counts[l];
+			best = (enum wb_lang)l;
+		}
+	return best;
+}
+
+/* ---- finding the complaint ----------------------------------------------------------- */
+
+struct match {
+	struct wb_complaint *c;
+	const char *by;            /* token | thread | subject */
+	bool forged;
+	char *why;                 /* when nothing matched or the token is forged */
+};
+
+/* "complaint+BHP-2026-000042.1a2b3c4d5e@wa.police.example" → ref, token. */
+static bool split_token_addr(const struct wb_config *cfg, const char *addr, char **ref,
+			     char **token)
+{
+	const char *at = strrchr(addr, '@');
+	size_t plen = strlen(cfg->replies_address);
+	if (!at || g_ascii_strcasecmp(at + 1, cfg->domain) != 0 ||
+	    g_ascii_strncasecmp(addr, cfg->replies_address, plen) != 0 || addr[plen] != '+')
+		return false;
+	g_autofree char *tag = g_strndup(addr + plen + 1, (gsize)(at - addr - (gssize)plen - 1));
+	char *dot = strrchr(tag, '.');
+	if (!dot || dot == tag || !dot[1] || strlen(tag) > 64)
+		return false;
+	*dot = '\0';
+	*ref = g_ascii_strup(tag, -1);
+	*token = g_ascii_strdown(dot + 1, -1);
+	return true;
+}
+
+static bool by_token(const struct wb_config *cfg, struct wb_store *store, char **addrs,
+		     struct match *m, GError **error)
+{
+	for (size_t i = 0; addrs[i]; i++) {
+		g_autofree char *ref = NULL, *token = NULL;
+		if (!split_token_addr(cfg, addrs[i], &ref, &token))
+			continue;
+		g_autofree char *want = wb_reply_token(cfg->token_secret, ref);
+		if (!wb_ct_equal(want, strlen(want), token, strlen(token))) {
+			m->forged = true;
+			m->why = g_strdup_printf("the reply address %s carries a token that does not "
+						 "verify for %s (forged, or mangled on the way)",
+						 addrs[i], ref);
+			return true;
+		}
+		GError *e = NULL;
+		m->c = wb_store_complaint(store, ref, 0, &e);
+		if (!m->c && !g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
+			g_propagate_error(error, e);
+			return false;
+		}
+		if (!m->c) {
+			m->why = g_strdup_printf("the reply address names complaint %s, which this "
+						 "bridge does not know", ref);
+			g_error_free(e);
+		}
+		m->by = "token";
+		return true;
+	}
+	return true;
+}
+
+static bool by_thread(const struct wb_config *cfg, struct wb_store *store, const char *ids,
+		      struct match *m, GError **error)
+{
+	g_auto(GStrv) list = g_strsplit(ids ? ids : "", " ", -1);
+	for (size_t i = 0; list[i]; i++) {
+		char *at = strrchr(list[i], '@');
+		if (!at || g_ascii_strcasecmp(at + 1, cfg->domain) != 0)
+			continue;
+		g_autofree char *local = g_strndup(list[i], (gsize)(at - list[i]));
+		int64_t id = 0;
+		if (!wb_store_complaint_of_mail(store, local, &id, error))
+			return false;
+		if (!id)
+			continue;
+		m->c = wb_store_complaint(store, NULL, id, error);
+		if (!m->c)
+			return false;
+		m->by = "thread";
+		return true;
+	}
+	return true;
+}
+
+static bool by_subject(struct wb_store *store, const char *subject, struct match *m,
+		       GError **error)
+{
+	static GRegex *re;
+	if (g_once_init_enter(&re)) {
+		GRegex *r = g_regex_new("\\[([A-Za-z0-9]{2,8}-[0-9]{4}-[0-9]{6})\\]", G_REGEX_OPTIMIZE,
+					0, NULL);
+		g_once_init_leave(&re, r);
+	}
+	g_autoptr(GMatchInfo) mi = NULL;
+	if (!subject || !g_regex_match(re, subject, 0, &mi))
+		return true;
+	g_autofree char *ref = g_match_info_fetch(mi, 1);
+	GError *e = NULL;
+	m->c = wb_store_complaint(store, ref, 0, &e);
+	if (!m->c && !g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
+		g_propagate_error(error, e);
+		return false;
+	}
+	g_clear_error(&e);
+	if (m->c)
+		m->by = "subject";
+	return true;
+}
+
+static bool find_complaint(const struct wb_config *cfg, struct wb_store *store,
+			   const struct wb_reply *r, const char *const *envelope, struct match *m,
+			   GError **error)
+{
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+	g_auto(GStrv) hdr = g_strsplit(r->to_addrs ? r->to_addrs : "", " ", -1);
+	for (size_t i = 0; hdr[i]; i++)
+		if (*hdr[i])
+			g_strv_builder_add(b, hdr[i]);
+	for (size_t i = 0; envelope && envelope[i]; i++) {
+		g_autofree char *low = g_utf8_strdown(envelope[i], -1);
+		g_strv_builder_add(b, low);
+	}
+	g_auto(GStrv) addrs = g_strv_builder_end(b);
+	if (!by_token(cfg, store, addrs, m, error))
+		return false;
+	if (m->c || m->forged || m->why)
+		return true;
+	if (!by_thread(cfg, store, r->in_reply_to, m, error))
+		return false;
+	if (!m->c && !by_subject(store, r->subject, m, error))
+		return false;
+	if (!m->c)
+		m->why = g_strdup("no complaint matches: the mail has no reply address of the "
+				  "bridge, no In-Reply-To/References to one of its mails and no "
+				  "[REF] in the subject");
+	return true;
+}
+
+/* ---- what goes to the citizen -------------------------------------------------------- */
+
+static char *params_json(const char *number, const char *station_name)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, json_string(number));
+	json_array_append_new(a, json_string(station_name));
+	char *out = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	char *copy = g_strdup(out);
+	free(out);
+	return copy;
+}
+
+/* The message the citizen gets inside the window, from the language's template. */
+static char *citizen_text(const struct wb_templates *tpl, enum wb_lang lang,
+			  const struct wb_station *st, const struct wb_complaint *c,
+			  const struct wb_reply *r)
+{
+	const char *t = r->number ? tpl->citizen_registered[lang] : tpl->citizen_message[lang];
+	g_autofree char *station = wb_clean_line(st->name, 200);
+	const char *fields[] = { "station", station, "number", r->number ? r->number : "",
+				 "ref", c->ref, "text", r->text, NULL };
+	g_autofree char *filled = wb_fill_text(t, fields);
+	return g_strdup(g_strstrip(filled));
+}
+
+static const struct wb_station *station_of(struct wb_config *cfg, const char *key)
+{
+	const struct wb_station *st = wb_config_station_by_key(cfg, key);
+	if (!st && cfg->auto_stations)
+		st = wb_config_station_for(cfg, key);
+	return st;
+}
+
+static char *tags_text(const struct wb_reply *r)
+{
+	GString *s = g_string_new(NULL);
+	if (r->escalate)
+		g_string_append(s, "#escalate ");
+	if (r->close)
+		g_string_append(s, "#close ");
+	if (r->transfer_to)
+		g_string_append_printf(s, "#transfer %s ", r->transfer_to);
+	if (s->len)
+		g_string_truncate(s, s->len - 1);
+	return g_string_free(s, s->len == 0);
+}
+
+/* ---- the whole step ------------------------------------------------------------------ */
+
+static enum wb_reply_outcome finish(struct wb_reply_result *res, enum wb_reply_outcome o,
+				    char *message)
+{
+	res->outcome = o;
+	res->message = message;
+	GLogLevelFlags level = o == WB_RA_OK ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING;
+	g_log(G_LOG_DOMAIN, level, "reply %" G_GINT64_FORMAT ": %s", res->reply_id, message);
+	return o;
+}
+
+static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in,
+				  struct wb_reply_result *res, enum wb_reply_outcome o,
+				  char *message)
+{
+	GError *e = NULL;
+	bool already = false;
+	if (!wb_store_add_reply(store, in, &res->reply_id, &already, &e)) {
+		g_autofree char *m = message;
+		enum wb_reply_outcome t = finish(res, WB_RA_TEMP,
+			g_strdup_printf("the reply could not be stored (%s); nothing was done, "
+					"deliver it again later", e->message));
+		g_error_free(e);
+		return t;
+	}
+	if (already) {
+		res->replay = true;
+		g_free(message);
+		return finish(res, WB_RA_OK, g_strdup_printf("the same reply (%s) was already "
+			      "accepted as reply %" G_GINT64_FORMAT "; nothing is sent again",
+			      in->key, res->reply_id));
+	}
+	return finish(res, o, message);
+}
+
+/* Everything after the parse: match, authorise, decide the send, keep. */
+static enum wb_reply_outcome decide(struct wb_config *cfg, struct wb_store *store,
+				    const struct wb_templates *tpl, struct wb_reply *r,
+				    const char *const *envelope, struct match *m,
+				    struct wb_reply_in *in, struct wb_reply_result *res)
+{
+	GError *e = NULL;
+	if (!find_complaint(cfg, store, r, envelope, m, &e)) {
+		enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
+			"the state database failed while matching the reply (%s); deliver it "
+			"again later", e->message));
+		g_error_free(e);
+		return t;
+	}
+	in->matched_by = m->by;
+	in->complaint_id = m->c ? m->c->id : 0;
+	res->ref = m->c ? g_strdup(m->c->ref) : NULL;
+	if (m->forged || !m->c) {
+		in->state = m->forged ? WB_RS_UNAUTHORISED : WB_RS_UNMATCHED;
+		in->reason = m->why;
+		return keep(store, in, res, m->forged ? WB_RA_FORBIDDEN : WB_RA_NO_MATCH,
+			    g_strdup_printf("%s; nothing was sent to anyone", m->why));
+	}
+	const struct wb_station *st = station_of(cfg, m->c->station);
+	if (!st || !wb_officer_ok((const char *const *)st->officers, r->from_addr)) {
+		g_autofree char *list = st ? g_strjoinv(", ", st->officers) : NULL;
+		g_autofree char *why = !st
+			? g_strdup_printf("complaint %s belongs to station %s, which is no longer "
+					  "configured", m->c->ref, m->c->station)
+			: !st->officers[0]
+			? g_strdup_printf("station %s has no officers configured, so no reply is "
+					  "accepted; add officers = … to [station:%s]", st->key, st->key)
+			: g_strdup_printf("the sender %s is not one of the officers of station %s "
+					  "(officers = %s)", r->from_addr ? r->from_addr : "(no From:)",
+					  st->key, list);
+		in->state = WB_RS_UNAUTHORISED;
+		in->reason = why;
+		return keep(store, in, res, WB_RA_FORBIDDEN,
+			    g_strdup_printf("%s; nothing was sent to the citizen", why));
+	}
+	if (st->number_patterns[0] && !r->number)
+		r->number = wb_reply_find_number(r->text, (const char *const *)st->number_patterns);
+	in->text = r->text;
+	in->number = r->number;
+	if (!*r->text && !r->number && !in->tags) {
+		in->state = WB_RS_EMPTY;
+		in->reason = "the reply has no new text, no complaint number and no tag";
+		return keep(store, in, res, WB_RA_BAD, g_strdup_printf("%s (for %s); nothing was "
+			    "sent to the citizen", in->reason, m->c->ref));
+	}
+
+	g_autoptr(GPtrArray) msgs = wb_store_complaint_messages(store, m->c->id, 50, &e);
+	if (!msgs) {
+		enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
+			"the state database failed (%s); deliver it again later", e->message));
+		g_error_free(e);
+		return t;
+	}
+	int fb = wb_lang_parse(cfg->default_language);
+	enum wb_lang lang = wb_guess_lang(msgs, fb < 0 ? WB_LANG_BN : (enum wb_lang)fb);
+	bool window = m->c->last_inbound > 0 && wb_now() - m->c->last_inbound < WINDOW_SECONDS;
+	g_autofree char *station_name = wb_clean_line(st->name, 200);
+	g_autofree char *params = r->number ? params_json(r->number, station_name) : NULL;
+	g_autofree char *text = window && (*r->text || r->number)
+		? citizen_text(tpl, lang, st, m->c, r) : NULL;
+	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };
+	bool sending = true;
+	if (text) {
+		send.kind = "text";
+		send.text = text;
+		send.fallback_template = r->number ? cfg->template_registered : NULL;
+		send.fallback_params = params;
+	} else if (r->number) {
+		send.kind = "template";
+		send.template_name = cfg->template_registered;
+		send.params = params;
+	} else if (*r->text) {
+		/* Outside the window only an approved template may go, and the template
+		 * carries a complaint number: the station is told in the thread. */
+		send.kind = "text";
+		send.text = r->text;
+		send.fail_reason = "the citizen's 24-hour window has closed and the reply has no "
+				   "complaint number, so no approved template fits (WhatsApp "
+				   "allows free text only within 24 hours of the citizen's last "
+				   "message)";
+	} else {
+		sending = false;
+	}
+	g_autofree char *first_mail = wb_message_id(m->c->first_wamid, cfg->domain);
+	struct wb_mailop_in op = { .station = st->key, .kind = "flag", .message_id = first_mail,
+				   .keyword = "$WA_Registered" };
+	in->state = WB_RS_ACCEPTED;
+	in->send = sending ? &send : NULL;
+	in->ops = r->number ? &op : NULL;
+	in->n_ops = r->number ? 1 : 0;
+	in->close = r->close;
+	const char *what = !sending ? "nothing to send" : send.fail_reason ? "cannot be sent: "
+			   : text ? "WhatsApp text queued in " : "WhatsApp template queued in ";
+	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
+		"accepted from %s for %s (matched by %s)%s%s%s; %s%s", r->from_addr, m->c->ref,
+		m->by, r->number ? ", complaint number " : "", r->number ? r->number : "",
+		in->tags ? (r->close ? ", closed" : ", tags read") : "", what,
+		!sending ? "" : send.fail_reason ? send.fail_reason : send.lang));
+}
+
+enum wb_reply_outcome wb_reply_take(struct wb_config *cfg, struct wb_store *store,
+				    const struct wb_templates *tpl, const void *mail, size_t len,
+				    const char *source, const char *const *envelope,
+				    struct wb_reply_result *res)
+{
+	memset(res, 0, sizeof *res);
+	wb_metrics_reply_parsed();
+	g_autofree char *sha = wb_sha256_hex(mail, len);
+	g_autofree char *sha_key = g_strconcat("sha256:", sha, NULL);
+	struct wb_reply_in in = { .key = sha_key, .sha256 = sha, .source = source, .mail = mail,
+				  .len = len };
+	g_autoptr(GError) perr = NULL;
+	struct wb_reply *r = wb_reply_parse(mail, len, NULL, &perr);
+	if (!r) {
+		in.state = WB_RS_UNPARSABLE;
+		in.reason = perr->message;
+		return keep(store, &in, res, WB_RA_BAD, g_strdup_printf("unparsable: %s",
+									 perr->message));
+	}
+	g_autofree char *key = r->message_id ? g_strdup_printf("<%s>", r->message_id) : NULL;
+	if (key)
+		in.key = key;
+	in.sender = r->from_addr;
+	g_autofree char *tags = tags_text(r);
+	in.tags = tags;
+	struct match m = { 0 };
+	enum wb_reply_outcome out = decide(cfg, store, tpl, r, envelope, &m, &in, res);
+	wb_complaint_free(m.c);
+	g_free(m.why);
+	wb_reply_free(r);
+	return out;
+}
+
+/* ---- the watched replies mailbox ----------------------------------------------------- */
+
+struct poll_ctx {
+	struct wb_config *cfg;
+	struct wb_store *store;
+	const struct wb_templates *tpl;
+};
+
+static enum wb_reply_verdict take_from_mailbox(const void *mail, size_t len, void *data)
+{
+	struct poll_ctx *x = data;
+	struct wb_reply_result r;
+	enum wb_reply_outcome o = wb_reply_take(x->cfg, x->store, x->tpl, mail, len, "imap", NULL,
+						&r);
+	wb_reply_result_clear(&r);
+	return o == WB_RA_TEMP ? WB_REPLY_RETRY : o == WB_RA_OK ? WB_REPLY_DONE
+							       : WB_REPLY_REJECTED;
+}
+
+bool wb_reply_poll_mailbox(struct wb_config *cfg, struct wb_store *store,
+			   const struct wb_templates *tpl, struct wb_replywatch *w,
+			   const gint *stop, unsigned *taken, GError **error)
+{
+	*taken = 0;
+	struct wb_replywatch *own = w ? NULL : wb_replywatch_open(cfg, error);
+	if (!w && !own)
+		return false;
+	struct poll_ctx x = { cfg, store, tpl };
+	bool ok = wb_replywatch_poll(w ? w : own, take_from_mailbox, &x, stop, taken, error);
+	if (own)
+		wb_replywatch_close(own);
+	return ok;
+}

@@ -1,0 +1,533 @@
+"""Officers' replies end to end (SPEC §6): a complaint arrives in the private Dovecot, an
+officer answers it in mutt (a real mail client), the reply comes back through
+`wabridge reply` as mutt's sendmail or through the watched replies mailbox, and the fake
+Graph API (Meta's wire format) receives exactly one WhatsApp message for the citizen, in
+their language, with the complaint number. The thread then holds the record of what was
+sent, and the complaint's first mail carries $WA_Registered."""
+
+import email.utils
+import imaplib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fakegraph  # noqa: E402
+import wbtest as W  # noqa: E402
+
+TOKEN = "EAAreply-test-token-5c4d"
+PNID = "441880000100101"          # bhowanipore
+OFFICER = "oc.bhowanipore@police.test"
+CITIZEN = "919830111222"
+
+
+class Setup:
+    """A bridge with officers, real sends to the fake Graph API, IMAP delivery."""
+
+    def __init__(self, graph, mode="pipe"):
+        W.reset_mailboxes()
+        graph.reset()
+        self.graph = graph
+        self.b = W.Bridge()
+        self.b.use_graph(graph.port, TOKEN)
+        cfg = self.b.config
+        W.set_key(cfg, "whatsapp", "dry_run", "false")
+        W.set_key(cfg, "station:bhowanipore", "officers",
+                  "%s, *@bhowanipore.police.test" % OFFICER)
+        W.set_key(cfg, "station:gariahat", "officers", "oc.gariahat@police.test")
+        if mode == "imap":
+            W.write_secret(os.path.join(self.b.dir, "replies.pass"), "secret")
+            W.set_key(cfg, "replies", "mode", "imap")
+            W.set_key(cfg, "replies", "imap_user", "replies")
+            W.set_key(cfg, "replies", "imap_password_file",
+                      os.path.join(self.b.dir, "replies.pass"))
+        self.n = 0
+
+    def complaint(self, text="আমার মোবাইল ফোন চুরি হয়েছে, গড়িয়াহাট মোড়ে।", age=600,
+                  sender=CITIZEN, pnid=PNID, name="সুমনা রায়"):
+        """A citizen's message that is `age` seconds old, delivered; its wamid and ref."""
+        self.n += 1
+        wamid = "wamid.RPL%04d" % self.n
+        body = W.single(pnid, sender, wamid, int(time.time()) - age, text, name=name)
+        rc, _, err = self.b.ingest(body)
+        assert rc == 0, err
+        rc, _, err = self.b.run("run")
+        assert rc == 0, err
+        ref = self.b.db("SELECT c.ref FROM messages m JOIN complaints c ON c.id = "
+                        "m.complaint_id WHERE m.wamid = ?", wamid)[0][0]
+        return wamid, ref
+
+    def first_mail(self, wamid, user="bhowanipore"):
+        return [m for m in W.mailbox(user) if m[3]["X-WhatsApp-Message-Id"] == wamid][0]
+
+    def sends(self):
+        return [r for r in self.graph.snapshot() if r["method"] == "POST" and
+                r["path"].endswith("/messages")]
+
+    def reply(self, mail, *args, env=None):
+        return self.b.run("reply", *args, stdin=mail, env=env)
+
+
+def reply_mail(original, text, sender=OFFICER, to=None, subject=None, msgid=None,
+               refs=True, html=None):
+    """A reply to a station mail the way a mail client writes it (quote below)."""
+    o = original[3]
+    to = to or o["Reply-To"]
+    subject = subject or "Re: " + o["Subject"]
+    quoted = "\n".join("> " + ln for ln in W.text_of(o).splitlines()[:6])
+    lines = ["From: Officer in Charge <%s>" % sender, "To: %s" % to,
+             "Subject: %s" % subject, "Date: %s" % email.utils.formatdate(localtime=True),
+             "Message-ID: %s" % (msgid or email.utils.make_msgid(domain="police.test")),
+             "MIME-Version: 1.0"]
+    if refs:
+        lines += ["In-Reply-To: %s" % o["Message-ID"], "References: %s" % o["Message-ID"]]
+    if html is None:
+        lines += ["Content-Type: text/plain; charset=utf-8",
+                  "Content-Transfer-Encoding: 8bit", "",
+                  text, "", "On %s, %s wrote:" % (o["Date"], o["From"]), quoted]
+    else:
+        lines += ["Content-Type: text/html; charset=utf-8",
+                  "Content-Transfer-Encoding: 8bit", "", html]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def status_body(wamid, status, opaque=None, code=None, ts=None, pnid=PNID):
+    st = {"id": wamid, "status": status, "timestamp": str(ts or int(time.time())),
+          "recipient_id": CITIZEN}
+    if opaque:
+        st["biz_opaque_callback_data"] = opaque
+    if code:
+        st["errors"] = [{"code": code, "title": "Re-engagement message",
+                         "message": "Re-engagement message",
+                         "error_data": {"details": "Message failed to send because more "
+                                        "than 24 hours have passed since the customer last "
+                                        "replied to this number."}}]
+    body = {"object": "whatsapp_business_account", "entry": [{"id": "209384756102938",
+            "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "919831200101", "phone_number_id": pnid},
+                "statuses": [st]}}]}]}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def flags(m):
+    return {f.decode() if isinstance(f, bytes) else f for f in m[1]}
+
+
+def thread_notes(wamid, user="bhowanipore"):
+    """The bridge's notes in the thread of the mail with this wamid."""
+    root = None
+    out = []
+    for m in W.mailbox(user):
+        if m[3]["X-WhatsApp-Message-Id"] == wamid and not m[3]["X-Wabridge-Outbox"]:
+            root = m[3]["Message-ID"]
+    for m in W.mailbox(user):
+        if m[3]["X-Wabridge-Outbox"] and m[3]["In-Reply-To"] == root:
+            out.append(m)
+    return out
+
+
+# ---- 1. mutt replies, through `wabridge reply` as its sendmail and through a mailbox ----
+
+def mutt_reply(t, s, user, sendmail, text):
+    """Open the station's mailbox in mutt, reply to the first mail with text on top."""
+    home = tempfile.mkdtemp(prefix="wbm.")
+    editor = os.path.join(home, "edit.sh")
+    with open(editor, "w") as f:
+        f.write("#!/bin/sh\n{ printf '%%s\\n\\n' '%s'; cat \"$1\"; } > \"$1.new\" && "
+                "mv \"$1.new\" \"$1\"\n" % text)
+    os.chmod(editor, 0o755)
+    rc = os.path.join(home, "muttrc")
+    with open(rc, "w") as f:
+        f.write("set imap_user=%s\nset imap_pass=secret\nset ssl_starttls=no\n"
+                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
+                "set charset=utf-8\nset send_charset=utf-8\nset wait_key=no\n"
+                "set mail_check=0\nset imap_check_subscribed=no\nset quit=yes\n"
+                "set include=yes\nset reply_to=yes\nset fast_reply=yes\nset askcc=no\n"
+                "set edit_headers=no\nset copy=no\nset record=''\nset postpone=no\n"
+                "set abort_unmodified=no\nset from='%s'\nset use_from=yes\n"
+                "set realname='Officer in Charge'\nset editor='%s'\n"
+                "set sendmail='%s'\nset sendmail_wait=0\nset sort=date\n"
+                % (user, W.IMAP_PORT, OFFICER, editor, sendmail))
+    sock = "wbr%d" % os.getpid()
+    env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
+    log = os.path.join(home, "mutt.out")
+    subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "200", "-y", "50",
+                    "%s mutt -n -F %s -f imap://127.0.0.1:%s/INBOX 2>%s" %
+                    (env, rc, W.IMAP_PORT, log)], check=True)
+
+    def screen():
+        return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
+                              capture_output=True).stdout.decode("utf-8", "replace")
+    try:
+        W.wait_for(lambda: "BHP-" in screen(), 15)
+        subprocess.run(["tmux", "-L", sock, "send-keys", "r"], check=True)
+        W.wait_for(lambda: "y:Send" in screen() or "Send" in screen(), 15)
+        subprocess.run(["tmux", "-L", sock, "send-keys", "y"], check=True)
+        shown = W.wait_for(lambda: "Mail sent" in screen() and screen(), 60)
+        t.ok(shown, "mutt says the mail was sent", screen())
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+
+
+def check_registered(t, s, wamid, ref, how):
+    sends = s.sends()
+    t.eq(len(sends), 1, "%s: the fake Graph API received exactly one send" % how)
+    if not sends:
+        return
+    req = json.loads(sends[0]["body"])
+    t.eq(req.get("to"), CITIZEN, "%s: to the citizen's number stored for the complaint" % how)
+    t.eq(sends[0]["path"], "/v26.0/%s/messages" % PNID, "%s: from the station's number" % how)
+    body = req.get("text", {}).get("body", "")
+    t.ok("123/2026" in body, "%s: the message carries 123/2026 (digits normalised)" % how, body)
+    t.ok("অভিযোগ নম্বর" in body, "%s: the message is in Bengali, the citizen's language" % how,
+         body)
+    t.eq(req.get("biz_opaque_callback_data", "")[:10], "wb-outbox-",
+         "%s: the outbox id travels in biz_opaque_callback_data" % how)
+    t.eq(sends[0]["headers"].get("authorization"), "Bearer " + TOKEN,
+         "%s: the bearer token is sent" % how)
+    first = s.first_mail(wamid)
+    t.ok("$WA_Registered" in flags(first), "%s: the complaint's first mail has $WA_Registered" % how,
+         first[1])
+    notes = thread_notes(wamid)
+    t.eq(len(notes), 1, "%s: the thread holds one record mail" % how)
+    if notes:
+        n = notes[0][3]
+        t.ok(n["Subject"].startswith("[%s]" % ref) and "123/2026" in n["Subject"],
+             "%s: the record's subject names the complaint and the number" % how, n["Subject"])
+        t.ok(body in W.text_of(n).replace("\r\n", "\n"),
+             "%s: the record shows exactly what was sent" % how)
+        t.eq(n["X-WhatsApp-Message-Id"], sends[0]["wamid"],
+             "%s: the record names the wamid Meta gave the send" % how)
+        att = [p for p in n.iter_attachments() if p.get_filename() == "whatsapp-request.json"]
+        t.ok(att and json.loads(att[0].get_content()) == req,
+             "%s: the record carries the exact request as JSON" % how)
+    t.eq(s.b.db("SELECT number FROM complaints WHERE ref = ?", ref), [("123/2026",)],
+         "%s: the complaint number is stored" % how)
+
+
+def test_mutt_pipe(t, graph):
+    if not shutil.which("mutt") or not shutil.which("tmux"):
+        t.skip("mutt replies", "mutt or tmux is not installed")
+        return
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    sendmail = " ".join(W.WRAP + [W.WABRIDGE, "-c", s.b.config, "reply"])
+    mutt_reply(t, s, "bhowanipore", sendmail, "Complaint No. ১২৩/২০২৬ registered. – OC")
+    check_registered(t, s, wamid, ref, "mutt via wabridge reply")
+
+
+def test_mutt_mailbox(t, graph):
+    if not shutil.which("mutt") or not shutil.which("tmux"):
+        t.skip("mutt replies into the replies mailbox", "mutt or tmux is not installed")
+        return
+    s = Setup(graph, mode="imap")
+    wamid, ref = s.complaint()
+    # The "MTA": whatever mutt sends lands in the replies user's INBOX.
+    drop = os.path.join(s.b.dir, "drop.py")
+    with open(drop, "w") as f:
+        f.write("import imaplib, sys, time\nm = imaplib.IMAP4('127.0.0.1', %s)\n"
+                "m.login('replies', 'secret')\nm.append('INBOX', None, None, "
+                "sys.stdin.buffer.read())\nm.logout()\n" % W.IMAP_PORT)
+    mutt_reply(t, s, "bhowanipore", "%s %s" % (sys.executable, drop),
+               "Complaint No. ১২৩/২০২৬ registered. – OC")
+    t.eq(len(s.sends()), 0, "nothing is sent before the bridge polls the mailbox")
+    rc, out, err = s.b.run("run")
+    t.eq(rc, 0, "run polls the replies mailbox and finishes everything", err)
+    check_registered(t, s, wamid, ref, "mutt via the replies mailbox")
+    box = W.mailbox("replies")
+    t.ok(box and all("$WB_Processed" in flags(m) for m in box),
+         "the reply in the replies mailbox is marked processed", [m[1] for m in box])
+    rc, _, err = s.b.run("run")
+    t.eq((rc, len(s.sends())), (0, 1), "polling again sends nothing twice", err)
+
+
+# ---- 3. refusals: each gets its exit code and sends nothing -----------------------------
+
+def test_refusals(t, graph):
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    cases = [
+        ("a sender who is not an officer", reply_mail(first, "Complaint No. 5/2026",
+                                                      sender="someone@example.org"), 77),
+        ("a forged token", reply_mail(first, "Complaint No. 5/2026",
+                                      to="complaint+%s.0000000000@%s" % (ref, W.DOMAIN)), 77),
+        ("a token for another complaint's reference",
+         reply_mail(first, "Complaint No. 5/2026",
+                    to="complaint+BHP-2026-000002.%s@%s" % (W.reply_token(ref), W.DOMAIN)),
+         77),
+        ("an unknown reference", reply_mail(first, "Complaint No. 5/2026",
+                                            to="station@police.test", refs=False,
+                                            subject="Re: [BHP-2026-999999] something"), 67),
+        ("no reference at all", reply_mail(first, "Complaint No. 5/2026", to="x@police.test",
+                                           refs=False, subject="hello"), 67),
+        ("a reply without any text", reply_mail(first, ""), 65),
+        ("an HTML reply with only the quote",
+         reply_mail(first, "", html="<div><blockquote>old text</blockquote></div>"), 65),
+        ("bytes that are not a mail", b"\x00\x01\x02 not a mail \xff", 65),
+    ]
+    for what, mail, want in cases:
+        rc, out, err = s.reply(mail)
+        t.eq(rc, want, "%s: exit %d" % (what, want), err)
+        lines = [ln for ln in err.splitlines() if ln.startswith("wabridge: warning: reply ")]
+        t.ok(len(lines) == 1 and len(lines[0]) > 60 and "nothing was sent" in lines[0] or
+             "unparsable" in err, "%s: one readable line for the bounce" % what, err)
+    t.eq(len(s.sends()), 0, "none of them sent anything to the citizen")
+    t.eq(s.b.db("SELECT count(*) FROM replies"), [(len(cases),)],
+         "every refused mail is kept in the store")
+    rc, out, _ = s.b.run("status")
+    t.ok("someone@example.org" in out and "not one of the officers" in out,
+         "status shows the refused sender and why", out)
+    t.ok("does not verify" in out, "status shows the forged token", out)
+    t.eq(s.b.db("SELECT number FROM complaints WHERE ref = ?", ref), [(None,)],
+         "no complaint number was recorded")
+    first = s.first_mail(wamid)
+    t.ok("$WA_Registered" not in flags(first), "the first mail is not marked registered")
+    # The officer list is a pattern list: a colleague at the station's domain may answer.
+    rc, _, err = s.reply(reply_mail(first, "GD 77/26", sender="si.das@bhowanipore.police.test"))
+    t.eq(rc, 0, "a sender matching *@bhowanipore.police.test is accepted", err)
+    # And an officer of another station may not answer this station's complaint.
+    rc, _, err = s.reply(reply_mail(first, "GD 78/26", sender="oc.gariahat@police.test"))
+    t.eq(rc, 77, "an officer of another station is refused", err)
+
+
+# ---- 4. window, template, 131047, replay, crash --------------------------------------
+
+def test_outside_window(t, graph):
+    s = Setup(graph)
+    graph.set_templates({"templates": [{"name": "complaint_registered", "language": "bn",
+                                        "params": 2}]})
+    wamid, ref = s.complaint(age=2 * 86400)
+    first = s.first_mail(wamid)
+    rc, _, err = s.reply(reply_mail(first, "অভিযোগ নং ১২৩/২০২৬ নথিভুক্ত হয়েছে"))
+    t.eq(rc, 0, "the reply is accepted", err)
+    sends = s.sends()
+    t.eq(len(sends), 1, "one send")
+    req = json.loads(sends[0]["body"]) if sends else {}
+    t.eq(req.get("type"), "template", "outside the 24-hour window the template is used")
+    tpl = req.get("template", {})
+    t.eq(tpl.get("name"), "complaint_registered", "the configured template")
+    t.eq(tpl.get("language"), {"code": "bn"}, "in the citizen's language")
+    t.eq(tpl.get("components"), [{"type": "body", "parameters": [
+        {"type": "text", "text": "123/2026"},
+        {"type": "text", "text": "Bhowanipore Police Station"}]}],
+        "with the complaint number and the station as parameters")
+    t.eq(sends[0].get("status"), 200, "the fake (checking templates as Meta does) accepted it")
+    # An English-speaking citizen gets English.
+    wamid2, _ = s.complaint(text="My bicycle was stolen near the market yesterday.",
+                            sender="919830999888", name="Rahul")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid2), "Complaint No. 9/2026 registered"))
+    body = json.loads(s.sends()[-1]["body"])["text"]["body"]
+    t.ok(rc == 0 and "your complaint has been registered" in body and "9/2026" in body,
+         "a citizen who wrote English gets the English text", body)
+    wamid3, _ = s.complaint(text="मेरा बटुआ बस में चोरी हो गया।", sender="919830777666",
+                            name="Amit")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid3), "शिकायत संख्या ४५"))
+    body = json.loads(s.sends()[-1]["body"])["text"]["body"]
+    t.ok(rc == 0 and "शिकायत संख्या: 45" in body, "a citizen who wrote Hindi gets Hindi", body)
+    # Outside the window for an English-speaking citizen, with no approved English
+    # translation: Meta refuses (132001), the template goes once more in template_language.
+    before = len(s.sends())
+    wamid4, ref4 = s.complaint(text="Someone took my wallet on the bus.", sender="919830444333",
+                               name="Joseph", age=3 * 86400)
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid4), "Complaint No. 300/2026"))
+    tries = [json.loads(x["body"])["template"]["language"]["code"] for x in s.sends()[before:]]
+    t.eq(tries, ["en", "bn"], "no English translation (132001): once more in bn", err)
+    t.eq([x["status"] for x in s.sends()[before:]], [404, 200], "refused, then accepted")
+    t.eq(s.b.db("SELECT lang, state FROM outbox WHERE complaint_id = (SELECT id FROM "
+                "complaints WHERE ref = ?)", ref4), [("bn", "accepted")],
+         "the record says the language it went out in")
+
+
+def test_failure_status(t, graph):
+    s = Setup(graph)
+    graph.set_templates({"templates": [{"name": "complaint_registered", "language": "bn",
+                                        "params": 2}]})
+    wamid, ref = s.complaint()
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid), "Complaint No. 123/2026"))
+    t.eq(rc, 0, "accepted", err)
+    sent = s.sends()[0]
+    opaque = json.loads(sent["body"])["biz_opaque_callback_data"]
+    # Statuses out of order: delivered, then a late sent; then read.
+    for st in ("delivered", "sent", "read"):
+        rc, _, err = s.b.ingest(status_body(sent["wamid"], st, opaque))
+        t.eq(rc, 0, "status %s stored" % st, err)
+        if st == "sent":
+            t.eq(s.b.db("SELECT state FROM outbox"), [("delivered",)],
+                 "a late 'sent' does not move 'delivered' back")
+    s.b.run("run")
+    t.eq(s.b.db("SELECT state FROM outbox"), [("read",)], "read after delivered")
+    notes = thread_notes(wamid)
+    t.ok(len(notes) == 1 and {"$WA_Delivered", "$WA_Read"} <= flags(notes[0]),
+         "the record mail carries $WA_Delivered and $WA_Read", [n[1] for n in notes])
+
+    # Another complaint whose send fails later with 131047 (window closed).
+    wamid2, ref2 = s.complaint(sender="919830555444", text="আমার ব্যাগ চুরি হয়েছে")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid2), "Complaint No. 124/2026"))
+    sent2 = s.sends()[-1]
+    rc, _, err = s.b.ingest(status_body(sent2["wamid"], "failed",
+                                        json.loads(sent2["body"])["biz_opaque_callback_data"],
+                                        code=131047))
+    t.eq(rc, 0, "the failed status is stored", err)
+    rc, _, err = s.b.run("run")
+    notes = thread_notes(wamid2)
+    failed = [n for n in notes if n[3]["X-Wabridge-Send-State"] == "failed"]
+    t.eq(len(failed), 1, "the failure is told in the thread", err)
+    if failed:
+        txt = W.text_of(failed[0][3])
+        t.ok("131047" in txt and "24 hours" in txt, "the notice names 131047 and why", txt)
+    first2 = s.first_mail(wamid2)
+    t.ok("$WA_SendFailed" in flags(first2), "the complaint's first mail has $WA_SendFailed",
+         first2[1])
+    last = json.loads(s.sends()[-1]["body"])
+    t.ok(len(s.sends()) == 3 and last.get("type") == "template" and
+         last["template"]["components"][0]["parameters"][0]["text"] == "124/2026",
+         "after 131047 the approved template with the number follows, once",
+         [json.loads(x["body"]).get("type") for x in s.sends()])
+    s.b.run("run")
+    t.eq(len(s.sends()), 3, "another run sends nothing more")
+
+
+def test_replay(t, graph):
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    mail = reply_mail(s.first_mail(wamid), "Complaint No. 123/2026")
+    rc1, _, err1 = s.reply(mail)
+    rc2, _, err2 = s.reply(mail)
+    rc3, _, err3 = s.b.run("run")
+    t.eq((rc1, rc2, rc3), (0, 0, 0), "the same reply twice: both exit 0", err1 + err2 + err3)
+    t.eq(len(s.sends()), 1, "replaying the same reply sends nothing twice")
+    t.eq(len(thread_notes(wamid)), 1, "and writes one record")
+    t.eq(s.b.db("SELECT seen FROM replies"), [(2,)], "the replay is counted")
+
+
+def test_crash_between_call_and_record(t, graph):
+    """SIGKILL while the Graph call is in flight: Meta got the message, the bridge never
+    saw the answer. The outbox row stays `sending`; no run sends it again; the status
+    webhook, which echoes wb-outbox-<id>, reconciles it."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    graph.add_fail({"send": True, "delay": 3 * W.SLOW, "ok": True, "times": 1})
+    mail = reply_mail(s.first_mail(wamid), "Complaint No. 123/2026")
+    cmd = W.WRAP + [W.WABRIDGE, "-c", s.b.config, "reply"]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, cwd=s.b.dir)
+    p.stdin.write(mail)
+    p.stdin.close()
+    arrived = W.wait_for(lambda: s.sends(), 20)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    t.ok(arrived, "the send reached the fake before the kill")
+    W.wait_for(lambda: s.sends() and s.sends()[0].get("wamid"), 10)
+    t.eq(s.b.db("SELECT state, wamid FROM outbox"), [("sending", None)],
+         "after the crash the row is `sending`, its answer lost")
+    for _ in range(2):
+        s.b.run("run")
+    t.eq(len(s.sends()), 1, "runs after the crash do not send it again")
+    sent = s.sends()[0]
+    opaque = json.loads(sent["body"])["biz_opaque_callback_data"]
+    rc, _, err = s.b.ingest(status_body(sent["wamid"], "sent", opaque))
+    t.eq(rc, 0, "the status webhook is taken", err)
+    t.eq(s.b.db("SELECT state, wamid FROM outbox"), [("sent", sent["wamid"])],
+         "the status's biz_opaque_callback_data reconciles the row with Meta's wamid")
+    s.b.run("run")
+    t.eq(len(s.sends()), 1, "still one send")
+    t.eq(len(thread_notes(wamid)), 1, "the record is written once reconciled")
+
+    # Without any status: after the grace time the row is `unknown`, told, never resent.
+    wamid2, _ = s.complaint(sender="919830123123", text="আমার সাইকেল চুরি হয়েছে")
+    graph.add_fail({"send": True, "delay": 3 * W.SLOW, "ok": True, "times": 1})
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, cwd=s.b.dir)
+    p.stdin.write(reply_mail(s.first_mail(wamid2), "Complaint No. 200/2026"))
+    p.stdin.close()
+    W.wait_for(lambda: len(s.sends()) == 2, 20)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    later = str(int(time.time()) + 31 * 60)
+    rc, _, err = s.b.run("run", env={"WABRIDGE_NOW": later})
+    t.eq(s.b.db("SELECT state FROM outbox WHERE id = 2"), [("unknown",)],
+         "unconfirmed after the grace time: unknown")
+    t.eq(len(s.sends()), 2, "and not sent again")
+    notes = [n for n in thread_notes(wamid2) if n[3]["X-Wabridge-Send-State"] == "unknown"]
+    t.ok(notes and "not sent again" in W.text_of(notes[0][3]),
+         "the station is told in the thread", err)
+
+
+def test_html_reply_and_tags(t, graph):
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    html = ("<div dir=\"ltr\">GDE No 45 নথিভুক্ত। #close</div><br><div class=\"gmail_quote\">"
+            "<div class=\"gmail_attr\">On Mon, someone wrote:</div><blockquote>"
+            "আমার মোবাইল ফোন চুরি হয়েছে</blockquote></div>")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid), "", html=html))
+    t.eq(rc, 0, "an HTML-only Gmail reply is accepted", err)
+    body = json.loads(s.sends()[0]["body"])["text"]["body"]
+    t.ok("45" in body and "আমার মোবাইল" not in body and "#close" not in body,
+         "the citizen gets the new text and number, not the quote or the tag", body)
+    t.eq(s.b.db("SELECT state, closed_reason, number FROM complaints WHERE ref = ?", ref),
+         [("closed", "officer", "45")], "#close closes the complaint; the number is stored")
+
+
+def append_reply(mail):
+    m = W.imap("replies")
+    try:
+        m.append("INBOX", None, None, mail)
+    finally:
+        m.logout()
+
+
+def test_serve_idle(t, graph):
+    """serve watches the replies mailbox (IDLE): a reply dropped there is sent without any
+    `run`; a status webhook posted to serve updates the record."""
+    s = Setup(graph, mode="imap")
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    with W.Serve(s.b) as sv:
+        t.ok(sv.start(), "serve starts with [replies] mode = imap", sv.log())
+        time.sleep(1)  # let the watcher settle into IDLE; the test passes without it too
+        append_reply(reply_mail(first, "Complaint No. ৭৭/২০২৬"))
+        sent = W.wait_for(lambda: s.sends(), 30)
+        t.ok(sent, "the reply dropped into the mailbox is sent while serve runs", sv.log())
+        if sent:
+            body = json.loads(sent[0]["body"])
+            t.ok("77/2026" in body["text"]["body"], "with the number", body)
+            st = status_body(sent[0]["wamid"], "delivered", body["biz_opaque_callback_data"])
+            code = sv.post(st)
+            t.eq(code, 200, "serve takes the status webhook")
+            t.ok(W.wait_for(lambda: s.b.db("SELECT state FROM outbox") == [("delivered",)], 20),
+                 "the status reaches the outbox")
+            W.wait_for(lambda: thread_notes(wamid) and
+                       "$WA_Delivered" in flags(thread_notes(wamid)[0]), 20)
+            notes = thread_notes(wamid)
+            t.ok(notes and "$WA_Delivered" in flags(notes[0]),
+                 "the record mail in the thread gets $WA_Delivered", sv.log())
+        t.ok(W.wait_for(lambda: all("$WB_Processed" in flags(m) for m in W.mailbox("replies")),
+                        10), "the reply is marked processed")
+        t.eq(sv.stop(), 0, "serve stops cleanly (the watcher leaves IDLE)", sv.log())
+    t.eq(len(s.sends()), 1, "one send in all")
+
+
+def main():
+    if not W.IMAP_PORT:
+        W.Tap().run(lambda t: t.skip("replies", "no private Dovecot"))
+        return
+    graph = fakegraph.FakeGraph(TOKEN)
+    graph.start()
+    try:
+        only = os.environ.get("WB_TEST_ONLY")
+        W.Tap().run(lambda t: [f(t, graph) for f in (
+            test_refusals, test_replay, test_outside_window, test_failure_status,
+            test_crash_between_call_and_record, test_html_reply_and_tags,
+            test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
+    finally:
+        graph.stop()
+
+
+main()
