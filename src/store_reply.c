@@ -689,6 +689,20 @@ void wb_mailop_free(gpointer p)
 
 GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
 {
+	/* Most passes find nothing: look before taking the write lock. */
+	sqlite3_stmt *peek = sq_prep(s, "SELECT 1 FROM mailops WHERE state = 'pending' AND "
+				     "next_at <= ?1 LIMIT 1", error);
+	if (!peek)
+		return NULL;
+	sqlite3_bind_int64(peek, 1, now);
+	int prc = sqlite3_step(peek);
+	sqlite3_reset(peek);
+	if (prc == SQLITE_DONE)
+		return g_ptr_array_new_with_free_func(wb_mailop_free);
+	if (prc != SQLITE_ROW) {
+		sq_fail(s, error, "finding mailbox work");
+		return NULL;
+	}
 	if (!sq_begin(s, error))
 		return NULL;
 	sqlite3_stmt *st = sq_prep(s,

@@ -175,7 +175,7 @@ def mutt_reply(t, s, user, sendmail, text):
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
 
 
-def check_registered(t, s, wamid, ref, how):
+def check_registered(t, s, wamid, ref, how, officer_text=None):
     sends = s.sends()
     t.eq(len(sends), 1, "%s: the fake Graph API received exactly one send" % how)
     if not sends:
@@ -185,6 +185,14 @@ def check_registered(t, s, wamid, ref, how):
     t.eq(sends[0]["path"], "/v26.0/%s/messages" % PNID, "%s: from the station's number" % how)
     body = req.get("text", {}).get("body", "")
     t.ok("123/2026" in body, "%s: the message carries 123/2026 (digits normalised)" % how, body)
+    if officer_text:
+        want = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CITIZEN,
+                "type": "text", "text": {"preview_url": False, "body":
+                                         "Bhowanipore Police Station: আপনার অভিযোগটি নথিভুক্ত "
+                                         "হয়েছে।\nঅভিযোগ নম্বর: 123/2026\nআপনার সূত্র: %s\n\n%s"
+                                         % (ref, officer_text)},
+                "biz_opaque_callback_data": "wb-outbox-1"}
+        t.eq(req, want, "%s: the exact request body" % how)
     t.ok("অভিযোগ নম্বর" in body, "%s: the message is in Bengali, the citizen's language" % how,
          body)
     t.eq(req.get("biz_opaque_callback_data", "")[:10], "wb-outbox-",
@@ -219,7 +227,8 @@ def test_mutt_pipe(t, graph):
     wamid, ref = s.complaint()
     sendmail = " ".join(W.WRAP + [W.WABRIDGE, "-c", s.b.config, "reply"])
     mutt_reply(t, s, "bhowanipore", sendmail, "Complaint No. ১২৩/২০২৬ registered. – OC")
-    check_registered(t, s, wamid, ref, "mutt via wabridge reply")
+    check_registered(t, s, wamid, ref, "mutt via wabridge reply",
+                     "Complaint No. ১২৩/২০২৬ registered. – OC")
 
 
 def test_mutt_mailbox(t, graph):
@@ -239,7 +248,8 @@ def test_mutt_mailbox(t, graph):
     t.eq(len(s.sends()), 0, "nothing is sent before the bridge polls the mailbox")
     rc, out, err = s.b.run("run")
     t.eq(rc, 0, "run polls the replies mailbox and finishes everything", err)
-    check_registered(t, s, wamid, ref, "mutt via the replies mailbox")
+    check_registered(t, s, wamid, ref, "mutt via the replies mailbox",
+                     "Complaint No. ১২৩/২০২৬ registered. – OC")
     box = W.mailbox("replies")
     t.ok(box and all("$WB_Processed" in flags(m) for m in box),
          "the reply in the replies mailbox is marked processed", [m[1] for m in box])
@@ -271,6 +281,9 @@ def test_refusals(t, graph):
         ("an HTML reply with only the quote",
          reply_mail(first, "", html="<div><blockquote>old text</blockquote></div>"), 65),
         ("bytes that are not a mail", b"\x00\x01\x02 not a mail \xff", 65),
+        ("a From: header with a line break injected",
+         reply_mail(first, "Complaint No. 5/2026", sender="x@evil.org\r\nFrom: " + OFFICER),
+         77),
     ]
     for what, mail, want in cases:
         rc, out, err = s.reply(mail)
@@ -278,6 +291,9 @@ def test_refusals(t, graph):
         lines = [ln for ln in err.splitlines() if ln.startswith("wabridge: warning: reply ")]
         t.ok(len(lines) == 1 and len(lines[0]) > 60 and "nothing was sent" in lines[0] or
              "unparsable" in err, "%s: one readable line for the bounce" % what, err)
+    rc, out, err = s.reply(b"From: " + OFFICER.encode() + b"\r\n\r\n" + b"x" * (11 << 20))
+    t.eq(rc, 65, "a mail over the 10 MiB cap: exit 65, the MTA bounces it", err)
+    t.ok("limit" in err or "larger" in err or "cap" in err, "and says it is too big", err)
     t.eq(len(s.sends()), 0, "none of them sent anything to the citizen")
     t.eq(s.b.db("SELECT count(*) FROM replies"), [(len(cases),)],
          "every refused mail is kept in the store")
@@ -510,6 +526,10 @@ def test_serve_idle(t, graph):
                  "the record mail in the thread gets $WA_Delivered", sv.log())
         t.ok(W.wait_for(lambda: all("$WB_Processed" in flags(m) for m in W.mailbox("replies")),
                         10), "the reply is marked processed")
+        st, _, m = sv.metrics()
+        t.eq((W.metric(m, "wabridge_replies_parsed_total"),
+              W.metric(m, "wabridge_whatsapp_sends_total", outcome="sent")), (1.0, 1.0),
+             "/metrics counts the reply parsed and the send", m)
         t.eq(sv.stop(), 0, "serve stops cleanly (the watcher leaves IDLE)", sv.log())
     t.eq(len(s.sends()), 1, "one send in all")
 
