@@ -30,6 +30,14 @@ bool sq_begin(struct wb_store *s, GError **error);  /* BEGIN IMMEDIATE */
 bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */
 bool sq_rollback(struct wb_store *s);               /* always false, for `return` */
 
+/* "2026-10-15 08:00:00Z", or "-" for 0. Newly allocated. */
+char *sq_time_text(gint64 t);
+
+/* Append "label: 3 accepted, 1 unmatched" from a query of (state, count) rows, or
+ * "label: none yet". */
+bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,
+		   GError **error);
+
 /* Is the process that claimed a row still there? */
 bool wb_claimant_alive(sqlite3_int64 pid);
 

@@ -298,6 +298,20 @@ static void set_mailbox(GMimeMessage *mail, const char *header, const char *name
 	set_raw_header(o, header, plain, raw);
 }
 
+/* "Subject: [REF] summary": a non-ASCII summary as our own encoded-words, on a line of
+ * its own after the ASCII reference. */
+static void set_subject(GMimeMessage *mail, const char *ref, const char *summary)
+{
+	g_autofree char *subject = g_strdup_printf("[%s] %s", ref, summary);
+	if (!needs_encoding(summary)) {
+		g_mime_message_set_subject(mail, subject, "utf-8");
+		return;
+	}
+	g_autofree char *words = wb_rfc2047_words(summary);
+	g_autofree char *raw = g_strdup_printf(" [%s]\n %s", ref, words);
+	set_raw_header(GMIME_OBJECT(mail), "Subject", subject, raw);
+}
+
 static void add_header(GMimeObject *o, const char *name, const char *value)
 {
 	g_autofree char *clean = wb_clean_line(value, 900);
@@ -311,14 +325,7 @@ static void set_headers(GMimeMessage *mail, const struct wb_render_in *in, const
 	const struct wb_station *st = in->station;
 	GMimeObject *o = GMIME_OBJECT(mail);
 
-	g_autofree char *subject = g_strdup_printf("[%s] %s", m->ref, summary);
-	if (needs_encoding(summary)) {
-		g_autofree char *words = wb_rfc2047_words(summary);
-		g_autofree char *raw = g_strdup_printf(" [%s]\n %s", m->ref, words);
-		set_raw_header(o, "Subject", subject, raw);
-	} else {
-		g_mime_message_set_subject(mail, subject, "utf-8");
-	}
+	set_subject(mail, m->ref, summary);
 	g_mime_message_set_date(mail, when);
 	g_autofree char *msgid = wb_message_id(m->wamid, in->domain);
 	g_mime_message_set_message_id(mail, msgid);
@@ -613,14 +620,7 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	GMimeMessage *mail = g_mime_message_new(FALSE);
 	GMimeObject *o = GMIME_OBJECT(mail);
 	g_autofree char *summary = wb_clean_line(in->summary, 200);
-	g_autofree char *subject = g_strdup_printf("[%s] %s", in->ref, summary);
-	if (needs_encoding(summary)) {
-		g_autofree char *words = wb_rfc2047_words(summary);
-		g_autofree char *raw = g_strdup_printf(" [%s]\n %s", in->ref, words);
-		set_raw_header(o, "Subject", subject, raw);
-	} else {
-		g_mime_message_set_subject(mail, subject, "utf-8");
-	}
+	set_subject(mail, in->ref, summary);
 	g_mime_message_set_date(mail, when);
 	g_mime_message_set_message_id(mail, in->message_id);
 	g_autofree char *from = g_strdup_printf("wabridge@%s", in->domain);

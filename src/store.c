@@ -138,6 +138,7 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
 	"  UNIQUE (reply_id, kind));"
 	"CREATE INDEX outbox_work ON outbox(state, next_at);"
+	"CREATE INDEX outbox_unnoted ON outbox(id) WHERE noted != state;"
 	"CREATE TABLE mailops ("
 	"  id INTEGER PRIMARY KEY,"
 	"  station TEXT NOT NULL,"
@@ -991,10 +992,26 @@ bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GErr
 	return ok;
 }
 
-static char *iso_time(gint64 t)
+char *sq_time_text(gint64 t)
 {
 	g_autoptr(GDateTime) d = t > 0 ? g_date_time_new_from_unix_utc(t) : NULL;
 	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
+}
+
+bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,
+		   GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, sql, error);
+	if (!st)
+		return false;
+	g_string_append_printf(out, "%s:", label);
+	int rc, rows = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
+				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	g_string_append(out, rows ? "\n" : " none yet\n");
+	return rc == SQLITE_DONE || sq_fail(s, error, "reporting counts");
 }
 
 static bool report_stations(struct wb_store *s, GString *out, GError **error)
@@ -1013,7 +1030,7 @@ static bool report_stations(struct wb_store *s, GString *out, GError **error)
 	g_string_append(out, "Stations:\n");
 	int rc, rows = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *oldest = iso_time(sqlite3_column_int64(st, 2));
+		g_autofree char *oldest = sq_time_text(sqlite3_column_int64(st, 2));
 		g_string_append_printf(out, "  %s: queue %lld (oldest %s), delivered %lld, failed "
 				       "%lld, unrouted %lld, open complaints %lld\n",
 				       sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
@@ -1040,7 +1057,7 @@ static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (!rows++)
 			g_string_append(out, "Webhook bodies kept for inspection:\n");
-		g_autofree char *when = iso_time(sqlite3_column_int64(st, 1));
+		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
 		g_string_append_printf(out, "  body %lld  %s  sha256 %s  %lld bytes  %s: %s\n",
 				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
 				       sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4),

@@ -329,26 +329,35 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	return o;
 }
 
-struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **error)
+/* The next due send's id, 0 when none; -1 on error. */
+static int64_t next_due(struct wb_store *s, gint64 now, GError **error)
 {
-	if (!sq_begin(s, error))
-		return NULL;
 	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE state IN ('queued', 'retry') "
 				   "AND next_at <= ?1 ORDER BY next_at, id LIMIT 1", error);
-	if (!st) {
-		sq_rollback(s);
-		return NULL;
-	}
+	if (!st)
+		return -1;
 	sqlite3_bind_int64(st, 1, now);
 	int rc = sqlite3_step(st);
 	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	if (rc != SQLITE_ROW) {
-		if (rc != SQLITE_DONE)
-			sq_fail(s, error, "finding due sends");
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : (sq_fail(s, error, "finding due sends"), -1);
+}
+
+struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **error)
+{
+	/* Look first without the write lock (most passes find nothing), then again inside
+	 * the transaction, where the answer holds. */
+	int64_t id = next_due(s, now, error);
+	if (id <= 0)
+		return NULL;
+	if (!sq_begin(s, error))
+		return NULL;
+	id = next_due(s, now, error);
+	if (id <= 0) {
 		sq_rollback(s);
 		return NULL;
 	}
+	sqlite3_stmt *st;
 	st = sq_prep(s, "UPDATE outbox SET state = 'sending', claim_pid = ?2, sending_at = ?3, "
 		     "attempts = attempts + 1, updated_at = ?3 WHERE id = ?1", error);
 	if (!st) {
@@ -795,34 +804,19 @@ bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest
 	return ok;
 }
 
-static char *when_text(gint64 t)
-{
-	g_autoptr(GDateTime) d = t > 0 ? g_date_time_new_from_unix_utc(t) : NULL;
-	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
-}
-
 bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT state, count(*) FROM replies GROUP BY state "
-				   "ORDER BY state", error);
-	if (!st)
+	if (!sq_count_line(s, out, "Replies", "SELECT state, count(*) FROM replies GROUP BY "
+			   "state ORDER BY state", error))
 		return false;
-	g_string_append(out, "Replies:");
-	int rc, rows = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
-				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	g_string_append(out, rows ? "\n" : " none yet\n");
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, error, "reporting replies");
-	st = sq_prep(s, "SELECT r.id, r.received_at, r.source, coalesce(r.sender, '?'), r.state, "
+	int rc;
+	sqlite3_stmt *st = sq_prep(s, "SELECT r.id, r.received_at, r.source, coalesce(r.sender, '?'), r.state, "
 		     "r.reason, c.ref FROM replies r LEFT JOIN complaints c ON c.id = "
 		     "r.complaint_id WHERE r.state != 'accepted' ORDER BY r.id DESC LIMIT 20", error);
 	if (!st)
 		return false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *when = when_text(sqlite3_column_int64(st, 1));
+		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
 		g_string_append_printf(out, "  reply %lld  %s  via %s from %s  %s%s%s: %s\n",
 				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
 				       sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
@@ -834,25 +828,16 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, error, "reporting replies");
-	st = sq_prep(s, "SELECT state, count(*) FROM outbox GROUP BY state ORDER BY state", error);
-	if (!st)
+	if (!sq_count_line(s, out, "WhatsApp sends", "SELECT state, count(*) FROM outbox GROUP "
+			   "BY state ORDER BY state", error))
 		return false;
-	g_string_append(out, "WhatsApp sends:");
-	rows = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
-				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
-	g_string_append(out, rows ? "\n" : " none yet\n");
-	if (rc != SQLITE_DONE)
-		return sq_fail(s, error, "reporting sends");
 	st = sq_prep(s, "SELECT o.id, c.ref, o.state, o.last_error, o.updated_at FROM outbox o "
 		     "JOIN complaints c ON c.id = o.complaint_id WHERE o.state IN ('failed', "
 		     "'unknown', 'retry', 'sending') ORDER BY o.id DESC LIMIT 20", error);
 	if (!st)
 		return false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *when = when_text(sqlite3_column_int64(st, 4));
+		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 4));
 		g_string_append_printf(out, "  outbox %lld  %s  %s since %s: %s\n",
 				       sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
 				       sqlite3_column_text(st, 2), when,
