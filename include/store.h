@@ -302,4 +302,19 @@ bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest
 /* Human-readable replies/outbox part of `wabridge status`. */
 bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error);
 
+/* ---- complaint listings (src/store_complaints.c) ------------------------------------ */
+
+enum wb_complaint_filter { WB_COMPLAINTS_ALL, WB_COMPLAINTS_OPEN, WB_COMPLAINTS_OVERDUE };
+
+/* One line per complaint (with a header line), oldest first; station NULL for all.
+ * Overdue: open, no complaint number, opened at least overdue_after seconds before now. */
+bool wb_store_complaints_list(struct wb_store *s, const char *station,
+			      enum wb_complaint_filter filter, gint64 now, gint64 overdue_after,
+			      GString *out, unsigned *count, GError **error);
+/* A complaint and its whole history in time order: the citizen's messages and their
+ * mails, officers' replies (taken or refused, and why), WhatsApp sends and their
+ * statuses. WB_STORE_NOT_FOUND for an unknown reference. */
+bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *out,
+				GError **error);
+
 #endif

@@ -67,6 +67,13 @@ static const char usage_text[] =
 "                   and print the officer's new text; --json prints an object with\n"
 "                   text, number and tags. --station adds that station's\n"
 "                   number_patterns. Exit 0, or 65 when the mail cannot be parsed.\n"
+"  complaints [--station KEY] [--open|--overdue]\n"
+"                   List complaints, oldest first: reference, station, state, when\n"
+"                   opened, last activity, messages, complaint number; OVERDUE marks\n"
+"                   open ones past half of sla_hours without a number.\n"
+"  complaint REF    Show one complaint and its whole history: the citizen's messages\n"
+"                   and their mails, officers' replies (taken or refused, and why),\n"
+"                   WhatsApp sends and every status. Exit 67 for an unknown REF.\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
 "                   refused and why, and WhatsApp sends that failed or wait.\n"
@@ -572,10 +579,92 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 	return rc;
 }
 
-static int cmd_later(const struct cmd_ctx *c)
+/* ---- complaints, complaint ------------------------------------------------------------ */
+
+static int cmd_complaints(const struct cmd_ctx *c)
 {
-	say_error("'%s' is not available in this version of wabridge yet", c->argv[0]);
-	return EX_UNAVAILABLE;
+	char *station = NULL;
+	gboolean open = FALSE, late = FALSE;
+	GOptionEntry opts[] = {
+		{ "station", 0, 0, G_OPTION_ARG_STRING, &station, "only this station", "KEY" },
+		{ "open", 0, 0, G_OPTION_ARG_NONE, &open, "only open complaints", NULL },
+		{ "overdue", 0, 0, G_OPTION_ARG_NONE, &late, "only overdue complaints", NULL },
+		G_OPTION_ENTRY_NULL
+	};
+	int argc;
+	char **argv;
+	const char *usage = "wabridge complaints [--station KEY] [--open|--overdue]";
+	if (!parse_options(c, opts, usage, &argc, &argv)) {
+		g_free(station);
+		return EX_USAGE;
+	}
+	if (argc > 1 || (open && late)) {
+		say_error("complaints: %s\nUsage: %s", argc > 1 ? "takes no arguments"
+			  : "--open and --overdue exclude each other", usage);
+		g_free(station);
+		return EX_USAGE;
+	}
+	g_autofree char *key = station;
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	int rc = EX_OK;
+	if (key && !wb_config_station_by_key(cfg, key) && !cfg->auto_stations) {
+		say_error("complaints: no [station:%s] in the configuration", key);
+		rc = EX_USAGE;
+	}
+	struct wb_store *store = rc == EX_OK ? open_store(cfg) : NULL;
+	GError *err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	unsigned n = 0;
+	/* Overdue: half the promised time has passed without a complaint number (SPEC §7). */
+	gint64 after = (gint64)cfg->sla_hours * 3600 / 2;
+	enum wb_complaint_filter f = late ? WB_COMPLAINTS_OVERDUE : open ? WB_COMPLAINTS_OPEN
+									 : WB_COMPLAINTS_ALL;
+	if (rc == EX_OK && !store) {
+		rc = EX_TEMPFAIL;
+	} else if (store && !wb_store_complaints_list(store, key, f, wb_now(), after, out, &n,
+						      &err)) {
+		say_error("complaints: %s", err->message);
+		g_error_free(err);
+		rc = EX_TEMPFAIL;
+	} else if (store) {
+		fputs(out->str, stdout);
+		printf("%u complaint%s\n", n, n == 1 ? "" : "s");
+	}
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
+static int cmd_complaint(const struct cmd_ctx *c)
+{
+	if (c->argc != 2) {
+		say_error("complaint: name one complaint\nUsage: wabridge complaint REF "
+			  "(for example BHP-2026-000042)");
+		return EX_USAGE;
+	}
+	struct wb_config *cfg = load_config(c);
+	if (!cfg)
+		return EX_CONFIG;
+	struct wb_store *store = open_store(cfg);
+	int rc = store ? EX_OK : EX_TEMPFAIL;
+	GError *err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	if (store && !wb_store_complaint_history(store, c->argv[1], out, &err)) {
+		bool unknown = g_error_matches(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+		if (unknown)
+			say_error("complaint: %s; 'wabridge complaints' lists them", err->message);
+		else
+			say_error("complaint: %s", err->message);
+		rc = unknown ? EX_NOUSER : EX_TEMPFAIL;
+		g_error_free(err);
+	} else if (store) {
+		fputs(out->str, stdout);
+	}
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
 }
 
 static const struct command {
@@ -590,8 +679,8 @@ static const struct command {
 	{ "version", cmd_version },
 	{ "reply", cmd_reply },
 	{ "parse-reply", cmd_parse_reply },
-	{ "complaints", cmd_later },
-	{ "complaint", cmd_later },
+	{ "complaints", cmd_complaints },
+	{ "complaint", cmd_complaint },
 };
 
 int main(int argc, char **argv)

@@ -491,6 +491,45 @@ def test_html_reply_and_tags(t, graph):
          [("closed", "officer", "45")], "#close closes the complaint; the number is stored")
 
 
+def test_complaint_commands(t, graph):
+    """`complaints` lists, `complaint REF` tells the whole story of one complaint."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    wamid2, ref2 = s.complaint(sender="919830222333", text="আমার গাড়ি চুরি হয়েছে")
+    first = s.first_mail(wamid)
+    s.reply(reply_mail(first, "Complaint No. 5/2026", sender="someone@example.org"))
+    s.reply(reply_mail(first, "Complaint No. 123/2026"))
+    sent = s.sends()[0]
+    s.b.ingest(status_body(sent["wamid"], "delivered",
+                           json.loads(sent["body"])["biz_opaque_callback_data"]))
+    rc, out, err = s.b.run("complaints")
+    t.eq(rc, 0, "complaints exits 0", err)
+    t.ok(ref in out and ref2 in out and "123/2026" in out and "2 complaints" in out,
+         "complaints lists both, with the number", out)
+    rc, out, err = s.b.run("complaints", "--station", "gariahat")
+    t.ok(rc == 0 and ref not in out and "0 complaints" in out, "--station filters", out)
+    later = str(int(time.time()) + 13 * 3600)
+    rc, out, err = s.b.run("complaints", "--overdue", env={"WABRIDGE_NOW": later})
+    t.ok(rc == 0 and ref2 in out and ref not in out and "OVERDUE" in out,
+         "--overdue: past half of sla_hours without a number", out)
+    rc, out, err = s.b.run("complaint", ref)
+    t.eq(rc, 0, "complaint REF exits 0", err)
+    for what, needle in [("the citizen's message and its mail", "citizen text %s" % wamid),
+                         ("the refused reply and why", "someone@example.org"),
+                         ("the accepted reply with its number", "number 123/2026"),
+                         ("the WhatsApp send", "WhatsApp text in bn"),
+                         ("the delivered status", "status of %s: delivered" % sent["wamid"])]:
+        t.ok(needle in out, "complaint REF shows %s" % what, out)
+    rc, out, err = s.b.run("complaint", ref.lower())
+    t.ok(rc == 0 and ref in out, "the reference is taken in any case", err)
+    rc, _, err = s.b.run("complaint", "BHP-2026-999999")
+    t.ok(rc == 67 and "no complaint BHP-2026-999999" in err, "an unknown REF: exit 67", err)
+    for args in (["complaint"], ["complaints", "--open", "--overdue"],
+                 ["complaints", "extra"], ["complaints", "--station", "nowhere"]):
+        rc, _, err = s.b.run(*args)
+        t.ok(rc == 64 and err.startswith("wabridge: "), "usage error: %s" % " ".join(args), err)
+
+
 def append_reply(mail):
     m = W.imap("replies")
     try:
@@ -545,7 +584,7 @@ def main():
         W.Tap().run(lambda t: [f(t, graph) for f in (
             test_refusals, test_replay, test_outside_window, test_failure_status,
             test_crash_between_call_and_record, test_html_reply_and_tags,
-            test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
+            test_complaint_commands, test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
     finally:
         graph.stop()
 

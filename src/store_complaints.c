@@ -1,0 +1,134 @@
+/* store_complaints: the complaint listings of `wabridge complaints` and the whole history
+ * of one complaint (`wabridge complaint REF`), read from the store.
+ *
+ * Design rationale: an admin asking "what happened to BHP-2026-000042?" needs every
+ * step in one time-ordered list — each citizen message and where its mail went, each
+ * officer reply and why it was taken or refused, each WhatsApp send and every status
+ * Meta reported for it — so the history is one UNION query ordered by time, not four
+ * lists to put side by side. */
+#include "store.h"
+#include "store-priv.h"
+#include "util.h"
+
+#include <jansson.h>
+#include <string.h>
+
+static bool overdue(gint64 opened_at, const char *number, const char *state, gint64 now,
+		    gint64 after)
+{
+	return !number && strcmp(state, "open") == 0 && now - opened_at >= after;
+}
+
+bool wb_store_complaints_list(struct wb_store *s, const char *station,
+			      enum wb_complaint_filter filter, gint64 now, gint64 overdue_after,
+			      GString *out, unsigned *count, GError **error)
+{
+	*count = 0;
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT c.ref, c.station, c.state, c.opened_at, c.last_activity, c.number, "
+		"c.citizen, (SELECT count(*) FROM messages m WHERE m.complaint_id = c.id), "
+		"(SELECT count(*) FROM outbox o WHERE o.complaint_id = c.id AND o.state = 'failed') "
+		"FROM complaints c WHERE (?1 IS NULL OR c.station = ?1) AND (?2 = 0 OR c.state = "
+		"'open') AND (?3 = 0 OR (c.number IS NULL AND ?4 - c.opened_at >= ?5)) "
+		"ORDER BY c.opened_at, c.id", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, station);
+	sqlite3_bind_int(st, 2, filter != WB_COMPLAINTS_ALL);
+	sqlite3_bind_int(st, 3, filter == WB_COMPLAINTS_OVERDUE);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, overdue_after);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 2);
+		const char *number = (const char *)sqlite3_column_text(st, 5);
+		gint64 opened = sqlite3_column_int64(st, 3);
+		g_autofree char *when = sq_time_text(opened);
+		g_autofree char *last = sq_time_text(sqlite3_column_int64(st, 4));
+		if (!*count)
+			g_string_append(out, "REF              STATION      STATE   OPENED (UTC)          "
+					     "LAST ACTIVITY         MSGS  NUMBER\n");
+		g_string_append_printf(out, "%-16s %-12s %-7s %-21s %-21s %4lld  %s%s%s\n",
+				       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), state,
+				       when, last, sqlite3_column_int64(st, 7), number ? number : "-",
+				       overdue(opened, number, state, now, overdue_after)
+				       ? "  OVERDUE" : "",
+				       sqlite3_column_int64(st, 8) ? "  SEND FAILED" : "");
+		(*count)++;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || sq_fail(s, error, "listing complaints");
+}
+
+/* The first line of what the citizen wrote, or the type. */
+static char *message_gist(const char *type, const char *json)
+{
+	json_t *v = json ? json_loads(json, 0, NULL) : NULL;
+	json_t *obj = json_object_get(v, type);
+	const char *t = json_string_value(json_object_get(obj, "body"));
+	if (!t)
+		t = json_string_value(json_object_get(obj, "caption"));
+	char *out = t ? wb_clean_line(t, 60) : g_strdup("");
+	json_decref(v);
+	return out;
+}
+
+bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *out,
+				GError **error)
+{
+	g_autoptr(wb_complaint) c = wb_store_complaint(s, ref, 0, error);
+	if (!c)
+		return false;
+	g_autofree char *opened = sq_time_text(c->opened_at);
+	g_autofree char *last = sq_time_text(c->last_activity);
+	g_string_append_printf(out, "Complaint %s at station %s\n  citizen: %s\n  opened: %s, "
+			       "last activity: %s\n  state: %s\n  complaint number: %s\n\n",
+			       c->ref, c->station, c->citizen, opened, last, c->state,
+			       c->number ? c->number : "(not registered yet)");
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT at, kind, a, b, c, d FROM ("
+		" SELECT coalesce(nullif(m.ts, 0), m.received_at) AS at, 'message' AS kind, "
+		"  m.wamid AS a, m.type AS b, m.state || coalesce(': ' || m.last_error, '') || "
+		"  coalesce(' → ' || m.location, '') AS c, m.json AS d, 0 AS o, m.id AS k "
+		"  FROM messages m WHERE m.complaint_id = ?1"
+		" UNION ALL SELECT r.received_at, 'reply', coalesce(r.sender, '?'), r.state, "
+		"  coalesce(r.reason, coalesce('number ' || r.number, 'no number') || "
+		"  coalesce(', tags ' || r.tags, '')), r.source, 1, r.id FROM replies r "
+		"  WHERE r.complaint_id = ?1"
+		" UNION ALL SELECT o.created_at, 'send', o.kind || ' in ' || o.lang, o.state, "
+		"  coalesce(o.wamid, '-'), o.last_error, 2, o.id FROM outbox o "
+		"  WHERE o.complaint_id = ?1"
+		" UNION ALL SELECT t.ts, 'status', t.wamid, t.status, t.error_code, NULL, 3, t.id "
+		"  FROM statuses t JOIN outbox o ON o.wamid = t.wamid WHERE o.complaint_id = ?1"
+		") ORDER BY at, o, k", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
+	g_string_append(out, "History (UTC):\n");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 0));
+		const char *kind = (const char *)sqlite3_column_text(st, 1);
+		const char *a = (const char *)sqlite3_column_text(st, 2);
+		const char *b = (const char *)sqlite3_column_text(st, 3);
+		const char *cc = (const char *)sqlite3_column_text(st, 4);
+		const char *d = (const char *)sqlite3_column_text(st, 5);
+		if (strcmp(kind, "message") == 0) {
+			g_autofree char *gist = message_gist(b, d);
+			g_string_append_printf(out, "  %s  citizen %s %s%s%s%s: mail %s\n", when, b, a,
+					       *gist ? " \"" : "", gist, *gist ? "\"" : "", cc);
+		} else if (strcmp(kind, "reply") == 0) {
+			g_string_append_printf(out, "  %s  officer reply from %s (via %s): %s: %s\n",
+					       when, a, d, b, cc);
+		} else if (strcmp(kind, "send") == 0) {
+			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s, message id %s"
+					       "%s%s\n", when, a, b, cc, d ? ": " : "", d ? d : "");
+		} else {
+			g_string_append_printf(out, "  %s  status of %s: %s%s%s\n", when, a, b,
+					       strcmp(cc, "0") ? ", error " : "",
+					       strcmp(cc, "0") ? cc : "");
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || sq_fail(s, error, "reading a complaint's history");
+}
