@@ -296,6 +296,10 @@ def test_refusals(t, graph):
     rc, out, err = s.reply(b"From: " + OFFICER.encode() + b"\r\n\r\n" + b"x" * (11 << 20))
     t.eq(rc, 65, "a mail over the 10 MiB cap: exit 65, the MTA bounces it", err)
     t.ok("limit" in err or "larger" in err or "cap" in err, "and says it is too big", err)
+    rc, _, err = s.b.run("-c", "/nonexistent/wabridge.conf", "reply", config=False,
+                         stdin=reply_mail(first, "Complaint No. 5/2026"))
+    t.ok(rc == 75 and "deliver it again" in err,
+         "a broken configuration is a temporary failure (75): the MTA keeps the mail", err)
     t.eq(len(s.sends()), 0, "none of them sent anything to the citizen")
     t.eq(s.b.db("SELECT count(*) FROM replies"), [(len(cases),)],
          "every refused mail is kept in the store")
