@@ -94,7 +94,8 @@ struct wb_msg {
 	int64_t complaint_id;
 	char *ref;
 	char *thread_root;  /* wamid of the complaint's first message; NULL when this is it */
-	char *reply_parent; /* wamid of an earlier message of ours it quotes (context.id), or NULL */
+	char *reply_parent; /* what it quotes (context.id): an earlier message's wamid, or
+			     * "wb-out-<id>" for one of our sends (its record mail); or NULL */
 	GBytes *mail;       /* rendered mail, or NULL */
 	/* its media, when the type has one: the bytes once fetched, or why not */
 	GBytes *media;

@@ -819,7 +819,8 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
 		"c.first_wamid, m.mail, "
-		"(SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id) "
+		"coalesce((SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id), "
+		" (SELECT 'wb-out-' || o.id FROM outbox o WHERE o.wamid = m.context_id)) "
 		"FROM messages m JOIN bodies b ON b.id = m.body_id "
 		"LEFT JOIN complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
 	if (!st)

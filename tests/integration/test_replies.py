@@ -416,6 +416,31 @@ def test_failure_status(t, graph):
     t.eq(len(s.sends()), 3, "another run sends nothing more")
 
 
+def test_citizen_answers_our_send(t, graph):
+    """The citizen answers the bridge's WhatsApp message (context.id = our send's wamid):
+    the mail threads under the record of that send (SPEC §5)."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    s.reply(reply_mail(s.first_mail(wamid), "Complaint No. 123/2026"))
+    sent = s.sends()[0]["wamid"]
+    msg = {"from": CITIZEN, "id": "wamid.ANSWER1", "timestamp": str(int(time.time())),
+           "type": "text", "text": {"body": "ধন্যবাদ"}, "context": {"from": "919831200101",
+                                                                "id": sent}}
+    rc, _, err = s.b.ingest(W.payload(PNID, [msg], [{"profile": {"name": "সুমনা রায়"},
+                                                     "wa_id": CITIZEN}]))
+    s.b.run("run")
+    mail = [m for m in W.mailbox("bhowanipore") if m[3]["X-WhatsApp-Message-Id"] ==
+            "wamid.ANSWER1"]
+    t.eq(len(mail), 1, "the citizen's answer is one mail", err)
+    if mail:
+        h = mail[0][3]
+        t.eq(h["In-Reply-To"], "<wb-out-1@%s>" % W.DOMAIN,
+             "it answers the record of our send")
+        t.eq(h["References"], "<%s@%s> <wb-out-1@%s>" % (wamid, W.DOMAIN, W.DOMAIN),
+             "and stays in the complaint's thread")
+        t.ok(h["Subject"].startswith("[%s]" % ref), "under the same complaint", h["Subject"])
+
+
 def test_replay(t, graph):
     s = Setup(graph)
     wamid, ref = s.complaint()
@@ -639,7 +664,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_replay, test_outside_window, test_failure_status,
+            test_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
     finally:
