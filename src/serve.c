@@ -76,6 +76,7 @@ struct server {
 
 	/* reply watcher */
 	gint r_stop;
+	gint r_break;                 /* atomic: leave IDLE now (stopping, or a reload) */
 	GThread *r_thread;
 
 	/* /healthz and /metrics read through their own connection */
@@ -530,8 +531,11 @@ static bool watch_once(struct server *sv, struct wb_store **store, struct wb_tem
 		}
 		if (taken)
 			kick_worker(sv);
-		if (!wb_replywatch_wait(w, idle_s, &sv->r_stop, &err))
+		if (!wb_replywatch_wait(w, idle_s, &sv->r_break, &err))
 			ok = false;
+		/* After a reload, connect again with the new configuration. */
+		if (ok && g_atomic_int_compare_and_exchange(&sv->r_break, 1, 0))
+			break;
 	}
 	if (!ok)
 		g_warning("replies mailbox: %s; trying again in a minute",
@@ -601,6 +605,7 @@ static gboolean on_reload_signal(gpointer data)
 	g_message("configuration reloaded from %s", sv->config_path ? sv->config_path
 								   : "the embedded defaults");
 	kick_worker(sv);
+	g_atomic_int_set(&sv->r_break, 1);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -653,6 +658,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_mutex_unlock(&sv.c_lock);
 	g_thread_join(sv.c_thread);
 	g_atomic_int_set(&sv.r_stop, 1);
+	g_atomic_int_set(&sv.r_break, 1);
 	g_thread_join(sv.r_thread);
 	g_atomic_int_set(&sv.w_stop, 1);
 	kick_worker(&sv);

@@ -647,12 +647,19 @@ def test_serve_idle(t, graph):
                  "the record mail in the thread gets $WA_Delivered", sv.log())
         t.ok(W.wait_for(lambda: all("$WB_Processed" in flags(m) for m in W.mailbox("replies")),
                         10), "the reply is marked processed")
+        # A reload takes the watcher out of IDLE and back in with the new configuration.
+        sv.send_signal(signal.SIGHUP)
+        t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log(), 10), "SIGHUP reloads")
+        wamid2, _ = s.complaint(sender="919830888999", text="আমার ফোন হারিয়ে গেছে")
+        append_reply(reply_mail(s.first_mail(wamid2), "Complaint No. 78/2026"))
+        t.ok(W.wait_for(lambda: len(s.sends()) == 2, 30),
+             "after the reload a new reply is still picked up", sv.log())
         st, _, m = sv.metrics()
         t.eq((W.metric(m, "wabridge_replies_parsed_total"),
-              W.metric(m, "wabridge_whatsapp_sends_total", outcome="sent")), (1.0, 1.0),
-             "/metrics counts the reply parsed and the send", m)
+              W.metric(m, "wabridge_whatsapp_sends_total", outcome="sent")), (2.0, 2.0),
+             "/metrics counts the replies parsed and the sends", m)
         t.eq(sv.stop(), 0, "serve stops cleanly (the watcher leaves IDLE)", sv.log())
-    t.eq(len(s.sends()), 1, "one send in all")
+    t.eq(len(s.sends()), 2, "one send per reply in all")
 
 
 def main():
