@@ -163,7 +163,8 @@ bool wb_store_writable(struct wb_store *s);
 
 /* ---- officers' replies, the outbox, mailbox operations (src/store_reply.c) ----------
  *
- * A reply mail is kept whatever becomes of it (key: its Message-ID, else its SHA-256), so
+ * A reply mail is kept whatever becomes of it (key: its Message-ID and sender, else its
+ * SHA-256), so
  * the same mail arriving again changes nothing. An accepted reply puts at most one row
  * per kind into the outbox (UNIQUE (reply_id, kind)): the send that reaches the citizen.
  * An outbox row is marked `sending` and committed before the Graph API is called; if the

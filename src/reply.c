@@ -110,7 +110,7 @@ static bool split_token_addr(const struct wb_config *cfg, const char *addr, char
 {
 	const char *at = strrchr(addr, '@');
 	size_t plen = strlen(cfg->replies_address);
-	if (!at || g_ascii_strcasecmp(at + 1, cfg->domain) != 0 ||
+	if (!at || at <= addr + plen || g_ascii_strcasecmp(at + 1, cfg->domain) != 0 ||
 	    g_ascii_strncasecmp(addr, cfg->replies_address, plen) != 0 || addr[plen] != '+')
 		return false;
 	g_autofree char *tag = g_strndup(addr + plen + 1, (gsize)(at - addr - (gssize)plen - 1));
@@ -442,7 +442,11 @@ enum wb_reply_outcome wb_reply_take(struct wb_config *cfg, struct wb_store *stor
 		return keep(store, &in, res, WB_RA_BAD, g_strdup_printf("unparsable: %s",
 									 perr->message));
 	}
-	g_autofree char *key = r->message_id ? g_strdup_printf("<%s>", r->message_id) : NULL;
+	/* The same mail again (an MTA retry, a second copy) has the same Message-ID and
+	 * sender; someone else's mail that reuses the Message-ID does not pass for it. */
+	g_autofree char *key = r->message_id ? g_strdup_printf("<%s> %s", r->message_id,
+							       r->from_addr ? r->from_addr : "")
+					     : NULL;
 	if (key)
 		in.key = key;
 	in.sender = r->from_addr;

@@ -104,7 +104,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE statuses ADD COLUMN opaque TEXT;"
 	"CREATE TABLE replies ("
 	"  id INTEGER PRIMARY KEY,"
-	"  key TEXT NOT NULL UNIQUE,"       /* the mail's Message-ID, else sha256:HEX */
+	"  key TEXT NOT NULL UNIQUE,"       /* "<Message-ID> from", else sha256:HEX */
 	"  sha256 TEXT NOT NULL,"
 	"  mail BLOB NOT NULL,"
 	"  source TEXT NOT NULL,"           /* pipe | imap */

@@ -444,7 +444,8 @@ def test_citizen_answers_our_send(t, graph):
 def test_replay(t, graph):
     s = Setup(graph)
     wamid, ref = s.complaint()
-    mail = reply_mail(s.first_mail(wamid), "Complaint No. 123/2026")
+    mail = reply_mail(s.first_mail(wamid), "Complaint No. 123/2026",
+                      msgid="<reply-1@police.test>")
     rc1, _, err1 = s.reply(mail)
     rc2, _, err2 = s.reply(mail)
     rc3, _, err3 = s.b.run("run")
@@ -452,6 +453,10 @@ def test_replay(t, graph):
     t.eq(len(s.sends()), 1, "replaying the same reply sends nothing twice")
     t.eq(len(thread_notes(wamid)), 1, "and writes one record")
     t.eq(s.b.db("SELECT seen FROM replies"), [(2,)], "the replay is counted")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid), "Complaint No. 666/2026",
+                                    sender="someone@example.org", msgid="<reply-1@police.test>"))
+    t.eq(rc, 77, "another sender reusing that Message-ID is no replay: checked and refused",
+         err)
 
 
 def test_crash_between_call_and_record(t, graph):
