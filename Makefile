@@ -121,8 +121,12 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/wabridge/templates \
 	  $(DESTDIR)$(DATADIR)/doc/wabridge
 	install -m 755 wabridge $(DESTDIR)$(BINDIR)/wabridge
-	install -m 644 templates/mail.txt templates/mail.html $(DESTDIR)$(DATADIR)/wabridge/templates/
-	install -m 644 README.md contrib/wabridge.conf.example $(DESTDIR)$(DATADIR)/doc/wabridge/
+	install -m 644 templates/*.txt templates/*.html $(DESTDIR)$(DATADIR)/wabridge/templates/
+	install -d $(DESTDIR)$(DATADIR)/doc/wabridge/postfix
+	install -m 644 README.md contrib/wabridge.conf.example contrib/whatsapp-templates.md \
+	  contrib/wabridge-reply.forward contrib/wabridge-reply.procmailrc \
+	  $(DESTDIR)$(DATADIR)/doc/wabridge/
+	install -m 644 contrib/postfix/* $(DESTDIR)$(DATADIR)/doc/wabridge/postfix/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/wabridge
