@@ -30,6 +30,9 @@ bool sq_begin(struct wb_store *s, GError **error);  /* BEGIN IMMEDIATE */
 bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */
 bool sq_rollback(struct wb_store *s);               /* always false, for `return` */
 
+/* The first column of every row of a query without parameters, as int64_t ids. */
+GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error);
+
 /* "2026-10-15 08:00:00Z", or "-" for 0. Newly allocated. */
 char *sq_time_text(gint64 t);
 

@@ -688,9 +688,9 @@ bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
 	return sq_commit(s, error);
 }
 
-GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
+GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM bodies WHERE state = 'new' ORDER BY id", error);
+	sqlite3_stmt *st = sq_prep(s, sql, error);
 	if (!st)
 		return NULL;
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
@@ -702,10 +702,16 @@ GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		g_array_unref(ids);
-		sq_fail(s, error, "listing new bodies");
+		sq_fail(s, error, what);
 		return NULL;
 	}
 	return ids;
+}
+
+GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
+{
+	return sq_ids(s, "SELECT id FROM bodies WHERE state = 'new' ORDER BY id",
+		      "listing new bodies", error);
 }
 
 GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)

@@ -646,23 +646,8 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 
 GArray *wb_store_outbox_unnoted(struct wb_store *s, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE noted != state AND state NOT "
-				   "IN ('queued', 'sending', 'retry') ORDER BY id", error);
-	if (!st)
-		return NULL;
-	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		g_array_append_val(ids, id);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		g_array_unref(ids);
-		sq_fail(s, error, "listing sends to note");
-		return NULL;
-	}
-	return ids;
+	return sq_ids(s, "SELECT id FROM outbox WHERE noted != state AND state NOT IN "
+		      "('queued', 'sending', 'retry') ORDER BY id", "listing sends to note", error);
 }
 
 bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
