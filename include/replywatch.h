@@ -74,6 +74,10 @@ bool wb_replywatch_poll(struct wb_replywatch *w, wb_reply_handler h, void *data,
 bool wb_replywatch_wait(struct wb_replywatch *w, int timeout_s, const gint *stop,
 			GError **error);
 
+/* Does wb_replywatch_wait() use IDLE (the server offers it and [imap] idle is on)?
+ * Without it the caller should wait less long between polls. */
+bool wb_replywatch_idles(struct wb_replywatch *w);
+
 /* LOGOUT and free; w may be NULL. */
 void wb_replywatch_close(struct wb_replywatch *w);
 

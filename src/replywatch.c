@@ -492,6 +492,11 @@ static bool idle(struct wb_replywatch *w, gint64 deadline, const gint *stop, GEr
 	return true;
 }
 
+bool wb_replywatch_idles(struct wb_replywatch *w)
+{
+	return w->want_idle && wb_imapconn_has_capability(&w->conn, "IDLE");
+}
+
 bool wb_replywatch_wait(struct wb_replywatch *w, int timeout_s, const gint *stop,
 			GError **error)
 {
@@ -502,7 +507,7 @@ bool wb_replywatch_wait(struct wb_replywatch *w, int timeout_s, const gint *stop
 		return true;
 	if (!ensure(w, error))
 		return false;
-	if (w->want_idle && wb_imapconn_has_capability(&w->conn, "IDLE"))
+	if (wb_replywatch_idles(w))
 		return idle(w, deadline, stop, error);
 	while (!stopped(stop)) {
 		gint64 left = deadline - g_get_monotonic_time();

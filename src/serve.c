@@ -522,7 +522,6 @@ static bool watch_once(struct server *sv, struct wb_store **store, struct wb_tem
 		ok = false;
 	if (ok && !(w = wb_replywatch_open(b->cfg, &err)))
 		ok = false;
-	int idle_s = b->cfg->imap_idle ? 29 * 60 : 60;
 	while (ok && !g_atomic_int_get(&sv->r_stop)) {
 		unsigned taken = 0;
 		if (!wb_reply_poll_mailbox(b->cfg, *store, *tpl, w, &sv->r_stop, &taken, &err)) {
@@ -531,7 +530,9 @@ static bool watch_once(struct server *sv, struct wb_store **store, struct wb_tem
 		}
 		if (taken)
 			kick_worker(sv);
-		if (!wb_replywatch_wait(w, idle_s, &sv->r_break, &err))
+		/* IDLE tells of news at once; without it, poll every minute. */
+		int wait_s = wb_replywatch_idles(w) ? 29 * 60 : 60;
+		if (!wb_replywatch_wait(w, wait_s, &sv->r_break, &err))
 			ok = false;
 		/* After a reload, connect again with the new configuration. */
 		if (ok && g_atomic_int_compare_and_exchange(&sv->r_break, 1, 0))
