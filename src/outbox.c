@@ -293,7 +293,13 @@ static bool note_one(struct wb_config *cfg, struct wb_store *store,
 			? g_strdup_printf("NOT delivered to the citizen: %s",
 					  o->last_error ? o->last_error : "failed")
 			: g_strdup("Not confirmed: check whether the citizen got the reply");
-		const char *headline = failed
+		bool fallback = failed && o->error_code == 131047 && o->number &&
+				strcmp(o->kind, "text") == 0;
+		const char *headline = fallback
+			? "WhatsApp refused this message: the citizen's 24-hour window had closed. "
+			  "The approved template with the complaint number is sent instead; its "
+			  "record follows in this thread."
+			: failed
 			? "WhatsApp did not deliver this message to the citizen. The complaint "
 			  "number is recorded; reach the citizen another way, or reply again."
 			: "The bridge stopped while sending this message, and WhatsApp has not "

@@ -404,6 +404,8 @@ def test_failure_status(t, graph):
     if failed:
         txt = W.text_of(failed[0][3])
         t.ok("131047" in txt and "24 hours" in txt, "the notice names 131047 and why", txt)
+        t.ok("template with the complaint number is sent instead" in txt,
+             "and says the template follows", txt)
     first2 = s.first_mail(wamid2)
     t.ok("$WA_SendFailed" in flags(first2), "the complaint's first mail has $WA_SendFailed",
          first2[1])
