@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,50 @@ def thread_notes(wamid, user="bhowanipore"):
             out.append(m)
     return out
 
+
+def append_reply(mail):
+    m = W.imap("replies")
+    try:
+        m.append("INBOX", None, None, mail)
+    finally:
+        m.logout()
+
+
+def test_mailbox_refusals(t, graph):
+    """Hostile and refused mails in the watched mailbox: marked, kept, nothing sent; a
+    temporary failure leaves the mail for the next poll."""
+    s = Setup(graph, mode="imap")
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    append_reply(b"\x00\x01 garbage, not a mail \xff\r\n")
+    append_reply(reply_mail(first, "Complaint No. 9/2026", sender="someone@example.org"))
+    append_reply(reply_mail(first, "Complaint No. 10/2026", refs=False, to="x@police.test",
+                            subject="no reference"))
+    rc, _, err = s.b.run("run")
+    box = W.mailbox("replies")
+    t.eq(len(box), 3, "every mail stays in the mailbox", err)
+    t.ok(all({"$WB_Processed", "$WB_Rejected"} <= flags(m) for m in box),
+         "each is marked processed and rejected", [flags(m) for m in box])
+    t.eq(len(s.sends()), 0, "nothing is sent")
+    t.eq(sorted(r[0] for r in s.b.db("SELECT state FROM replies")),
+         ["unauthorised", "unmatched", "unparsable"], "each is kept with its outcome")
+    # The store cannot be written (another process holds the write lock for longer than
+    # wabridge waits): the run gives up with 75, the mail stays unmarked, and the next
+    # poll takes it once the store is free again.
+    append_reply(reply_mail(first, "Complaint No. 11/2026"))
+    con = sqlite3.connect(s.b.state, timeout=1)
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        rc, _, err = s.b.run("run", timeout=300)
+    finally:
+        con.rollback()
+        con.close()
+    last = [m for m in W.mailbox("replies") if "$WB_Processed" not in flags(m)]
+    t.ok(rc == 75 and len(last) == 1, "a locked store: run exits 75, the mail stays unmarked",
+         err)
+    rc, _, err = s.b.run("run")
+    t.ok(rc == 0 and len(s.sends()) == 1, "the next poll takes it and sends once", err)
+    t.ok(all("$WB_Processed" in flags(m) for m in W.mailbox("replies")), "all marked now")
 
 # ---- 1. mutt replies, through `wabridge reply` as its sendmail and through a mailbox ----
 
@@ -619,12 +664,6 @@ def test_send_errors(t, graph):
          "the record says it was a dry run", [W.text_of(n[3]) for n in notes])
 
 
-def append_reply(mail):
-    m = W.imap("replies")
-    try:
-        m.append("INBOX", None, None, mail)
-    finally:
-        m.logout()
 
 
 def test_serve_idle(t, graph):
@@ -678,7 +717,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status,
+            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
     finally:
