@@ -100,6 +100,10 @@ void wb_config_free(struct wb_config *cfg);
  * added to cfg. NULL when unknown and auto_stations is off. Owned by cfg. */
 const struct wb_station *wb_config_station_for(struct wb_config *cfg, const char *phone_number_id);
 const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, const char *key);
+/* The station a stored row names by key: a configured one, or (auto stations, whose key
+ * is their phone_number_id) the auto station made again after a restart. NULL when the
+ * station is no longer configured. */
+const struct wb_station *wb_config_station_stored(struct wb_config *cfg, const char *key);
 
 /* Parse "4MiB", "100MiB", "512KiB", "1024" into bytes. */
 bool wb_parse_size(const char *s, size_t *out);

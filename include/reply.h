@@ -30,7 +30,6 @@ struct wb_reply_result {
 	enum wb_reply_outcome outcome;
 	int64_t reply_id;
 	bool replay;        /* the same mail was accepted before: nothing new happened */
-	char *ref;          /* the complaint, when one matched */
 	char *message;      /* one line: what happened and, when refused, what to do */
 };
 void wb_reply_result_clear(struct wb_reply_result *r);

@@ -246,14 +246,20 @@ struct wb_reply_in {
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
 			bool *already, GError **error);
 
+/* Where a send's state stands: a state only ever moves to a higher rank, and failed is
+ * final. -1 for a name that is no send state (a status we do not track). */
+enum { WB_RANK_UNSENT = 0, WB_RANK_ACCEPTED, WB_RANK_SENT, WB_RANK_DELIVERED, WB_RANK_READ,
+       WB_RANK_PLAYED, WB_RANK_FAILED = 9 };
+int wb_send_state_rank(const char *state);
+
 struct wb_outbox {
 	int64_t id, reply_id, complaint_id;
 	char *station, *phone_number_id, *recipient, *kind, *lang, *text, *template_name;
 	char *params, *context_wamid, *state, *noted, *wamid, *request, *last_error;
 	int attempts, error_code;
-	gint64 created_at, accepted_at, updated_at;
+	gint64 accepted_at;
 	/* from the complaint and the reply */
-	char *ref, *first_wamid, *number, *officer, *reply_key, *officer_text;
+	char *ref, *first_wamid, *number, *officer, *reply_key;
 };
 typedef struct wb_outbox wb_outbox;
 void wb_outbox_free(struct wb_outbox *o);

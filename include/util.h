@@ -49,6 +49,10 @@ char *wb_rfc2047_words(const char *text);
 /* Read a whole file (or stdin for NULL/"-") up to cap bytes; error when larger. */
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);
 
+/* Unix time t in the IANA zone (UTC when the zone is unknown); NULL when t is out of
+ * range. */
+GDateTime *wb_local_time(gint64 t, const char *zone);
+
 /* Unix time now (seconds); tests may pin it with $WABRIDGE_NOW. */
 gint64 wb_now(void);
 

@@ -1505,6 +1505,14 @@ const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, c
 	return NULL;
 }
 
+const struct wb_station *wb_config_station_stored(struct wb_config *cfg, const char *key)
+{
+	const struct wb_station *st = wb_config_station_by_key(cfg, key);
+	if (!st && cfg != NULL && cfg->auto_stations)
+		st = wb_config_station_for(cfg, key);
+	return st;
+}
+
 static bool code_taken(const struct wb_config *cfg, const char *code)
 {
 	for (guint i = 0; i < cfg->stations->len; i++) {

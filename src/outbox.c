@@ -130,13 +130,11 @@ static bool send_due(struct wb_config *cfg, struct wb_store *store, const gint *
 
 /* ---- notes in the thread ------------------------------------------------------------- */
 
+/* WhatsApp took the send (accepted … played): the thread holds its record. */
 static bool record_state(const char *s)
 {
-	static const char *const states[] = { "accepted", "sent", "delivered", "read", "played" };
-	for (size_t i = 0; i < G_N_ELEMENTS(states); i++)
-		if (strcmp(s, states[i]) == 0)
-			return true;
-	return false;
+	int r = wb_send_state_rank(s);
+	return r >= WB_RANK_ACCEPTED && r <= WB_RANK_PLAYED;
 }
 
 static const char *state_words(const char *s)
@@ -158,12 +156,8 @@ static const char *state_words(const char *s)
 
 static char *time_text(const struct wb_config *cfg, gint64 t)
 {
-	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(cfg->timezone);
-	if (!tz)
-		tz = g_time_zone_new_utc();
-	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(t);
-	g_autoptr(GDateTime) local = g_date_time_to_timezone(utc, tz);
-	return g_date_time_format(local, "%-d %B %Y, %H:%M:%S %Z");
+	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
+	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M:%S %Z") : g_strdup("?");
 }
 
 /* What the citizen gets, as the station should read it. */
@@ -246,9 +240,7 @@ static bool note_one(struct wb_config *cfg, struct wb_store *store,
 	g_autoptr(wb_outbox) o = wb_store_outbox_get(store, id, error);
 	if (!o)
 		return false;
-	const struct wb_station *st = wb_config_station_by_key(cfg, o->station);
-	if (!st && cfg->auto_stations)
-		st = wb_config_station_for(cfg, o->station);
+	const struct wb_station *st = wb_config_station_stored(cfg, o->station);
 	if (!st) {
 		g_warning("outbox %" G_GINT64_FORMAT ": station %s is no longer configured; its "
 			  "thread cannot be updated", id, o->station);
@@ -278,13 +270,12 @@ static bool note_one(struct wb_config *cfg, struct wb_store *store,
 			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "append",
 							  .message_id = record, .mail = mail };
 		}
-		int r = (int)(strcmp(o->state, "delivered") == 0) +
-			2 * (strcmp(o->state, "read") == 0 || strcmp(o->state, "played") == 0);
-		if (r >= 1)
+		int r = wb_send_state_rank(o->state);
+		if (r >= WB_RANK_DELIVERED)
 			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
 							  .message_id = record,
 							  .keyword = "$WA_Delivered" };
-		if (r >= 2)
+		if (r >= WB_RANK_READ)
 			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
 							  .message_id = record, .keyword = "$WA_Read" };
 	} else {
@@ -376,9 +367,7 @@ static bool mailops_station(struct wb_config *cfg, struct wb_store *store, GPtrA
 			    guint from, guint to, struct wb_outbox_result *res, GError **error)
 {
 	const struct wb_mailop *first = ops->pdata[from];
-	const struct wb_station *st = wb_config_station_by_key(cfg, first->station);
-	if (!st && cfg->auto_stations)
-		st = wb_config_station_for(cfg, first->station);
+	const struct wb_station *st = wb_config_station_stored(cfg, first->station);
 	g_autoptr(GError) down = NULL;
 	if (!st)
 		down = g_error_new(WB_DELIVER_ERROR, WB_FAIL_LATER, "station %s is not configured",

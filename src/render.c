@@ -22,6 +22,7 @@
 #include <string.h>
 
 #define RESOURCE_DIR "/org/wabridge/templates/"
+#define WHEN_FORMAT "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)" /* times in mail bodies */
 
 /* ---- templates ---------------------------------------------------------------------- */
 
@@ -241,12 +242,7 @@ static char *fill_html(const char *tpl, GHashTable *values, GError **error)
 
 static GDateTime *message_time(const struct wb_render_in *in)
 {
-	gint64 t = in->msg->ts ? in->msg->ts : in->msg->received_at;
-	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(t);
-	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(in->timezone);
-	if (!tz)
-		tz = g_time_zone_new_utc();
-	return g_date_time_to_timezone(utc, tz);
+	return wb_local_time(in->msg->ts ? in->msg->ts : in->msg->received_at, in->timezone);
 }
 
 /* The sender as shown: the cleaned profile name (may be "") and "(+91 98300 12345)". */
@@ -423,7 +419,7 @@ static GHashTable *template_values(const struct wb_render_in *in, const struct w
 	put(t, "ref", g_strdup(m->ref));
 	put(t, "station", wb_clean_line(in->station->name, 200));
 	put(t, "sender", g_strdup(display));
-	put(t, "when", g_date_time_format(when, "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"));
+	put(t, "when", g_date_time_format(when, WHEN_FORMAT));
 	put(t, "type_label", g_strdup(v->label));
 	put(t, "text", g_strdup(*v->text ? v->text : v->is_media ? "(no caption)" : "(no text)"));
 	put(t, "details", g_strdup(v->details));
@@ -598,16 +594,12 @@ static GMimePart *named_json_part(const char *name, const char *json)
 
 GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 {
-	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(in->timezone);
-	if (!tz)
-		tz = g_time_zone_new_utc();
-	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(in->when);
-	g_autoptr(GDateTime) when = g_date_time_to_timezone(utc, tz);
+	g_autoptr(GDateTime) when = wb_local_time(in->when, in->timezone);
 	g_autoptr(GHashTable) v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 	put(v, "title", wb_clean_line(in->title, 300));
 	put(v, "ref", g_strdup(in->ref));
 	put(v, "station", wb_clean_line(in->station->name, 200));
-	put(v, "when", g_date_time_format(when, "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"));
+	put(v, "when", g_date_time_format(when, WHEN_FORMAT));
 	put(v, "body", wb_clean_text(in->body, strlen(in->body), 64 * 1024));
 	put(v, "sent_label", g_strdup(in->sent ? in->sent_label : ""));
 	put(v, "sent", in->sent ? wb_clean_text(in->sent, strlen(in->sent), 64 * 1024)

@@ -21,7 +21,6 @@
 
 void wb_reply_result_clear(struct wb_reply_result *r)
 {
-	g_clear_pointer(&r->ref, g_free);
 	g_clear_pointer(&r->message, g_free);
 }
 
@@ -260,14 +259,6 @@ static char *citizen_text(const struct wb_templates *tpl, enum wb_lang lang,
 	return g_strdup(g_strstrip(filled));
 }
 
-static const struct wb_station *station_of(struct wb_config *cfg, const char *key)
-{
-	const struct wb_station *st = wb_config_station_by_key(cfg, key);
-	if (!st && cfg->auto_stations)
-		st = wb_config_station_for(cfg, key);
-	return st;
-}
-
 static char *tags_text(const struct wb_reply *r)
 {
 	GString *s = g_string_new(NULL);
@@ -334,14 +325,13 @@ static enum wb_reply_outcome decide(struct wb_config *cfg, struct wb_store *stor
 	}
 	in->matched_by = m->by;
 	in->complaint_id = m->c ? m->c->id : 0;
-	res->ref = m->c ? g_strdup(m->c->ref) : NULL;
 	if (m->forged || !m->c) {
 		in->state = m->forged ? WB_RS_UNAUTHORISED : WB_RS_UNMATCHED;
 		in->reason = m->why;
 		return keep(store, in, res, m->forged ? WB_RA_FORBIDDEN : WB_RA_NO_MATCH,
 			    g_strdup_printf("%s; nothing was sent to anyone", m->why));
 	}
-	const struct wb_station *st = station_of(cfg, m->c->station);
+	const struct wb_station *st = wb_config_station_stored(cfg, m->c->station);
 	if (!st || !wb_officer_ok((const char *const *)st->officers, r->from_addr)) {
 		g_autofree char *list = st ? g_strjoinv(", ", st->officers) : NULL;
 		g_autofree char *why = !st

@@ -77,6 +77,8 @@ struct server {
 	/* reply watcher */
 	gint r_stop;
 	gint r_break;                 /* atomic: leave IDLE now (stopping, or a reload) */
+	GMutex r_lock;
+	GCond r_wake;                 /* signalled with r_break set */
 	GThread *r_thread;
 
 	/* /healthz and /metrics read through their own connection */
@@ -443,14 +445,22 @@ static struct MHD_Daemon *start_listener(struct server *sv, const struct wb_conf
 
 /* ---- worker ---------------------------------------------------------------------------- */
 
+/* A thread's own store connection and templates, opened when missing. False when the
+ * store cannot be opened (error not set) or the templates cannot be loaded (error set). */
+static bool thread_tools(struct server *sv, const struct wb_config *cfg, struct wb_store **store,
+			 struct wb_templates **tpl, GError **error)
+{
+	if (!*store && !(*store = store_again(NULL, sv->state_path)))
+		return false;
+	return *tpl || (*tpl = wb_templates_load(cfg->templates, error)) != NULL;
+}
+
 static gint64 worker_pass(struct server *sv, struct wb_store **store, struct wb_templates **tpl)
 {
 	struct cfg_box *b = cfg_get(sv);
 	GError *err = NULL;
 	gint64 soonest = 0;
-	if (!*store)
-		*store = store_again(NULL, sv->state_path);
-	if (*store && !*tpl && !(*tpl = wb_templates_load(b->cfg->templates, &err))) {
+	if (!thread_tools(sv, b->cfg, store, tpl, &err) && err) {
 		g_warning("cannot load the mail templates, retrying in 60 s: %s", err->message);
 		g_clear_error(&err);
 		cfg_put(b);
@@ -502,10 +512,25 @@ static gpointer worker_main(gpointer data)
 
 /* ---- reply watcher ------------------------------------------------------------------- */
 
-static void nap(const gint *stop, int seconds)
+/* Sleep up to seconds, or until stopping or a reload (r_break, which it clears). */
+static void nap(struct server *sv, int seconds)
 {
-	for (int i = 0; i < seconds * 10 && !g_atomic_int_get(stop); i++)
-		g_usleep(G_USEC_PER_SEC / 10);
+	gint64 until = g_get_monotonic_time() + (gint64)seconds * G_USEC_PER_SEC;
+	g_mutex_lock(&sv->r_lock);
+	while (!g_atomic_int_get(&sv->r_break) && g_cond_wait_until(&sv->r_wake, &sv->r_lock, until))
+		;
+	g_mutex_unlock(&sv->r_lock);
+	if (!g_atomic_int_get(&sv->r_stop))
+		g_atomic_int_set(&sv->r_break, 0);
+}
+
+/* Take the watcher out of IDLE or a nap: a reload, or stopping. */
+static void break_watcher(struct server *sv)
+{
+	g_mutex_lock(&sv->r_lock);
+	g_atomic_int_set(&sv->r_break, 1);
+	g_cond_signal(&sv->r_wake);
+	g_mutex_unlock(&sv->r_lock);
 }
 
 /* One connection's life: poll, wait for news, poll again, until it breaks or we stop.
@@ -516,9 +541,7 @@ static bool watch_once(struct server *sv, struct wb_store **store, struct wb_tem
 	GError *err = NULL;
 	struct wb_replywatch *w = NULL;
 	bool ok = true;
-	if (!*store && !(*store = store_again(NULL, sv->state_path)))
-		ok = false;
-	if (ok && !*tpl && !(*tpl = wb_templates_load(b->cfg->templates, &err)))
+	if (!thread_tools(sv, b->cfg, store, tpl, &err))
 		ok = false;
 	if (ok && !(w = wb_replywatch_open(b->cfg, &err)))
 		ok = false;
@@ -558,11 +581,11 @@ static gpointer watcher_main(gpointer data)
 		bool imap = strcmp(b->cfg->replies_mode, "imap") == 0;
 		cfg_put(b);
 		if (!imap) {
-			nap(&sv->r_stop, 5); /* a reload may switch it on */
+			nap(sv, 3600); /* until a reload may switch it on */
 			continue;
 		}
 		if (!watch_once(sv, &store, &tpl))
-			nap(&sv->r_stop, 60);
+			nap(sv, 60);
 	}
 	wb_templates_free(tpl);
 	wb_store_close(store);
@@ -606,7 +629,7 @@ static gboolean on_reload_signal(gpointer data)
 	g_message("configuration reloaded from %s", sv->config_path ? sv->config_path
 								   : "the embedded defaults");
 	kick_worker(sv);
-	g_atomic_int_set(&sv->r_break, 1);
+	break_watcher(sv);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -619,6 +642,8 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_mutex_init(&sv.c_lock);
 	g_mutex_init(&sv.w_lock);
 	g_mutex_init(&sv.q_lock);
+	g_mutex_init(&sv.r_lock);
+	g_cond_init(&sv.r_wake);
 	g_cond_init(&sv.c_work);
 	g_cond_init(&sv.c_done);
 	g_cond_init(&sv.w_wake);
@@ -659,7 +684,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_mutex_unlock(&sv.c_lock);
 	g_thread_join(sv.c_thread);
 	g_atomic_int_set(&sv.r_stop, 1);
-	g_atomic_int_set(&sv.r_break, 1);
+	break_watcher(&sv);
 	g_thread_join(sv.r_thread);
 	g_atomic_int_set(&sv.w_stop, 1);
 	kick_worker(&sv);

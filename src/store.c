@@ -428,12 +428,8 @@ static bool next_seq(struct wb_store *s, const char *station, int year, int64_t 
 
 static int year_of(gint64 ts, const char *zone)
 {
-	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(zone);
-	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(ts);
-	if (!tz || !utc)
-		return 1970;
-	g_autoptr(GDateTime) local = g_date_time_to_timezone(utc, tz);
-	return g_date_time_get_year(local);
+	g_autoptr(GDateTime) local = wb_local_time(ts, zone);
+	return local ? g_date_time_get_year(local) : 1970;
 }
 
 /* The open complaint of this citizen at this station, or a new one (the old one closes

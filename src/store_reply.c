@@ -281,7 +281,7 @@ void wb_outbox_free(struct wb_outbox *o)
 	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
 			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
 			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
-			  o->officer, o->reply_key, o->officer_text };
+			  o->officer, o->reply_key };
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
 		g_free(texts[i]);
 	g_free(o);
@@ -293,8 +293,8 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
-		"c.number, r.sender, r.key, r.text, o.attempts, o.error_code, o.created_at, "
-		"o.accepted_at, o.updated_at FROM outbox o JOIN complaints c ON c.id = "
+		"c.number, r.sender, r.key, o.attempts, o.error_code, o.accepted_at "
+		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
 		return NULL;
@@ -316,15 +316,12 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	char **texts[] = { &o->station, &o->phone_number_id, &o->recipient, &o->kind, &o->lang,
 			   &o->text, &o->template_name, &o->params, &o->context_wamid, &o->state,
 			   &o->noted, &o->wamid, &o->request, &o->last_error, &o->ref,
-			   &o->first_wamid, &o->number, &o->officer, &o->reply_key,
-			   &o->officer_text };
+			   &o->first_wamid, &o->number, &o->officer, &o->reply_key };
 	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
 		*texts[i] = sq_col_text(st, i + 3);
-	o->attempts = sqlite3_column_int(st, 23);
-	o->error_code = sqlite3_column_int(st, 24);
-	o->created_at = sqlite3_column_int64(st, 25);
-	o->accepted_at = sqlite3_column_int64(st, 26);
-	o->updated_at = sqlite3_column_int64(st, 27);
+	o->attempts = sqlite3_column_int(st, 22);
+	o->error_code = sqlite3_column_int(st, 23);
+	o->accepted_at = sqlite3_column_int64(st, 24);
 	sqlite3_reset(st);
 	return o;
 }
@@ -374,20 +371,19 @@ struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **
 	return wb_store_outbox_get(s, id, error);
 }
 
-/* Status ranks: a state only ever moves to a higher rank; failed is terminal. */
-static int rank(const char *state)
+int wb_send_state_rank(const char *state)
 {
 	static const char *const order[] = { "accepted", "sent", "delivered", "read", "played" };
 	if (!state)
 		return -1;
 	if (strcmp(state, "failed") == 0)
-		return 9;
+		return WB_RANK_FAILED;
 	for (size_t i = 0; i < G_N_ELEMENTS(order); i++)
 		if (strcmp(state, order[i]) == 0)
-			return (int)i + 1;
+			return WB_RANK_ACCEPTED + (int)i;
 	if (strcmp(state, "queued") == 0 || strcmp(state, "sending") == 0 ||
 	    strcmp(state, "retry") == 0 || strcmp(state, "unknown") == 0)
-		return 0;
+		return WB_RANK_UNSENT;
 	return -1;
 }
 
@@ -446,8 +442,8 @@ static bool set_wamid(struct wb_store *s, int64_t id, const char *wamid, GError 
 
 bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GError **error)
 {
-	int want = rank(x->status);
-	if (want < 1)
+	int want = wb_send_state_rank(x->status);
+	if (want < WB_RANK_ACCEPTED)
 		return true; /* a status we do not track (deleted, warning, ...) */
 	sqlite3_stmt *st = sq_prep(s, "SELECT id, state, wamid FROM outbox WHERE wamid = ?1",
 				   error);
@@ -479,11 +475,11 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	g_autofree char *cur = sq_col_text(st, 1);
 	bool reconciled = sqlite3_column_type(st, 2) == SQLITE_NULL;
 	sqlite3_reset(st);
-	int have = rank(cur);
-	if (have == 9 || (want != 9 && want <= have))
+	int have = wb_send_state_rank(cur);
+	if (have == WB_RANK_FAILED || (want != WB_RANK_FAILED && want <= have))
 		/* out of order or repeated: never backwards, but learn the wamid */
 		return !reconciled || set_wamid(s, id, x->wamid, error);
-	g_autofree char *why = want == 9 ? status_error(x->json, x->error_code) : NULL;
+	g_autofree char *why = want == WB_RANK_FAILED ? status_error(x->json, x->error_code) : NULL;
 	st = sq_prep(s, "UPDATE outbox SET state = ?2, wamid = coalesce(wamid, ?3), "
 		     "error_code = CASE WHEN ?4 > 0 THEN ?4 ELSE error_code END, "
 		     "last_error = coalesce(?5, last_error), updated_at = ?6, "
@@ -499,11 +495,11 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	sqlite3_bind_int64(st, 6, wb_now());
 	if (!sq_step_done(s, st, error, "recording a send's status"))
 		return false;
-	g_log(G_LOG_DOMAIN, want == 9 ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
+	g_log(G_LOG_DOMAIN, want == WB_RANK_FAILED ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
 	      "outbox %" G_GINT64_FORMAT " %s: %s → %s%s%s%s", id, x->wamid, cur, x->status,
 	      reconciled ? " (reconciled by biz_opaque_callback_data)" : "", why ? ": " : "",
 	      why ? why : "");
-	if (want == 9 && x->error_code == 131047)
+	if (want == WB_RANK_FAILED && x->error_code == 131047)
 		return queue_fallback(s, id, error);
 	return true;
 }

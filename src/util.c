@@ -262,3 +262,14 @@ gint64 wb_now(void)
 		return g_ascii_strtoll(pin, NULL, 10);
 	return g_get_real_time() / G_USEC_PER_SEC;
 }
+
+GDateTime *wb_local_time(gint64 t, const char *zone)
+{
+	g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc(t);
+	if (!utc)
+		return NULL;
+	g_autoptr(GTimeZone) tz = zone ? g_time_zone_new_identifier(zone) : NULL;
+	if (!tz)
+		tz = g_time_zone_new_utc();
+	return g_date_time_to_timezone(utc, tz);
+}
