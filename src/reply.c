@@ -122,6 +122,21 @@ static bool split_token_addr(const struct wb_config *cfg, const char *addr, char
 	return true;
 }
 
+/* The complaint with this reference into m->c (NULL when there is none). False only
+ * when the store fails. */
+static bool lookup_ref(struct wb_store *store, const char *ref, struct match *m,
+		       GError **error)
+{
+	GError *e = NULL;
+	m->c = wb_store_complaint(store, ref, 0, &e);
+	if (m->c || g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
+		g_clear_error(&e);
+		return true;
+	}
+	g_propagate_error(error, e);
+	return false;
+}
+
 static bool by_token(const struct wb_config *cfg, struct wb_store *store, char **addrs,
 		     struct match *m, GError **error)
 {
@@ -137,17 +152,11 @@ static bool by_token(const struct wb_config *cfg, struct wb_store *store, char *
 						 addrs[i], ref);
 			return true;
 		}
-		GError *e = NULL;
-		m->c = wb_store_complaint(store, ref, 0, &e);
-		if (!m->c && !g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
-			g_propagate_error(error, e);
+		if (!lookup_ref(store, ref, m, error))
 			return false;
-		}
-		if (!m->c) {
+		if (!m->c)
 			m->why = g_strdup_printf("the reply address names complaint %s, which this "
 						 "bridge does not know", ref);
-			g_error_free(e);
-		}
 		m->by = "token";
 		return true;
 	}
@@ -191,13 +200,8 @@ static bool by_subject(struct wb_store *store, const char *subject, struct match
 	if (!subject || !g_regex_match(re, subject, 0, &mi))
 		return true;
 	g_autofree char *ref = g_match_info_fetch(mi, 1);
-	GError *e = NULL;
-	m->c = wb_store_complaint(store, ref, 0, &e);
-	if (!m->c && !g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
-		g_propagate_error(error, e);
+	if (!lookup_ref(store, ref, m, error))
 		return false;
-	}
-	g_clear_error(&e);
 	if (m->c)
 		m->by = "subject";
 	return true;
