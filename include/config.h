@@ -1,8 +1,14 @@
 /* config: the GKeyFile configuration of SPEC §4, its embedded defaults and its checker.
  *
- * wb_config_load() returns a fully validated configuration or NULL with a
- * WB_CONFIG_ERROR whose message lists every problem, one a line; wb_config_check()
- * reports the same problems as a list. Officer patterns are stored lowercase, the TLS
+ * wb_config_load() returns a fully validated configuration, with its templates loaded,
+ * or NULL with a WB_CONFIG_ERROR whose message lists every problem, one a line;
+ * wb_config_check() reports the same problems as a list.
+ *
+ * A loaded configuration never changes: every thread may read it at once, without a
+ * lock, for as long as it holds it (serve shares it by reference count and swaps in a
+ * new one on SIGHUP). What is learnt at run time, the auto stations of the embedded
+ * defaults, lives in a registry of its own behind its own lock; the stations it hands
+ * out stay valid until the configuration is freed. Officer patterns are stored lowercase, the TLS
  * fingerprint as 64 lowercase hex digits; a station's maildir NULL means the default
  * <data_dir>/mail/<key>.
  * Secrets are read from *_file keys at load time; a secret file readable by group or
@@ -13,6 +19,8 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "templates.h"
 
 #define WB_CONFIG_ERROR (wb_config_error_quark())
 GQuark wb_config_error_quark(void);
@@ -79,8 +87,11 @@ struct wb_config {
 	char *replies_address;
 	char *token_secret;    /* secret; generated into the data dir when not configured */
 	/* stations, in file order */
-	GPtrArray *stations;   /* of struct wb_station *, owned */
+	GPtrArray *stations;   /* of struct wb_station *, owned; the configured ones only */
 	bool auto_stations;    /* no [station:*] group: any phone_number_id is its own station */
+	/* loaded from templates (or the built-in set) along with the configuration */
+	struct wb_templates *tpl;
+	struct wb_station_index *index; /* private: lookups, and the auto stations' registry */
 };
 
 /* Resolve which file to use: explicit (-c) wins, then $WABRIDGE_CONFIG, then
@@ -96,14 +107,19 @@ bool wb_config_check(const char *path, GPtrArray *problems);
 
 void wb_config_free(struct wb_config *cfg);
 
-/* The station for a phone_number_id: configured, or (auto_stations) a new auto station
- * added to cfg. NULL when unknown and auto_stations is off. Owned by cfg. */
-const struct wb_station *wb_config_station_for(struct wb_config *cfg, const char *phone_number_id);
+/* Station lookups. Each returns a station owned by cfg (valid while cfg lives) or NULL;
+ * all are safe to call from several threads at once.
+ *
+ * The station for a phone_number_id: configured, or (auto_stations) the auto station
+ * for it, made on first use. NULL when unknown and auto_stations is off. */
+const struct wb_station *wb_config_station_for(const struct wb_config *cfg,
+					       const char *phone_number_id);
+/* A configured station, or an auto station already made, by its key. */
 const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, const char *key);
 /* The station a stored row names by key: a configured one, or (auto stations, whose key
- * is their phone_number_id) the auto station made again after a restart. NULL when the
+ * is their phone_number_id) the auto station, made again after a restart. NULL when the
  * station is no longer configured. */
-const struct wb_station *wb_config_station_stored(struct wb_config *cfg, const char *key);
+const struct wb_station *wb_config_station_stored(const struct wb_config *cfg, const char *key);
 
 /* Parse "4MiB", "100MiB", "512KiB", "1024" into bytes. */
 bool wb_parse_size(const char *s, size_t *out);

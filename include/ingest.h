@@ -16,12 +16,12 @@ enum wb_ingest_outcome {
 
 /* Verify the signature over the exact bytes, then store and expand. *why gets a
  * human-readable reason for anything but STORED (caller frees). */
-enum wb_ingest_outcome wb_ingest_body(struct wb_config *cfg, const void *body, size_t len,
+enum wb_ingest_outcome wb_ingest_body(const struct wb_config *cfg, const void *body, size_t len,
 				      const char *signature, const char *source, char **why);
 
 /* Serve one CGI request (RFC 3875) on stdin/stdout: GET is the verification handshake,
  * POST a webhook. Answers with a Status header like the daemon would; returns 0, or a
  * sysexits code when not even a response could be produced. */
-int wb_ingest_cgi(struct wb_config *cfg);
+int wb_ingest_cgi(const struct wb_config *cfg);
 
 #endif

@@ -26,7 +26,7 @@ struct wb_accept_info {
 	char *reason;         /* for WB_ACCEPT_BAD / NOT_STORED; owned by the caller */
 };
 
-enum wb_accept_result wb_accept(struct wb_config *cfg, struct wb_store *store,
+enum wb_accept_result wb_accept(const struct wb_config *cfg, struct wb_store *store,
 				const void *body, size_t len, bool verified, const char *source,
 				struct wb_accept_info *info);
 
@@ -37,7 +37,7 @@ struct wb_pass_result {
 
 /* One pass over all due work. stop (may be NULL) is read between messages: once it is
  * non-zero the pass ends after the message in hand. False only when the store fails. */
-bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
+bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
 	     const gint *stop, struct wb_pass_result *res, GError **error);
 
 /* Seconds to wait before the next attempt, by failure class and attempts so far. */

@@ -13,30 +13,7 @@
 
 #include "config.h"
 #include "store.h"
-
-/* Languages of citizen-facing messages, in the order of wb_templates.citizen_*. */
-enum wb_lang { WB_LANG_BN, WB_LANG_HI, WB_LANG_EN, WB_LANG_COUNT };
-
-struct wb_templates {
-	char *text;               /* mail.txt: a citizen's message as mail */
-	char *html;               /* mail.html */
-	char *note_text;          /* note.txt: the bridge's own notes in a thread */
-	char *note_html;          /* note.html */
-	/* What the citizen receives on WhatsApp inside the 24-hour window, by language:
-	 * citizen-registered.LANG.txt (with {{number}}) and citizen-message.LANG.txt
-	 * (an officer's message without a number); fields station, number, ref, text. */
-	char *citizen_registered[WB_LANG_COUNT];
-	char *citizen_message[WB_LANG_COUNT];
-};
-
-/* "bn", "hi", "en"; and back (-1 for anything else). */
-const char *wb_lang_code(enum wb_lang l);
-int wb_lang_parse(const char *code);
-
-/* Load the templates from dir, or the built-in ones when dir is NULL; a file missing
- * from dir is taken from the built-in set. */
-struct wb_templates *wb_templates_load(const char *dir, GError **error);
-void wb_templates_free(struct wb_templates *t);
+#include "templates.h"
 
 struct wb_render_in {
 	const char *domain;         /* right side of Message-IDs and addresses */

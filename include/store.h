@@ -65,7 +65,7 @@ bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, 
  * and attached to its citizen's open complaint there (or a new one). Problems noted by
  * the parser are recorded on the body. Counts are optional out-parameters. */
 struct wb_expand_counts { unsigned added, duplicates, unrouted, statuses; };
-bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+bool wb_store_expand(struct wb_store *s, const struct wb_config *cfg, int64_t body_id,
 		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error);
 
 /* Expand several bodies in one transaction. An item without a payload is marked bad
@@ -75,7 +75,7 @@ struct wb_expand_item {
 	const struct wb_payload *payload; /* NULL: the body is bad */
 	const char *bad_reason;
 };
-bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
+bool wb_store_expand_many(struct wb_store *s, const struct wb_config *cfg,
 			  const struct wb_expand_item *items, size_t n, GError **error);
 
 /* Bodies stored but not yet expanded (a crash between the two steps), oldest first. */

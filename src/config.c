@@ -1414,6 +1414,67 @@ static void token_secret(struct build *b)
 			"read from %s", why->str);
 }
 
+/* ---- station lookups ---------------------------------------------------------------------- */
+
+/* The configured stations are indexed once at load and only read afterwards. Auto
+ * stations are made while the program runs, by any thread: they live in their own
+ * registry under its lock, and are freed only with the configuration, so a pointer
+ * handed out stays valid. */
+struct wb_station_index {
+	GHashTable *by_key;     /* configured stations by key (borrowed from cfg->stations) */
+	GHashTable *by_pnid;    /* … by phone_number_id */
+	GMutex lock;            /* guards the three below */
+	GPtrArray *autos;       /* of struct wb_station *, owned */
+	GHashTable *auto_by_id; /* phone_number_id (= key) → station, borrowed */
+	GHashTable *auto_codes; /* codes taken by auto stations */
+};
+
+static struct wb_station_index *index_new(const GPtrArray *stations)
+{
+	struct wb_station_index *ix = g_new0(struct wb_station_index, 1);
+	ix->by_key = g_hash_table_new(g_str_hash, g_str_equal);
+	ix->by_pnid = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < stations->len; i++) {
+		struct wb_station *st = stations->pdata[i];
+		g_hash_table_insert(ix->by_key, st->key, st);
+		if (st->phone_number_id != NULL)
+			g_hash_table_insert(ix->by_pnid, st->phone_number_id, st);
+	}
+	g_mutex_init(&ix->lock);
+	ix->autos = g_ptr_array_new_with_free_func(station_free);
+	ix->auto_by_id = g_hash_table_new(g_str_hash, g_str_equal);
+	ix->auto_codes = g_hash_table_new(g_str_hash, g_str_equal);
+	return ix;
+}
+
+static void index_free(struct wb_station_index *ix)
+{
+	if (ix == NULL)
+		return;
+	g_hash_table_destroy(ix->by_key);
+	g_hash_table_destroy(ix->by_pnid);
+	g_hash_table_destroy(ix->auto_by_id);
+	g_hash_table_destroy(ix->auto_codes);
+	g_ptr_array_unref(ix->autos);
+	g_mutex_clear(&ix->lock);
+	g_free(ix);
+}
+
+/* The templates are part of the configuration: a broken one is a problem of
+ * [bridge] templates, and a reload (SIGHUP) takes the files as they are then. */
+static void templates(struct build *b)
+{
+	if (was_bad(b, "bridge", "templates"))
+		return;
+	GError *err = NULL;
+	b->cfg->tpl = wb_templates_load(b->cfg->templates, &err);
+	if (b->cfg->tpl == NULL) {
+		problem(b, "bridge", "templates", "%s; fix the file, or remove it to use the "
+			"built-in one", err->message);
+		g_error_free(err);
+	}
+}
+
 static struct wb_config *build(const char *path, bool load, GPtrArray *problems)
 {
 	struct wb_config *cfg = g_new0(struct wb_config, 1);
@@ -1437,7 +1498,9 @@ static struct wb_config *build(const char *path, bool load, GPtrArray *problems)
 		cross_check(&b);
 		if (!has_problems(&b))
 			token_secret(&b);
+		templates(&b);
 	}
+	cfg->index = index_new(cfg->stations);
 	if (b.kf != NULL)
 		g_key_file_free(b.kf);
 	g_hash_table_destroy(b.bad);
@@ -1489,7 +1552,9 @@ void wb_config_free(struct wb_config *cfg)
 	for (size_t i = 0; i < G_N_ELEMENTS(options); i++)
 		if (strcmp(options[i].group, "station") != 0)
 			free_field(&options[i], cfg);
+	index_free(cfg->index);
 	g_ptr_array_unref(cfg->stations);
+	wb_templates_free(cfg->tpl);
 	g_free(cfg->path);
 	g_free(cfg->data_dir);
 	g_free(cfg);
@@ -1497,15 +1562,19 @@ void wb_config_free(struct wb_config *cfg)
 
 const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, const char *key)
 {
-	for (guint i = 0; cfg != NULL && key != NULL && i < cfg->stations->len; i++) {
-		const struct wb_station *st = cfg->stations->pdata[i];
-		if (strcmp(st->key, key) == 0)
-			return st;
+	if (cfg == NULL || key == NULL || cfg->index == NULL)
+		return NULL;
+	struct wb_station_index *ix = cfg->index;
+	const struct wb_station *st = g_hash_table_lookup(ix->by_key, key);
+	if (st == NULL && cfg->auto_stations) {
+		g_mutex_lock(&ix->lock);
+		st = g_hash_table_lookup(ix->auto_by_id, key);
+		g_mutex_unlock(&ix->lock);
 	}
-	return NULL;
+	return st;
 }
 
-const struct wb_station *wb_config_station_stored(struct wb_config *cfg, const char *key)
+const struct wb_station *wb_config_station_stored(const struct wb_config *cfg, const char *key)
 {
 	const struct wb_station *st = wb_config_station_by_key(cfg, key);
 	if (!st && cfg != NULL && cfg->auto_stations)
@@ -1513,25 +1582,16 @@ const struct wb_station *wb_config_station_stored(struct wb_config *cfg, const c
 	return st;
 }
 
-static bool code_taken(const struct wb_config *cfg, const char *code)
-{
-	for (guint i = 0; i < cfg->stations->len; i++) {
-		const struct wb_station *st = cfg->stations->pdata[i];
-		if (st->code != NULL && strcmp(st->code, code) == 0)
-			return true;
-	}
-	return false;
-}
-
 /* An auto station's code is "P" and the last 4 digits of its phone_number_id (all of
  * them when shorter): P0101 for 331770000100101. When another auto station already has
- * that code, more digits are taken, up to the 8 characters a code may have. */
-static char *auto_code(const struct wb_config *cfg, const char *id)
+ * that code, more digits are taken, up to the 8 characters a code may have. Called with
+ * the registry locked. */
+static char *auto_code(const struct wb_station_index *ix, const char *id)
 {
 	size_t len = strlen(id);
 	for (size_t digits = MIN(4, len); digits <= MIN(7, len); digits++) {
 		char *code = g_strconcat("P", id + len - digits, NULL);
-		if (!code_taken(cfg, code))
+		if (!g_hash_table_contains(ix->auto_codes, code))
 			return code;
 		g_free(code);
 		if (digits == len)
@@ -1540,39 +1600,58 @@ static char *auto_code(const struct wb_config *cfg, const char *id)
 	return NULL;
 }
 
-const struct wb_station *wb_config_station_for(struct wb_config *cfg, const char *phone_number_id)
+static struct wb_station *auto_station_new(const struct wb_config *cfg, const char *id,
+					   char *code)
 {
-	if (cfg == NULL || phone_number_id == NULL)
-		return NULL;
-	for (guint i = 0; i < cfg->stations->len; i++) {
-		const struct wb_station *st = cfg->stations->pdata[i];
-		if (st->phone_number_id != NULL && strcmp(st->phone_number_id, phone_number_id) == 0)
-			return st;
-	}
-	if (!cfg->auto_stations || !is_phone_number_id(phone_number_id))
-		return NULL;
-	if (cfg->stations->len >= WB_MAX_STATIONS) {
-		g_message("phone_number_id %s: not made a station, %u auto stations already; "
-			  "configure [station:*] groups", phone_number_id, WB_MAX_STATIONS);
-		return NULL;
-	}
-	char *code = auto_code(cfg, phone_number_id);
-	if (code == NULL) {
-		g_message("phone_number_id %s: no free station code; configure [station:*] "
-			  "groups", phone_number_id);
-		return NULL;
-	}
-	struct wb_station *st = station_new(phone_number_id);
+	struct wb_station *st = station_new(id);
 	st->code = code;
-	st->name = g_strconcat("WhatsApp number ", phone_number_id, NULL);
-	st->phone_number_id = g_strdup(phone_number_id);
-	st->address = g_strdup_printf("station-%s@%s", phone_number_id, cfg->domain);
+	st->name = g_strconcat("WhatsApp number ", id, NULL);
+	st->phone_number_id = g_strdup(id);
+	st->address = g_strdup_printf("station-%s@%s", id, cfg->domain);
 	st->deliver = WB_DELIVER_MAILDIR;
 	st->maildir = NULL; /* the default, <data_dir>/mail/<key>: wb_deliver_maildir_path() */
 	st->folder = g_strdup("INBOX");
 	st->officers = g_new0(char *, 1);
 	st->number_patterns = g_new0(char *, 1);
 	st->is_auto = true;
-	g_ptr_array_add(cfg->stations, st);
+	return st;
+}
+
+/* Find or make the auto station for id, with the registry locked. */
+static const struct wb_station *auto_station(const struct wb_config *cfg, const char *id)
+{
+	struct wb_station_index *ix = cfg->index;
+	const struct wb_station *st = g_hash_table_lookup(ix->auto_by_id, id);
+	if (st != NULL)
+		return st;
+	if (ix->autos->len >= WB_MAX_STATIONS) {
+		g_message("phone_number_id %s: not made a station, %u auto stations already; "
+			  "configure [station:*] groups", id, WB_MAX_STATIONS);
+		return NULL;
+	}
+	char *code = auto_code(ix, id);
+	if (code == NULL) {
+		g_message("phone_number_id %s: no free station code; configure [station:*] "
+			  "groups", id);
+		return NULL;
+	}
+	struct wb_station *made = auto_station_new(cfg, id, code);
+	g_ptr_array_add(ix->autos, made);
+	g_hash_table_insert(ix->auto_by_id, made->key, made);
+	g_hash_table_add(ix->auto_codes, made->code);
+	return made;
+}
+
+const struct wb_station *wb_config_station_for(const struct wb_config *cfg,
+					       const char *phone_number_id)
+{
+	if (cfg == NULL || phone_number_id == NULL || cfg->index == NULL)
+		return NULL;
+	const struct wb_station *st = g_hash_table_lookup(cfg->index->by_pnid, phone_number_id);
+	if (st != NULL || !cfg->auto_stations || !is_phone_number_id(phone_number_id))
+		return st;
+	g_mutex_lock(&cfg->index->lock);
+	st = auto_station(cfg, phone_number_id);
+	g_mutex_unlock(&cfg->index->lock);
 	return st;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sysexits.h>
 
-enum wb_ingest_outcome wb_ingest_body(struct wb_config *cfg, const void *body, size_t len,
+enum wb_ingest_outcome wb_ingest_body(const struct wb_config *cfg, const void *body, size_t len,
 				      const char *signature, const char *source, char **why)
 {
 	if (cfg->app_secret && !wb_signature_ok(cfg->app_secret, signature, body, len)) {
@@ -90,7 +90,7 @@ static GByteArray *read_body(size_t n)
 	return b;
 }
 
-int wb_ingest_cgi(struct wb_config *cfg)
+int wb_ingest_cgi(const struct wb_config *cfg)
 {
 	const char *method = g_getenv("REQUEST_METHOD");
 	const char *peer = g_getenv("REMOTE_ADDR") ? g_getenv("REMOTE_ADDR") : "unknown peer";

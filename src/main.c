@@ -280,7 +280,7 @@ static int cmd_ingest(const struct cmd_ctx *c)
 
 /* The reply side of a pass: the watched mailbox once (mode imap), then the outbox.
  * *waiting counts what waits for a retry. False when the store failed. */
-static bool reply_side(struct wb_config *cfg, struct wb_store *store,
+static bool reply_side(const struct wb_config *cfg, struct wb_store *store,
 		       const struct wb_templates *tpl, unsigned *waiting)
 {
 	GError *err = NULL;
@@ -327,14 +327,11 @@ static int cmd_run(const struct cmd_ctx *c)
 	GError *err = NULL;
 	int rc = EX_OK;
 	struct wb_store *store = open_store(cfg);
-	struct wb_templates *tpl = store ? wb_templates_load(cfg->templates, &err) : NULL;
+	const struct wb_templates *tpl = cfg->tpl;
 	struct wb_pass_result res;
 	unsigned waiting = 0;
 	if (!store) {
 		rc = EX_TEMPFAIL;
-	} else if (!tpl) {
-		say_error("cannot load the mail templates: %s", err->message);
-		rc = EX_CONFIG;
 	} else if (!wb_pass(cfg, store, tpl, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
 		rc = EX_TEMPFAIL;
@@ -346,7 +343,6 @@ static int cmd_run(const struct cmd_ctx *c)
 		rc = res.waiting || waiting ? EX_TEMPFAIL : EX_OK;
 	}
 	g_clear_error(&err);
-	wb_templates_free(tpl);
 	wb_store_close(store);
 	wb_config_free(cfg);
 	return rc;
@@ -408,12 +404,8 @@ static int cmd_reply(const struct cmd_ctx *c)
 	 * fixes it. */
 	struct wb_config *cfg = load_config(c);
 	struct wb_store *store = cfg ? open_store(cfg) : NULL;
-	struct wb_templates *tpl = store ? wb_templates_load(cfg->templates, &err) : NULL;
+	const struct wb_templates *tpl = store ? cfg->tpl : NULL;
 	int rc = EX_TEMPFAIL;
-	if (store && !tpl) {
-		say_error("reply: cannot load the templates: %s", err->message);
-		g_clear_error(&err);
-	}
 	if (tpl) {
 		gsize len;
 		const void *data = g_bytes_get_data(mail, &len);
@@ -435,7 +427,6 @@ static int cmd_reply(const struct cmd_ctx *c)
 	}
 	if (rc == EX_TEMPFAIL && !tpl)
 		say_error("reply: not taken now; the mail system will deliver it again");
-	wb_templates_free(tpl);
 	wb_store_close(store);
 	wb_config_free(cfg);
 	g_bytes_unref(mail);

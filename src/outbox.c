@@ -50,7 +50,7 @@ static bool retry_language(const struct wb_config *cfg, const struct wb_sender_o
 }
 
 /* Send one taken row and record the outcome; a refused token sets res->token_problem. */
-static bool send_one(struct wb_config *cfg, struct wb_store *store, const struct wb_outbox *o,
+static bool send_one(const struct wb_config *cfg, struct wb_store *store, const struct wb_outbox *o,
 		     struct wb_outbox_result *res, GError **error)
 {
 	g_autofree char *opaque = g_strdup_printf("wb-outbox-%" G_GINT64_FORMAT, o->id);
@@ -108,7 +108,7 @@ static bool send_one(struct wb_config *cfg, struct wb_store *store, const struct
 	return ok;
 }
 
-static bool send_due(struct wb_config *cfg, struct wb_store *store, const gint *stop,
+static bool send_due(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 		     struct wb_outbox_result *res, GError **error)
 {
 	for (unsigned n = 0; n < SEND_BATCH && !(stop && g_atomic_int_get(stop)); n++) {
@@ -233,7 +233,7 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 }
 
 /* The mailbox operations that make the thread show o's state. */
-static bool note_one(struct wb_config *cfg, struct wb_store *store,
+static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 		     const struct wb_templates *tpl, int64_t id, struct wb_outbox_result *res,
 		     GError **error)
 {
@@ -325,7 +325,7 @@ broken:
 	return true;
 }
 
-static bool note_all(struct wb_config *cfg, struct wb_store *store,
+static bool note_all(const struct wb_config *cfg, struct wb_store *store,
 		     const struct wb_templates *tpl, struct wb_outbox_result *res, GError **error)
 {
 	g_autoptr(GArray) ids = wb_store_outbox_unnoted(store, error);
@@ -363,7 +363,7 @@ static bool mailop_outcome(struct wb_store *store, const struct wb_mailop *op, i
 	return wb_store_mailop_set(store, op->id, "pending", why, next, error);
 }
 
-static bool mailops_station(struct wb_config *cfg, struct wb_store *store, GPtrArray *ops,
+static bool mailops_station(const struct wb_config *cfg, struct wb_store *store, GPtrArray *ops,
 			    guint from, guint to, struct wb_outbox_result *res, GError **error)
 {
 	const struct wb_mailop *first = ops->pdata[from];
@@ -409,7 +409,7 @@ static bool mailops_station(struct wb_config *cfg, struct wb_store *store, GPtrA
 	return ok;
 }
 
-static bool mailops_all(struct wb_config *cfg, struct wb_store *store,
+static bool mailops_all(const struct wb_config *cfg, struct wb_store *store,
 			struct wb_outbox_result *res, GError **error)
 {
 	g_autoptr(GPtrArray) ops = wb_store_mailops_due(store, wb_now(), MAILOP_BATCH, error);
@@ -427,7 +427,7 @@ static bool mailops_all(struct wb_config *cfg, struct wb_store *store,
 	return true;
 }
 
-bool wb_outbox_pass(struct wb_config *cfg, struct wb_store *store,
+bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store,
 		    const struct wb_templates *tpl, const gint *stop,
 		    struct wb_outbox_result *res, GError **error)
 {

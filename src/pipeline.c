@@ -36,7 +36,7 @@ gint64 wb_backoff(int fail_class, int attempts)
 	return d < cap ? d : cap;
 }
 
-enum wb_accept_result wb_accept(struct wb_config *cfg, struct wb_store *store,
+enum wb_accept_result wb_accept(const struct wb_config *cfg, struct wb_store *store,
 				const void *body, size_t len, bool verified, const char *source,
 				struct wb_accept_info *info)
 {
@@ -77,7 +77,7 @@ struct parsed {
 	char *bad;
 };
 
-static bool expand_chunk(struct wb_config *cfg, struct wb_store *store, GArray *ids,
+static bool expand_chunk(const struct wb_config *cfg, struct wb_store *store, GArray *ids,
 			 guint from, guint to, GError **error)
 {
 	guint n = to - from;
@@ -114,7 +114,7 @@ static bool expand_chunk(struct wb_config *cfg, struct wb_store *store, GArray *
 }
 
 /* Bodies the daemon committed (or a crash left) without expanding them. */
-static bool expand_bodies(struct wb_config *cfg, struct wb_store *store,
+static bool expand_bodies(const struct wb_config *cfg, struct wb_store *store,
 			  struct wb_pass_result *res, GError **error)
 {
 	g_autoptr(GArray) ids = wb_store_unexpanded_bodies(store, error);
@@ -144,13 +144,13 @@ struct job {
  * whose target failed to open is remembered, so its other messages wait instead of
  * hammering a dead server. */
 struct targets {
-	struct wb_config *cfg;
+	const struct wb_config *cfg;
 	GHashTable *open;      /* station key -> struct wb_target * */
 	GHashTable *down;      /* station key -> GError * */
 };
 
 struct batch {
-	struct wb_config *cfg;
+	const struct wb_config *cfg;
 	struct wb_store *store;
 	struct wb_pass_result *res;
 	struct targets *targets;
@@ -470,7 +470,7 @@ static bool stopping(const gint *stop)
 	return stop && g_atomic_int_get(stop);
 }
 
-bool wb_pass(struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
+bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
 	     const gint *stop, struct wb_pass_result *res, GError **error)
 {
 	memset(res, 0, sizeof *res);

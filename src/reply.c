@@ -314,7 +314,7 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 }
 
 /* Everything after the parse: match, authorise, decide the send, keep. */
-static enum wb_reply_outcome decide(struct wb_config *cfg, struct wb_store *store,
+static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
 				    const char *const *envelope, struct match *m,
 				    struct wb_reply_in *in, struct wb_reply_result *res)
@@ -417,7 +417,7 @@ static enum wb_reply_outcome decide(struct wb_config *cfg, struct wb_store *stor
 		!sending ? "" : send.fail_reason ? send.fail_reason : send.lang));
 }
 
-enum wb_reply_outcome wb_reply_take(struct wb_config *cfg, struct wb_store *store,
+enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, const void *mail, size_t len,
 				    const char *source, const char *const *envelope,
 				    struct wb_reply_result *res)
@@ -457,7 +457,7 @@ enum wb_reply_outcome wb_reply_take(struct wb_config *cfg, struct wb_store *stor
 /* ---- the watched replies mailbox ----------------------------------------------------- */
 
 struct poll_ctx {
-	struct wb_config *cfg;
+	const struct wb_config *cfg;
 	struct wb_store *store;
 	const struct wb_templates *tpl;
 };
@@ -473,7 +473,7 @@ static enum wb_reply_verdict take_from_mailbox(const void *mail, size_t len, voi
 							       : WB_REPLY_REJECTED;
 }
 
-bool wb_reply_poll_mailbox(struct wb_config *cfg, struct wb_store *store,
+bool wb_reply_poll_mailbox(const struct wb_config *cfg, struct wb_store *store,
 			   const struct wb_templates *tpl, struct wb_replywatch *w,
 			   const gint *stop, unsigned *taken, GError **error)
 {

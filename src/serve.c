@@ -445,33 +445,24 @@ static struct MHD_Daemon *start_listener(struct server *sv, const struct wb_conf
 
 /* ---- worker ---------------------------------------------------------------------------- */
 
-/* A thread's own store connection and templates, opened when missing. False when the
- * store cannot be opened (error not set) or the templates cannot be loaded (error set). */
-static bool thread_tools(struct server *sv, const struct wb_config *cfg, struct wb_store **store,
-			 struct wb_templates **tpl, GError **error)
+/* A thread's own store connection, opened when missing. False when it cannot be opened. */
+static bool thread_store(struct server *sv, struct wb_store **store)
 {
-	if (!*store && !(*store = store_again(NULL, sv->state_path)))
-		return false;
-	return *tpl || (*tpl = wb_templates_load(cfg->templates, error)) != NULL;
+	return *store || (*store = store_again(NULL, sv->state_path)) != NULL;
 }
 
-static gint64 worker_pass(struct server *sv, struct wb_store **store, struct wb_templates **tpl)
+static gint64 worker_pass(struct server *sv, struct wb_store **store)
 {
 	struct cfg_box *b = cfg_get(sv);
+	const struct wb_config *cfg = b->cfg;
 	GError *err = NULL;
 	gint64 soonest = 0;
-	if (!thread_tools(sv, b->cfg, store, tpl, &err) && err) {
-		g_warning("cannot load the mail templates, retrying in 60 s: %s", err->message);
-		g_clear_error(&err);
-		cfg_put(b);
-		return wb_now() + 60;
-	}
 	struct wb_pass_result res;
 	struct wb_outbox_result out;
 	unsigned n = 0;
 	gint64 replies_soonest = 0;
-	if (!*store || !wb_pass(b->cfg, *store, *tpl, &sv->w_stop, &res, &err) ||
-	    !wb_outbox_pass(b->cfg, *store, *tpl, &sv->w_stop, &out, &err) ||
+	if (!thread_store(sv, store) || !wb_pass(cfg, *store, cfg->tpl, &sv->w_stop, &res, &err) ||
+	    !wb_outbox_pass(cfg, *store, cfg->tpl, &sv->w_stop, &out, &err) ||
 	    !wb_store_reply_pending(*store, &n, &replies_soonest, &err)) {
 		g_warning("work pass failed, retrying in 10 s: %s",
 			  err ? err->message : "the store cannot be opened");
@@ -493,9 +484,8 @@ static gpointer worker_main(gpointer data)
 {
 	struct server *sv = data;
 	struct wb_store *store = NULL;
-	struct wb_templates *tpl = NULL;
 	while (!g_atomic_int_get(&sv->w_stop)) {
-		gint64 soonest = worker_pass(sv, &store, &tpl);
+		gint64 soonest = worker_pass(sv, &store);
 		g_mutex_lock(&sv->w_lock);
 		if (!sv->w_pending && !g_atomic_int_get(&sv->w_stop)) {
 			gint64 wait_s = soonest ? CLAMP(soonest - wb_now(), 1, 3600) : 3600;
@@ -505,7 +495,6 @@ static gpointer worker_main(gpointer data)
 		sv->w_pending = false;
 		g_mutex_unlock(&sv->w_lock);
 	}
-	wb_templates_free(tpl);
 	wb_store_close(store);
 	return NULL;
 }
@@ -535,19 +524,19 @@ static void break_watcher(struct server *sv)
 
 /* One connection's life: poll, wait for news, poll again, until it breaks or we stop.
  * Returns false when the connection could not be made or broke. */
-static bool watch_once(struct server *sv, struct wb_store **store, struct wb_templates **tpl)
+static bool watch_once(struct server *sv, struct wb_store **store)
 {
 	struct cfg_box *b = cfg_get(sv);
 	GError *err = NULL;
 	struct wb_replywatch *w = NULL;
 	bool ok = true;
-	if (!thread_tools(sv, b->cfg, store, tpl, &err))
+	if (!thread_store(sv, store))
 		ok = false;
 	if (ok && !(w = wb_replywatch_open(b->cfg, &err)))
 		ok = false;
 	while (ok && !g_atomic_int_get(&sv->r_stop)) {
 		unsigned taken = 0;
-		if (!wb_reply_poll_mailbox(b->cfg, *store, *tpl, w, &sv->r_stop, &taken, &err)) {
+		if (!wb_reply_poll_mailbox(b->cfg, *store, b->cfg->tpl, w, &sv->r_stop, &taken, &err)) {
 			ok = false;
 			break;
 		}
@@ -575,7 +564,6 @@ static gpointer watcher_main(gpointer data)
 {
 	struct server *sv = data;
 	struct wb_store *store = NULL;
-	struct wb_templates *tpl = NULL;
 	while (!g_atomic_int_get(&sv->r_stop)) {
 		struct cfg_box *b = cfg_get(sv);
 		bool imap = strcmp(b->cfg->replies_mode, "imap") == 0;
@@ -584,10 +572,9 @@ static gpointer watcher_main(gpointer data)
 			nap(sv, 3600); /* until a reload may switch it on */
 			continue;
 		}
-		if (!watch_once(sv, &store, &tpl))
+		if (!watch_once(sv, &store))
 			nap(sv, 60);
 	}
-	wb_templates_free(tpl);
 	wb_store_close(store);
 	return NULL;
 }

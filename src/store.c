@@ -539,7 +539,7 @@ static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const
 }
 
 /* Insert one message; *added false when its wamid is already known. */
-static bool add_message(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t body_id,
 			const struct wb_inmsg *m, bool *added, bool *unrouted, GError **error)
 {
 	gint64 now = wb_now();
@@ -621,7 +621,7 @@ static bool add_status(struct wb_store *s, int64_t body_id, const struct wb_inst
 }
 
 /* One body's messages and statuses, inside the caller's transaction. */
-static bool expand_in_txn(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+static bool expand_in_txn(struct wb_store *s, const struct wb_config *cfg, int64_t body_id,
 			  const struct wb_payload *p, struct wb_expand_counts *c, GError **error)
 {
 	for (guint i = 0; i < p->messages->len; i++) {
@@ -653,7 +653,7 @@ static bool expand_in_txn(struct wb_store *s, struct wb_config *cfg, int64_t bod
 	return sq_step_done(s, st, error, "marking a body expanded");
 }
 
-bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
+bool wb_store_expand(struct wb_store *s, const struct wb_config *cfg, int64_t body_id,
 		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error)
 {
 	struct wb_expand_counts c = { 0 };
@@ -668,7 +668,7 @@ bool wb_store_expand(struct wb_store *s, struct wb_config *cfg, int64_t body_id,
 	return true;
 }
 
-bool wb_store_expand_many(struct wb_store *s, struct wb_config *cfg,
+bool wb_store_expand_many(struct wb_store *s, const struct wb_config *cfg,
 			  const struct wb_expand_item *items, size_t n, GError **error)
 {
 	struct wb_expand_counts c = { 0 };

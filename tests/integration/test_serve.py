@@ -606,7 +606,47 @@ def reload_cases(t, b, sv):
          "the new configuration takes effect: the mail lands in the new folder")
     t.ok(st == 200 and W.message_ids("parkstreet").count(mid(wamid)) == 0,
          "…and not in the old one")
+    template_reload(t, b, sv)
     t.eq(sv.stop(), 0, "SIGTERM after the reloads: exit 0", sv.log()[-2000:])
+
+
+def reloaded_text(t, b, sv, marker, sender, what):
+    """SIGHUP, then one message: its mail's text body should start with marker."""
+    logged = len(sv.log())
+    sv.send_signal(signal.SIGHUP)
+    t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log()[logged:], 5),
+         "SIGHUP (%s): the configuration is reloaded" % what, sv.log()[logged:][-2000:])
+    wamid, body = msg(pnid=PST, sender=sender, text="after the %s" % what)
+    t.eq(try_post(sv, body), 200, "after the %s a POST gets 200" % what)
+    t.eq(in_mailbox("parkstreet", wamid, "Reloaded", timeout=5), 1, "…and is delivered")
+    mails = [m for _, _, _, m in W.mailbox("parkstreet", "Reloaded")
+             if m["Message-ID"] == mid(wamid)]
+    text = W.text_of(mails[0]) if mails else ""
+    t.ok(text.startswith(marker), "the mail's text comes from the templates as they "
+         "were at the SIGHUP (%s)" % what, text[:300])
+
+
+def template_reload(t, b, sv):
+    """The templates are part of the configuration: SIGHUP reads them again."""
+    tdir = os.path.join(b.dir, "templates")
+    os.makedirs(tdir)
+    path = os.path.join(tdir, "mail.txt")
+    with open(path, "w") as f:
+        f.write("First restyle.\n{{text}}\n")
+    W.set_key(b.config, "bridge", "templates", tdir)
+    reloaded_text(t, b, sv, "First restyle.", "919830400102", "templates directory set")
+    with open(path, "w") as f:
+        f.write("Second restyle.\n{{text}}\n")
+    reloaded_text(t, b, sv, "Second restyle.", "919830400103", "template file changed")
+    with open(path, "wb") as f:
+        f.write(b"Broken \xff restyle.\n")
+    logged = len(sv.log())
+    sv.send_signal(signal.SIGHUP)
+    t.ok(W.wait_for(lambda: "reload refused" in sv.log()[logged:], 5),
+         "SIGHUP with a template that is not UTF-8: the reload is refused and says why",
+         sv.log()[logged:][-2000:])
+    t.ok("mail.txt is not valid UTF-8" in sv.log()[logged:], "…naming the file",
+         sv.log()[logged:][-2000:])
 
 
 def test_signals(t):

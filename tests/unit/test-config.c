@@ -766,8 +766,101 @@ static void test_auto_stations(void)
 		g_assert_null(wb_config_station_for(cfg, refused[i]));
 	g_assert_null(wb_config_station_for(cfg, NULL));
 	g_assert_nonnull(wb_config_station_for(cfg, "12345678901234567890123456789012"));
-	g_assert_cmpuint(cfg->stations->len, ==, 4);
+	/* the loaded configuration itself never changes: auto stations live apart */
+	g_assert_cmpuint(cfg->stations->len, ==, 0);
+	g_assert_true(wb_config_station_stored(cfg, "999990000990101") == st2);
+	g_assert_null(wb_config_station_by_key(cfg, "331770000100102"));
+	const struct wb_station *again = wb_config_station_stored(cfg, "331770000100102");
+	g_assert_nonnull(again);
+	g_assert_cmpstr(again->code, ==, "P0102");
 	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* Several threads (the worker and the replies watcher in serve) meet new numbers at
+ * once: each number becomes one station, every code stays unique, and no lookup sees
+ * a half-made station. */
+#define RACE_THREADS 6
+#define RACE_IDS 300
+
+struct race {
+	const struct wb_config *cfg;
+	unsigned seed;
+	const struct wb_station *seen[RACE_IDS];
+};
+
+static gpointer race_main(gpointer data)
+{
+	struct race *r = data;
+	for (unsigned k = 0; k < RACE_IDS; k++) {
+		unsigned i = (k * 7 + r->seed * 31) % RACE_IDS; /* each thread in its own order */
+		char id[32];
+		g_snprintf(id, sizeof id, "3317700%08u", i * 10000u + 101u);
+		const struct wb_station *st = (k + r->seed) % 3 == 0
+			? wb_config_station_stored(r->cfg, id) : wb_config_station_for(r->cfg, id);
+		g_assert_nonnull(st);
+		g_assert_cmpstr(st->phone_number_id, ==, id);
+		g_assert_true(wb_config_station_by_key(r->cfg, id) == st);
+		r->seen[i] = st;
+	}
+	return NULL;
+}
+
+static void test_auto_stations_threads(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *path = write_config(dir, "auto.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\n[whatsapp]\ndry_run = true\n");
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	struct race races[RACE_THREADS];
+	GThread *threads[RACE_THREADS];
+	for (unsigned t = 0; t < RACE_THREADS; t++) {
+		races[t] = (struct race){ .cfg = cfg, .seed = t };
+		threads[t] = g_thread_new("race", race_main, &races[t]);
+	}
+	for (unsigned t = 0; t < RACE_THREADS; t++)
+		g_thread_join(threads[t]);
+	g_autoptr(GHashTable) codes = g_hash_table_new(g_str_hash, g_str_equal);
+	for (unsigned i = 0; i < RACE_IDS; i++) {
+		for (unsigned t = 1; t < RACE_THREADS; t++)
+			g_assert_true(races[t].seen[i] == races[0].seen[i]);
+		g_assert_true(g_hash_table_add(codes, races[0].seen[i]->code));
+	}
+	g_assert_cmpuint(cfg->stations->len, ==, 0);
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* ---- templates, loaded with the configuration ------------------------------------------- */
+
+static void test_templates(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *tdir = g_build_filename(dir, "tpl", NULL);
+	g_autofree char *mail = write_file(tdir, "mail.txt", "restyled {{text}}\n", 0644);
+	g_autofree char *path = write_config(dir, "tpl.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\ntemplates = @DIR@/tpl\n"
+		"[whatsapp]\ndry_run = true\n");
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(cfg->tpl);
+	g_assert_cmpstr(cfg->tpl->text, ==, "restyled {{text}}\n");
+	g_assert_nonnull(cfg->tpl->html); /* missing from the directory: the built-in one */
+	g_assert_nonnull(strstr(cfg->tpl->citizen_registered[WB_LANG_BN], "{{number}}"));
+	wb_config_free(cfg);
+
+	/* a broken template is a problem of the configuration, found by check-config */
+	g_assert_true(g_file_set_contents(mail, "bad \xff byte\n", -1, NULL));
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_problem(problems, "[bridge] templates: template ");
+	assert_problem(problems, "mail.txt is not valid UTF-8");
+	cfg = wb_config_load(path, &err);
+	g_assert_null(cfg);
+	g_assert_nonnull(err);
+	g_assert_nonnull(strstr(err->message, "[bridge] templates"));
 	rm_rf(dir);
 }
 
@@ -1000,6 +1093,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/syntax-errors", test_syntax_errors);
 	g_test_add_func("/config/parse-size", test_parse_size);
 	g_test_add_func("/config/auto-stations", test_auto_stations);
+	g_test_add_func("/config/auto-stations/threads", test_auto_stations_threads);
+	g_test_add_func("/config/templates", test_templates);
 	g_test_add_func("/config/token-secret", test_token_secret);
 	g_test_add_func("/config/secret-files", test_secret_files);
 	g_test_add_func("/config/example", test_example);
