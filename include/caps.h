@@ -26,6 +26,14 @@
 #define WB_REPLY_MAX_DEPTH    32              /* MIME nesting followed in a reply */
 #define WB_REPLY_MAX_IDS      100             /* Message-IDs kept from In-Reply-To/References */
 #define WB_REPLY_MAX_ADDRS    100             /* addresses kept from To/Cc/Delivered-To */
+#define WB_MAX_REFUSAL_NOTES  20u             /* notes of refused replies per complaint a day */
+/* Authentication-Results fields (RFC 8601) of a reply, src/authres.c. */
+#define WB_AUTHRES_MAX_FIELDS  32u            /* fields read from one mail; more: none counts */
+#define WB_AUTHRES_MAX_BYTES   (16u * 1024u)  /* one field */
+#define WB_AUTHRES_MAX_RESULTS 32u            /* resinfos (method=result ...) in one field */
+#define WB_AUTHRES_MAX_PROPS   16u            /* ptype.property=value in one resinfo */
+#define WB_AUTHRES_MAX_WORD    1024u          /* one token, quoted string or value */
+#define WB_AUTHRES_MAX_NESTING 8u             /* comments inside comments */
 #define WB_MAX_MAIL_BYTES     (150u * 1024u * 1024u) /* a rendered mail */
 
 /* Graph API exchanges (graph.c, media.c, wasend.c). */

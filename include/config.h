@@ -86,6 +86,7 @@ struct wb_config {
 	char *replies_folder;
 	char *replies_address;
 	char *token_secret;    /* secret; generated into the data dir when not configured */
+	char **trusted_authserv_ids; /* lowercase; empty: only a reply token proves a reply */
 	/* stations, in file order */
 	GPtrArray *stations;   /* of struct wb_station *, owned; the configured ones only */
 	bool auto_stations;    /* no [station:*] group: any phone_number_id is its own station */

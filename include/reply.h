@@ -3,9 +3,14 @@
  * Shared by `wabridge reply` (MTA pipe) and the watched replies mailbox. The complaint
  * is found by the reply-address token (complaint+REF.TOKEN@domain, verified in constant
  * time), else by In-Reply-To/References naming one of the bridge's mails, else by the
- * "[REF]" tag in the subject. The sender must match the station's `officers`; a token
- * that does not verify is refused. The citizen is only ever messaged at the number
- * stored for the complaint, never at an address or number taken from the mail.
+ * "[REF]" tag in the subject. A token that does not verify is refused. Otherwise the
+ * reply is accepted only when the sender matches the station's `officers` and the reply
+ * proves itself: a token that verifies, or, when it matched without one, an
+ * Authentication-Results field of a trusted authserv-id ([replies] trusted_authserv_id)
+ * that vouches for the From: domain (see authres.h). A reply refused at that step is
+ * told to the station by a note in the complaint's thread (at most
+ * WB_MAX_REFUSAL_NOTES a complaint a day). The citizen is only ever messaged at the
+ * number stored for the complaint, never at an address or number taken from the mail.
  * Every mail is kept in the store with what became of it, whatever the outcome. */
 #ifndef WB_REPLY_H
 #define WB_REPLY_H
@@ -22,7 +27,7 @@ enum wb_reply_outcome {
 	WB_RA_OK,        /* accepted (its send queued), or a replay of an accepted reply */
 	WB_RA_BAD,       /* not a mail, or nothing in it: no text, number or tag (65) */
 	WB_RA_NO_MATCH,  /* no complaint matches (67) */
-	WB_RA_FORBIDDEN, /* the sender is not an officer of the station, or a forged token (77) */
+	WB_RA_FORBIDDEN, /* not an officer of the station, no proof, or a forged token (77) */
 	WB_RA_TEMP,      /* the store failed: nothing is lost, try again (75) */
 };
 
@@ -30,6 +35,7 @@ struct wb_reply_result {
 	enum wb_reply_outcome outcome;
 	int64_t reply_id;
 	bool replay;        /* the same mail was accepted before: nothing new happened */
+	bool noted;         /* refused, and a note for the complaint's thread is queued */
 	char *message;      /* one line: what happened and, when refused, what to do */
 };
 void wb_reply_result_clear(struct wb_reply_result *r);

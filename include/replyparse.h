@@ -37,6 +37,9 @@ struct wb_reply {
 	char *in_reply_to;    /* Message-IDs without <>, space separated (In-Reply-To, References) */
 	char *subject;        /* decoded */
 	char *message_id;     /* the reply's own Message-ID without <>, or NULL */
+	char **auth_results;  /* Authentication-Results values as written (folded), topmost
+			       * first, NULL-terminated: at most WB_AUTHRES_MAX_FIELDS + 1, one
+			       * more than the cap, so that a mail with too many shows */
 };
 
 /* extra_patterns: NULL-terminated regexes (may be NULL), each with one capture group. */

@@ -232,10 +232,12 @@ struct wb_reply_in {
 	const char *state;            /* WB_RS_* */
 	const char *reason;           /* why not accepted (shown in status), or NULL */
 	const char *text, *number, *tags;
-	/* accepted replies only, all in the same transaction: */
-	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
-	const struct wb_mailop_in *ops;    /* e.g. $WA_Registered on the complaint's first mail */
+	/* mailbox operations queued in the same transaction, whatever the state: the
+	 * $WA_Registered keyword of an accepted reply, the note of a refused one */
+	const struct wb_mailop_in *ops;
 	size_t n_ops;
+	/* accepted replies only, in the same transaction: */
+	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
 	bool close;                   /* #close: the complaint is closed */
 };
 
@@ -245,6 +247,11 @@ struct wb_reply_in {
  * and its row updated. */
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
 			bool *already, GError **error);
+
+/* How many replies to a complaint were refused as unauthorised since `since`, not
+ * counting the one kept under except_key (may be NULL). */
+bool wb_store_refusals_since(struct wb_store *s, int64_t complaint_id, gint64 since,
+			     const char *except_key, unsigned *n, GError **error);
 
 /* Where a send's state stands: a state only ever moves to a higher rank, and failed is
  * final. -1 for a name that is no send state (a status we do not track). */

@@ -23,6 +23,10 @@ bool wb_signature_ok(const char *secret, const char *header, const void *body, s
  * hex HMAC-SHA256(secret, ref). Newly allocated. */
 char *wb_reply_token(const char *secret, const char *ref);
 
+/* A complaint's reply address: "LOCAL+REF.TOKEN@DOMAIN". Newly allocated. */
+char *wb_reply_address(const char *local, const char *secret, const char *ref,
+		       const char *domain);
+
 /* Valid UTF-8 copy of s (invalid sequences become U+FFFD), with every control
  * character (C0, DEL, C1, U+2028/2029) replaced by a space, bidirectional overrides and
  * isolates removed, runs of spaces collapsed,

@@ -93,7 +93,7 @@ struct option {
 static check_fn check_path, check_hostname, check_timezone, check_dir, check_file,
 	check_listen, check_http_path, check_api_base, check_template_name, check_imap_url,
 	check_smtp_url, check_address, check_printable, check_local_part, check_station_name,
-	check_code, check_phone_number_id, check_officer;
+	check_code, check_phone_number_id, check_officer, check_authserv_id;
 
 static const char *const languages[] = { "bn", "en", "hi", NULL };
 static const char *const reply_modes[] = { "pipe", "imap", NULL };
@@ -178,6 +178,8 @@ static const struct option options[] = {
 	/* unset: <data_dir>/reply_secret, created at load */
 	{ .group = "replies", .key = "token_secret_file", .type = T_SECRET,
 	  .def = NULL, .offset = CFG(token_secret) },
+	{ .group = "replies", .key = "trusted_authserv_id", .type = T_LIST, .lower = true,
+	  .def = NULL, .offset = CFG(trusted_authserv_ids), .check = check_authserv_id },
 
 	{ .group = "station", .key = "name", .type = T_TEXT, .required = true,
 	  .def = NULL, .offset = STN(name), .check = check_station_name },
@@ -513,6 +515,18 @@ static bool check_officer(const char *v, GString *why)
 		return true;
 	g_string_printf(why, "\"%s\" is not an address or pattern; write addresses like "
 			"oc@police.example or *@bhowanipore.police.example, separated by commas", v);
+	return false;
+}
+
+/* An authserv-id as the receiving mail server writes it (RFC 8601 §2.5): a MIME token,
+ * normally its host name. */
+static bool check_authserv_id(const char *v, GString *why)
+{
+	if (strlen(v) <= 255 && all_chars(v, LOWER UPPER DIGITS "!#$%&'*+-.^_`{|}~"))
+		return true;
+	g_string_printf(why, "\"%s\" is not an authserv-id; give the name your mail server "
+			"writes first in its Authentication-Results header (normally its host "
+			"name, e.g. mx.police.example), several separated by commas", v);
 	return false;
 }
 

@@ -57,13 +57,20 @@ static const char usage_text[] =
 "                   Take one officer's reply mail from FILE or standard input, as an\n"
 "                   MTA pipe (Postfix pipe, .forward, procmail) or as a mail client's\n"
 "                   sendmail (its options are accepted and ignored; recipients are\n"
-"                   searched for the reply token). Finds the complaint, checks the\n"
-"                   sender against the station's officers, records the complaint\n"
-"                   number and sends it to the citizen on WhatsApp. The mail is kept\n"
-"                   whatever happens (see status). Exit 0 done (also for a mail\n"
-"                   already taken: nothing is sent twice); 65 unparsable or nothing\n"
-"                   in it; 67 no complaint matches; 77 sender not authorised or\n"
-"                   forged reply address; 75 temporary failure (the MTA retries).\n"
+"                   searched for the reply token). Finds the complaint, checks that\n"
+"                   the sender is one of the station's officers and that the reply\n"
+"                   proves itself (the token of the complaint's reply address, or\n"
+"                   Authentication-Results from a server named in [replies]\n"
+"                   trusted_authserv_id), records the complaint number and sends it\n"
+"                   to the citizen on WhatsApp. The mail is kept whatever happens\n"
+"                   (see status). Exit 0 done (also for a mail already taken:\n"
+"                   nothing is sent twice); 65 unparsable or nothing in it; 67 no\n"
+"                   complaint matches; 77 refused: not from an officer, nothing\n"
+"                   proves it (the station is told in the complaint's thread), or a\n"
+"                   forged reply address; 75 temporary failure (the MTA retries).\n";
+
+/* In parts: C17 compilers need only take string literals up to 4095 bytes. */
+static const char usage_text_more[] =
 "  parse-reply [FILE] [--json] [--station KEY]\n"
 "                   Run the reply parser alone on one mail (no store, no network)\n"
 "                   and print the officer's new text; --json prints an object with\n"
@@ -102,7 +109,7 @@ static const char usage_text2[] =
 "Exit codes (sysexits.h): 0 ok, 64 usage, 65 bad data, 67 unknown complaint or no\n"
 "complaint matches a reply, 69 unavailable, 70 internal error, 73 cannot create\n"
 "output, 75 temporary failure (try again), 77 not permitted (bad signature, or a\n"
-"reply from someone who is not an officer), 78 configuration error.\n"
+"reply not from an officer or that proves nothing), 78 configuration error.\n"
 "\n"
 "Logs go to standard error (the journal under systemd, syslog with --syslog), one\n"
 "line per state change. No command prints a secret.\n"
@@ -418,9 +425,12 @@ static int cmd_reply(const struct cmd_ctx *c)
 		if (o != WB_RA_OK && log_to != TO_STDERR)
 			say_error("reply: %s", r.message);
 		struct wb_outbox_result res;
-		/* Send at once; what cannot go now stays queued for run or serve. */
-		if (o == WB_RA_OK && !r.replay && !wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
-			g_warning("reply: accepted, but the send waits: %s", err->message);
+		/* Send (or tell the station of a refusal) at once; what cannot go now stays
+		 * queued for run or serve. */
+		if (((o == WB_RA_OK && !r.replay) || r.noted) &&
+		    !wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
+			g_warning("reply: %s, but the %s waits: %s", o == WB_RA_OK ? "accepted"
+				  : "refused", o == WB_RA_OK ? "send" : "note", err->message);
 			g_clear_error(&err);
 		}
 		wb_reply_result_clear(&r);
@@ -699,6 +709,7 @@ int main(int argc, char **argv)
 			log_to = TO_SYSLOG;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage_text, stdout);
+			fputs(usage_text_more, stdout);
 			fputs(usage_text2, stdout);
 			return EX_OK;
 		} else if (!strcmp(a, "--version")) {
@@ -710,6 +721,7 @@ int main(int argc, char **argv)
 	}
 	if (i == argc) {
 		fputs(usage_text, stderr);
+		fputs(usage_text_more, stderr);
 		fputs(usage_text2, stderr);
 		return EX_USAGE;
 	}

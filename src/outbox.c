@@ -212,9 +212,8 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 			   const char *msgid, const char *summary, const char *title,
 			   const char *headline, GError **error)
 {
-	g_autofree char *token = wb_reply_token(cfg->token_secret, o->ref);
-	g_autofree char *reply_to = g_strdup_printf("%s+%s.%s@%s", cfg->replies_address, o->ref,
-						    token, cfg->domain);
+	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
+						     o->ref, cfg->domain);
 	g_autofree char *body = note_body(cfg, o, headline);
 	g_autofree char *sent = sent_text(o);
 	g_autofree char *outbox = g_strdup_printf("%" G_GINT64_FORMAT, o->id);

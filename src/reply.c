@@ -3,11 +3,16 @@
  * Design rationale: the order of the checks decides what an MTA bounces with, so it
  * follows SPEC §2: an unreadable mail is 65; then the complaint must be found (67), and a
  * token that is present but wrong is a forgery (77) even before the sender is looked at;
- * then the sender must be one of the station's officers (77); then there must be
- * something to act on (65). Whatever the outcome, the mail is kept with the reason
- * (`status` lists them), and an accepted mail's send is queued in the same transaction
- * that records it, so a crash in between cannot lose the send or make two. */
+ * then the sender must be one of the station's officers and the reply must prove itself
+ * (77); then there must be something to act on (65). A From: address proves nothing
+ * (anyone can write one, and references are sequential), so a reply that found its
+ * complaint by thread or subject needs a trusted server's Authentication-Results instead
+ * of the token. Whatever the outcome, the mail is kept with the reason (`status` lists
+ * them); an accepted mail's send, and a refused one's note to the station, are queued in
+ * the same transaction that records it, so a crash in between cannot lose them or make
+ * two. */
 #include "reply.h"
+#include "authres.h"
 #include "caps.h"
 #include "metrics.h"
 #include "replyparse.h"
@@ -277,6 +282,78 @@ static char *tags_text(const struct wb_reply *r)
 	return g_string_free(s, s->len == 0);
 }
 
+/* ---- step 2: may it reach the citizen? ---------------------------------------------- */
+
+/* NULL when the reply may reach the citizen, with *proof saying how it proved itself;
+ * else why not. */
+static char *refusal(const struct wb_config *cfg, const struct wb_station *st,
+		     const struct match *m, const struct wb_reply *r, char **proof)
+{
+	if (!st->officers[0])
+		return g_strdup_printf("station %s has no officers configured, so no reply is "
+				       "accepted; add officers = … to [station:%s]", st->key, st->key);
+	if (!wb_officer_ok((const char *const *)st->officers, r->from_addr)) {
+		g_autofree char *list = g_strjoinv(", ", st->officers);
+		return g_strdup_printf("the sender %s is not one of the officers of station %s "
+				       "(officers = %s)", r->from_addr ? r->from_addr : "(no From:)",
+				       st->key, list);
+	}
+	if (strcmp(m->by, "token") == 0) {
+		*proof = g_strdup("its reply-address token");
+		return NULL;
+	}
+	const char *at = strrchr(r->from_addr, '@');
+	g_autofree char *auth = NULL;
+	if (wb_authres_vouch((const char *const *)r->auth_results,
+			     (const char *const *)cfg->trusted_authserv_ids, at ? at + 1 : NULL,
+			     &auth) == WB_AUTHRES_VOUCHED) {
+		*proof = g_steal_pointer(&auth);
+		return NULL;
+	}
+	return g_strdup_printf("the reply names complaint %s only by its %s, not by the "
+			       "complaint's reply address with its token, and a From: address "
+			       "can be forged; nothing authenticates the sender: %s. If an officer "
+			       "wrote it, reply to a mail of the complaint so that its reply "
+			       "address is used", m->c->ref, strcmp(m->by, "thread") == 0
+			       ? "In-Reply-To/References" : "[REF] subject tag", auth);
+}
+
+/* The note that tells the station a reply was refused: from the bridge, into the
+ * complaint's thread, marked as refused in its subject and first line, quoting the
+ * mail's sender and subject only as text of the body (never in a header). */
+static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_templates *tpl,
+			    const struct wb_station *st, const struct wb_complaint *c,
+			    const struct wb_reply *r, const struct wb_reply_in *in,
+			    const char *msgid, GError **error)
+{
+	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
+						     c->ref, cfg->domain);
+	g_autofree char *body = g_strdup_printf(
+		"A mail answering this complaint reached the bridge, and it was NOT sent to the "
+		"citizen.\n\n"
+		"Why: %s.\n\n"
+		"The refused mail, as it presents itself (the sender may be forged):\n"
+		"From: %s\nSubject: %s\nMessage-ID: %s\nReceived through: %s\n\n"
+		"Nothing from this mail reached the citizen. If an officer of this station wrote "
+		"it, reply to this note or to any mail of the complaint: its reply address "
+		"carries the token that proves a reply. If nobody here wrote it, someone tried "
+		"to reach the citizen under the station's name. The bridge keeps the mail; "
+		"`wabridge complaint %s` lists it.",
+		in->reason, r->from_addr ? r->from_addr : "(none)", r->subject ? r->subject : "",
+		r->message_id ? r->message_id : "(none)",
+		strcmp(in->source, "imap") == 0 ? "the replies mailbox" : "the mail server's pipe",
+		c->ref);
+	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
+	struct wb_note_in note = {
+		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = c->ref,
+		.thread_root = c->first_wamid, .message_id = msgid, .reply_to = reply_to,
+		.summary = "REFUSED reply: NOT sent to the citizen", .when = wb_now(),
+		.title = "REFUSED: a reply was NOT sent to the citizen", .body = body,
+		.headers = headers, .tpl = tpl,
+	};
+	return wb_render_note(&note, error);
+}
+
 /* ---- the whole step ------------------------------------------------------------------ */
 
 static enum wb_reply_outcome finish(struct wb_reply_result *res, enum wb_reply_outcome o,
@@ -313,6 +390,56 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 	return finish(res, o, message);
 }
 
+static enum wb_reply_outcome store_failed(struct wb_reply_result *res, const char *doing,
+					  GError *e)
+{
+	enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
+		"the state database failed %s (%s); deliver it again later", doing, e->message));
+	g_error_free(e);
+	return t;
+}
+
+/* Refuse a reply at step 2 (why is taken): keep it with the reason and, unless the
+ * complaint had WB_MAX_REFUSAL_NOTES such refusals in the last day, queue the station's
+ * note in the same transaction. */
+static enum wb_reply_outcome refuse(struct wb_config *cfg, struct wb_store *store,
+				    const struct wb_templates *tpl, const struct wb_station *st,
+				    const struct wb_complaint *c, const struct wb_reply *r,
+				    struct wb_reply_in *in, struct wb_reply_result *res, char *why)
+{
+	g_autofree char *reason = why;
+	in->state = WB_RS_UNAUTHORISED;
+	in->reason = reason;
+	GError *e = NULL;
+	unsigned earlier = 0;
+	if (!wb_store_refusals_since(store, c->id, wb_now() - 86400, in->key, &earlier, &e))
+		return store_failed(res, "counting refused replies", e);
+	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
+	g_autofree char *msgid = g_strdup_printf("wb-refused-%.32s@%s", key_hash, cfg->domain);
+	g_autoptr(GBytes) note = earlier < WB_MAX_REFUSAL_NOTES
+		? refusal_note(cfg, tpl, st, c, r, in, msgid, &e) : NULL;
+	if (e) {
+		/* A broken template: the admin must fix it; the refusal itself stands. */
+		g_warning("reply: the note for the thread of %s cannot be written: %s", c->ref,
+			  e->message);
+		g_clear_error(&e);
+	}
+	struct wb_mailop_in op = { .station = st->key, .kind = "append", .message_id = msgid,
+				   .mail = note };
+	in->ops = note ? &op : NULL;
+	in->n_ops = note ? 1 : 0;
+	g_autofree char *told = note ? g_strdup("; the station is told in the complaint's thread")
+		: earlier >= WB_MAX_REFUSAL_NOTES ? g_strdup_printf("; the thread is not told: it "
+		  "was told of %u refused replies within a day", WB_MAX_REFUSAL_NOTES)
+		: g_strdup("");
+	enum wb_reply_outcome o = keep(store, in, res, WB_RA_FORBIDDEN, g_strdup_printf(
+		"%s; nothing was sent to the citizen%s", reason, told));
+	res->noted = note != NULL && o == WB_RA_FORBIDDEN;
+	in->ops = NULL;
+	in->n_ops = 0;
+	return o;
+}
+
 /* Everything after the parse: match, authorise, decide the send, keep. */
 static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
@@ -320,13 +447,8 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 				    struct wb_reply_in *in, struct wb_reply_result *res)
 {
 	GError *e = NULL;
-	if (!find_complaint(cfg, store, r, envelope, m, &e)) {
-		enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
-			"the state database failed while matching the reply (%s); deliver it "
-			"again later", e->message));
-		g_error_free(e);
-		return t;
-	}
+	if (!find_complaint(cfg, store, r, envelope, m, &e))
+		return store_failed(res, "while matching the reply", e);
 	in->matched_by = m->by;
 	in->complaint_id = m->c ? m->c->id : 0;
 	if (m->forged || !m->c) {
@@ -336,22 +458,19 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 			    g_strdup_printf("%s; nothing was sent to anyone", m->why));
 	}
 	const struct wb_station *st = wb_config_station_stored(cfg, m->c->station);
-	if (!st || !wb_officer_ok((const char *const *)st->officers, r->from_addr)) {
-		g_autofree char *list = st ? g_strjoinv(", ", st->officers) : NULL;
-		g_autofree char *why = !st
-			? g_strdup_printf("complaint %s belongs to station %s, which is no longer "
-					  "configured", m->c->ref, m->c->station)
-			: !st->officers[0]
-			? g_strdup_printf("station %s has no officers configured, so no reply is "
-					  "accepted; add officers = … to [station:%s]", st->key, st->key)
-			: g_strdup_printf("the sender %s is not one of the officers of station %s "
-					  "(officers = %s)", r->from_addr ? r->from_addr : "(no From:)",
-					  st->key, list);
+	if (!st) {
+		g_autofree char *why = g_strdup_printf("complaint %s belongs to station %s, which "
+						       "is no longer configured", m->c->ref,
+						       m->c->station);
 		in->state = WB_RS_UNAUTHORISED;
 		in->reason = why;
 		return keep(store, in, res, WB_RA_FORBIDDEN,
 			    g_strdup_printf("%s; nothing was sent to the citizen", why));
 	}
+	g_autofree char *proof = NULL;
+	char *why = refusal(cfg, st, m, r, &proof);
+	if (why)
+		return refuse(cfg, store, tpl, st, m->c, r, in, res, why);
 	if (st->number_patterns[0] && !r->number)
 		r->number = wb_reply_find_number(r->text, (const char *const *)st->number_patterns);
 	in->text = r->text;
@@ -364,12 +483,8 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	}
 
 	g_autoptr(GPtrArray) msgs = wb_store_complaint_messages(store, m->c->id, 50, &e);
-	if (!msgs) {
-		enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
-			"the state database failed (%s); deliver it again later", e->message));
-		g_error_free(e);
-		return t;
-	}
+	if (!msgs)
+		return store_failed(res, "reading the complaint", e);
 	int fb = wb_lang_parse(cfg->default_language);
 	enum wb_lang lang = wb_guess_lang(msgs, fb < 0 ? WB_LANG_BN : (enum wb_lang)fb);
 	bool window = m->c->last_inbound > 0 && wb_now() - m->c->last_inbound < WINDOW_SECONDS;
@@ -411,8 +526,9 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	const char *what = !sending ? "nothing to send" : send.fail_reason ? "cannot be sent: "
 			   : text ? "WhatsApp text queued in " : "WhatsApp template queued in ";
 	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
-		"accepted from %s for %s (matched by %s)%s%s%s; %s%s", r->from_addr, m->c->ref,
-		m->by, r->number ? ", complaint number " : "", r->number ? r->number : "",
+		"accepted from %s for %s (matched by %s, proven by %s)%s%s%s; %s%s", r->from_addr,
+		m->c->ref, m->by, proof, r->number ? ", complaint number " : "",
+		r->number ? r->number : "",
 		in->tags ? (r->close ? ", closed" : ", tags read") : "", what,
 		!sending ? "" : send.fail_reason ? send.fail_reason : send.lang));
 }

@@ -1081,6 +1081,22 @@ static char *thread_ids(GMimeMessage *msg)
 	return g_string_free(s, FALSE);
 }
 
+static char **auth_results(GMimeMessage *msg)
+{
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+	GMimeHeaderList *hl = g_mime_object_get_header_list((GMimeObject *)msg);
+	unsigned n = 0;
+	for (int i = 0; i < g_mime_header_list_get_count(hl) && n <= WB_AUTHRES_MAX_FIELDS; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), "Authentication-Results") != 0)
+			continue;
+		const char *raw = g_mime_header_get_raw_value(h);
+		g_strv_builder_add(b, raw ? raw : "");
+		n++;
+	}
+	return g_strv_builder_end(b);
+}
+
 /* ---- the whole mail ------------------------------------------------------------------ */
 
 /* RFC 5322 field name: printable ASCII but the colon. */
@@ -1141,6 +1157,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	r->from_addr = from_addr(msg);
 	r->to_addrs = to_addrs(msg);
 	r->in_reply_to = thread_ids(msg);
+	r->auth_results = auth_results(msg);
 	r->subject = wb_clean_line(g_mime_message_get_subject(msg), 998);
 	const char *mid = g_mime_message_get_message_id(msg);
 	if (mid && *mid)
@@ -1170,5 +1187,6 @@ void wb_reply_free(struct wb_reply *r)
 	g_free(r->in_reply_to);
 	g_free(r->subject);
 	g_free(r->message_id);
+	g_strfreev(r->auth_results);
 	g_free(r);
 }

@@ -152,6 +152,8 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
 	"  UNIQUE (kind, message_id, keyword));"
 	"CREATE INDEX mailops_work ON mailops(state, next_at);",
+	/* 5: a complaint's replies, for its history and for counting refused ones */
+	"CREATE INDEX replies_complaint ON replies(complaint_id, state, received_at);",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)

@@ -203,8 +203,7 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	sqlite3_bind_int(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
-	return (!in->send || add_outbox(s, id, in->complaint_id, in->send, error)) &&
-	       add_mailops(s, in->ops, in->n_ops, error);
+	return !in->send || add_outbox(s, id, in->complaint_id, in->send, error);
 }
 
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
@@ -265,11 +264,28 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 		return sq_rollback(s);
 	if (!id)
 		id = sqlite3_last_insert_rowid(s->db);
-	if (strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
-	    !accept_effects(s, in, id, error))
+	if ((strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
+	     !accept_effects(s, in, id, error)) || !add_mailops(s, in->ops, in->n_ops, error))
 		return sq_rollback(s);
 	*reply_id = id;
 	return sq_commit(s, error);
+}
+
+bool wb_store_refusals_since(struct wb_store *s, int64_t complaint_id, gint64 since,
+			     const char *except_key, unsigned *n, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT count(*) FROM replies WHERE complaint_id = ?1 AND "
+				   "state = '" WB_RS_UNAUTHORISED "' AND received_at >= ?2 AND "
+				   "key IS NOT ?3", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sqlite3_bind_int64(st, 2, since);
+	sq_bind_text(st, 3, except_key);
+	int rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || sq_fail(s, error, "counting refused replies");
 }
 
 /* ---- the outbox ---------------------------------------------------------------------- */

@@ -59,6 +59,13 @@ char *wb_reply_token(const char *secret, const char *ref)
 	return g_strndup(mac, 10);
 }
 
+char *wb_reply_address(const char *local, const char *secret, const char *ref,
+		       const char *domain)
+{
+	g_autofree char *token = wb_reply_token(secret, ref);
+	return g_strdup_printf("%s+%s.%s@%s", local, ref, token, domain);
+}
+
 /* Characters that never start a grapheme cluster: they attach to what precedes. */
 static bool attaches_to_previous(gunichar c)
 {

@@ -77,13 +77,14 @@ class Setup:
 
 
 def reply_mail(original, text, sender=OFFICER, to=None, subject=None, msgid=None,
-               refs=True, html=None):
-    """A reply to a station mail the way a mail client writes it (quote below)."""
+               refs=True, html=None, headers=()):
+    """A reply to a station mail the way a mail client writes it (quote below); headers:
+    lines put on top, as the receiving mail servers add them."""
     o = original[3]
     to = to or o["Reply-To"]
     subject = subject or "Re: " + o["Subject"]
     quoted = "\n".join("> " + ln for ln in W.text_of(o).splitlines()[:6])
-    lines = ["From: Officer in Charge <%s>" % sender, "To: %s" % to,
+    lines = list(headers) + ["From: Officer in Charge <%s>" % sender, "To: %s" % to,
              "Subject: %s" % subject, "Date: %s" % email.utils.formatdate(localtime=True),
              "Message-ID: %s" % (msgid or email.utils.make_msgid(domain="police.test")),
              "MIME-Version: 1.0"]
@@ -664,6 +665,209 @@ def test_send_errors(t, graph):
          "the record says it was a dry run", [W.text_of(n[3]) for n in notes])
 
 
+# ---- 5. proof: a reply needs its token or a trusted server's Authentication-Results ------
+
+TRUSTED = "mx.police.test"
+SCAM = "Please pay Rs 5000 to UPI 98300xxxxx@upi to get your phone back"
+
+
+def forged(first, ref, sender=OFFICER, refs=False, subject=None, headers=(), msgid=None):
+    """A mail from an officer's address that names the complaint only by the [REF] of its
+    subject (or, refs=True, by its In-Reply-To/References) and carries no token: anyone
+    can write it, and references are sequential."""
+    return reply_mail(first, SCAM, sender=sender, to="bhowanipore.ps@police.test", refs=refs,
+                      subject=subject or "Re: [%s] Phone stolen" % ref, headers=headers,
+                      msgid=msgid)
+
+
+def refusal_notes(wamid, user="bhowanipore"):
+    """The bridge's notes of refused replies in the thread of the mail with this wamid."""
+    box = W.mailbox(user)
+    root = [m[3]["Message-ID"] for m in box if m[3]["X-WhatsApp-Message-Id"] == wamid and
+            not m[3]["X-Wabridge-Outbox"]]
+    return [m for m in box if m[3]["X-Wabridge-Refused-Reply"] and root and
+            m[3]["In-Reply-To"] == root[0]]
+
+
+def check_note(t, note, ref, how, needles):
+    """A refusal note: the bridge's, plainly not an officer's reply, safe to read."""
+    h = note[3]
+    t.ok(str(h["Subject"]).startswith("[%s] REFUSED reply: NOT sent to the citizen" % ref),
+         "%s: the note's subject says the reply was refused" % how, h["Subject"])
+    t.eq(h["From"].addresses[0].addr_spec, "wabridge@%s" % W.DOMAIN,
+         "%s: the note comes from the bridge, not from the officer's address" % how)
+    t.eq(h["Auto-Submitted"], "auto-generated", "%s: the note is marked auto-generated" % how)
+    t.ok(h["Bcc"] is None and h["Cc"] is None, "%s: nothing from the mail became a header" % how,
+         note[2][:2000])
+    t.eq(W.wire_problems(note[2]), [], "%s: the note is clean on the wire" % how)
+    text = W.text_of(h)
+    t.ok(text.startswith("REFUSED: a reply was NOT sent to the citizen") and
+         "it was NOT sent to the" in text, "%s: the note says plainly it was NOT sent" % how,
+         text)
+    t.ok(SCAM not in text, "%s: the note does not repeat the mail's text" % how, text)
+    for needle in needles:
+        t.ok(needle in text, "%s: the note names %r" % (how, needle), text)
+    html = W.text_of(h, "html")
+    t.ok("<script" not in html, "%s: no markup from the mail in the HTML note" % how, html)
+    return html
+
+
+def test_forged_pipe(t, graph):
+    """Issue #9: a forged From: matching `officers`, the complaint in the subject, no token.
+    It reached the citizen; now it exits 77, sends nothing, is kept and shown in status,
+    and the station reads a note in the complaint's thread."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    # The subject tries to smuggle a header through an encoded CR LF, and markup.
+    subject = "Re: [%s] =?utf-8?q?<script>x</script>=0D=0ABcc:_victim@evil.test?=" % ref
+    rc, _, err = s.reply(forged(first, ref, subject=subject, msgid="<forged-1@evil.test>"))
+    t.eq(rc, 77, "a forged reply matched by its subject: exit 77", err)
+    t.ok("only by its [REF] subject tag" in err and "nothing was sent to the citizen" in err
+         and "the station is told in the complaint's thread" in err,
+         "the MTA's bounce line says why and that the station is told", err)
+    rc2, _, err2 = s.b.run("run")
+    t.eq(len(s.sends()), 0, "the fake Graph API received nothing", err2)
+    t.eq(s.b.db("SELECT state, matched_by, sender FROM replies"),
+         [("unauthorised", "subject", OFFICER)], "the mail is kept as refused")
+    rc, out, _ = s.b.run("status")
+    t.ok(OFFICER in out and "unauthorised for %s" % ref in out and
+         "only by its [REF] subject tag" in out and "can be forged" in out,
+         "status lists the refused reply with its reason", out)
+    t.eq(s.b.db("SELECT number FROM complaints WHERE ref = ?", ref), [(None,)],
+         "no complaint number is recorded")
+    t.ok("$WA_Registered" not in flags(s.first_mail(wamid)), "the complaint is not registered")
+    notes = refusal_notes(wamid)
+    t.eq(len(notes), 1, "the complaint's thread holds one note of the refusal")
+    if notes:
+        html = check_note(t, notes[0], ref, "subject", [
+            OFFICER, "<script>x</script> Bcc: victim@evil.test", "forged-1@evil.test",
+            "only by its [REF]", "the mail server's pipe"])
+        t.ok("&lt;script&gt;x&lt;/script&gt;" in html, "the HTML note shows the subject's "
+             "markup as text", html)
+    # The same mail again (a second copy): refused again, no second note.
+    rc, _, err = s.reply(forged(first, ref, subject=subject, msgid="<forged-1@evil.test>"))
+    t.eq(rc, 77, "the same forged mail again: 77 again", err)
+    # Matched by In-Reply-To/References alone: just as unproven.
+    rc, _, err = s.reply(forged(first, ref, refs=True, subject="Re: your complaint"))
+    t.ok(rc == 77 and "only by its In-Reply-To/References" in err,
+         "a forged reply matched by its thread: exit 77", err)
+    # A valid token proves the mail came from the complaint's thread, not who sent it.
+    rc, _, err = s.reply(reply_mail(first, "Complaint No. 5/2026",
+                                    sender="someone@example.org"))
+    t.ok(rc == 77 and "not one of the officers" in err,
+         "a valid token from a sender who is not an officer: exit 77", err)
+    s.b.run("run")
+    t.eq(len(s.sends()), 0, "none of them reached the citizen")
+    notes = refusal_notes(wamid)
+    t.eq(len(notes), 3, "one note per refused mail (the repeated one once)",
+         [str(n[3]["Subject"]) for n in notes])
+    # The officer answers properly: the token of the reply address proves the reply,
+    # without any Authentication-Results.
+    rc, _, err = s.reply(reply_mail(first, "Complaint No. 123/2026"))
+    t.eq(rc, 0, "a reply with a token that verifies and no Authentication-Results: exit 0",
+         err)
+    t.ok("proven by its reply-address token" in err, "the log says what proved it", err)
+    t.eq(len(s.sends()), 1, "and it is sent")
+
+    # A flood of forged mails cannot fill the thread: after WB_MAX_REFUSAL_NOTES refusals
+    # in a day the thread is no longer told (status still lists each one).
+    wamid2, ref2 = s.complaint(sender="919830666555", text="আমার সাইকেল চুরি হয়েছে")
+    cid = s.b.db("SELECT id FROM complaints WHERE ref = ?", ref2)[0][0]
+    now = int(time.time())
+    for i in range(20):
+        s.b.db_write("INSERT INTO replies (key, sha256, mail, source, received_at, "
+                     "updated_at, sender, complaint_id, matched_by, state, reason) VALUES "
+                     "(?, '00', x'00', 'pipe', ?, ?, ?, ?, 'subject', 'unauthorised', "
+                     "'earlier')", "<earlier-%d@evil.test>" % i, now, now, OFFICER, cid)
+    rc, _, err = s.reply(forged(s.first_mail(wamid2), ref2))
+    t.ok(rc == 77 and "the thread is not told" in err,
+         "over the cap of refusal notes a day: still 77, the thread not told", err)
+    s.b.run("run")
+    t.eq(len(refusal_notes(wamid2)), 0, "no note past the cap")
+
+
+def test_forged_mailbox(t, graph):
+    """The same forgery through the watched replies mailbox: marked rejected, nothing
+    sent, listed in status, told in the thread."""
+    s = Setup(graph, mode="imap")
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    append_reply(forged(first, ref))
+    rc, _, err = s.b.run("run")
+    t.eq(rc, 0, "run takes the mailbox and writes the note", err)
+    box = W.mailbox("replies")
+    t.ok(len(box) == 1 and {"$WB_Processed", "$WB_Rejected"} <= flags(box[0]),
+         "the forged mail stays in the mailbox, marked processed and rejected",
+         [flags(m) for m in box])
+    t.eq(len(s.sends()), 0, "the fake Graph API received nothing")
+    rc, out, _ = s.b.run("status")
+    t.ok("via imap from %s" % OFFICER in out and "only by its [REF] subject tag" in out,
+         "status lists it with the reason", out)
+    notes = refusal_notes(wamid)
+    t.eq(len(notes), 1, "the thread holds the note", err)
+    if notes:
+        check_note(t, notes[0], ref, "mailbox", [OFFICER, "the replies mailbox"])
+
+
+def test_auth_results(t, graph):
+    """[replies] trusted_authserv_id: a reply without a token is taken when a trusted
+    server's Authentication-Results report dmarc=pass, or dkim=pass signed by the From:
+    domain itself, and nothing trusted says otherwise."""
+    s = Setup(graph)
+    W.set_key(s.b.config, "replies", "trusted_authserv_id", "%s, mx2.police.test" % TRUSTED)
+    wamid, ref = s.complaint()
+    first = s.first_mail(wamid)
+    ar = "Authentication-Results: "
+    pass_ = ar + TRUSTED + "; dmarc=pass (p=reject dis=none) header.from=police.test"
+    cases = [
+        ("no Authentication-Results", [], "no Authentication-Results from a trusted server"),
+        ("an untrusted server's dmarc=pass", [ar + "mx.evil.test; dmarc=pass "
+                                              "header.from=police.test"],
+         "no Authentication-Results from a trusted server"),
+        ("dkim=pass for another domain", [ar + TRUSTED + "; dkim=pass header.d=evil.test"],
+         "no Authentication-Results from a trusted server"),
+        ("dkim=pass for a parent domain", [ar + TRUSTED + "; dkim=pass header.d=test"],
+         "no Authentication-Results from a trusted server"),
+        ("dmarc=fail", [ar + TRUSTED + "; dmarc=fail (p=reject) header.from=police.test"],
+         "reports dmarc=fail for police.test"),
+        ("a forged pass below the trusted fail",
+         [ar + TRUSTED + ";\r\n\tdmarc=fail header.from=police.test", pass_],
+         "reports dmarc=fail for police.test"),
+        ("an unreadable trusted field", [ar + TRUSTED + "; dmarc=pass (unterminated"],
+         "cannot be read"),
+    ]
+    for i, (what, headers, why) in enumerate(cases):
+        rc, _, err = s.reply(forged(first, ref, headers=headers, msgid="<ar-%d@x.test>" % i))
+        t.ok(rc == 77 and why in err, "%s: refused (77)" % what, err)
+    t.eq(len(s.sends()), 0, "none of them reached the citizen")
+    t.eq(len(refusal_notes(wamid)), len(cases), "each refusal is told in the thread")
+
+    # The trusted server's pass: accepted without a token, sent once.
+    mail = reply_mail(first, "Complaint No. 123/2026", to="bhowanipore.ps@police.test",
+                      refs=False, subject="Re: [%s] Phone stolen" % ref,
+                      headers=[pass_, ar + "mx.other.test; dmarc=fail header.from=police.test"])
+    rc, _, err = s.reply(mail)
+    t.eq(rc, 0, "a trusted dmarc=pass with no token: accepted", err)
+    t.ok("proven by dmarc=pass for police.test from trusted mx.police.test" in err,
+         "the log says what proved it", err)
+    check_registered(t, s, wamid, ref, "trusted dmarc=pass")
+
+    # OpenDKIM's own field, from the second trusted server, for a colleague's subdomain.
+    wamid2, ref2 = s.complaint(sender="919830444111", text="আমার ব্যাগ চুরি হয়েছে")
+    mail = reply_mail(s.first_mail(wamid2), "GD 77/26", sender="si.das@bhowanipore.police.test",
+                      to="bhowanipore.ps@police.test", headers=[
+                          ar + "mx2.police.test; dkim=pass (2048-bit key)\r\n"
+                          "\theader.d=bhowanipore.police.test header.s=mail header.b=Xy+/12Ab"])
+    rc, _, err = s.reply(mail)
+    t.ok(rc == 0 and "dkim=pass for bhowanipore.police.test" in err and len(s.sends()) == 2,
+         "an aligned dkim=pass from the other trusted server, matched by its thread: sent",
+         err)
+    # A trusted pass does not make an outsider an officer.
+    rc, _, err = s.reply(forged(first, ref, sender="x@evil.test", headers=[
+        ar + TRUSTED + "; dmarc=pass header.from=evil.test"]))
+    t.ok(rc == 77 and "not one of the officers" in err and len(s.sends()) == 2,
+         "a trusted pass for a sender who is not an officer: refused", err)
 
 
 def test_serve_idle(t, graph):
@@ -719,7 +923,9 @@ def main():
         W.Tap().run(lambda t: [f(t, graph) for f in (
             test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status,
             test_crash_between_call_and_record, test_html_reply_and_tags,
-            test_send_errors, test_complaint_commands, test_serve_idle, test_mutt_pipe, test_mutt_mailbox) if not only or only in f.__name__])
+            test_send_errors, test_complaint_commands, test_forged_pipe, test_forged_mailbox,
+            test_auth_results, test_serve_idle, test_mutt_pipe, test_mutt_mailbox)
+            if not only or only in f.__name__])
     finally:
         graph.stop()
 

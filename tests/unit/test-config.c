@@ -137,6 +137,8 @@ static void test_embedded_defaults(void)
 	g_assert_null(cfg->smtp_url);
 	g_assert_cmpstr(cfg->smtp_from, ==, "wabridge@localhost");
 	g_assert_cmpstr(cfg->replies_mode, ==, "pipe");
+	g_assert_nonnull(cfg->trusted_authserv_ids);
+	g_assert_null(cfg->trusted_authserv_ids[0]);
 	g_assert_null(cfg->replies_imap_user);
 	g_assert_null(cfg->replies_imap_password);
 	g_assert_cmpstr(cfg->replies_folder, ==, "INBOX");
@@ -210,6 +212,7 @@ static const char full_conf[] =
 	"folder = Replies\n"
 	"address = reply\n"
 	"token_secret_file = @DIR@/reply_secret\n"
+	"trusted_authserv_id = MX.Police.Example, mx2.police.example\n"
 	"\n"
 	"[station:bhowanipore]\n"
 	"name = Bhowanipore Police Station ; ভবানীপুর থানা\n"
@@ -314,6 +317,9 @@ static void test_full_config(void)
 	g_assert_cmpstr(cfg->replies_folder, ==, "Replies");
 	g_assert_cmpstr(cfg->replies_address, ==, "reply");
 	g_assert_cmpstr(cfg->token_secret, ==, "ReplySecretValue-5");
+	g_assert_cmpuint(g_strv_length(cfg->trusted_authserv_ids), ==, 2);
+	g_assert_cmpstr(cfg->trusted_authserv_ids[0], ==, "mx.police.example");
+	g_assert_cmpstr(cfg->trusted_authserv_ids[1], ==, "mx2.police.example");
 	g_assert_false(cfg->auto_stations);
 	g_assert_cmpuint(cfg->stations->len, ==, 3);
 
@@ -565,6 +571,13 @@ static const struct {
 	{ "replies", "address", ".complaint", "not a plain mail local part" },
 	{ "replies", "token_secret", "x", "secrets are not accepted in the config file" },
 	{ "replies", "modes", "pipe", "unknown key; did you mean mode?" },
+	{ "replies", "trusted_authserv_id", "mx.police.example", NULL },
+	{ "replies", "trusted_authserv_id", "mx.police.example, mail_gw-2.example,", NULL },
+	{ "replies", "trusted_authserv_id", "", NULL },
+	{ "replies", "trusted_authserv_id", "mx.police.example; dmarc=pass", "is not an authserv-id" },
+	{ "replies", "trusted_authserv_id", "mx.police.example mx2", "is not an authserv-id" },
+	{ "replies", "trusted_authserv_id", "\"mx.police.example\"", "is not an authserv-id" },
+	{ "replies", "trusted_authserv_id", "মেইল.example", "is not an authserv-id" },
 	{ "replies", "url", "imap://x", "unknown key here; it belongs in [imap] or [smtp]" },
 	{ "station", "officers", "*@*.police.example, Duty?@x.example", NULL },
 	{ "station", "officers", "oc@police.example; dc@police.example", "not an address or pattern" },
@@ -984,7 +997,7 @@ static const char *const spec_keys[] = {
 	"verify_token_file", "max_body", "api_base", "access_token_file", "dry_run",
 	"template_registered", "template_language", "media_max", "ca_file", "url",
 	"tls_fingerprint", "idle", "from", "mode", "imap_user", "imap_password_file", "folder",
-	"address", "token_secret_file", "name", "code", "phone_number_id", "deliver",
+	"address", "token_secret_file", "trusted_authserv_id", "name", "code", "phone_number_id", "deliver",
 	"officers", "escalate_to", "number_patterns",
 };
 

@@ -678,6 +678,10 @@ static void test_headers(void)
 		"Subject: =?UTF-8?B?UmU6IFtCSFAtMjAyNi0wMDAwNDJdIOCmq+Cni+CmqCDgpprgp4HgprDgpr8=?=\n"
 		"In-Reply-To: <wamid.B@wa.police.example>\n"
 		"References: <wamid.A@wa.police.example>\n <wamid.B@wa.police.example>\n"
+		"Authentication-Results: mx.police.example;\n\tdmarc=pass (p=reject)\n"
+		"\theader.from=police.example\n"
+		"authentication-results: mx.police.example; dkim=pass header.d=police.example\n"
+		"X-Authentication-Results: not this one\n"
 		"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nok\n";
 	g_autoptr(GError) err = NULL;
 	struct wb_reply *r = wb_reply_parse(mail, strlen(mail), NULL, &err);
@@ -691,6 +695,11 @@ static void test_headers(void)
 			"wamid.B@wa.police.example wamid.A@wa.police.example wamid.B@wa.police.example");
 	g_assert_cmpstr(r->subject, ==, "Re: [BHP-2026-000042] ফোন চুরি");
 	g_assert_cmpstr(r->text, ==, "ok");
+	/* Authentication-Results as written, topmost first, folding kept */
+	g_assert_cmpuint(g_strv_length(r->auth_results), ==, 2);
+	g_assert_nonnull(strstr(r->auth_results[0], "mx.police.example;\n\tdmarc=pass"));
+	g_assert_nonnull(strstr(r->auth_results[0], "header.from=police.example"));
+	g_assert_nonnull(strstr(r->auth_results[1], "dkim=pass header.d=police.example"));
 	wb_reply_free(r);
 
 	const char *bare = "Subject: only a subject\n\nhello\n";
@@ -700,6 +709,19 @@ static void test_headers(void)
 	g_assert_cmpstr(r->to_addrs, ==, "");
 	g_assert_cmpstr(r->in_reply_to, ==, "");
 	g_assert_cmpstr(r->text, ==, "hello");
+	g_assert_null(r->auth_results[0]);
+	wb_reply_free(r);
+
+	/* Hundreds of Authentication-Results: one more than the cap is kept, so that the
+	 * decision sees there were too many. */
+	g_autoptr(GString) many = g_string_new(NULL);
+	for (unsigned i = 0; i < 500; i++)
+		g_string_append_printf(many, "Authentication-Results: h%u.example; none\n", i);
+	g_string_append(many, "Subject: x\n\nhello\n");
+	r = wb_reply_parse(many->str, many->len, NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(g_strv_length(r->auth_results), ==, WB_AUTHRES_MAX_FIELDS + 1);
+	g_assert_nonnull(strstr(r->auth_results[0], "h0.example"));
 	wb_reply_free(r);
 }
 

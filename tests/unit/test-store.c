@@ -1413,6 +1413,50 @@ static void test_reply_refused_then_accepted(struct fx *f, gconstpointer data)
 	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 1);
 }
 
+/* A refused reply queues its note for the thread in the same transaction, and only
+ * once however often the same mail comes; refusals are counted per complaint. */
+static void test_reply_refused_note(struct fx *f, gconstpointer data)
+{
+	send1(f, PNID_BHP, "wamid.RN1", CITIZEN_A, NOW - 60, NULL);
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) note = g_bytes_new_static("note", 4);
+	struct wb_mailop_in op = { .station = "bhp", .kind = "append",
+				   .message_id = "wb-refused-1@wa.test", .mail = note };
+	struct wb_reply_in in = { .key = "<f1@evil.test>", .sha256 = "00", .source = "pipe",
+				  .mail = "x", .len = 1, .complaint_id = 1, .matched_by = "subject",
+				  .state = WB_RS_UNAUTHORISED, .reason = "nothing proves it",
+				  .ops = &op, .n_ops = 1 };
+	int64_t rid = 0;
+	bool already = false;
+	for (int i = 0; i < 2; i++) {
+		g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+		g_assert_no_error(err);
+		g_assert_false(already);
+	}
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM mailops WHERE kind = 'append' AND "
+			      "message_id = 'wb-refused-1@wa.test' AND state = 'pending'"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 0);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM replies"), ==, 2);
+
+	unsigned n = 99;
+	g_assert_true(wb_store_refusals_since(f->s, 1, 0, NULL, &n, &err));
+	g_assert_cmpuint(n, ==, 1);
+	g_assert_true(wb_store_refusals_since(f->s, 1, 0, "<f1@evil.test>", &n, &err));
+	g_assert_cmpuint(n, ==, 0);
+	g_assert_true(wb_store_refusals_since(f->s, 1, G_MAXINT64, NULL, &n, &err));
+	g_assert_cmpuint(n, ==, 0);
+	g_assert_true(wb_store_refusals_since(f->s, 2, 0, NULL, &n, &err));
+	g_assert_cmpuint(n, ==, 0);
+	/* An accepted reply is no refusal. */
+	in = (struct wb_reply_in){ .key = "<ok@police.test>", .sha256 = "00", .source = "pipe",
+				   .mail = "x", .len = 1, .complaint_id = 1, .matched_by = "token",
+				   .state = WB_RS_ACCEPTED, .text = "ok" };
+	g_assert_true(wb_store_add_reply(f->s, &in, &rid, &already, &err));
+	g_assert_true(wb_store_refusals_since(f->s, 1, 0, NULL, &n, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(n, ==, 1);
+}
+
 static void test_outbox_take_once(struct fx *f, gconstpointer data)
 {
 	int64_t ob = queued_reply(f, "<r3@police.test>");
@@ -1597,6 +1641,7 @@ int main(int argc, char **argv)
 	ADD("/store/readonly", test_readonly);
 	ADD("/store/reply/replay", test_reply_replay);
 	ADD("/store/reply/refused_then_accepted", test_reply_refused_then_accepted);
+	ADD("/store/reply/refused_note", test_reply_refused_note);
 	ADD("/store/outbox/take_once", test_outbox_take_once);
 	ADD("/store/outbox/status_monotonic", test_status_monotonic);
 	ADD("/store/outbox/status_reconciles_crash", test_status_reconciles_crash);

@@ -51,6 +51,10 @@ static void test_reply_token(void)
 	g_assert_cmpuint(strlen(a), ==, 10);
 	g_assert_cmpstr(a, !=, b);
 	g_assert_cmpstr(a, !=, c);
+	g_autofree char *addr = wb_reply_address("complaint", "secret", "BHP-2026-000001",
+						 "wa.police.example");
+	g_autofree char *want = g_strdup_printf("complaint+BHP-2026-000001.%s@wa.police.example", a);
+	g_assert_cmpstr(addr, ==, want);
 }
 
 static const struct { const char *in; size_t max; const char *out; } lines[] = {
