@@ -402,7 +402,7 @@ static enum wb_reply_outcome store_failed(struct wb_reply_result *res, const cha
 /* Refuse a reply at step 2 (why is taken): keep it with the reason and, unless the
  * complaint had WB_MAX_REFUSAL_NOTES such refusals in the last day, queue the station's
  * note in the same transaction. */
-static enum wb_reply_outcome refuse(struct wb_config *cfg, struct wb_store *store,
+static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, const struct wb_station *st,
 				    const struct wb_complaint *c, const struct wb_reply *r,
 				    struct wb_reply_in *in, struct wb_reply_result *res, char *why)
