@@ -61,6 +61,7 @@ struct wb_config {
 	char *listen;
 	char *path_webhook;
 	char *app_secret;      /* secret; NULL = signature checking off (loud warning) */
+	bool allow_unsigned;   /* no app secret off loopback: accepted, with a warning */
 	char *verify_token;    /* secret */
 	size_t max_body;
 	/* [whatsapp] */
@@ -76,9 +77,11 @@ struct wb_config {
 	char *imap_ca_file;
 	char *imap_tls_fingerprint;
 	bool imap_idle;
+	bool imap_allow_plaintext; /* no STARTTLS off loopback: log in anyway (tls.h) */
 	/* [smtp] */
 	char *smtp_url;
 	char *smtp_from;
+	bool smtp_allow_plaintext; /* the same rule for the SMTP sender */
 	/* [replies] */
 	char *replies_mode;
 	char *replies_imap_user;
@@ -93,6 +96,7 @@ struct wb_config {
 	/* loaded from templates (or the built-in set) along with the configuration */
 	struct wb_templates *tpl;
 	struct wb_station_index *index; /* private: lookups, and the auto stations' registry */
+	char **warnings;       /* what check-config warns about, NULL-terminated; owned */
 };
 
 /* Resolve which file to use: explicit (-c) wins, then $WABRIDGE_CONFIG, then
@@ -103,8 +107,13 @@ const char *wb_config_choose_path(const char *explicit_path);
 struct wb_config *wb_config_load(const char *path, GError **error);
 
 /* Validate everything, appending one human-readable line per problem
- * ("FILE: [group] key: what is wrong; what to do") to problems. Returns true when none. */
-bool wb_config_check(const char *path, GPtrArray *problems);
+ * ("FILE: [group] key: what is wrong; what to do") to problems. Returns true when none.
+ * warnings (may be NULL) gets the lines about what is allowed but risky, such as an
+ * allow_plaintext that lets a password cross the network unencrypted (cfg->warnings of
+ * a loaded configuration holds the same); notes (may be NULL) how each mail server URL
+ * will be connected to (tls.h), e.g. "STARTTLS required". Both read like problems. */
+bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
+		     GPtrArray *notes);
 
 void wb_config_free(struct wb_config *cfg);
 

@@ -34,7 +34,7 @@ const char *wb_graph_user_agent(void);
  * (anything else could split a header or a log line). */
 bool wb_graph_visible(const char *s);
 
-/* True for an https URL, or an http one to this machine; *plain tells which. */
+/* True for an https URL, or an http one to a loopback host (tls.h); *plain tells which. */
 bool wb_graph_url_allowed(const char *url, bool *plain);
 
 /* What is wrong with an access token and an api_base, or NULL when both will do.

@@ -8,14 +8,13 @@
  *   a session idle for WB_IMAPCONN_IDLE_CHECK_S that fails a NOOP. Every connect, TLS
  *   handshake, read and write times out after WB_IMAPCONN_TIMEOUT_S (libetpan's
  *   per-session timeout): a hanging server cannot hang us.
- * - TLS: imaps:// always verifies the server: against the tls_fingerprint pin (SHA-256
- *   of the certificate DER) when set, else against ca_file, else against the system
- *   CAs, host name included. imap:// uses STARTTLS when the server offers it; with
- *   ca_file or tls_fingerprint set, STARTTLS is required and verified the same way,
- *   without them it is opportunistic (it stops eavesdropping, not an active attacker).
- *   libetpan's GnuTLS build verifies nothing itself (mailstream_ssl_set_server_certicate
- *   is a stub there), so we check the peer's chain with GnuTLS after the handshake and
- *   before LOGIN sends the password.
+ * - TLS and plain text follow the rules of tls.h: imaps:// is TLS from the start;
+ *   imap:// uses STARTTLS whenever the server offers it; TLS is always verified (pin,
+ *   ca_file or the system CAs, host name included) after the handshake and before LOGIN
+ *   sends the password. A server offering no STARTTLS gets the login in plain text only
+ *   on loopback or with [imap] allow_plaintext = true; otherwise nothing secret is sent
+ *   and the connect fails. A certificate or STARTTLS refusal is WB_FAIL_LATER: it needs
+ *   a human, not a quick retry.
  * - Failures are classified as in isync's drv_imap.c: network trouble and BYE are
  *   WB_FAIL_SOON; refused logins, [OVERQUOTA], [UNAVAILABLE], [SERVERBUG], [NOPERM]
  *   and TLS problems need time or a human (WB_FAIL_LATER); other NO and BAD answers
@@ -37,6 +36,7 @@
 
 #include "config.h"
 #include "fail.h"
+#include "tls.h"
 
 #ifndef WB_IMAPCONN_TIMEOUT_S     /* -D override: a quick manual test of a hanging server */
 #define WB_IMAPCONN_TIMEOUT_S    30 /* connect, TLS handshake, each read and write */
@@ -47,7 +47,7 @@ struct wb_imapconn {
 	GQuark domain;       /* of the errors set, e.g. WB_DELIVER_ERROR */
 	char *host;          /* without [] for IPv6 */
 	uint16_t port;
-	bool tls;            /* imaps:// */
+	struct wb_tls_plan plan; /* TLS or plain text, from the URL (tls.h) */
 	char *ca_file;       /* NULL: system CAs */
 	char *fingerprint;   /* lowercase hex without ':', NULL when unset */
 	char *user;
@@ -57,8 +57,8 @@ struct wb_imapconn {
 	unsigned generation; /* counts sessions opened: a change means a new session */
 };
 
-/* Configure c (zeroed by the caller) from cfg's [imap] url, ca_file and tls_fingerprint
- * and the given login; connects nothing. On failure error is set (WB_FAIL_LATER) and c
+/* Configure c (zeroed by the caller) from cfg's [imap] url, ca_file, tls_fingerprint and
+ * allow_plaintext and the given login; connects nothing. On failure error is set (WB_FAIL_LATER) and c
  * must still be cleared. user and password may be NULL (taken as ""). */
 bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_config *cfg,
 		      const char *user, const char *password, GError **error);

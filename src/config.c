@@ -27,6 +27,7 @@
  */
 #include "config.h"
 #include "caps.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -127,6 +128,9 @@ static const struct option options[] = {
 	  .def = "/webhook", .offset = CFG(path_webhook), .check = check_http_path },
 	{ .group = "webhook", .key = "app_secret_file", .type = T_SECRET,
 	  .def = NULL, .offset = CFG(app_secret) },
+	/* only matters off loopback without app_secret_file: see check_webhook_exposure() */
+	{ .group = "webhook", .key = "allow_unsigned", .type = T_BOOL,
+	  .def = "false", .offset = CFG(allow_unsigned) },
 	{ .group = "webhook", .key = "verify_token_file", .type = T_SECRET,
 	  .def = NULL, .offset = CFG(verify_token) },
 	{ .group = "webhook", .key = "max_body", .type = T_SIZE,
@@ -158,12 +162,16 @@ static const struct option options[] = {
 	  .def = NULL, .offset = CFG(imap_tls_fingerprint) },
 	{ .group = "imap", .key = "idle", .type = T_BOOL,
 	  .def = "true", .offset = CFG(imap_idle) },
+	{ .group = "imap", .key = "allow_plaintext", .type = T_BOOL,
+	  .def = "false", .offset = CFG(imap_allow_plaintext) },
 
 	{ .group = "smtp", .key = "url", .type = T_STRING,
 	  .def = NULL, .offset = CFG(smtp_url), .check = check_smtp_url },
 	/* unset: wabridge@<domain>, filled in by finish() */
 	{ .group = "smtp", .key = "from", .type = T_STRING,
 	  .def = NULL, .offset = CFG(smtp_from), .check = check_address },
+	{ .group = "smtp", .key = "allow_plaintext", .type = T_BOOL,
+	  .def = "false", .offset = CFG(smtp_allow_plaintext) },
 
 	{ .group = "replies", .key = "mode", .type = T_ENUM,
 	  .def = "pipe", .offset = CFG(replies_mode), .choices = reply_modes },
@@ -409,11 +417,9 @@ static bool check_api_base(const char *v, GString *why)
 		g_string_printf(why, "\"%s\" is not a URL; use https://graph.facebook.com/v26.0", v);
 		return false;
 	}
-	const char *host = g_uri_get_host(uri);
-	if (strcmp(g_uri_get_scheme(uri), "http") == 0 && strcmp(host, "127.0.0.1") != 0 &&
-	    strcmp(host, "localhost") != 0 && strcmp(host, "::1") != 0) {
+	if (strcmp(g_uri_get_scheme(uri), "http") == 0 && !wb_loopback_host(g_uri_get_host(uri))) {
 		g_string_printf(why, "\"%s\" is plain http; use https:// (http:// is allowed "
-				"only for 127.0.0.1 and localhost, for tests)", v);
+				"only to a loopback host such as 127.0.0.1 or localhost, for tests)", v);
 		return false;
 	}
 	if (g_str_has_suffix(v, "/") || g_uri_get_query(uri) != NULL) {
@@ -424,28 +430,26 @@ static bool check_api_base(const char *v, GString *why)
 	return true;
 }
 
-static bool check_url(const char *v, const char *const *schemes, const char *example,
-		      GString *why)
+static bool check_mail_url(const char *v, const char *proto, const char *example, GString *why)
 {
-	g_autoptr(GUri) uri = parse_url(v, schemes);
-	if (uri != NULL)
+	struct wb_mailurl u;
+	if (wb_mailurl_parse(v, proto, &u)) {
+		wb_mailurl_clear(&u);
 		return true;
-	g_autofree char *list = join(schemes, "://, ");
-	g_string_printf(why, "\"%s\" is not a %s:// URL with a host; write it like %s", v,
-			list, example);
+	}
+	g_string_printf(why, "\"%s\" is not a %s://, %ss:// URL with a host; write it like %s",
+			v, proto, proto, example);
 	return false;
 }
 
 static bool check_imap_url(const char *v, GString *why)
 {
-	static const char *const schemes[] = { "imap", "imaps", NULL };
-	return check_url(v, schemes, "imaps://mail.police.example", why);
+	return check_mail_url(v, "imap", "imaps://mail.police.example", why);
 }
 
 static bool check_smtp_url(const char *v, GString *why)
 {
-	static const char *const schemes[] = { "smtp", "smtps", NULL };
-	return check_url(v, schemes, "smtp://127.0.0.1:25", why);
+	return check_mail_url(v, "smtp", "smtp://127.0.0.1:25", why);
 }
 
 static bool check_address(const char *v, GString *why)
@@ -584,22 +588,6 @@ static bool parse_bool(const char *v, bool *out)
 		}
 	}
 	return false;
-}
-
-/* "AB:CD:…" or "abcd…" → 64 lowercase hex digits, or NULL. */
-static char *parse_fingerprint(const char *v)
-{
-	GString *hex = g_string_new(NULL);
-	for (const char *p = v; *p; p++) {
-		if (g_ascii_isxdigit(*p))
-			g_string_append_c(hex, g_ascii_tolower(*p));
-		else if (*p != ':')
-			break;
-		if (p[1] == '\0' && hex->len == 64)
-			return g_string_free(hex, FALSE);
-	}
-	g_string_free(hex, TRUE);
-	return NULL;
 }
 
 /* ---- secrets ---------------------------------------------------------------------------- */
@@ -757,6 +745,8 @@ static bool create_token_secret(const char *dir, const char *path)
 struct build {
 	const char *label;     /* file name, or EMBEDDED_LABEL */
 	GPtrArray *problems;   /* of char *, appended to */
+	GPtrArray *warnings;   /* of char *, appended to: allowed but risky */
+	GPtrArray *notes;      /* of char *, appended to: how TLS will be used, per URL */
 	guint first_problem;   /* problems->len when this pass began */
 	struct wb_config *cfg;
 	GKeyFile *kf;          /* NULL for the embedded defaults or an unreadable file */
@@ -764,15 +754,14 @@ struct build {
 	bool load;             /* loading (may create the token secret), not only checking */
 };
 
-static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
-	G_GNUC_PRINTF(4, 5);
+/* Appends "FILE: [group] key: what" to a list: problems, warnings and notes all read so. */
+static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		     const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
 
-static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
+static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		     const char *fmt, va_list ap)
 {
-	va_list ap;
-	va_start(ap, fmt);
 	g_autofree char *what = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
 	char *line;
 	if (group != NULL && key != NULL)
 		line = g_strdup_printf("%s: [%s] %s: %s", b->label, group, key, what);
@@ -780,7 +769,39 @@ static void problem(struct build *b, const char *group, const char *key, const c
 		line = g_strdup_printf("%s: [%s]: %s", b->label, group, what);
 	else
 		line = g_strdup_printf("%s: %s", b->label, what);
-	g_ptr_array_add(b->problems, line);
+	g_ptr_array_add(to, line);
+}
+
+static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
+	G_GNUC_PRINTF(4, 5);
+static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add_line(b, b->problems, group, key, fmt, ap);
+	va_end(ap);
+}
+
+/* Allowed, but risky enough that check-config and serve say so. */
+static void warning(struct build *b, const char *group, const char *key, const char *fmt, ...)
+	G_GNUC_PRINTF(4, 5);
+static void warning(struct build *b, const char *group, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add_line(b, b->warnings, group, key, fmt, ap);
+	va_end(ap);
+}
+
+/* How a valid setting will behave, for check-config to state. */
+static void note(struct build *b, const char *group, const char *key, const char *fmt, ...)
+	G_GNUC_PRINTF(4, 5);
+static void note(struct build *b, const char *group, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add_line(b, b->notes, group, key, fmt, ap);
+	va_end(ap);
 }
 
 static bool has_problems(const struct build *b)
@@ -936,10 +957,11 @@ static bool parse_value(const struct option *o, const char *v, void *base, GStri
 	case T_REGEXES:
 		return parse_regexes(v, FIELD(base, o, char **), why);
 	case T_FINGERPRINT:
-		fpr = parse_fingerprint(v);
+		fpr = wb_tls_fingerprint(v);
 		if (fpr == NULL) {
 			g_string_printf(why, "\"%s\" is not a SHA-256 fingerprint; give 64 hex "
-					"digits, with or without colons", v);
+					"digits, with or without colons (openssl x509 -noout "
+					"-fingerprint -sha256)", v);
 			return false;
 		}
 		*FIELD(base, o, char *) = fpr;
@@ -1385,6 +1407,53 @@ static void check_stations(struct build *b)
 	}
 }
 
+/* The rules of tls.h for one mail server URL: a note on how the connection will go,
+ * and a warning when allow_plaintext lets secrets cross the network unencrypted. */
+static void check_mail_transport(struct build *b, const char *group, const char *url,
+				 const char *ca_file, const char *fingerprint,
+				 bool allow_plaintext, const char *exposed)
+{
+	struct wb_mailurl u;
+	if (url == NULL || was_bad(b, group, "url") || !wb_mailurl_parse(url, group, &u))
+		return;
+	struct wb_tls_plan plan = wb_tls_plan(&u, allow_plaintext,
+					      ca_file != NULL || fingerprint != NULL);
+	g_autofree char *how = wb_tls_describe(&plan, &u, ca_file, fingerprint);
+	note(b, group, "url", "%s: %s", url, how);
+	if (wb_tls_plaintext_by_config(&plan))
+		warning(b, group, "allow_plaintext", "true, and %s is not a loopback host: when "
+			"the server offers no STARTTLS, %s cross the network unencrypted; use "
+			"%ss:// or turn STARTTLS on in the server, then remove this line", u.host,
+			exposed, group);
+	wb_mailurl_clear(&u);
+}
+
+/* Signature checking may be off only where nobody else can post: on loopback, or when
+ * allow_unsigned says so (then loudly). */
+static void check_webhook_exposure(struct build *b)
+{
+	const struct wb_config *cfg = b->cfg;
+	if (cfg->app_secret != NULL || was_bad(b, "webhook", "app_secret_file") ||
+	    was_bad(b, "webhook", "listen"))
+		return;
+	const char *colon = strrchr(cfg->listen, ':');
+	g_autofree char *host = g_strndup(cfg->listen, colon != NULL ? (size_t)(colon - cfg->listen)
+							      : strlen(cfg->listen));
+	if (wb_loopback_host(host))
+		return;
+	if (cfg->allow_unsigned)
+		warning(b, "webhook", "allow_unsigned", "true, and listen = %s is not a loopback "
+			"address: signature checking is OFF on a listener others can reach, so "
+			"anyone who reaches it can post messages in any citizen's name; set "
+			"app_secret_file and remove this line", cfg->listen);
+	else
+		problem(b, "webhook", "app_secret_file", "not set, but listen = %s is not a "
+			"loopback address, so anyone who can reach it could post messages in any "
+			"citizen's name; name the file holding the Meta app secret, or listen on "
+			"127.0.0.1 behind a TLS proxy (allow_unsigned = true accepts the risk, for "
+			"a closed test network only)", cfg->listen);
+}
+
 /* Rules across keys. */
 static void cross_check(struct build *b)
 {
@@ -1401,6 +1470,12 @@ static void cross_check(struct build *b)
 		     "imap; name the file holding its password (chmod 600)");
 	}
 	check_stations(b);
+	check_webhook_exposure(b);
+	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,
+			     cfg->imap_tls_fingerprint, cfg->imap_allow_plaintext,
+			     "the mailbox passwords and every complaint mail");
+	check_mail_transport(b, "smtp", cfg->smtp_url, NULL, NULL, cfg->smtp_allow_plaintext,
+			     "the SMTP login and every escalation mail");
 }
 
 /* With no token_secret_file, the reply secret lives in <data_dir>/reply_secret: loading
@@ -1489,12 +1564,15 @@ static void templates(struct build *b)
 	}
 }
 
-static struct wb_config *build(const char *path, bool load, GPtrArray *problems)
+static struct wb_config *build(const char *path, bool load, GPtrArray *problems,
+			       GPtrArray *warnings, GPtrArray *notes)
 {
 	struct wb_config *cfg = g_new0(struct wb_config, 1);
 	struct build b = {
 		.label = path ? path : EMBEDDED_LABEL,
 		.problems = problems,
+		.warnings = warnings,
+		.notes = notes,
 		.first_problem = problems->len,
 		.cfg = cfg,
 		.bad = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
@@ -1535,10 +1613,21 @@ const char *wb_config_choose_path(const char *explicit_path)
 	return NULL;
 }
 
+/* A list of lines for build() that the caller did not ask for. */
+static GPtrArray *lines_or_new(GPtrArray *given_list, GPtrArray **own)
+{
+	if (given_list != NULL)
+		return given_list;
+	*own = g_ptr_array_new_with_free_func(g_free);
+	return *own;
+}
+
 struct wb_config *wb_config_load(const char *path, GError **error)
 {
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-	struct wb_config *cfg = build(path, true, problems);
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	struct wb_config *cfg = build(path, true, problems, warnings, notes);
 	if (problems->len > 0) {
 		g_ptr_array_add(problems, NULL);
 		g_autofree char *all = g_strjoinv("\n", (char **)problems->pdata);
@@ -1546,16 +1635,22 @@ struct wb_config *wb_config_load(const char *path, GError **error)
 		wb_config_free(cfg);
 		return NULL;
 	}
+	g_ptr_array_add(warnings, NULL);
+	cfg->warnings = g_strdupv((char **)warnings->pdata);
 	if (path != NULL && cfg->auto_stations)
 		g_message("%s: no [station:*] group, so every phone_number_id becomes a station "
 			  "of its own, delivering to a Maildir under %s", path, cfg->data_dir);
 	return cfg;
 }
 
-bool wb_config_check(const char *path, GPtrArray *problems)
+bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
+		     GPtrArray *notes)
 {
+	g_autoptr(GPtrArray) own_warnings = NULL;
+	g_autoptr(GPtrArray) own_notes = NULL;
 	guint before = problems->len;
-	wb_config_free(build(path, false, problems));
+	wb_config_free(build(path, false, problems, lines_or_new(warnings, &own_warnings),
+			     lines_or_new(notes, &own_notes)));
 	return problems->len == before;
 }
 
@@ -1569,6 +1664,7 @@ void wb_config_free(struct wb_config *cfg)
 	index_free(cfg->index);
 	g_ptr_array_unref(cfg->stations);
 	wb_templates_free(cfg->tpl);
+	g_strfreev(cfg->warnings);
 	g_free(cfg->path);
 	g_free(cfg->data_dir);
 	g_free(cfg);

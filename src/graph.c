@@ -4,6 +4,7 @@
 
 #include "caps.h"
 #include "graph.h"
+#include "tls.h"
 #include "util.h"
 #include "version.h"
 
@@ -22,12 +23,6 @@ bool wb_graph_visible(const char *s)
 	return true;
 }
 
-static bool is_loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "[::1]") == 0 ||
-	       g_ascii_strcasecmp(host, "localhost") == 0;
-}
-
 bool wb_graph_url_allowed(const char *url, bool *plain)
 {
 	CURLU *u = curl_url();
@@ -36,7 +31,7 @@ bool wb_graph_url_allowed(const char *url, bool *plain)
 		  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 		  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK;
 	*plain = ok && strcmp(scheme, "http") == 0;
-	ok = ok && (strcmp(scheme, "https") == 0 || (*plain && is_loopback(host)));
+	ok = ok && (strcmp(scheme, "https") == 0 || (*plain && wb_loopback_host(host)));
 	curl_free(scheme);
 	curl_free(host);
 	curl_url_cleanup(u);

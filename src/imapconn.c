@@ -1,15 +1,12 @@
 /* imapconn: one IMAP client connection (see imapconn.h). */
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "deliver.h"
 #include "imapconn.h"
-#include "util.h"
+#include "tls.h"
 
 #define SERVER_TEXT_MAX      300 /* bytes of a server response quoted in an error */
-#define CHAIN_MAX            16  /* certificates of a server chain we look at */
 
 /* ---- errors ---------------------------------------------------------------------- */
 
@@ -183,47 +180,20 @@ bool wb_imapconn_fail_local(const struct wb_imapconn *c, GError **error, enum wb
 
 /* ---- configuration --------------------------------------------------------------- */
 
-static bool parse_url(struct wb_imapconn *c, const char *url, GError **error)
+static bool parse_url(struct wb_imapconn *c, const char *url, bool allow_plaintext,
+		      GError **error)
 {
-	g_autoptr(GUri) uri = url != NULL ? g_uri_parse(url, G_URI_FLAGS_NONE, NULL) : NULL;
-	const char *scheme = uri != NULL ? g_uri_get_scheme(uri) : NULL;
-	const char *host = uri != NULL ? g_uri_get_host(uri) : NULL;
-	bool imaps = scheme != NULL && g_ascii_strcasecmp(scheme, "imaps") == 0;
+	struct wb_mailurl u;
 
-	if (scheme == NULL || (!imaps && g_ascii_strcasecmp(scheme, "imap") != 0) ||
-	    host == NULL || host[0] == '\0' || g_uri_get_port(uri) == 0) {
+	if (!wb_mailurl_parse(url, "imap", &u)) {
 		g_set_error(error, c->domain, WB_FAIL_LATER,
 			    "imap: [imap] url must be imap://HOST[:PORT] or imaps://HOST[:PORT]");
 		return false;
 	}
-	c->tls = imaps;
-	c->host = g_strdup(host);
-	int port = g_uri_get_port(uri);
-	c->port = port > 0 ? (uint16_t)port : imaps ? 993 : 143;
+	c->plan = wb_tls_plan(&u, allow_plaintext, c->ca_file != NULL || c->fingerprint != NULL);
+	c->host = g_steal_pointer(&u.host);
+	c->port = u.port;
 	return true;
-}
-
-/* "AB:cd:..." or "abcd..." → 64 lowercase hex digits; NULL when malformed. */
-static char *normalize_fingerprint(const char *fp)
-{
-	GString *hex = g_string_new(NULL);
-
-	if (g_str_has_prefix(fp, "sha256:"))
-		fp += strlen("sha256:");
-	for (; *fp != '\0'; fp++) {
-		if (*fp == ':' || g_ascii_isspace(*fp))
-			continue;
-		if (!g_ascii_isxdigit(*fp)) {
-			g_string_free(hex, TRUE);
-			return NULL;
-		}
-		g_string_append_c(hex, g_ascii_tolower(*fp));
-	}
-	if (hex->len != 64) {
-		g_string_free(hex, TRUE);
-		return NULL;
-	}
-	return g_string_free(hex, FALSE);
 }
 
 static void flush_base64(GString *out, GByteArray *utf16)
@@ -275,18 +245,17 @@ bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_conf
 	c->domain = domain;
 	c->user = g_strdup(user != NULL ? user : "");
 	c->password = g_strdup(password != NULL ? password : "");
-	if (!parse_url(c, cfg->imap_url, error))
-		return false;
 	if (cfg->imap_ca_file != NULL && cfg->imap_ca_file[0] != '\0')
 		c->ca_file = g_strdup(cfg->imap_ca_file);
-	if (cfg->imap_tls_fingerprint != NULL && cfg->imap_tls_fingerprint[0] != '\0') {
-		c->fingerprint = normalize_fingerprint(cfg->imap_tls_fingerprint);
-		if (c->fingerprint == NULL)
-			return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
-						      "[imap] tls_fingerprint must be the 64 hex "
-						      "digits of the SHA-256 of the server "
-						      "certificate");
-	}
+	bool pinned = cfg->imap_tls_fingerprint != NULL && cfg->imap_tls_fingerprint[0] != '\0';
+	if (pinned)
+		c->fingerprint = wb_tls_fingerprint(cfg->imap_tls_fingerprint);
+	if (!parse_url(c, cfg->imap_url, cfg->imap_allow_plaintext, error))
+		return false;
+	if (pinned && c->fingerprint == NULL)
+		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
+					      "[imap] tls_fingerprint must be the 64 hex digits "
+					      "of the SHA-256 of the server certificate");
 	return true;
 }
 
@@ -301,107 +270,22 @@ static void tls_setup(struct mailstream_ssl_context *ctx, void *data)
 		mailstream_ssl_set_server_name(ctx, c->host);
 }
 
-static bool pin_ok(const struct wb_imapconn *c, const MMAPString *leaf, GError **error)
-{
-	g_autofree char *hex = wb_sha256_hex(leaf->str, leaf->len);
-
-	if (wb_ct_equal(hex, strlen(hex), c->fingerprint, strlen(c->fingerprint)))
-		return true;
-	return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
-				      "server certificate SHA-256 %s does not match [imap] "
-				      "tls_fingerprint", hex);
-}
-
-static int load_trust(const struct wb_imapconn *c, gnutls_x509_trust_list_t list)
-{
-	if (c->ca_file != NULL)
-		return gnutls_x509_trust_list_add_trust_file(list, c->ca_file, NULL,
-							     GNUTLS_X509_FMT_PEM, 0, 0);
-	return gnutls_x509_trust_list_add_system_trust(list, 0, 0);
-}
-
-/* Verify the chain (leaf first) against the trust anchors, for our host name and for
- * TLS server use. Returns gnutls' verdict: 0 and *status 0 means trusted. */
-static int verify_crts(const struct wb_imapconn *c, gnutls_x509_trust_list_t list,
-		       gnutls_x509_crt_t *crts, unsigned n, unsigned *status)
-{
-	static unsigned char purpose[] = GNUTLS_KP_TLS_WWW_SERVER;
-	gnutls_typed_vdata_st data[] = {
-		{ .type = GNUTLS_DT_DNS_HOSTNAME, .data = (unsigned char *)c->host },
-		{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = purpose },
-	};
-	return gnutls_x509_trust_list_verify_crt2(list, crts, n, data, G_N_ELEMENTS(data), 0,
-						  status, NULL);
-}
-
-static unsigned import_chain(carray *chain, gnutls_x509_crt_t *crts)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < carray_count(chain) && n < CHAIN_MAX; i++) {
-		const MMAPString *der = carray_get(chain, i);
-		const gnutls_datum_t d = { (unsigned char *)der->str, (unsigned)der->len };
-		if (gnutls_x509_crt_init(&crts[n]) < 0)
-			break;
-		if (gnutls_x509_crt_import(crts[n], &d, GNUTLS_X509_FMT_DER) < 0) {
-			gnutls_x509_crt_deinit(crts[n]);
-			break;
-		}
-		n++;
-	}
-	return n;
-}
-
-static bool chain_ok(const struct wb_imapconn *c, carray *chain, GError **error)
-{
-	gnutls_x509_trust_list_t list;
-	gnutls_x509_crt_t crts[CHAIN_MAX];
-	unsigned status = 0;
-
-	if (gnutls_x509_trust_list_init(&list, 0) < 0)
-		return wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
-	if (load_trust(c, list) <= 0) {
-		gnutls_x509_trust_list_deinit(list, 1);
-		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
-					      "no CA certificate could be read from %s",
-					      c->ca_file != NULL ? c->ca_file
-								 : "the system trust store");
-	}
-	unsigned n = import_chain(chain, crts);
-	int r = n > 0 ? verify_crts(c, list, crts, n, &status) : GNUTLS_E_NO_CERTIFICATE_FOUND;
-	for (unsigned i = 0; i < n; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	gnutls_x509_trust_list_deinit(list, 1);
-	if (r == 0 && status == 0)
-		return true;
-	gnutls_datum_t why = { NULL, 0 };
-	if (r < 0 || gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-								   &why, 0) < 0)
-		why.data = NULL;
-	wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
-			       "server certificate not trusted (%s): set [imap] ca_file or "
-			       "tls_fingerprint",
-			       why.data != NULL ? g_strstrip((char *)why.data) : gnutls_strerror(r));
-	gnutls_free(why.data);
-	return false;
-}
-
 /* After the handshake, before anything secret is sent. */
 static bool verify_peer(struct wb_imapconn *c, GError **error)
 {
 	carray *chain = mailstream_get_certificate_chain(c->imap->imap_stream);
-	bool ok;
+	size_t n = chain != NULL ? MIN(carray_count(chain), (unsigned)WB_TLS_CHAIN_MAX) : 0;
+	struct wb_tls_der der[WB_TLS_CHAIN_MAX];
+	g_autoptr(GString) why = g_string_new(NULL);
 
-	if (chain == NULL || carray_count(chain) == 0)
-		ok = wb_imapconn_fail_local(c, error, WB_FAIL_LATER, "server sent no certificate");
-	else if (c->fingerprint != NULL)
-		ok = pin_ok(c, carray_get(chain, 0), error) &&
-		     (c->ca_file == NULL || chain_ok(c, chain, error));
-	else
-		ok = chain_ok(c, chain, error);
+	for (size_t i = 0; i < n; i++) {
+		const MMAPString *s = carray_get(chain, (unsigned)i);
+		der[i] = (struct wb_tls_der){ s->str, s->len };
+	}
+	bool ok = wb_tls_verify(der, n, c->host, c->ca_file, c->fingerprint, "imap", why);
 	if (chain != NULL)
 		mailstream_certificate_chain_free(chain);
-	return ok;
+	return ok || wb_imapconn_fail_local(c, error, WB_FAIL_LATER, "%s", why->str);
 }
 
 bool wb_imapconn_has_capability(struct wb_imapconn *c, const char *name)
@@ -416,19 +300,36 @@ bool wb_imapconn_has_capability(struct wb_imapconn *c, const char *name)
 	return mailimap_has_extension(c->imap, name) != 0;
 }
 
-/* imap://: STARTTLS when offered; required and verified when a trust anchor is set. */
+/* The address the session is connected to; false when it cannot be told. */
+static bool peer_address(const struct wb_imapconn *c, struct sockaddr_storage *sa)
+{
+	socklen_t len = sizeof *sa;
+	int fd = mailstream_low_get_fd(mailstream_get_low(c->imap->imap_stream));
+
+	return fd >= 0 && getpeername(fd, (struct sockaddr *)sa, &len) == 0;
+}
+
+/* No STARTTLS offered: go on in plain text only where tls.h allows it. */
+static bool without_starttls(struct wb_imapconn *c, GError **error)
+{
+	struct sockaddr_storage sa;
+	bool known = peer_address(c, &sa);
+
+	if (wb_tls_plain_ok(&c->plan, known ? (struct sockaddr *)&sa : NULL)) {
+		if (!c->plan.loopback)
+			g_message("imap %s:%u: the server offers no STARTTLS; logging in in plain "
+				  "text as [imap] allow_plaintext = true says", c->host, c->port);
+		return true;
+	}
+	g_autofree char *why = wb_tls_refusal(&c->plan, c->host, "imap");
+	return wb_imapconn_fail_local(c, error, WB_FAIL_LATER, "%s", why);
+}
+
+/* imap://: STARTTLS whenever offered, always verified (tls.h). */
 static bool starttls(struct wb_imapconn *c, GError **error)
 {
-	bool verify = c->ca_file != NULL || c->fingerprint != NULL;
-
-	if (!wb_imapconn_has_capability(c, "STARTTLS")) {
-		if (!verify)
-			return true;
-		return wb_imapconn_fail_local(c, error, WB_FAIL_LATER,
-					      "server offers no STARTTLS, but [imap] ca_file or "
-					      "tls_fingerprint asks for verified TLS (use imaps:// "
-					      "or drop them)");
-	}
+	if (!wb_imapconn_has_capability(c, "STARTTLS"))
+		return without_starttls(c, error);
 	int r = mailimap_socket_starttls_with_callback(c->imap, tls_setup, c);
 	if (r != MAILIMAP_NO_ERROR)
 		return wb_imapconn_fail(c, error, r, WB_FAIL_LATER, "STARTTLS");
@@ -440,7 +341,7 @@ static bool starttls(struct wb_imapconn *c, GError **error)
 					      "server sent data after STARTTLS before the TLS "
 					      "handshake");
 	}
-	return !verify || verify_peer(c, error);
+	return verify_peer(c, error);
 }
 
 /* ---- session --------------------------------------------------------------------- */
@@ -461,14 +362,15 @@ bool wb_imapconn_connect(struct wb_imapconn *c, GError **error)
 	if (c->imap == NULL)
 		return wb_imapconn_fail_local(c, error, WB_FAIL_SOON, "out of memory");
 	mailimap_set_timeout(c->imap, WB_IMAPCONN_TIMEOUT_S);
-	int r = c->tls ? mailimap_ssl_connect_with_callback(c->imap, c->host, c->port, tls_setup, c)
-		       : mailimap_socket_connect(c->imap, c->host, c->port);
+	bool tls = c->plan.mode == WB_TLS_IMPLICIT;
+	int r = tls ? mailimap_ssl_connect_with_callback(c->imap, c->host, c->port, tls_setup, c)
+		    : mailimap_socket_connect(c->imap, c->host, c->port);
 	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
 		wb_imapconn_fail(c, error, r, WB_FAIL_SOON, "connect");
 		wb_imapconn_drop(c);
 		return false;
 	}
-	bool ok = c->tls ? verify_peer(c, error) : starttls(c, error);
+	bool ok = tls ? verify_peer(c, error) : starttls(c, error);
 	if (ok && r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED)
 		ok = login(c, error);
 	if (!ok) {

@@ -86,7 +86,9 @@ static const char usage_text_more[] =
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
 "                   refused and why, and WhatsApp sends that failed or wait.\n"
-"  check-config     Validate the configuration and print every problem (exit 78).\n"
+"  check-config     Validate the configuration and print every problem (exit 78),\n"
+"                   then warnings (allowed but risky; exit 0) and how each mail\n"
+"                   server URL will be reached (see Network rules below).\n"
 "  version          Print the version of wabridge and its libraries.\n"
 "\n";
 
@@ -105,6 +107,15 @@ static const char usage_text2[] =
 "Environment:\n"
 "  WABRIDGE_CONFIG          Configuration file when -c is not given.\n"
 "  HTTP_X_HUB_SIGNATURE_256 Signature for ingest (set by web servers for CGI).\n"
+"\n"
+"Network rules:\n"
+"  TLS is always verified: against ca_file or the tls_fingerprint pin when set,\n"
+"  else the system CAs, host name included. imap:// and smtp:// use STARTTLS\n"
+"  when the server offers it; without it they go on in plain text only to a\n"
+"  loopback host (127.0.0.0/8, ::1, localhost) or with allow_plaintext = true in\n"
+"  [imap] or [smtp] (check-config warns); otherwise no password is sent.\n"
+"  [webhook] listen off loopback needs app_secret_file, or allow_unsigned = true\n"
+"  (check-config warns).\n"
 "\n"
 "Exit codes (sysexits.h): 0 ok, 64 usage, 65 bad data, 67 unknown complaint or no\n"
 "complaint matches a reply, 69 unavailable, 70 internal error, 73 cannot create\n"
@@ -468,16 +479,29 @@ static int cmd_status(const struct cmd_ctx *c)
 	return rc;
 }
 
+static void print_lines(const GPtrArray *lines, const char *tag)
+{
+	for (guint i = 0; i < lines->len; i++)
+		printf("%s%s\n", tag, (const char *)lines->pdata[i]);
+}
+
 static int cmd_check_config(const struct cmd_ctx *c)
 {
 	const char *path = wb_config_choose_path(c->config_path);
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-	if (wb_config_check(path, problems)) {
-		printf("%s: configuration is valid\n", path ? path : "embedded defaults");
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	bool ok = wb_config_check(path, problems, warnings, notes);
+	print_lines(problems, "");
+	print_lines(warnings, "warning: ");
+	if (ok) {
+		print_lines(notes, "");
+		printf("%s: configuration is valid", path ? path : "embedded defaults");
+		if (warnings->len > 0)
+			printf(", with %u warning%s", warnings->len, warnings->len == 1 ? "" : "s");
+		printf("\n");
 		return EX_OK;
 	}
-	for (guint i = 0; i < problems->len; i++)
-		printf("%s\n", (const char *)problems->pdata[i]);
 	fprintf(stderr, "wabridge: %u problem%s found\n", problems->len,
 		problems->len == 1 ? "" : "s");
 	return EX_CONFIG;
@@ -501,6 +525,8 @@ static int cmd_serve(const struct cmd_ctx *c)
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
+	for (size_t i = 0; cfg->warnings[i] != NULL; i++)
+		g_warning("%s", cfg->warnings[i]);
 	return wb_serve(cfg, wb_config_choose_path(c->config_path));
 }
 

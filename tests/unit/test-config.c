@@ -66,7 +66,7 @@ static void assert_no_problems(GPtrArray *problems)
 static GPtrArray *check(const char *path)
 {
 	GPtrArray *problems = g_ptr_array_new_with_free_func(g_free);
-	bool ok = wb_config_check(path, problems);
+	bool ok = wb_config_check(path, problems, NULL, NULL);
 	g_assert_cmpint(ok, ==, problems->len == 0);
 	return problems;
 }
@@ -119,6 +119,8 @@ static void test_embedded_defaults(void)
 	g_assert_null(cfg->serious_keywords_file);
 	g_assert_true(cfg->send_ack);
 	g_assert_cmpstr(cfg->listen, ==, "127.0.0.1:8080");
+	g_assert_false(cfg->allow_unsigned); /* unsigned, but on loopback: no warning */
+	g_assert_cmpuint(g_strv_length(cfg->warnings), ==, 0);
 	g_assert_cmpstr(cfg->path_webhook, ==, "/webhook");
 	g_assert_null(cfg->app_secret);
 	g_assert_null(cfg->verify_token);
@@ -535,7 +537,7 @@ static const struct {
 	{ "bridge", "send_ack", "YES", NULL },
 	{ "bridge", "send_ack", "2", "is not a boolean" },
 	{ "webhook", "listen", "localhost:80", NULL },
-	{ "webhook", "listen", "0.0.0.0:8443", NULL },
+	{ "webhook", "listen", "[::1]:8443", NULL },
 	{ "webhook", "listen", "127.0.0.1:0", "is not HOST:PORT" },
 	{ "webhook", "listen", "127.0.0.1:65536", "is not HOST:PORT" },
 	{ "webhook", "listen", "::1:8080", "is not HOST:PORT" },
@@ -988,6 +990,122 @@ static void test_secret_files(void)
 	rm_rf(dir);
 }
 
+/* ---- network rules (tls.h): plain text, unsigned webhooks ------------------------------ */
+
+static const struct {
+	const char *text;    /* groups after [bridge] and [whatsapp]; SECRET: a secret file */
+	const char *problem; /* a problem that must be there, NULL: none at all */
+	const char *warning; /* a warning that must be there, NULL: none at all */
+	const char *note;    /* a note that must be there, NULL: not looked at */
+} net_cases[] = {
+	{ "[webhook]\nlisten = 0.0.0.0:8080\n",
+	  "[webhook] app_secret_file: not set, but listen = 0.0.0.0:8080 is not a loopback "
+	  "address", NULL, NULL },
+	{ "[webhook]\nlisten = [::]:8080\n", "or listen on 127.0.0.1", NULL, NULL },
+	{ "[webhook]\nlisten = mail.police.example:8080\n", "allow_unsigned = true", NULL, NULL },
+	{ "[webhook]\nlisten = 0.0.0.0:8080\nallow_unsigned = true\n", NULL,
+	  "[webhook] allow_unsigned: true, and listen = 0.0.0.0:8080 is not a loopback address: "
+	  "signature checking is OFF", NULL },
+	{ "[webhook]\nlisten = 0.0.0.0:8080\napp_secret_file = SECRET\n", NULL, NULL, NULL },
+	{ "[webhook]\nlisten = 127.0.0.2:8080\n", NULL, NULL, NULL },
+	{ "[webhook]\nlisten = localhost:8080\nallow_unsigned = true\n", NULL, NULL, NULL },
+	{ "[webhook]\nlisten = [::1]:8080\n", NULL, NULL, NULL },
+	{ "[webhook]\nallow_unsigned = maybe\n", "[webhook] allow_unsigned: \"maybe\" is not a "
+	  "boolean", NULL, NULL },
+	{ "[imap]\nurl = imap://mail.police.example\n", NULL, NULL,
+	  "[imap] url: imap://mail.police.example: STARTTLS required (not a loopback host), "
+	  "certificate verified against the system CAs for mail.police.example; a server "
+	  "without STARTTLS is refused before any login" },
+	{ "[imap]\nurl = imap://mail.police.example\nallow_plaintext = true\n", NULL,
+	  "[imap] allow_plaintext: true, and mail.police.example is not a loopback host: when "
+	  "the server offers no STARTTLS, the mailbox passwords and every complaint mail cross "
+	  "the network unencrypted", "plain text when it does not (allow_plaintext = true)" },
+	{ "[imap]\nurl = imap://127.0.0.1:143\nallow_plaintext = true\n", NULL, NULL,
+	  "STARTTLS when the server offers it, certificate verified against the system CAs "
+	  "for 127.0.0.1; plain text when it does not (loopback host)" },
+	{ "[imap]\nurl = imap://localhost\n", NULL, NULL, "(loopback host)" },
+	{ "[imap]\nurl = imaps://mail.police.example\nallow_plaintext = true\n", NULL, NULL,
+	  "[imap] url: imaps://mail.police.example: TLS, certificate verified against the "
+	  "system CAs for mail.police.example" },
+	{ "[imap]\nurl = imap://mail.police.example\nallow_plaintext = true\ntls_fingerprint = "
+	  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", NULL, NULL,
+	  "STARTTLS required (a CA or pin is set), certificate pinned by tls_fingerprint" },
+	{ "[imap]\nurl = imap://127.0.0.1\nca_file = SECRET\n", NULL, NULL,
+	  "STARTTLS required (a CA or pin is set), certificate verified against " },
+	{ "[imap]\nallow_plaintext = 1\n", NULL, NULL, NULL },
+	{ "[smtp]\nurl = smtp://mail.police.example:25\n", NULL, NULL,
+	  "[smtp] url: smtp://mail.police.example:25: STARTTLS required (not a loopback host)" },
+	{ "[smtp]\nurl = smtp://mail.police.example:25\nallow_plaintext = yes\n", NULL,
+	  "[smtp] allow_plaintext: true, and mail.police.example is not a loopback host: when "
+	  "the server offers no STARTTLS, the SMTP login and every escalation mail cross the "
+	  "network unencrypted; use smtps://", NULL },
+	{ "[smtp]\nurl = smtp://[::1]:25\nallow_plaintext = true\n", NULL, NULL,
+	  "(loopback host)" },
+	{ "[smtp]\nurl = smtps://mail.police.example\n", NULL, NULL,
+	  "[smtp] url: smtps://mail.police.example: TLS, certificate verified against the "
+	  "system CAs for mail.police.example" },
+	{ "[smtp]\nurl = smtp://mail.police.example\nallow_plaintext = sometimes\n",
+	  "[smtp] allow_plaintext: \"sometimes\" is not a boolean", NULL, NULL },
+};
+
+static void assert_lines(GPtrArray *lines, const char *needle, const char *what)
+{
+	if (needle != NULL) {
+		assert_problem(lines, needle);
+		g_assert_cmpuint(lines->len, ==, 1);
+	} else if (lines->len > 0) {
+		g_autofree char *all = joined(lines);
+		g_error("unexpected %s:\n%s", what, all);
+	}
+}
+
+static void test_network_rules(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *secret = write_file(dir, "secret", "s3cret\n", 0600);
+	for (size_t i = 0; i < G_N_ELEMENTS(net_cases); i++) {
+		g_autoptr(GString) text = g_string_new(NULL);
+		g_string_printf(text, "[bridge]\nstate = %s/state.db\n[whatsapp]\ndry_run = true\n%s",
+				dir, net_cases[i].text);
+		g_string_replace(text, "SECRET", secret, 0);
+		g_autofree char *path = write_file(dir, "net.conf", text->str, 0644);
+		g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+		g_test_message("case %zu: %s", i, net_cases[i].text);
+		bool ok = wb_config_check(path, problems, warnings, notes);
+		g_assert_cmpint(ok, ==, net_cases[i].problem == NULL);
+		assert_lines(problems, net_cases[i].problem, "problems");
+		assert_lines(warnings, net_cases[i].warning, "warnings");
+		if (net_cases[i].note != NULL)
+			assert_problem(notes, net_cases[i].note);
+		g_autofree char *prefix = g_strconcat(path, ": [", NULL);
+		for (guint j = 0; j < warnings->len; j++)
+			g_assert_true(g_str_has_prefix(warnings->pdata[j], prefix));
+	}
+	rm_rf(dir);
+}
+
+/* A loaded configuration keeps its warnings, for serve to log them. */
+static void test_load_warnings(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *text = g_strdup_printf("[bridge]\nstate = %s/state.db\n[whatsapp]\n"
+						"dry_run = true\n[imap]\nurl = imap://10.0.0.5\n"
+						"allow_plaintext = true\n", dir);
+	g_autofree char *path = write_file(dir, "w.conf", text, 0644);
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_true(cfg->imap_allow_plaintext);
+	g_assert_false(cfg->smtp_allow_plaintext);
+	g_assert_false(cfg->allow_unsigned);
+	g_assert_cmpuint(g_strv_length(cfg->warnings), ==, 1);
+	g_assert_nonnull(strstr(cfg->warnings[0], "[imap] allow_plaintext: true, and 10.0.0.5"));
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
 /* ---- the shipped example ----------------------------------------------------------------- */
 
 /* Every key of SPEC §4 must be shown in the example. */
@@ -1110,6 +1228,8 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/templates", test_templates);
 	g_test_add_func("/config/token-secret", test_token_secret);
 	g_test_add_func("/config/secret-files", test_secret_files);
+	g_test_add_func("/config/network-rules", test_network_rules);
+	g_test_add_func("/config/load-warnings", test_load_warnings);
 	g_test_add_func("/config/example", test_example);
 	g_test_add_func("/config/choose-path", test_choose_path);
 	int rc = g_test_run();
