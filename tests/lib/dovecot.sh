@@ -11,6 +11,11 @@
 # touched. Dovecot refuses to run its login processes as root, so the whole instance runs
 # as one unprivileged user: `dovecot` when we are root (through setpriv), else ourselves.
 # Users: bhowanipore jadavpur parkstreet replies wabridge, all with password `secret`.
+#
+# For TLS tests: DOVECOT_LISTEN (default 127.0.0.1) lists the addresses to listen on,
+# and DIR/extra.conf, when present at start, is appended to the configuration (ssl = yes,
+# ssl_cert, local blocks). Logins and connections that never tried one ("no auth
+# attempts") are in DIR/dovecot.log.
 set -eu
 
 USERS="bhowanipore jadavpur parkstreet replies wabridge"
@@ -46,6 +51,7 @@ write_passwd() {
 # A standalone config: no !include, every path inside DIR, chroots off (we are not root).
 write_conf() {
 	port=$1
+	listen=${DOVECOT_LISTEN:-127.0.0.1}
 	cat >"$DIR/dovecot.conf" <<EOF
 # Private test instance written by tests/lib/dovecot.sh; nothing from /etc/dovecot.
 instance_name = wbtest-$(basename "$DIR")
@@ -54,7 +60,7 @@ state_dir = $DIR/state
 log_path = $DIR/dovecot.log
 info_log_path = $DIR/dovecot.log
 protocols = imap
-listen = 127.0.0.1
+listen = $listen
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -85,7 +91,7 @@ protocol imap {
 service imap-login {
   chroot =
   inet_listener imap {
-    address = 127.0.0.1
+    address = $listen
     port = $port
   }
   inet_listener imaps {
@@ -105,6 +111,9 @@ service auth-worker {
   user = \$default_internal_user
 }
 EOF
+	if [ -f "$DIR/extra.conf" ]; then
+		cat "$DIR/extra.conf" >>"$DIR/dovecot.conf"
+	fi
 }
 
 # Start the master once on port $1. Returns 0 when up, 2 when the port was busy, 1 else.
