@@ -754,12 +754,13 @@ struct build {
 	bool load;             /* loading (may create the token secret), not only checking */
 };
 
-/* Appends "FILE: [group] key: what" to a list: problems, warnings and notes all read so. */
-static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
-		     const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
+/* Appends "FILE: [group] key: what" to a list: problems, warnings (allowed but risky,
+ * b->warnings) and notes (how a valid setting will behave, b->notes) all read so. */
+static void vadd_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		      const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
 
-static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
-		     const char *fmt, va_list ap)
+static void vadd_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		      const char *fmt, va_list ap)
 {
 	g_autofree char *what = g_strdup_vprintf(fmt, ap);
 	char *line;
@@ -772,35 +773,26 @@ static void add_line(const struct build *b, GPtrArray *to, const char *group, co
 	g_ptr_array_add(to, line);
 }
 
-static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
-	G_GNUC_PRINTF(4, 5);
-static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
+static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		     const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+
+static void add_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
+		     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	add_line(b, b->problems, group, key, fmt, ap);
+	vadd_line(b, to, group, key, fmt, ap);
 	va_end(ap);
 }
 
-/* Allowed, but risky enough that check-config and serve say so. */
-static void warning(struct build *b, const char *group, const char *key, const char *fmt, ...)
+static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
 	G_GNUC_PRINTF(4, 5);
-static void warning(struct build *b, const char *group, const char *key, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	add_line(b, b->warnings, group, key, fmt, ap);
-	va_end(ap);
-}
 
-/* How a valid setting will behave, for check-config to state. */
-static void note(struct build *b, const char *group, const char *key, const char *fmt, ...)
-	G_GNUC_PRINTF(4, 5);
-static void note(struct build *b, const char *group, const char *key, const char *fmt, ...)
+static void problem(struct build *b, const char *group, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	add_line(b, b->notes, group, key, fmt, ap);
+	vadd_line(b, b->problems, group, key, fmt, ap);
 	va_end(ap);
 }
 
@@ -1419,12 +1411,12 @@ static void check_mail_transport(struct build *b, const char *group, const char 
 	struct wb_tls_plan plan = wb_tls_plan(&u, allow_plaintext,
 					      ca_file != NULL || fingerprint != NULL);
 	g_autofree char *how = wb_tls_describe(&plan, &u, ca_file, fingerprint);
-	note(b, group, "url", "%s: %s", url, how);
+	add_line(b, b->notes, group, "url", "%s: %s", url, how);
 	if (wb_tls_plaintext_by_config(&plan))
-		warning(b, group, "allow_plaintext", "true, and %s is not a loopback host: when "
-			"the server offers no STARTTLS, %s cross the network unencrypted; use "
-			"%ss:// or turn STARTTLS on in the server, then remove this line", u.host,
-			exposed, group);
+		add_line(b, b->warnings, group, "allow_plaintext", "true, and %s is not a "
+			 "loopback host: when the server offers no STARTTLS, %s cross the "
+			 "network unencrypted; use %ss:// or turn STARTTLS on in the server, then "
+			 "remove this line", u.host, exposed, group);
 	wb_mailurl_clear(&u);
 }
 
@@ -1437,15 +1429,15 @@ static void check_webhook_exposure(struct build *b)
 	    was_bad(b, "webhook", "listen"))
 		return;
 	const char *colon = strrchr(cfg->listen, ':');
-	g_autofree char *host = g_strndup(cfg->listen, colon != NULL ? (size_t)(colon - cfg->listen)
-							      : strlen(cfg->listen));
+	size_t host_len = colon != NULL ? (size_t)(colon - cfg->listen) : strlen(cfg->listen);
+	g_autofree char *host = g_strndup(cfg->listen, host_len);
 	if (wb_loopback_host(host))
 		return;
 	if (cfg->allow_unsigned)
-		warning(b, "webhook", "allow_unsigned", "true, and listen = %s is not a loopback "
-			"address: signature checking is OFF on a listener others can reach, so "
-			"anyone who reaches it can post messages in any citizen's name; set "
-			"app_secret_file and remove this line", cfg->listen);
+		add_line(b, b->warnings, "webhook", "allow_unsigned", "true, and listen = %s is "
+			 "not a loopback address: signature checking is OFF on a listener others "
+			 "can reach, so anyone who reaches it can post messages in any citizen's "
+			 "name; set app_secret_file and remove this line", cfg->listen);
 	else
 		problem(b, "webhook", "app_secret_file", "not set, but listen = %s is not a "
 			"loopback address, so anyone who can reach it could post messages in any "
