@@ -25,7 +25,7 @@
  *   and where the Graph API may be reached over http://.
  *
  * Everything here is pure (no network, no DNS, no clock) except wb_tls_verify(), which
- * reads ca_file or the system trust store. Strings returned are newly allocated. */
+ * reads ca_file or the system trust store. */
 #ifndef WB_TLS_H
 #define WB_TLS_H
 
@@ -34,6 +34,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "fail.h"
+
+#define WB_TLS_ERROR (wb_tls_error_quark())
+GQuark wb_tls_error_quark(void);
+/* GError codes in WB_TLS_ERROR are enum wb_fail values. */
 
 /* Is host (as written in a URL or a listen address, [] allowed around IPv6) loopback? */
 bool wb_loopback_host(const char *host);
@@ -95,11 +101,11 @@ struct wb_tls_der {
 };
 
 /* Verify the chain a server sent (leaf first; past WB_TLS_CHAIN_MAX it is cut) by the
- * rules above, for host. fingerprint
- * is normalised (wb_tls_fingerprint) or NULL; ca_file NULL means the system CAs. On
- * failure returns false and sets why to what is wrong and what to do, naming the keys
- * of group ("imap"). */
+ * rules above, for host. fingerprint is normalised (wb_tls_fingerprint) or NULL; ca_file
+ * NULL means the system CAs. A refusal is a WB_TLS_ERROR with code WB_FAIL_LATER whose
+ * message says what is wrong and what to do, naming the keys of group ("imap"). */
 bool wb_tls_verify(const struct wb_tls_der *chain, size_t n, const char *host,
-		   const char *ca_file, const char *fingerprint, const char *group, GString *why);
+		   const char *ca_file, const char *fingerprint, const char *group,
+		   GError **error);
 
 #endif

@@ -276,16 +276,16 @@ static bool verify_peer(struct wb_imapconn *c, GError **error)
 	carray *chain = mailstream_get_certificate_chain(c->imap->imap_stream);
 	size_t n = chain != NULL ? MIN(carray_count(chain), (unsigned)WB_TLS_CHAIN_MAX) : 0;
 	struct wb_tls_der der[WB_TLS_CHAIN_MAX];
-	g_autoptr(GString) why = g_string_new(NULL);
+	g_autoptr(GError) why = NULL;
 
 	for (size_t i = 0; i < n; i++) {
 		const MMAPString *s = carray_get(chain, (unsigned)i);
 		der[i] = (struct wb_tls_der){ s->str, s->len };
 	}
-	bool ok = wb_tls_verify(der, n, c->host, c->ca_file, c->fingerprint, "imap", why);
+	bool ok = wb_tls_verify(der, n, c->host, c->ca_file, c->fingerprint, "imap", &why);
 	if (chain != NULL)
 		mailstream_certificate_chain_free(chain);
-	return ok || wb_imapconn_fail_local(c, error, WB_FAIL_LATER, "%s", why->str);
+	return ok || wb_imapconn_fail_local(c, error, why->code, "%s", why->message);
 }
 
 bool wb_imapconn_has_capability(struct wb_imapconn *c, const char *name)

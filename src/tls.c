@@ -8,10 +8,13 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "tls.h"
 #include "util.h"
+
+G_DEFINE_QUARK(wb-tls-error-quark, wb_tls_error)
 
 /* ---- loopback -------------------------------------------------------------------- */
 
@@ -202,16 +205,28 @@ char *wb_tls_fingerprint(const char *text)
 
 /* ---- the certificate check ------------------------------------------------------- */
 
+/* Sets a refusal (WB_FAIL_LATER: a human has to act) and returns false. */
+static bool refuse(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static bool refuse(GError **error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	g_set_error_literal(error, WB_TLS_ERROR, WB_FAIL_LATER, msg);
+	return false;
+}
+
 static bool pin_ok(const struct wb_tls_der *leaf, const char *fingerprint, const char *group,
-		   GString *why)
+		   GError **error)
 {
 	g_autofree char *hex = wb_sha256_hex(leaf->data, leaf->len);
 
 	if (wb_ct_equal(hex, strlen(hex), fingerprint, strlen(fingerprint)))
 		return true;
-	g_string_printf(why, "server certificate SHA-256 %s does not match [%s] "
-			"tls_fingerprint", hex, group);
-	return false;
+	return refuse(error, "server certificate SHA-256 %s does not match [%s] tls_fingerprint",
+		      hex, group);
 }
 
 static unsigned import_chain(const struct wb_tls_der *chain, size_t n, gnutls_x509_crt_t *crts)
@@ -245,23 +260,23 @@ static int verify_crts(gnutls_x509_trust_list_t list, gnutls_x509_crt_t *crts, u
 						  status, NULL);
 }
 
-static void chain_refused(int r, unsigned status, const char *group, GString *why)
+static bool chain_refused(int r, unsigned status, const char *group, GError **error)
 {
 	gnutls_datum_t text = { NULL, 0 };
 
 	if (r < 0 || gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
 								   &text, 0) < 0)
 		text.data = NULL;
-	g_string_printf(why, "server certificate not trusted (%s): set [%s] ca_file to the CA "
-			"that signed it, or pin it with tls_fingerprint",
-			text.data != NULL ? g_strstrip((char *)text.data) : gnutls_strerror(r),
-			group);
+	refuse(error, "server certificate not trusted (%s): set [%s] ca_file to the CA that "
+	       "signed it, or pin it with tls_fingerprint",
+	       text.data != NULL ? g_strstrip((char *)text.data) : gnutls_strerror(r), group);
 	gnutls_free(text.data);
+	return false;
 }
 
 /* The trust anchors: ca_file, else the system's. */
 static bool load_trust(gnutls_x509_trust_list_t list, const char *ca_file, const char *group,
-		       GString *why)
+		       GError **error)
 {
 	int loaded = ca_file != NULL
 		? gnutls_x509_trust_list_add_trust_file(list, ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0)
@@ -269,26 +284,22 @@ static bool load_trust(gnutls_x509_trust_list_t list, const char *ca_file, const
 	if (loaded > 0)
 		return true;
 	if (ca_file != NULL)
-		g_string_printf(why, "no CA certificate could be read from %s; fix [%s] ca_file",
-				ca_file, group);
-	else
-		g_string_printf(why, "no CA certificate could be read from the system trust "
-				"store; install ca-certificates or set [%s] ca_file", group);
-	return false;
+		return refuse(error, "no CA certificate could be read from %s; fix [%s] ca_file",
+			      ca_file, group);
+	return refuse(error, "no CA certificate could be read from the system trust store; "
+		      "install ca-certificates or set [%s] ca_file", group);
 }
 
 static bool chain_ok(const struct wb_tls_der *chain, size_t n, const char *host,
-		     const char *ca_file, const char *group, GString *why)
+		     const char *ca_file, const char *group, GError **error)
 {
 	gnutls_x509_trust_list_t list;
 	gnutls_x509_crt_t crts[WB_TLS_CHAIN_MAX];
 	unsigned status = 0;
 
-	if (gnutls_x509_trust_list_init(&list, 0) < 0) {
-		g_string_assign(why, "out of memory");
-		return false;
-	}
-	if (!load_trust(list, ca_file, group, why)) {
+	if (gnutls_x509_trust_list_init(&list, 0) < 0)
+		return refuse(error, "out of memory");
+	if (!load_trust(list, ca_file, group, error)) {
 		gnutls_x509_trust_list_deinit(list, 1);
 		return false;
 	}
@@ -297,21 +308,16 @@ static bool chain_ok(const struct wb_tls_der *chain, size_t n, const char *host,
 	for (unsigned i = 0; i < got; i++)
 		gnutls_x509_crt_deinit(crts[i]);
 	gnutls_x509_trust_list_deinit(list, 1);
-	if (r == 0 && status == 0)
-		return true;
-	chain_refused(r, status, group, why);
-	return false;
+	return (r == 0 && status == 0) || chain_refused(r, status, group, error);
 }
 
 bool wb_tls_verify(const struct wb_tls_der *chain, size_t n, const char *host,
-		   const char *ca_file, const char *fingerprint, const char *group, GString *why)
+		   const char *ca_file, const char *fingerprint, const char *group, GError **error)
 {
-	if (n == 0) {
-		g_string_assign(why, "server sent no certificate");
-		return false;
-	}
+	if (n == 0)
+		return refuse(error, "server sent no certificate");
 	if (fingerprint != NULL)
-		return pin_ok(&chain[0], fingerprint, group, why) &&
-		       (ca_file == NULL || chain_ok(chain, n, host, ca_file, group, why));
-	return chain_ok(chain, n, host, ca_file, group, why);
+		return pin_ok(&chain[0], fingerprint, group, error) &&
+		       (ca_file == NULL || chain_ok(chain, n, host, ca_file, group, error));
+	return chain_ok(chain, n, host, ca_file, group, error);
 }

@@ -210,16 +210,21 @@ static void test_refusal(void)
 /* Refusals without any certificate to look at. */
 static void test_verify_refusals(void)
 {
-	g_autoptr(GString) why = g_string_new(NULL);
 	static const unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
 	const struct wb_tls_der chain[] = { { junk, sizeof junk } };
+	GError *error = NULL;
 
-	g_assert_false(wb_tls_verify(NULL, 0, "h", NULL, NULL, "imap", why));
-	g_assert_cmpstr(why->str, ==, "server sent no certificate");
-	g_assert_false(wb_tls_verify(chain, 1, "h", NULL, NULL, "imap", why));
-	g_assert_nonnull(strstr(why->str, "[imap] ca_file")); /* with or without system CAs */
-	g_assert_false(wb_tls_verify(chain, 1, "h", NULL, "00", "smtp", why));
-	g_assert_nonnull(strstr(why->str, "does not match [smtp] tls_fingerprint"));
+	g_assert_false(wb_tls_verify(NULL, 0, "h", NULL, NULL, "imap", &error));
+	g_assert_error(error, WB_TLS_ERROR, WB_FAIL_LATER);
+	g_assert_cmpstr(error->message, ==, "server sent no certificate");
+	g_clear_error(&error);
+	g_assert_false(wb_tls_verify(chain, 1, "h", NULL, NULL, "imap", &error));
+	g_assert_error(error, WB_TLS_ERROR, WB_FAIL_LATER);
+	g_assert_nonnull(strstr(error->message, "[imap] ca_file")); /* with or without system CAs */
+	g_clear_error(&error);
+	g_assert_false(wb_tls_verify(chain, 1, "h", NULL, "00", "smtp", &error));
+	g_assert_nonnull(strstr(error->message, "does not match [smtp] tls_fingerprint"));
+	g_clear_error(&error);
 }
 
 int main(int argc, char **argv)
