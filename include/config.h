@@ -117,6 +117,9 @@ bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
 
 void wb_config_free(struct wb_config *cfg);
 
+/* Log cfg->warnings as warnings (serve: at start and after each reload). */
+void wb_config_log_warnings(const struct wb_config *cfg);
+
 /* Station lookups. Each returns a station owned by cfg (valid while cfg lives) or NULL;
  * all are safe to call from several threads at once.
  *

@@ -1646,6 +1646,12 @@ bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
 	return problems->len == before;
 }
 
+void wb_config_log_warnings(const struct wb_config *cfg)
+{
+	for (size_t i = 0; cfg->warnings != NULL && cfg->warnings[i] != NULL; i++)
+		g_warning("%s", cfg->warnings[i]);
+}
+
 void wb_config_free(struct wb_config *cfg)
 {
 	if (cfg == NULL)

@@ -525,8 +525,7 @@ static int cmd_serve(const struct cmd_ctx *c)
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
-	for (size_t i = 0; cfg->warnings[i] != NULL; i++)
-		g_warning("%s", cfg->warnings[i]);
+	wb_config_log_warnings(cfg);
 	return wb_serve(cfg, wb_config_choose_path(c->config_path));
 }
 

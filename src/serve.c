@@ -615,6 +615,7 @@ static gboolean on_reload_signal(gpointer data)
 	cfg_put(old);
 	g_message("configuration reloaded from %s", sv->config_path ? sv->config_path
 								   : "the embedded defaults");
+	wb_config_log_warnings(fresh);
 	kick_worker(sv);
 	break_watcher(sv);
 	return G_SOURCE_CONTINUE;
