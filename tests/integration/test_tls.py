@@ -41,7 +41,7 @@ PASSWORD = "secret"  # every test user's password, also on the fake server
 def enter_namespace():
     """Re-run this script in a private network namespace when we can; returns only when
     we are in one or cannot make one."""
-    if os.environ.get(NETNS_FLAG) or not shutil.which("unshare"):
+    if os.environ.get(NETNS_FLAG) or not shutil.which("unshare") or not shutil.which("ip"):
         return
     if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
         return
