@@ -30,6 +30,15 @@ char *wb_reply_token(const char *secret, const char *ref);
  * Safe for any header. Newly allocated; "" for NULL. */
 char *wb_clean_line(const char *s, size_t max_chars);
 
+/* s made safe to print on a terminal, for every string that came from outside (webhook
+ * bodies, mail headers, answers of IMAP servers and the Graph API): each control
+ * character (C0, DEL, C1, U+2028/2029, U+FEFF), each bidirectional embedding, override,
+ * isolate or mark, and each byte that is not UTF-8 is shown as a visible escape, "\x1b"
+ * for a byte or an ASCII control and "\u202e" for the others, so nothing can move the
+ * cursor, recolour, retitle or reorder what an admin reads. With keep_lines, newlines
+ * and tabs stay (messages of several lines). Newly allocated; "" for NULL. */
+char *wb_escape_controls(const char *s, bool keep_lines);
+
 /* Cut valid UTF-8 s to at most max_chars characters without splitting a grapheme
  * cluster (combining marks, ZWJ/ZWNJ sequences, Indic conjuncts through a virama,
  * emoji modifiers and flags stay whole). Returns the byte length to keep. */

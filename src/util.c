@@ -164,6 +164,31 @@ char *wb_clean_line(const char *s, size_t max_chars)
 	return g_string_free(out, FALSE);
 }
 
+char *wb_escape_controls(const char *s, bool keep_lines)
+{
+	if (!s)
+		return g_strdup("");
+	GString *out = g_string_sized_new(strlen(s));
+	for (const char *p = s; *p;) {
+		gunichar c = g_utf8_get_char_validated(p, -1);
+		if (c == (gunichar)-1 || c == (gunichar)-2) { /* not UTF-8: show the byte */
+			g_string_append_printf(out, "\\x%02x", (unsigned char)*p++);
+			continue;
+		}
+		const char *next = g_utf8_next_char(p);
+		if (keep_lines && (c == '\n' || c == '\t'))
+			g_string_append_c(out, (char)c);
+		else if (c < 0x20 || c == 0x7f)
+			g_string_append_printf(out, "\\x%02x", (unsigned)c);
+		else if (is_control(c) || is_bidi_control(c))
+			g_string_append_printf(out, "\\u%04x", (unsigned)c);
+		else
+			g_string_append_len(out, p, next - p);
+		p = next;
+	}
+	return g_string_free(out, FALSE);
+}
+
 char *wb_clean_text(const char *s, size_t len, size_t max_bytes)
 {
 	/* NUL bytes are dropped first (a C string cannot hold them, and the text after one
