@@ -55,6 +55,11 @@ char *wb_clean_text(const char *s, size_t len, size_t max_bytes);
  * first "=". Newly allocated. */
 char *wb_rfc2047_words(const char *text);
 
+/* x as the shortest decimal that reads back as exactly x, in plain notation: what a
+ * sender wrote as 22.5726459, 2.25726459e1 or 22.57264590 shows as 22.5726459 (not
+ * 22.572646, nor 22.572645900000001); 1e2 as 100, 1e-7 as 0.0000001. Newly allocated. */
+char *wb_double_text(double x);
+
 /* Read a whole file (or stdin for NULL/"-") up to cap bytes; error when larger. */
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);
 

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,25 @@ char *wb_rfc2047_words(const char *text)
 		p = end;
 	}
 	return g_string_free(out, FALSE);
+}
+
+char *wb_double_text(double x)
+{
+	if (!isfinite(x))
+		return g_strdup(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+	/* The fewest significant digits that read back as x (17 always do), then as many
+	 * decimals as those digits reach below the point. */
+	char sci[G_ASCII_DTOSTR_BUF_SIZE], fmt[16];
+	int digits = 0;
+	do {
+		digits++;
+		g_snprintf(fmt, sizeof fmt, "%%.%de", digits - 1);
+		g_ascii_formatd(sci, sizeof sci, fmt, x);
+	} while (digits < 17 && g_ascii_strtod(sci, NULL) != x);
+	int exponent = atoi(strchr(sci, 'e') + 1);
+	g_snprintf(fmt, sizeof fmt, "%%.%df", MAX(digits - 1 - exponent, 0));
+	char plain[400]; /* at most "-0." and 324 decimals, or "-" and 309 digits */
+	return g_strdup(g_ascii_formatd(plain, sizeof plain, fmt, x));
 }
 
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error)

@@ -122,6 +122,28 @@ static void test_escape_controls(void)
 	}
 }
 
+static void test_double_text(void)
+{
+	static const struct { double x; const char *out; } cases[] = {
+		{ 22.5726459, "22.5726459" }, { -33.8688197, "-33.8688197" }, { 0.0, "0" },
+		{ -0.0, "-0" }, { 88.0, "88" }, { 100.0, "100" }, { -180.0, "-180" },
+		{ 0.1, "0.1" }, { 1e-7, "0.0000001" }, { -2.5e-8, "-0.000000025" },
+		{ -179.99999999999997, "-179.99999999999997" }, { 1e21, "1000000000000000000000" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *got = wb_double_text(cases[i].x);
+		g_assert_cmpstr(got, ==, cases[i].out);
+	}
+	/* Every double reads back as itself, the extremes included. */
+	const double hard[] = { 5e-324, -2.2250738585072014e-308, 1.7976931348623157e308,
+				0.30000000000000004, 123456789.12345679 };
+	for (size_t i = 0; i < G_N_ELEMENTS(hard); i++) {
+		g_autofree char *got = wb_double_text(hard[i]);
+		g_assert_true(g_ascii_strtod(got, NULL) == hard[i]);
+		g_assert_null(strpbrk(got, "eE"));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -132,5 +154,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/util/clean_line", test_clean_line);
 	g_test_add_func("/util/clean_text", test_clean_text);
 	g_test_add_func("/util/escape_controls", test_escape_controls);
+	g_test_add_func("/util/double_text", test_double_text);
 	return g_test_run();
 }
