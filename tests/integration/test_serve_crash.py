@@ -98,7 +98,7 @@ def one_round(t, b, sv, proxy, n, what, kill_after, how, accepted_all):
     if how is not None and got:
         got = hold(t, what, proxy, how, p)
     sv.send_signal(signal.SIGKILL)
-    sv.proc.wait(10)
+    sv.proc.wait(60)
     p.stop()
     proxy.drop()  # the killed daemon's connections die with it
     ok = p.accepted()

@@ -141,10 +141,11 @@ show_failure() {
 	exit 1
 }
 
-# The master answers before its imap-login process accepts: wait for the banner.
+# The master answers before its imap-login process accepts: wait for the banner (a
+# minute at most: only a hang takes that long, even on a busy machine).
 wait_banner() {
 	i=0
-	while [ $i -lt 50 ]; do
+	while [ $i -lt 600 ]; do
 		if curl -s --max-time 1 "imap://127.0.0.1:$1/" -X CAPABILITY \
 			--user bhowanipore:secret >/dev/null 2>&1; then
 			return 0
