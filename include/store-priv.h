@@ -36,6 +36,10 @@ GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **e
 /* "2026-10-15 08:00:00Z", or "-" for 0. Newly allocated. */
 char *sq_time_text(gint64 t);
 
+/* Column col as text for a report printed on a terminal: control characters from
+ * outside shown escaped (wb_escape_controls); "" for NULL. Newly allocated. */
+char *sq_shown(sqlite3_stmt *st, int col);
+
 /* Append "label: 3 accepted, 1 unmatched" from a query of (state, count) rows, or
  * "label: none yet". */
 bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,

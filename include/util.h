@@ -34,6 +34,15 @@ char *wb_reply_address(const char *local, const char *secret, const char *ref,
  * Safe for any header. Newly allocated; "" for NULL. */
 char *wb_clean_line(const char *s, size_t max_chars);
 
+/* s made safe to print on a terminal, for every string that came from outside (webhook
+ * bodies, mail headers, answers of IMAP servers and the Graph API): each control
+ * character (C0, DEL, C1, U+2028/2029, U+FEFF), each bidirectional embedding, override,
+ * isolate or mark, and each byte that is not UTF-8 is shown as a visible escape, "\x1b"
+ * for a byte or an ASCII control and "\u202e" for the others, so nothing can move the
+ * cursor, recolour, retitle or reorder what an admin reads. With keep_lines, newlines
+ * and tabs stay (messages of several lines). Newly allocated; "" for NULL. */
+char *wb_escape_controls(const char *s, bool keep_lines);
+
 /* Cut valid UTF-8 s to at most max_chars characters without splitting a grapheme
  * cluster (combining marks, ZWJ/ZWNJ sequences, Indic conjuncts through a virama,
  * emoji modifiers and flags stay whole). Returns the byte length to keep. */
@@ -49,6 +58,11 @@ char *wb_clean_text(const char *s, size_t len, size_t max_bytes);
  * that join adjacent words before decoding) would otherwise lose everything after the
  * first "=". Newly allocated. */
 char *wb_rfc2047_words(const char *text);
+
+/* x as the shortest decimal that reads back as exactly x, in plain notation: what a
+ * sender wrote as 22.5726459, 2.25726459e1 or 22.57264590 shows as 22.5726459 (not
+ * 22.572646, nor 22.572645900000001); 1e2 as 100, 1e-7 as 0.0000001. Newly allocated. */
+char *wb_double_text(double x);
 
 /* Read a whole file (or stdin for NULL/"-") up to cap bytes; error when larger. */
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);

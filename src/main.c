@@ -160,17 +160,15 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
 	} else if (verbosity < 1) {
 		return G_LOG_WRITER_HANDLED; /* info, debug */
 	}
-	switch (log_to) {
-	case TO_JOURNAL:
+	if (log_to == TO_JOURNAL)
 		return g_log_writer_journald(level, fields, n_fields, user_data);
-	case TO_SYSLOG:
-		syslog(syslog_priority(level), "%s%s", tag, msg);
-		return G_LOG_WRITER_HANDLED;
-	case TO_STDERR:
-	default:
-		fprintf(stderr, "wabridge: %s%s\n", tag, msg);
-		return G_LOG_WRITER_HANDLED;
-	}
+	/* Messages quote what came from outside (a bad body, a server's answer). */
+	g_autofree char *shown = wb_escape_controls(msg, true);
+	if (log_to == TO_SYSLOG)
+		syslog(syslog_priority(level), "%s%s", tag, shown);
+	else
+		fprintf(stderr, "wabridge: %s%s\n", tag, shown);
+	return G_LOG_WRITER_HANDLED;
 }
 
 struct cmd_ctx {
@@ -184,10 +182,10 @@ static void say_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("wabridge: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	g_autofree char *shown = wb_escape_controls(msg, true);
+	fprintf(stderr, "wabridge: %s\n", shown);
 }
 
 static struct wb_config *load_config(const struct cmd_ctx *c)
@@ -481,8 +479,10 @@ static int cmd_status(const struct cmd_ctx *c)
 
 static void print_lines(const GPtrArray *lines, const char *tag)
 {
-	for (guint i = 0; i < lines->len; i++)
-		printf("%s%s\n", tag, (const char *)lines->pdata[i]);
+	for (guint i = 0; i < lines->len; i++) {
+		g_autofree char *shown = wb_escape_controls(lines->pdata[i], false);
+		printf("%s%s\n", tag, shown);
+	}
 }
 
 static int cmd_check_config(const struct cmd_ctx *c)
@@ -597,7 +597,8 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 		} else if (as_json) {
 			print_reply_json(r);
 		} else {
-			printf("%s%s", r->text, *r->text ? "\n" : "");
+			g_autofree char *shown = wb_escape_controls(r->text, true);
+			printf("%s%s", shown, *shown ? "\n" : "");
 		}
 		wb_reply_free(r);
 	}

@@ -1003,6 +1003,11 @@ char *sq_time_text(gint64 t)
 	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
 }
 
+char *sq_shown(sqlite3_stmt *st, int col)
+{
+	return wb_escape_controls((const char *)sqlite3_column_text(st, col), false);
+}
+
 bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,
 		   GError **error)
 {
@@ -1036,13 +1041,16 @@ static bool report_stations(struct wb_store *s, GString *out, GError **error)
 	int rc, rows = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		g_autofree char *oldest = sq_time_text(sqlite3_column_int64(st, 2));
+		g_autofree char *station = sq_shown(st, 0);
 		g_string_append_printf(out, "  %s: queue %lld (oldest %s), delivered %lld, failed "
 				       "%lld, unrouted %lld, open complaints %lld\n",
-				       sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+				       station, sqlite3_column_int64(st, 1),
 				       oldest, sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
 				       sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 7));
-		if (sqlite3_column_type(st, 6) != SQLITE_NULL)
-			g_string_append_printf(out, "    last error: %s\n", sqlite3_column_text(st, 6));
+		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+			g_autofree char *last = sq_shown(st, 6);
+			g_string_append_printf(out, "    last error: %s\n", last);
+		}
 		rows++;
 	}
 	sqlite3_reset(st);
@@ -1063,10 +1071,10 @@ static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
 		if (!rows++)
 			g_string_append(out, "Webhook bodies kept for inspection:\n");
 		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
+		g_autofree char *why = sq_shown(st, 5);
 		g_string_append_printf(out, "  body %lld  %s  sha256 %s  %lld bytes  %s: %s\n",
 				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
-				       sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4),
-				       sqlite3_column_text(st, 5));
+				       sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4), why);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE || sq_fail(s, error, "reporting bad bodies");

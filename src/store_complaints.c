@@ -42,6 +42,7 @@ bool wb_store_complaints_list(struct wb_store *s, const char *station,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 2);
 		const char *number = (const char *)sqlite3_column_text(st, 5);
+		g_autofree char *shown = sq_shown(st, 5);
 		gint64 opened = sqlite3_column_int64(st, 3);
 		g_autofree char *when = sq_time_text(opened);
 		g_autofree char *last = sq_time_text(sqlite3_column_int64(st, 4));
@@ -50,7 +51,7 @@ bool wb_store_complaints_list(struct wb_store *s, const char *station,
 					     "LAST ACTIVITY         MSGS  NUMBER\n");
 		g_string_append_printf(out, "%-16s %-12s %-7s %-21s %-21s %4lld  %s%s%s\n",
 				       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), state,
-				       when, last, sqlite3_column_int64(st, 7), number ? number : "-",
+				       when, last, sqlite3_column_int64(st, 7), number ? shown : "-",
 				       overdue(opened, number, state, now, overdue_after)
 				       ? "  OVERDUE" : "",
 				       sqlite3_column_int64(st, 8) ? "  SEND FAILED" : "");
@@ -81,10 +82,12 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		return false;
 	g_autofree char *opened = sq_time_text(c->opened_at);
 	g_autofree char *last = sq_time_text(c->last_activity);
+	g_autofree char *citizen = wb_escape_controls(c->citizen, false);
+	g_autofree char *number = c->number ? wb_escape_controls(c->number, false)
+					    : g_strdup("(not registered yet)");
 	g_string_append_printf(out, "Complaint %s at station %s\n  citizen: %s\n  opened: %s, "
 			       "last activity: %s\n  state: %s\n  complaint number: %s\n\n",
-			       c->ref, c->station, c->citizen, opened, last, c->state,
-			       c->number ? c->number : "(not registered yet)");
+			       c->ref, c->station, citizen, opened, last, c->state, number);
 	sqlite3_stmt *st = sq_prep(s,
 		"SELECT at, kind, a, b, c, d FROM ("
 		" SELECT coalesce(nullif(m.ts, 0), m.received_at) AS at, 'message' AS kind, "
@@ -109,12 +112,14 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 0));
 		const char *kind = (const char *)sqlite3_column_text(st, 1);
-		const char *a = (const char *)sqlite3_column_text(st, 2);
-		const char *b = (const char *)sqlite3_column_text(st, 3);
-		const char *cc = (const char *)sqlite3_column_text(st, 4);
-		const char *d = (const char *)sqlite3_column_text(st, 5);
-		if (strcmp(kind, "message") == 0) {
-			g_autofree char *gist = message_gist(b, d);
+		g_autofree char *a = sq_shown(st, 2), *b = sq_shown(st, 3), *cc = sq_shown(st, 4);
+		/* d: a message's JSON (not shown), a reply's source, a send's last error */
+		const char *json = (const char *)sqlite3_column_text(st, 5);
+		bool message = strcmp(kind, "message") == 0;
+		g_autofree char *d = json && !message ? sq_shown(st, 5) : NULL;
+		if (message) {
+			g_autofree char *gist = message_gist((const char *)sqlite3_column_text(st, 3),
+							     json);
 			g_string_append_printf(out, "  %s  citizen %s %s%s%s%s: mail %s\n", when, b, a,
 					       *gist ? " \"" : "", gist, *gist ? "\"" : "", cc);
 		} else if (strcmp(kind, "reply") == 0) {

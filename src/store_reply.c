@@ -814,13 +814,12 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 		return false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
+		g_autofree char *sender = sq_shown(st, 3), *reason = sq_shown(st, 5);
+		g_autofree char *ref = sq_shown(st, 6);
 		g_string_append_printf(out, "  reply %lld  %s  via %s from %s  %s%s%s: %s\n",
 				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
-				       sqlite3_column_text(st, 3), sqlite3_column_text(st, 4),
-				       sqlite3_column_type(st, 6) != SQLITE_NULL ? " for " : "",
-				       sqlite3_column_type(st, 6) != SQLITE_NULL ?
-				       (const char *)sqlite3_column_text(st, 6) : "",
-				       sqlite3_column_text(st, 5));
+				       sender, sqlite3_column_text(st, 4), *ref ? " for " : "", ref,
+				       reason);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
@@ -835,11 +834,10 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 		return false;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 4));
+		g_autofree char *why = sq_shown(st, 3);
 		g_string_append_printf(out, "  outbox %lld  %s  %s since %s: %s\n",
 				       sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
-				       sqlite3_column_text(st, 2), when,
-				       sqlite3_column_type(st, 3) != SQLITE_NULL ?
-				       (const char *)sqlite3_column_text(st, 3) : "-");
+				       sqlite3_column_text(st, 2), when, *why ? why : "-");
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,31 @@ char *wb_clean_line(const char *s, size_t max_chars)
 	return g_string_free(out, FALSE);
 }
 
+char *wb_escape_controls(const char *s, bool keep_lines)
+{
+	if (!s)
+		return g_strdup("");
+	GString *out = g_string_sized_new(strlen(s));
+	for (const char *p = s; *p;) {
+		gunichar c = g_utf8_get_char_validated(p, -1);
+		if (c == (gunichar)-1 || c == (gunichar)-2) { /* not UTF-8: show the byte */
+			g_string_append_printf(out, "\\x%02x", (unsigned char)*p++);
+			continue;
+		}
+		const char *next = g_utf8_next_char(p);
+		if (keep_lines && (c == '\n' || c == '\t'))
+			g_string_append_c(out, (char)c);
+		else if (c < 0x20 || c == 0x7f)
+			g_string_append_printf(out, "\\x%02x", (unsigned)c);
+		else if (is_control(c) || is_bidi_control(c))
+			g_string_append_printf(out, "\\u%04x", (unsigned)c);
+		else
+			g_string_append_len(out, p, next - p);
+		p = next;
+	}
+	return g_string_free(out, FALSE);
+}
+
 char *wb_clean_text(const char *s, size_t len, size_t max_bytes)
 {
 	/* NUL bytes are dropped first (a C string cannot hold them, and the text after one
@@ -222,6 +248,25 @@ char *wb_rfc2047_words(const char *text)
 		p = end;
 	}
 	return g_string_free(out, FALSE);
+}
+
+char *wb_double_text(double x)
+{
+	if (!isfinite(x))
+		return g_strdup(isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
+	/* The fewest significant digits that read back as x (17 always do), then as many
+	 * decimals as those digits reach below the point. */
+	char sci[G_ASCII_DTOSTR_BUF_SIZE], fmt[16];
+	int digits = 0;
+	do {
+		digits++;
+		g_snprintf(fmt, sizeof fmt, "%%.%de", digits - 1);
+		g_ascii_formatd(sci, sizeof sci, fmt, x);
+	} while (digits < 17 && g_ascii_strtod(sci, NULL) != x);
+	int exponent = atoi(strchr(sci, 'e') + 1);
+	g_snprintf(fmt, sizeof fmt, "%%.%df", MAX(digits - 1 - exponent, 0));
+	char plain[400]; /* at most "-0." and 324 decimals, or "-" and 309 digits */
+	return g_strdup(g_ascii_formatd(plain, sizeof plain, fmt, x));
 }
 
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error)

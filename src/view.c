@@ -250,9 +250,7 @@ static void view_location(struct ctx *c)
 		add_line(c->details, "Address: %s", address);
 	if (number_of(c->obj, "latitude", &lat) && number_of(c->obj, "longitude", &lon) &&
 	    lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180) {
-		char la[G_ASCII_DTOSTR_BUF_SIZE], lo[G_ASCII_DTOSTR_BUF_SIZE];
-		g_ascii_formatd(la, sizeof la, "%.6f", lat);
-		g_ascii_formatd(lo, sizeof lo, "%.6f", lon);
+		g_autofree char *la = wb_double_text(lat), *lo = wb_double_text(lon);
 		add_line(c->details, "Coordinates: %s, %s", la, lo);
 		c->v->map_url = g_strdup_printf("https://www.openstreetmap.org/?mlat=%s&mlon=%s"
 						"#map=18/%s/%s", la, lo, la, lo);

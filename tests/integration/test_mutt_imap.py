@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import fakegraph  # noqa: E402
@@ -23,15 +22,10 @@ def screen(sock):
                           capture_output=True).stdout.decode("utf-8", "replace")
 
 
-def wait_for(sock, text, timeout=10.0):
-    deadline = time.time() + timeout
-    s = ""
-    while time.time() < deadline:
-        s = screen(sock)
-        if text in s:
-            return s
-        time.sleep(0.1)
-    return s
+def wait_for(sock, *texts):
+    """The screen once it shows every one of texts (or after a minute: a hang)."""
+    return W.wait_for(lambda: (lambda s: s if all(x in s for x in texts) else None)(
+        screen(sock)), 60, 0.1) or screen(sock)
 
 
 def deliver_complaint(graph, b):
@@ -96,11 +90,12 @@ def test(t):
              index)
         # Open the attachment list of the photo mail, then of the document mail.
         subprocess.run(["tmux", "-L", sock, "send-keys", "v"], check=True)
-        atts = wait_for(sock, ".jpg")
+        atts = wait_for(sock, ".jpg", "[image/jpeg", "whatsapp-message.json")
         t.ok(".jpg" in atts and "[image/jpeg" in atts and "whatsapp-message.json" in atts,
              "the photo mail lists the photo and the message object", atts)
         subprocess.run(["tmux", "-L", sock, "send-keys", "q", "j", "v"], check=True)
-        atts = wait_for(sock, "অভিযোগপত্র.pdf")
+        # The index shows the name too (in the subject): wait for the attachment list.
+        atts = wait_for(sock, "অভিযোগপত্র.pdf", "/pdf, base64")
         t.ok("অভিযোগপত্র.pdf" in atts and "/pdf, base64" in atts,
              "the document's RFC 2231 file name decodes to the Bengali name in mutt", atts)
     finally:

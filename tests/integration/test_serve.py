@@ -52,7 +52,7 @@ def nbodies(b):
     return b.db("SELECT count(*) FROM bodies")[0][0]
 
 
-def in_mailbox(user, wamid, folder="INBOX", timeout=5):
+def in_mailbox(user, wamid, folder="INBOX", timeout=60):
     """Wait until the wamid's mail is in the folder; how many copies are there then."""
     def look():
         n = W.message_ids(user, folder).count(mid(wamid))
@@ -60,7 +60,12 @@ def in_mailbox(user, wamid, folder="INBOX", timeout=5):
     return W.wait_for(look, timeout, 0.1) or 0
 
 
-def raw(port, chunks, timeout=3.0, pause=0.0):
+# How long a raw request waits for the server to answer or close: longer than the
+# daemon's 10 s idle timeout, so an answer is never missed for being slow.
+ANSWER_S = 15
+
+
+def raw(port, chunks, timeout=ANSWER_S, pause=0.0):
     """Send bytes (a list of pieces, pause seconds apart) on a fresh connection and read
     until the server closes or timeout passes: (bytes read, seconds taken, closed?).
     A send the server refuses (it closed early) ends the sending, not the reading."""
@@ -120,11 +125,28 @@ def still_serving(t, sv, what):
     st = None
     if alive:
         try:
-            st = sv.request("GET", "/healthz", timeout=3)[0]
+            st = sv.request("GET", "/healthz", timeout=10)[0]
         except ERRS as e:
             st = repr(e)
     t.ok(alive and st == 200, "%s: the daemon is alive and /healthz still answers 200" % what,
          "alive=%r healthz=%r\n%s" % (alive, st, sv.log()[-2000:]))
+
+
+def worker_parked(sv):
+    """Is the daemon's worker thread asleep (waiting on its condition variable, no pass
+    under way)? Read from /proc: the thread GLib named "worker" waits in a futex. None
+    when the thread cannot be seen (no thread names, as under valgrind)."""
+    task = "/proc/%d/task" % sv.proc.pid
+    try:
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "comm")) as f:
+                if f.read().strip() != "worker":
+                    continue
+            with open(os.path.join(task, tid, "wchan")) as f:
+                return f.read().startswith("futex")
+    except OSError:
+        pass
+    return None
 
 
 def try_post(sv, body, signature="auto", timeout=10):
@@ -210,7 +232,7 @@ GARBAGE = [
 def garbage_cases(t, b, sv):
     before = nbodies(b)
     for what, data in GARBAGE:
-        resp, took, closed = raw(sv.port, [data], timeout=3)
+        resp, took, closed = raw(sv.port, [data], timeout=ANSWER_S)
         st = status_of(resp)
         t.ok((st is not None and st >= 400) or (not resp and closed),
              "garbage HTTP (%s): answered 4xx/5xx or closed, not served" % what,
@@ -221,7 +243,7 @@ def garbage_cases(t, b, sv):
         resp, took, closed = raw(sv.port, [b"POST /webhook HTTP/1.1\r\nHost: x\r\n"
                                            b"X-Hub-Signature-256: " + W.sign(b"{}").encode() +
                                            b"\r\nContent-Length: %d\r\nContent-Length: %d\r\n\r\n{}"
-                                           % lengths + b" " * 38], timeout=3)
+                                           % lengths + b" " * 38], timeout=ANSWER_S)
         st = status_of(resp)
         t.ok(st == 400 or (st is None and closed),
              "two different Content-Lengths (%s), signed for the first 2 bytes: 400" % what,
@@ -234,15 +256,17 @@ def slow_clients(t, sv):
     """Slowloris: clients that dribble headers (and a body) must not block others."""
     stop = threading.Event()
     socks = []
+    started = []
 
-    def dribble(s, first, byte):
+    def dribble(s, first, byte, began):
         try:
             s.sendall(first)
+            began.set()
             while not stop.is_set():
                 s.sendall(byte)
                 stop.wait(0.3)
         except OSError:
-            pass
+            began.set()
 
     threads = []
     for i in range(24):
@@ -255,27 +279,31 @@ def slow_clients(t, sv):
                            b"X-Hub-Signature-256: sha256=00\r\n\r\n{"), b" "
         else:
             first, byte = b"", b""  # connects and says nothing
-        th = threading.Thread(target=dribble, args=(s, first, byte), daemon=True)
+        started.append(threading.Event())
+        th = threading.Thread(target=dribble, args=(s, first, byte, started[-1]), daemon=True)
         th.start()
         threads.append(th)
+    # The slow clients dribble until the end of this part: a server that let them hold
+    # up everyone else would not answer at all, so the answers only need a hang bound.
     try:
-        time.sleep(0.5)
+        for began in started:
+            began.wait(10)
         times, codes = [], []
         for _ in range(3):
             t0 = time.monotonic()
             try:
-                codes.append(sv.request("GET", "/healthz", timeout=3)[0])
+                codes.append(sv.request("GET", "/healthz", timeout=10)[0])
             except ERRS as e:
                 codes.append(repr(e))
             times.append(time.monotonic() - t0)
-        t.ok(codes == [200, 200, 200] and max(times) < 1.5 * W.SLOW,
-             "24 slow clients (dribbled headers, dribbled body, silent): another client is "
-             "answered at once", "codes %r times %r" % (codes, times))
+        t.eq(codes, [200, 200, 200], "24 slow clients (dribbled headers, dribbled body, "
+             "silent): another client is answered (%s s)" % ", ".join("%.2f" % x for x in times))
         wamid, body = msg(sender="919830400009")
         t0 = time.monotonic()
-        st = try_post(sv, body, timeout=3)
-        t.ok(st == 200 and time.monotonic() - t0 < 2 * W.SLOW,
-             "a signed POST is answered 200 while the slow clients hang on", "status %r" % st)
+        st = try_post(sv, body, timeout=10)
+        t.eq(st, 200, "a signed POST is answered 200 while the slow clients hang on "
+             "(%.2f s)" % (time.monotonic() - t0))
+        t.eq(in_mailbox("bhowanipore", wamid), 1, "…and delivered")
     finally:
         stop.set()
         for s in socks:
@@ -293,25 +321,41 @@ def post_cases(t, b, sv, counts):
     t.eq(stored(b, body), 1, "when the 200 arrives the raw body is already in table bodies, byte for byte")
     counts["ok"] += 1
     counts["text"] += 1
-    t.eq(in_mailbox("bhowanipore", wamid, timeout=3), 1,
-         "the worker delivers it to IMAP within 3 s with no further request")
-    # A second POST after the worker has gone idle: the new work must wake it.
-    time.sleep(1.2)
+    t.eq(in_mailbox("bhowanipore", wamid), 1,
+         "the worker delivers it to IMAP with no further request")
+    # A second POST once the worker sleeps (its next retry an hour away): the new work
+    # must wake it, or it is not delivered at all.
+    looks = []
+
+    def asleep():  # twice in a row, not a passing wait for a lock
+        looks.append(W.pending(b) == 0 and worker_parked(sv) is not False)
+        return looks[-2:] == [True, True]
+    t.ok(W.wait_for(asleep, 60), "(the worker has gone to sleep)")
+    if worker_parked(sv) is None:
+        print("# the worker's thread cannot be seen here; the POST may find it awake")
     wamid2, body2 = msg(text="later message")
     t0 = time.monotonic()
     t.eq(try_post(sv, body2), 200, "a second signed POST, after the worker went idle: 200")
     counts["ok"] += 1
     counts["text"] += 1
-    n = in_mailbox("bhowanipore", wamid2, timeout=3)
+    n = in_mailbox("bhowanipore", wamid2)
     t.ok(n == 1, "new work wakes the idle worker: delivered %.1f s after the POST" %
          (time.monotonic() - t0), "copies in the mailbox: %d" % n)
-    t.eq(b.db("SELECT state FROM messages WHERE wamid IN (?, ?)", wamid, wamid2),
-         [("delivered",), ("delivered",)], "the store records both as delivered")
+    # The mail is in the mailbox a moment before the worker has heard so and recorded it.
+    both = [("delivered",), ("delivered",)]
+    W.wait_for(lambda: b.db("SELECT state FROM messages WHERE wamid IN (?, ?)", wamid,
+                            wamid2) == both, 60)
+    t.eq(b.db("SELECT state FROM messages WHERE wamid IN (?, ?)", wamid, wamid2), both,
+         "the store records both as delivered")
 
-    # Meta's retry of the same body: 200 again, no second mail.
+    # Meta's retry of the same body: 200 again, no second mail. A new message posted
+    # after it is delivered after it too: once that one is there, a second copy would be.
     t.eq(try_post(sv, body), 200, "the same body again (Meta's retry): 200")
-    counts["ok"] += 1
-    time.sleep(0.5)
+    wamid3, body3 = msg(text="after the retry")
+    t.eq(try_post(sv, body3), 200, "a new message after the retry: 200")
+    t.eq(in_mailbox("bhowanipore", wamid3), 1, "(the message after the retry is delivered)")
+    counts["ok"] += 2
+    counts["text"] += 1
     t.eq(W.message_ids("bhowanipore").count(mid(wamid)), 1, "a retried body makes no second mail")
 
     # Bad signatures: 401, nothing stored, the peer address in the log.
@@ -350,7 +394,7 @@ def post_cases(t, b, sv, counts):
     t.eq(try_post(sv, notjson), 200, "a signed body that is not JSON: 200 (SPEC §3)")
     counts["ok"] += 1
     t.eq(stored(b, notjson), 1, "the non-JSON body is stored when the 200 arrives")
-    W.wait_for(lambda: b.db("SELECT state FROM bodies WHERE body = ?", notjson) == [("bad",)], 5)
+    W.wait_for(lambda: b.db("SELECT state FROM bodies WHERE body = ?", notjson) == [("bad",)], 60)
     t.eq(b.db("SELECT state FROM bodies WHERE body = ?", notjson), [("bad",)],
          "the non-JSON body is kept, marked bad")
 
@@ -358,17 +402,17 @@ def post_cases(t, b, sv, counts):
 def limit_cases(t, b, sv, counts):
     before = nbodies(b)
     logged = len(sv.log())
-    # Refused by the announced length, before the body is read.
+    # Refused by the announced length, before the body is read: the rest of the body never
+    # comes, so a server that waited for it would not answer 413 at all.
     head = (b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"X-Hub-Signature-256: sha256=" + b"0" * 64 + b"\r\nContent-Length: 1073741824\r\n\r\n")
-    resp, took, _ = raw(sv.port, [head + b'{"object":"whatsapp'], timeout=3)
-    t.ok(status_of(resp) == 413 and took < 2.5 * W.SLOW,
-         "Content-Length 1 GiB with a few bytes sent: 413 at once, without the rest of the body",
+    resp, took, _ = raw(sv.port, [head + b'{"object":"whatsapp'])
+    t.ok(status_of(resp) == 413,
+         "Content-Length 1 GiB with a few bytes sent: 413, without the rest of the body",
          "status %r after %.1f s: %r" % (status_of(resp), took, resp[:200]))
     counts["big"] += 1
     # With Expect: 100-continue the client must get the 413 instead of a 100.
-    resp, took, _ = raw(sv.port, [head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")],
-                        timeout=3)
+    resp, took, _ = raw(sv.port, [head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")])
     t.ok(status_of(resp) == 413 and b" 100 " not in resp.split(b"\r\n", 1)[0],
          "Content-Length 1 GiB with Expect: 100-continue: 413, no 100 Continue",
          "status %r after %.1f s: %r" % (status_of(resp), took, resp[:200]))
@@ -384,7 +428,7 @@ def limit_cases(t, b, sv, counts):
     over = exact[:-1] + b" " + exact[-1:]
     resp, took, _ = raw(sv.port, [b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: " +
                                   W.sign(over).encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(over)
-                                  + over], timeout=3)
+                                  + over])
     t.eq(status_of(resp), 413, "a signed body of max_body + 1: 413")
     counts["big"] += 1
 
@@ -396,7 +440,7 @@ def limit_cases(t, b, sv, counts):
         piece = small[i:i + 100]
         chunks.append(b"%x\r\n%s\r\n" % (len(piece), piece))
     chunks.append(b"0\r\n\r\n")
-    resp, _, _ = raw(sv.port, [b"".join(chunks)], timeout=3)
+    resp, _, _ = raw(sv.port, [b"".join(chunks)])
     t.eq(status_of(resp), 200, "a small signed chunked body: 200")
     t.eq(stored(b, small), 1, "the chunked body is stored as its de-chunked bytes")
     counts["ok"] += 1
@@ -410,7 +454,7 @@ def limit_cases(t, b, sv, counts):
         piece = grow[i:i + 8192]
         pieces.append(b"%x\r\n%s\r\n" % (len(piece), piece))
     pieces.append(b"0\r\n\r\n")
-    resp, took, _ = raw(sv.port, pieces, timeout=3)
+    resp, took, _ = raw(sv.port, pieces)
     t.eq(status_of(resp), 413, "a signed chunked body that grows past max_body: 413",
          "after %.1f s: %r" % (took, resp[:200]))
     counts["big"] += 1
@@ -475,7 +519,7 @@ def status_cases(t, b, sv):
     wamid, body = msg(pnid=PST, sender="919830400077", text="to a station that cannot log in")
     t.eq(try_post(sv, body), 200, "a POST for a station whose IMAP login fails: 200")
     got = W.wait_for(lambda: b.db("SELECT state FROM messages WHERE wamid = ?", wamid) ==
-                     [("retry",)], 5)
+                     [("retry",)], 60)
     t.ok(got, "its delivery fails and waits for a retry",
          b.db("SELECT state, last_error FROM messages WHERE wamid = ?", wamid))
     st, h, m = sv.metrics()
@@ -496,20 +540,21 @@ def test_daemon(t):
     W.set_key(b.config, "webhook", "max_body", "64KiB")
     W.write_secret(os.path.join(b.dir, "parkstreet.pass"), "wrong-password")
     with W.Serve(b) as sv:
-        if not t.ok(sv.start(), "serve starts and /healthz answers 200 within 10 s", sv.log()):
+        if not t.ok(sv.start(), "serve starts and /healthz answers 200", sv.log()):
             return
         section(t, "handshake", handshake_cases, sv)
         section(t, "routing", routing_cases, b, sv)
         section(t, "garbage", garbage_cases, b, sv)
-        section(t, "slow clients", slow_clients, sv)
-        time.sleep(0.2)
-        # The counters must move by exactly what the next two parts do.
+        # The counters must move by exactly what the next two parts do. (Every request
+        # before has been answered; the slow clients, whose requests never end, come
+        # after the metrics.)
         st, h, m0 = sv.metrics()
         counts = {"ok": 0, "sig": 0, "big": 0, "text": 0}
         section(t, "posts", post_cases, b, sv, counts)
         section(t, "limits", limit_cases, b, sv, counts)
-        W.wait_for(lambda: W.pending(b) == 0, 5)
+        W.wait_for(lambda: W.pending(b) == 0, 60)
         section(t, "metrics", metrics_cases, sv, m0, counts)
+        section(t, "slow clients", slow_clients, sv)
         section(t, "status", status_cases, b, sv)
         rc = sv.stop(signal.SIGTERM)
         t.eq(rc, 0, "SIGTERM: serve exits 0", sv.log()[-2000:])
@@ -523,7 +568,7 @@ def drain(t, b, sv, what):
     """Start serve again, wait until nothing is pending, stop it; True when it drained."""
     if not t.ok(sv.start(), "%s: serve starts again" % what, sv.log()[-2000:]):
         return False
-    ok = W.wait_for(lambda: W.pending(b) == 0, 20, 0.2)
+    ok = W.wait_for(lambda: W.pending(b) == 0, 60, 0.2)
     t.ok(ok, "%s: the restarted daemon drains the queue" % what,
          b.db("SELECT state, count(*) FROM messages GROUP BY state"))
     t.eq(sv.stop(), 0, "%s: the restarted daemon exits 0 on SIGTERM" % what, sv.log()[-2000:])
@@ -544,7 +589,7 @@ def signal_cases(t, b, sv):
     if not t.ok(sv.start(), "serve starts again for SIGTERM under load", sv.log()):
         return
     p = W.Poster(sv, BHP, "TERM%d" % os.getpid()).start()
-    W.wait_for(lambda: p.ok_count() >= 30, 10)
+    W.wait_for(lambda: p.ok_count() >= 30, 60)
     sv.send_signal(signal.SIGTERM)
     try:
         sv.proc.wait(20 * W.SLOW)
@@ -583,12 +628,12 @@ def reload_cases(t, b, sv):
     def refused():
         log = sv.log()[logged:].lower()
         return "reload" in log and ("refused" in log or "keeping" in log)
-    t.ok(W.wait_for(refused, 5), "SIGHUP with a broken config: the log says the reload was "
+    t.ok(W.wait_for(refused, 60), "SIGHUP with a broken config: the log says the reload was "
          "refused and the old configuration kept", sv.log()[logged:][-2000:])
     t.ok(sv.alive(), "the daemon survives the broken config", sv.log()[-2000:])
     wamid, body = msg(pnid=PST, sender="919830400100", text="after a refused reload")
     t.eq(try_post(sv, body), 200, "after the refused reload a POST still gets 200")
-    t.eq(in_mailbox("parkstreet", wamid, timeout=5), 1,
+    t.eq(in_mailbox("parkstreet", wamid), 1,
          "…and is delivered with the old configuration (Parkstreet's INBOX)")
 
     with open(b.config, "w") as f:
@@ -596,13 +641,19 @@ def reload_cases(t, b, sv):
     W.set_key(b.config, "station:parkstreet", "folder", "Reloaded")
     logged = len(sv.log())
     sv.send_signal(signal.SIGHUP)
-    t.ok(W.wait_for(lambda: "reload" in sv.log()[logged:].lower(), 5),
+    t.ok(W.wait_for(lambda: "reload" in sv.log()[logged:].lower(), 60),
          "SIGHUP with a good config: the log mentions the reload", sv.log()[logged:][-2000:])
-    time.sleep(0.2)
+    # A pass the worker began before the reload keeps the old configuration. A message
+    # posted after the reload and delivered (to either folder) ends such a pass: the
+    # next one, and every later POST, has the new configuration.
+    wamid, body = msg(pnid=PST, sender="919830400102", text="right after the reload")
+    t.eq(try_post(sv, body), 200, "a POST right after the reload: 200")
+    t.ok(W.wait_for(lambda: mid(wamid) in W.message_ids("parkstreet", "Reloaded") +
+                    W.message_ids("parkstreet"), 60), "(it is delivered)")
     wamid, body = msg(pnid=PST, sender="919830400101", text="after a good reload")
     st = try_post(sv, body)
     t.eq(st, 200, "after the good reload a POST gets 200")
-    t.eq(in_mailbox("parkstreet", wamid, "Reloaded", timeout=5), 1,
+    t.eq(in_mailbox("parkstreet", wamid, "Reloaded"), 1,
          "the new configuration takes effect: the mail lands in the new folder")
     t.ok(st == 200 and W.message_ids("parkstreet").count(mid(wamid)) == 0,
          "…and not in the old one")
@@ -681,7 +732,7 @@ def fill(path):
 
 def health(sv):
     try:
-        return sv.request("GET", "/healthz", timeout=3)[0]
+        return sv.request("GET", "/healthz", timeout=10)[0]
     except ERRS as e:
         return repr(e)
 
@@ -691,7 +742,7 @@ def disk_full_cases(t, b, sv, mnt):
         return
     wamid, body = msg(tag="FULL", text="before the disk fills")
     t.eq(try_post(sv, body), 200, "a POST while the tmpfs has room: 200")
-    t.eq(in_mailbox("bhowanipore", wamid, timeout=5), 1, "…and it is delivered")
+    t.eq(in_mailbox("bhowanipore", wamid), 1, "…and it is delivered")
     st, h, m0 = sv.metrics()
     filler = os.path.join(mnt, "filler")
     t.ok(fill(filler), "(the tmpfs is now full: ENOSPC)")
@@ -718,7 +769,7 @@ def disk_full_cases(t, b, sv, mnt):
     t.ok(sv.alive(), "the daemon is still running with the disk full", sv.log()[-2000:])
 
     os.unlink(filler)
-    t.eq(W.wait_for(lambda: health(sv) == 200, 10, 0.2) and 200 or health(sv), 200,
+    t.eq(W.wait_for(lambda: health(sv) == 200, 60, 0.2) and 200 or health(sv), 200,
          "space again: /healthz recovers to 200 by itself (no restart)")
     w2, bd2 = msg(tag="FULL", text="after the disk has room again")
     t.eq(try_post(sv, bd2), 200, "space again: a POST gets 200")
@@ -727,7 +778,7 @@ def disk_full_cases(t, b, sv, mnt):
         if c != 200:
             try_post(sv, bd)
     allw = [wamid, w2] + [r[0] for r in results]
-    W.wait_for(lambda: W.pending(b) == 0, 15, 0.2)
+    W.wait_for(lambda: W.pending(b) == 0, 60, 0.2)
     ids = W.message_ids("bhowanipore")
     t.eq([w for w in allw if ids.count(mid(w)) != 1], [],
          "after recovery (and Meta's retries of the 503s) each message is exactly one mail")
@@ -755,7 +806,7 @@ def read_only_cases(t, b, sv, mnt):
         t.eq(try_post(sv, bd), 503, "store remounted read-only: a POST gets 503")
         t.eq(health(sv), 503, "store remounted read-only: /healthz answers 503")
         remount(mnt, "rw")
-        t.ok(W.wait_for(lambda: health(sv) == 200, 10, 0.2),
+        t.ok(W.wait_for(lambda: health(sv) == 200, 60, 0.2),
              "remounted read-write: /healthz recovers to 200 by itself")
         t.eq(try_post(sv, bd), 200, "remounted read-write: the retried POST gets 200")
     t.eq(sv.stop(), 0, "SIGTERM: exit 0", sv.log()[-2000:])
@@ -772,7 +823,7 @@ def read_only_cases(t, b, sv, mnt):
         return
     try:
         sv.start(wait=False)
-        st = sv.wait_up(10)
+        st = sv.wait_up()
         t.eq(st, 503, "serve started on a read-only store runs and answers /healthz 503",
              sv.log()[-2000:])
         w, bd = msg(tag="RO", text="started read-only")
@@ -780,13 +831,13 @@ def read_only_cases(t, b, sv, mnt):
     finally:
         ok, why = remount(mnt, "rw")
     t.ok(ok, "(remounted read-write)", why)
-    W.wait_for(lambda: not sv.alive() or health(sv) == 200, 10, 0.2)
+    W.wait_for(lambda: not sv.alive() or health(sv) == 200, 60, 0.2)
     t.ok(sv.alive() and health(sv) == 200,
          "the store is writable again: /healthz recovers to 200 without a restart",
          sv.log()[-2000:])
     st = try_post(sv, bd)
     t.eq(st, 200, "…and the retried POST gets 200")
-    t.eq(in_mailbox("bhowanipore", w, timeout=5) if st == 200 else 0, 1, "…and is delivered")
+    t.eq(in_mailbox("bhowanipore", w) if st == 200 else 0, 1, "…and is delivered")
     t.eq(sv.stop(), 0, "SIGTERM: exit 0", sv.log()[-2000:])
 
 
@@ -837,11 +888,11 @@ def ext4_error_cases(t):
                 return
             w, bd = msg(tag="EXT4", text="before the disk error")
             t.eq(try_post(sv, bd), 200, "a POST before the disk error: 200")
-            t.eq(in_mailbox("bhowanipore", w, timeout=5), 1, "…and it is delivered")
+            t.eq(in_mailbox("bhowanipore", w), 1, "…and it is delivered")
             with open(trigger, "w") as f:
                 f.write("wabridge test: simulated disk error\n")
             opts = W.wait_for(lambda: {"ro", "emergency_ro"} & set(
-                (mounted_options(mnt) or ("", []))[1]), 3)
+                (mounted_options(mnt) or ("", []))[1]), 60)
             t.ok(opts, "(the kernel remounted the state file system read-only)",
                  mounted_options(mnt))
             codes = [try_post(sv, msg(tag="EXT4", text="after the disk error %d" % i)[1])

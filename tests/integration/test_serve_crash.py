@@ -1,12 +1,20 @@
 """`wabridge serve` killed with SIGKILL (SPEC §7: nothing accepted is lost, exactly once).
 
 Client threads stream signed POSTs with unique wamids while the daemon delivers; the
-daemon is killed at a different point in each round: right after start, early in the
-stream, later in the stream, and with no POST in flight while the worker works off a
-backlog. Then serve is started again on the same config and left to drain. Every POST
-answered 200 must then be exactly one mail in the mailbox; a POST that got no answer may
-or may not be there, but no Message-ID is ever there twice and nothing stays
-'delivering'."""
+daemon is killed at a different point in each round. Three rounds kill it while the
+POSTs still come: right after start, early and later in the stream. Three kill it with
+no POST in flight at a point of its IMAP work that is made certain, not waited for: the
+daemon talks to Dovecot through a relay the test holds (tests/lib/imapproxy.py), so on
+a fast machine as on a slow one the kill lands
+
+- with a backlog the worker cannot deliver, the server answering nothing;
+- after Dovecot has stored a mail but before the worker has heard so (the one crash
+  that could make a mail twice);
+- halfway through the mail of an APPEND.
+
+Then serve is started again on the same config and left to drain. Every POST answered
+200 must then be exactly one mail in the mailbox; a POST that got no answer may or may
+not be there, but no Message-ID is ever there twice and nothing stays 'delivering'."""
 
 import collections
 import os
@@ -15,19 +23,22 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import imapproxy  # noqa: E402
 import wbtest as W  # noqa: E402
 
 BHP = W.STATIONS[0][2]
+HELD = 20  # POSTs answered 200 while the server is held: work the worker cannot do
+POSTERS = 3
 
-# (what, kill after this many 200s, None: still posting at the kill, else: stop posting
-# and kill this many seconds later, while the worker works off the backlog)
+# (what, kill after this many 200s, how the relay holds the IMAP work at the kill: None
+# for a kill while the POSTs still come)
 ROUNDS = [
     ("killed early in the stream", 1, None),
     ("killed mid-stream", 12, None),
     ("killed later in the stream", 40, None),
-    ("killed 0.02 s into a backlog", 40, 0.02),
-    ("killed 0.1 s into a backlog", 40, 0.1),
-    ("killed 0.3 s into a backlog", 60, 0.3),
+    ("killed with a backlog, the IMAP server silent", 10, "hold"),
+    ("killed after the server stored a mail, before the worker heard", 10, "answers"),
+    ("killed halfway through an APPEND", 10, "cut"),
 ]
 
 
@@ -35,18 +46,61 @@ def mid(wamid):
     return "<%s@%s>" % (wamid, W.DOMAIN)
 
 
-def one_round(t, b, sv, n, what, kill_after, backlog, accepted_all):
+def hold(t, what, proxy, how, p):
+    """Hold the relay and wait until the kill can land where the round says; then stop
+    posting. True when it got there (the timeouts only catch a hang)."""
+    if how == "hold":
+        proxy.hold()
+        before = p.ok_count()
+        ok = W.wait_for(lambda: p.ok_count() >= before + HELD, 60, 0.01)
+    elif how == "answers":
+        proxy.hold_answers()
+        ok = proxy.answered.wait(60 * W.SLOW)
+    else:
+        proxy.cut_append()
+        ok = proxy.cut.wait(60 * W.SLOW)
+    p.stop()
+    return t.ok(ok, "%s: (the relay held the daemon's IMAP work where the round kills it)" %
+                what)
+
+
+def premise(t, b, what, proxy, how, tag, held):
+    """What must be true at the kill for the round to prove anything."""
+    delivered = dict(b.db("SELECT wamid, state FROM messages WHERE wamid LIKE ?",
+                          "wamid.%s.%%" % tag))
+    if how == "hold":
+        # Each client thread had at most one POST under way when the relay began to
+        # hold; every later one cannot have reached the mailbox.
+        waiting = [w for w in held if delivered.get(w) != "delivered"]
+        t.ok(len(waiting) >= HELD - POSTERS and W.pending(b) >= len(waiting),
+             "%s: (%d of the %d POSTs answered while the server was silent were not "
+             "delivered, %d messages waiting: the worker had work at the kill)" %
+             (what, len(waiting), len(held), W.pending(b)))
+    elif how == "answers":
+        mid_ = proxy.appended_id
+        wamid = mid_[1:].split("@")[0] if mid_ else None
+        t.eq(W.message_ids("bhowanipore").count(mid_), 1,
+             "%s: (the mail of the held APPEND is in the mailbox)" % what, mid_)
+        t.ok(wamid in delivered and delivered[wamid] != "delivered",
+             "%s: (and the store does not know it was delivered: %r)" %
+             (what, delivered.get(wamid)))
+    else:
+        t.ok(W.pending(b) > 0, "%s: (the worker still had work at the kill)" % what)
+
+
+def one_round(t, b, sv, proxy, n, what, kill_after, how, accepted_all):
     tag = "CRASH%d.%d" % (n, os.getpid())
     if not t.ok(sv.start(), "%s: serve starts" % what, sv.log()[-2000:]):
         return False
-    p = W.Poster(sv, BHP, tag, threads=3).start()
-    got = W.wait_for(lambda: p.ok_count() >= kill_after, 15, 0.005)
-    if backlog is not None:
-        p.stop()
-        time.sleep(backlog)  # the worker is busy with the backlog now
+    p = W.Poster(sv, BHP, tag, threads=POSTERS).start()
+    got = W.wait_for(lambda: p.ok_count() >= kill_after, 60, 0.005)
+    before = set(p.accepted())
+    if how is not None and got:
+        got = hold(t, what, proxy, how, p)
     sv.send_signal(signal.SIGKILL)
-    sv.proc.wait(10)
+    sv.proc.wait(60)
     p.stop()
+    proxy.drop()  # the killed daemon's connections die with it
     ok = p.accepted()
     lost_answers = sum(1 for v in p.results.values() if v is None)
     others = sorted(set(str(v) for v in p.results.values() if v not in (200, None)))
@@ -63,15 +117,14 @@ def one_round(t, b, sv, n, what, kill_after, backlog, accepted_all):
                      "wamid.%s.%%" % tag))
     left["bodies not yet expanded"] = b.db("SELECT count(*) FROM bodies WHERE state = 'new'")[0][0]
     print("# %s: at the kill: %r" % (what, left))
-    if backlog is not None:
-        t.ok(W.pending(b) > 0, "%s: (the worker still had work when it was killed)" % what,
-             left)
+    if how is not None:
+        premise(t, b, what, proxy, how, tag, [w for w in ok if w not in before])
 
     # Restart, drain, stop.
     if not t.ok(sv.start(), "%s: serve starts again on the same state" % what,
                 sv.log()[-2000:]):
         return False
-    drained = W.wait_for(lambda: W.pending(b) == 0, 20, 0.2)
+    drained = W.wait_for(lambda: W.pending(b) == 0, 60, 0.2)
     t.ok(drained, "%s: the restarted daemon drains every message" % what,
          b.db("SELECT state, count(*), max(last_error) FROM messages GROUP BY state"))
     rc = sv.stop()
@@ -100,13 +153,18 @@ def test(t):
         return
     W.reset_mailboxes()
     b = W.Bridge()
+    proxy = imapproxy.IMAPProxy(W.IMAP_PORT).start()
+    W.set_key(b.config, "imap", "url", "imap://127.0.0.1:%d" % proxy.port)
     accepted = []
-    with W.Serve(b) as sv:
-        for n, (what, kill_after, backlog) in enumerate(ROUNDS, 1):
-            t0 = time.monotonic()
-            if not one_round(t, b, sv, n, what, kill_after, backlog, accepted):
-                break
-            print("# %s: %.1f s" % (what, time.monotonic() - t0))
+    try:
+        with W.Serve(b) as sv:
+            for n, (what, kill_after, how) in enumerate(ROUNDS, 1):
+                t0 = time.monotonic()
+                if not one_round(t, b, sv, proxy, n, what, kill_after, how, accepted):
+                    break
+                print("# %s: %.1f s" % (what, time.monotonic() - t0))
+    finally:
+        proxy.stop()
     counts = collections.Counter(W.message_ids("bhowanipore"))
     t.ok(accepted and all(counts[mid(w)] == 1 for w in accepted),
          "across all rounds: the %d POSTs answered 200 are %d mails, one each" %

@@ -5,6 +5,10 @@
 #   sh tests/lib/dovecot.sh stop DIR
 #   sh tests/lib/dovecot.sh reset DIR          empty every INBOX, delete every other folder
 #   sh tests/lib/dovecot.sh doveadm DIR ARGS   doveadm -c DIR/dovecot.conf ARGS
+#   sh tests/lib/dovecot.sh sessions DIR       one line per IMAP session of this instance,
+#                                              "[USER IP COMMAND]", e.g. "[replies
+#                                              127.0.0.1 IDLE]": a test waits for a client
+#                                              to be in IDLE instead of guessing
 #
 # Everything lives in DIR (keep it under /tmp and short: Dovecot's unix sockets go in
 # there). The config includes nothing from /etc/dovecot and the system instance is never
@@ -25,7 +29,7 @@ PORT_LAST=10242
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-	die "usage: dovecot.sh start|stop|reset DIR | doveadm DIR ARGS..."
+	die "usage: dovecot.sh start|stop|reset|sessions DIR | doveadm DIR ARGS..."
 }
 
 # The account the instance runs as: RUN_USER, RUN_UID, RUN_GID.
@@ -65,6 +69,8 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
+# Session processes name their user and command (cmd_sessions shows them).
+verbose_proctitle = yes
 default_login_user = $RUN_USER
 default_internal_user = $RUN_USER
 default_internal_group = $(id -gn "$RUN_USER")
@@ -144,10 +150,11 @@ show_failure() {
 	exit 1
 }
 
-# The master answers before its imap-login process accepts: wait for the banner.
+# The master answers before its imap-login process accepts: wait for the banner (a
+# minute at most: only a hang takes that long, even on a busy machine).
 wait_banner() {
 	i=0
-	while [ $i -lt 50 ]; do
+	while [ $i -lt 600 ]; do
 		if curl -s --max-time 1 "imap://127.0.0.1:$1/" -X CAPABILITY \
 			--user bhowanipore:secret >/dev/null 2>&1; then
 			return 0
@@ -219,6 +226,14 @@ cmd_reset() {
 	done
 }
 
+# The imap processes are the master's children; their titles say user, address and the
+# command in progress.
+cmd_sessions() {
+	pidfile="$DIR/run/master.pid"
+	[ -f "$pidfile" ] || die "nothing running in $DIR"
+	ps -o args= --ppid "$(cat "$pidfile")" | sed -n 's/^[^ ]*\/imap \(\[.*\]\)$/\1/p'
+}
+
 [ $# -ge 2 ] || usage
 cmd=$1
 DIR=$2
@@ -235,5 +250,6 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 reset) [ -f "$DIR/dovecot.conf" ] || die "no instance in $DIR"; cmd_reset ;;
 doveadm) [ -f "$DIR/dovecot.conf" ] || die "no instance in $DIR"; run_doveadm "$@" ;;
+sessions) cmd_sessions ;;
 *) usage ;;
 esac

@@ -46,7 +46,8 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
        429 (lookup)                HTTP 429, Graph code 4, Retry-After (no is_transient)
        token_expired (lookup)      HTTP 401, Graph code 190 subcode 463 (session expired)
        oversize_announce (lookup)  announces a file_size of 10 GB
-       slow (download)             sleeps "delay" seconds (default 5) before answering
+       slow (download)             sleeps "delay" seconds (default 5) before answering;
+                                   with "hold": true it answers once released instead
        truncated (download)        Content-Length of the whole file, half the body, close
        wrong_hash (download)       serves other bytes than the announced sha256
        oversize_length (download)  Content-Length of 10 GB, then streams zeros
@@ -65,22 +66,26 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
                                       default 200; "ctype", "headers" {name: value}),
                                       for proxies' pages and malformed successes
                      "delay": S       sleep S seconds before answering
+                     "hold": true     answer only once released (/_fake/release): the
+                                      test, not a clock, says when the answer goes
                      "ok": true       then answer normally (a slow success)
   POST /_fake/templates {"templates":[{"name":"complaint_registered","language":"bn",
                      "params":1},...]}: the approved templates (replaces the list; an
                      empty list turns the template checks off, as at start)
   POST /_fake/config {"url_ttl": seconds}
+  POST /_fake/release   answers every request held ("hold": true) so far
   GET  /_fake/requests  every Graph/CDN request seen, oldest first: method, path, query
                      (raw), params, headers (names lowercased), body, step, media_id,
-                     status, bytes_sent, client_gone, done; a successful send also has
-                     the wamid answered
-  POST /_fake/reset  forgets media, failures, templates and requests
+                     status, bytes_sent, client_gone, done, held (waiting to be
+                     released now); a successful send also has the wamid answered
+  POST /_fake/reset  forgets media, failures, templates and requests; releases what
+                     is held
 
 Run: python3 fakegraph.py --port 0 --token TOKEN [--state-dir DIR] [--url-ttl S]
 [--watch-stdin] prints "PORT <n>" once listening (and writes DIR/port; DIR/requests.jsonl
 logs every request); with --watch-stdin it exits when its stdin closes, so a test that
 crashes leaves no server behind.
-Import: FakeGraph(token).start() / .port / .stop().
+Import: FakeGraph(token).start() / .port / .release() / .stop().
 """
 
 import argparse
@@ -195,6 +200,8 @@ class FakeGraph:
         self.fails = []
         self.requests = []
         self.templates = {}  # (name, language code) -> number of body parameters
+        self.held = threading.Condition()
+        self.releases = 0    # how many times release() has run: a held request waits for it
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.httpd.fake = self
@@ -214,6 +221,7 @@ class FakeGraph:
         return self
 
     def stop(self):
+        self.release()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -225,6 +233,21 @@ class FakeGraph:
             self.fails.clear()
             self.templates.clear()
             self.requests.clear()
+        self.release()
+
+    def hold(self, entry):
+        """Keep a request waiting until release(); entry["held"] says so meanwhile."""
+        with self.held:
+            seen = self.releases
+            entry["held"] = True
+            while self.releases == seen:
+                self.held.wait()
+            entry["held"] = False
+
+    def release(self):
+        with self.held:
+            self.releases += 1
+            self.held.notify_all()
 
     def add_media(self, spec):
         data = base64.b64decode(spec.get("data_b64", ""), validate=True)
@@ -326,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
              "params": dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True)),
              "headers": headers, "body": body.decode("utf-8", "replace"), "step": step,
              "media_id": media_id, "status": None, "bytes_sent": 0, "client_gone": False,
-             "done": False}
+             "done": False, "held": False}
         self.fake.record(e)
         return e
 
@@ -450,7 +473,7 @@ class Handler(BaseHTTPRequestHandler):
         if mode in ERRORS:
             self.injected_error(f, entry, mode)
         elif mode == "slow":
-            time.sleep(float(f.get("delay", 5)))
+            self.slow(f, entry)
             return False
         else:
             return False
@@ -487,7 +510,7 @@ class Handler(BaseHTTPRequestHandler):
         mode, data = f["mode"], m["data"]
         limit = int(f.get("limit", 64 * 1024 * 1024))
         if mode == "slow":
-            time.sleep(float(f.get("delay", 5)))
+            self.slow(f, entry)
             self.send(200, data, self.ctype(m), entry=entry)
         elif mode == "wrong_hash":
             self.send(200, bytes(b ^ 0x55 for b in data) or b"x", self.ctype(m), entry=entry)
@@ -561,9 +584,16 @@ class Handler(BaseHTTPRequestHandler):
                         "messages": [{"id": wamid, "message_status": "accepted"}]},
                   entry=entry)
 
+    def slow(self, f, entry, default_delay=5):
+        """A slow answer: held until released, or "delay" seconds."""
+        if f.get("hold"):
+            self.fake.hold(entry)
+        else:
+            time.sleep(float(f.get("delay", default_delay)))
+
     def failed_send(self, f, entry):
         """Answers an injected send failure; False when the send should go on ("ok")."""
-        time.sleep(float(f.get("delay", 0)))
+        self.slow(f, entry, 0)
         if "raw" in f:
             self.send(int(f.get("http", 200)), str(f["raw"]), f.get("ctype", "text/plain"),
                       extra=f.get("headers"), entry=entry)
@@ -647,6 +677,8 @@ class Handler(BaseHTTPRequestHandler):
                 fake.add_fail(spec)
             elif path == "/_fake/reset":
                 fake.reset()
+            elif path == "/_fake/release":
+                fake.release()
             elif path == "/_fake/templates":
                 fake.set_templates(spec)
             elif path == "/_fake/config":

@@ -228,6 +228,14 @@ def reset_mailboxes():
                     DOVECOT_DIR], check=True, capture_output=True)
 
 
+def idling(user):
+    """Is a session of user waiting in IDLE on the private Dovecot now?"""
+    p = subprocess.run(["sh", os.path.join(TOP, "tests", "lib", "dovecot.sh"), "sessions",
+                        DOVECOT_DIR], capture_output=True, text=True)
+    return any(re.match(r"^\[%s \S+ IDLE\]$" % re.escape(user), ln)
+               for ln in p.stdout.splitlines())
+
+
 def wire_problems(raw):
     """What is wrong with the wire form: bare LF, lines over 998, non-ASCII headers."""
     problems = []
@@ -369,8 +377,22 @@ class Serve:
         self.logpath = None
         self.starts = 0
 
-    def start(self, wait=True, timeout=10):
-        """Start the daemon; with wait, until /healthz answers 200 (False if it never did)."""
+    def start(self, wait=True, timeout=60):
+        """Start the daemon; with wait, until /healthz answers 200 (False if it never did).
+        The port was free when it was picked, but another program may have taken it since:
+        then the daemon cannot listen, and it starts again on another port."""
+        for _ in range(5):
+            self._start()
+            if not wait:
+                return True
+            st = self.wait_up(timeout)
+            if st is not None or "cannot listen" not in self.log():
+                return st == 200
+            self.port = free_port()
+            set_key(self.b.config, "webhook", "listen", "127.0.0.1:%d" % self.port)
+        return False
+
+    def _start(self):
         self.starts += 1
         self.logpath = os.path.join(self.b.dir, "serve.%d.log" % self.starts)
         e = dict(os.environ)
@@ -381,11 +403,8 @@ class Serve:
             self.proc = subprocess.Popen(WRAP + [WABRIDGE, "-c", self.b.config, "serve"],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          env=e, cwd=self.b.dir)
-        if not wait:
-            return True
-        return self.wait_up(timeout) == 200
 
-    def wait_up(self, timeout=10):
+    def wait_up(self, timeout=60):
         """Poll /healthz until it answers at all (or the daemon dies); its status or None."""
         def probe():
             if self.proc.poll() is not None:

@@ -900,26 +900,28 @@ static void test_imap_wrong_password(void)
 	g_test_message("wrong password: %s", error->message);
 }
 
-/* A loopback port nobody listens on: bind one, note it, close it. */
-static int free_port(void)
+/* A loopback port nobody listens on: one bound and never listened on. Keep *fd open
+ * while the port is used, so no other program can take it and answer. */
+static int unanswered_port(int *fd)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof a;
 
-	g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof a), ==, 0);
-	g_assert_cmpint(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
-	close(fd);
+	g_assert_cmpint(bind(*fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+	g_assert_cmpint(getsockname(*fd, (struct sockaddr *)&a, &len), ==, 0);
 	return ntohs(a.sin_port);
 }
 
 static void test_imap_refused(void)
 {
-	g_autofree char *port = g_strdup_printf("%d", free_port());
+	int fd;
+	g_autofree char *port = g_strdup_printf("%d", unanswered_port(&fd));
 	g_autoptr(fx) f = fx_imap_port(port, "bhowanipore", "secret");
 	g_autoptr(GError) error = NULL;
 
 	g_assert_null(wb_deliver_imap.open(&f->cfg, &f->st, &error));
+	close(fd);
 	assert_error(error, WB_FAIL_SOON);
 	g_assert_nonnull(strstr(error->message, port));
 }

@@ -62,8 +62,8 @@ static const struct golden {
 	{ "sticker", "মিতালী পাল", "Sticker", "Type: Sticker", { "sticker-20261015-080900.webp" }, true },
 	{ "location", "Arjun Roy", "গড়িয়াহাট মোড়",
 	  "Place: গড়িয়াহাট মোড়\nAddress: Rashbehari Ave & Gariahat Rd, Ballygunge, Kolkata 700019\n"
-	  "Coordinates: 22.518700, 88.365600\n"
-	  "Map: https://www.openstreetmap.org/?mlat=22.518700&mlon=88.365600#map=18/22.518700/88.365600",
+	  "Coordinates: 22.5187459, 88.3656213\n"
+	  "Map: https://www.openstreetmap.org/?mlat=22.5187459&mlon=88.3656213#map=18/22.5187459/88.3656213",
 	  { NULL }, false },
 	{ "contacts", "ফরিদা বেগম", "2 contact cards",
 	  "Contact: Sourav Das, +91 98300 77044\nContact: পাড়ার ক্লাব অফিস",

@@ -4,7 +4,9 @@
  * `secret`) and is skipped when $WB_IMAP_PORT is unset; the ones that kick sessions
  * need $WB_DOVECOT_DIR too. Each test works in a folder of its own, so reruns against
  * one server never see old mail. Mails are put in with the IMAP delivery back end.
- * Timing asserts only say "well before the timeout": a wait of 30 s must end in < 20 s.
+ * Timing asserts only say "well before the timeout": a wait of WAIT_S must end in less
+ * than WOKEN_S, which no load makes a wake-up take, and which a wait that only ends at
+ * its timeout cannot meet.
  *
  *   sh tests/lib/dovecot.sh start /tmp/wbdc.X
  *   WB_IMAP_PORT=$(cat /tmp/wbdc.X/port) WB_DOVECOT_DIR=/tmp/wbdc.X ./test-replywatch
@@ -18,6 +20,9 @@
 #include "deliver.h"
 #include "imaptest.h"
 #include "replywatch.h"
+
+#define WAIT_S 120
+#define WOKEN_S 60
 
 /* ---- fixtures ------------------------------------------------------------------- */
 
@@ -385,10 +390,15 @@ static void test_wait_news(void)
 	struct later l = { .f = f };
 
 	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 1);
-	g_assert_cmpfloat(timed_wait(w, 30, &l, NULL), <, 20);
+	/* News between the poll and the wait: the IDLE reports it at once. */
+	put(f, "done");
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, NULL, NULL), <, WOKEN_S);
 	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 1);
-	/* Waiting again after news works (a fresh IDLE). */
-	g_assert_cmpfloat(timed_wait(w, 30, &l, NULL), <, 20);
+	/* News during the wait (or just before it, on a slow machine: either ends it), and
+	 * again after news (a fresh IDLE). */
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, &l, NULL), <, WOKEN_S);
+	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 1);
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, &l, NULL), <, WOKEN_S);
 	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 1);
 	seen_clear(&s);
 	wb_replywatch_close(w);
@@ -404,9 +414,9 @@ static void test_wait_stop(void)
 	gint stop = 0;
 	struct later l = { .stop = &stop };
 
-	g_assert_cmpfloat(timed_wait(w, 30, &l, &stop), <, 20);
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, &l, &stop), <, WOKEN_S);
 	/* Already set: at once. */
-	g_assert_cmpfloat(timed_wait(w, 30, NULL, &stop), <, 20);
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, NULL, &stop), <, WOKEN_S);
 	/* The session is still good. */
 	struct seen s = seen_new();
 	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 1);
@@ -423,7 +433,7 @@ static void test_wait_timeout(void)
 	struct wb_replywatch *w = open_ok(f);
 
 	g_assert_cmpfloat(timed_wait(w, 2, NULL, NULL), >=, 1.9);
-	g_assert_cmpfloat(timed_wait(w, 0, NULL, NULL), <, 20);
+	g_assert_cmpfloat(timed_wait(w, 0, NULL, NULL), <, WOKEN_S);
 	wb_replywatch_close(w);
 }
 
@@ -440,14 +450,16 @@ static void test_wait_no_idle(void)
 	struct later l = { .f = f, .stop = &stop };
 
 	g_assert_cmpfloat(timed_wait(w, 2, NULL, NULL), >=, 1.9);
-	g_assert_cmpfloat(timed_wait(w, 30, &l, &stop), <, 20);
+	g_assert_cmpfloat(timed_wait(w, WAIT_S, &l, &stop), <, WOKEN_S);
 	struct seen s = seen_new();
 	g_assert_cmpuint(poll_ok(w, &s, NULL), ==, 2);
 	seen_clear(&s);
 	wb_replywatch_close(w);
 }
 
-/* The server ending the session during IDLE: false, and the next poll reconnects. */
+/* The server ending the session during IDLE: false, and the next poll reconnects. The
+ * kick waits until Dovecot shows the session in IDLE (tests/lib/dovecot.sh sessions),
+ * so it lands there on any machine. */
 static void test_wait_kicked(void)
 {
 	if (!imaptest_need_doveadm())
@@ -455,9 +467,13 @@ static void test_wait_kicked(void)
 	g_autoptr(fx) f = fx_new();
 	put(f, "done");
 	struct wb_replywatch *w = open_ok(f);
-	g_autofree char *conf = g_build_filename(g_getenv("WB_DOVECOT_DIR"), "dovecot.conf", NULL);
-	g_autofree char *kick = g_strdup_printf("sleep 0.5; doveadm -c '%s' kick replies "
-						">/dev/null", conf);
+	const char *dir = g_getenv("WB_DOVECOT_DIR");
+	const char *top = g_getenv("WB_TOP");
+	g_autofree char *kick = g_strdup_printf(
+		"i=0; until sh '%s/tests/lib/dovecot.sh' sessions '%s' | grep -q '^\\[replies .* "
+		"IDLE\\]$'; do i=$((i + 1)); [ $i -lt 1200 ] || exit 1; sleep 0.05; done; "
+		"sh '%s/tests/lib/dovecot.sh' doveadm '%s' kick replies >/dev/null",
+		top != NULL ? top : ".", dir, top != NULL ? top : ".", dir);
 	g_autoptr(GError) error = NULL;
 	GPid pid = 0;
 	const char *argv[] = { "/bin/sh", "-c", kick, NULL };
@@ -465,14 +481,15 @@ static void test_wait_kicked(void)
 	g_assert_true(g_spawn_async(NULL, (char **)argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
 				    NULL, &pid, &error));
 	gint64 start = g_get_monotonic_time();
-	g_assert_false(wb_replywatch_wait(w, 30, NULL, &error));
-	g_assert_cmpint(g_get_monotonic_time() - start, <, 20 * G_USEC_PER_SEC);
+	g_assert_false(wb_replywatch_wait(w, WAIT_S, NULL, &error));
+	g_assert_cmpint(g_get_monotonic_time() - start, <, WOKEN_S * G_USEC_PER_SEC);
 	g_assert_nonnull(error);
 	g_assert_true(error->domain == WB_REPLYWATCH_ERROR);
 	g_assert_cmpint(error->code, ==, WB_FAIL_SOON);
 	g_test_message("kicked during IDLE: %s", error->message);
 	int status = 0;
 	g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+	g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* it saw the IDLE */
 	g_spawn_close_pid(pid);
 
 	struct seen s = seen_new();

@@ -96,6 +96,58 @@ static void test_clean_text(void)
 	g_assert_cmpstr(cut, ==, "\xe0\xa6\x95"); /* never half a character */
 }
 
+static const struct { const char *in; bool keep_lines; const char *out; } escapes[] = {
+	{ "plain text, বাংলা, हिन्दी 🙏", false, "plain text, বাংলা, हिन्दी 🙏" },
+	/* A colour, a clear screen, a title (OSC ... BEL), CR, backspace. */
+	{ "\x1b[31mred\x1b[2J", false, "\\x1b[31mred\\x1b[2J" },
+	{ "\x1b]0;owned\x07", false, "\\x1b]0;owned\\x07" },
+	{ "ok\rFAILED\b\b", false, "ok\\x0dFAILED\\x08\\x08" },
+	{ "del\x7f", false, "del\\x7f" },
+	/* C1 controls: CSI as a character (U+009B) and as a bare byte (not UTF-8). */
+	{ "\xc2\x9b" "2J", false, "\\u009b2J" },
+	{ "\x9b" "2J \xff", false, "\\x9b2J \\xff" },
+	/* Bidirectional override and isolate, line separator, BOM. */
+	{ "invoice\xe2\x80\xae" "fdp.exe", false, "invoice\\u202efdp.exe" },
+	{ "\xe2\x81\xa6x\xe2\x81\xa9", false, "\\u2066x\\u2069" },
+	{ "a\xe2\x80\xa8" "b\xef\xbb\xbf", false, "a\\u2028b\\ufeff" },
+	/* A sequence cut short at the end. */
+	{ "cut \xe0\xa6", false, "cut \\xe0\\xa6" },
+	{ "two\nlines\tand tab", false, "two\\x0alines\\x09and tab" },
+	{ "two\nlines\tand tab\r", true, "two\nlines\tand tab\\x0d" },
+	{ NULL, false, "" },
+};
+
+static void test_escape_controls(void)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(escapes); i++) {
+		g_autofree char *got = wb_escape_controls(escapes[i].in, escapes[i].keep_lines);
+		g_assert_cmpstr(got, ==, escapes[i].out);
+		g_assert_true(g_utf8_validate(got, -1, NULL));
+	}
+}
+
+static void test_double_text(void)
+{
+	static const struct { double x; const char *out; } cases[] = {
+		{ 22.5726459, "22.5726459" }, { -33.8688197, "-33.8688197" }, { 0.0, "0" },
+		{ -0.0, "-0" }, { 88.0, "88" }, { 100.0, "100" }, { -180.0, "-180" },
+		{ 0.1, "0.1" }, { 1e-7, "0.0000001" }, { -2.5e-8, "-0.000000025" },
+		{ -179.99999999999997, "-179.99999999999997" }, { 1e21, "1000000000000000000000" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *got = wb_double_text(cases[i].x);
+		g_assert_cmpstr(got, ==, cases[i].out);
+	}
+	/* Every double reads back as itself, the extremes included. */
+	const double hard[] = { 5e-324, -2.2250738585072014e-308, 1.7976931348623157e308,
+				0.30000000000000004, 123456789.12345679 };
+	for (size_t i = 0; i < G_N_ELEMENTS(hard); i++) {
+		g_autofree char *got = wb_double_text(hard[i]);
+		g_assert_true(g_ascii_strtod(got, NULL) == hard[i]);
+		g_assert_null(strpbrk(got, "eE"));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -105,5 +157,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/util/reply_token", test_reply_token);
 	g_test_add_func("/util/clean_line", test_clean_line);
 	g_test_add_func("/util/clean_text", test_clean_text);
+	g_test_add_func("/util/escape_controls", test_escape_controls);
+	g_test_add_func("/util/double_text", test_double_text);
 	return g_test_run();
 }

@@ -7,6 +7,16 @@
 
 #define TS 1792051200 /* 2026-10-15 08:00:00 UTC: fallback file names say 20261015-080000 */
 
+/* An OpenStreetMap link, and a location case with nothing but coordinates: JSON values
+ * la, lo (numbers, or strings in quotes) and what the mail must show for them. */
+#define OSM(la, lo) "https://www.openstreetmap.org/?mlat=" la "&mlon=" lo "#map=18/" la "/" lo
+#define LOCATION(name, la, lo, show_la, show_lo)                                           \
+	{ .path = "location/" name, .type = "location",                                    \
+	  .json = "{'type':'location','location':{'latitude':" la ",'longitude':" lo "}}", \
+	  .label = "Location", .summary = "Location", .text = "",                          \
+	  .details = "Coordinates: " show_la ", " show_lo "\nMap: " OSM(show_la, show_lo),  \
+	  .map_url = OSM(show_la, show_lo) }
+
 /* ---- helpers ------------------------------------------------------------------------------ */
 
 /* The tables write JSON with ' for " (payload text uses \u2019 for an apostrophe). */
@@ -301,15 +311,24 @@ static const struct view_case cases[] = {
 		  "'latitude':22.5187,'longitude':88.3656,'name':'গড়িয়াহাট মোড়','url':'https://maps.example/p'}}",
 	  .label = "Location", .summary = "গড়িয়াহাট মোড়", .text = "গড়িয়াহাট মোড়",
 	  .details = "Place: গড়িয়াহাট মোড়\nAddress: Rashbehari Ave, Kolkata 700019\n"
-		     "Coordinates: 22.518700, 88.365600\n"
-		     "Map: https://www.openstreetmap.org/?mlat=22.518700&mlon=88.365600#map=18/22.518700/88.365600",
-	  .map_url = "https://www.openstreetmap.org/?mlat=22.518700&mlon=88.365600#map=18/22.518700/88.365600" },
-	{ .path = "location/bare_coordinates_as_strings", .type = "location",
-	  .json = "{'type':'location','location':{'latitude':'-33.8688','longitude':'151.2093'}}",
-	  .label = "Location", .summary = "Location", .text = "",
-	  .details = "Coordinates: -33.868800, 151.209300\n"
-		     "Map: https://www.openstreetmap.org/?mlat=-33.868800&mlon=151.209300#map=18/-33.868800/151.209300",
-	  .map_url = "https://www.openstreetmap.org/?mlat=-33.868800&mlon=151.209300#map=18/-33.868800/151.209300" },
+		     "Coordinates: 22.5187, 88.3656\nMap: " OSM("22.5187", "88.3656"),
+	  .map_url = OSM("22.5187", "88.3656") },
+	LOCATION("bare_coordinates_as_strings", "'-33.8688'", "'151.2093'", "-33.8688", "151.2093"),
+	/* Coordinates as Meta sent them, every decimal kept (7 is what WhatsApp sends), in
+	 * whatever form the JSON number had; no exponent and no padding in what is shown. */
+	LOCATION("seven_decimals", "22.5726459", "88.3638953", "22.5726459", "88.3638953"),
+	LOCATION("negative", "-33.8688197", "-70.6692655", "-33.8688197", "-70.6692655"),
+	LOCATION("zero_and_integers", "0", "-180", "0", "-180"),
+	LOCATION("trailing_zeros", "22.50000", "88.0", "22.5", "88"),
+	LOCATION("exponents", "2.25726459e1", "8.83638953E+1", "22.5726459", "88.3638953"),
+	LOCATION("small_exponents", "1e-7", "-2.5E-8", "0.0000001", "-0.000000025"),
+	LOCATION("fifteen_digits", "22.5726459123456", "-88.3638953000001", "22.5726459123456",
+		 "-88.3638953000001"),
+	LOCATION("strings_with_exponents", "'2.25726459e1'", "'1e2'", "22.5726459", "100"),
+	{ .path = "location/huge_exponent", .type = "location",
+	  .json = "{'type':'location','location':{'latitude':1e300,'longitude':-1e308}}",
+	  .label = "Location", .summary = "Location", .text = "", .details = "",
+	  .notice = "The location has no usable coordinates." },
 	{ .path = "location/out_of_range", .type = "location",
 	  .json = "{'type':'location','location':{'latitude':95,'longitude':'east','address':'Somewhere'}}",
 	  .label = "Location", .summary = "Somewhere", .text = "Somewhere",

@@ -174,6 +174,45 @@ static void test_shapes(void)
 	g_assert_false(wb_is_digits("", 32));
 }
 
+/* A location body as Meta writes it: the message object keeps every decimal (the mail
+ * shows what it keeps), whatever form the number had. */
+static char *location_json(const char *lat, const char *lon, GError **err)
+{
+	g_autofree char *body = g_strdup_printf(
+		"{\"object\":\"whatsapp_business_account\",\"entry\":[{\"changes\":[{\"field\":"
+		"\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"123\"},\"messages\":"
+		"[{\"id\":\"wamid.L\",\"from\":\"9198\",\"timestamp\":\"1792051200\",\"type\":"
+		"\"location\",\"location\":{\"latitude\":%s,\"longitude\":%s}}]}}]}]}", lat, lon);
+	struct wb_payload *p = parse_str(body, err);
+	if (!p)
+		return NULL;
+	g_assert_cmpuint(p->messages->len, ==, 1);
+	char *json = g_strdup(((struct wb_inmsg *)p->messages->pdata[0])->json);
+	wb_payload_free(p);
+	return json;
+}
+
+static void test_location_decimals(void)
+{
+	static const struct { const char *lat, *lon, *kept; } cases[] = {
+		{ "22.5726459", "88.3638953", "\"latitude\":22.5726459,\"longitude\":88.3638953" },
+		{ "-33.8688197", "-0.0000001", "\"latitude\":-33.8688197,\"longitude\":-1e-7" },
+		{ "2.25726459e1", "8.83638953E+1", "\"latitude\":22.5726459,\"longitude\":88.3638953" },
+		{ "0", "88", "\"latitude\":0,\"longitude\":88" },
+		{ "1e300", "-1e-300", "\"latitude\":1e300,\"longitude\":-1e-300" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autofree char *json = location_json(cases[i].lat, cases[i].lon, &err);
+		g_assert_no_error(err);
+		g_assert_nonnull(strstr(json, cases[i].kept));
+	}
+	/* Beyond a double: not JSON this parser takes, so the body is kept as bad. */
+	g_autoptr(GError) err = NULL;
+	g_assert_null(location_json("1e400", "0", &err));
+	g_assert_error(err, WB_WEBHOOK_ERROR, WB_WEBHOOK_NOT_JSON);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -187,5 +226,6 @@ int main(int argc, char **argv)
 	g_test_add_func("/webhook/hostile_strings", test_hostile_strings);
 	g_test_add_func("/webhook/other_object_ignored", test_other_object_ignored);
 	g_test_add_func("/webhook/shapes", test_shapes);
+	g_test_add_func("/webhook/location_decimals", test_location_decimals);
 	return g_test_run();
 }
