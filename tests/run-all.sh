@@ -73,11 +73,11 @@ fi
 
 for t in "$WB_UNIT_DIR"/test-*; do
 	[ -x "$t" ] || continue
-	case "$t" in *"$WB_ONLY"*) ;; *) continue ;; esac
+	case "$(basename "$t")" in *"$WB_ONLY"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" $WB_WRAP "$t" --tap
 done
 for t in tests/integration/test_*.py; do
-	case "$t" in *"$WB_ONLY"*) ;; *) continue ;; esac
+	case "$(basename "$t")" in *"$WB_ONLY"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" python3 "$t"
 done
 

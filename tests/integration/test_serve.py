@@ -665,11 +665,15 @@ def reloaded_text(t, b, sv, marker, sender, what):
     """SIGHUP, then one message: its mail's text body should start with marker."""
     logged = len(sv.log())
     sv.send_signal(signal.SIGHUP)
-    t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log()[logged:], 5),
+    t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log()[logged:], 60),
          "SIGHUP (%s): the configuration is reloaded" % what, sv.log()[logged:][-2000:])
+    # As above: a message delivered after the reload ends a pass begun before it.
+    flush, body = msg(pnid=PST, sender=sender, text="flush after the %s" % what)
+    t.eq(try_post(sv, body), 200, "(a POST right after the reload: 200)")
+    t.eq(in_mailbox("parkstreet", flush, "Reloaded", timeout=60), 1, "(it is delivered)")
     wamid, body = msg(pnid=PST, sender=sender, text="after the %s" % what)
     t.eq(try_post(sv, body), 200, "after the %s a POST gets 200" % what)
-    t.eq(in_mailbox("parkstreet", wamid, "Reloaded", timeout=5), 1, "…and is delivered")
+    t.eq(in_mailbox("parkstreet", wamid, "Reloaded", timeout=60), 1, "…and is delivered")
     mails = [m for _, _, _, m in W.mailbox("parkstreet", "Reloaded")
              if m["Message-ID"] == mid(wamid)]
     text = W.text_of(mails[0]) if mails else ""
@@ -693,7 +697,7 @@ def template_reload(t, b, sv):
         f.write(b"Broken \xff restyle.\n")
     logged = len(sv.log())
     sv.send_signal(signal.SIGHUP)
-    t.ok(W.wait_for(lambda: "reload refused" in sv.log()[logged:], 5),
+    t.ok(W.wait_for(lambda: "reload refused" in sv.log()[logged:], 60),
          "SIGHUP with a template that is not UTF-8: the reload is refused and says why",
          sv.log()[logged:][-2000:])
     t.ok("mail.txt is not valid UTF-8" in sv.log()[logged:], "…naming the file",
