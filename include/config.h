@@ -94,6 +94,12 @@ struct wb_config *wb_config_load(const char *path, GError **error);
  * ("FILE: [group] key: what is wrong; what to do") to problems. Returns true when none. */
 bool wb_config_check(const char *path, GPtrArray *problems);
 
+/* The same check on a configuration's text (any bytes); label stands for FILE in the
+ * problems. The files the text names (secrets, CA files, directories) are looked at as
+ * by wb_config_check(); nothing is created. */
+bool wb_config_check_text(const char *label, const void *text, size_t len,
+			  GPtrArray *problems);
+
 void wb_config_free(struct wb_config *cfg);
 
 /* The station for a phone_number_id: configured, or (auto_stations) a new auto station

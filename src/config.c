@@ -1257,6 +1257,21 @@ static GKeyFile *parse_text(struct build *b, const char *text)
 	}
 }
 
+/* The file's text (text[len] is NUL): its size, NUL bytes inside, then its syntax. */
+static void take_text(struct build *b, const char *text, size_t len)
+{
+	if (len > WB_MAX_CONFIG_BYTES) {
+		problem(b, NULL, NULL, "larger than %u bytes; is this the config file?",
+			WB_MAX_CONFIG_BYTES);
+		return;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		problem(b, NULL, NULL, "holds a NUL byte; is this the config file?");
+		return;
+	}
+	parse_text(b, text);
+}
+
 static void read_file(struct build *b, const char *path)
 {
 	g_autofree char *text = NULL;
@@ -1273,16 +1288,7 @@ static void read_file(struct build *b, const char *path)
 			"$WABRIDGE_CONFIG", err->message);
 		return;
 	}
-	if (len > WB_MAX_CONFIG_BYTES) {
-		problem(b, NULL, NULL, "larger than %u bytes; is this the config file?",
-			WB_MAX_CONFIG_BYTES);
-		return;
-	}
-	if (memchr(text, '\0', len) != NULL) {
-		problem(b, NULL, NULL, "holds a NUL byte; is this the config file?");
-		return;
-	}
-	parse_text(b, text);
+	take_text(b, text, len);
 }
 
 /* Every group of the file in file order (so problems come in file order), then the
@@ -1414,7 +1420,10 @@ static void token_secret(struct build *b)
 			"read from %s", why->str);
 }
 
-static struct wb_config *build(const char *path, bool load, GPtrArray *problems)
+/* path: the file, or NULL for the embedded defaults; with text (NUL-terminated at len),
+ * path only names that text. */
+static struct wb_config *build(const char *path, const char *text, size_t len, bool load,
+			       GPtrArray *problems)
 {
 	struct wb_config *cfg = g_new0(struct wb_config, 1);
 	struct build b = {
@@ -1427,7 +1436,9 @@ static struct wb_config *build(const char *path, bool load, GPtrArray *problems)
 	};
 	cfg->path = g_strdup(path);
 	cfg->stations = g_ptr_array_new_with_free_func(station_free);
-	if (path != NULL)
+	if (text != NULL)
+		take_text(&b, text, len);
+	else if (path != NULL)
 		read_file(&b, path);
 	if (path == NULL || b.kf != NULL) { /* else the file's problems say it all */
 		apply_groups(&b);
@@ -1461,7 +1472,7 @@ const char *wb_config_choose_path(const char *explicit_path)
 struct wb_config *wb_config_load(const char *path, GError **error)
 {
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-	struct wb_config *cfg = build(path, true, problems);
+	struct wb_config *cfg = build(path, NULL, 0, true, problems);
 	if (problems->len > 0) {
 		g_ptr_array_add(problems, NULL);
 		g_autofree char *all = g_strjoinv("\n", (char **)problems->pdata);
@@ -1478,7 +1489,19 @@ struct wb_config *wb_config_load(const char *path, GError **error)
 bool wb_config_check(const char *path, GPtrArray *problems)
 {
 	guint before = problems->len;
-	wb_config_free(build(path, false, problems));
+	wb_config_free(build(path, NULL, 0, false, problems));
+	return problems->len == before;
+}
+
+bool wb_config_check_text(const char *label, const void *text, size_t len,
+			  GPtrArray *problems)
+{
+	guint before = problems->len;
+	g_autofree char *copy = g_malloc(len + 1);
+	if (len > 0)
+		memcpy(copy, text, len);
+	copy[len] = '\0';
+	wb_config_free(build(label, copy, len, false, problems));
 	return problems->len == before;
 }
 
