@@ -248,7 +248,7 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 	GError *e = NULL;
 	bool already = false;
 	if (!wb_store_add_reply(store, in, &res->reply_id, &already, &e)) {
-		g_autofree char *m = message;
+		g_free(message);
 		enum wb_reply_outcome t = finish(res, WB_RA_TEMP,
 			g_strdup_printf("the reply could not be stored (%s); nothing was done, "
 					"deliver it again later", e->message));
