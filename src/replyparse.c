@@ -752,9 +752,10 @@ static void h_newline(struct h2t *h)
 	h->space = false;
 }
 
-/* raw: a text node's content. libxml2 keeps bytes that are not UTF-8 in its text nodes
- * (a <meta> charset that lies, an encoding error it recovers from), so a node that is not
- * valid UTF-8 is made so before the character walk, which trusts every lead byte. */
+/* raw: a text node's content. When libxml2 recovers from an encoding error it copies the
+ * stray byte into the text node. html_to_text hands it valid UTF-8 for that reason; a
+ * node that is still not valid UTF-8 is made so here all the same, since the character
+ * walk below trusts every lead byte. */
 static void h_text(struct h2t *h, const char *raw)
 {
 	g_autofree char *fixed = NULL;
