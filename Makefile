@@ -34,6 +34,16 @@ TEMPLATES := $(wildcard templates/*)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 TEST_HDRS := $(wildcard tests/unit/*.h)
 
+# libFuzzer targets (tests/fuzz/fuzz-NAME.c, corpus in tests/fuzz/corpus/NAME/), built
+# with clang into build/fuzz/. `make fuzz` runs each for FUZZ_TIME seconds.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 600
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer -g -O1
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZ_OBJS  := $(patsubst src/%.c,build/fuzz/%.o,$(LIB_SRCS)) build/fuzz/resources.o
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
 # Normal build in build/, sanitizer build in build/san/.
 OBJS      := $(patsubst src/%.c,build/%.o,$(SRCS)) build/resources.o
 LIB_OBJS  := $(patsubst src/%.c,build/%.o,$(LIB_SRCS)) build/resources.o
@@ -47,7 +57,7 @@ say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2))
 
 ALL_CFLAGS = $(WARN) $(DEFS) -Iinclude -Ibuild $(PKG_CFLAGS) $(CFLAGS)
 
-.PHONY: all deps run check check-valgrind bench install uninstall clean distclean
+.PHONY: all deps run check check-valgrind fuzz bench install uninstall clean distclean
 all: deps wabridge
 
 # Self set-up: installs missing Debian packages when root, else prints the command.
@@ -90,14 +100,35 @@ build/san/test-%: tests/unit/test-%.c $(SAN_LIB_OBJS) $(HDRS) $(TEST_HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -o $@ $< $(SAN_LIB_OBJS) $(PKG_LIBS)
 
-# The test command of the README: everything, against the sanitizer build.
+# The fuzz build: clang (installed by the test deps), same warnings as the others.
+build/fuzz/%.o: src/%.c $(HDRS) | build/.deps-test-ok
+	@mkdir -p $(dir $@)
+	$(call say,CC,$@)
+	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -c -o $@ $<
+build/fuzz/resources.o: build/resources.c | build/.deps-test-ok
+	@mkdir -p build/fuzz
+	$(call say,CC,$@)
+	$(Q)$(FUZZ_CC) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) $(FUZZ_FLAGS) -w -c -o $@ $<
+$(FUZZ_BINS): $(FUZZ_OBJS) tests/fuzz/fuzz.h
+build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_OBJS) $(HDRS)
+	$(call say,LINK,$@)
+	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(subst -fsanitize=fuzzer-no-link,-fsanitize=fuzzer,$(FUZZ_FLAGS)) \
+	  -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)
+
+# The test command of the README: everything, against the sanitizer build, and each
+# fuzz target briefly over its corpus.
 build/.deps-test-ok: tools/deps.sh
 	@WB_DEPS=test sh tools/deps.sh
 	@mkdir -p build && touch $@
 
-check: deps build/.deps-test-ok wabridge build/san/wabridge $(UNIT_BINS)
+check: deps build/.deps-test-ok wabridge build/san/wabridge $(UNIT_BINS) $(FUZZ_BINS)
 	@WABRIDGE=$(CURDIR)/build/san/wabridge WB_UNIT_DIR=$(CURDIR)/build/san \
-	  sh tests/run-all.sh
+	  WB_FUZZ_DIR=$(CURDIR)/build/fuzz sh tests/run-all.sh
+
+# Each fuzz target for FUZZ_TIME seconds on a copy of its corpus, one after another;
+# fails on a finding. WB_ONLY=NAME runs the targets whose name contains NAME.
+fuzz: deps build/.deps-test-ok $(FUZZ_BINS)
+	@FUZZ_TIME=$(FUZZ_TIME) sh tests/fuzz/run.sh long $(FUZZ_BINS)
 
 # Same suite with the normal build under valgrind (slower; not part of check).
 check-valgrind: deps build/.deps-test-ok wabridge $(patsubst tests/unit/%.c,build/%,$(UNIT_SRCS))

@@ -115,6 +115,12 @@ struct wb_config *wb_config_load(const char *path, GError **error);
 bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
 		     GPtrArray *notes);
 
+/* The same check on a configuration's text (any bytes); label stands for FILE in the
+ * problems. The files the text names (secrets, CA files, directories) are looked at as
+ * by wb_config_check(); nothing is created. */
+bool wb_config_check_text(const char *label, const void *text, size_t len,
+			  GPtrArray *problems);
+
 void wb_config_free(struct wb_config *cfg);
 
 /* Log cfg->warnings as warnings (serve: at start and after each reload). */

@@ -364,6 +364,8 @@ static bool parse_into(const char *field, size_t len, struct wb_authres *a, GErr
 			 .error = error };
 	if (!(a->authserv_id = value(&x, "the authserv-id")))
 		return false;
+	if (!*a->authserv_id) /* "": names no server, so no server stands behind it */
+		return fail(&x, "an empty authserv-id");
 	if (len > WB_AUTHRES_MAX_BYTES)
 		return fail(&x, "the field is longer than %u bytes", WB_AUTHRES_MAX_BYTES);
 	const char *bad = NULL;

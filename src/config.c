@@ -1285,6 +1285,21 @@ static GKeyFile *parse_text(struct build *b, const char *text)
 	}
 }
 
+/* The file's text (text[len] is NUL): its size, NUL bytes inside, then its syntax. */
+static void take_text(struct build *b, const char *text, size_t len)
+{
+	if (len > WB_MAX_CONFIG_BYTES) {
+		problem(b, NULL, NULL, "larger than %u bytes; is this the config file?",
+			WB_MAX_CONFIG_BYTES);
+		return;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		problem(b, NULL, NULL, "holds a NUL byte; is this the config file?");
+		return;
+	}
+	parse_text(b, text);
+}
+
 static void read_file(struct build *b, const char *path)
 {
 	g_autofree char *text = NULL;
@@ -1301,16 +1316,7 @@ static void read_file(struct build *b, const char *path)
 			"$WABRIDGE_CONFIG", err->message);
 		return;
 	}
-	if (len > WB_MAX_CONFIG_BYTES) {
-		problem(b, NULL, NULL, "larger than %u bytes; is this the config file?",
-			WB_MAX_CONFIG_BYTES);
-		return;
-	}
-	if (memchr(text, '\0', len) != NULL) {
-		problem(b, NULL, NULL, "holds a NUL byte; is this the config file?");
-		return;
-	}
-	parse_text(b, text);
+	take_text(b, text, len);
 }
 
 /* Every group of the file in file order (so problems come in file order), then the
@@ -1556,8 +1562,10 @@ static void templates(struct build *b)
 	}
 }
 
-static struct wb_config *build(const char *path, bool load, GPtrArray *problems,
-			       GPtrArray *warnings, GPtrArray *notes)
+/* path: the file, or NULL for the embedded defaults; with text (NUL-terminated at len),
+ * path only names that text. */
+static struct wb_config *build(const char *path, const char *text, size_t len, bool load,
+			       GPtrArray *problems, GPtrArray *warnings, GPtrArray *notes)
 {
 	struct wb_config *cfg = g_new0(struct wb_config, 1);
 	struct build b = {
@@ -1572,7 +1580,9 @@ static struct wb_config *build(const char *path, bool load, GPtrArray *problems,
 	};
 	cfg->path = g_strdup(path);
 	cfg->stations = g_ptr_array_new_with_free_func(station_free);
-	if (path != NULL)
+	if (text != NULL)
+		take_text(&b, text, len);
+	else if (path != NULL)
 		read_file(&b, path);
 	if (path == NULL || b.kf != NULL) { /* else the file's problems say it all */
 		apply_groups(&b);
@@ -1619,7 +1629,7 @@ struct wb_config *wb_config_load(const char *path, GError **error)
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-	struct wb_config *cfg = build(path, true, problems, warnings, notes);
+	struct wb_config *cfg = build(path, NULL, 0, true, problems, warnings, notes);
 	if (problems->len > 0) {
 		g_ptr_array_add(problems, NULL);
 		g_autofree char *all = g_strjoinv("\n", (char **)problems->pdata);
@@ -1641,8 +1651,22 @@ bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
 	g_autoptr(GPtrArray) own_warnings = NULL;
 	g_autoptr(GPtrArray) own_notes = NULL;
 	guint before = problems->len;
-	wb_config_free(build(path, false, problems, lines_or_new(warnings, &own_warnings),
-			     lines_or_new(notes, &own_notes)));
+	wb_config_free(build(path, NULL, 0, false, problems,
+			     lines_or_new(warnings, &own_warnings), lines_or_new(notes, &own_notes)));
+	return problems->len == before;
+}
+
+bool wb_config_check_text(const char *label, const void *text, size_t len,
+			  GPtrArray *problems)
+{
+	guint before = problems->len;
+	g_autofree char *copy = g_malloc(len + 1);
+	if (len > 0)
+		memcpy(copy, text, len);
+	copy[len] = '\0';
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
+	wb_config_free(build(label, copy, len, false, problems, warnings, notes));
 	return problems->len == before;
 }
 

@@ -15,6 +15,7 @@
 #include "authres.h"
 #include "caps.h"
 #include "metrics.h"
+#include "replykeys.h"
 #include "replyparse.h"
 #include "replywatch.h"
 #include "util.h"
@@ -108,25 +109,6 @@ struct match {
 	char *why;                 /* when nothing matched or the token is forged */
 };
 
-/* "complaint+BHP-2026-000042.1a2b3c4d5e@wa.police.example" → ref, token. */
-static bool split_token_addr(const struct wb_config *cfg, const char *addr, char **ref,
-			     char **token)
-{
-	const char *at = strrchr(addr, '@');
-	size_t plen = strlen(cfg->replies_address);
-	if (!at || at <= addr + plen || g_ascii_strcasecmp(at + 1, cfg->domain) != 0 ||
-	    g_ascii_strncasecmp(addr, cfg->replies_address, plen) != 0 || addr[plen] != '+')
-		return false;
-	g_autofree char *tag = g_strndup(addr + plen + 1, (gsize)(at - addr - (gssize)plen - 1));
-	char *dot = strrchr(tag, '.');
-	if (!dot || dot == tag || !dot[1] || strlen(tag) > 64)
-		return false;
-	*dot = '\0';
-	*ref = g_ascii_strup(tag, -1);
-	*token = g_ascii_strdown(dot + 1, -1);
-	return true;
-}
-
 /* The complaint with this reference into m->c (NULL when there is none). False only
  * when the store fails. */
 static bool lookup_ref(struct wb_store *store, const char *ref, struct match *m,
@@ -142,43 +124,33 @@ static bool lookup_ref(struct wb_store *store, const char *ref, struct match *m,
 	return false;
 }
 
-static bool by_token(const struct wb_config *cfg, struct wb_store *store, char **addrs,
-		     struct match *m, GError **error)
+static bool by_token(struct wb_store *store, const struct wb_reply_keys *k, struct match *m,
+		     GError **error)
 {
-	for (size_t i = 0; addrs[i]; i++) {
-		g_autofree char *ref = NULL, *token = NULL;
-		if (!split_token_addr(cfg, addrs[i], &ref, &token))
-			continue;
-		g_autofree char *want = wb_reply_token(cfg->token_secret, ref);
-		if (!wb_ct_equal(want, strlen(want), token, strlen(token))) {
-			m->forged = true;
-			m->why = g_strdup_printf("the reply address %s carries a token that does not "
-						 "verify for %s (forged, or mangled on the way)",
-						 addrs[i], ref);
-			return true;
-		}
-		if (!lookup_ref(store, ref, m, error))
-			return false;
-		if (!m->c)
-			m->why = g_strdup_printf("the reply address names complaint %s, which this "
-						 "bridge does not know", ref);
-		m->by = "token";
+	if (!k->token_addr)
+		return true;
+	if (!k->token_ok) {
+		m->forged = true;
+		m->why = g_strdup_printf("the reply address %s carries a token that does not "
+					 "verify for %s (forged, or mangled on the way)",
+					 k->token_addr, k->token_ref);
 		return true;
 	}
+	if (!lookup_ref(store, k->token_ref, m, error))
+		return false;
+	if (!m->c)
+		m->why = g_strdup_printf("the reply address names complaint %s, which this "
+					 "bridge does not know", k->token_ref);
+	m->by = "token";
 	return true;
 }
 
-static bool by_thread(const struct wb_config *cfg, struct wb_store *store, const char *ids,
-		      struct match *m, GError **error)
+static bool by_thread(struct wb_store *store, const struct wb_reply_keys *k, struct match *m,
+		      GError **error)
 {
-	g_auto(GStrv) list = g_strsplit(ids ? ids : "", " ", -1);
-	for (size_t i = 0; list[i]; i++) {
-		char *at = strrchr(list[i], '@');
-		if (!at || g_ascii_strcasecmp(at + 1, cfg->domain) != 0)
-			continue;
-		g_autofree char *local = g_strndup(list[i], (gsize)(at - list[i]));
+	for (size_t i = 0; k->thread_ids[i]; i++) {
 		int64_t id = 0;
-		if (!wb_store_complaint_of_mail(store, local, &id, error))
+		if (!wb_store_complaint_of_mail(store, k->thread_ids[i], &id, error))
 			return false;
 		if (!id)
 			continue;
@@ -191,48 +163,28 @@ static bool by_thread(const struct wb_config *cfg, struct wb_store *store, const
 	return true;
 }
 
-static bool by_subject(struct wb_store *store, const char *subject, struct match *m,
+static bool by_subject(struct wb_store *store, const struct wb_reply_keys *k, struct match *m,
 		       GError **error)
 {
-	static GRegex *re;
-	if (g_once_init_enter(&re)) {
-		/* No G_REGEX_OPTIMIZE: PCRE2's JIT buys nothing on one subject line, and
-		 * valgrind cannot follow JIT code. */
-		GRegex *r = g_regex_new("\\[([A-Za-z0-9]{2,8}-[0-9]{4}-[0-9]{6})\\]", 0, 0, NULL);
-		g_once_init_leave(&re, r);
-	}
-	g_autoptr(GMatchInfo) mi = NULL;
-	if (!subject || !g_regex_match(re, subject, 0, &mi))
+	if (!k->subject_ref)
 		return true;
-	g_autofree char *ref = g_match_info_fetch(mi, 1);
-	if (!lookup_ref(store, ref, m, error))
+	if (!lookup_ref(store, k->subject_ref, m, error))
 		return false;
 	if (m->c)
 		m->by = "subject";
 	return true;
 }
 
-static bool find_complaint(const struct wb_config *cfg, struct wb_store *store,
-			   const struct wb_reply *r, const char *const *envelope, struct match *m,
-			   GError **error)
+static bool find_complaint(struct wb_store *store, const struct wb_reply_keys *k,
+			   struct match *m, GError **error)
 {
-	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
-	g_auto(GStrv) hdr = g_strsplit(r->to_addrs ? r->to_addrs : "", " ", -1);
-	for (size_t i = 0; hdr[i]; i++)
-		if (*hdr[i])
-			g_strv_builder_add(b, hdr[i]);
-	for (size_t i = 0; envelope && envelope[i]; i++) {
-		g_autofree char *low = g_utf8_strdown(envelope[i], -1);
-		g_strv_builder_add(b, low);
-	}
-	g_auto(GStrv) addrs = g_strv_builder_end(b);
-	if (!by_token(cfg, store, addrs, m, error))
+	if (!by_token(store, k, m, error))
 		return false;
 	if (m->c || m->forged || m->why)
 		return true;
-	if (!by_thread(cfg, store, r->in_reply_to, m, error))
+	if (!by_thread(store, k, m, error))
 		return false;
-	if (!m->c && !by_subject(store, r->subject, m, error))
+	if (!m->c && !by_subject(store, k, m, error))
 		return false;
 	if (!m->c)
 		m->why = g_strdup("no complaint matches: the mail has no reply address of the "
@@ -373,7 +325,7 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 	GError *e = NULL;
 	bool already = false;
 	if (!wb_store_add_reply(store, in, &res->reply_id, &already, &e)) {
-		g_autofree char *m = message;
+		g_free(message);
 		enum wb_reply_outcome t = finish(res, WB_RA_TEMP,
 			g_strdup_printf("the reply could not be stored (%s); nothing was done, "
 					"deliver it again later", e->message));
@@ -443,11 +395,11 @@ static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store
 /* Everything after the parse: match, authorise, decide the send, keep. */
 static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
-				    const char *const *envelope, struct match *m,
+				    const struct wb_reply_keys *k, struct match *m,
 				    struct wb_reply_in *in, struct wb_reply_result *res)
 {
 	GError *e = NULL;
-	if (!find_complaint(cfg, store, r, envelope, m, &e))
+	if (!find_complaint(store, k, m, &e))
 		return store_failed(res, "while matching the reply", e);
 	in->matched_by = m->by;
 	in->complaint_id = m->c ? m->c->id : 0;
@@ -552,20 +504,18 @@ enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store
 		return keep(store, &in, res, WB_RA_BAD, g_strdup_printf("unparsable: %s",
 									 perr->message));
 	}
-	/* The same mail again (an MTA retry, a second copy) has the same Message-ID and
-	 * sender; someone else's mail that reuses the Message-ID does not pass for it. */
-	g_autofree char *key = r->message_id ? g_strdup_printf("<%s> %s", r->message_id,
-							       r->from_addr ? r->from_addr : "")
-					     : NULL;
-	if (key)
-		in.key = key;
+	struct wb_reply_keys *k = wb_reply_keys_new(r, envelope, cfg->replies_address,
+						    cfg->domain, cfg->token_secret);
+	if (k->mail_key)
+		in.key = k->mail_key;
 	in.sender = r->from_addr;
 	g_autofree char *tags = tags_text(r);
 	in.tags = tags;
 	struct match m = { 0 };
-	enum wb_reply_outcome out = decide(cfg, store, tpl, r, envelope, &m, &in, res);
+	enum wb_reply_outcome out = decide(cfg, store, tpl, r, k, &m, &in, res);
 	wb_complaint_free(m.c);
 	g_free(m.why);
+	wb_reply_keys_free(k);
 	wb_reply_free(r);
 	return out;
 }

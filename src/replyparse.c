@@ -752,8 +752,18 @@ static void h_newline(struct h2t *h)
 	h->space = false;
 }
 
-static void h_text(struct h2t *h, const char *t)
+/* raw: a text node's content. When libxml2 recovers from an encoding error it copies the
+ * stray byte into the text node. html_to_text hands it valid UTF-8 for that reason; a
+ * node that is still not valid UTF-8 is made so here all the same, since the character
+ * walk below trusts every lead byte. */
+static void h_text(struct h2t *h, const char *raw)
 {
+	g_autofree char *fixed = NULL;
+	const char *t = raw;
+	if (!raw)
+		return;
+	if (!g_utf8_validate(raw, -1, NULL))
+		t = fixed = g_utf8_make_valid(raw, -1);
 	for (const char *p = t; *p && !h->full; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 		if (c == 0x200B || c == 0xFEFF || c == '\r')
@@ -845,10 +855,18 @@ static void h_walk(struct h2t *h, xmlNode *root)
 	}
 }
 
-/* utf8: the bytes are UTF-8 already (else libxml2 reads the document's own <meta>). */
+/* utf8: the bytes are meant to be UTF-8 (else libxml2 reads the document's own <meta>).
+ * Bytes that are not UTF-8 after all become U+FFFD first: libxml2, told UTF-8, would
+ * otherwise read the rest of the document as Latin-1 after the first one (and garble a
+ * Bengali complaint number that follows). */
 static char *html_to_text(const char *html, size_t len, bool utf8)
 {
 	int opts = HTML_PARSE_NONET | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING;
+	g_autofree char *fixed = NULL;
+	if (utf8 && !g_utf8_validate_len(html, len, NULL)) {
+		html = fixed = g_utf8_make_valid(html, (gssize)len);
+		len = strlen(fixed);
+	}
 	if (utf8)
 		opts |= HTML_PARSE_IGNORE_ENC;
 	if (len > INT_MAX)

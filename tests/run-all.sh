@@ -1,10 +1,12 @@
 #!/bin/sh
-# The whole test suite: unit programs (GTest, TAP output), then integration scripts
-# against a private Dovecot started here and stopped at the end. Every test prints TAP;
-# this script counts the results and ends with "N passed, N failed[, N skipped]".
+# The whole test suite: unit programs (GTest, TAP output), the fuzz targets over their
+# corpora, then integration scripts against a private Dovecot started here and stopped
+# at the end. Every test prints TAP; this script counts the results and ends with
+# "N passed, N failed[, N skipped]".
 #
 #   WABRIDGE     the binary under test (make check: the sanitizer build)
 #   WB_UNIT_DIR  where the unit test programs are
+#   WB_FUZZ_DIR  where the fuzz targets are (each runs briefly over its corpus); unset: none
 #   WB_VALGRIND  1 = run every wabridge and unit program under valgrind
 #   WB_ONLY      run only tests whose file name contains this string
 set -u
@@ -73,11 +75,16 @@ fi
 
 for t in "$WB_UNIT_DIR"/test-*; do
 	[ -x "$t" ] || continue
-	case "$(basename "$t")" in *"$WB_ONLY"*) ;; *) continue ;; esac
+	case "${t##*/}" in *"$WB_ONLY"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" $WB_WRAP "$t" --tap
 done
+for t in ${WB_FUZZ_DIR:+"$WB_FUZZ_DIR"/fuzz-*}; do
+	[ -x "$t" ] || continue
+	case "${t##*/}" in *"$WB_ONLY"*) ;; *) continue ;; esac
+	run_one "$(basename "$t")" sh tests/fuzz/run.sh check "$t"
+done
 for t in tests/integration/test_*.py; do
-	case "$(basename "$t")" in *"$WB_ONLY"*) ;; *) continue ;; esac
+	case "${t##*/}" in *"$WB_ONLY"*) ;; *) continue ;; esac
 	run_one "$(basename "$t")" python3 "$t"
 done
 

@@ -7,8 +7,11 @@ set -u
 PKGS="build-essential pkg-config libglib2.0-dev-bin libetpan-dev libgmime-3.0-dev
 libcurl4-gnutls-dev libgnutls28-dev libxml2-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev"
 # Only what the test suite needs (WB_DEPS=test, set by `make check`). openssl makes the
-# TLS tests' certificates, iproute2 sets up their private network namespace.
-TEST_PKGS="dovecot-imapd curl mutt tmux valgrind sqlite3 python3 openssl iproute2"
+# TLS tests' certificates, iproute2 sets up their private network namespace. The fuzz
+# targets need clang, libFuzzer (libclang_rt.fuzzer-x86_64.a is in libclang-rt-14-dev,
+# only a recommendation of clang's) and llvm-symbolizer (in llvm) for readable reports.
+TEST_PKGS="dovecot-imapd curl mutt tmux valgrind sqlite3 python3 openssl iproute2 clang
+libclang-rt-14-dev llvm"
 
 want="$PKGS"
 [ "${WB_DEPS:-build}" = test ] && want="$want $TEST_PKGS"

@@ -85,6 +85,7 @@ static const struct parse_case parse_cases[] = {
 	{ "empty", "", 0, NULL },
 	{ "only white space and a comment", "  (x) ", 0, NULL },
 	{ "no result", "mx.example", 0, NULL },
+	{ "empty quoted authserv-id", "\"\" (x); dkim=pass header.d=police.example", 0, NULL },
 	{ "no result after ;", "mx.example;", 0, NULL },
 	{ "none then more", "mx.example; none; spf=pass", 0, NULL },
 	{ "two versions", "mx 1 2; none", 0, NULL },

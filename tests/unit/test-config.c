@@ -684,6 +684,36 @@ static void test_syntax_errors(void)
 	rm_rf(dir);
 }
 
+/* The checker on a text gives the problems it gives on the same text in a file. */
+static void test_check_text(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_free(write_file(dir, "app_secret_0644", "LeakedSecret-0644\n", 0644));
+	g_free(write_file(dir, "access_token", "GoodTokenSecret-55\n", 0600));
+	write_full_secrets(dir);
+	const char *const texts[] = { bad_conf, full_conf, "[bridge]\njunk\n[x\n", "", NULL };
+	for (size_t i = 0; texts[i]; i++) {
+		g_autofree char *path = write_config(dir, "same.conf", texts[i]);
+		g_autofree char *text = NULL;
+		gsize len = 0;
+		g_assert_true(g_file_get_contents(path, &text, &len, NULL));
+		g_autoptr(GPtrArray) from_file = check(path);
+		g_autoptr(GPtrArray) from_text = g_ptr_array_new_with_free_func(g_free);
+		g_assert_cmpint(wb_config_check_text(path, text, len, from_text), ==,
+				from_file->len == 0);
+		g_autofree char *a = joined(from_file), *b = joined(from_text);
+		g_assert_cmpstr(a, ==, b);
+	}
+	g_autoptr(GPtrArray) nul = g_ptr_array_new_with_free_func(g_free);
+	g_assert_false(wb_config_check_text("t.conf", "[bridge]\0x", 10, nul));
+	assert_problem(nul, "t.conf: holds a NUL byte");
+	g_autoptr(GPtrArray) big = g_ptr_array_new_with_free_func(g_free);
+	g_autofree char *huge = g_malloc0(WB_MAX_CONFIG_BYTES + 1);
+	g_assert_false(wb_config_check_text("t.conf", huge, WB_MAX_CONFIG_BYTES + 1, big));
+	assert_problem(big, "t.conf: larger than");
+	rm_rf(dir);
+}
+
 /* ---- sizes ------------------------------------------------------------------------------- */
 
 static void test_parse_size(void)
@@ -1222,6 +1252,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/many-problems", test_many_problems);
 	g_test_add_func("/config/key-cases", test_key_cases);
 	g_test_add_func("/config/syntax-errors", test_syntax_errors);
+	g_test_add_func("/config/check-text", test_check_text);
 	g_test_add_func("/config/parse-size", test_parse_size);
 	g_test_add_func("/config/auto-stations", test_auto_stations);
 	g_test_add_func("/config/auto-stations/threads", test_auto_stations_threads);

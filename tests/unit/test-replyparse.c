@@ -865,6 +865,44 @@ static void test_long_text_capped(void)
 	g_string_free(s, TRUE);
 }
 
+/* HTML with bytes that are not UTF-8, labelled UTF-8 or not labelled at all (then its
+ * <meta> says UTF-8): libxml2 keeps stray bytes in its text nodes, and the walk over them
+ * must not trust them. Each body ends on a lead byte whose continuation would lie past
+ * the end of the text. */
+static void test_html_invalid_utf8(void)
+{
+#define HTML_NO_CHARSET HDRS "Content-Type: text/html\nContent-Transfer-Encoding: 8bit\n\n"
+	static const struct { const char *mail, *text, *number; } cases[] = {
+		{ HTML "<p>ab\xf0</p>", "ab\xef\xbf\xbd", NULL },
+		{ HTML "<p>GD 4/26 \xe0\xa6</p>", "GD 4/26 \xef\xbf\xbd\xef\xbf\xbd", "4/26" },
+		/* the text after a stray byte is still read as UTF-8 */
+		{ HTML "<p>\xff অভিযোগ নং ১২৩/২০২৬</p>", "\xef\xbf\xbd অভিযোগ নং ১২৩/২০২৬",
+		  "123/2026" },
+		{ HTML "<div>x\xc3</div><p>\xf4\x90\x80\x80 y</p>", NULL, NULL },
+		{ HTML "\xf0", NULL, NULL },
+		{ HTML_NO_CHARSET "<meta charset=\"utf-8\"><p>ab\xf0</p>", NULL, NULL },
+		{ HTML_NO_CHARSET "<meta charset=\"utf-8\"><p>\xe0\xa6</p>", NULL, NULL },
+		{ HTML_NO_CHARSET "<p>ab\xf0</p>", NULL, NULL },
+		{ HTML_NO_CHARSET "<p>ab\xf0", NULL, NULL },
+		{ HDRS "Content-Type: text/html; charset=x-unknown\n\n<p>ab\xf0</p>", NULL, NULL },
+		{ HDRS "Content-Type: text/html; charset=utf-16\n\n<p>ab\xf0</p>", NULL, NULL },
+	};
+#undef HTML_NO_CHARSET
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		/* on the heap and exactly sized, so that a read past its end is caught */
+		size_t len = strlen(cases[i].mail);
+		g_autofree char *mail = g_memdup2(cases[i].mail, len);
+		g_autoptr(GError) err = NULL;
+		struct wb_reply *r = wb_reply_parse(mail, len, NULL, &err);
+		g_assert_no_error(err);
+		g_assert_true(g_utf8_validate(r->text, -1, NULL));
+		if (cases[i].text)
+			g_assert_cmpstr(r->text, ==, cases[i].text);
+		g_assert_cmpstr(r->number, ==, cases[i].number);
+		wb_reply_free(r);
+	}
+}
+
 static void test_free_null(void)
 {
 	wb_reply_free(NULL);
@@ -889,6 +927,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/replyparse/hostile/separator_divs", test_separator_divs);
 	g_test_add_func("/replyparse/hostile/quote_never_ends", test_quote_never_ends);
 	g_test_add_func("/replyparse/hostile/long_text_capped", test_long_text_capped);
+	g_test_add_func("/replyparse/hostile/html_invalid_utf8", test_html_invalid_utf8);
 	g_test_add_func("/replyparse/free_null", test_free_null);
 	int rc = g_test_run();
 	g_mime_shutdown();
