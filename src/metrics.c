@@ -11,11 +11,14 @@ static const char *const types[] = {
 };
 #define N_TYPES G_N_ELEMENTS(types)
 
-static const char *const reject_names[WB_REJECT_COUNT] = { "signature", "too_large", "store" };
+static const char *const reject_names[WB_REJECT_COUNT] = {
+	"signature", "too_large", "store", "busy",
+};
 static const char *const send_names[WB_SEND_COUNT] = { "sent", "retry", "failed", "dry_run" };
 
 static struct {
-	uint64_t received, delivered, delivery_failed, replies;
+	uint64_t received, delivered, delivery_failed, replies, cut;
+	int64_t connections, body_bytes;
 	uint64_t rejected[WB_REJECT_COUNT];
 	uint64_t messages[N_TYPES];
 	uint64_t sends[WB_SEND_COUNT];
@@ -35,6 +38,18 @@ void wb_metrics_webhook_received(void) { bump(&m.received); }
 void wb_metrics_mail_delivered(void) { bump(&m.delivered); }
 void wb_metrics_delivery_failed(void) { bump(&m.delivery_failed); }
 void wb_metrics_reply_parsed(void) { bump(&m.replies); }
+
+void wb_metrics_request_cut(void) { bump(&m.cut); }
+
+void wb_metrics_connections(int64_t delta)
+{
+	__atomic_add_fetch(&m.connections, delta, __ATOMIC_RELAXED);
+}
+
+void wb_metrics_body_bytes(int64_t delta)
+{
+	__atomic_add_fetch(&m.body_bytes, delta, __ATOMIC_RELAXED);
+}
 
 void wb_metrics_webhook_rejected(enum wb_reject why)
 {
@@ -72,6 +87,17 @@ void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregis
 	for (int i = 0; i < WB_REJECT_COUNT; i++)
 		g_string_append_printf(out, "wabridge_webhooks_rejected_total{reason=\"%s\"} %"
 				       G_GUINT64_FORMAT "\n", reject_names[i], get(&m.rejected[i]));
+	family(out, "wabridge_http_requests_cut_total", "counter",
+	       "Connections cut because their request was not complete within request_timeout.");
+	g_string_append_printf(out, "wabridge_http_requests_cut_total %" G_GUINT64_FORMAT "\n",
+			       get(&m.cut));
+	family(out, "wabridge_http_connections", "gauge", "Open connections to the listener.");
+	g_string_append_printf(out, "wabridge_http_connections %" G_GINT64_FORMAT "\n",
+			       __atomic_load_n(&m.connections, __ATOMIC_RELAXED));
+	family(out, "wabridge_http_body_bytes", "gauge",
+	       "Bytes held for request bodies in flight (limited by body_memory).");
+	g_string_append_printf(out, "wabridge_http_body_bytes %" G_GINT64_FORMAT "\n",
+			       __atomic_load_n(&m.body_bytes, __ATOMIC_RELAXED));
 	family(out, "wabridge_messages_total", "counter", "New WhatsApp messages, by type.");
 	for (size_t i = 0; i < N_TYPES; i++)
 		g_string_append_printf(out, "wabridge_messages_total{type=\"%s\"} %" G_GUINT64_FORMAT
