@@ -1330,6 +1330,9 @@ static void finish(struct build *b)
 						      ? st->phone_number_id : st->key, cfg->domain);
 	}
 	cfg->auto_stations = cfg->stations->len == 0;
+	/* Unset, the body budget grows with max_body: four of the largest bodies fit. */
+	if (!given(b, "webhook", "body_memory"))
+		cfg->body_memory = MAX(cfg->body_memory, 4 * cfg->max_body);
 }
 
 /* A key that must be set for another's sake; silent when it was set but refused. */
