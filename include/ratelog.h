@@ -1,9 +1,9 @@
 /* ratelog: log lines about refused requests, a bounded number however many come.
  *
  * Each reason (a missing signature, a body too large, …) has its own interval. The
- * first refusal in an interval is logged as it comes; the others are only counted,
- * with their peer addresses, and when the interval is over one summary line tells of
- * them:
+ * first event in an interval is logged as it comes; the others are only counted, with
+ * their peer addresses, and when the interval is over one summary line tells of them,
+ * with the reason's name:
  *   "… and 1234 more refused (missing X-Hub-Signature-256) in 10 s, from 87 addresses,
  *    most from 203.0.113.9 (40)"
  * So a flood costs at most two lines per reason and interval; counters (/metrics) still
@@ -19,13 +19,14 @@
 
 struct wb_ratelog;
 
-/* names: one short text per reason, NULL-terminated, kept by reference (static
- * strings). interval_us: the length of an interval. */
+/* names: what the events of each reason are, as a summary tells them ("refused
+ * (missing X-Hub-Signature-256)"), NULL-terminated; kept by reference, so they must
+ * outlive rl. interval_us: the length of an interval. */
 struct wb_ratelog *wb_ratelog_new(const char *const *names, gint64 interval_us);
 void wb_ratelog_free(struct wb_ratelog *rl);
 
-/* A refusal for reason (an index into names) from addr at now. True when the caller
- * should log it now. An interval of this reason that is over is closed first, and its
+/* An event of reason (an index into names) from peer address addr (NULL: none to
+ * count) at now. True when the caller should log it now. An interval of this reason that is over is closed first, and its
  * summary, if it has one, added to summaries. */
 bool wb_ratelog_note(struct wb_ratelog *rl, unsigned reason, const char *addr, gint64 now,
 		     GPtrArray *summaries);

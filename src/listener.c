@@ -39,26 +39,43 @@ enum refusal {
 	RF_BUSY, RF_BUSY_ADDRESS, RF_CUT, RF_LIBRARY, RF_COUNT
 };
 
-/* The reasons as logged, in enum refusal's order (also ratelog's names). */
-static const char *const refusal_text[RF_COUNT + 1] = {
-	"missing X-Hub-Signature-256",
-	"malformed X-Hub-Signature-256 (not sha256= and 64 hex digits)",
-	"wrong X-Hub-Signature-256",
-	"Content-Length larger than [webhook] max_body, or not a number",
-	"chunked body grew larger than [webhook] max_body",
-	"conflicting Content-Length headers",
-	"[webhook] body_memory is in use",
-	"its address holds its share of [webhook] body_memory",
-	"request not complete within [webhook] request_timeout",
-	"libmicrohttpd",
-	NULL,
+/* Each reason: the line logged (after "refused (STATUS): "), and the /metrics reason
+ * (-1: not a webhook rejection counted there). */
+static const struct {
+	const char *text;
+	int metric;
+} refusals[RF_COUNT] = {
+	[RF_SIG_MISSING] = { "missing X-Hub-Signature-256", WB_REJECT_SIGNATURE },
+	[RF_SIG_MALFORMED] = { "malformed X-Hub-Signature-256 (not sha256= and 64 hex digits)",
+			       WB_REJECT_SIGNATURE },
+	[RF_SIG_WRONG] = { "wrong X-Hub-Signature-256", WB_REJECT_SIGNATURE },
+	[RF_TOO_LARGE] = { "Content-Length larger than [webhook] max_body, or not a number",
+			   WB_REJECT_TOO_LARGE },
+	[RF_GREW] = { "chunked body grew larger than [webhook] max_body", WB_REJECT_TOO_LARGE },
+	[RF_LENGTHS] = { "conflicting Content-Length headers", -1 },
+	[RF_BUSY] = { "[webhook] body_memory is in use", WB_REJECT_BUSY },
+	[RF_BUSY_ADDRESS] = { "its address holds its share of [webhook] body_memory",
+			      WB_REJECT_BUSY },
+	[RF_CUT] = { "request not complete within [webhook] request_timeout", -1 },
+	[RF_LIBRARY] = { "libmicrohttpd", -1 },
 };
 
-/* The /metrics reason of each (-1: not a webhook rejection counted there). */
-static const int refusal_metric[RF_COUNT] = {
-	WB_REJECT_SIGNATURE, WB_REJECT_SIGNATURE, WB_REJECT_SIGNATURE, WB_REJECT_TOO_LARGE,
-	WB_REJECT_TOO_LARGE, -1, WB_REJECT_BUSY, WB_REJECT_BUSY, -1, -1,
-};
+/* What the summaries of the refusal log call each reason: "refused (…)", "cut (…)". */
+static const char *const *summary_names(void)
+{
+	static const char *names[RF_COUNT + 1];
+	static gsize done;
+	if (g_once_init_enter(&done)) {
+		for (int i = 0; i < RF_COUNT; i++) {
+			g_autofree char *name = g_strdup_printf("%s (%s)", i == RF_CUT ? "cut"
+								: "refused", refusals[i].text);
+			names[i] = i == RF_LIBRARY ? "messages from libmicrohttpd"
+						   : g_intern_string(name);
+		}
+		g_once_init_leave(&done, 1);
+	}
+	return names;
+}
 
 /* ---- the listener and its requests ----------------------------------------------------- */
 
@@ -147,7 +164,7 @@ static void flush_summaries(struct wb_listener *l, gint64 now)
 static void library_log(void *cls, const char *fmt, va_list ap)
 {
 	struct wb_listener *l = cls;
-	if (!note_refusal(l, RF_LIBRARY, "-", g_get_monotonic_time()))
+	if (!note_refusal(l, RF_LIBRARY, NULL, g_get_monotonic_time()))
 		return;
 	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 	g_message("libmicrohttpd: %s", g_strchomp(msg));
@@ -179,11 +196,11 @@ static enum MHD_Result answer(struct request *rq, unsigned status, const char *t
 static enum MHD_Result refuse(struct request *rq, enum refusal why, unsigned status,
 			      const char *text)
 {
-	if (refusal_metric[why] >= 0)
-		wb_metrics_webhook_rejected((enum wb_reject)refusal_metric[why]);
+	if (refusals[why].metric >= 0)
+		wb_metrics_webhook_rejected((enum wb_reject)refusals[why].metric);
 	const char *who = wb_conn_addr(rq->entry);
 	if (note_refusal(rq->l, why, who, g_get_monotonic_time()))
-		g_warning("webhook from %s refused (%u): %s", who, status, refusal_text[why]);
+		g_warning("webhook from %s refused (%u): %s", who, status, refusals[why].text);
 	return answer(rq, status, text);
 }
 
@@ -517,7 +534,7 @@ static void reap(struct wb_listener *l, gint64 now)
 		wb_metrics_request_cut();
 		if (note_refusal(l, RF_CUT, who, now))
 			g_warning("connection from %s cut: %s (%" G_GINT64_FORMAT " s)", who,
-				  refusal_text[RF_CUT], l->timeout / G_USEC_PER_SEC);
+				  refusals[RF_CUT].text, l->timeout / G_USEC_PER_SEC);
 	}
 	flush_summaries(l, now);
 }
@@ -633,7 +650,7 @@ struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 	l->reg = wb_connreg_new(l->timeout);
 	l->budget = wb_budget_new(cfg->body_memory, cfg->max_connections_per_ip ?
 				  wb_budget_share(cfg->body_memory, cfg->max_body) : 0);
-	l->rlog = wb_ratelog_new(refusal_text, (gint64)WB_REFUSAL_LOG_S * G_USEC_PER_SEC);
+	l->rlog = wb_ratelog_new(summary_names(), (gint64)WB_REFUSAL_LOG_S * G_USEC_PER_SEC);
 	if (!(l->d = start_daemon(l, cfg, &sa))) {
 		g_critical("cannot listen on %s (address in use, or not allowed)", cfg->listen);
 		listener_free(l);

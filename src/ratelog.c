@@ -52,10 +52,11 @@ static char *summary(const struct reason *r, gint64 now)
 			top = k;
 		}
 	GString *s = g_string_new(NULL);
-	g_string_printf(s, "… and %u more refused (%s) in %" G_GINT64_FORMAT " s, from %s%u "
-			"address%s", r->held, r->name, (now - r->since + G_USEC_PER_SEC / 2) /
-			G_USEC_PER_SEC, r->untracked ? "more than " : "", n, n == 1 && !r->untracked
-			? "" : "es");
+	g_string_printf(s, "… and %u more %s in %" G_GINT64_FORMAT " s", r->held, r->name,
+			(now - r->since + G_USEC_PER_SEC / 2) / G_USEC_PER_SEC);
+	if (n || r->untracked)
+		g_string_append_printf(s, ", from %s%u address%s", r->untracked ? "more than " : "",
+				       n, n == 1 && !r->untracked ? "" : "es");
 	if (top && (n > 1 || r->untracked))
 		g_string_append_printf(s, ", most from %s (%u)", top, most);
 	return g_string_free(s, FALSE);
@@ -85,6 +86,8 @@ bool wb_ratelog_note(struct wb_ratelog *rl, unsigned reason, const char *addr, g
 	}
 	r->held++;
 	gpointer count;
+	if (!addr)
+		return false;
 	if (g_hash_table_lookup_extended(r->addrs, addr, NULL, &count))
 		g_hash_table_insert(r->addrs, g_strdup(addr), GUINT_TO_POINTER(GPOINTER_TO_UINT(count) + 1));
 	else if (g_hash_table_size(r->addrs) < WB_REFUSAL_ADDRS)

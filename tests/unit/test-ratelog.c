@@ -6,7 +6,9 @@
 
 #define S G_USEC_PER_SEC
 
-static const char *const names[] = { "missing signature", "too large", NULL };
+static const char *const names[] = {
+	"refused (missing signature)", "refused (too large)", "library messages", NULL
+};
 
 static GPtrArray *lines_new(void)
 {
@@ -78,11 +80,26 @@ static void test_many_addresses(void)
 	wb_ratelog_free(rl);
 }
 
+/* Events with no address: a count alone. */
+static void test_no_address(void)
+{
+	struct wb_ratelog *rl = wb_ratelog_new(names, 10 * S);
+	g_autoptr(GPtrArray) out = lines_new();
+	g_assert_true(wb_ratelog_note(rl, 2, NULL, S, out));
+	g_assert_false(wb_ratelog_note(rl, 2, NULL, 2 * S, out));
+	g_assert_false(wb_ratelog_note(rl, 2, NULL, 3 * S, out));
+	wb_ratelog_flush(rl, G_MAXINT64, out);
+	g_assert_cmpuint(out->len, ==, 1);
+	g_assert_cmpstr(out->pdata[0], ==, "… and 2 more library messages in 10 s");
+	wb_ratelog_free(rl);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/ratelog/first-then-summary", test_first_then_summary);
 	g_test_add_func("/ratelog/note-closes", test_note_closes);
 	g_test_add_func("/ratelog/many-addresses", test_many_addresses);
+	g_test_add_func("/ratelog/no-address", test_no_address);
 	return g_test_run();
 }
