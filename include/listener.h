@@ -6,9 +6,11 @@
  * owner as a struct wb_work (ops->submit) while its connection is suspended: it then
  * holds no thread, only its memory, until the owner answers with wb_work_done() from a
  * thread of its own. So a slow disk delays the requests waiting for it and no others,
- * and every body waiting at one moment can go into one commit. One more thread, the
- * reaper, cuts requests past their deadline and writes the summaries of the refusal
- * log.
+ * and every body waiting at one moment can go into one commit. Two more threads: the
+ * acceptor takes new connections and moves each to a descriptor of FD_SETSIZE or more
+ * (those below stay for the store, IMAP and the Graph API: libetpan waits with
+ * select(2), which cannot take a higher one); the reaper cuts requests past their
+ * deadline and writes the summaries of the refusal log.
  *
  * Refused from the headers alone, before a byte of the body is read:
  *   404/405  another path or method;
@@ -67,11 +69,13 @@ struct wb_listener_ops {
 struct wb_listener;
 
 /* Listen on cfg->listen. NULL (logged) when the address is bad or cannot be bound.
- * Raises the soft limit of open files to the hard limit first. */
+ * Raises the soft limit of open files to the hard limit first, and takes fewer than
+ * max_connections (logged) when even that leaves too few descriptors. */
 struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 				      const struct wb_listener_ops *ops, void *owner);
 
-/* Stop: new requests are closed unanswered; requests in flight get up to
+/* Stop: no new connections are accepted, and new requests on open ones are closed
+ * unanswered; requests in flight get up to
  * min(request_timeout, WB_DRAIN_GRACE_S) to finish, and every work handed out is waited
  * for (the owner must go on answering until this returns); then every connection is
  * closed and the listener freed. */

@@ -11,6 +11,9 @@
  *   charged to the budget before a byte is taken; the final call checks the signature
  *   and suspends the connection with the work handed to the owner. wb_work_done()
  *   resumes it, and the next call queues the answer.
+ * - Thousands of connections mean thousands of descriptors; the acceptor keeps them
+ *   above FD_SETSIZE so that libetpan's select(2) never meets a descriptor it cannot
+ *   take (glibc aborts: "bit out of range 0 - FD_SETSIZE on fd_set").
  * - libmicrohttpd 0.9.75 must not be stopped while a connection is suspended (it aborts).
  *   Stopping therefore refuses new requests, waits for those in flight, and then, under
  *   the lock every suspension takes, closes the door on new suspensions and waits for
@@ -27,37 +30,44 @@
 #include "util.h"
 
 #include <gio/gio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* ---- refusals: what is logged (rate-limited) and counted ------------------------------ */
 
 enum refusal {
 	RF_SIG_MISSING, RF_SIG_MALFORMED, RF_SIG_WRONG, RF_TOO_LARGE, RF_GREW, RF_LENGTHS,
-	RF_BUSY, RF_BUSY_ADDRESS, RF_CUT, RF_LIBRARY, RF_COUNT
+	RF_BUSY, RF_BUSY_ADDRESS, RF_CUT, RF_ACCEPT, RF_LIBRARY, RF_COUNT
 };
 
-/* Each reason: the line logged (after "refused (STATUS): "), and the /metrics reason
- * (-1: not a webhook rejection counted there). */
+/* Each reason: what it is ("refused", "cut"; NULL: the text says it all), the text
+ * logged, and the /metrics reason (-1: not a webhook rejection counted there). */
 static const struct {
-	const char *text;
+	const char *verb, *text;
 	int metric;
 } refusals[RF_COUNT] = {
-	[RF_SIG_MISSING] = { "missing X-Hub-Signature-256", WB_REJECT_SIGNATURE },
-	[RF_SIG_MALFORMED] = { "malformed X-Hub-Signature-256 (not sha256= and 64 hex digits)",
-			       WB_REJECT_SIGNATURE },
-	[RF_SIG_WRONG] = { "wrong X-Hub-Signature-256", WB_REJECT_SIGNATURE },
-	[RF_TOO_LARGE] = { "Content-Length larger than [webhook] max_body, or not a number",
-			   WB_REJECT_TOO_LARGE },
-	[RF_GREW] = { "chunked body grew larger than [webhook] max_body", WB_REJECT_TOO_LARGE },
-	[RF_LENGTHS] = { "conflicting Content-Length headers", -1 },
-	[RF_BUSY] = { "[webhook] body_memory is in use", WB_REJECT_BUSY },
-	[RF_BUSY_ADDRESS] = { "its address holds its share of [webhook] body_memory",
+	[RF_SIG_MISSING] = { "refused", "missing X-Hub-Signature-256", WB_REJECT_SIGNATURE },
+	[RF_SIG_MALFORMED] = { "refused", "malformed X-Hub-Signature-256 (not sha256= and 64 "
+			       "hex digits)", WB_REJECT_SIGNATURE },
+	[RF_SIG_WRONG] = { "refused", "wrong X-Hub-Signature-256", WB_REJECT_SIGNATURE },
+	[RF_TOO_LARGE] = { "refused", "Content-Length larger than [webhook] max_body, or not a "
+			   "number", WB_REJECT_TOO_LARGE },
+	[RF_GREW] = { "refused", "chunked body grew larger than [webhook] max_body",
+		      WB_REJECT_TOO_LARGE },
+	[RF_LENGTHS] = { "refused", "conflicting Content-Length headers", -1 },
+	[RF_BUSY] = { "refused", "[webhook] body_memory is in use", WB_REJECT_BUSY },
+	[RF_BUSY_ADDRESS] = { "refused", "its address holds its share of [webhook] body_memory",
 			      WB_REJECT_BUSY },
-	[RF_CUT] = { "request not complete within [webhook] request_timeout", -1 },
-	[RF_LIBRARY] = { "libmicrohttpd", -1 },
+	[RF_CUT] = { "cut", "request not complete within [webhook] request_timeout", -1 },
+	[RF_ACCEPT] = { NULL, "connections that could not be accepted", -1 },
+	[RF_LIBRARY] = { NULL, "messages from libmicrohttpd", -1 },
 };
 
 /* What the summaries of the refusal log call each reason: "refused (…)", "cut (…)". */
@@ -67,10 +77,9 @@ static const char *const *summary_names(void)
 	static gsize done;
 	if (g_once_init_enter(&done)) {
 		for (int i = 0; i < RF_COUNT; i++) {
-			g_autofree char *name = g_strdup_printf("%s (%s)", i == RF_CUT ? "cut"
-								: "refused", refusals[i].text);
-			names[i] = i == RF_LIBRARY ? "messages from libmicrohttpd"
-						   : g_intern_string(name);
+			g_autofree char *name = g_strdup_printf("%s (%s)", refusals[i].verb,
+								refusals[i].text);
+			names[i] = refusals[i].verb ? g_intern_string(name) : refusals[i].text;
 		}
 		g_once_init_leave(&done, 1);
 	}
@@ -83,6 +92,10 @@ struct wb_listener {
 	const struct wb_listener_ops *ops;
 	void *owner;
 	struct MHD_Daemon *d;
+	int lfd;                 /* the listening socket */
+	bool high;               /* connections get descriptors from FD_SETSIZE up */
+	gint accept_stop;        /* atomic: the acceptor must stop */
+	GThread *acceptor;
 	struct wb_connreg *reg;
 	gint64 timeout;          /* request_timeout in microseconds */
 
@@ -575,11 +588,15 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *sa)
 	return a && g_socket_address_to_native(a, sa, sizeof *sa, NULL);
 }
 
-/* Raise the soft limit of open files to the hard one; how many connections fit in it
- * beside WB_FD_RESERVE descriptors for everything else. */
-static unsigned connection_room(unsigned wanted)
+/* Raise the soft limit of open files to the hard one (no call when they are equal:
+ * contrib/wabridge.service sets both, and its system-call filter forbids setrlimit).
+ * Connections then get the descriptors from FD_SETSIZE up, when there are any, else share
+ * the low ones with everything else, keeping WB_FD_RESERVE of them free. How many
+ * connections fit; *high: whether they go above FD_SETSIZE. */
+static unsigned connection_room(unsigned wanted, bool *high)
 {
 	struct rlimit rl;
+	*high = false;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return wanted;
 	if (rl.rlim_cur < rl.rlim_max) {
@@ -588,26 +605,26 @@ static unsigned connection_room(unsigned wanted)
 		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 			rl.rlim_cur = had;
 	}
-	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)wanted + WB_FD_RESERVE)
+	rlim_t n = rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
+	*high = n > FD_SETSIZE + 16;
+	rlim_t room = *high ? n - FD_SETSIZE : n > WB_FD_RESERVE + 16 ? n - WB_FD_RESERVE : 16;
+	if (room >= wanted)
 		return wanted;
-	unsigned room = rl.rlim_cur > 16 + WB_FD_RESERVE ? (unsigned)rl.rlim_cur - WB_FD_RESERVE : 16;
 	g_warning("[webhook] max_connections = %u, but only %llu files may be open (ulimit -n, "
-		  "LimitNOFILE=): taking at most %u connections", wanted,
-		  (unsigned long long)rl.rlim_cur, room);
-	return room;
+		  "LimitNOFILE=): taking at most %u connections", wanted, (unsigned long long)n,
+		  (unsigned)room);
+	return (unsigned)room;
 }
 
-static struct MHD_Daemon *start_daemon(struct wb_listener *l, const struct wb_config *cfg,
-				       const struct sockaddr_storage *sa)
+static struct MHD_Daemon *start_daemon(struct wb_listener *l, const struct wb_config *cfg)
 {
 	unsigned threads = CLAMP(g_get_num_processors(), 2u, 8u);
-	unsigned limit = MAX(connection_room((unsigned)cfg->max_connections), threads);
+	unsigned limit = MAX(connection_room((unsigned)cfg->max_connections, &l->high), threads);
 	return MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ERROR_LOG | (sa->ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, l,
 		MHD_OPTION_EXTERNAL_LOGGER, library_log, l, /* first, to catch every message */
-		MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -617,8 +634,70 @@ static struct MHD_Daemon *start_daemon(struct wb_listener *l, const struct wb_co
 		MHD_OPTION_END);
 }
 
+/* ---- the acceptor ----------------------------------------------------------------------
+ * Connections are accepted here rather than by libmicrohttpd, so that each socket can
+ * be moved to a descriptor of FD_SETSIZE or more before the daemon takes it
+ * (MHD_add_connection, which applies the connection limits). The descriptors below
+ * stay for everything else: libetpan waits on its IMAP sockets with select(2), which
+ * cannot take a descriptor above FD_SETSIZE, and thousands of open connections would
+ * otherwise push its sockets there. */
+
+static int listen_on(const struct sockaddr_storage *sa)
+{
+	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						  : sizeof(struct sockaddr_in);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (sa->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, (const struct sockaddr *)sa, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+static void accept_failed(struct wb_listener *l, int e)
+{
+	if (e == EINTR || e == ECONNABORTED || e == EAGAIN || e == EPROTO)
+		return;
+	if (note_refusal(l, RF_ACCEPT, NULL, g_get_monotonic_time()))
+		g_warning("cannot accept a connection: %s", g_strerror(e));
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+		g_usleep(G_USEC_PER_SEC / 10); /* let some connections close */
+}
+
+static gpointer acceptor_main(gpointer data)
+{
+	struct wb_listener *l = data;
+	for (;;) {
+		struct sockaddr_storage sa;
+		socklen_t len = sizeof sa;
+		int fd = accept4(l->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (g_atomic_int_get(&l->accept_stop)) {
+			if (fd >= 0)
+				close(fd);
+			return NULL;
+		}
+		if (fd >= 0 && l->high) {
+			int high = fcntl(fd, F_DUPFD_CLOEXEC, FD_SETSIZE);
+			close(fd);
+			fd = high; /* -1 (EMFILE) when every high descriptor is taken */
+		}
+		if (fd < 0)
+			accept_failed(l, errno);
+		else
+			MHD_add_connection(l->d, fd, (struct sockaddr *)&sa, len); /* closes a refused one */
+	}
+}
+
 static void listener_free(struct wb_listener *l)
 {
+	close(l->lfd);
 	wb_connreg_free(l->reg);
 	wb_budget_free(l->budget);
 	wb_ratelog_free(l->rlog);
@@ -638,7 +717,13 @@ struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 		g_critical("[webhook] listen = %s is not ADDRESS:PORT", cfg->listen);
 		return NULL;
 	}
+	int lfd = listen_on(&sa);
+	if (lfd < 0) {
+		g_critical("cannot listen on %s: %s", cfg->listen, g_strerror(errno));
+		return NULL;
+	}
 	struct wb_listener *l = g_new0(struct wb_listener, 1);
+	l->lfd = lfd;
 	l->ops = ops;
 	l->owner = owner;
 	l->timeout = (gint64)cfg->request_timeout * G_USEC_PER_SEC;
@@ -651,12 +736,13 @@ struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 	l->budget = wb_budget_new(cfg->body_memory, cfg->max_connections_per_ip ?
 				  wb_budget_share(cfg->body_memory, cfg->max_body) : 0);
 	l->rlog = wb_ratelog_new(summary_names(), (gint64)WB_REFUSAL_LOG_S * G_USEC_PER_SEC);
-	if (!(l->d = start_daemon(l, cfg, &sa))) {
-		g_critical("cannot listen on %s (address in use, or not allowed)", cfg->listen);
+	if (!(l->d = start_daemon(l, cfg))) {
+		g_critical("cannot start the HTTP listener on %s", cfg->listen);
 		listener_free(l);
 		return NULL;
 	}
 	l->reaper = g_thread_new("reaper", reaper_main, l);
+	l->acceptor = g_thread_new("acceptor", acceptor_main, l);
 	g_message("listening on http://%s%s", cfg->listen, cfg->path_webhook);
 	return l;
 }
@@ -671,6 +757,10 @@ static void wait_quiet(struct wb_listener *l, gint64 until)
 void wb_listener_stop(struct wb_listener *l)
 {
 	gint64 grace = MIN(l->timeout, (gint64)WB_DRAIN_GRACE_S * G_USEC_PER_SEC);
+	/* No new connections: a listening socket shut down wakes accept(2) (Linux). */
+	g_atomic_int_set(&l->accept_stop, 1);
+	shutdown(l->lfd, SHUT_RDWR);
+	g_thread_join(l->acceptor);
 	g_mutex_lock(&l->lock);
 	l->draining = true;
 	wait_quiet(l, g_get_monotonic_time() + grace);

@@ -57,7 +57,7 @@ static char *summary(const struct reason *r, gint64 now)
 	if (n || r->untracked)
 		g_string_append_printf(s, ", from %s%u address%s", r->untracked ? "more than " : "",
 				       n, n == 1 && !r->untracked ? "" : "es");
-	if (top && (n > 1 || r->untracked))
+	if (top && most > 1 && (n > 1 || r->untracked))
 		g_string_append_printf(s, ", most from %s (%u)", top, most);
 	return g_string_free(s, FALSE);
 }
