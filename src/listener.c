@@ -358,17 +358,23 @@ static enum MHD_Result begin(struct request *rq, const char *url, const char *me
 
 /* ---- the final call: hand the work to the owner ------------------------------------- */
 
+/* Count one more in *counter unless stopping has shut that door; false when it has. */
+static bool enter(struct wb_listener *l, const bool *shut, unsigned *counter)
+{
+	g_mutex_lock(&l->lock);
+	bool open = !*shut;
+	if (open)
+		(*counter)++;
+	g_mutex_unlock(&l->lock);
+	return open;
+}
+
 static enum MHD_Result hand_off(struct request *rq, enum wb_work_kind kind)
 {
 	struct wb_listener *l = rq->l;
 	if (!wb_connreg_hold(l->reg, rq->entry))
 		return MHD_NO; /* cut at its deadline meanwhile: the client is gone */
-	g_mutex_lock(&l->lock);
-	bool closing = l->closing;
-	if (!closing)
-		l->suspended++;
-	g_mutex_unlock(&l->lock);
-	if (closing)
+	if (!enter(l, &l->closing, &l->suspended))
 		return MHD_NO;
 	rq->work = (struct wb_work){ .rq = rq, .kind = kind, .verified = rq->cfg->app_secret != NULL };
 	rq->wait = W_WAITING;
@@ -410,12 +416,7 @@ static enum MHD_Result answer_work(struct request *rq)
 
 static struct request *request_new(struct wb_listener *l, struct MHD_Connection *conn)
 {
-	g_mutex_lock(&l->lock);
-	bool draining = l->draining;
-	if (!draining)
-		l->in_flight++;
-	g_mutex_unlock(&l->lock);
-	if (draining)
+	if (!enter(l, &l->draining, &l->in_flight))
 		return NULL;
 	struct request *rq = g_new0(struct request, 1);
 	rq->l = l;

@@ -76,50 +76,48 @@ static void family(GString *out, const char *name, const char *kind, const char 
 	g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind);
 }
 
+/* A family of one sample without labels. */
+static void single(GString *out, const char *name, const char *kind, const char *help,
+		   int64_t value)
+{
+	family(out, name, kind, help);
+	g_string_append_printf(out, "%s %" G_GINT64_FORMAT "\n", name, value);
+}
+
 void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s)
 {
-	family(out, "wabridge_webhooks_received_total", "counter",
-	       "Signed webhook bodies committed to the store.");
-	g_string_append_printf(out, "wabridge_webhooks_received_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.received));
+	single(out, "wabridge_webhooks_received_total", "counter",
+	       "Signed webhook bodies committed to the store.", (int64_t)get(&m.received));
 	family(out, "wabridge_webhooks_rejected_total", "counter",
 	       "Webhook requests refused, by reason.");
 	for (int i = 0; i < WB_REJECT_COUNT; i++)
 		g_string_append_printf(out, "wabridge_webhooks_rejected_total{reason=\"%s\"} %"
 				       G_GUINT64_FORMAT "\n", reject_names[i], get(&m.rejected[i]));
-	family(out, "wabridge_http_requests_cut_total", "counter",
-	       "Connections cut because their request was not complete within request_timeout.");
-	g_string_append_printf(out, "wabridge_http_requests_cut_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.cut));
-	family(out, "wabridge_http_connections", "gauge", "Open connections to the listener.");
-	g_string_append_printf(out, "wabridge_http_connections %" G_GINT64_FORMAT "\n",
-			       __atomic_load_n(&m.connections, __ATOMIC_RELAXED));
-	family(out, "wabridge_http_body_bytes", "gauge",
-	       "Bytes held for request bodies in flight (limited by body_memory).");
-	g_string_append_printf(out, "wabridge_http_body_bytes %" G_GINT64_FORMAT "\n",
-			       __atomic_load_n(&m.body_bytes, __ATOMIC_RELAXED));
+	single(out, "wabridge_http_requests_cut_total", "counter",
+	       "Connections cut because their request was not complete within request_timeout.",
+	       (int64_t)get(&m.cut));
+	single(out, "wabridge_http_connections", "gauge", "Open connections to the listener.",
+	       __atomic_load_n(&m.connections, __ATOMIC_RELAXED));
+	single(out, "wabridge_http_body_bytes", "gauge",
+	       "Bytes held for request bodies in flight (limited by body_memory).",
+	       __atomic_load_n(&m.body_bytes, __ATOMIC_RELAXED));
 	family(out, "wabridge_messages_total", "counter", "New WhatsApp messages, by type.");
 	for (size_t i = 0; i < N_TYPES; i++)
 		g_string_append_printf(out, "wabridge_messages_total{type=\"%s\"} %" G_GUINT64_FORMAT
 				       "\n", types[i], get(&m.messages[i]));
-	family(out, "wabridge_mails_delivered_total", "counter", "Mails put into station mailboxes.");
-	g_string_append_printf(out, "wabridge_mails_delivered_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.delivered));
-	family(out, "wabridge_mail_delivery_failures_total", "counter",
-	       "Delivery attempts that failed (each retry counts).");
-	g_string_append_printf(out, "wabridge_mail_delivery_failures_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.delivery_failed));
-	family(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.");
-	g_string_append_printf(out, "wabridge_replies_parsed_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.replies));
+	single(out, "wabridge_mails_delivered_total", "counter", "Mails put into station mailboxes.",
+	       (int64_t)get(&m.delivered));
+	single(out, "wabridge_mail_delivery_failures_total", "counter",
+	       "Delivery attempts that failed (each retry counts).", (int64_t)get(&m.delivery_failed));
+	single(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.",
+	       (int64_t)get(&m.replies));
 	family(out, "wabridge_whatsapp_sends_total", "counter", "WhatsApp sends, by outcome.");
 	for (int i = 0; i < WB_SEND_COUNT; i++)
 		g_string_append_printf(out, "wabridge_whatsapp_sends_total{outcome=\"%s\"} %"
 				       G_GUINT64_FORMAT "\n", send_names[i], get(&m.sends[i]));
-	family(out, "wabridge_queue_depth", "gauge", "Messages not yet delivered (-1: unknown).");
-	g_string_append_printf(out, "wabridge_queue_depth %" G_GINT64_FORMAT "\n", queue_depth);
-	family(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
-	       "Age of the oldest open complaint without a complaint number (0: none).");
-	g_string_append_printf(out, "wabridge_oldest_unregistered_complaint_seconds %" G_GINT64_FORMAT
-			       "\n", oldest_unregistered_s);
+	single(out, "wabridge_queue_depth", "gauge", "Messages not yet delivered (-1: unknown).",
+	       queue_depth);
+	single(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
+	       "Age of the oldest open complaint without a complaint number (0: none).",
+	       oldest_unregistered_s);
 }
