@@ -1,7 +1,7 @@
 /* listener: the HTTP front of `serve` (SPEC §3), on libmicrohttpd's event loop.
  *
- * Threads. A few event threads (libmicrohttpd's internal epoll, one per core, at least
- * two) carry every connection, and nothing blocks on them. Work that may block, such as
+ * Threads. A few event threads (libmicrohttpd's internal epoll, two per core, at least
+ * four) carry every connection, and nothing blocks on them. Work that may block, such as
  * committing a body, the write probe of /healthz or the gauges of /metrics, goes to the
  * owner as a struct wb_work (ops->submit) while its connection is suspended: it then
  * holds no thread, only its memory, until the owner answers with wb_work_done() from a
@@ -52,8 +52,9 @@ enum wb_work_kind wb_work_kind(const struct wb_work *w);
 /* WB_WORK_COMMIT: the raw body, as received, and whether its signature was checked. */
 const void *wb_work_body(const struct wb_work *w, size_t *len);
 bool wb_work_verified(const struct wb_work *w);
-/* The answer. Any thread, once per work; text is copied. After this call the work is
- * the listener's again: do not touch it. */
+/* The answer. Any thread, once per work; text is copied, content_type kept by
+ * reference (a static string). After this call the work is the listener's again: do
+ * not touch it. */
 void wb_work_done(struct wb_work *w, unsigned status, const char *content_type,
 		  const char *text, size_t len);
 

@@ -77,9 +77,9 @@ static const char *const *summary_names(void)
 	static gsize done;
 	if (g_once_init_enter(&done)) {
 		for (int i = 0; i < RF_COUNT; i++) {
-			g_autofree char *name = g_strdup_printf("%s (%s)", refusals[i].verb,
-								refusals[i].text);
-			names[i] = refusals[i].verb ? g_intern_string(name) : refusals[i].text;
+			g_autofree char *name = refusals[i].verb ? g_strdup_printf("%s (%s)",
+						refusals[i].verb, refusals[i].text) : NULL;
+			names[i] = name ? g_intern_string(name) : refusals[i].text;
 		}
 		g_once_init_leave(&done, 1);
 	}
@@ -619,7 +619,9 @@ static unsigned connection_room(unsigned wanted, bool *high)
 
 static struct MHD_Daemon *start_daemon(struct wb_listener *l, const struct wb_config *cfg)
 {
-	unsigned threads = CLAMP(g_get_num_processors(), 2u, 8u);
+	/* Each connection stays on one thread: with two per core (at least 4), a thread the
+	 * scheduler sets aside on a busy machine holds up a smaller share of them. */
+	unsigned threads = CLAMP(2 * g_get_num_processors(), 4u, 16u);
 	unsigned limit = MAX(connection_room((unsigned)cfg->max_connections, &l->high), threads);
 	return MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
