@@ -36,6 +36,16 @@
 #define WB_AUTHRES_MAX_NESTING 8u             /* comments inside comments */
 #define WB_MAX_MAIL_BYTES     (150u * 1024u * 1024u) /* a rendered mail */
 
+/* The HTTP listener (listener.c, connreg.c, budget.c, ratelog.c). */
+#define WB_BODY_SMALL         (64u * 1024u)  /* bodies this small have room big ones cannot take */
+#define WB_CONN_MEMORY        (16u * 1024u)  /* per connection: request line, headers, read buffer */
+#define WB_MAX_CHALLENGE      512u           /* hub.challenge echoed by the handshake */
+#define WB_DRAIN_GRACE_S      10             /* SIGTERM: the longest wait for requests in flight */
+#define WB_REFUSAL_LOG_S      10             /* one log line per refusal reason per this long */
+#define WB_REFUSAL_ADDRS      1024u          /* peer addresses a refusal summary counts one by one */
+#define WB_BODY_MEMORY_CEILING (16ull * 1024u * 1024u * 1024u) /* largest [webhook] body_memory */
+#define WB_FD_RESERVE         256            /* descriptors kept for the store, IMAP, Graph, logs */
+
 /* Graph API exchanges (graph.c, media.c, wasend.c). */
 #define WB_MAX_GRAPH_REPLY_BYTES  (64u * 1024u) /* kept of a JSON answer or an error body */
 #define WB_MAX_GRAPH_TEXT_CHARS   300u  /* of Graph's message or details quoted in an error */

@@ -64,6 +64,10 @@ struct wb_config {
 	bool allow_unsigned;   /* no app secret off loopback: accepted, with a warning */
 	char *verify_token;    /* secret */
 	size_t max_body;
+	int max_connections;   /* open at once, all peers together */
+	int max_connections_per_ip; /* 0: no per-address limits (behind a local proxy) */
+	int request_timeout;   /* seconds for a whole request: headers and body */
+	size_t body_memory;    /* bodies in flight together; see budget.h */
 	/* [whatsapp] */
 	char *api_base;
 	char *access_token;    /* secret */

@@ -1,5 +1,7 @@
-/* serve: the daemon. A libmicrohttpd listener answers Meta (SPEC §3) and a worker thread
- * delivers what was accepted; the listener never waits for delivery. */
+/* serve: the daemon. The listener (listener.h) answers Meta (SPEC §3) and hands what
+ * may block to serve's own threads: the committer (bodies, group commit) and the prober
+ * (/healthz, /metrics). A worker thread delivers what was committed; the listener never
+ * waits for delivery. */
 #ifndef WB_SERVE_H
 #define WB_SERVE_H
 

@@ -15,6 +15,10 @@ char *wb_sha256_hex(const void *data, size_t len);
 /* Lowercase hex HMAC-SHA256(key, data). Newly allocated. */
 char *wb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len);
 
+/* Is an X-Hub-Signature-256 value of the one shape Meta sends: "sha256=" and 64 hex
+ * digits (either case), nothing else? Decided from the header alone, before any body. */
+bool wb_signature_shape_ok(const char *header);
+
 /* Verify an X-Hub-Signature-256 value ("sha256=<64 lowercase or uppercase hex>") over
  * body with the app secret, in constant time. False for a missing or malformed value. */
 bool wb_signature_ok(const char *secret, const char *header, const void *body, size_t len);

@@ -135,6 +135,14 @@ static const struct option options[] = {
 	  .def = NULL, .offset = CFG(verify_token) },
 	{ .group = "webhook", .key = "max_body", .type = T_SIZE,
 	  .def = "4MiB", .offset = CFG(max_body), .min = 1024, .max = WB_MAX_BODY_CEILING },
+	{ .group = "webhook", .key = "max_connections", .type = T_INT,
+	  .def = "10000", .offset = CFG(max_connections), .min = 16, .max = 1000000 },
+	{ .group = "webhook", .key = "max_connections_per_ip", .type = T_INT,
+	  .def = "64", .offset = CFG(max_connections_per_ip), .min = 0, .max = 1000000 },
+	{ .group = "webhook", .key = "request_timeout", .type = T_INT,
+	  .def = "30", .offset = CFG(request_timeout), .min = 1, .max = 3600 },
+	{ .group = "webhook", .key = "body_memory", .type = T_SIZE,
+	  .def = "64MiB", .offset = CFG(body_memory), .min = 2048, .max = WB_BODY_MEMORY_CEILING },
 
 	{ .group = "whatsapp", .key = "api_base", .type = T_STRING,
 	  .def = "https://graph.facebook.com/v26.0", .offset = CFG(api_base),
@@ -1356,6 +1364,9 @@ static void finish(struct build *b)
 						      ? st->phone_number_id : st->key, cfg->domain);
 	}
 	cfg->auto_stations = cfg->stations->len == 0;
+	/* Unset, the body budget grows with max_body: four of the largest bodies fit. */
+	if (!given(b, "webhook", "body_memory"))
+		cfg->body_memory = MAX(cfg->body_memory, 4 * cfg->max_body);
 }
 
 /* A key that must be set for another's sake; silent when it was set but refused. */
@@ -1467,6 +1478,11 @@ static void cross_check(struct build *b)
 		need(b, cfg->replies_imap_password, "replies", "imap_password_file", "but mode = "
 		     "imap; name the file holding its password (chmod 600)");
 	}
+	if (cfg->body_memory < 2 * cfg->max_body && !was_bad(b, "webhook", "body_memory") &&
+	    !was_bad(b, "webhook", "max_body"))
+		problem(b, "webhook", "body_memory", "smaller than twice max_body; large bodies "
+			"may use half of it, so set it to at least %zu KiB or lower max_body",
+			2 * cfg->max_body / 1024);
 	check_stations(b);
 	check_webhook_exposure(b);
 	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,

@@ -11,11 +11,14 @@ static const char *const types[] = {
 };
 #define N_TYPES G_N_ELEMENTS(types)
 
-static const char *const reject_names[WB_REJECT_COUNT] = { "signature", "too_large", "store" };
+static const char *const reject_names[WB_REJECT_COUNT] = {
+	"signature", "too_large", "store", "busy",
+};
 static const char *const send_names[WB_SEND_COUNT] = { "sent", "retry", "failed", "dry_run" };
 
 static struct {
-	uint64_t received, delivered, delivery_failed, replies;
+	uint64_t received, delivered, delivery_failed, replies, cut;
+	int64_t connections, body_bytes;
 	uint64_t rejected[WB_REJECT_COUNT];
 	uint64_t messages[N_TYPES];
 	uint64_t sends[WB_SEND_COUNT];
@@ -35,6 +38,18 @@ void wb_metrics_webhook_received(void) { bump(&m.received); }
 void wb_metrics_mail_delivered(void) { bump(&m.delivered); }
 void wb_metrics_delivery_failed(void) { bump(&m.delivery_failed); }
 void wb_metrics_reply_parsed(void) { bump(&m.replies); }
+
+void wb_metrics_request_cut(void) { bump(&m.cut); }
+
+void wb_metrics_connections(int64_t delta)
+{
+	__atomic_add_fetch(&m.connections, delta, __ATOMIC_RELAXED);
+}
+
+void wb_metrics_body_bytes(int64_t delta)
+{
+	__atomic_add_fetch(&m.body_bytes, delta, __ATOMIC_RELAXED);
+}
 
 void wb_metrics_webhook_rejected(enum wb_reject why)
 {
@@ -61,39 +76,48 @@ static void family(GString *out, const char *name, const char *kind, const char 
 	g_string_append_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind);
 }
 
+/* A family of one sample without labels. */
+static void single(GString *out, const char *name, const char *kind, const char *help,
+		   int64_t value)
+{
+	family(out, name, kind, help);
+	g_string_append_printf(out, "%s %" G_GINT64_FORMAT "\n", name, value);
+}
+
 void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s)
 {
-	family(out, "wabridge_webhooks_received_total", "counter",
-	       "Signed webhook bodies committed to the store.");
-	g_string_append_printf(out, "wabridge_webhooks_received_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.received));
+	single(out, "wabridge_webhooks_received_total", "counter",
+	       "Signed webhook bodies committed to the store.", (int64_t)get(&m.received));
 	family(out, "wabridge_webhooks_rejected_total", "counter",
 	       "Webhook requests refused, by reason.");
 	for (int i = 0; i < WB_REJECT_COUNT; i++)
 		g_string_append_printf(out, "wabridge_webhooks_rejected_total{reason=\"%s\"} %"
 				       G_GUINT64_FORMAT "\n", reject_names[i], get(&m.rejected[i]));
+	single(out, "wabridge_http_requests_cut_total", "counter",
+	       "Connections cut because their request was not complete within request_timeout.",
+	       (int64_t)get(&m.cut));
+	single(out, "wabridge_http_connections", "gauge", "Open connections to the listener.",
+	       __atomic_load_n(&m.connections, __ATOMIC_RELAXED));
+	single(out, "wabridge_http_body_bytes", "gauge",
+	       "Bytes held for request bodies in flight (limited by body_memory).",
+	       __atomic_load_n(&m.body_bytes, __ATOMIC_RELAXED));
 	family(out, "wabridge_messages_total", "counter", "New WhatsApp messages, by type.");
 	for (size_t i = 0; i < N_TYPES; i++)
 		g_string_append_printf(out, "wabridge_messages_total{type=\"%s\"} %" G_GUINT64_FORMAT
 				       "\n", types[i], get(&m.messages[i]));
-	family(out, "wabridge_mails_delivered_total", "counter", "Mails put into station mailboxes.");
-	g_string_append_printf(out, "wabridge_mails_delivered_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.delivered));
-	family(out, "wabridge_mail_delivery_failures_total", "counter",
-	       "Delivery attempts that failed (each retry counts).");
-	g_string_append_printf(out, "wabridge_mail_delivery_failures_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.delivery_failed));
-	family(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.");
-	g_string_append_printf(out, "wabridge_replies_parsed_total %" G_GUINT64_FORMAT "\n",
-			       get(&m.replies));
+	single(out, "wabridge_mails_delivered_total", "counter", "Mails put into station mailboxes.",
+	       (int64_t)get(&m.delivered));
+	single(out, "wabridge_mail_delivery_failures_total", "counter",
+	       "Delivery attempts that failed (each retry counts).", (int64_t)get(&m.delivery_failed));
+	single(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.",
+	       (int64_t)get(&m.replies));
 	family(out, "wabridge_whatsapp_sends_total", "counter", "WhatsApp sends, by outcome.");
 	for (int i = 0; i < WB_SEND_COUNT; i++)
 		g_string_append_printf(out, "wabridge_whatsapp_sends_total{outcome=\"%s\"} %"
 				       G_GUINT64_FORMAT "\n", send_names[i], get(&m.sends[i]));
-	family(out, "wabridge_queue_depth", "gauge", "Messages not yet delivered (-1: unknown).");
-	g_string_append_printf(out, "wabridge_queue_depth %" G_GINT64_FORMAT "\n", queue_depth);
-	family(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
-	       "Age of the oldest open complaint without a complaint number (0: none).");
-	g_string_append_printf(out, "wabridge_oldest_unregistered_complaint_seconds %" G_GINT64_FORMAT
-			       "\n", oldest_unregistered_s);
+	single(out, "wabridge_queue_depth", "gauge", "Messages not yet delivered (-1: unknown).",
+	       queue_depth);
+	single(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
+	       "Age of the oldest open complaint without a complaint number (0: none).",
+	       oldest_unregistered_s);
 }

@@ -1,13 +1,15 @@
 /* serve: the daemon in front of Meta's webhooks.
  *
  * Design rationale:
- * - Start-up is linear: configuration (already loaded by main), committer, worker,
- *   listener; then the GLib main loop, which only waits for signals.
- * - The listener (libmicrohttpd, a thread per connection) never waits for media, IMAP or the
- *   Graph API. A signed POST is handed to the committer and answered 200 once its raw
- *   bytes are committed; 503 when the commit fails; nothing else happens on the request
- *   path. The committer takes every body waiting at that moment into one transaction
- *   (group commit), so a burst costs one sync instead of one per request.
+ * - Start-up is linear: configuration (already loaded by main), committer, prober,
+ *   worker, listener; then the GLib main loop, which only waits for signals.
+ * - The listener (listener.c, libmicrohttpd's event loop) never waits for the store,
+ *   media, IMAP or the Graph API. What would block comes here as work: a signed body to
+ *   commit, a /healthz write probe, the /metrics gauges. The committer takes every body
+ *   waiting at that moment into one transaction (group commit), so a burst costs one
+ *   sync instead of one per request, and answers each 200, or 503 when the commit fails.
+ *   The prober answers /healthz and /metrics on a store connection of its own; probes
+ *   waiting together share one write probe.
  * - The worker thread expands committed bodies into messages and delivers them (the
  *   same wb_pass() as `wabridge run`), then sends the outbox and writes its records into
  *   the threads (wb_outbox_pass()). A commit wakes it at once; otherwise it sleeps
@@ -16,7 +18,7 @@
  * - With [replies] mode = imap, a watcher thread keeps a connection to the replies
  *   mailbox: it takes every new mail, then waits in IDLE (or polls every minute when
  *   the server has no IDLE or [imap] idle is off), and wakes the worker to send.
- * - SIGTERM/SIGINT: stop accepting, let requests in flight finish (their commits
+ * - SIGTERM/SIGINT: stop taking requests, let those in flight finish (their commits
  *   included), let the worker finish the message it is on, exit 0. SIGHUP: load the
  *   configuration again; a bad one is refused and the old one kept. The configuration is
  *   shared by reference count, so a request or pass in progress keeps the one it began
@@ -24,6 +26,7 @@
  * - A store that fails (disk full, read-only) is reopened before the next attempt, so the
  *   daemon recovers by itself once the disk is writable again. */
 #include "serve.h"
+#include "listener.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
@@ -33,16 +36,10 @@
 #include "store.h"
 #include "util.h"
 
-#include <gio/gio.h>
 #include <glib-unix.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-
-#define MAX_CONNECTIONS 512 /* each is a thread while open */
-#define MAX_CHALLENGE 512
 
 /* ---- configuration, shared by reference ----------------------------------------------- */
 
@@ -55,17 +52,23 @@ static void cfg_box_clear(gpointer p)
 	wb_config_free(((struct cfg_box *)p)->cfg);
 }
 
+/* Work for one thread: whatever waits is taken at once, as a batch. */
+struct workq {
+	GMutex lock;
+	GCond cond;
+	GPtrArray *items;             /* of struct wb_work * */
+	bool stopping;
+	GThread *thread;
+};
+
 struct server {
 	const char *config_path;
 	GMutex cfg_lock;
 	struct cfg_box *cfg;          /* current; take with cfg_get() */
 
-	/* committer */
-	GMutex c_lock;
-	GCond c_work, c_done;
-	GPtrArray *c_queue;           /* of struct commit * */
-	bool c_stopping;
-	GThread *c_thread;
+	struct workq commits;         /* the committer */
+	struct workq probes;          /* the prober: /healthz and /metrics */
+	struct wb_store *q_store;     /* the prober's */
 
 	/* worker */
 	GMutex w_lock;
@@ -81,11 +84,7 @@ struct server {
 	GCond r_wake;                 /* signalled with r_break set */
 	GThread *r_thread;
 
-	/* /healthz and /metrics read through their own connection */
-	GMutex q_lock;
-	struct wb_store *q_store;
 	char *state_path;
-
 	GMainLoop *loop;
 };
 
@@ -102,14 +101,57 @@ static void cfg_put(struct cfg_box *b)
 	g_atomic_rc_box_release_full(b, cfg_box_clear);
 }
 
-/* ---- committer ------------------------------------------------------------------------- */
+/* ---- work queues ----------------------------------------------------------------------- */
 
-struct commit {
-	const void *body;
-	size_t len;
-	bool verified;
-	bool done, ok;
-};
+static void workq_start(struct workq *q, const char *name, GThreadFunc run, gpointer data)
+{
+	g_mutex_init(&q->lock);
+	g_cond_init(&q->cond);
+	q->items = g_ptr_array_new();
+	q->thread = g_thread_new(name, run, data);
+}
+
+static void workq_push(struct workq *q, struct wb_work *w)
+{
+	g_mutex_lock(&q->lock);
+	g_ptr_array_add(q->items, w);
+	g_cond_signal(&q->cond);
+	g_mutex_unlock(&q->lock);
+}
+
+/* Everything waiting, once something is; NULL when stopping with nothing left. */
+static GPtrArray *workq_take(struct workq *q)
+{
+	g_mutex_lock(&q->lock);
+	while (!q->items->len && !q->stopping)
+		g_cond_wait(&q->cond, &q->lock);
+	GPtrArray *batch = NULL;
+	if (q->items->len) {
+		batch = q->items;
+		q->items = g_ptr_array_new();
+	}
+	g_mutex_unlock(&q->lock);
+	return batch;
+}
+
+static void workq_stop(struct workq *q)
+{
+	g_mutex_lock(&q->lock);
+	q->stopping = true;
+	g_cond_signal(&q->cond);
+	g_mutex_unlock(&q->lock);
+	g_thread_join(q->thread);
+	g_ptr_array_unref(q->items);
+	g_mutex_clear(&q->lock);
+	g_cond_clear(&q->cond);
+}
+
+static void done_text(struct wb_work *w, unsigned status, const char *text)
+{
+	wb_work_done(w, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+/* ---- committer ------------------------------------------------------------------------- */
 
 /* Reopen a store after a failure: an I/O error can leave a connection unusable even
  * after the disk is fine again. */
@@ -131,8 +173,9 @@ static bool commit_batch(struct wb_store **store, const char *path, GPtrArray *b
 		return false;
 	struct wb_body_in *in = g_new0(struct wb_body_in, batch->len);
 	for (guint i = 0; i < batch->len; i++) {
-		struct commit *c = batch->pdata[i];
-		in[i] = (struct wb_body_in){ .body = c->body, .len = c->len, .verified = c->verified };
+		struct wb_work *w = batch->pdata[i];
+		in[i] = (struct wb_body_in){ .verified = wb_work_verified(w) };
+		in[i].body = wb_work_body(w, &in[i].len);
 	}
 	GError *err = NULL;
 	bool ok = wb_store_add_bodies(*store, in, batch->len, "http", &err);
@@ -147,34 +190,6 @@ static bool commit_batch(struct wb_store **store, const char *path, GPtrArray *b
 	return ok;
 }
 
-static gpointer committer_main(gpointer data)
-{
-	struct server *sv = data;
-	struct wb_store *store = store_again(NULL, sv->state_path);
-	g_mutex_lock(&sv->c_lock);
-	for (;;) {
-		while (!sv->c_queue->len && !sv->c_stopping)
-			g_cond_wait(&sv->c_work, &sv->c_lock);
-		if (!sv->c_queue->len)
-			break;
-		GPtrArray *batch = sv->c_queue;
-		sv->c_queue = g_ptr_array_new();
-		g_mutex_unlock(&sv->c_lock);
-		bool ok = commit_batch(&store, sv->state_path, batch);
-		g_mutex_lock(&sv->c_lock);
-		for (guint i = 0; i < batch->len; i++) {
-			struct commit *c = batch->pdata[i];
-			c->ok = ok;
-			c->done = true;
-		}
-		g_ptr_array_unref(batch);
-		g_cond_broadcast(&sv->c_done);
-	}
-	g_mutex_unlock(&sv->c_lock);
-	wb_store_close(store);
-	return NULL;
-}
-
 static void kick_worker(struct server *sv)
 {
 	g_mutex_lock(&sv->w_lock);
@@ -183,94 +198,33 @@ static void kick_worker(struct server *sv)
 	g_mutex_unlock(&sv->w_lock);
 }
 
-/* Commit one body; returns when it is durable (true) or has failed (false). */
-static bool commit_body(struct server *sv, const void *body, size_t len, bool verified)
+static gpointer committer_main(gpointer data)
 {
-	struct commit c = { .body = body, .len = len, .verified = verified };
-	g_mutex_lock(&sv->c_lock);
-	g_ptr_array_add(sv->c_queue, &c);
-	g_cond_signal(&sv->c_work);
-	while (!c.done)
-		g_cond_wait(&sv->c_done, &sv->c_lock);
-	g_mutex_unlock(&sv->c_lock);
-	if (c.ok)
-		kick_worker(sv);
-	return c.ok;
-}
-
-/* ---- HTTP ------------------------------------------------------------------------------ */
-
-struct request {
-	struct cfg_box *cfg;
-	GByteArray *body;
-	bool too_big;
-};
-
-static enum MHD_Result reply_typed(struct MHD_Connection *conn, unsigned status,
-				   const char *type, const char *text, size_t len)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text,
-								 MHD_RESPMEM_MUST_COPY);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
-	return ret;
-}
-
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *text)
-{
-	return reply_typed(conn, status, "text/plain; charset=utf-8", text, strlen(text));
-}
-
-static void peer(struct MHD_Connection *conn, char *buf, size_t n)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	gsize salen = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							  : sizeof(struct sockaddr_in);
-	g_autoptr(GSocketAddress) a = sa ? g_socket_address_new_from_native((gpointer)sa, salen) : NULL;
-	g_autofree char *s = a && G_IS_INET_SOCKET_ADDRESS(a) ?
-		g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)))
-		: NULL;
-	g_strlcpy(buf, s ? s : "unknown peer", n);
-}
-
-static enum MHD_Result refuse(struct MHD_Connection *conn, enum wb_reject why, unsigned status,
-			      const char *text, const char *log_what)
-{
-	char who[64];
-	peer(conn, who, sizeof who);
-	wb_metrics_webhook_rejected(why);
-	g_warning("webhook from %s refused (%u): %s", who, status, log_what);
-	return reply(conn, status, text);
-}
-
-static enum MHD_Result handshake(const struct wb_config *cfg, struct MHD_Connection *conn)
-{
-	const char *mode = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "hub.mode");
-	const char *token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							"hub.verify_token");
-	const char *challenge = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-							    "hub.challenge");
-	const char *want = cfg->verify_token;
-	bool ok = mode && strcmp(mode, "subscribe") == 0 && token && challenge && want &&
-		  strlen(challenge) <= MAX_CHALLENGE &&
-		  wb_ct_equal(token, strlen(token), want, strlen(want));
-	if (!ok) {
-		char who[64];
-		peer(conn, who, sizeof who);
-		g_warning("webhook verification from %s refused (wrong or missing verify token%s)",
-			  who, want ? "" : "; [webhook] verify_token_file is not set");
-		return reply(conn, MHD_HTTP_FORBIDDEN, "forbidden\n");
+	struct server *sv = data;
+	struct wb_store *store = store_again(NULL, sv->state_path);
+	GPtrArray *batch;
+	while ((batch = workq_take(&sv->commits)) != NULL) {
+		bool ok = commit_batch(&store, sv->state_path, batch);
+		for (guint i = 0; i < batch->len; i++) {
+			if (ok)
+				wb_metrics_webhook_received();
+			else
+				wb_metrics_webhook_rejected(WB_REJECT_STORE);
+			done_text(batch->pdata[i], ok ? 200 : 503,
+				  ok ? "ok\n" : "cannot store, retry later\n");
+		}
+		if (ok)
+			kick_worker(sv);
+		g_ptr_array_unref(batch);
 	}
-	g_message("webhook verification handshake answered");
-	return reply(conn, MHD_HTTP_OK, challenge);
+	wb_store_close(store);
+	return NULL;
 }
 
-static enum MHD_Result healthz(struct server *sv, struct MHD_Connection *conn)
+/* ---- prober: /healthz and /metrics --------------------------------------------------- */
+
+static bool store_healthy(struct server *sv)
 {
-	g_mutex_lock(&sv->q_lock);
 	if (!sv->q_store)
 		sv->q_store = store_again(NULL, sv->state_path);
 	bool ok = sv->q_store && wb_store_writable(sv->q_store);
@@ -278,170 +232,77 @@ static enum MHD_Result healthz(struct server *sv, struct MHD_Connection *conn)
 		wb_store_close(sv->q_store);
 		sv->q_store = NULL;
 	}
-	g_mutex_unlock(&sv->q_lock);
-	return ok ? reply(conn, MHD_HTTP_OK, "ok\n")
-		  : reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store not writable\n");
+	return ok;
 }
 
-static enum MHD_Result metrics(struct server *sv, struct MHD_Connection *conn)
+static GString *metrics_text(struct server *sv)
 {
 	int64_t depth = -1, oldest = 0;
-	g_mutex_lock(&sv->q_lock);
 	if (!sv->q_store)
 		sv->q_store = store_again(NULL, sv->state_path);
 	if (sv->q_store && !wb_store_gauges(sv->q_store, wb_now(), &depth, &oldest, NULL))
 		depth = -1;
-	g_mutex_unlock(&sv->q_lock);
-	g_autoptr(GString) out = g_string_new(NULL);
+	GString *out = g_string_new(NULL);
 	wb_metrics_render(out, depth, oldest);
-	return reply_typed(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", out->str,
-			   out->len);
+	return out;
 }
 
-static enum MHD_Result finish_post(struct server *sv, struct MHD_Connection *conn,
-				   struct request *rq)
+/* Probes waiting together share one write probe and one reading of the gauges. */
+static void answer_probes(struct server *sv, GPtrArray *batch)
 {
-	const struct wb_config *cfg = rq->cfg->cfg;
-	if (rq->too_big)
-		return refuse(conn, WB_REJECT_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE,
-			      "body too large\n", "body larger than [webhook] max_body");
-	const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Hub-Signature-256");
-	if (cfg->app_secret && !wb_signature_ok(cfg->app_secret, sig, rq->body->data, rq->body->len))
-		return refuse(conn, WB_REJECT_SIGNATURE, MHD_HTTP_UNAUTHORIZED, "bad signature\n",
-			      sig ? "wrong X-Hub-Signature-256" : "missing X-Hub-Signature-256");
-	if (!commit_body(sv, rq->body->data, rq->body->len, cfg->app_secret != NULL)) {
-		wb_metrics_webhook_rejected(WB_REJECT_STORE);
-		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot store, retry later\n");
+	int healthy = -1;
+	g_autoptr(GString) text = NULL;
+	for (guint i = 0; i < batch->len; i++) {
+		struct wb_work *w = batch->pdata[i];
+		if (wb_work_kind(w) == WB_WORK_METRICS) {
+			if (!text)
+				text = metrics_text(sv);
+			wb_work_done(w, 200, "text/plain; version=0.0.4; charset=utf-8", text->str,
+				     text->len);
+			continue;
+		}
+		if (healthy < 0)
+			healthy = store_healthy(sv);
+		done_text(w, healthy ? 200 : 503, healthy ? "ok\n" : "store not writable\n");
 	}
-	wb_metrics_webhook_received();
-	return reply(conn, MHD_HTTP_OK, "ok\n");
 }
 
-static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
-				   const char *value)
+static gpointer prober_main(gpointer data)
 {
-	if (g_ascii_strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		(*(unsigned *)cls)++;
-	return MHD_YES;
+	struct server *sv = data;
+	GPtrArray *batch;
+	while ((batch = workq_take(&sv->probes)) != NULL) {
+		answer_probes(sv, batch);
+		g_ptr_array_unref(batch);
+	}
+	return NULL;
 }
 
-/* First call of a POST: decide what can be decided from the headers alone. */
-static struct request *begin_post(struct server *sv, struct MHD_Connection *conn)
+/* ---- what the listener asks of us ------------------------------------------------------ */
+
+static const struct wb_config *listener_config_get(void *owner, void **ref)
 {
-	struct request *rq = g_new0(struct request, 1);
-	rq->cfg = cfg_get(sv);
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
-	guint64 n = 0;
-	if (cl && g_ascii_string_to_unsigned(cl, 10, 0, G_MAXUINT64, &n, NULL))
-		rq->too_big = n > rq->cfg->cfg->max_body;
-	else if (cl)
-		rq->too_big = true; /* unparseable length: do not read it */
-	rq->body = g_byte_array_sized_new(rq->too_big ? 0 : (guint)n);
-	return rq;
+	struct cfg_box *b = cfg_get(owner);
+	*ref = b;
+	return b->cfg;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *data,
-				  size_t *size, void **con_cls)
+static void listener_config_put(void *owner, void *ref)
 {
-	struct server *sv = cls;
-	struct request *rq = *con_cls;
-	if (!rq && strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-			return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
-		if (strcmp(url, "/healthz") == 0)
-			return healthz(sv, conn);
-		if (strcmp(url, "/metrics") == 0)
-			return metrics(sv, conn);
-		struct cfg_box *b = cfg_get(sv);
-		enum MHD_Result r = strcmp(url, b->cfg->path_webhook) == 0
-			? handshake(b->cfg, conn) : reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
-		cfg_put(b);
-		return r;
-	}
-	if (!rq) {
-		rq = *con_cls = begin_post(sv, conn);
-		if (strcmp(url, rq->cfg->cfg->path_webhook) != 0)
-			return reply(conn, MHD_HTTP_NOT_FOUND, "not found\n");
-		/* Two Content-Length headers: the body's end is ambiguous (request smuggling). */
-		unsigned lengths = 0;
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
-		if (lengths > 1)
-			return reply(conn, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
-		/* Refused by its announced length: answer now, without reading the body. */
-		if (rq->too_big)
-			return finish_post(sv, conn, rq);
-		return MHD_YES;
-	}
-	if (*size) {
-		if (!rq->too_big && rq->body->len + *size <= rq->cfg->cfg->max_body)
-			g_byte_array_append(rq->body, (const guint8 *)data, (guint)*size);
-		else
-			rq->too_big = true; /* chunked and growing: keep nothing more */
-		*size = 0;
-		return MHD_YES;
-	}
-	return finish_post(sv, conn, rq);
+	cfg_put(ref);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+static void listener_submit(void *owner, struct wb_work *w)
 {
-	struct request *rq = *con_cls;
-	if (rq) {
-		cfg_put(rq->cfg);
-		g_byte_array_unref(rq->body);
-		g_free(rq);
-	}
-	*con_cls = NULL;
+	struct server *sv = owner;
+	workq_push(wb_work_kind(w) == WB_WORK_COMMIT ? &sv->commits : &sv->probes, w);
 }
 
-/* "127.0.0.1:8080", "[::1]:8080" or "localhost:8080" → a socket address. */
-static bool parse_listen(const char *listen, struct sockaddr_storage *sa)
-{
-	const char *colon = strrchr(listen, ':');
-	guint64 port;
-	if (!colon || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
-		return false;
-	g_autofree char *host = g_strndup(listen, (gsize)(colon - listen));
-	size_t n = strlen(host);
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
-	g_autoptr(GSocketAddress) a = g_inet_socket_address_new_from_string(
-		strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, (guint)port);
-	return a && g_socket_address_to_native(a, sa, sizeof *sa, NULL);
-}
-
-static struct MHD_Daemon *start_listener(struct server *sv, const struct wb_config *cfg)
-{
-	struct sockaddr_storage sa;
-	if (!parse_listen(cfg->listen, &sa)) {
-		g_critical("[webhook] listen = %s is not ADDRESS:PORT", cfg->listen);
-		return NULL;
-	}
-	/* A thread per connection: a request waiting for its commit blocks only its own
-	 * connection, and every request waiting at once joins the same group commit (a
-	 * small thread pool would cap a commit at one request per pool thread). */
-	struct MHD_Daemon *d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
-		MHD_USE_ERROR_LOG | (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-		0, NULL, NULL, on_request, sv,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv,
-		/* A client that dawdles (slowloris) is cut off; Meta sends whole requests. */
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)0,
-		MHD_OPTION_END);
-	if (!d)
-		g_critical("cannot listen on %s (address in use, or not allowed)", cfg->listen);
-	else
-		g_message("listening on http://%s%s", cfg->listen, cfg->path_webhook);
-	return d;
-}
+static const struct wb_listener_ops listener_ops = {
+	.config_get = listener_config_get,
+	.config_put = listener_config_put,
+	.submit = listener_submit,
+};
 
 /* ---- worker ---------------------------------------------------------------------------- */
 
@@ -589,6 +450,14 @@ static gboolean on_stop_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* The listener reads these at start only (listener.h). */
+static bool listener_limits_differ(const struct wb_config *a, const struct wb_config *b)
+{
+	return a->max_connections != b->max_connections ||
+	       a->max_connections_per_ip != b->max_connections_per_ip ||
+	       a->request_timeout != b->request_timeout || a->body_memory != b->body_memory;
+}
+
 static gboolean on_reload_signal(gpointer data)
 {
 	struct server *sv = data;
@@ -610,6 +479,10 @@ static gboolean on_reload_signal(gpointer data)
 	if (strcmp(old->cfg->state, fresh->state) != 0)
 		g_warning("[bridge] state changed: that takes a restart; still using %s",
 			  sv->state_path);
+	if (listener_limits_differ(old->cfg, fresh))
+		g_warning("[webhook] max_connections, max_connections_per_ip, request_timeout or "
+			  "body_memory changed: that takes a restart; the listener keeps the limits "
+			  "it started with");
 	sv->cfg = b;
 	g_mutex_unlock(&sv->cfg_lock);
 	cfg_put(old);
@@ -627,17 +500,12 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 {
 	struct server sv = { .config_path = config_path, .state_path = g_strdup(cfg->state) };
 	g_mutex_init(&sv.cfg_lock);
-	g_mutex_init(&sv.c_lock);
 	g_mutex_init(&sv.w_lock);
-	g_mutex_init(&sv.q_lock);
 	g_mutex_init(&sv.r_lock);
 	g_cond_init(&sv.r_wake);
-	g_cond_init(&sv.c_work);
-	g_cond_init(&sv.c_done);
 	g_cond_init(&sv.w_wake);
 	sv.cfg = g_atomic_rc_box_new0(struct cfg_box);
 	sv.cfg->cfg = cfg;
-	sv.c_queue = g_ptr_array_new();
 	sv.loop = g_main_loop_new(NULL, FALSE);
 
 	/* A store that cannot be opened now (read-only or full disk) is not fatal: POSTs get
@@ -649,28 +517,26 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 		g_warning("%s; answering 503 until it can be opened", err->message);
 		g_error_free(err);
 	}
-	sv.c_thread = g_thread_new("committer", committer_main, &sv);
+	workq_start(&sv.commits, "committer", committer_main, &sv);
+	workq_start(&sv.probes, "prober", prober_main, &sv);
 	sv.w_thread = g_thread_new("worker", worker_main, &sv);
 	sv.r_thread = g_thread_new("replies", watcher_main, &sv);
-	struct MHD_Daemon *d = start_listener(&sv, cfg);
-	if (!d) {
+	struct wb_listener *l = wb_listener_start(cfg, &listener_ops, &sv);
+	if (!l) {
 		rc = EX_UNAVAILABLE;
 	} else {
 		guint s1 = g_unix_signal_add(SIGTERM, on_stop_signal, &sv);
 		guint s2 = g_unix_signal_add(SIGINT, on_stop_signal, &sv);
 		guint s3 = g_unix_signal_add(SIGHUP, on_reload_signal, &sv);
 		g_main_loop_run(sv.loop);
-		/* Requests in flight finish here; their commits still run. */
-		MHD_stop_daemon(d);
+		/* Requests in flight finish here; the committer and prober still answer. */
+		wb_listener_stop(l);
 		g_source_remove(s1);
 		g_source_remove(s2);
 		g_source_remove(s3);
 	}
-	g_mutex_lock(&sv.c_lock);
-	sv.c_stopping = true;
-	g_cond_signal(&sv.c_work);
-	g_mutex_unlock(&sv.c_lock);
-	g_thread_join(sv.c_thread);
+	workq_stop(&sv.commits);
+	workq_stop(&sv.probes);
 	g_atomic_int_set(&sv.r_stop, 1);
 	break_watcher(&sv);
 	g_thread_join(sv.r_thread);
@@ -678,7 +544,6 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	kick_worker(&sv);
 	g_thread_join(sv.w_thread);
 	wb_store_close(sv.q_store);
-	g_ptr_array_unref(sv.c_queue);
 	g_main_loop_unref(sv.loop);
 	cfg_put(sv.cfg);
 	g_free(sv.state_path);

@@ -36,19 +36,22 @@ char *wb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_
 	return g_strdup(g_hmac_get_string(h));
 }
 
+bool wb_signature_shape_ok(const char *header)
+{
+	if (!header || strncmp(header, "sha256=", 7) != 0)
+		return false;
+	const char *hex = header + 7;
+	size_t n = strspn(hex, "0123456789abcdefABCDEF");
+	return n == 64 && hex[n] == '\0';
+}
+
 bool wb_signature_ok(const char *secret, const char *header, const void *body, size_t len)
 {
-	if (!secret || !header || strncmp(header, "sha256=", 7) != 0)
-		return false;
-	const char *given = header + 7;
-	if (strlen(given) != 64)
+	if (!secret || !wb_signature_shape_ok(header))
 		return false;
 	char lower[65];
-	for (size_t i = 0; i < 64; i++) {
-		if (!g_ascii_isxdigit(given[i]))
-			return false;
-		lower[i] = g_ascii_tolower(given[i]);
-	}
+	for (size_t i = 0; i < 64; i++)
+		lower[i] = g_ascii_tolower(header[7 + i]);
 	lower[64] = '\0';
 	g_autofree char *want = wb_hmac_sha256_hex(secret, strlen(secret), body, len);
 	return wb_ct_equal(want, 64, lower, 64);

@@ -29,6 +29,16 @@
  * (default 120), and reports the time from the first byte sent; with -m also VmRSS as
  * each tenth of them is delivered.
  *
+ * -A (attack) measures Meta's requests while hostile clients hold the listener: SLOW
+ * connections (PER_ADDRESS from each address of 127.10.0.0/16) send a request line and
+ * then one header line a second, never the end of the headers; FLOOD connections at a
+ * time post bodies of almost MAX_BODY (-B) with no signature, over and over, each from
+ * the next address of 127.20.0.0/16; HELD connections (4 per address of 127.30.0.0/16)
+ * post such bodies with a well-formed wrong signature, send all but the last byte and
+ * hold on. Once the attack is on, a prober sends one after the other, for SECONDS, a
+ * signed POST and a GET /healthz from 127.0.0.1, each on a new connection, and times
+ * them; -m samples VmRSS every second (the most is reported).
+ *
  * Output: one `key=value` per line, for tests/bench/run.sh.
  * --free-port prints a TCP port on 127.0.0.1 that was free a moment ago. */
 #define _GNU_SOURCE
@@ -586,6 +596,293 @@ static void wait_delivered(const char *dbpath, long expected, double max_s)
 	sqlite3_close(db);
 }
 
+/* ---- attack mode (-A): Meta's requests while hostile clients hold the listener ---- */
+
+#define SLOW_NET 10   /* 127.10.0.0/16: the slow connections */
+#define FLOOD_NET 20  /* 127.20.0.0/16: unsigned bodies */
+#define HELD_NET 30   /* 127.30.0.0/16: held wrong-signature bodies */
+#define HELD_PER_ADDR 4
+#define PROBE_TIMEOUT_S 10
+
+static struct {
+	long max_body;
+	unsigned slow, per_addr, flood, held;
+	char *unsigned_req, *held_req;  /* a whole request each */
+	size_t unsigned_len, held_len;
+	unsigned flood_addr;
+	size_t flood_posts, flood_401, flood_other, held_503, held_other, held_holding;
+	double lat_post[100000], lat_hz[100000];
+	size_t n_post, n_hz, ok_post, ok_hz;
+	gint probing;                     /* atomic: the prober still runs */
+	long rss_max;
+} A;
+
+/* 127.net.x.y, the i-th (from 1) address of its /16. */
+static void attack_addr(char *buf, size_t n, unsigned net, unsigned i)
+{
+	snprintf(buf, n, "127.%u.%u.%u", net, (i >> 8) & 255, i & 255);
+}
+
+static int connect_from(unsigned net, unsigned i)
+{
+	char src[32];
+	attack_addr(src, sizeof src, net, i);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	inet_pton(AF_INET, src, &sa.sin_addr);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(L.port) };
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One hostile POST: its socket, its request and how far it got. */
+struct hostile {
+	int fd;
+	bool held;
+	size_t off;
+	char in[64];
+	size_t inlen;
+};
+
+static void hostile_close(struct hostile *h)
+{
+	epoll_ctl(L.ep, EPOLL_CTL_DEL, h->fd, NULL);
+	close(h->fd);
+	h->fd = -1;
+}
+
+static void flood_start(struct hostile *h)
+{
+	A.flood_addr = A.flood_addr % 60000 + 1;
+	h->fd = connect_from(FLOOD_NET, A.flood_addr);
+	h->off = h->inlen = 0;
+	if (h->fd < 0)
+		return;
+	fcntl(h->fd, F_SETFL, fcntl(h->fd, F_GETFL) | O_NONBLOCK);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = h };
+	epoll_ctl(L.ep, EPOLL_CTL_ADD, h->fd, &ev);
+	A.flood_posts++;
+}
+
+/* The status line the server sent on h, if any; the connection is then done. */
+static void hostile_answered(struct hostile *h)
+{
+	unsigned st = h->inlen > 12 ? (unsigned)strtoul(h->in + 9, NULL, 10) : 0;
+	if (h->held) {
+		if (st == 503)
+			A.held_503++;
+		else
+			A.held_other++;
+		if (h->off + 1 >= A.held_len)
+			A.held_holding--;
+	} else if (st == 401) {
+		A.flood_401++;
+	} else {
+		A.flood_other++;
+	}
+	hostile_close(h);
+	if (!h->held)
+		flood_start(h);
+}
+
+static void hostile_event(struct hostile *h, uint32_t events)
+{
+	const char *req = h->held ? A.held_req : A.unsigned_req;
+	/* held bodies stop one byte short of their end */
+	size_t end = h->held ? A.held_len - 1 : A.unsigned_len;
+	while ((events & EPOLLOUT) && h->off < end) {
+		ssize_t w = send(h->fd, req + h->off, end - h->off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		h->off += (size_t)w;
+		if (h->held && h->off == end)
+			A.held_holding++;
+	}
+	if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+		return;
+	ssize_t r = recv(h->fd, h->in + h->inlen, sizeof h->in - 1 - h->inlen, 0);
+	if (r > 0)
+		h->inlen += (size_t)r;
+	h->in[h->inlen] = '\0';
+	if (r <= 0 || strstr(h->in, "\r\n"))
+		hostile_answered(h);
+}
+
+static char *hostile_request(const char *sig_header, size_t *len)
+{
+	size_t body = (size_t)A.max_body - 1024;
+	GString *r = g_string_sized_new(body + 512);
+	g_string_printf(r, "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+			"application/json\r\n%sContent-Length: %zu\r\n\r\n{", sig_header, body);
+	for (size_t i = 2; i < body; i++)
+		g_string_append_c(r, ' ');
+	g_string_append_c(r, '}');
+	*len = r->len;
+	return g_string_free(r, FALSE);
+}
+
+/* Send a request on a new connection from 127.0.0.1 and read its whole answer: the
+ * status, 0 when none came within PROBE_TIMEOUT_S. */
+static unsigned probe_once(const char *req, size_t len)
+{
+	int fd = connect_one();
+	if (fd < 0)
+		return 0;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	struct timeval tv = { .tv_sec = PROBE_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	unsigned status = 0;
+	char in[4096];
+	size_t n = 0;
+	if (send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len) {
+		ssize_t r;
+		while (n < sizeof in - 1 && (r = recv(fd, in + n, sizeof in - 1 - n, 0)) > 0) {
+			n += (size_t)r;
+			in[n] = '\0';
+			char *head_end = strstr(in, "\r\n\r\n");
+			const char *cl = strcasestr(in, "\r\nContent-Length:");
+			if (head_end && cl && (size_t)(head_end + 4 - in) + strtoul(cl + 17, NULL, 10) <= n) {
+				status = (unsigned)strtoul(in + 9, NULL, 10);
+				break;
+			}
+		}
+	}
+	close(fd);
+	return status;
+}
+
+static gpointer prober(gpointer data)
+{
+	double until = now_s() + *(double *)data;
+	static const char hz[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	while (now_s() < until && A.n_post < L.n && A.n_post < G_N_ELEMENTS(A.lat_post)) {
+		double t0 = now_s();
+		A.ok_post += probe_once(L.reqs[A.n_post].data, L.reqs[A.n_post].len) == 200;
+		double t1 = now_s();
+		A.lat_post[A.n_post++] = t1 - t0;
+		A.ok_hz += probe_once(hz, sizeof hz - 1) == 200;
+		A.lat_hz[A.n_hz++] = now_s() - t1;
+		usleep(20000);
+	}
+	g_atomic_int_set(&A.probing, 0);
+	return NULL;
+}
+
+static int *open_slow(void)
+{
+	int *fds = calloc(A.slow, sizeof *fds);
+	static const char *const first[] = {
+		"GET /healthz HTTP/1.1\r\nHost: slow\r\n",
+		"POST /webhook HTTP/1.1\r\nHost: slow\r\nContent-Type: application/json\r\n",
+	};
+	for (unsigned i = 0; i < A.slow; i++) {
+		fds[i] = connect_from(SLOW_NET, 1 + i / A.per_addr);
+		if (fds[i] < 0)
+			die("cannot open slow connection %u: %s", i, strerror(errno));
+		send(fds[i], first[i % 2], strlen(first[i % 2]), MSG_NOSIGNAL);
+	}
+	return fds;
+}
+
+/* One more header line on each slow connection; how many are still open. */
+static unsigned dribble(int *fds)
+{
+	unsigned open_n = 0;
+	for (unsigned i = 0; i < A.slow; i++) {
+		if (fds[i] < 0)
+			continue;
+		ssize_t w = send(fds[i], "X-Slow: 1\r\n", 11, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			close(fds[i]);
+			fds[i] = -1;
+			continue;
+		}
+		open_n++;
+	}
+	return open_n;
+}
+
+static void print_latencies(const char *name, double *lat, size_t n, size_t ok)
+{
+	qsort(lat, n, sizeof *lat, cmp_double);
+	printf("%s_n=%zu\n%s_ok=%zu\n%s_p50_ms=%.2f\n%s_p99_ms=%.2f\n%s_max_ms=%.2f\n", name, n,
+	       name, ok, name, pct(lat, n, 50) * 1e3, name, pct(lat, n, 99) * 1e3, name,
+	       n ? lat[n - 1] * 1e3 : 0.0);
+}
+
+static void attack(double seconds)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	A.unsigned_req = hostile_request("", &A.unsigned_len);
+	A.held_req = hostile_request("X-Hub-Signature-256: sha256=abababababababababababababab"
+				     "abababababababababababababababababab\r\n", &A.held_len);
+	L.ep = epoll_create1(EPOLL_CLOEXEC);
+	A.rss_max = L.rss_pid > 0 ? read_status_kb(L.rss_pid, "VmRSS") : -1;
+	int *slow = open_slow();
+	struct hostile *h = calloc(A.flood + A.held, sizeof *h);
+	for (unsigned i = 0; i < A.held; i++) {
+		h[i].held = true;
+		h[i].fd = connect_from(HELD_NET, 1 + i / HELD_PER_ADDR);
+		if (h[i].fd < 0)
+			continue;
+		fcntl(h[i].fd, F_SETFL, fcntl(h[i].fd, F_GETFL) | O_NONBLOCK);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = &h[i] };
+		epoll_ctl(L.ep, EPOLL_CTL_ADD, h[i].fd, &ev);
+	}
+	for (unsigned i = A.held; i < A.held + A.flood; i++)
+		flood_start(&h[i]);
+	g_atomic_int_set(&A.probing, 1);
+	GThread *probe = NULL;
+	double t_probe = 0, next_tick = now_s();
+	unsigned slow_open = A.slow;
+	struct epoll_event evs[256];
+	while (!probe || g_atomic_int_get(&A.probing)) {
+		int k = epoll_wait(L.ep, evs, 256, 50);
+		for (int i = 0; i < k; i++)
+			if (((struct hostile *)evs[i].data.ptr)->fd >= 0)
+				hostile_event(evs[i].data.ptr, evs[i].events);
+		if (now_s() < next_tick)
+			continue;
+		next_tick += 1.0;
+		slow_open = dribble(slow);
+		long rss = L.rss_pid > 0 ? read_status_kb(L.rss_pid, "VmRSS") : -1;
+		A.rss_max = rss > A.rss_max ? rss : A.rss_max;
+		if (!probe && ++t_probe >= 2) /* the attack is on: start measuring */
+			probe = g_thread_new("prober", prober, &seconds);
+	}
+	g_thread_join(probe);
+	printf("attack_slow=%u\nattack_slow_open_at_end=%u\n", A.slow, slow_open);
+	printf("attack_flood_posts=%zu\nattack_flood_401=%zu\nattack_flood_other=%zu\n",
+	       A.flood_posts, A.flood_401, A.flood_other);
+	printf("attack_held=%u\nattack_held_holding=%zu\nattack_held_503=%zu\nattack_held_other=%zu\n",
+	       A.held, A.held_holding, A.held_503, A.held_other);
+	print_latencies("post", A.lat_post, A.n_post, A.ok_post);
+	print_latencies("healthz", A.lat_hz, A.n_hz, A.ok_hz);
+	printf("rss_kb_max=%ld\n", A.rss_max);
+	for (unsigned i = 0; i < A.slow; i++)
+		if (slow[i] >= 0)
+			close(slow[i]);
+	for (unsigned i = 0; i < A.flood + A.held; i++)
+		if (h[i].fd >= 0)
+			close(h[i].fd);
+	free(slow);
+	free(h);
+	g_free(A.unsigned_req);
+	g_free(A.held_req);
+	close(L.ep);
+}
+
 static int free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -606,6 +903,8 @@ static void usage(void)
 		"usage: load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
 		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]\n"
 		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]\n"
+		"       load -A -B MAX_BODY -p PORT -s SECRET_FILE -P PNID [-S SLOW] [-a PER_ADDRESS]\n"
+		"            [-F FLOOD] [-H HELD] [-t SECONDS] [-n REQUESTS] [-m PID]\n"
 		"       load --free-port\n");
 	exit(2);
 }
@@ -618,8 +917,10 @@ int main(int argc, char **argv)
 	double max_s = 60, wait_s = 120;
 	const char *secret_file = NULL, *pnids = NULL, *tag = "r0", *path = "/webhook";
 	const char *rss_list = NULL, *dbpath = NULL;
+	bool attacking = false;
+	A.slow = 5000, A.per_addr = 8, A.flood = 32, A.held = 300;
 	int opt;
-	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:AB:S:a:F:H:")) != -1) {
 		switch (opt) {
 		case 'p': port = strtol(optarg, NULL, 10); break;
 		case 's': secret_file = optarg; break;
@@ -636,12 +937,19 @@ int main(int argc, char **argv)
 		case 'E': expected = strtol(optarg, NULL, 10); break;
 		case 'T': wait_s = strtod(optarg, NULL); break;
 		case 'R': L.rate = strtod(optarg, NULL); break;
+		case 'A': attacking = true; break;
+		case 'B': A.max_body = strtol(optarg, NULL, 10); break;
+		case 'S': A.slow = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'a': A.per_addr = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'F': A.flood = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'H': A.held = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
 	if (port < 1 || port > 65535 || !secret_file || !pnids || n < 1 || n > 1000000 ||
 	    nconn < 1 || nconn > MAX_CONNS || citizens < 1 || citizens > 100000 || max_s <= 0 ||
-	    strlen(tag) > 16 || path[0] != '/' || L.rate < 0)
+	    strlen(tag) > 16 || path[0] != '/' || L.rate < 0 ||
+	    (attacking && (A.max_body < 2048 || A.per_addr < 1)))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 	L.port = (uint16_t)port;
@@ -712,6 +1020,10 @@ int main(int argc, char **argv)
 		printf("anon_kb_start=%ld\n", read_status_kb(L.rss_pid, "RssAnon"));
 	}
 
+	if (attacking) {
+		attack(max_s);
+		return 0;
+	}
 	double cpu_before = cpu_s();
 	drive((unsigned)nconn, max_s);
 	double cpu_after = cpu_s();

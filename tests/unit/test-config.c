@@ -125,6 +125,10 @@ static void test_embedded_defaults(void)
 	g_assert_null(cfg->app_secret);
 	g_assert_null(cfg->verify_token);
 	g_assert_cmpuint(cfg->max_body, ==, WB_MAX_BODY_DEFAULT);
+	g_assert_cmpint(cfg->max_connections, ==, 10000);
+	g_assert_cmpint(cfg->max_connections_per_ip, ==, 64);
+	g_assert_cmpint(cfg->request_timeout, ==, 30);
+	g_assert_cmpuint(cfg->body_memory, ==, 64u * 1024 * 1024);
 	g_assert_cmpstr(cfg->api_base, ==, "https://graph.facebook.com/v26.0");
 	g_assert_null(cfg->access_token);
 	g_assert_true(cfg->dry_run);
@@ -549,6 +553,16 @@ static const struct {
 	{ "webhook", "max_body", "64MiB", NULL },
 	{ "webhook", "max_body", "1023", "is not a size from 1 KiB to 64 MiB" },
 	{ "webhook", "max_body", "65MiB", "is not a size" },
+	{ "webhook", "max_connections", "16", NULL },
+	{ "webhook", "max_connections", "15", "from 16 to 1000000" },
+	{ "webhook", "max_connections_per_ip", "0", NULL },
+	{ "webhook", "max_connections_per_ip", "-1", "from 0 to 1000000" },
+	{ "webhook", "request_timeout", "3600", NULL },
+	{ "webhook", "request_timeout", "0", "from 1 to 3600" },
+	{ "webhook", "request_timeout", "30s", "from 1 to 3600" },
+	{ "webhook", "body_memory", "8MiB", NULL },
+	{ "webhook", "body_memory", "17GiB", "is not a size" },
+	{ "webhook", "body_memory", "4MiB", "smaller than twice max_body" },
 	{ "webhook", "app_secret_file", "", NULL },
 	{ "webhook", "app_secret_file", "/nonexistent/secret", "cannot open /nonexistent/secret" },
 	{ "whatsapp", "api_base", "https://graph.facebook.com/v26.0", NULL },

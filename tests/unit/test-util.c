@@ -36,6 +36,37 @@ static void test_signature(void)
 	g_assert_false(wb_signature_ok("s3cret", junk, body, strlen(body)));
 }
 
+/* The header's shape alone decides a 401 before the body is read. */
+static const struct { const char *header; bool ok; } shapes[] = {
+	{ "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", true },
+	{ "sha256=0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF", true },
+	{ NULL, false },
+	{ "", false },
+	{ "sha256=", false },
+	{ "sha256=00", false },
+	{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false },
+	{ "sha1=0123456789abcdef0123456789abcdef01234567", false },
+	{ "SHA256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false },
+	{ "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde", false },
+	{ "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", false },
+	{ "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg", false },
+	{ "sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ", false },
+	{ " sha256=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false },
+	{ "sha256= 123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", false },
+};
+
+static void test_signature_shape(void)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
+		if (wb_signature_shape_ok(shapes[i].header) != shapes[i].ok)
+			g_error("shape of %s: want %s", shapes[i].header ? shapes[i].header : "(none)",
+				shapes[i].ok ? "ok" : "refused");
+		/* A header refused by its shape never verifies, whatever the body. */
+		if (!shapes[i].ok)
+			g_assert_false(wb_signature_ok("s3cret", shapes[i].header, "{}", 2));
+	}
+}
+
 static void test_hmac_known_answer(void)
 {
 	/* RFC 4231 test case 2. */
@@ -153,6 +184,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/util/ct_equal", test_ct_equal);
 	g_test_add_func("/util/signature", test_signature);
+	g_test_add_func("/util/signature_shape", test_signature_shape);
 	g_test_add_func("/util/hmac_known_answer", test_hmac_known_answer);
 	g_test_add_func("/util/reply_token", test_reply_token);
 	g_test_add_func("/util/clean_line", test_clean_line);
