@@ -248,6 +248,9 @@ def attack_cases(t, b, sv):
     flood = threading.Thread(target=unsigned_flood, args=(sv.port, flood_results), daemon=True)
     flood.start()
     try:
+        # The acceptor takes the backlog in its own time: wait for it (a hang bound).
+        W.wait_for(lambda: (metric(sv, "wabridge_http_connections") or 0) >= SLOW_CONNS,
+                   120, 0.2)
         open_now = metric(sv, "wabridge_http_connections") or 0
         t.ok(open_now >= SLOW_CONNS,
              "(premise) the daemon holds the %d slow connections (it reports %d open)" %
