@@ -28,8 +28,7 @@ struct wb_outbox_result {
 };
 
 /* stop (may be NULL) is read between sends. False only when the store fails. */
-bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store,
-		    const struct wb_templates *tpl, const gint *stop,
+bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 		    struct wb_outbox_result *res, GError **error);
 
 #endif

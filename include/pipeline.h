@@ -37,8 +37,8 @@ struct wb_pass_result {
 
 /* One pass over all due work. stop (may be NULL) is read between messages: once it is
  * non-zero the pass ends after the message in hand. False only when the store fails. */
-bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-	     const gint *stop, struct wb_pass_result *res, GError **error);
+bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
+	     struct wb_pass_result *res, GError **error);
 
 /* Seconds to wait before the next attempt, by failure class and attempts so far. */
 gint64 wb_backoff(int fail_class, int attempts);

@@ -43,7 +43,7 @@ void wb_reply_result_clear(struct wb_reply_result *r);
 /* source: "pipe" or "imap". envelope (may be NULL): NULL-terminated envelope recipients,
  * searched for the token like To/Cc/Delivered-To. */
 enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store *store,
-				    const struct wb_templates *tpl, const void *mail, size_t len,
+				    const void *mail, size_t len,
 				    const char *source, const char *const *envelope,
 				    struct wb_reply_result *res);
 
@@ -54,7 +54,7 @@ struct wb_replywatch;
  * the next poll). w: an open watch to use, or NULL to connect for this poll alone.
  * *taken counts mails handled. False + error when the mailbox cannot be reached. */
 bool wb_reply_poll_mailbox(const struct wb_config *cfg, struct wb_store *store,
-			   const struct wb_templates *tpl, struct wb_replywatch *w,
+			   struct wb_replywatch *w,
 			   const gint *stop, unsigned *taken, GError **error);
 
 /* The sysexits code of an outcome: 0, 65, 67, 77, 75. */

@@ -299,13 +299,12 @@ static int cmd_ingest(const struct cmd_ctx *c)
 
 /* The reply side of a pass: the watched mailbox once (mode imap), then the outbox.
  * *waiting counts what waits for a retry. False when the store failed. */
-static bool reply_side(const struct wb_config *cfg, struct wb_store *store,
-		       const struct wb_templates *tpl, unsigned *waiting)
+static bool reply_side(const struct wb_config *cfg, struct wb_store *store, unsigned *waiting)
 {
 	GError *err = NULL;
 	if (strcmp(cfg->replies_mode, "imap") == 0) {
 		unsigned taken = 0;
-		if (!wb_reply_poll_mailbox(cfg, store, tpl, NULL, NULL, &taken, &err)) {
+		if (!wb_reply_poll_mailbox(cfg, store, NULL, NULL, &taken, &err)) {
 			g_warning("replies mailbox: %s; polled again next run", err->message);
 			g_clear_error(&err);
 			(*waiting)++;
@@ -315,7 +314,7 @@ static bool reply_side(const struct wb_config *cfg, struct wb_store *store,
 		}
 	}
 	struct wb_outbox_result res;
-	if (!wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
+	if (!wb_outbox_pass(cfg, store, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
 		g_error_free(err);
 		return false;
@@ -346,15 +345,14 @@ static int cmd_run(const struct cmd_ctx *c)
 	GError *err = NULL;
 	int rc = EX_OK;
 	struct wb_store *store = open_store(cfg);
-	const struct wb_templates *tpl = cfg->tpl;
 	struct wb_pass_result res;
 	unsigned waiting = 0;
 	if (!store) {
 		rc = EX_TEMPFAIL;
-	} else if (!wb_pass(cfg, store, tpl, NULL, &res, &err)) {
+	} else if (!wb_pass(cfg, store, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
 		rc = EX_TEMPFAIL;
-	} else if (!reply_side(cfg, store, tpl, &waiting)) {
+	} else if (!reply_side(cfg, store, &waiting)) {
 		rc = EX_TEMPFAIL;
 	} else {
 		g_info("run: %u delivered, %u waiting for a retry, %u failed", res.delivered,
@@ -423,13 +421,12 @@ static int cmd_reply(const struct cmd_ctx *c)
 	 * fixes it. */
 	struct wb_config *cfg = load_config(c);
 	struct wb_store *store = cfg ? open_store(cfg) : NULL;
-	const struct wb_templates *tpl = store ? cfg->tpl : NULL;
 	int rc = EX_TEMPFAIL;
-	if (tpl) {
+	if (store) {
 		gsize len;
 		const void *data = g_bytes_get_data(mail, &len);
 		struct wb_reply_result r;
-		enum wb_reply_outcome o = wb_reply_take(cfg, store, tpl, data, len, "pipe",
+		enum wb_reply_outcome o = wb_reply_take(cfg, store, data, len, "pipe",
 							(const char *const *)rcpts->pdata, &r);
 		rc = wb_reply_exit_code(o);
 		/* The MTA puts what we print into its bounce: the reason once. On standard
@@ -440,14 +437,14 @@ static int cmd_reply(const struct cmd_ctx *c)
 		/* Send (or tell the station of a refusal) at once; what cannot go now stays
 		 * queued for run or serve. */
 		if (((o == WB_RA_OK && !r.replay) || r.noted) &&
-		    !wb_outbox_pass(cfg, store, tpl, NULL, &res, &err)) {
+		    !wb_outbox_pass(cfg, store, NULL, &res, &err)) {
 			g_warning("reply: %s, but the %s waits: %s", o == WB_RA_OK ? "accepted"
 				  : "refused", o == WB_RA_OK ? "send" : "note", err->message);
 			g_clear_error(&err);
 		}
 		wb_reply_result_clear(&r);
 	}
-	if (rc == EX_TEMPFAIL && !tpl)
+	if (rc == EX_TEMPFAIL && !store)
 		say_error("reply: not taken now; the mail system will deliver it again");
 	wb_store_close(store);
 	wb_config_free(cfg);

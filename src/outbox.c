@@ -426,14 +426,13 @@ static bool mailops_all(const struct wb_config *cfg, struct wb_store *store,
 	return true;
 }
 
-bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store,
-		    const struct wb_templates *tpl, const gint *stop,
+bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 		    struct wb_outbox_result *res, GError **error)
 {
 	*res = (struct wb_outbox_result){ 0 };
 	return wb_store_outbox_expire(store, wb_now(), WB_SEND_CONFIRM_GRACE, &res->unknown,
 				      error) &&
 	       send_due(cfg, store, stop, res, error) &&
-	       note_all(cfg, store, tpl, res, error) &&
+	       note_all(cfg, store, cfg->tpl, res, error) &&
 	       mailops_all(cfg, store, res, error);
 }

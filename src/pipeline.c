@@ -470,8 +470,8 @@ static bool stopping(const gint *stop)
 	return stop && g_atomic_int_get(stop);
 }
 
-bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const struct wb_templates *tpl,
-	     const gint *stop, struct wb_pass_result *res, GError **error)
+bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
+	     struct wb_pass_result *res, GError **error)
 {
 	memset(res, 0, sizeof *res);
 	if (!expand_bodies(cfg, store, res, error))
@@ -489,7 +489,7 @@ bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const struct w
 			ok = ids != NULL;
 			break;
 		}
-		ok = work_batch(&t, store, tpl, ids, stop, res, error);
+		ok = work_batch(&t, store, cfg->tpl, ids, stop, res, error);
 	}
 	targets_close(&t);
 	gint64 soonest;

@@ -486,7 +486,7 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 }
 
 enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store *store,
-				    const struct wb_templates *tpl, const void *mail, size_t len,
+				    const void *mail, size_t len,
 				    const char *source, const char *const *envelope,
 				    struct wb_reply_result *res)
 {
@@ -512,7 +512,7 @@ enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store
 	g_autofree char *tags = tags_text(r);
 	in.tags = tags;
 	struct match m = { 0 };
-	enum wb_reply_outcome out = decide(cfg, store, tpl, r, k, &m, &in, res);
+	enum wb_reply_outcome out = decide(cfg, store, cfg->tpl, r, k, &m, &in, res);
 	wb_complaint_free(m.c);
 	g_free(m.why);
 	wb_reply_keys_free(k);
@@ -525,29 +525,27 @@ enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store
 struct poll_ctx {
 	const struct wb_config *cfg;
 	struct wb_store *store;
-	const struct wb_templates *tpl;
 };
 
 static enum wb_reply_verdict take_from_mailbox(const void *mail, size_t len, void *data)
 {
 	struct poll_ctx *x = data;
 	struct wb_reply_result r;
-	enum wb_reply_outcome o = wb_reply_take(x->cfg, x->store, x->tpl, mail, len, "imap", NULL,
-						&r);
+	enum wb_reply_outcome o = wb_reply_take(x->cfg, x->store, mail, len, "imap", NULL, &r);
 	wb_reply_result_clear(&r);
 	return o == WB_RA_TEMP ? WB_REPLY_RETRY : o == WB_RA_OK ? WB_REPLY_DONE
 							       : WB_REPLY_REJECTED;
 }
 
 bool wb_reply_poll_mailbox(const struct wb_config *cfg, struct wb_store *store,
-			   const struct wb_templates *tpl, struct wb_replywatch *w,
+			   struct wb_replywatch *w,
 			   const gint *stop, unsigned *taken, GError **error)
 {
 	*taken = 0;
 	struct wb_replywatch *own = w ? NULL : wb_replywatch_open(cfg, error);
 	if (!w && !own)
 		return false;
-	struct poll_ctx x = { cfg, store, tpl };
+	struct poll_ctx x = { cfg, store };
 	bool ok = wb_replywatch_poll(w ? w : own, take_from_mailbox, &x, stop, taken, error);
 	if (own)
 		wb_replywatch_close(own);

@@ -322,8 +322,8 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store)
 	struct wb_outbox_result out;
 	unsigned n = 0;
 	gint64 replies_soonest = 0;
-	if (!thread_store(sv, store) || !wb_pass(cfg, *store, cfg->tpl, &sv->w_stop, &res, &err) ||
-	    !wb_outbox_pass(cfg, *store, cfg->tpl, &sv->w_stop, &out, &err) ||
+	if (!thread_store(sv, store) || !wb_pass(cfg, *store, &sv->w_stop, &res, &err) ||
+	    !wb_outbox_pass(cfg, *store, &sv->w_stop, &out, &err) ||
 	    !wb_store_reply_pending(*store, &n, &replies_soonest, &err)) {
 		g_warning("work pass failed, retrying in 10 s: %s",
 			  err ? err->message : "the store cannot be opened");
@@ -397,7 +397,7 @@ static bool watch_once(struct server *sv, struct wb_store **store)
 		ok = false;
 	while (ok && !g_atomic_int_get(&sv->r_stop)) {
 		unsigned taken = 0;
-		if (!wb_reply_poll_mailbox(b->cfg, *store, b->cfg->tpl, w, &sv->r_stop, &taken, &err)) {
+		if (!wb_reply_poll_mailbox(b->cfg, *store, w, &sv->r_stop, &taken, &err)) {
 			ok = false;
 			break;
 		}
