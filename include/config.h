@@ -109,6 +109,10 @@ const char *wb_config_choose_path(const char *explicit_path);
 
 /* Load and validate. path NULL = embedded defaults. */
 struct wb_config *wb_config_load(const char *path, GError **error);
+/* The same without the templates (cfg->tpl NULL), for commands that render no mail and
+ * send nothing (ingest, status, the complaint listings, parse-reply): they neither read
+ * the template files nor stop at a broken one. */
+struct wb_config *wb_config_load_no_templates(const char *path, GError **error);
 
 /* Validate everything, appending one human-readable line per problem
  * ("FILE: [group] key: what is wrong; what to do") to problems. Returns true when none.

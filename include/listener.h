@@ -75,6 +75,10 @@ struct wb_listener;
 struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 				      const struct wb_listener_ops *ops, void *owner);
 
+/* Whether cfg asks for limits other than those l started with and keeps (the connection
+ * limits, request_timeout, body_memory and one address's share of it). */
+bool wb_listener_limits_differ(const struct wb_listener *l, const struct wb_config *cfg);
+
 /* Stop: no new connections are accepted, and new requests on open ones are closed
  * unanswered; requests in flight get up to
  * min(request_timeout, WB_DRAIN_GRACE_S) to finish, and every work handed out is waited

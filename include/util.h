@@ -68,6 +68,11 @@ char *wb_rfc2047_words(const char *text);
  * 22.572646, nor 22.572645900000001); 1e2 as 100, 1e-7 as 0.0000001. Newly allocated. */
 char *wb_double_text(double x);
 
+/* "HOST:PORT" or "[HOST]:PORT" (as [webhook] listen is written): the host without its
+ * brackets (newly allocated), whether it had them, and a port of 1 to 5 digits from 1 to
+ * 65535. False when the port is missing or bad; the host may then be anything. */
+bool wb_split_host_port(const char *s, char **host, bool *bracketed, guint16 *port);
+
 /* Read a whole file (or stdin for NULL/"-") up to cap bytes; error when larger. */
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);
 

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "caps.h"
 #include "tls.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -371,22 +372,13 @@ static bool check_timezone(const char *v, GString *why)
 
 static bool check_listen(const char *v, GString *why)
 {
-	const char *colon = strrchr(v, ':');
-	g_autofree char *host = colon ? g_strndup(v, (size_t)(colon - v)) : NULL;
-	bool host_ok = false;
-	if (host != NULL && host[0] == '[') {
-		size_t n = strlen(host);
-		if (n > 2 && host[n - 1] == ']') {
-			host[n - 1] = '\0';
-			host_ok = strchr(host + 1, ':') != NULL && g_hostname_is_ip_address(host + 1);
-		}
-	} else if (host != NULL && strchr(host, ':') == NULL) {
-		host_ok = g_hostname_is_ip_address(host) || is_hostname(host);
-	}
-	const char *port = colon ? colon + 1 : "";
-	guint64 n = 0;
-	bool port_ok = all_chars(port, DIGITS) && strlen(port) <= 5 &&
-		       g_ascii_string_to_unsigned(port, 10, 1, 65535, &n, NULL);
+	g_autofree char *host = NULL;
+	bool bracketed;
+	guint16 port;
+	bool port_ok = wb_split_host_port(v, &host, &bracketed, &port);
+	bool host_ok = bracketed ? strchr(host, ':') != NULL && g_hostname_is_ip_address(host)
+		: host[0] != '\0' && strchr(host, ':') == NULL &&
+		  (g_hostname_is_ip_address(host) || is_hostname(host));
 	if (host_ok && port_ok)
 		return true;
 	g_string_printf(why, "\"%s\" is not HOST:PORT; write it like 127.0.0.1:8080 or "
@@ -753,13 +745,15 @@ static bool create_token_secret(const char *dir, const char *path)
 struct build {
 	const char *label;     /* file name, or EMBEDDED_LABEL */
 	GPtrArray *problems;   /* of char *, appended to */
-	GPtrArray *warnings;   /* of char *, appended to: allowed but risky */
-	GPtrArray *notes;      /* of char *, appended to: how TLS will be used, per URL */
+	GPtrArray *warnings;   /* of char *, appended to: allowed but risky; NULL: not kept */
+	GPtrArray *notes;      /* of char *, appended to: how TLS will be used, per URL; NULL:
+				* not kept */
 	guint first_problem;   /* problems->len when this pass began */
 	struct wb_config *cfg;
 	GKeyFile *kf;          /* NULL for the embedded defaults or an unreadable file */
 	GHashTable *bad;       /* "group\037key" of values that were present but refused */
 	bool load;             /* loading (may create the token secret), not only checking */
+	bool templates;        /* read and check the templates too */
 };
 
 /* Appends "FILE: [group] key: what" to a list: problems, warnings (allowed but risky,
@@ -770,6 +764,8 @@ static void vadd_line(const struct build *b, GPtrArray *to, const char *group, c
 static void vadd_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
 		      const char *fmt, va_list ap)
 {
+	if (to == NULL)
+		return;
 	g_autofree char *what = g_strdup_vprintf(fmt, ap);
 	char *line;
 	if (group != NULL && key != NULL)
@@ -1427,8 +1423,10 @@ static void check_mail_transport(struct build *b, const char *group, const char 
 		return;
 	struct wb_tls_plan plan = wb_tls_plan(&u, allow_plaintext,
 					      ca_file != NULL || fingerprint != NULL);
-	g_autofree char *how = wb_tls_describe(&plan, &u, ca_file, fingerprint);
-	add_line(b, b->notes, group, "url", "%s: %s", url, how);
+	if (b->notes != NULL) {
+		g_autofree char *how = wb_tls_describe(&plan, &u, ca_file, fingerprint);
+		add_line(b, b->notes, group, "url", "%s: %s", url, how);
+	}
 	if (wb_tls_plaintext_by_config(&plan))
 		add_line(b, b->warnings, group, "allow_plaintext", "true, and %s is not a "
 			 "loopback host: when the server offers no STARTTLS, %s cross the "
@@ -1445,9 +1443,10 @@ static void check_webhook_exposure(struct build *b)
 	if (cfg->app_secret != NULL || was_bad(b, "webhook", "app_secret_file") ||
 	    was_bad(b, "webhook", "listen"))
 		return;
-	const char *colon = strrchr(cfg->listen, ':');
-	size_t host_len = colon != NULL ? (size_t)(colon - cfg->listen) : strlen(cfg->listen);
-	g_autofree char *host = g_strndup(cfg->listen, host_len);
+	g_autofree char *host = NULL;
+	bool bracketed;
+	guint16 port;
+	wb_split_host_port(cfg->listen, &host, &bracketed, &port);
 	if (wb_loopback_host(host))
 		return;
 	if (cfg->allow_unsigned)
@@ -1565,9 +1564,9 @@ static void index_free(struct wb_station_index *ix)
 
 /* The templates are part of the configuration: a broken one is a problem of
  * [bridge] templates, and a reload (SIGHUP) takes the files as they are then. */
-static void templates(struct build *b)
+static void load_templates(struct build *b)
 {
-	if (was_bad(b, "bridge", "templates"))
+	if (!b->templates || was_bad(b, "bridge", "templates"))
 		return;
 	GError *err = NULL;
 	b->cfg->tpl = wb_templates_load(b->cfg->templates, &err);
@@ -1579,9 +1578,10 @@ static void templates(struct build *b)
 }
 
 /* path: the file, or NULL for the embedded defaults; with text (NUL-terminated at len),
- * path only names that text. */
+ * path only names that text. warnings and notes may be NULL. */
 static struct wb_config *build(const char *path, const char *text, size_t len, bool load,
-			       GPtrArray *problems, GPtrArray *warnings, GPtrArray *notes)
+			       bool templates, GPtrArray *problems, GPtrArray *warnings,
+			       GPtrArray *notes)
 {
 	struct wb_config *cfg = g_new0(struct wb_config, 1);
 	struct build b = {
@@ -1593,6 +1593,7 @@ static struct wb_config *build(const char *path, const char *text, size_t len, b
 		.cfg = cfg,
 		.bad = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
 		.load = load,
+		.templates = templates,
 	};
 	cfg->path = g_strdup(path);
 	cfg->stations = g_ptr_array_new_with_free_func(station_free);
@@ -1608,7 +1609,7 @@ static struct wb_config *build(const char *path, const char *text, size_t len, b
 		cross_check(&b);
 		if (!has_problems(&b))
 			token_secret(&b);
-		templates(&b);
+		load_templates(&b);
 	}
 	cfg->index = index_new(cfg->stations);
 	if (b.kf != NULL)
@@ -1631,44 +1632,43 @@ const char *wb_config_choose_path(const char *explicit_path)
 	return NULL;
 }
 
-/* A list of lines for build() that the caller did not ask for. */
-static GPtrArray *lines_or_new(GPtrArray *given_list, GPtrArray **own)
-{
-	if (given_list != NULL)
-		return given_list;
-	*own = g_ptr_array_new_with_free_func(g_free);
-	return *own;
-}
-
-struct wb_config *wb_config_load(const char *path, GError **error)
+static struct wb_config *load(const char *path, bool templates, GError **error)
 {
 	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-	struct wb_config *cfg = build(path, NULL, 0, true, problems, warnings, notes);
+	GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+	struct wb_config *cfg = build(path, NULL, 0, true, templates, problems, warnings, NULL);
 	if (problems->len > 0) {
 		g_ptr_array_add(problems, NULL);
 		g_autofree char *all = g_strjoinv("\n", (char **)problems->pdata);
 		g_set_error_literal(error, wb_config_error_quark(), WB_CONFIG_ERROR_INVALID, all);
 		wb_config_free(cfg);
+		g_ptr_array_unref(warnings);
 		return NULL;
 	}
+	g_ptr_array_set_free_func(warnings, NULL);
 	g_ptr_array_add(warnings, NULL);
-	cfg->warnings = g_strdupv((char **)warnings->pdata);
+	cfg->warnings = (char **)g_ptr_array_free(warnings, FALSE);
 	if (path != NULL && cfg->auto_stations)
 		g_message("%s: no [station:*] group, so every phone_number_id becomes a station "
 			  "of its own, delivering to a Maildir under %s", path, cfg->data_dir);
 	return cfg;
 }
 
+struct wb_config *wb_config_load(const char *path, GError **error)
+{
+	return load(path, true, error);
+}
+
+struct wb_config *wb_config_load_no_templates(const char *path, GError **error)
+{
+	return load(path, false, error);
+}
+
 bool wb_config_check(const char *path, GPtrArray *problems, GPtrArray *warnings,
 		     GPtrArray *notes)
 {
-	g_autoptr(GPtrArray) own_warnings = NULL;
-	g_autoptr(GPtrArray) own_notes = NULL;
 	guint before = problems->len;
-	wb_config_free(build(path, NULL, 0, false, problems,
-			     lines_or_new(warnings, &own_warnings), lines_or_new(notes, &own_notes)));
+	wb_config_free(build(path, NULL, 0, false, true, problems, warnings, notes));
 	return problems->len == before;
 }
 
@@ -1680,9 +1680,7 @@ bool wb_config_check_text(const char *label, const void *text, size_t len,
 	if (len > 0)
 		memcpy(copy, text, len);
 	copy[len] = '\0';
-	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GPtrArray) notes = g_ptr_array_new_with_free_func(g_free);
-	wb_config_free(build(label, copy, len, false, problems, warnings, notes));
+	wb_config_free(build(label, copy, len, false, true, problems, NULL, NULL));
 	return problems->len == before;
 }
 

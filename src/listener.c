@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -47,42 +48,50 @@ enum refusal {
 	RF_BUSY, RF_BUSY_ADDRESS, RF_CUT, RF_ACCEPT, RF_LIBRARY, RF_COUNT
 };
 
-/* Each reason: what it is ("refused", "cut"; NULL: the text says it all), the text
- * logged, and the /metrics reason (-1: not a webhook rejection counted there). */
+/* Each reason: the text logged, the name its summaries give it, the answer (0: none, it
+ * is not a refused request) and the /metrics reason (-1: not a webhook rejection counted
+ * there). The summary names are kept by reference by the rate limiter: literals. */
+#define REFUSED(t) .text = t, .summary = "refused (" t ")"
 static const struct {
-	const char *verb, *text;
+	const char *text, *summary;
+	unsigned status;
+	const char *answer;
 	int metric;
 } refusals[RF_COUNT] = {
-	[RF_SIG_MISSING] = { "refused", "missing X-Hub-Signature-256", WB_REJECT_SIGNATURE },
-	[RF_SIG_MALFORMED] = { "refused", "malformed X-Hub-Signature-256 (not sha256= and 64 "
-			       "hex digits)", WB_REJECT_SIGNATURE },
-	[RF_SIG_WRONG] = { "refused", "wrong X-Hub-Signature-256", WB_REJECT_SIGNATURE },
-	[RF_TOO_LARGE] = { "refused", "Content-Length larger than [webhook] max_body, or not a "
-			   "number", WB_REJECT_TOO_LARGE },
-	[RF_GREW] = { "refused", "chunked body grew larger than [webhook] max_body",
-		      WB_REJECT_TOO_LARGE },
-	[RF_LENGTHS] = { "refused", "conflicting Content-Length headers", -1 },
-	[RF_BUSY] = { "refused", "[webhook] body_memory is in use", WB_REJECT_BUSY },
-	[RF_BUSY_ADDRESS] = { "refused", "its address holds its share of [webhook] body_memory",
-			      WB_REJECT_BUSY },
-	[RF_CUT] = { "cut", "request not complete within [webhook] request_timeout", -1 },
-	[RF_ACCEPT] = { NULL, "connections that could not be accepted", -1 },
-	[RF_LIBRARY] = { NULL, "messages from libmicrohttpd", -1 },
+	[RF_SIG_MISSING] = { REFUSED("missing X-Hub-Signature-256"), MHD_HTTP_UNAUTHORIZED,
+			     "bad signature\n", WB_REJECT_SIGNATURE },
+	[RF_SIG_MALFORMED] = { REFUSED("malformed X-Hub-Signature-256 (not sha256= and 64 hex "
+				       "digits)"), MHD_HTTP_UNAUTHORIZED, "bad signature\n",
+			       WB_REJECT_SIGNATURE },
+	[RF_SIG_WRONG] = { REFUSED("wrong X-Hub-Signature-256"), MHD_HTTP_UNAUTHORIZED,
+			   "bad signature\n", WB_REJECT_SIGNATURE },
+	[RF_TOO_LARGE] = { REFUSED("Content-Length larger than [webhook] max_body, or not a "
+				   "number"), MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n",
+			   WB_REJECT_TOO_LARGE },
+	[RF_GREW] = { REFUSED("chunked body grew larger than [webhook] max_body"),
+		      MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n", WB_REJECT_TOO_LARGE },
+	[RF_LENGTHS] = { REFUSED("conflicting Content-Length headers"), MHD_HTTP_BAD_REQUEST,
+			 "conflicting Content-Length\n", -1 },
+	[RF_BUSY] = { REFUSED("[webhook] body_memory is in use"), MHD_HTTP_SERVICE_UNAVAILABLE,
+		      "busy, retry later\n", WB_REJECT_BUSY },
+	[RF_BUSY_ADDRESS] = { REFUSED("its address holds its share of [webhook] body_memory"),
+			      MHD_HTTP_SERVICE_UNAVAILABLE, "busy, retry later\n", WB_REJECT_BUSY },
+	[RF_CUT] = { .text = "request not complete within [webhook] request_timeout",
+		     .summary = "cut (request not complete within [webhook] request_timeout)",
+		     .metric = -1 },
+	[RF_ACCEPT] = { .text = "connections that could not be accepted",
+			.summary = "connections that could not be accepted", .metric = -1 },
+	[RF_LIBRARY] = { .text = "messages from libmicrohttpd",
+			 .summary = "messages from libmicrohttpd", .metric = -1 },
 };
+#undef REFUSED
 
-/* What the summaries of the refusal log call each reason: "refused (…)", "cut (…)". */
+/* The summary names in reason order, as the rate limiter takes them. */
 static const char *const *summary_names(void)
 {
 	static const char *names[RF_COUNT + 1];
-	static gsize done;
-	if (g_once_init_enter(&done)) {
-		for (int i = 0; i < RF_COUNT; i++) {
-			g_autofree char *name = refusals[i].verb ? g_strdup_printf("%s (%s)",
-						refusals[i].verb, refusals[i].text) : NULL;
-			names[i] = name ? g_intern_string(name) : refusals[i].text;
-		}
-		g_once_init_leave(&done, 1);
-	}
+	for (int i = 0; i < RF_COUNT; i++)
+		names[i] = refusals[i].summary;
 	return names;
 }
 
@@ -98,6 +107,8 @@ struct wb_listener {
 	GThread *acceptor;
 	struct wb_connreg *reg;
 	gint64 timeout;          /* request_timeout in microseconds */
+	int max_connections, max_per_ip; /* as configured at start */
+	size_t body_memory, share;        /* the budget's total and one address's share */
 
 	GMutex lock;
 	GCond changed;           /* in_flight or suspended went down */
@@ -114,6 +125,7 @@ struct wb_listener {
 
 	GMutex log_lock;
 	struct wb_ratelog *rlog;
+	GPtrArray *summaries;    /* lines the rate limiter wrote, to log; under log_lock */
 };
 
 enum route { R_NONE, R_WEBHOOK, R_HEALTH, R_METRICS, R_ANSWERED };
@@ -136,9 +148,9 @@ struct request {
 	const struct wb_config *cfg;
 	void *cfg_ref;
 	enum route route;
-	guint8 *buf;               /* the body so far (len bytes of cap allocated) */
-	size_t len, cap;
-	size_t charged;            /* to the budget: Content-Length, or cap when chunked */
+	guint8 *buf;               /* the body so far: len bytes of `charged` allocated */
+	size_t len;
+	size_t charged;            /* to the budget: Content-Length, or the buffer when chunked */
 	enum refusal refused;      /* after the body: RF_GREW, RF_BUSY, …; RF_COUNT: none */
 	enum wait wait;
 	struct wb_work work;
@@ -146,30 +158,36 @@ struct request {
 
 /* ---- logging ------------------------------------------------------------------------- */
 
-static void log_summaries(GPtrArray *lines)
+/* Log the summaries the rate limiter wrote into l->summaries, if any. Called with
+ * log_lock held, which it releases: the lines are logged outside it. */
+static void log_summaries_unlock(struct wb_listener *l)
 {
-	for (guint i = 0; i < lines->len; i++)
+	GPtrArray *lines = NULL;
+	if (l->summaries->len) {
+		lines = l->summaries;
+		l->summaries = g_ptr_array_new_with_free_func(g_free);
+	}
+	g_mutex_unlock(&l->log_lock);
+	for (guint i = 0; lines && i < lines->len; i++)
 		g_warning("%s", (const char *)lines->pdata[i]);
+	if (lines)
+		g_ptr_array_unref(lines);
 }
 
 /* Whether this refusal is the one of its interval to log; summaries are logged here. */
 static bool note_refusal(struct wb_listener *l, enum refusal why, const char *addr, gint64 now)
 {
-	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
 	g_mutex_lock(&l->log_lock);
-	bool first = wb_ratelog_note(l->rlog, why, addr, now, lines);
-	g_mutex_unlock(&l->log_lock);
-	log_summaries(lines);
+	bool first = wb_ratelog_note(l->rlog, why, addr, now, l->summaries);
+	log_summaries_unlock(l);
 	return first;
 }
 
 static void flush_summaries(struct wb_listener *l, gint64 now)
 {
-	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
 	g_mutex_lock(&l->log_lock);
-	wb_ratelog_flush(l->rlog, now, lines);
-	g_mutex_unlock(&l->log_lock);
-	log_summaries(lines);
+	wb_ratelog_flush(l->rlog, now, l->summaries);
+	log_summaries_unlock(l);
 }
 
 /* libmicrohttpd's own messages (connections it gave up on, accept errors): one per
@@ -206,15 +224,16 @@ static enum MHD_Result answer(struct request *rq, unsigned status, const char *t
 	return queue(rq, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-static enum MHD_Result refuse(struct request *rq, enum refusal why, unsigned status,
-			      const char *text)
+/* Answer a refused request as its reason says, and count and log it. */
+static enum MHD_Result refuse(struct request *rq, enum refusal why)
 {
 	if (refusals[why].metric >= 0)
 		wb_metrics_webhook_rejected((enum wb_reject)refusals[why].metric);
 	const char *who = wb_conn_addr(rq->entry);
 	if (note_refusal(rq->l, why, who, g_get_monotonic_time()))
-		g_warning("webhook from %s refused (%u): %s", who, status, refusals[why].text);
-	return answer(rq, status, text);
+		g_warning("webhook from %s refused (%u): %s", who, refusals[why].status,
+			  refusals[why].text);
+	return answer(rq, refusals[why].status, refusals[why].answer);
 }
 
 /* ---- the body and its budget ----------------------------------------------------------- */
@@ -240,12 +259,13 @@ static bool charge(struct request *rq, size_t want)
 static void drop_body(struct request *rq)
 {
 	g_clear_pointer(&rq->buf, g_free);
-	rq->len = rq->cap = 0;
+	rq->len = 0;
 	if (rq->charged)
 		charge(rq, 0);
 }
 
-/* Room for n more bytes: the charged length at once, else (chunked) doubling. */
+/* Room for n more bytes: the buffer is always as large as the charge, which is the
+ * Content-Length at once or, for a chunked body, grows by doubling. */
 static bool make_room(struct request *rq, size_t n)
 {
 	size_t need = rq->len + n, max = rq->cfg->max_body;
@@ -253,15 +273,15 @@ static bool make_room(struct request *rq, size_t n)
 		rq->refused = RF_GREW;
 		return false;
 	}
-	if (need <= rq->cap)
+	if (rq->buf && need <= rq->charged)
 		return true;
-	size_t want = MAX(need, rq->charged);
-	if (want > rq->charged)
-		want = MIN(MAX(want, MAX(2 * rq->charged, (size_t)4096)), max);
-	if (want > rq->charged && !charge(rq, want))
-		return false;
+	size_t want = rq->charged;
+	if (need > want) {
+		want = MIN(MAX(need, MAX(2 * rq->charged, (size_t)4096)), max);
+		if (!charge(rq, want))
+			return false;
+	}
 	rq->buf = g_realloc(rq->buf, want);
-	rq->cap = want;
 	return true;
 }
 
@@ -297,23 +317,23 @@ static enum MHD_Result begin_post(struct request *rq, const char *url)
 	unsigned lengths = 0;
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_length, &lengths);
 	if (lengths > 1)
-		return refuse(rq, RF_LENGTHS, MHD_HTTP_BAD_REQUEST, "conflicting Content-Length\n");
+		return refuse(rq, RF_LENGTHS);
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_CONTENT_LENGTH);
 	guint64 n = 0;
 	if (cl && (!g_ascii_string_to_unsigned(cl, 10, 0, G_MAXUINT64, &n, NULL) ||
 		   n > cfg->max_body))
-		return refuse(rq, RF_TOO_LARGE, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
+		return refuse(rq, RF_TOO_LARGE);
 	if (cfg->app_secret) {
 		const char *sig = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							      "X-Hub-Signature-256");
 		if (!sig)
-			return refuse(rq, RF_SIG_MISSING, MHD_HTTP_UNAUTHORIZED, "bad signature\n");
+			return refuse(rq, RF_SIG_MISSING);
 		if (!wb_signature_shape_ok(sig))
-			return refuse(rq, RF_SIG_MALFORMED, MHD_HTTP_UNAUTHORIZED, "bad signature\n");
+			return refuse(rq, RF_SIG_MALFORMED);
 	}
 	if (cl && n > 0 && !charge(rq, (size_t)n))
-		return refuse(rq, rq->refused, MHD_HTTP_SERVICE_UNAVAILABLE, "busy, retry later\n");
+		return refuse(rq, rq->refused);
 	rq->route = R_WEBHOOK;
 	return MHD_YES;
 }
@@ -392,14 +412,12 @@ static enum MHD_Result finish(struct request *rq)
 		return hand_off(rq, WB_WORK_METRICS);
 	if (rq->route != R_WEBHOOK)
 		return MHD_YES;
-	if (rq->refused == RF_GREW)
-		return refuse(rq, RF_GREW, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
 	if (rq->refused != RF_COUNT)
-		return refuse(rq, rq->refused, MHD_HTTP_SERVICE_UNAVAILABLE, "busy, retry later\n");
+		return refuse(rq, rq->refused);
 	const char *sig = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 						      "X-Hub-Signature-256");
 	if (cfg->app_secret && !wb_signature_ok(cfg->app_secret, sig, rq->buf, rq->len))
-		return refuse(rq, RF_SIG_WRONG, MHD_HTTP_UNAUTHORIZED, "bad signature\n");
+		return refuse(rq, RF_SIG_WRONG);
 	return hand_off(rq, WB_WORK_COMMIT);
 }
 
@@ -470,18 +488,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	g_mutex_unlock(&l->lock);
 }
 
+/* The peer's address as text, written straight into buf (this runs for every new
+ * connection, on an event thread). */
 static void peer(struct MHD_Connection *conn, char *buf, size_t n)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-	gsize salen = !sa ? 0 : sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							  : sizeof(struct sockaddr_in);
-	g_autoptr(GSocketAddress) a = sa ? g_socket_address_new_from_native((gpointer)sa, salen) : NULL;
-	g_autofree char *s = a && G_IS_INET_SOCKET_ADDRESS(a) ?
-		g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)))
-		: NULL;
-	g_strlcpy(buf, s ? s : "unknown peer", n);
+	const void *addr = NULL;
+	if (sa && sa->sa_family == AF_INET)
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (!addr || !inet_ntop(sa->sa_family, addr, buf, (socklen_t)n))
+		g_strlcpy(buf, "unknown peer", n);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -574,18 +594,13 @@ static gpointer reaper_main(gpointer data)
 /* "127.0.0.1:8080", "[::1]:8080" or "localhost:8080" → a socket address. */
 static bool parse_listen(const char *listen, struct sockaddr_storage *sa)
 {
-	const char *colon = strrchr(listen, ':');
-	guint64 port;
-	if (!colon || !g_ascii_string_to_unsigned(colon + 1, 10, 1, 65535, &port, NULL))
+	g_autofree char *host = NULL;
+	bool bracketed;
+	guint16 port;
+	if (!wb_split_host_port(listen, &host, &bracketed, &port))
 		return false;
-	g_autofree char *host = g_strndup(listen, (gsize)(colon - listen));
-	size_t n = strlen(host);
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	}
 	g_autoptr(GSocketAddress) a = g_inet_socket_address_new_from_string(
-		strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, (guint)port);
+		g_ascii_strcasecmp(host, "localhost") == 0 ? "127.0.0.1" : host, port);
 	return a && g_socket_address_to_native(a, sa, sizeof *sa, NULL);
 }
 
@@ -704,12 +719,27 @@ static void listener_free(struct wb_listener *l)
 	wb_connreg_free(l->reg);
 	wb_budget_free(l->budget);
 	wb_ratelog_free(l->rlog);
+	g_ptr_array_unref(l->summaries);
 	g_mutex_clear(&l->lock);
 	g_mutex_clear(&l->budget_lock);
 	g_mutex_clear(&l->log_lock);
 	g_cond_clear(&l->changed);
 	g_cond_clear(&l->reaper_wake);
 	g_free(l);
+}
+
+/* One address's share of body_memory: 0 when per-address limits are off. */
+static size_t address_share(const struct wb_config *cfg)
+{
+	return cfg->max_connections_per_ip ? wb_budget_share(cfg->body_memory, cfg->max_body) : 0;
+}
+
+bool wb_listener_limits_differ(const struct wb_listener *l, const struct wb_config *cfg)
+{
+	return cfg->max_connections != l->max_connections ||
+	       cfg->max_connections_per_ip != l->max_per_ip ||
+	       (gint64)cfg->request_timeout * G_USEC_PER_SEC != l->timeout ||
+	       cfg->body_memory != l->body_memory || address_share(cfg) != l->share;
 }
 
 struct wb_listener *wb_listener_start(const struct wb_config *cfg,
@@ -736,8 +766,12 @@ struct wb_listener *wb_listener_start(const struct wb_config *cfg,
 	g_cond_init(&l->changed);
 	g_cond_init(&l->reaper_wake);
 	l->reg = wb_connreg_new(l->timeout);
-	l->budget = wb_budget_new(cfg->body_memory, cfg->max_connections_per_ip ?
-				  wb_budget_share(cfg->body_memory, cfg->max_body) : 0);
+	l->max_connections = cfg->max_connections;
+	l->max_per_ip = cfg->max_connections_per_ip;
+	l->body_memory = cfg->body_memory;
+	l->share = address_share(cfg);
+	l->budget = wb_budget_new(l->body_memory, l->share);
+	l->summaries = g_ptr_array_new_with_free_func(g_free);
 	l->rlog = wb_ratelog_new(summary_names(), (gint64)WB_REFUSAL_LOG_S * G_USEC_PER_SEC);
 	if (!(l->d = start_daemon(l, cfg))) {
 		g_critical("cannot start the HTTP listener on %s", cfg->listen);

@@ -191,11 +191,14 @@ static void say_error(const char *fmt, ...)
 	fprintf(stderr, "wabridge: %s\n", shown);
 }
 
-static struct wb_config *load_config(const struct cmd_ctx *c)
+/* templates: the command renders mail or sends (run, reply, serve); the others load no
+ * templates and do not stop at a broken one. */
+static struct wb_config *load_config(const struct cmd_ctx *c, bool templates)
 {
 	GError *err = NULL;
 	const char *path = wb_config_choose_path(c->config_path);
-	struct wb_config *cfg = wb_config_load(path, &err);
+	struct wb_config *cfg = templates ? wb_config_load(path, &err)
+					  : wb_config_load_no_templates(path, &err);
 	if (!cfg) {
 		say_error("configuration problems:\n%s\nRun 'wabridge check-config' for the full "
 			  "list.", err->message);
@@ -264,7 +267,7 @@ static int cmd_ingest(const struct cmd_ctx *c)
 		return EX_USAGE;
 	}
 	g_autofree char *sig = signature ? signature : g_strdup(g_getenv("HTTP_X_HUB_SIGNATURE_256"));
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, false);
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
@@ -339,7 +342,7 @@ static int cmd_run(const struct cmd_ctx *c)
 		say_error("run takes no arguments");
 		return EX_USAGE;
 	}
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, true);
 	if (!cfg)
 		return EX_CONFIG;
 	GError *err = NULL;
@@ -419,7 +422,7 @@ static int cmd_reply(const struct cmd_ctx *c)
 	/* Whatever is wrong on this side (configuration, store, templates) is temporary for
 	 * the MTA: it keeps the mail and tries again, so no reply is lost while the admin
 	 * fixes it. */
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, true);
 	struct wb_store *store = cfg ? open_store(cfg) : NULL;
 	int rc = EX_TEMPFAIL;
 	if (store) {
@@ -456,7 +459,7 @@ static int cmd_reply(const struct cmd_ctx *c)
 
 static int cmd_status(const struct cmd_ctx *c)
 {
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, false);
 	if (!cfg)
 		return EX_CONFIG;
 	struct wb_store *store = open_store(cfg);
@@ -521,11 +524,10 @@ static int cmd_version(const struct cmd_ctx *c)
 
 static int cmd_serve(const struct cmd_ctx *c)
 {
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, true);
 	if (!cfg)
 		return EX_CONFIG;
 	warn_unsigned(cfg);
-	wb_config_log_warnings(cfg);
 	return wb_serve(cfg, wb_config_choose_path(c->config_path));
 }
 
@@ -572,7 +574,7 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 	struct wb_config *cfg = NULL;
 	const char *const *patterns = NULL;
 	if (station_key) {
-		cfg = load_config(c);
+		cfg = load_config(c, false);
 		const struct wb_station *st = cfg ? wb_config_station_by_key(cfg, station_key) : NULL;
 		if (!st) {
 			if (cfg)
@@ -635,7 +637,7 @@ static int cmd_complaints(const struct cmd_ctx *c)
 		return EX_USAGE;
 	}
 	g_autofree char *key = station;
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, false);
 	if (!cfg)
 		return EX_CONFIG;
 	int rc = EX_OK;
@@ -674,7 +676,7 @@ static int cmd_complaint(const struct cmd_ctx *c)
 			  "(for example BHP-2026-000042)");
 		return EX_USAGE;
 	}
-	struct wb_config *cfg = load_config(c);
+	struct wb_config *cfg = load_config(c, false);
 	if (!cfg)
 		return EX_CONFIG;
 	struct wb_store *store = open_store(cfg);

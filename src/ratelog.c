@@ -7,7 +7,7 @@ struct reason {
 	gint64 since;         /* start of the open interval; 0: none open */
 	unsigned held;        /* refusals counted, not logged, in it */
 	unsigned untracked;   /* of those, from addresses beyond WB_REFUSAL_ADDRS */
-	GHashTable *addrs;    /* address → count (GUINT_TO_POINTER) */
+	GHashTable *addrs;    /* address → count (guint *) */
 };
 
 struct wb_ratelog {
@@ -24,7 +24,7 @@ struct wb_ratelog *wb_ratelog_new(const char *const *names, gint64 interval_us)
 	rl->r = g_new0(struct reason, rl->n);
 	for (guint i = 0; i < rl->n; i++) {
 		rl->r[i].name = names[i];
-		rl->r[i].addrs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		rl->r[i].addrs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	}
 	return rl;
 }
@@ -47,8 +47,8 @@ static char *summary(const struct reason *r, gint64 now)
 	gpointer k, v;
 	g_hash_table_iter_init(&it, r->addrs);
 	while (g_hash_table_iter_next(&it, &k, &v))
-		if (GPOINTER_TO_UINT(v) > most || (GPOINTER_TO_UINT(v) == most && g_strcmp0(k, top) < 0)) {
-			most = GPOINTER_TO_UINT(v);
+		if (*(guint *)v > most || (*(guint *)v == most && g_strcmp0(k, top) < 0)) {
+			most = *(guint *)v;
 			top = k;
 		}
 	GString *s = g_string_new(NULL);
@@ -85,13 +85,13 @@ bool wb_ratelog_note(struct wb_ratelog *rl, unsigned reason, const char *addr, g
 		return true;
 	}
 	r->held++;
-	gpointer count;
 	if (!addr)
 		return false;
-	if (g_hash_table_lookup_extended(r->addrs, addr, NULL, &count))
-		g_hash_table_insert(r->addrs, g_strdup(addr), GUINT_TO_POINTER(GPOINTER_TO_UINT(count) + 1));
+	guint *count = g_hash_table_lookup(r->addrs, addr);
+	if (count)
+		(*count)++;
 	else if (g_hash_table_size(r->addrs) < WB_REFUSAL_ADDRS)
-		g_hash_table_insert(r->addrs, g_strdup(addr), GUINT_TO_POINTER(1));
+		g_hash_table_insert(r->addrs, g_strdup(addr), g_memdup2(&(guint){ 1 }, sizeof(guint)));
 	else
 		r->untracked++;
 	return false;

@@ -86,6 +86,7 @@ struct server {
 
 	char *state_path;
 	GMainLoop *loop;
+	struct wb_listener *listener; /* set before the main loop runs */
 };
 
 static struct cfg_box *cfg_get(struct server *sv)
@@ -153,23 +154,22 @@ static void done_text(struct wb_work *w, unsigned status, const char *text)
 
 /* ---- committer ------------------------------------------------------------------------- */
 
-/* Reopen a store after a failure: an I/O error can leave a connection unusable even
- * after the disk is fine again. */
-static struct wb_store *store_again(struct wb_store *old, const char *path)
+/* A thread's own store connection, opened when missing; false (logged) when it cannot be
+ * opened. A thread closes its store after a failure and comes here again: an I/O error
+ * can leave a connection unusable even after the disk is fine again. */
+static bool thread_store(struct server *sv, struct wb_store **store)
 {
-	wb_store_close(old);
 	GError *err = NULL;
-	struct wb_store *s = wb_store_open(path, &err);
-	if (!s) {
-		g_warning("%s", err->message);
-		g_error_free(err);
-	}
-	return s;
+	if (*store || (*store = wb_store_open(sv->state_path, &err)))
+		return true;
+	g_warning("%s", err->message);
+	g_error_free(err);
+	return false;
 }
 
-static bool commit_batch(struct wb_store **store, const char *path, GPtrArray *batch)
+static bool commit_batch(struct server *sv, struct wb_store **store, GPtrArray *batch)
 {
-	if (!*store && !(*store = store_again(NULL, path)))
+	if (!thread_store(sv, store))
 		return false;
 	struct wb_body_in *in = g_new0(struct wb_body_in, batch->len);
 	for (guint i = 0; i < batch->len; i++) {
@@ -201,10 +201,11 @@ static void kick_worker(struct server *sv)
 static gpointer committer_main(gpointer data)
 {
 	struct server *sv = data;
-	struct wb_store *store = store_again(NULL, sv->state_path);
+	struct wb_store *store = NULL;
+	thread_store(sv, &store); /* at once, so that the first POST need not wait for it */
 	GPtrArray *batch;
 	while ((batch = workq_take(&sv->commits)) != NULL) {
-		bool ok = commit_batch(&store, sv->state_path, batch);
+		bool ok = commit_batch(sv, &store, batch);
 		for (guint i = 0; i < batch->len; i++) {
 			if (ok)
 				wb_metrics_webhook_received();
@@ -225,9 +226,7 @@ static gpointer committer_main(gpointer data)
 
 static bool store_healthy(struct server *sv)
 {
-	if (!sv->q_store)
-		sv->q_store = store_again(NULL, sv->state_path);
-	bool ok = sv->q_store && wb_store_writable(sv->q_store);
+	bool ok = thread_store(sv, &sv->q_store) && wb_store_writable(sv->q_store);
 	if (!ok && sv->q_store) {
 		wb_store_close(sv->q_store);
 		sv->q_store = NULL;
@@ -238,9 +237,8 @@ static bool store_healthy(struct server *sv)
 static GString *metrics_text(struct server *sv)
 {
 	int64_t depth = -1, oldest = 0;
-	if (!sv->q_store)
-		sv->q_store = store_again(NULL, sv->state_path);
-	if (sv->q_store && !wb_store_gauges(sv->q_store, wb_now(), &depth, &oldest, NULL))
+	if (thread_store(sv, &sv->q_store) &&
+	    !wb_store_gauges(sv->q_store, wb_now(), &depth, &oldest, NULL))
 		depth = -1;
 	GString *out = g_string_new(NULL);
 	wb_metrics_render(out, depth, oldest);
@@ -305,12 +303,6 @@ static const struct wb_listener_ops listener_ops = {
 };
 
 /* ---- worker ---------------------------------------------------------------------------- */
-
-/* A thread's own store connection, opened when missing. False when it cannot be opened. */
-static bool thread_store(struct server *sv, struct wb_store **store)
-{
-	return *store || (*store = store_again(NULL, sv->state_path)) != NULL;
-}
 
 static gint64 worker_pass(struct server *sv, struct wb_store **store)
 {
@@ -450,14 +442,6 @@ static gboolean on_stop_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
-/* The listener reads these at start only (listener.h). */
-static bool listener_limits_differ(const struct wb_config *a, const struct wb_config *b)
-{
-	return a->max_connections != b->max_connections ||
-	       a->max_connections_per_ip != b->max_connections_per_ip ||
-	       a->request_timeout != b->request_timeout || a->body_memory != b->body_memory;
-}
-
 static gboolean on_reload_signal(gpointer data)
 {
 	struct server *sv = data;
@@ -479,9 +463,10 @@ static gboolean on_reload_signal(gpointer data)
 	if (strcmp(old->cfg->state, fresh->state) != 0)
 		g_warning("[bridge] state changed: that takes a restart; still using %s",
 			  sv->state_path);
-	if (listener_limits_differ(old->cfg, fresh))
-		g_warning("[webhook] max_connections, max_connections_per_ip, request_timeout or "
-			  "body_memory changed: that takes a restart; the listener keeps the limits "
+	if (wb_listener_limits_differ(sv->listener, fresh))
+		g_warning("[webhook] max_connections, max_connections_per_ip, request_timeout, "
+			  "body_memory or the share of it one address may hold (which grows with "
+			  "max_body) changed: that takes a restart; the listener keeps the limits "
 			  "it started with");
 	sv->cfg = b;
 	g_mutex_unlock(&sv->cfg_lock);
@@ -507,6 +492,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	sv.cfg = g_atomic_rc_box_new0(struct cfg_box);
 	sv.cfg->cfg = cfg;
 	sv.loop = g_main_loop_new(NULL, FALSE);
+	wb_config_log_warnings(cfg); /* here at start, in on_reload_signal() after a reload */
 
 	/* A store that cannot be opened now (read-only or full disk) is not fatal: POSTs get
 	 * 503 so Meta retries, /healthz says so, and every later use tries again. */
@@ -521,7 +507,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	workq_start(&sv.probes, "prober", prober_main, &sv);
 	sv.w_thread = g_thread_new("worker", worker_main, &sv);
 	sv.r_thread = g_thread_new("replies", watcher_main, &sv);
-	struct wb_listener *l = wb_listener_start(cfg, &listener_ops, &sv);
+	struct wb_listener *l = sv.listener = wb_listener_start(cfg, &listener_ops, &sv);
 	if (!l) {
 		rc = EX_UNAVAILABLE;
 	} else {

@@ -272,6 +272,22 @@ char *wb_double_text(double x)
 	return g_strdup(g_ascii_formatd(plain, sizeof plain, fmt, x));
 }
 
+bool wb_split_host_port(const char *s, char **host, bool *bracketed, guint16 *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *p = colon ? colon + 1 : "";
+	guint64 n = 0;
+	size_t end = colon ? (size_t)(colon - s) : strlen(s);
+	*bracketed = end >= 2 && s[0] == '[' && s[end - 1] == ']';
+	*host = *bracketed ? g_strndup(s + 1, end - 2) : g_strndup(s, end);
+	*port = 0;
+	if (strlen(p) > 5 || strspn(p, "0123456789") != strlen(p) ||
+	    !g_ascii_string_to_unsigned(p, 10, 1, 65535, &n, NULL))
+		return false;
+	*port = (guint16)n;
+	return true;
+}
+
 bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error)
 {
 	bool from_stdin = !path || strcmp(path, "-") == 0;
