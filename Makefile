@@ -109,8 +109,7 @@ build/fuzz/resources.o: build/resources.c | build/.deps-test-ok
 	@mkdir -p build/fuzz
 	$(call say,CC,$@)
 	$(Q)$(FUZZ_CC) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) $(FUZZ_FLAGS) -w -c -o $@ $<
-$(FUZZ_BINS): $(FUZZ_OBJS) tests/fuzz/fuzz.h
-build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_OBJS) $(HDRS)
+build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) $(HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(subst -fsanitize=fuzzer-no-link,-fsanitize=fuzzer,$(FUZZ_FLAGS)) \
 	  -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)

@@ -26,7 +26,9 @@
 #define WB_REPLY_MAX_DEPTH    32              /* MIME nesting followed in a reply */
 #define WB_REPLY_MAX_IDS      100             /* Message-IDs kept from In-Reply-To/References */
 #define WB_REPLY_MAX_ADDRS    100             /* addresses kept from To/Cc/Delivered-To */
-#define WB_MAX_REFUSAL_NOTES  20u             /* notes of refused replies per complaint a day */
+#define WB_MAX_ADDR_CHARS     320u            /* one of them (RFC 5321: 64 + 1 + 255) */
+#define WB_MAX_REFUSAL_NOTES  20u             /* notes of refused replies per complaint ... */
+#define WB_REFUSAL_NOTES_S    86400           /* ... in this many seconds */
 /* Authentication-Results fields (RFC 8601) of a reply, src/authres.c. */
 #define WB_AUTHRES_MAX_FIELDS  32u            /* fields read from one mail; more: none counts */
 #define WB_AUTHRES_MAX_BYTES   (16u * 1024u)  /* one field */

@@ -18,8 +18,7 @@
 struct wb_render_in {
 	const char *domain;         /* right side of Message-IDs and addresses */
 	const char *timezone;       /* IANA zone for Date: and the body */
-	const char *reply_local;    /* [replies] address, e.g. "complaint" */
-	const char *token;          /* reply token for the complaint reference */
+	const char *reply_to;       /* the complaint's reply address (wb_reply_address()) */
 	const struct wb_station *station;
 	const struct wb_msg *msg;   /* with ref, thread_root, reply_parent, payload_sha256 */
 	const struct wb_templates *tpl;

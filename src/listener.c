@@ -192,6 +192,8 @@ static void flush_summaries(struct wb_listener *l, gint64 now)
 
 /* libmicrohttpd's own messages (connections it gave up on, accept errors): one per
  * interval and a count, like refusals. */
+static void library_log(void *cls, const char *fmt, va_list ap) G_GNUC_PRINTF(2, 0);
+
 static void library_log(void *cls, const char *fmt, va_list ap)
 {
 	struct wb_listener *l = cls;

@@ -318,10 +318,10 @@ static bool fetch_media(struct batch *b, struct job *j)
 
 static void render_job(struct batch *b, const struct wb_templates *tpl, struct job *j)
 {
-	g_autofree char *token = wb_reply_token(b->cfg->token_secret, j->m->ref);
+	g_autofree char *reply_to = wb_reply_address(b->cfg->replies_address,
+						     b->cfg->token_secret, j->m->ref, b->cfg->domain);
 	struct wb_render_in in = {
-		.domain = b->cfg->domain, .timezone = b->cfg->timezone,
-		.reply_local = b->cfg->replies_address, .token = token,
+		.domain = b->cfg->domain, .timezone = b->cfg->timezone, .reply_to = reply_to,
 		.station = j->st, .msg = j->m, .tpl = tpl,
 	};
 	GError *err = NULL;

@@ -237,9 +237,7 @@ static void set_headers(GMimeMessage *mail, const struct wb_render_in *in, const
 	set_mailbox(mail, "From", name, who, from);
 	g_autofree char *station = wb_clean_line(st->name, 200);
 	set_mailbox(mail, "To", station, NULL, st->address);
-	g_autofree char *reply_to = g_strdup_printf("%s+%s.%s@%s", in->reply_local, m->ref,
-						    in->token, in->domain);
-	g_mime_message_add_mailbox(mail, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, reply_to);
+	g_mime_message_add_mailbox(mail, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, in->reply_to);
 
 	if (m->thread_root) {
 		g_autofree char *root = wb_message_id(m->thread_root, in->domain);

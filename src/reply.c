@@ -318,6 +318,15 @@ static enum wb_reply_outcome finish(struct wb_reply_result *res, enum wb_reply_o
 	return o;
 }
 
+static enum wb_reply_outcome store_failed(struct wb_reply_result *res, const char *doing,
+					  GError *e)
+{
+	enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
+		"the state database failed %s (%s); deliver it again later", doing, e->message));
+	g_error_free(e);
+	return t;
+}
+
 static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in,
 				  struct wb_reply_result *res, enum wb_reply_outcome o,
 				  char *message)
@@ -326,11 +335,7 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 	bool already = false;
 	if (!wb_store_add_reply(store, in, &res->reply_id, &already, &e)) {
 		g_free(message);
-		enum wb_reply_outcome t = finish(res, WB_RA_TEMP,
-			g_strdup_printf("the reply could not be stored (%s); nothing was done, "
-					"deliver it again later", e->message));
-		g_error_free(e);
-		return t;
+		return store_failed(res, "storing the reply, so nothing was done", e);
 	}
 	if (already) {
 		res->replay = true;
@@ -342,18 +347,10 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
 	return finish(res, o, message);
 }
 
-static enum wb_reply_outcome store_failed(struct wb_reply_result *res, const char *doing,
-					  GError *e)
-{
-	enum wb_reply_outcome t = finish(res, WB_RA_TEMP, g_strdup_printf(
-		"the state database failed %s (%s); deliver it again later", doing, e->message));
-	g_error_free(e);
-	return t;
-}
-
 /* Refuse a reply at step 2 (why is taken): keep it with the reason and, unless the
- * complaint had WB_MAX_REFUSAL_NOTES such refusals in the last day, queue the station's
- * note in the same transaction. */
+ * complaint had WB_MAX_REFUSAL_NOTES such refusals within WB_REFUSAL_NOTES_S, queue the
+ * station's note in the same transaction. st NULL: the station is no longer configured,
+ * so there is no mailbox to tell. */
 static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, const struct wb_station *st,
 				    const struct wb_complaint *c, const struct wb_reply *r,
@@ -364,11 +361,12 @@ static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store
 	in->reason = reason;
 	GError *e = NULL;
 	unsigned earlier = 0;
-	if (!wb_store_refusals_since(store, c->id, wb_now() - 86400, in->key, &earlier, &e))
+	if (st && !wb_store_refusals_since(store, c->id, wb_now() - WB_REFUSAL_NOTES_S, in->key,
+					   &earlier, &e))
 		return store_failed(res, "counting refused replies", e);
 	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
 	g_autofree char *msgid = g_strdup_printf("wb-refused-%.32s@%s", key_hash, cfg->domain);
-	g_autoptr(GBytes) note = earlier < WB_MAX_REFUSAL_NOTES
+	g_autoptr(GBytes) note = st && earlier < WB_MAX_REFUSAL_NOTES
 		? refusal_note(cfg, tpl, st, c, r, in, msgid, &e) : NULL;
 	if (e) {
 		/* A broken template: the admin must fix it; the refusal itself stands. */
@@ -376,19 +374,17 @@ static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store
 			  e->message);
 		g_clear_error(&e);
 	}
-	struct wb_mailop_in op = { .station = st->key, .kind = "append", .message_id = msgid,
-				   .mail = note };
+	struct wb_mailop_in op = { .station = st ? st->key : NULL, .kind = "append",
+				   .message_id = msgid, .mail = note };
 	in->ops = note ? &op : NULL;
 	in->n_ops = note ? 1 : 0;
 	g_autofree char *told = note ? g_strdup("; the station is told in the complaint's thread")
-		: earlier >= WB_MAX_REFUSAL_NOTES ? g_strdup_printf("; the thread is not told: it "
+		: st && earlier >= WB_MAX_REFUSAL_NOTES ? g_strdup_printf("; the thread is not told: it "
 		  "was told of %u refused replies within a day", WB_MAX_REFUSAL_NOTES)
 		: g_strdup("");
 	enum wb_reply_outcome o = keep(store, in, res, WB_RA_FORBIDDEN, g_strdup_printf(
 		"%s; nothing was sent to the citizen%s", reason, told));
 	res->noted = note != NULL && o == WB_RA_FORBIDDEN;
-	in->ops = NULL;
-	in->n_ops = 0;
 	return o;
 }
 
@@ -410,17 +406,10 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 			    g_strdup_printf("%s; nothing was sent to anyone", m->why));
 	}
 	const struct wb_station *st = wb_config_station_stored(cfg, m->c->station);
-	if (!st) {
-		g_autofree char *why = g_strdup_printf("complaint %s belongs to station %s, which "
-						       "is no longer configured", m->c->ref,
-						       m->c->station);
-		in->state = WB_RS_UNAUTHORISED;
-		in->reason = why;
-		return keep(store, in, res, WB_RA_FORBIDDEN,
-			    g_strdup_printf("%s; nothing was sent to the citizen", why));
-	}
 	g_autofree char *proof = NULL;
-	char *why = refusal(cfg, st, m, r, &proof);
+	char *why = st ? refusal(cfg, st, m, r, &proof)
+		: g_strdup_printf("complaint %s belongs to station %s, which is no longer "
+				  "configured", m->c->ref, m->c->station);
 	if (why)
 		return refuse(cfg, store, tpl, st, m->c, r, in, res, why);
 	if (st->number_patterns[0] && !r->number)

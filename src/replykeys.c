@@ -34,7 +34,9 @@ static GStrv all_addrs(const struct wb_reply *r, const char *const *envelope)
 		if (*hdr[i])
 			g_strv_builder_add(b, hdr[i]);
 	for (size_t i = 0; envelope && envelope[i] && i < WB_REPLY_MAX_ADDRS; i++) {
-		g_autofree char *clean = wb_clean_line(envelope[i], 320);
+		g_autofree char *clean = wb_clean_line(envelope[i], WB_MAX_ADDR_CHARS);
+		if (!*clean || strchr(clean, ' '))
+			continue; /* as replyparse.c takes the header addresses */
 		g_autofree char *low = g_utf8_strdown(clean, -1);
 		g_strv_builder_add(b, low);
 	}

@@ -1030,7 +1030,7 @@ static void add_addrs(GString *out, InternetAddressList *list, int depth, unsign
 			continue;
 		}
 		const char *addr = internet_address_mailbox_get_addr((InternetAddressMailbox *)a);
-		g_autofree char *clean = wb_clean_line(addr, 320);
+		g_autofree char *clean = wb_clean_line(addr, WB_MAX_ADDR_CHARS);
 		if (!*clean || strchr(clean, ' ') || *count >= WB_REPLY_MAX_ADDRS)
 			continue;
 		if (out->len)

@@ -68,10 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (guint i = 0; i < p->messages->len; i++) {
 		struct wb_msg m;
 		fill_msg(&m, p->messages->pdata[i], i, sha, input);
+		g_autofree char *reply_to = g_strdup_printf(
+			"complaint+%s.0a1b2c3d4e@wa.police.example", m.ref);
 		struct wb_render_in in = {
 			.domain = "wa.police.example", .timezone = "Asia/Kolkata",
-			.reply_local = "complaint", .token = "0a1b2c3d4e", .station = &station,
-			.msg = &m, .tpl = tpl,
+			.reply_to = reply_to, .station = &station, .msg = &m, .tpl = tpl,
 		};
 		g_autoptr(GError) err = NULL;
 		GBytes *mail = wb_render_mail(&in, &err);

@@ -57,17 +57,14 @@ check_one() { # bin, name, corpus, dict args...
 	shift 3
 	files=$(find "$corpus" -type f | wc -l)
 	mkdir -p "$work/$name/art" "$work/$name/new"
-	log=$work/$name/corpus.log
-	"$bin" "$@" -runs=0 -timeout=$timeout -artifact_prefix="$work/$name/art/" \
-		"$corpus" >"$log" 2>&1
-	rc=$?
-	[ $rc -eq 0 ] && r=ok || r="not ok"
-	tap "$r" "fuzz-$name: each of the $files corpus inputs once" "$log"
-	log=$work/$name/mutate.log
+	# One run: libFuzzer first runs every corpus input (then prints INITED), then mutates.
+	log=$work/$name/check.log
 	"$bin" "$@" -seed="$FUZZ_CHECK_SEED" -runs="$FUZZ_CHECK_RUNS" -timeout=$timeout \
 		-print_final_stats=1 -artifact_prefix="$work/$name/art/" \
 		"$work/$name/new" "$corpus" >"$log" 2>&1
 	rc=$?
+	grep -Eq '^#[0-9]+[[:space:]]+INITED ' "$log" && r=ok || r="not ok"
+	tap "$r" "fuzz-$name: each of the $files corpus inputs once" "$log"
 	[ $rc -eq 0 ] && r=ok || r="not ok"
 	tap "$r" "fuzz-$name: $FUZZ_CHECK_RUNS mutations from seed $FUZZ_CHECK_SEED" "$log"
 	echo "# fuzz-$name: $(stat_of number_of_executed_units "$log") executions," \

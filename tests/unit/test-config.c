@@ -920,6 +920,13 @@ static void test_templates(void)
 	g_assert_null(cfg);
 	g_assert_nonnull(err);
 	g_assert_nonnull(strstr(err->message, "[bridge] templates"));
+	g_clear_error(&err);
+	/* ...but it does not stop the commands that render nothing (ingest, status) */
+	cfg = wb_config_load_no_templates(path, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(cfg);
+	g_assert_null(cfg->tpl);
+	wb_config_free(cfg);
 	rm_rf(dir);
 }
 

@@ -167,9 +167,10 @@ static struct wb_msg *golden_msg(const struct golden *g, json_t *obj, const char
 
 static GBytes *render(const struct wb_msg *m)
 {
+	g_autofree char *reply_to = g_strdup_printf("complaint+%s.5e0c1a9b7d@%s", m->ref, DOMAIN);
 	struct wb_render_in in = {
-		.domain = DOMAIN, .timezone = "Asia/Kolkata", .reply_local = "complaint",
-		.token = "5e0c1a9b7d", .station = &station, .msg = m, .tpl = tpl,
+		.domain = DOMAIN, .timezone = "Asia/Kolkata", .reply_to = reply_to,
+		.station = &station, .msg = m, .tpl = tpl,
 	};
 	g_autoptr(GError) err = NULL;
 	GBytes *b = wb_render_mail(&in, &err);

@@ -36,9 +36,11 @@ static struct wb_msg *sample(const char *name, const char *text_json)
 
 static GBytes *render(struct wb_msg *m)
 {
+	g_autofree char *reply_to = g_strdup_printf("complaint+%s.0a1b2c3d4e@wa.police.test",
+						    m->ref);
 	struct wb_render_in in = {
-		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .reply_local = "complaint",
-		.token = "0a1b2c3d4e", .station = &station, .msg = m, .tpl = tpl,
+		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .reply_to = reply_to,
+		.station = &station, .msg = m, .tpl = tpl,
 	};
 	g_autoptr(GError) err = NULL;
 	GBytes *b = wb_render_mail(&in, &err);
