@@ -34,18 +34,11 @@ def mutt_screens(maildir, home, keys=()):
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "200", "-y", "50",
                     "%s mutt -n -F %s -f %s" % (env, rc, maildir)], check=True)
 
-    def screen():
-        return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
-                              capture_output=True).stdout.decode("utf-8", "replace")
-
-    def showing(text):
-        return W.wait_for(lambda: (lambda s: s if text in s else None)(screen()), 60,
-                          0.1) or screen()
     try:
-        screens = [showing("P0101-2026-000001")]
+        screens = [W.tmux_showing(sock, "P0101-2026-000001")]
         for key, text in keys:
             subprocess.run(["tmux", "-L", sock, "send-keys", key], check=True)
-            screens.append(showing(text))
+            screens.append(W.tmux_showing(sock, text))
         return screens
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)

@@ -17,17 +17,6 @@ TOKEN = "EAAmutt-test-token"
 PNID = "441880000100101"
 
 
-def screen(sock):
-    return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
-                          capture_output=True).stdout.decode("utf-8", "replace")
-
-
-def wait_for(sock, *texts):
-    """The screen once it shows every one of texts (or after a minute: a hang)."""
-    return W.wait_for(lambda: (lambda s: s if all(x in s for x in texts) else None)(
-        screen(sock)), 60, 0.1) or screen(sock)
-
-
 def deliver_complaint(graph, b):
     photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(3000) + b"\xff\xd9"
     doc = b"%PDF-1.4\n% signed complaint\n%%EOF\n"
@@ -82,7 +71,7 @@ def test(t):
                     "%s mutt -n -F %s -f imap://127.0.0.1:%s/INBOX" % (env, rc, W.IMAP_PORT)],
                    check=True)
     try:
-        index = wait_for(sock, "BHP-2026-000001")
+        index = W.tmux_showing(sock, "BHP-2026-000001")
         t.ok("[BHP-2026-000001] চুরির অভিযোগ – সই করা" in index,
              "mutt's index shows the decoded Bengali subject", index)
         t.ok("অনিতা মুখার্জি" in index, "mutt's index shows the decoded sender", index)
@@ -90,12 +79,12 @@ def test(t):
              index)
         # Open the attachment list of the photo mail, then of the document mail.
         subprocess.run(["tmux", "-L", sock, "send-keys", "v"], check=True)
-        atts = wait_for(sock, ".jpg", "[image/jpeg", "whatsapp-message.json")
+        atts = W.tmux_showing(sock, ".jpg", "[image/jpeg", "whatsapp-message.json")
         t.ok(".jpg" in atts and "[image/jpeg" in atts and "whatsapp-message.json" in atts,
              "the photo mail lists the photo and the message object", atts)
         subprocess.run(["tmux", "-L", sock, "send-keys", "q", "j", "v"], check=True)
         # The index shows the name too (in the subject): wait for the attachment list.
-        atts = wait_for(sock, "অভিযোগপত্র.pdf", "/pdf, base64")
+        atts = W.tmux_showing(sock, "অভিযোগপত্র.pdf", "/pdf, base64")
         t.ok("অভিযোগপত্র.pdf" in atts and "/pdf, base64" in atts,
              "the document's RFC 2231 file name decodes to the Bengali name in mutt", atts)
     finally:

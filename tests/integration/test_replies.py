@@ -210,8 +210,7 @@ def mutt_reply(t, s, user, sendmail, text):
                     (env, rc, W.IMAP_PORT, log)], check=True)
 
     def screen():
-        return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
-                              capture_output=True).stdout.decode("utf-8", "replace")
+        return W.tmux_screen(sock)
     try:
         W.wait_for(lambda: "BHP-" in screen(), 60)
         subprocess.run(["tmux", "-L", sock, "send-keys", "r"], check=True)

@@ -639,17 +639,8 @@ def reload_cases(t, b, sv):
     with open(b.config, "w") as f:
         f.write(good)
     W.set_key(b.config, "station:parkstreet", "folder", "Reloaded")
-    logged = len(sv.log())
-    sv.send_signal(signal.SIGHUP)
-    t.ok(W.wait_for(lambda: "reload" in sv.log()[logged:].lower(), 60),
-         "SIGHUP with a good config: the log mentions the reload", sv.log()[logged:][-2000:])
-    # A pass the worker began before the reload keeps the old configuration. A message
-    # posted after the reload and delivered (to either folder) ends such a pass: the
-    # next one, and every later POST, has the new configuration.
-    wamid, body = msg(pnid=PST, sender="919830400102", text="right after the reload")
-    t.eq(try_post(sv, body), 200, "a POST right after the reload: 200")
-    t.ok(W.wait_for(lambda: mid(wamid) in W.message_ids("parkstreet", "Reloaded") +
-                    W.message_ids("parkstreet"), 60), "(it is delivered)")
+    sighup_and_flush(t, sv, "919830400102", "SIGHUP with a good config: the log mentions "
+                     "the reload", "right after the reload")
     wamid, body = msg(pnid=PST, sender="919830400101", text="after a good reload")
     st = try_post(sv, body)
     t.eq(st, 200, "after the good reload a POST gets 200")
@@ -661,16 +652,25 @@ def reload_cases(t, b, sv):
     t.eq(sv.stop(), 0, "SIGTERM after the reloads: exit 0", sv.log()[-2000:])
 
 
-def reloaded_text(t, b, sv, marker, sender, what):
-    """SIGHUP, then one message: its mail's text body should start with marker."""
+def sighup_and_flush(t, sv, sender, what, text):
+    """SIGHUP, wait for the reload, then post one message and wait for its delivery (to
+    either folder). A pass the worker began before the reload keeps the old
+    configuration; a message posted after the reload and delivered ends such a pass, so
+    the next one, and every later POST, has the new configuration."""
     logged = len(sv.log())
     sv.send_signal(signal.SIGHUP)
-    t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log()[logged:], 60),
-         "SIGHUP (%s): the configuration is reloaded" % what, sv.log()[logged:][-2000:])
-    # As above: a message delivered after the reload ends a pass begun before it.
-    flush, body = msg(pnid=PST, sender=sender, text="flush after the %s" % what)
+    t.ok(W.wait_for(lambda: "configuration reloaded" in sv.log()[logged:], 60), what,
+         sv.log()[logged:][-2000:])
+    wamid, body = msg(pnid=PST, sender=sender, text=text)
     t.eq(try_post(sv, body), 200, "(a POST right after the reload: 200)")
-    t.eq(in_mailbox("parkstreet", flush, "Reloaded", timeout=60), 1, "(it is delivered)")
+    t.ok(W.wait_for(lambda: mid(wamid) in W.message_ids("parkstreet", "Reloaded") +
+                    W.message_ids("parkstreet"), 60), "(it is delivered)")
+
+
+def reloaded_text(t, b, sv, marker, sender, what):
+    """SIGHUP, then one message: its mail's text body should start with marker."""
+    sighup_and_flush(t, sv, sender, "SIGHUP (%s): the configuration is reloaded" % what,
+                     "flush after the %s" % what)
     wamid, body = msg(pnid=PST, sender=sender, text="after the %s" % what)
     t.eq(try_post(sv, body), 200, "after the %s a POST gets 200" % what)
     t.eq(in_mailbox("parkstreet", wamid, "Reloaded", timeout=60), 1, "…and is delivered")

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wbtest as W  # noqa: E402
@@ -132,14 +131,11 @@ class TlsDovecot:
 
     def wait_log(self, offset, *needles):
         """The log since offset once one of needles is in it. Dovecot's log process may
-        write a connection's lines after the client is gone; the deadline only ends a
-        wait for a line that never comes (the case then fails on what it finds)."""
-        deadline = time.monotonic() + 30
-        while True:
-            log = self.log_since(offset)
-            if any(n in log for n in needles) or time.monotonic() > deadline:
-                return log
-            time.sleep(0.05)
+        write a connection's lines after the client is gone; the bound only ends a wait
+        for a line that never comes (the case then fails on what it finds)."""
+        return (W.wait_for(lambda: (lambda log: log if any(n in log for n in needles)
+                                    else None)(self.log_since(offset)), 30)
+                or self.log_since(offset))
 
     def messages(self, user):
         out = subprocess.run(["sh", DOVECOT_SH, "doveadm", self.dir, "mailbox", "status",
@@ -225,26 +221,22 @@ class FakeImap(threading.Thread):
 
 # ---- the bridge ---------------------------------------------------------------------------
 
-def bridge(url, imap_extra="", deliver="imap"):
-    """A W.Bridge whose [imap] url is url, with extra [imap] lines."""
+def bridge(url, deliver="imap", **imap):
+    """A W.Bridge whose [imap] url is url, with more [imap] keys."""
     b = W.Bridge(deliver=deliver)
-    old = "url = imap://127.0.0.1:%s\n" % (W.IMAP_PORT or "1")
-    text = open(b.config).read()
-    assert old in text
-    with open(b.config, "w") as f:
-        f.write(text.replace(old, "url = %s\n%s" % (url, imap_extra)))
+    W.set_key(b.config, "imap", "url", url)
+    for key, value in imap.items():
+        W.set_key(b.config, "imap", key, value)
     return b
 
 
-def replies_bridge(url, imap_extra=""):
+def replies_bridge(url, **imap):
     """Stations on Maildirs; the replies mailbox on url."""
-    b = bridge(url, imap_extra, deliver="maildir")
+    b = bridge(url, deliver="maildir", **imap)
     W.write_secret(os.path.join(b.dir, "replies.pass"), PASSWORD)
-    text = open(b.config).read().replace(
-        "[replies]\n", "[replies]\nmode = imap\nimap_user = replies\n"
-        "imap_password_file = %s/replies.pass\n" % b.dir)
-    with open(b.config, "w") as f:
-        f.write(text)
+    for key, value in (("mode", "imap"), ("imap_user", "replies"),
+                       ("imap_password_file", "%s/replies.pass" % b.dir)):
+        W.set_key(b.config, "replies", key, value)
     return b
 
 
@@ -280,7 +272,7 @@ def test_starttls(t, dc, certs, pin):
          "5 min or more), not soon: %r s" % wait)
 
     at = dc.log_size()
-    b = bridge(url, "ca_file = %s/ca.pem\n" % certs)
+    b = bridge(url, ca_file="%s/ca.pem" % certs)
     rc, _, err = deliver_one(t, b, "STARTTLS, ca_file")
     t.eq(rc, 0, "with ca_file naming the CA the mail is delivered", err)
     t.eq(dc.messages("bhowanipore"), 1, "one mail in the INBOX")
@@ -288,7 +280,7 @@ def test_starttls(t, dc, certs, pin):
     t.ok("Login: user=<bhowanipore>" in log and "TLS" in log, "the login went over TLS", log)
 
     at = dc.log_size()
-    b = bridge("imap://127.0.0.2:%d" % dc.port, "ca_file = %s/ca.pem\n" % certs)
+    b = bridge("imap://127.0.0.2:%d" % dc.port, ca_file="%s/ca.pem" % certs)
     rc, _, err = deliver_one(t, b, "another host's certificate")
     log = dc.wait_log(at, "no auth attempts", "Login:")
     t.eq(rc, 75, "a certificate for mail.other.example is refused at 127.0.0.2, though the "
@@ -297,7 +289,7 @@ def test_starttls(t, dc, certs, pin):
     t.ok("Login:" not in log and "no auth attempts" in log, "no login attempt", log)
 
     at = dc.log_size()
-    b = bridge(url, "tls_fingerprint = %s\n" % pin)
+    b = bridge(url, tls_fingerprint=pin)
     rc, _, err = deliver_one(t, b, "pinned")
     t.eq(rc, 0, "with the certificate pinned by tls_fingerprint the mail is delivered", err)
     t.eq(dc.messages("bhowanipore"), 2, "a second mail in the INBOX")
@@ -321,7 +313,7 @@ def test_plaintext(t, addr):
 
     fake = FakeImap(addr)
     try:
-        b = bridge("imap://%s:%d" % (host, fake.port), "allow_plaintext = true\n")
+        b = bridge("imap://%s:%d" % (host, fake.port), allow_plaintext="true")
         rc, out, err = b.run("check-config")
         t.eq(rc, 0, "check-config accepts allow_plaintext = true", out + err)
         want = "warning: %s: [imap] allow_plaintext: true, and %s is not a loopback host" % (

@@ -153,14 +153,15 @@ show_failure() {
 # The master answers before its imap-login process accepts: wait for the banner (a
 # minute at most: only a hang takes that long, even on a busy machine).
 wait_banner() {
-	i=0
-	while [ $i -lt 600 ]; do
-		if curl -s --max-time 1 "imap://127.0.0.1:$1/" -X CAPABILITY \
+	host=$(echo "${DOVECOT_LISTEN:-127.0.0.1}" | tr ',' ' ' | awk '{print $1}')
+	case $host in *:*) host="[$host]" ;; esac
+	end=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		if curl -s --max-time 1 "imap://$host:$1/" -X CAPABILITY \
 			--user bhowanipore:secret >/dev/null 2>&1; then
 			return 0
 		fi
 		sleep 0.1
-		i=$((i + 1))
 	done
 	return 1
 }

@@ -299,6 +299,18 @@ def wait_for(fn, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def tmux_screen(sock):
+    """What the terminal of the private tmux server sock shows now."""
+    return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
+                          capture_output=True).stdout.decode("utf-8", "replace")
+
+
+def tmux_showing(sock, *texts):
+    """The screen once it shows every one of texts (or after a minute: a hang)."""
+    return wait_for(lambda: (lambda s: s if all(x in s for x in texts) else None)(
+        tmux_screen(sock)), 60, 0.1) or tmux_screen(sock)
+
+
 def set_key(path, group, key, value):
     """Set group's key in a key file: replace the key where it is, else add it under the
     group's header, else add the group at the end. value None removes the key."""

@@ -28,6 +28,7 @@
 
 #include "deliver.h"
 #include "imaptest.h"
+#include "testlib.h"
 #include "util.h"
 
 /* ---- fixtures ------------------------------------------------------------------- */
@@ -898,19 +899,6 @@ static void test_imap_wrong_password(void)
 	g_assert_null(strstr(error->message, password));
 	g_assert_nonnull(strstr(error->message, "login"));
 	g_test_message("wrong password: %s", error->message);
-}
-
-/* A loopback port nobody listens on: one bound and never listened on. Keep *fd open
- * while the port is used, so no other program can take it and answer. */
-static int unanswered_port(int *fd)
-{
-	*fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-
-	g_assert_cmpint(bind(*fd, (struct sockaddr *)&a, sizeof a), ==, 0);
-	g_assert_cmpint(getsockname(*fd, (struct sockaddr *)&a, &len), ==, 0);
-	return ntohs(a.sin_port);
 }
 
 static void test_imap_refused(void)

@@ -346,14 +346,8 @@ static void test_proxy_status(struct fx *f, gconstpointer unused)
 
 static void test_connection_refused(struct fx *f, gconstpointer unused)
 {
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	g_assert_cmpint(bind(s, (struct sockaddr *)&a, sizeof a), ==, 0);
-	g_assert_cmpint(getsockname(s, (struct sockaddr *)&a, &len), ==, 0);
-	/* Bound and never listened on, and kept so until the end: nobody else can take the
-	 * port and answer. */
-	g_autofree char *base = g_strdup_printf("http://127.0.0.1:%d/v26.0", ntohs(a.sin_port));
+	int s;
+	g_autofree char *base = g_strdup_printf("http://127.0.0.1:%d/v26.0", unanswered_port(&s));
 	f->req.api_base = base;
 	assert_failed(f, send_graph(f), WB_FAIL_SOON, 0, "Couldn't connect");
 	close(s);

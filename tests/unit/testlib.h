@@ -4,6 +4,8 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 /* Contents of tests/fixtures/webhooks/NAME (the runner sets WB_TOP; default: cwd). */
@@ -37,6 +39,19 @@ static inline void rm_rf(const char *path)
 		g_dir_close(dir);
 	}
 	g_rmdir(path);
+}
+
+/* A loopback port nobody listens on: one bound and never listened on. Keep *fd open
+ * while the port is used, so no other program can take it and answer. */
+static inline int unanswered_port(int *fd)
+{
+	*fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+
+	g_assert_cmpint(bind(*fd, (struct sockaddr *)&a, sizeof a), ==, 0);
+	g_assert_cmpint(getsockname(*fd, (struct sockaddr *)&a, &len), ==, 0);
+	return ntohs(a.sin_port);
 }
 
 #endif
