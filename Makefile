@@ -109,7 +109,9 @@ build/fuzz/resources.o: build/resources.c | build/.deps-test-ok
 	@mkdir -p build/fuzz
 	$(call say,CC,$@)
 	$(Q)$(FUZZ_CC) $(DEFS) $(PKG_CFLAGS) $(CFLAGS) $(FUZZ_FLAGS) -w -c -o $@ $<
-build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) $(HDRS)
+# Named in an explicit rule, the objects are not intermediate files that make deletes.
+$(FUZZ_BINS): $(FUZZ_OBJS) tests/fuzz/fuzz.h
+build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(FUZZ_CC) $(ALL_CFLAGS) $(subst -fsanitize=fuzzer-no-link,-fsanitize=fuzzer,$(FUZZ_FLAGS)) \
 	  -o $@ $< $(FUZZ_OBJS) $(PKG_LIBS)
