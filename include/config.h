@@ -39,7 +39,9 @@ struct wb_station {
 	char *imap_password;   /* secret, read from imap_password_file */
 	char *folder;          /* IMAP folder, default INBOX */
 	char **officers;       /* NULL-terminated glob patterns, may be empty */
-	char *escalate_to;
+	char *escalate_to;     /* told when a complaint passes its clock, at once when serious */
+	char *escalate_late_to; /* second tier: told at twice the clock */
+	int sla_hours;         /* the station's clock; [bridge] sla_hours when not set */
 	char **number_patterns; /* NULL-terminated regexes, may be empty */
 	bool is_auto;          /* made up for an unknown phone_number_id (embedded defaults) */
 };
@@ -57,6 +59,9 @@ struct wb_config {
 	char *templates;       /* directory; NULL = templates built into the binary */
 	char *serious_keywords_file;
 	bool send_ack;
+	int serious_sla_hours; /* the clock of a complaint escalated as serious */
+	int signature_reminder_hours; /* 0: no reminder */
+	int digest_hour;       /* local hour of the daily digest, -1: none */
 	/* [webhook] */
 	char *listen;
 	char *path_webhook;
@@ -73,6 +78,8 @@ struct wb_config {
 	char *access_token;    /* secret */
 	bool dry_run;
 	char *template_registered;
+	char *template_reminder;    /* the signature reminder outside the 24-hour window */
+	char *template_transferred; /* "now held by station X" outside the window */
 	char *template_language;
 	size_t media_max;
 	char *wa_ca_file;
@@ -86,6 +93,9 @@ struct wb_config {
 	char *smtp_url;
 	char *smtp_from;
 	bool smtp_allow_plaintext; /* the same rule for the SMTP sender */
+	char *smtp_user;       /* AUTH user; NULL: no AUTH */
+	char *smtp_password;   /* secret, from password_file */
+	char *smtp_ca_file;
 	/* [replies] */
 	char *replies_mode;
 	char *replies_imap_user;

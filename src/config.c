@@ -122,6 +122,14 @@ static const struct option options[] = {
 	  .def = NULL, .offset = CFG(serious_keywords_file), .check = check_file },
 	{ .group = "bridge", .key = "send_ack", .type = T_BOOL,
 	  .def = "true", .offset = CFG(send_ack) },
+	{ .group = "bridge", .key = "serious_sla_hours", .type = T_INT,
+	  .def = "4", .offset = CFG(serious_sla_hours), .min = 1, .max = 720 },
+	/* 0: no reminder */
+	{ .group = "bridge", .key = "signature_reminder_hours", .type = T_INT,
+	  .def = "48", .offset = CFG(signature_reminder_hours), .min = 0, .max = 720 },
+	/* -1: no digest */
+	{ .group = "bridge", .key = "digest_hour", .type = T_INT,
+	  .def = "8", .offset = CFG(digest_hour), .min = -1, .max = 23 },
 
 	{ .group = "webhook", .key = "listen", .type = T_STRING,
 	  .def = "127.0.0.1:8080", .offset = CFG(listen), .check = check_listen },
@@ -156,6 +164,12 @@ static const struct option options[] = {
 	{ .group = "whatsapp", .key = "template_registered", .type = T_STRING,
 	  .def = "complaint_registered", .offset = CFG(template_registered),
 	  .check = check_template_name },
+	{ .group = "whatsapp", .key = "template_reminder", .type = T_STRING,
+	  .def = "complaint_signature_reminder", .offset = CFG(template_reminder),
+	  .check = check_template_name },
+	{ .group = "whatsapp", .key = "template_transferred", .type = T_STRING,
+	  .def = "complaint_transferred", .offset = CFG(template_transferred),
+	  .check = check_template_name },
 	{ .group = "whatsapp", .key = "template_language", .type = T_ENUM,
 	  .def = "bn", .offset = CFG(template_language), .choices = languages },
 	{ .group = "whatsapp", .key = "media_max", .type = T_SIZE,
@@ -181,6 +195,12 @@ static const struct option options[] = {
 	  .def = NULL, .offset = CFG(smtp_from), .check = check_address },
 	{ .group = "smtp", .key = "allow_plaintext", .type = T_BOOL,
 	  .def = "false", .offset = CFG(smtp_allow_plaintext) },
+	{ .group = "smtp", .key = "user", .type = T_STRING,
+	  .def = NULL, .offset = CFG(smtp_user), .check = check_printable },
+	{ .group = "smtp", .key = "password_file", .type = T_SECRET,
+	  .def = NULL, .offset = CFG(smtp_password) },
+	{ .group = "smtp", .key = "ca_file", .type = T_PATH,
+	  .def = NULL, .offset = CFG(smtp_ca_file), .check = check_file },
 
 	{ .group = "replies", .key = "mode", .type = T_ENUM,
 	  .def = "pipe", .offset = CFG(replies_mode), .choices = reply_modes },
@@ -219,6 +239,11 @@ static const struct option options[] = {
 	  .def = NULL, .offset = STN(officers), .check = check_officer },
 	{ .group = "station", .key = "escalate_to", .type = T_STRING,
 	  .def = NULL, .offset = STN(escalate_to), .check = check_address },
+	{ .group = "station", .key = "escalate_late_to", .type = T_STRING,
+	  .def = NULL, .offset = STN(escalate_late_to), .check = check_address },
+	/* unset (0): [bridge] sla_hours */
+	{ .group = "station", .key = "sla_hours", .type = T_INT,
+	  .def = NULL, .offset = STN(sla_hours), .min = 1, .max = 720 },
 	{ .group = "station", .key = "number_patterns", .type = T_REGEXES,
 	  .def = NULL, .offset = STN(number_patterns) },
 };
@@ -899,7 +924,7 @@ static bool parse_deliver(const char *v, struct wb_station *st, GString *why)
 static bool parse_value(const struct option *o, const char *v, void *base, GString *why)
 {
 	size_t size = 0;
-	guint64 n = 0;
+	gint64 sn = 0;
 	char *fpr;
 	switch (o->type) {
 	case T_STRING: case T_TEXT: case T_PATH:
@@ -921,9 +946,9 @@ static bool parse_value(const struct option *o, const char *v, void *base, GStri
 		g_string_printf(why, "\"%s\" is not a boolean; use true or false", v);
 		return false;
 	case T_INT:
-		if (all_chars(v, DIGITS) && g_ascii_string_to_unsigned(v, 10, (guint64)o->min,
-							      (guint64)o->max, &n, NULL)) {
-			*FIELD(base, o, int) = (int)n;
+		if (all_chars(v[0] == '-' && o->min < 0 ? v + 1 : v, DIGITS) && v[v[0] == '-'] &&
+		    g_ascii_string_to_signed(v, 10, o->min, o->max, &sn, NULL)) {
+			*FIELD(base, o, int) = (int)sn;
 			return true;
 		}
 		g_string_printf(why, "\"%s\" is not a whole number from %lld to %lld; fix it", v,
@@ -1462,6 +1487,31 @@ static void check_webhook_exposure(struct build *b)
 			"a closed test network only)", cfg->listen);
 }
 
+/* Escalation mail needs a mail server; an SMTP login needs both halves. */
+static void check_escalation(struct build *b)
+{
+	struct wb_config *cfg = b->cfg;
+	if ((cfg->smtp_user != NULL) != (cfg->smtp_password != NULL) &&
+	    !was_bad(b, "smtp", "user") && !was_bad(b, "smtp", "password_file"))
+		problem(b, "smtp", cfg->smtp_user ? "password_file" : "user", "not set, but %s "
+			"is; an SMTP login needs both user and password_file, or neither",
+			cfg->smtp_user ? "user" : "password_file");
+	if (cfg->smtp_url != NULL || was_bad(b, "smtp", "url"))
+		return;
+	for (guint i = 0; i < cfg->stations->len; i++) {
+		const struct wb_station *st = cfg->stations->pdata[i];
+		const char *key = st->escalate_to ? "escalate_to"
+				  : st->escalate_late_to ? "escalate_late_to" : NULL;
+		if (key != NULL) {
+			g_autofree char *group = g_strconcat(STATION_PREFIX, st->key, NULL);
+			problem(b, group, key, "is set, but [smtp] url is not, so escalation "
+				"mail cannot be sent; set [smtp] url (for example "
+				"smtp://127.0.0.1:25) or remove this key");
+			return;
+		}
+	}
+}
+
 /* Rules across keys. */
 static void cross_check(struct build *b)
 {
@@ -1487,8 +1537,9 @@ static void cross_check(struct build *b)
 	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,
 			     cfg->imap_tls_fingerprint, cfg->imap_allow_plaintext,
 			     "the mailbox passwords and every complaint mail");
-	check_mail_transport(b, "smtp", cfg->smtp_url, NULL, NULL, cfg->smtp_allow_plaintext,
-			     "the SMTP login and every escalation mail");
+	check_mail_transport(b, "smtp", cfg->smtp_url, cfg->smtp_ca_file, NULL,
+			     cfg->smtp_allow_plaintext, "the SMTP login and every escalation mail");
+	check_escalation(b);
 }
 
 /* With no token_secret_file, the reply secret lives in <data_dir>/reply_secret: loading
