@@ -53,4 +53,12 @@ bool wb_claimant_alive(sqlite3_int64 pid);
  * forward, never back. */
 bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GError **error);
 
+/* Queue a WhatsApp send to the complaint's citizen (reply_id 0: none; purpose NULL for an
+ * officer's reply, else "ack", "reminder", "transfer"), and mailbox operations, inside
+ * the caller's transaction. A row that exists already is left alone. */
+bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint_id,
+			 const char *purpose, const struct wb_outbox_in *o, GError **error);
+bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
+			    GError **error);
+
 #endif

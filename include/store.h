@@ -238,6 +238,7 @@ struct wb_reply_in {
 	size_t n_ops;
 	/* accepted replies only, in the same transaction: */
 	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
+	const char *purpose;          /* of the send: NULL, or "transfer" */
 	bool close;                   /* #close: the complaint is closed */
 };
 
@@ -267,6 +268,7 @@ struct wb_outbox {
 	gint64 accepted_at;
 	/* from the complaint and the reply */
 	char *ref, *first_wamid, *number, *officer, *reply_key;
+	char *purpose;        /* NULL: an officer's reply; "ack", "reminder", "transfer" */
 };
 typedef struct wb_outbox wb_outbox;
 void wb_outbox_free(struct wb_outbox *o);
@@ -316,6 +318,95 @@ bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest
 			    GError **error);
 /* Human-readable replies/outbox part of `wabridge status`. */
 bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error);
+
+/* ---- the station's duty (src/store_duty.c) -------------------------------------------- */
+
+/* An open complaint as the duty pass sees it. */
+struct wb_duty_case {
+	int64_t id;
+	char *ref, *station, *citizen, *first_wamid, *number, *profile_name;
+	char *serious;         /* the serious words that matched, or NULL */
+	gint64 opened_at;      /* the clock starts here: the first message */
+	gint64 escalated_at;   /* serious or #escalate; 0: not escalated */
+	gint64 last_inbound;   /* the citizen's latest message */
+	gint64 delivered_at;   /* when the number reached the citizen's phone */
+	int64_t scanned_msg;   /* messages up to this id were read for serious words */
+	bool open, has_paper, number_sent, number_delivered;
+	char *escalate_by, *escalate_text; /* the first accepted reply with #escalate */
+	char **done;           /* the kinds of duty that fired for it */
+};
+typedef struct wb_duty_case wb_duty_case;
+void wb_duty_case_free(struct wb_duty_case *c);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(wb_duty_case, wb_duty_case_free)
+bool wb_duty_case_has(const struct wb_duty_case *c, const char *kind);
+
+/* Open complaints whose duty_at has come, at most max (of int64_t). */
+GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error);
+struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError **error);
+/* A station's open complaints, oldest first (of int64_t). */
+GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **error);
+
+/* A complaint's messages with id > after, in time order (with their mails if asked). */
+struct wb_store_msg_text {
+	int64_t id;
+	gint64 ts;
+	char *type, *json;
+	GBytes *mail;
+};
+void wb_store_msg_text_free(gpointer p);
+GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, int64_t after,
+				    bool with_mail, GError **error);
+
+struct wb_mailout_in {
+	const char *kind;             /* "escalation" | "digest" */
+	const char *message_id;       /* without <> */
+	const char *const *rcpts;
+	GBytes *mail;
+};
+
+/* One duty and everything it causes, in one transaction. */
+struct wb_duty_in {
+	int64_t complaint_id;         /* 0: the station's own (the digest) */
+	const char *station, *ref;
+	const char *kind, *key;       /* key may be NULL */
+	const char *detail;           /* shown in the history, may be NULL */
+	const char *serious;          /* the complaint becomes serious with these words */
+	bool escalate;                /* the complaint counts as escalated from now */
+	const char *purpose;          /* of send */
+	const struct wb_outbox_in *send;
+	const struct wb_mailop_in *ops;
+	size_t n_ops;
+	const struct wb_mailout_in *mails;
+	size_t n_mails;
+};
+/* *fired false: it had fired before, and nothing changed. */
+bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *fired,
+			GError **error);
+bool wb_store_duty_fired(struct wb_store *s, const char *station, int64_t complaint_id,
+			 const char *kind, const char *key, bool *fired, GError **error);
+/* The complaint needs a look again at duty_at, its messages up to scanned_msg are read
+ * (a message that came meanwhile keeps it due now). */
+bool wb_store_duty_next(struct wb_store *s, int64_t complaint_id, gint64 duty_at,
+			int64_t scanned_msg, GError **error);
+/* The soonest duty_at of an open complaint (0 when none). */
+bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error);
+
+struct wb_mailout {
+	int64_t id;
+	char *station, *kind, *message_id;
+	char **rcpts;
+	GBytes *mail;
+	int attempts;
+	gint64 created_at;
+};
+void wb_mailout_free(struct wb_mailout *m);
+/* The next mail due (claimed by this process), or NULL without error when none. */
+struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError **error);
+/* state "sent", "failed", or "pending" again at next_at. */
+bool wb_store_mailout_set(struct wb_store *s, int64_t id, const char *state, const char *detail,
+			  gint64 next_at, GError **error);
+bool wb_store_mailout_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
+			      GError **error);
 
 /* ---- complaint listings (src/store_complaints.c) ------------------------------------ */
 

@@ -21,6 +21,15 @@ struct wb_templates {
 	 * (an officer's message without a number); fields station, number, ref, text. */
 	char *citizen_registered[WB_LANG_COUNT];
 	char *citizen_message[WB_LANG_COUNT];
+	/* The station's duty (duty.h): the acknowledgement when a complaint opens
+	 * (citizen-ack: fields station, ref, paper), the signature instruction put into
+	 * it while no photo or document has come (citizen-paper: station, ref), the
+	 * reminder when none came in time (citizen-reminder: station, ref, hours) and the
+	 * notice of a transfer (citizen-transferred: station, from, ref, text). */
+	char *citizen_ack[WB_LANG_COUNT];
+	char *citizen_paper[WB_LANG_COUNT];
+	char *citizen_reminder[WB_LANG_COUNT];
+	char *citizen_transferred[WB_LANG_COUNT];
 };
 
 /* "bn", "hi", "en"; and back (-1 for anything else). */

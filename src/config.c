@@ -112,8 +112,9 @@ static const struct option options[] = {
 	  .def = "Asia/Kolkata", .offset = CFG(timezone), .check = check_timezone },
 	{ .group = "bridge", .key = "default_language", .type = T_ENUM,
 	  .def = "bn", .offset = CFG(default_language), .choices = languages },
+	/* 0: no clock (no due-soon, overdue or escalation by time) */
 	{ .group = "bridge", .key = "sla_hours", .type = T_INT,
-	  .def = "24", .offset = CFG(sla_hours), .min = 1, .max = 720 },
+	  .def = "24", .offset = CFG(sla_hours), .min = 0, .max = 720 },
 	{ .group = "bridge", .key = "complaint_idle_days", .type = T_INT,
 	  .def = "7", .offset = CFG(complaint_idle_days), .min = 1, .max = 365 },
 	{ .group = "bridge", .key = "templates", .type = T_PATH,

@@ -231,6 +231,34 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 	return wb_render_note(&in, error);
 }
 
+/* How the record of a send reads, by what the send was for. */
+struct record_words {
+	const char *purpose, *summary, *title, *headline;
+};
+
+static const struct record_words *record_words(const struct wb_outbox *o)
+{
+	static const struct record_words t[] = {
+		{ NULL, "Sent to the citizen on WhatsApp",
+		  "Record: message sent to the citizen on WhatsApp",
+		  "The bridge sent this officer's reply to the citizen." },
+		{ "ack", "Acknowledged to the citizen",
+		  "Record: acknowledgement sent to the citizen on WhatsApp",
+		  "The bridge acknowledged the complaint to the citizen as soon as it arrived." },
+		{ "reminder", "Reminder sent: signed complaint not yet received",
+		  "Record: signature reminder sent to the citizen on WhatsApp",
+		  "No photo or document of a signed complaint had come in time, so the bridge "
+		  "reminded the citizen once to send one." },
+		{ "transfer", "Citizen told of the transfer",
+		  "Record: transfer told to the citizen on WhatsApp",
+		  "The bridge told the citizen which station now holds the complaint." },
+	};
+	for (size_t i = 1; o->purpose && i < G_N_ELEMENTS(t); i++)
+		if (strcmp(o->purpose, t[i].purpose) == 0)
+			return &t[i];
+	return &t[0];
+}
+
 /* The mailbox operations that make the thread show o's state. */
 static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 		     const struct wb_templates *tpl, int64_t id, struct wb_outbox_result *res,
@@ -251,23 +279,26 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 						 cfg->domain); /* a notice's, outlives ops */
 	bool had_record = record_state(o->noted);
 	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-	struct wb_mailop_in ops[4];
+	struct wb_mailop_in ops[5];
 	size_t n = 0;
 	GError *e = NULL;
 	if (record_state(o->state)) {
 		if (!had_record) {
-			g_autofree char *summary = o->number
+			const struct record_words *w = record_words(o);
+			g_autofree char *summary = !o->purpose && o->number
 				? g_strdup_printf("Sent to the citizen: complaint number %s", o->number)
-				: g_strdup("Sent to the citizen on WhatsApp");
-			GBytes *mail = render_note(cfg, tpl, st, o, record, summary,
-						   "Record: message sent to the citizen on WhatsApp",
-						   "The bridge sent this officer's reply to the citizen.",
-						   &e);
+				: g_strdup(w->summary);
+			GBytes *mail = render_note(cfg, tpl, st, o, record, summary, w->title,
+						   w->headline, &e);
 			if (!mail)
 				goto broken;
 			g_ptr_array_add(keep, mail);
 			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "append",
 							  .message_id = record, .mail = mail };
+			if (o->purpose && strcmp(o->purpose, "ack") == 0)
+				ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
+								  .message_id = first,
+								  .keyword = "$WA_Acknowledged" };
 		}
 		int r = wb_send_state_rank(o->state);
 		if (r >= WB_RANK_DELIVERED)

@@ -154,6 +154,68 @@ static const char *const migrations[] = {
 	"CREATE INDEX mailops_work ON mailops(state, next_at);",
 	/* 5: a complaint's replies, for its history and for counting refused ones */
 	"CREATE INDEX replies_complaint ON replies(complaint_id, state, received_at);",
+	/* 6: the station's duty (duty.h): each timer or escalation that fired, once per
+	 * complaint; mail the bridge sends by SMTP; transfers between stations; the
+	 * purpose of an outbox row that no officer wrote (ack, reminder, transfer); and a
+	 * mailbox operation is unique per station, so the same mail may be placed in two
+	 * stations' mailboxes (a transfer) */
+	"ALTER TABLE complaints ADD COLUMN duty_at INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE complaints ADD COLUMN scanned_msg INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE complaints ADD COLUMN serious TEXT;"     /* the words that matched */
+	"ALTER TABLE complaints ADD COLUMN escalated_at INTEGER;" /* serious or #escalate */
+	"CREATE INDEX complaints_duty ON complaints(state, duty_at);"
+	"CREATE TABLE duties ("
+	"  id INTEGER PRIMARY KEY,"
+	"  complaint_id INTEGER NOT NULL DEFAULT 0," /* 0: a station's (the digest) */
+	"  station TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"   /* ack | due_soon | overdue_note | overdue (the first
+				   * tier) | escalate_late | serious | manual | reminder |
+				   * digest */
+	"  key TEXT NOT NULL DEFAULT ''," /* digest: the local date */
+	"  at INTEGER NOT NULL,"
+	"  detail TEXT,"
+	"  UNIQUE (station, complaint_id, kind, key));"
+	"CREATE INDEX duties_complaint ON duties(complaint_id);"
+	"CREATE TABLE mailout ("
+	"  id INTEGER PRIMARY KEY,"
+	"  duty_id INTEGER REFERENCES duties(id),"
+	"  complaint_id INTEGER,"
+	"  station TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"   /* escalation | digest */
+	"  message_id TEXT NOT NULL UNIQUE,"
+	"  rcpts TEXT NOT NULL,"  /* comma-separated */
+	"  mail BLOB NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'pending'," /* pending | sent | failed */
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT, claim_pid INTEGER, claimed_at INTEGER,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE INDEX mailout_work ON mailout(state, next_at);"
+	"CREATE TABLE transfers ("
+	"  id INTEGER PRIMARY KEY,"
+	"  complaint_id INTEGER NOT NULL REFERENCES complaints(id),"
+	"  from_station TEXT NOT NULL, to_station TEXT NOT NULL,"
+	"  reply_id INTEGER REFERENCES replies(id), officer TEXT, reason TEXT,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX transfers_from ON transfers(from_station, complaint_id);"
+	"ALTER TABLE outbox ADD COLUMN purpose TEXT;" /* NULL: an officer's reply */
+	"CREATE UNIQUE INDEX outbox_purpose ON outbox(complaint_id, purpose, coalesce(reply_id, 0)) "
+	"  WHERE purpose IS NOT NULL;"
+	"CREATE TABLE mailops_new ("
+	"  id INTEGER PRIMARY KEY,"
+	"  station TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"
+	"  keyword TEXT NOT NULL DEFAULT '',"
+	"  mail BLOB,"
+	"  state TEXT NOT NULL DEFAULT 'pending',"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT, claim_pid INTEGER, claimed_at INTEGER,"
+	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  UNIQUE (station, kind, message_id, keyword));"
+	"INSERT INTO mailops_new SELECT * FROM mailops;"
+	"DROP TABLE mailops;"
+	"ALTER TABLE mailops_new RENAME TO mailops;"
+	"CREATE INDEX mailops_work ON mailops(state, next_at);",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -484,8 +546,8 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 		return sq_fail(s, error, "finding the citizen's complaint");
 
 	if (open_id && ts - last <= idle) {
-		st = sq_prep(s, "UPDATE complaints SET last_activity = max(last_activity, ?2) "
-			  "WHERE id = ?1", error);
+		st = sq_prep(s, "UPDATE complaints SET last_activity = max(last_activity, ?2), "
+			  "duty_at = 0 WHERE id = ?1", error);
 		if (!st)
 			return false;
 		sqlite3_bind_int64(st, 1, open_id);

@@ -127,8 +127,8 @@ GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
 
 /* ---- replies ------------------------------------------------------------------------- */
 
-static bool add_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
-			GError **error)
+bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
+			    GError **error)
 {
 	gint64 now = wb_now();
 	for (size_t i = 0; i < n; i++) {
@@ -153,20 +153,22 @@ static bool add_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size
 	return true;
 }
 
-static bool add_outbox(struct wb_store *s, int64_t reply_id, int64_t complaint_id,
-		       const struct wb_outbox_in *o, GError **error)
+bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint_id,
+			 const char *purpose, const struct wb_outbox_in *o, GError **error)
 {
 	sqlite3_stmt *st = sq_prep(s,
 		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
 		"recipient, kind, lang, text, template, params, context_wamid, fallback_template, "
-		"fallback_params, created_at, updated_at, state, last_error) SELECT ?1, c.id, "
+		"fallback_params, created_at, updated_at, state, last_error, purpose) SELECT "
+		"nullif(?1, 0), c.id, "
 		"c.station, (SELECT m.phone_number_id FROM messages m WHERE m.complaint_id = c.id "
 		"ORDER BY m.id DESC LIMIT 1), c.citizen, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, "
-		"CASE WHEN ?12 IS NULL THEN 'queued' ELSE 'failed' END, ?12 "
+		"CASE WHEN ?12 IS NULL THEN 'queued' ELSE 'failed' END, ?12, ?13 "
 		"FROM complaints c WHERE c.id = ?2", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, reply_id);
+	sq_bind_text(st, 13, purpose);
 	sqlite3_bind_int64(st, 2, complaint_id);
 	sq_bind_text(st, 3, o->kind);
 	sq_bind_text(st, 4, o->lang);
@@ -181,9 +183,9 @@ static bool add_outbox(struct wb_store *s, int64_t reply_id, int64_t complaint_i
 	if (!sq_step_done(s, st, error, "queueing a WhatsApp send"))
 		return false;
 	if (sqlite3_changes(s->db) == 1)
-		g_message("outbox %lld: %s to the citizen of complaint %" G_GINT64_FORMAT
+		g_message("outbox %lld: %s%s%s to the citizen of complaint %" G_GINT64_FORMAT
 			  " queued (%s)", (long long)sqlite3_last_insert_rowid(s->db), o->kind,
-			  complaint_id, o->lang);
+			  purpose ? ", " : "", purpose ? purpose : "", complaint_id, o->lang);
 	return true;
 }
 
@@ -191,7 +193,7 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 			   GError **error)
 {
 	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
-				   "last_activity = max(last_activity, ?3), "
+				   "last_activity = max(last_activity, ?3), duty_at = 0, "
 				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "
 				   "closed_reason = CASE WHEN ?4 THEN 'officer' ELSE closed_reason END "
 				   "WHERE id = ?1", error);
@@ -203,7 +205,8 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	sqlite3_bind_int(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
-	return !in->send || add_outbox(s, id, in->complaint_id, in->send, error);
+	return !in->send || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->send,
+						error);
 }
 
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
@@ -265,7 +268,7 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	if (!id)
 		id = sqlite3_last_insert_rowid(s->db);
 	if ((strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
-	     !accept_effects(s, in, id, error)) || !add_mailops(s, in->ops, in->n_ops, error))
+	     !accept_effects(s, in, id, error)) || !wb_store_queue_mailops(s, in->ops, in->n_ops, error))
 		return sq_rollback(s);
 	*reply_id = id;
 	return sq_commit(s, error);
@@ -297,7 +300,7 @@ void wb_outbox_free(struct wb_outbox *o)
 	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
 			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
 			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
-			  o->officer, o->reply_key };
+			  o->officer, o->reply_key, o->purpose };
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
 		g_free(texts[i]);
 	g_free(o);
@@ -309,7 +312,7 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
-		"c.number, r.sender, r.key, o.attempts, o.error_code, o.accepted_at "
+		"c.number, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at "
 		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
@@ -332,12 +335,12 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	char **texts[] = { &o->station, &o->phone_number_id, &o->recipient, &o->kind, &o->lang,
 			   &o->text, &o->template_name, &o->params, &o->context_wamid, &o->state,
 			   &o->noted, &o->wamid, &o->request, &o->last_error, &o->ref,
-			   &o->first_wamid, &o->number, &o->officer, &o->reply_key };
+			   &o->first_wamid, &o->number, &o->officer, &o->reply_key, &o->purpose };
 	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
 		*texts[i] = sq_col_text(st, i + 3);
-	o->attempts = sqlite3_column_int(st, 22);
-	o->error_code = sqlite3_column_int(st, 23);
-	o->accepted_at = sqlite3_column_int64(st, 24);
+	o->attempts = sqlite3_column_int(st, 23);
+	o->error_code = sqlite3_column_int(st, 24);
+	o->accepted_at = sqlite3_column_int64(st, 25);
 	sqlite3_reset(st);
 	return o;
 }
@@ -672,7 +675,7 @@ bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
 		return sq_rollback(s);
 	sqlite3_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, state);
-	if (!sq_step_done(s, st, error, "noting a send") || !add_mailops(s, ops, n, error))
+	if (!sq_step_done(s, st, error, "noting a send") || !wb_store_queue_mailops(s, ops, n, error))
 		return sq_rollback(s);
 	return sq_commit(s, error);
 }

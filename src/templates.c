@@ -58,25 +58,34 @@ int wb_lang_parse(const char *code)
 	return -1;
 }
 
+/* The citizen texts, one file a language each: citizen-NAME.LANG.txt. */
+static char **citizen_slot(struct wb_templates *t, size_t kind, int lang)
+{
+	char **slots[] = { t->citizen_registered, t->citizen_message, t->citizen_ack,
+			   t->citizen_paper, t->citizen_reminder, t->citizen_transferred };
+	return &slots[kind][lang];
+}
+
+static const char *const citizen_names[] = {
+	"registered", "message", "ack", "paper", "reminder", "transferred",
+};
+
 struct wb_templates *wb_templates_load(const char *dir, GError **error)
 {
 	struct wb_templates *t = g_new0(struct wb_templates, 1);
-	struct { char **slot; char *name; } files[4 + 2 * WB_LANG_COUNT] = {
-		{ &t->text, g_strdup("mail.txt") }, { &t->html, g_strdup("mail.html") },
-		{ &t->note_text, g_strdup("note.txt") }, { &t->note_html, g_strdup("note.html") },
+	struct { char **slot; const char *name; } files[] = {
+		{ &t->text, "mail.txt" }, { &t->html, "mail.html" },
+		{ &t->note_text, "note.txt" }, { &t->note_html, "note.html" },
 	};
-	for (int l = 0; l < WB_LANG_COUNT; l++) {
-		files[4 + 2 * l].slot = &t->citizen_registered[l];
-		files[4 + 2 * l].name = g_strdup_printf("citizen-registered.%s.txt", lang_codes[l]);
-		files[5 + 2 * l].slot = &t->citizen_message[l];
-		files[5 + 2 * l].name = g_strdup_printf("citizen-message.%s.txt", lang_codes[l]);
-	}
 	bool ok = true;
-	for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
-		if (ok)
-			ok = (*files[i].slot = load_one(dir, files[i].name, error)) != NULL;
-		g_free(files[i].name);
-	}
+	for (size_t i = 0; ok && i < G_N_ELEMENTS(files); i++)
+		ok = (*files[i].slot = load_one(dir, files[i].name, error)) != NULL;
+	for (size_t k = 0; ok && k < G_N_ELEMENTS(citizen_names); k++)
+		for (int l = 0; ok && l < WB_LANG_COUNT; l++) {
+			g_autofree char *name = g_strdup_printf("citizen-%s.%s.txt",
+								citizen_names[k], lang_codes[l]);
+			ok = (*citizen_slot(t, k, l) = load_one(dir, name, error)) != NULL;
+		}
 	if (!ok) {
 		wb_templates_free(t);
 		return NULL;
@@ -92,9 +101,8 @@ void wb_templates_free(struct wb_templates *t)
 	g_free(t->html);
 	g_free(t->note_text);
 	g_free(t->note_html);
-	for (int l = 0; l < WB_LANG_COUNT; l++) {
-		g_free(t->citizen_registered[l]);
-		g_free(t->citizen_message[l]);
-	}
+	for (size_t k = 0; k < G_N_ELEMENTS(citizen_names); k++)
+		for (int l = 0; l < WB_LANG_COUNT; l++)
+			g_free(*citizen_slot(t, k, l));
 	g_free(t);
 }
