@@ -21,6 +21,7 @@ struct talk {
 	char reply[REPLY_MAX + 1]; /* its text, cleaned */
 	char rcpt[WB_SMTP_ADDR_MAX + 1]; /* the address of the RCPT in flight */
 	unsigned rcpts_refused;
+	bool quit;             /* QUIT sent: its reply must not hide the failure before it */
 	GString *refused;      /* "addr: reply; " for each refused recipient */
 };
 
@@ -91,6 +92,10 @@ static void command_sent(struct talk *t, const char *line, size_t len)
 
 	if (verb == NULL)
 		return; /* an AUTH continuation: keep "AUTH", look at nothing */
+	if (strcmp(verb, "QUIT") == 0) {
+		t->quit = true;
+		return;
+	}
 	g_strlcpy(t->verb, verb, sizeof t->verb);
 	t->rcpt[0] = '\0';
 	if (strcmp(verb, "RCPT") == 0) {
@@ -103,7 +108,7 @@ static void command_sent(struct talk *t, const char *line, size_t len)
 /* One reply line, "NNN-text" (more follow) or "NNN text" (the last). */
 static void reply_seen(struct talk *t, const char *line, size_t len)
 {
-	if (len < 3 || !g_ascii_isdigit(line[0]) || !g_ascii_isdigit(line[1]) ||
+	if (t->quit || len < 3 || !g_ascii_isdigit(line[0]) || !g_ascii_isdigit(line[1]) ||
 	    !g_ascii_isdigit(line[2]) || (len > 3 && line[3] == '-'))
 		return;
 	t->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
@@ -346,6 +351,7 @@ static CURLcode attempt(struct send *s, const struct wb_config *cfg, const char 
 	s->talk.code = 0;
 	s->talk.reply[0] = '\0';
 	s->talk.rcpts_refused = 0;
+	s->talk.quit = false;
 	g_string_truncate(s->talk.refused, 0);
 	CURLcode rc = set_options(h, s, cfg, url, from, rcpts);
 	if (rc == CURLE_OK)
