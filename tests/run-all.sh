@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite: unit programs (GTest, TAP output), the fuzz targets over their
 # corpora, then integration scripts against a private Dovecot started here and stopped
-# at the end. Every test prints TAP; this script counts the results and ends with
+# at the end, and a private Postfix (as root) delivering into that Dovecot. Every test
+# prints TAP; this script counts the results and ends with
 # "N passed, N failed[, N skipped]".
 #
 #   WABRIDGE     the binary under test (make check: the sanitizer build)
@@ -30,10 +31,12 @@ export WB_WRAP
 work=$(mktemp -d /tmp/wbt.XXXXXX)
 chmod 711 "$work" # the private Dovecot runs as its own user and must get in
 dc="$work/dc"
+smtp="$work/smtp"
 log="$work/log"
 passed=0 failed=0 skipped=0
 
 stop() {
+	[ -f "$smtp/ports" ] && sh tests/lib/postfix.sh stop "$smtp" >/dev/null 2>&1
 	[ -f "$dc/dovecot.conf" ] && sh tests/lib/dovecot.sh stop "$dc" >/dev/null 2>&1
 	[ "${WB_KEEP:-}" = 1 ] || rm -rf "$work"
 }
@@ -71,6 +74,24 @@ else
 	cat "$work/dovecot.out"
 	echo "not ok - the private Dovecot did not start; IMAP tests cannot run"
 	failed=$((failed + 1))
+fi
+
+# The private Postfix delivers into that Dovecot; it needs root (tests/lib/postfix.sh).
+if [ -n "${WB_DOVECOT_DIR:-}" ]; then
+	rc=0
+	sh tests/lib/postfix.sh start "$smtp" "$dc" > "$work/postfix.out" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		read -r WB_SMTP_PORT WB_SMTPS_PORT WB_SMTP_PLAIN_PORT < "$smtp/ports"
+		WB_SMTP_DIR=$smtp WB_SMTP_CA=$smtp/ca.pem
+		export WB_SMTP_PORT WB_SMTPS_PORT WB_SMTP_PLAIN_PORT WB_SMTP_DIR WB_SMTP_CA
+		echo "# private Postfix on 127.0.0.1:$WB_SMTP_PORT (STARTTLS), $WB_SMTPS_PORT (TLS), $WB_SMTP_PLAIN_PORT (plain)"
+	elif [ "$rc" -eq 3 ]; then
+		echo "# no private Postfix ($(cat "$work/postfix.out")): SMTP tests skip"
+	else
+		cat "$work/postfix.out"
+		echo "not ok - the private Postfix did not start; SMTP tests cannot run"
+		failed=$((failed + 1))
+	fi
 fi
 
 for t in "$WB_UNIT_DIR"/test-*; do

@@ -16,6 +16,10 @@
 # as one unprivileged user: `dovecot` when we are root (through setpriv), else ourselves.
 # Users: bhowanipore jadavpur parkstreet replies wabridge, all with password `secret`.
 #
+# With dovecot-lmtpd installed, Dovecot also takes mail by LMTP on DIR/run/lmtp (USER or
+# USER@ANY.DOMAIN) and checks SMTP logins on DIR/run/auth-smtp: the private Postfix of
+# tests/lib/postfix.sh delivers and authenticates through them.
+#
 # For TLS tests: DOVECOT_LISTEN (default 127.0.0.1) lists the addresses to listen on,
 # and DIR/extra.conf, when present at start, is appended to the configuration (ssl = yes,
 # ssl_cert, local blocks). Logins and connections that never tried one ("no auth
@@ -52,6 +56,11 @@ write_passwd() {
 	done
 }
 
+# " lmtp" when Dovecot's LMTP server is installed.
+lmtp_protocol() {
+	[ -x /usr/lib/dovecot/lmtp ] && echo " lmtp" || :
+}
+
 # A standalone config: no !include, every path inside DIR, chroots off (we are not root).
 write_conf() {
 	port=$1
@@ -63,7 +72,7 @@ base_dir = $DIR/run
 state_dir = $DIR/state
 log_path = $DIR/dovecot.log
 info_log_path = $DIR/dovecot.log
-protocols = imap
+protocols = imap$(lmtp_protocol)
 listen = $listen
 ssl = no
 disable_plaintext_auth = no
@@ -115,6 +124,23 @@ service old-stats {
 }
 service auth-worker {
   user = \$default_internal_user
+}
+EOF
+	[ -z "$(lmtp_protocol)" ] || cat >>"$DIR/dovecot.conf" <<EOF
+# For the private Postfix (tests/lib/postfix.sh): LMTP delivery and SMTP logins, on
+# sockets inside DIR that its unprivileged daemons may use.
+protocol lmtp {
+  auth_username_format = %Ln
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+service auth {
+  unix_listener auth-smtp {
+    mode = 0666
+  }
 }
 EOF
 	if [ -f "$DIR/extra.conf" ]; then
