@@ -66,4 +66,11 @@
 #define WB_MAX_LANG_CHARS         15u   /* a template language: "bn", "en_US", "zh_HK" ... */
 #define WB_SEND_TIMEOUT_S         30L   /* one send, when the caller sets none */
 
+/* The serious-crime list (serious.c). */
+#define WB_SERIOUS_MAX_FILE_BYTES  (256u * 1024u) /* the list file */
+#define WB_SERIOUS_MAX_ENTRIES     2000u          /* entries in it */
+#define WB_SERIOUS_MAX_ENTRY_BYTES 200u           /* one entry, as written */
+#define WB_SERIOUS_MAX_PROBLEMS    20u            /* bad lines named in one error */
+#define WB_SERIOUS_SCAN_BYTES      (64u * 1024u)  /* of a text searched (Meta caps at 4096 chars) */
+
 #endif

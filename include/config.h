@@ -1,7 +1,7 @@
 /* config: the GKeyFile configuration of SPEC §4, its embedded defaults and its checker.
  *
- * wb_config_load() returns a fully validated configuration, with its templates loaded,
- * or NULL with a WB_CONFIG_ERROR whose message lists every problem, one a line;
+ * wb_config_load() returns a fully validated configuration, with its templates and its
+ * serious-crime list loaded, or NULL with a WB_CONFIG_ERROR whose message lists every problem, one a line;
  * wb_config_check() reports the same problems as a list.
  *
  * A loaded configuration never changes: every thread may read it at once, without a
@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "serious.h"
 #include "templates.h"
 
 #define WB_CONFIG_ERROR (wb_config_error_quark())
@@ -109,6 +110,9 @@ struct wb_config {
 	bool auto_stations;    /* no [station:*] group: any phone_number_id is its own station */
 	/* loaded from templates (or the built-in set) along with the configuration */
 	struct wb_templates *tpl;
+	/* the serious-crime list of serious_keywords_file, or the built-in one when that is
+	 * unset; loaded with the templates (NULL when they are not) */
+	struct wb_serious *serious;
 	struct wb_station_index *index; /* private: lookups, and the auto stations' registry */
 	char **warnings;       /* what check-config warns about, NULL-terminated; owned */
 };
@@ -119,9 +123,10 @@ const char *wb_config_choose_path(const char *explicit_path);
 
 /* Load and validate. path NULL = embedded defaults. */
 struct wb_config *wb_config_load(const char *path, GError **error);
-/* The same without the templates (cfg->tpl NULL), for commands that render no mail and
- * send nothing (ingest, status, the complaint listings, parse-reply): they neither read
- * the template files nor stop at a broken one. */
+/* The same without the templates and the serious-crime list (cfg->tpl and cfg->serious
+ * NULL), for commands that render no mail and send nothing (ingest, status, the
+ * complaint listings, parse-reply): they neither read those files nor stop at a broken
+ * one. */
 struct wb_config *wb_config_load_no_templates(const char *path, GError **error);
 
 /* Validate everything, appending one human-readable line per problem

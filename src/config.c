@@ -1629,6 +1629,21 @@ static void load_templates(struct build *b)
 	}
 }
 
+/* The serious-crime list goes with the templates: a broken one is a problem of
+ * [bridge] serious_keywords_file naming its lines; unset, the built-in list. */
+static void load_serious(struct build *b)
+{
+	if (!b->templates || was_bad(b, "bridge", "serious_keywords_file"))
+		return;
+	GError *err = NULL;
+	b->cfg->serious = wb_serious_load(b->cfg->serious_keywords_file, &err);
+	if (b->cfg->serious == NULL) {
+		problem(b, "bridge", "serious_keywords_file", "%s; fix the line, or unset the key "
+			"to use the built-in list", err->message);
+		g_error_free(err);
+	}
+}
+
 /* path: the file, or NULL for the embedded defaults; with text (NUL-terminated at len),
  * path only names that text. warnings and notes may be NULL. */
 static struct wb_config *build(const char *path, const char *text, size_t len, bool load,
@@ -1662,6 +1677,7 @@ static struct wb_config *build(const char *path, const char *text, size_t len, b
 		if (!has_problems(&b))
 			token_secret(&b);
 		load_templates(&b);
+		load_serious(&b);
 	}
 	cfg->index = index_new(cfg->stations);
 	if (b.kf != NULL)
@@ -1752,6 +1768,7 @@ void wb_config_free(struct wb_config *cfg)
 	index_free(cfg->index);
 	g_ptr_array_unref(cfg->stations);
 	wb_templates_free(cfg->tpl);
+	wb_serious_free(cfg->serious);
 	g_strfreev(cfg->warnings);
 	g_free(cfg->path);
 	g_free(cfg->data_dir);

@@ -930,6 +930,58 @@ static void test_templates(void)
 	rm_rf(dir);
 }
 
+/* ---- the serious-crime list, loaded with the templates --------------------------------- */
+
+static void test_serious_list(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *list = write_file(dir, "serious.txt", "# ours\nmurder\nkidnap*\n", 0644);
+	g_autofree char *path = write_config(dir, "serious.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\nserious_keywords_file = @DIR@/serious.txt\n"
+		"[whatsapp]\ndry_run = true\n");
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(wb_serious_count(cfg->serious), ==, 2);
+	g_auto(GStrv) m = wb_serious_match(cfg->serious, "they kidnapped him");
+	g_assert_nonnull(m);
+	g_assert_cmpstr(m[0], ==, "kidnap*");
+	wb_config_free(cfg);
+
+	/* unset: the built-in list */
+	g_autofree char *plain = write_config(dir, "plain.conf",
+		"[bridge]\nstate = @DIR@/data/state.db\n[whatsapp]\ndry_run = true\n");
+	cfg = wb_config_load(plain, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(wb_serious_count(cfg->serious), >, 400);
+	wb_config_free(cfg);
+
+	/* a broken line is a problem of the key, naming FILE:LINE */
+	g_assert_true(g_file_set_contents(list, "murder\nmur*der\n\xff\n", -1, NULL));
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_problem(problems, "[bridge] serious_keywords_file: ");
+	g_autofree char *line2 = g_strconcat(list, ":2: a * may only begin or end", NULL);
+	g_autofree char *line3 = g_strconcat(list, ":3: not valid UTF-8", NULL);
+	assert_problem(problems, line2);
+	assert_problem(problems, line3);
+	cfg = wb_config_load(path, &err);
+	g_assert_null(cfg);
+	g_assert_nonnull(err);
+	g_assert_nonnull(strstr(err->message, line2));
+	g_clear_error(&err);
+	/* ...which does not stop the commands that send nothing */
+	cfg = wb_config_load_no_templates(path, &err);
+	g_assert_no_error(err);
+	g_assert_null(cfg->serious);
+	wb_config_free(cfg);
+
+	/* a file that is not there is the key's problem as before */
+	g_assert_cmpint(g_unlink(list), ==, 0);
+	g_autoptr(GPtrArray) gone = check(path);
+	assert_problem(gone, "[bridge] serious_keywords_file: ");
+	rm_rf(dir);
+}
+
 /* ---- the generated reply secret --------------------------------------------------------- */
 
 static void test_token_secret(void)
@@ -1278,6 +1330,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/auto-stations", test_auto_stations);
 	g_test_add_func("/config/auto-stations/threads", test_auto_stations_threads);
 	g_test_add_func("/config/templates", test_templates);
+	g_test_add_func("/config/serious-list", test_serious_list);
 	g_test_add_func("/config/token-secret", test_token_secret);
 	g_test_add_func("/config/secret-files", test_secret_files);
 	g_test_add_func("/config/network-rules", test_network_rules);
