@@ -53,7 +53,8 @@ static inline char *part_text(GMimeMessage *msg, const char *subtype)
 			out = g_mime_text_part_get_text(GMIME_TEXT_PART(o));
 	} while (!out && g_mime_part_iter_next(it));
 	g_mime_part_iter_free(it);
-	g_assert_nonnull(out);
+	if (!out)
+		g_error("the mail has no text/%s part", subtype);
 	/* Text parts are canonical CRLF on the wire; compare with LF. */
 	char *w = out;
 	for (const char *r = out; *r; r++)
