@@ -37,6 +37,14 @@
 #define WB_AUTHRES_MAX_WORD    1024u          /* one token, quoted string or value */
 #define WB_AUTHRES_MAX_NESTING 8u             /* comments inside comments */
 #define WB_MAX_MAIL_BYTES     (150u * 1024u * 1024u) /* a rendered mail */
+/* The duty mails (dutymail.c): escalations and the daily digest. */
+#define WB_DM_SUBJECT_CHARS   140u  /* the part of an escalation's Subject: after "[REF] " */
+#define WB_DM_MAX_MESSAGES    1000u /* messages listed in an escalation; more are counted */
+#define WB_DM_MAX_MEDIA       1000u /* media attached or listed in an escalation */
+#define WB_DM_MAX_MATCHED     8u    /* serious words named in an escalation's Subject: */
+#define WB_DM_MAX_ROWS        2000u /* complaints listed in a digest; more are counted */
+#define WB_DM_LINE_CHARS      200u  /* a name, a state, an officer or a number shown */
+#define WB_DM_SUMMARY_CHARS   70u   /* a complaint's summary in a digest */
 
 /* The HTTP listener (listener.c, connreg.c, budget.c, ratelog.c). */
 #define WB_BODY_SMALL         (64u * 1024u)  /* bodies this small have room big ones cannot take */

@@ -10,10 +10,16 @@
 #define WB_RENDER_H
 
 #include <glib.h>
+#include <gmime/gmime.h>
+#include <libxml/tree.h>
 
 #include "config.h"
 #include "store.h"
 #include "templates.h"
+#include "view.h"
+
+/* Times in mail bodies (g_date_time_format). */
+#define WB_WHEN_FORMAT "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)"
 
 struct wb_render_in {
 	const char *domain;         /* right side of Message-IDs and addresses */
@@ -57,5 +63,33 @@ char *wb_message_id(const char *wamid, const char *domain);
 
 /* "+91 98300 12345" for Indian numbers, "+<digits>" otherwise. Newly allocated. */
 char *wb_format_phone(const char *digits);
+
+/* ---- the building blocks, shared with the other renderers (dutymail.c) ---------------
+ * Each takes text that may be hostile and keeps it out of the header's structure. */
+
+/* Subject: "[ref] summary", or summary alone when ref is NULL. summary must already be
+ * one clean line (wb_clean_line()); non-ASCII is written as our own encoded-words. */
+void wb_mail_set_subject(GMimeMessage *mail, const char *ref, const char *summary);
+
+/* header: one mailbox whose display name is name (cleaned, may be "") + " " + suffix
+ * (ASCII, or NULL). */
+void wb_mail_set_mailbox(GMimeMessage *mail, const char *header, const char *name,
+			 const char *suffix, const char *addr);
+
+/* Set an unstructured header to value made one clean line (at most 900 characters). */
+void wb_mail_add_header(GMimeObject *o, const char *name, const char *value);
+
+/* multipart/alternative of a UTF-8 plain text and HTML. New reference. */
+GMimeObject *wb_mail_alternative(const char *plain, const char *html);
+
+/* A media attachment with its original bytes, base64, its file name and "NAME; SHA-256
+ * HEX" in Content-Description; inline with that Content-ID when cid is not NULL. */
+GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid);
+
+/* The message on the wire: CRLF line ends. */
+GBytes *wb_mail_serialize(GMimeMessage *mail);
+
+/* An HTML document as UTF-8 text (not numeric entities). Newly allocated. */
+char *wb_html_dump(xmlDoc *doc);
 
 #endif

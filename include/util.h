@@ -57,10 +57,10 @@ size_t wb_grapheme_cut(const char *s, size_t max_chars);
 char *wb_clean_text(const char *s, size_t len, size_t max_bytes);
 
 /* RFC 2047 "B" encoded-words for UTF-8 text, joined by "\n " (folded, one word a line).
- * Each word carries whole characters and, wherever the text allows, a multiple of
- * three bytes, so no word but the last has base64 padding: GMime (and other decoders
- * that join adjacent words before decoding) would otherwise lose everything after the
- * first "=". Newly allocated. */
+ * Each word carries whole characters and a multiple of three bytes, so no word but the
+ * last has base64 padding: GMime (and other decoders that join adjacent words before
+ * decoding) would otherwise lose everything after the first "=". Where the text allows
+ * no such cut, one character goes into a "Q" word of its own. Newly allocated. */
 char *wb_rfc2047_words(const char *text);
 
 /* x as the shortest decimal that reads back as exactly x, in plain notation: what a

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WHEN_FORMAT "%A, %-d %B %Y, %H:%M:%S %Z (UTC%:z)" /* times in mail bodies */
-
 /* ---- small pure helpers ------------------------------------------------------------- */
 
 char *wb_message_id(const char *wamid, const char *domain)
@@ -119,6 +117,18 @@ static void fill_nodes(xmlNode *node, GHashTable *values)
 	}
 }
 
+char *wb_html_dump(xmlDoc *doc)
+{
+	/* Serialise as UTF-8 text, not numeric entities, so the HTML part stays searchable. */
+	xmlOutputBufferPtr ob = xmlAllocOutputBuffer(xmlFindCharEncodingHandler("UTF-8"));
+	htmlDocContentDumpFormatOutput(ob, doc, "UTF-8", 0);
+	xmlOutputBufferFlush(ob);
+	xmlBufPtr data = ob->conv ? ob->conv : ob->buffer;
+	char *out = g_strndup((const char *)xmlBufContent(data), xmlBufUse(data));
+	xmlOutputBufferClose(ob);
+	return out;
+}
+
 static char *fill_html(const char *tpl, GHashTable *values, GError **error)
 {
 	htmlDocPtr doc = htmlReadMemory(tpl, (int)strlen(tpl), NULL, "UTF-8",
@@ -132,13 +142,7 @@ static char *fill_html(const char *tpl, GHashTable *values, GError **error)
 		return NULL;
 	}
 	fill_nodes(xmlDocGetRootElement(doc), values);
-	/* Serialise as UTF-8 text, not numeric entities, so the HTML part stays searchable. */
-	xmlOutputBufferPtr ob = xmlAllocOutputBuffer(xmlFindCharEncodingHandler("UTF-8"));
-	htmlDocContentDumpFormatOutput(ob, doc, "UTF-8", 0);
-	xmlOutputBufferFlush(ob);
-	xmlBufPtr data = ob->conv ? ob->conv : ob->buffer;
-	char *out = g_strndup((const char *)xmlBufContent(data), xmlBufUse(data));
-	xmlOutputBufferClose(ob);
+	char *out = wb_html_dump(doc);
 	xmlFreeDoc(doc);
 	return out;
 }
@@ -180,8 +184,8 @@ static void set_raw_header(GMimeObject *o, const char *name, const char *value, 
  * A non-ASCII name becomes encoded-words from wb_rfc2047_words() (see there why not
  * GMime's encoder); the ASCII suffix follows as a quoted-string, so that no decoder has
  * to join encoded-words inside a phrase (some insert a space there). */
-static void set_mailbox(GMimeMessage *mail, const char *header, const char *name,
-			const char *suffix, const char *addr)
+void wb_mail_set_mailbox(GMimeMessage *mail, const char *header, const char *name,
+				 const char *suffix, const char *addr)
 {
 	GMimeObject *o = GMIME_OBJECT(mail);
 	g_autofree char *display = suffix && *name ? g_strdup_printf("%s %s", name, suffix)
@@ -201,19 +205,21 @@ static void set_mailbox(GMimeMessage *mail, const char *header, const char *name
 
 /* "Subject: [REF] summary": a non-ASCII summary as our own encoded-words, on a line of
  * its own after the ASCII reference. */
-static void set_subject(GMimeMessage *mail, const char *ref, const char *summary)
+void wb_mail_set_subject(GMimeMessage *mail, const char *ref, const char *summary)
 {
-	g_autofree char *subject = g_strdup_printf("[%s] %s", ref, summary);
+	g_autofree char *subject = ref ? g_strdup_printf("[%s] %s", ref, summary)
+				       : g_strdup(summary);
 	if (!needs_encoding(summary)) {
 		g_mime_message_set_subject(mail, subject, "utf-8");
 		return;
 	}
 	g_autofree char *words = wb_rfc2047_words(summary);
-	g_autofree char *raw = g_strdup_printf(" [%s]\n %s", ref, words);
+	g_autofree char *raw = ref ? g_strdup_printf(" [%s]\n %s", ref, words)
+				   : g_strdup_printf(" %s", words);
 	set_raw_header(GMIME_OBJECT(mail), "Subject", subject, raw);
 }
 
-static void add_header(GMimeObject *o, const char *name, const char *value)
+void wb_mail_add_header(GMimeObject *o, const char *name, const char *value)
 {
 	g_autofree char *clean = wb_clean_line(value, 900);
 	g_mime_object_set_header(o, name, clean, "utf-8");
@@ -226,7 +232,7 @@ static void set_headers(GMimeMessage *mail, const struct wb_render_in *in, const
 	const struct wb_station *st = in->station;
 	GMimeObject *o = GMIME_OBJECT(mail);
 
-	set_subject(mail, m->ref, summary);
+	wb_mail_set_subject(mail, m->ref, summary);
 	g_mime_message_set_date(mail, when);
 	g_autofree char *msgid = wb_message_id(m->wamid, in->domain);
 	g_mime_message_set_message_id(mail, msgid);
@@ -234,9 +240,9 @@ static void set_headers(GMimeMessage *mail, const struct wb_render_in *in, const
 	g_autofree char *from = g_strdup_printf("wa-%s@%s", local, in->domain);
 	g_autofree char *name = NULL, *who = NULL;
 	sender_parts(m, &name, &who);
-	set_mailbox(mail, "From", name, who, from);
+	wb_mail_set_mailbox(mail, "From", name, who, from);
 	g_autofree char *station = wb_clean_line(st->name, 200);
-	set_mailbox(mail, "To", station, NULL, st->address);
+	wb_mail_set_mailbox(mail, "To", station, NULL, st->address);
 	g_mime_message_add_mailbox(mail, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, in->reply_to);
 
 	if (m->thread_root) {
@@ -250,13 +256,13 @@ static void set_headers(GMimeMessage *mail, const struct wb_render_in *in, const
 		g_mime_object_set_header(o, "References", refs, NULL);
 	}
 	g_mime_object_set_header(o, "Auto-Submitted", "auto-generated", NULL);
-	add_header(o, "X-WhatsApp-Message-Id", m->wamid);
-	add_header(o, "X-WhatsApp-From", m->sender);
-	add_header(o, "X-WhatsApp-Phone-Number-Id", m->phone_number_id);
-	add_header(o, "X-WhatsApp-Type", m->type);
-	add_header(o, "X-Complaint-Ref", m->ref);
-	add_header(o, "X-Station", st->key);
-	add_header(o, "X-Payload-SHA256", m->payload_sha256);
+	wb_mail_add_header(o, "X-WhatsApp-Message-Id", m->wamid);
+	wb_mail_add_header(o, "X-WhatsApp-From", m->sender);
+	wb_mail_add_header(o, "X-WhatsApp-Phone-Number-Id", m->phone_number_id);
+	wb_mail_add_header(o, "X-WhatsApp-Type", m->type);
+	wb_mail_add_header(o, "X-Complaint-Ref", m->ref);
+	wb_mail_add_header(o, "X-Station", st->key);
+	wb_mail_add_header(o, "X-Payload-SHA256", m->payload_sha256);
 }
 
 static GMimePart *text_part(const char *subtype, const char *text)
@@ -322,7 +328,7 @@ static GHashTable *template_values(const struct wb_render_in *in, const struct w
 	put(t, "ref", g_strdup(m->ref));
 	put(t, "station", wb_clean_line(in->station->name, 200));
 	put(t, "sender", g_strdup(display));
-	put(t, "when", g_date_time_format(when, WHEN_FORMAT));
+	put(t, "when", g_date_time_format(when, WB_WHEN_FORMAT));
 	put(t, "type_label", g_strdup(v->label));
 	put(t, "text", g_strdup(*v->text ? v->text : v->is_media ? "(no caption)" : "(no text)"));
 	put(t, "details", g_strdup(v->details));
@@ -338,7 +344,7 @@ static GHashTable *template_values(const struct wb_render_in *in, const struct w
 }
 
 /* A media attachment with its original bytes; the SHA-256 in Content-Description. */
-static GMimePart *media_part(const struct wb_attachment *a, const char *cid)
+GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
 {
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, a->mime_type);
 	GMimePart *p = g_mime_part_new_with_type(g_mime_content_type_get_media_type(ct),
@@ -379,7 +385,7 @@ static GMimePart *media_part(const struct wb_attachment *a, const char *cid)
 	return p;
 }
 
-static GBytes *serialize(GMimeMessage *mail)
+GBytes *wb_mail_serialize(GMimeMessage *mail)
 {
 	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
 	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
@@ -419,12 +425,17 @@ static GMimeObject *body_parts(const char *plain, const char *html,
 		return GMIME_OBJECT(alt);
 	GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
 	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "multipart/alternative");
-	GMimePart *ip = media_part(img, cid);
+	GMimePart *ip = wb_mail_media_part(img, cid);
 	g_mime_multipart_add(rel, GMIME_OBJECT(alt));
 	g_mime_multipart_add(rel, GMIME_OBJECT(ip));
 	g_object_unref(ip);
 	g_object_unref(alt);
 	return GMIME_OBJECT(rel);
+}
+
+GMimeObject *wb_mail_alternative(const char *plain, const char *html)
+{
+	return body_parts(plain, html, NULL, NULL);
 }
 
 GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
@@ -457,7 +468,7 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 		const struct wb_attachment *a = v->attachments->pdata[i];
 		if (a == img)
 			continue;
-		GMimePart *p = media_part(a, NULL);
+		GMimePart *p = wb_mail_media_part(a, NULL);
 		g_mime_multipart_add(mixed, GMIME_OBJECT(p));
 		g_object_unref(p);
 	}
@@ -470,7 +481,7 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 	g_mime_object_encode(GMIME_OBJECT(mixed), GMIME_ENCODING_CONSTRAINT_7BIT);
 	g_object_unref(mixed);
 	wb_view_free(v);
-	GBytes *out = serialize(mail);
+	GBytes *out = wb_mail_serialize(mail);
 	g_object_unref(mail);
 	return out;
 }
@@ -502,7 +513,7 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	put(v, "title", wb_clean_line(in->title, 300));
 	put(v, "ref", g_strdup(in->ref));
 	put(v, "station", wb_clean_line(in->station->name, 200));
-	put(v, "when", g_date_time_format(when, WHEN_FORMAT));
+	put(v, "when", g_date_time_format(when, WB_WHEN_FORMAT));
 	put(v, "body", wb_clean_text(in->body, strlen(in->body), 64 * 1024));
 	put(v, "sent_label", g_strdup(in->sent ? in->sent_label : ""));
 	put(v, "sent", in->sent ? wb_clean_text(in->sent, strlen(in->sent), 64 * 1024)
@@ -515,13 +526,13 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	GMimeMessage *mail = g_mime_message_new(FALSE);
 	GMimeObject *o = GMIME_OBJECT(mail);
 	g_autofree char *summary = wb_clean_line(in->summary, 200);
-	set_subject(mail, in->ref, summary);
+	wb_mail_set_subject(mail, in->ref, summary);
 	g_mime_message_set_date(mail, when);
 	g_mime_message_set_message_id(mail, in->message_id);
 	g_autofree char *from = g_strdup_printf("wabridge@%s", in->domain);
-	set_mailbox(mail, "From", "WhatsApp bridge", NULL, from);
+	wb_mail_set_mailbox(mail, "From", "WhatsApp bridge", NULL, from);
 	g_autofree char *station = wb_clean_line(in->station->name, 200);
-	set_mailbox(mail, "To", station, NULL, in->station->address);
+	wb_mail_set_mailbox(mail, "To", station, NULL, in->station->address);
 	if (in->reply_to)
 		g_mime_message_add_mailbox(mail, GMIME_ADDRESS_TYPE_REPLY_TO, NULL, in->reply_to);
 	if (in->thread_root) {
@@ -531,10 +542,10 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 		g_mime_object_set_header(o, "References", ref, NULL);
 	}
 	g_mime_object_set_header(o, "Auto-Submitted", "auto-generated", NULL);
-	add_header(o, "X-Complaint-Ref", in->ref);
-	add_header(o, "X-Station", in->station->key);
+	wb_mail_add_header(o, "X-Complaint-Ref", in->ref);
+	wb_mail_add_header(o, "X-Station", in->station->key);
 	for (size_t i = 0; in->headers && in->headers[i] && in->headers[i + 1]; i += 2)
-		add_header(o, in->headers[i], in->headers[i + 1]);
+		wb_mail_add_header(o, in->headers[i], in->headers[i + 1]);
 
 	GMimeObject *body = body_parts(plain, html, NULL, NULL);
 	GMimeObject *top = body;
@@ -550,7 +561,7 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	g_mime_message_set_mime_part(mail, top);
 	g_mime_object_encode(top, GMIME_ENCODING_CONSTRAINT_7BIT);
 	g_object_unref(top);
-	GBytes *out = serialize(mail);
+	GBytes *out = wb_mail_serialize(mail);
 	g_object_unref(mail);
 	return out;
 }

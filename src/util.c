@@ -233,21 +233,39 @@ char *wb_rfc2047_words(const char *text)
 	GString *out = g_string_new(NULL);
 	const char *p = text;
 	while (*p) {
-		const char *best = NULL, *any = NULL, *q = p;
-		/* Longest run of whole characters within MAX_BYTES, preferring one whose length
-		 * is a multiple of three. */
+		const char *best = NULL, *q = p;
+		/* The longest run of whole characters within MAX_BYTES whose length is a
+		 * multiple of three (or the rest of the text, when it all fits). */
 		while (*q) {
 			const char *next = g_utf8_next_char(q);
 			if (next - p > MAX_BYTES)
 				break;
 			q = next;
-			any = q;
 			if ((q - p) % 3 == 0)
 				best = q;
 		}
-		const char *end = !*q ? q : best ? best : any ? any : g_utf8_next_char(p);
+		if (out->len)
+			g_string_append(out, "\n ");
+		if (*q && !best) {
+			/* No cut of whole characters within reach is a multiple of three (one
+			 * ASCII character among three-byte ones, as in "a বাংলা…"): the first
+			 * character goes alone into a "Q" word, which no decoder joins with
+			 * the "B" words around it, and the next word starts realigned. */
+			const char *next = g_utf8_next_char(p);
+			g_string_append(out, "=?UTF-8?Q?");
+			for (; p < next; p++)
+				if (g_ascii_isalnum(*p))
+					g_string_append_c(out, *p);
+				else if (*p == ' ')
+					g_string_append_c(out, '_');
+				else
+					g_string_append_printf(out, "=%02X", (unsigned char)*p);
+			g_string_append(out, "?=");
+			continue;
+		}
+		const char *end = !*q ? q : best;
 		g_autofree char *b64 = g_base64_encode((const guchar *)p, (gsize)(end - p));
-		g_string_append_printf(out, "%s=?UTF-8?B?%s?=", out->len ? "\n " : "", b64);
+		g_string_append_printf(out, "=?UTF-8?B?%s?=", b64);
 		p = end;
 	}
 	return g_string_free(out, FALSE);
