@@ -407,6 +407,8 @@ bool wb_store_mailout_set(struct wb_store *s, int64_t id, const char *state, con
 			  gint64 next_at, GError **error);
 bool wb_store_mailout_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
 			      GError **error);
+/* The duty part of `wabridge status`: duties kept, mail to superiors and what waits. */
+bool wb_store_duty_report(struct wb_store *s, GString *out, GError **error);
 
 /* ---- complaint listings (src/store_complaints.c) ------------------------------------ */
 

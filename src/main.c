@@ -2,6 +2,7 @@
  * through the commands[] table and maps errors to sysexits codes. */
 #include "config.h"
 #include "ingest.h"
+#include "duty.h"
 #include "outbox.h"
 #include "pipeline.h"
 #include "render.h"
@@ -336,6 +337,30 @@ static bool reply_side(const struct wb_config *cfg, struct wb_store *store, unsi
 	return true;
 }
 
+/* The station's duty: timers, escalations, the digest, mail to superiors. */
+static bool duty_side(const struct wb_config *cfg, struct wb_store *store, unsigned *waiting)
+{
+	GError *err = NULL;
+	struct wb_duty_result res;
+	if (!wb_duty_pass(cfg, store, NULL, &res, &err)) {
+		say_error("run: %s", err->message);
+		g_error_free(err);
+		return false;
+	}
+	if (res.fired || res.mails_sent || res.mails_waiting || res.mails_failed)
+		g_info("run: duty: %u fired; mail: %u sent, %u waiting, %u failed", res.fired,
+		       res.mails_sent, res.mails_waiting, res.mails_failed);
+	unsigned pending = 0;
+	gint64 soonest = 0;
+	if (!wb_store_mailout_pending(store, &pending, &soonest, &err)) {
+		say_error("run: %s", err->message);
+		g_error_free(err);
+		return false;
+	}
+	*waiting += pending;
+	return true;
+}
+
 static int cmd_run(const struct cmd_ctx *c)
 {
 	if (c->argc > 1) {
@@ -354,6 +379,8 @@ static int cmd_run(const struct cmd_ctx *c)
 		rc = EX_TEMPFAIL;
 	} else if (!wb_pass(cfg, store, NULL, &res, &err)) {
 		say_error("run: %s", err->message);
+		rc = EX_TEMPFAIL;
+	} else if (!duty_side(cfg, store, &waiting)) {
 		rc = EX_TEMPFAIL;
 	} else if (!reply_side(cfg, store, &waiting)) {
 		rc = EX_TEMPFAIL;
@@ -468,7 +495,8 @@ static int cmd_status(const struct cmd_ctx *c)
 	g_autoptr(GString) out = g_string_new(NULL);
 	if (!store)
 		rc = EX_TEMPFAIL;
-	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err)) {
+	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err) ||
+		 !wb_store_duty_report(store, out, &err)) {
 		say_error("status: %s", err->message);
 		g_error_free(err);
 		rc = EX_TEMPFAIL;
@@ -669,6 +697,47 @@ static int cmd_complaints(const struct cmd_ctx *c)
 	return rc;
 }
 
+static char *local_text(const struct wb_config *cfg, gint64 t)
+{
+	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
+	return local ? g_date_time_format(local, "%Y-%m-%d %H:%M %Z") : g_strdup("?");
+}
+
+/* Where the complaint's clock stands, after its history. */
+static void clock_lines(const struct wb_config *cfg, struct wb_store *store, const char *ref,
+			GString *out)
+{
+	g_autoptr(wb_complaint) k = wb_store_complaint(store, ref, 0, NULL);
+	g_autoptr(wb_duty_case) dc = k ? wb_store_duty_case(store, k->id, NULL) : NULL;
+	if (!dc)
+		return;
+	const struct wb_station *st = wb_config_station_stored(cfg, dc->station);
+	bool esc = dc->escalated_at > 0 || dc->serious;
+	gint64 clock = wb_duty_clock(cfg, st, esc), now = wb_now();
+	g_string_append(out, "\nClock:\n");
+	if (!clock) {
+		g_string_append(out, "  none (sla_hours = 0)\n");
+	} else {
+		g_autofree char *due = local_text(cfg, dc->opened_at + clock);
+		g_string_append_printf(out, "  %" G_GINT64_FORMAT " h%s from the first message: the "
+				       "number is due by %s\n", clock / 3600,
+				       esc ? " (escalated: serious_sla_hours)" : "", due);
+	}
+	if (dc->number_delivered) {
+		g_autofree char *when = local_text(cfg, dc->delivered_at);
+		g_string_append_printf(out, "  stopped: the number reached the citizen's phone %s\n",
+				       when);
+	} else if (dc->open) {
+		g_string_append_printf(out, "  running: %" G_GINT64_FORMAT " h so far; now %s\n",
+				       (now - dc->opened_at) / 3600,
+				       wb_duty_state(cfg, st, dc, now));
+	}
+	if (dc->serious) {
+		g_autofree char *words = wb_escape_controls(dc->serious, false);
+		g_string_append_printf(out, "  serious words: %s\n", words);
+	}
+}
+
 static int cmd_complaint(const struct cmd_ctx *c)
 {
 	if (c->argc != 2) {
@@ -692,6 +761,7 @@ static int cmd_complaint(const struct cmd_ctx *c)
 		rc = unknown ? EX_NOUSER : EX_TEMPFAIL;
 		g_error_free(err);
 	} else if (store) {
+		clock_lines(cfg, store, c->argv[1], out);
 		fputs(out->str, stdout);
 	}
 	wb_store_close(store);

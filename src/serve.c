@@ -12,7 +12,8 @@
  *   waiting together share one write probe.
  * - The worker thread expands committed bodies into messages and delivers them (the
  *   same wb_pass() as `wabridge run`), then sends the outbox and writes its records into
- *   the threads (wb_outbox_pass()). A commit wakes it at once; otherwise it sleeps
+ *   the threads (wb_outbox_pass()); between the two it keeps the station's duty
+ *   (wb_duty_pass(): acknowledgements, the clock, escalations, the digest). A commit wakes it at once; otherwise it sleeps
  *   until the soonest retry is due. Retries are rows in the store, so they survive
  *   restarts.
  * - With [replies] mode = imap, a watcher thread keeps a connection to the replies
@@ -26,6 +27,7 @@
  * - A store that fails (disk full, read-only) is reopened before the next attempt, so the
  *   daemon recovers by itself once the disk is writable again. */
 #include "serve.h"
+#include "duty.h"
 #include "listener.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -314,7 +316,9 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store)
 	struct wb_outbox_result out;
 	unsigned n = 0;
 	gint64 replies_soonest = 0;
+	struct wb_duty_result duty;
 	if (!thread_store(sv, store) || !wb_pass(cfg, *store, &sv->w_stop, &res, &err) ||
+	    !wb_duty_pass(cfg, *store, &sv->w_stop, &duty, &err) ||
 	    !wb_outbox_pass(cfg, *store, &sv->w_stop, &out, &err) ||
 	    !wb_store_reply_pending(*store, &n, &replies_soonest, &err)) {
 		g_warning("work pass failed, retrying in 10 s: %s",
@@ -328,6 +332,8 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store)
 			soonest = wb_now() + 10;
 		if (replies_soonest && (!soonest || replies_soonest < soonest))
 			soonest = replies_soonest;
+		if (duty.soonest && (!soonest || duty.soonest < soonest))
+			soonest = duty.soonest;
 	}
 	cfg_put(b);
 	return soonest;

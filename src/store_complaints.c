@@ -4,7 +4,8 @@
  * Design rationale: an admin asking "what happened to BHP-2026-000042?" needs every
  * step in one time-ordered list — each citizen message and where its mail went, each
  * officer reply and why it was taken or refused, each WhatsApp send and every status
- * Meta reported for it — so the history is one UNION query ordered by time, not four
+ * Meta reported for it, each duty the bridge kept (acknowledgement, due soon, overdue,
+ * escalations) and each mail it sent to superiors — so the history is one UNION query ordered by time, not four
  * lists to put side by side. */
 #include "store.h"
 #include "store-priv.h"
@@ -103,6 +104,10 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		"  WHERE o.complaint_id = ?1"
 		" UNION ALL SELECT t.ts, 'status', t.wamid, t.status, t.error_code, NULL, 3, t.id "
 		"  FROM statuses t JOIN outbox o ON o.wamid = t.wamid WHERE o.complaint_id = ?1"
+		" UNION ALL SELECT d.at, 'duty', d.kind, coalesce(d.detail, ''), NULL, NULL, 4, "
+		"  d.id FROM duties d WHERE d.complaint_id = ?1"
+		" UNION ALL SELECT x.created_at, 'mail', x.kind, x.rcpts, x.state || coalesce(': ' "
+		"  || x.last_error, ''), NULL, 5, x.id FROM mailout x WHERE x.complaint_id = ?1"
 		") ORDER BY at, o, k", error);
 	if (!st)
 		return false;
@@ -128,6 +133,10 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		} else if (strcmp(kind, "send") == 0) {
 			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s, message id %s"
 					       "%s%s\n", when, a, b, cc, d ? ": " : "", d ? d : "");
+		} else if (strcmp(kind, "duty") == 0) {
+			g_string_append_printf(out, "  %s  duty %s%s%s\n", when, a, *b ? ": " : "", b);
+		} else if (strcmp(kind, "mail") == 0) {
+			g_string_append_printf(out, "  %s  %s mail to %s: %s\n", when, a, b, cc);
 		} else {
 			g_string_append_printf(out, "  %s  status of %s: %s%s%s\n", when, a, b,
 					       strcmp(cc, "0") ? ", error " : "",

@@ -449,3 +449,32 @@ bool wb_store_mailout_pending(struct wb_store *s, unsigned *count, gint64 *soone
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || sq_fail(s, error, "counting mail to send");
 }
+
+bool wb_store_duty_report(struct wb_store *s, GString *out, GError **error)
+{
+	if (!sq_count_line(s, out, "Duties kept", "SELECT kind, count(*) FROM duties GROUP BY "
+			   "kind ORDER BY kind", error) ||
+	    !sq_count_line(s, out, "Mail to superiors", "SELECT CASE state WHEN 'pending' THEN "
+			   "'waiting' ELSE state END, count(*) FROM mailout GROUP BY state "
+			   "ORDER BY state", error))
+		return false;
+	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.kind, coalesce(c.ref, m.station), m.rcpts, "
+				   "m.state, m.attempts, m.last_error FROM mailout m LEFT JOIN "
+				   "complaints c ON c.id = m.complaint_id WHERE m.state != 'sent' "
+				   "ORDER BY m.id DESC LIMIT 20", error);
+	if (!st)
+		return false;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *ref = sq_shown(st, 2), *rcpts = sq_shown(st, 3);
+		g_autofree char *why = sq_shown(st, 6);
+		const char *state = (const char *)sqlite3_column_text(st, 4);
+		g_string_append_printf(out, "  mail %lld  %s for %s to %s  %s after %d attempt%s: "
+				       "%s\n", sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+				       ref, rcpts, strcmp(state, "pending") == 0 ? "waiting" : state,
+				       sqlite3_column_int(st, 5),
+				       sqlite3_column_int(st, 5) == 1 ? "" : "s", *why ? why : "-");
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || sq_fail(s, error, "reporting mail to superiors");
+}

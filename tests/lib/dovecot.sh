@@ -26,7 +26,7 @@
 # attempts") are in DIR/dovecot.log.
 set -eu
 
-USERS="bhowanipore jadavpur parkstreet replies wabridge"
+USERS="bhowanipore jadavpur parkstreet replies wabridge dcsouth jtcp"
 PORT_FIRST=10143
 PORT_LAST=10242
 

@@ -104,7 +104,9 @@ def write_secret(path, value):
 class Bridge:
     """A wabridge set-up in a temporary directory: config, secrets, state."""
 
-    def __init__(self, deliver="imap", extra=""):
+    def __init__(self, deliver="imap", extra="", duty=False, bridge_extra=""):
+        """duty=False turns the station's duty off (no acknowledgement, clock, reminder
+        or digest), so tests of other features see only the mails they make."""
         self.dir = tempfile.mkdtemp(prefix="wbi.")
         self.state = os.path.join(self.dir, "state.db")
         write_secret(os.path.join(self.dir, "app_secret"), APP_SECRET)
@@ -116,6 +118,12 @@ class Bridge:
             "state = %s" % self.state,
             "domain = %s" % DOMAIN,
             "timezone = Asia/Kolkata",
+        ]
+        if not duty:
+            lines += ["send_ack = false", "sla_hours = 0", "digest_hour = -1",
+                      "signature_reminder_hours = 0"]
+        lines += bridge_extra.splitlines()
+        lines += [
             "[webhook]",
             "app_secret_file = %s/app_secret" % self.dir,
             "[whatsapp]",

@@ -1,0 +1,749 @@
+/* duty: acknowledgement, the clock, escalations, the signature reminder and the daily
+ * digest (duty.h).
+ *
+ * Design rationale:
+ * - Every decision is made from the store and wb_now() alone, so `run` from cron and
+ *   `serve` make the same ones, and a pass may stop anywhere: what fired is in the
+ *   duties table, what did not is decided again by the next pass.
+ * - A duty's effects are rendered first (notes, the escalation mail with the media) and
+ *   then committed with the duty's row in one transaction (wb_store_duty_fire): the
+ *   WhatsApp send goes through the outbox like an officer's reply, notes and keywords
+ *   through the mailbox operations, mail to superiors through the SMTP queue. Nothing
+ *   here talks to a server except the SMTP sender at the end of the pass.
+ * - Message-IDs of what a duty makes are derived from the complaint and the kind
+ *   ("wb-duty-42-overdue@domain", "wb-esc-42-serious@domain"), never from a counter, so
+ *   the same duty decided twice makes the same mail, and the mailbox and the SMTP queue
+ *   keep it once. */
+#include "duty.h"
+#include "dutymail.h"
+#include "fail.h"
+#include "pipeline.h"
+#include "render.h"
+#include "reply.h"
+#include "serious.h"
+#include "smtp.h"
+#include "util.h"
+#include "view.h"
+
+#include <jansson.h>
+#include <string.h>
+
+#define DUTY_BATCH 200
+#define MAIL_BATCH 50
+#define WINDOW_S (24 * 3600)          /* WhatsApp's customer service window */
+#define MEDIA_BUDGET (20u << 20)      /* media attached to one escalation mail at most */
+#define NEVER G_MAXINT64
+
+gint64 wb_duty_clock(const struct wb_config *cfg, const struct wb_station *st, bool escalated)
+{
+	if (cfg->sla_hours == 0 && !(st && st->sla_hours))
+		return 0;
+	int h = escalated ? cfg->serious_sla_hours
+		: st && st->sla_hours ? st->sla_hours : cfg->sla_hours;
+	return (gint64)h * 3600;
+}
+
+static bool escalated(const struct wb_duty_case *c)
+{
+	return c->escalated_at > 0 || c->serious != NULL;
+}
+
+const char *wb_duty_state(const struct wb_config *cfg, const struct wb_station *st,
+			  const struct wb_duty_case *c, gint64 now)
+{
+	gint64 clock = wb_duty_clock(cfg, st, escalated(c));
+	if (c->number_delivered)
+		return "number delivered";
+	if (c->number_sent)
+		return "number sent";
+	if (clock && now >= c->opened_at + clock)
+		return "overdue";
+	if (escalated(c))
+		return "escalated";
+	if (clock && now >= c->opened_at + clock / 2)
+		return "due soon";
+	if (cfg->send_ack && !wb_duty_case_has(c, "ack"))
+		return "unacknowledged";
+	return "open";
+}
+
+/* ---- what a duty says ---------------------------------------------------------------- */
+
+static char *hours_text(gint64 seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	gint64 h = seconds / 3600, m = seconds % 3600 / 60;
+	if (h >= 48)
+		return g_strdup_printf("%" G_GINT64_FORMAT " days %" G_GINT64_FORMAT " h", h / 24,
+				       h % 24);
+	return m ? g_strdup_printf("%" G_GINT64_FORMAT " h %" G_GINT64_FORMAT " min", h, m)
+		 : g_strdup_printf("%" G_GINT64_FORMAT " h", h);
+}
+
+static char *time_text(const struct wb_config *cfg, gint64 t)
+{
+	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
+	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M %Z") : g_strdup("?");
+}
+
+struct ctx {
+	const struct wb_config *cfg;
+	struct wb_store *store;
+	const struct wb_station *st;
+	struct wb_duty_case *c;
+	gint64 now, clock;
+	struct wb_duty_result *res;
+};
+
+static char *duty_msgid(const struct ctx *x, const char *prefix, const char *kind)
+{
+	return g_strdup_printf("%s-%" G_GINT64_FORMAT "-%s@%s", prefix, x->c->id, kind,
+			       x->cfg->domain);
+}
+
+/* What the number's state is, in a line for the notes. */
+static const char *number_line(const struct wb_duty_case *c)
+{
+	if (c->number_sent)
+		return "The complaint number was sent, but WhatsApp has not confirmed that it "
+		       "reached the citizen's phone; the clock stops only then. If it stays "
+		       "undelivered, reach the citizen another way.";
+	if (c->number)
+		return "A complaint number is recorded, but it has not been sent to the citizen "
+		       "(see the earlier notes in this thread).";
+	return "No complaint number has been sent to the citizen yet.";
+}
+
+static const char *const todo =
+	"What to do: register the complaint and reply to any mail of this thread with the "
+	"complaint number (for example \"Complaint No. 123/2026\"); the bridge sends it to the "
+	"citizen on WhatsApp. If it belongs to another station, reply with \"#transfer CODE\"; "
+	"to alert your superiors now, reply with \"#escalate\".";
+
+static GBytes *note(const struct ctx *x, const char *msgid, const char *summary,
+		    const char *title, const char *body, GError **error)
+{
+	g_autofree char *reply_to = wb_reply_address(x->cfg->replies_address, x->cfg->token_secret,
+						     x->c->ref, x->cfg->domain);
+	const char *headers[] = { "X-Wabridge-Duty", title, NULL };
+	struct wb_note_in in = {
+		.domain = x->cfg->domain, .timezone = x->cfg->timezone, .station = x->st,
+		.ref = x->c->ref, .thread_root = x->c->first_wamid, .message_id = msgid,
+		.reply_to = reply_to, .summary = summary, .when = x->now, .title = title,
+		.body = body, .headers = headers, .tpl = x->cfg->tpl,
+	};
+	return wb_render_note(&in, error);
+}
+
+static enum wb_lang citizen_lang(const struct ctx *x, GError **error)
+{
+	g_autoptr(GPtrArray) msgs = wb_store_complaint_messages(x->store, x->c->id, 50, error);
+	int fb = wb_lang_parse(x->cfg->default_language);
+	enum wb_lang dflt = fb < 0 ? WB_LANG_BN : (enum wb_lang)fb;
+	return msgs ? wb_guess_lang(msgs, dflt) : dflt;
+}
+
+static bool in_window(const struct ctx *x)
+{
+	return x->c->last_inbound > 0 && x->now - x->c->last_inbound < WINDOW_S;
+}
+
+static bool fire(const struct ctx *x, struct wb_duty_in *in, GError **error)
+{
+	in->complaint_id = x->c ? x->c->id : 0;
+	in->station = x->st->key;
+	in->ref = x->c ? x->c->ref : NULL;
+	bool fired = false;
+	if (!wb_store_duty_fire(x->store, in, &fired, error))
+		return false;
+	if (fired) {
+		x->res->fired++;
+		if (x->c) {
+			char **done = x->c->done;
+			GStrvBuilder *b = g_strv_builder_new();
+			g_strv_builder_addv(b, (const char **)done);
+			g_strv_builder_add(b, in->kind);
+			x->c->done = g_strv_builder_end(b);
+			g_strv_builder_unref(b);
+			g_strfreev(done);
+		}
+	}
+	return true;
+}
+
+/* A template that cannot be rendered is the admin's to fix: the duty waits for it (the
+ * complaint is looked at again in an hour), nothing else stops. */
+static bool broken(const struct ctx *x, const char *what, GError *e)
+{
+	g_warning("%s: the %s cannot be rendered: %s", x->c->ref, what, e->message);
+	g_error_free(e);
+	return true;
+}
+
+/* ---- acknowledgement and reminder ---------------------------------------------------- */
+
+static char *station_name(const struct ctx *x)
+{
+	return wb_clean_line(x->st->name, 200);
+}
+
+static bool acknowledge(const struct ctx *x, GError **error)
+{
+	if (!x->cfg->send_ack || wb_duty_case_has(x->c, "ack"))
+		return true;
+	GError *e = NULL;
+	enum wb_lang lang = citizen_lang(x, &e);
+	if (e) {
+		g_propagate_error(error, e);
+		return false;
+	}
+	g_autofree char *name = station_name(x);
+	if (!in_window(x)) {
+		/* Processed after the citizen's window closed (the bridge was down for a
+		 * day): only templates may go now, and no acknowledgement template is
+		 * approved. The station is told. */
+		g_autofree char *msgid = duty_msgid(x, "wb-duty", "ack");
+		g_autoptr(GBytes) mail = note(x, msgid, "Not acknowledged to the citizen",
+			"Not acknowledged: the 24-hour window had closed",
+			"The complaint reached the bridge after the citizen's 24-hour WhatsApp "
+			"window had closed, so no acknowledgement could be sent (outside the "
+			"window WhatsApp allows only approved templates). The complaint number, "
+			"when you reply with it, still goes by the approved template.", &e);
+		if (!mail)
+			return broken(x, "acknowledgement note", e);
+		struct wb_mailop_in op = { .station = x->st->key, .kind = "append",
+					   .message_id = msgid, .mail = mail };
+		struct wb_duty_in in = { .kind = "ack", .detail = "not sent: window closed",
+					 .ops = &op, .n_ops = 1 };
+		return fire(x, &in, error);
+	}
+	const char *pf[] = { "station", name, "ref", x->c->ref, NULL };
+	g_autofree char *paper = x->c->has_paper ? g_strdup("")
+				 : wb_fill_text(x->cfg->tpl->citizen_paper[lang], pf);
+	const char *af[] = { "station", name, "ref", x->c->ref, "paper", paper, NULL };
+	g_autofree char *raw = wb_fill_text(x->cfg->tpl->citizen_ack[lang], af);
+	g_autofree char *text = g_strstrip(g_strdup(raw));
+	struct wb_outbox_in send = { .kind = "text", .lang = wb_lang_code(lang), .text = text,
+				     .context_wamid = x->c->first_wamid };
+	struct wb_duty_in in = { .kind = "ack", .purpose = "ack", .send = &send,
+				 .detail = x->c->has_paper ? "with the complaint's photo already in"
+				 : "with the signature instruction" };
+	return fire(x, &in, error);
+}
+
+static bool remind(const struct ctx *x, gint64 *next, GError **error)
+{
+	int h = x->cfg->signature_reminder_hours;
+	if (!h || x->c->has_paper || wb_duty_case_has(x->c, "reminder"))
+		return true;
+	gint64 at = x->c->opened_at + (gint64)h * 3600;
+	if (x->now < at) {
+		*next = MIN(*next, at);
+		return true;
+	}
+	GError *e = NULL;
+	enum wb_lang lang = citizen_lang(x, &e);
+	if (e) {
+		g_propagate_error(error, e);
+		return false;
+	}
+	g_autofree char *name = station_name(x);
+	g_autofree char *hours = g_strdup_printf("%d", h);
+	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };
+	g_autofree char *text = NULL, *params = NULL;
+	if (in_window(x)) {
+		const char *f[] = { "station", name, "ref", x->c->ref, "hours", hours, NULL };
+		g_autofree char *raw = wb_fill_text(x->cfg->tpl->citizen_reminder[lang], f);
+		text = g_strstrip(g_strdup(raw));
+		send.kind = "text";
+		send.text = text;
+	} else {
+		/* Outside the window: the approved template, with the reference and the
+		 * station's name (contrib/whatsapp-templates.md). */
+		json_t *a = json_pack("[ss]", x->c->ref, name);
+		params = json_dumps(a, JSON_COMPACT);
+		json_decref(a);
+		send.kind = "template";
+		send.template_name = x->cfg->template_reminder;
+		send.params = params;
+	}
+	g_autofree char *detail = g_strdup_printf("no photo or document after %d h", h);
+	struct wb_duty_in in = { .kind = "reminder", .purpose = "reminder", .send = &send,
+				 .detail = detail };
+	return fire(x, &in, error);
+}
+
+/* ---- escalation ---------------------------------------------------------------------- */
+
+static const char *const escalation_kinds[] = { "serious", "manual", "overdue",
+						"escalate_late", NULL };
+
+/* The Message-ID of the complaint's first escalation mail, which the later ones thread
+ * under; NULL when none went yet. */
+static char *escalation_thread(const struct ctx *x)
+{
+	for (size_t i = 0; x->c->done && x->c->done[i]; i++)
+		if (g_strv_contains(escalation_kinds, x->c->done[i]))
+			return duty_msgid(x, "wb-esc", x->c->done[i]);
+	return NULL;
+}
+
+/* The escalation mail to rcpt (NULL: nobody to tell, no mail). */
+static GBytes *escalation_mail(const struct ctx *x, enum wb_escalation_why why,
+			       const char *rcpt, const char *const *matched,
+			       const char *msgid, GError **error)
+{
+	if (!rcpt)
+		return NULL;
+	g_autoptr(GPtrArray) rows = wb_store_complaint_texts(x->store, x->c->id, 0, true, error);
+	if (!rows)
+		return NULL;
+	g_autoptr(GArray) msgs = g_array_sized_new(FALSE, TRUE, sizeof(struct wb_dm_message),
+						   rows->len);
+	g_autoptr(GPtrArray) views = g_ptr_array_new_with_free_func((GDestroyNotify)wb_view_free);
+	for (guint i = 0; i < rows->len; i++) {
+		const struct wb_store_msg_text *m = rows->pdata[i];
+		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+		g_ptr_array_add(views, v);
+		struct wb_dm_message dm = { .ts = m->ts, .type = m->type,
+					    .text = *v->text ? v->text : v->label, .mail = m->mail };
+		g_array_append_val(msgs, dm);
+	}
+	g_autofree char *thread = escalation_thread(x);
+	const char *to[] = { rcpt, NULL };
+	gint64 clock = wb_duty_clock(x->cfg, x->st, escalated(x->c) || why == WB_ESC_SERIOUS ||
+				     why == WB_ESC_MANUAL);
+	struct wb_escalation_in in = {
+		.domain = x->cfg->domain, .timezone = x->cfg->timezone, .from = x->cfg->smtp_from,
+		.to = to, .station = x->st, .ref = x->c->ref, .citizen = x->c->citizen,
+		.profile_name = x->c->profile_name, .message_id = msgid, .thread_id = thread,
+		.why = why, .matched = matched, .officer = x->c->escalate_by,
+		.officer_text = x->c->escalate_text, .opened_at = x->c->opened_at, .now = x->now,
+		.deadline = clock ? x->c->opened_at + clock : 0, .sla_hours = (int)(clock / 3600),
+		.state = number_line(x->c), .msgs = (const struct wb_dm_message *)msgs->data,
+		.n_msgs = msgs->len, .media_budget = MEDIA_BUDGET,
+	};
+	return wb_render_escalation(&in, error);
+}
+
+/* Escalate: a note in the thread, $WA_Escalated, and the mail to rcpt. */
+static bool escalate(const struct ctx *x, const char *kind, enum wb_escalation_why why,
+		     const char *rcpt, const char *rcpt_key, const char *const *matched,
+		     const char *headline, const char *serious_words, GError **error)
+{
+	g_autofree char *esc_id = duty_msgid(x, "wb-esc", kind);
+	g_autofree char *note_id = duty_msgid(x, "wb-duty", kind);
+	g_autofree char *first = wb_message_id(x->c->first_wamid, x->cfg->domain);
+	GError *e = NULL;
+	g_autoptr(GBytes) mail = escalation_mail(x, why, rcpt, matched, esc_id, &e);
+	if (!mail && e) {
+		if (e->domain == WB_STORE_ERROR) {
+			g_propagate_error(error, e);
+			return false;
+		}
+		return broken(x, "escalation mail", e);
+	}
+	GString *body = g_string_new(headline);
+	g_string_append(body, "\n\n");
+	if (rcpt)
+		g_string_append_printf(body, "Told by mail: %s (%s of this station). The mail "
+				       "carries the complaint's summary, its messages and its "
+				       "media, so it can be acted on from the mail alone.\n", rcpt,
+				       rcpt_key);
+	else
+		g_string_append_printf(body, "Nobody outside the station was told: this station "
+				       "has no %s. Set it in its [station:%s] group.\n", rcpt_key,
+				       x->st->key);
+	g_autofree char *opened = time_text(x->cfg, x->c->opened_at);
+	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
+	g_string_append_printf(body, "Complaint opened: %s (%s ago)\n%s\n\n%s", opened, waited,
+			       number_line(x->c), todo);
+	g_autofree char *text = g_string_free(body, FALSE);
+	g_autofree char *summary = g_strdup_printf("ESCALATED%s%s", rcpt ? " to " : "",
+						   rcpt ? rcpt : " (nobody to tell)");
+	g_autoptr(GBytes) n = note(x, note_id, summary, headline, text, &e);
+	if (!n)
+		return broken(x, "escalation note", e);
+	struct wb_mailop_in ops[] = {
+		{ .station = x->st->key, .kind = "append", .message_id = note_id, .mail = n },
+		{ .station = x->st->key, .kind = "flag", .message_id = first,
+		  .keyword = "$WA_Escalated" },
+	};
+	struct wb_mailout_in out = { .kind = "escalation", .message_id = esc_id, .mail = mail };
+	const char *rcpts[] = { rcpt, NULL };
+	out.rcpts = rcpts;
+	struct wb_duty_in in = { .kind = kind, .ops = ops, .n_ops = G_N_ELEMENTS(ops),
+				 .mails = mail ? &out : NULL, .n_mails = mail ? 1 : 0,
+				 .serious = serious_words, .escalate = true,
+				 .detail = rcpt ? rcpt : "nobody to tell" };
+	return fire(x, &in, error);
+}
+
+/* Read what came since the last look: serious words, and escalate on them. */
+static bool scan(const struct ctx *x, int64_t *scanned, GError **error)
+{
+	g_autoptr(GPtrArray) rows = wb_store_complaint_texts(x->store, x->c->id, x->c->scanned_msg,
+							     false, error);
+	if (!rows)
+		return false;
+	g_autoptr(GPtrArray) words = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < rows->len; i++) {
+		const struct wb_store_msg_text *m = rows->pdata[i];
+		*scanned = MAX(*scanned, m->id);
+		if (!x->cfg->serious)
+			continue;
+		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+		g_auto(GStrv) found = *v->text ? wb_serious_match(x->cfg->serious, v->text) : NULL;
+		wb_view_free(v);
+		for (size_t j = 0; found && found[j]; j++) {
+			bool have = false;
+			for (guint k = 0; k < words->len && !have; k++)
+				have = strcmp(words->pdata[k], found[j]) == 0;
+			if (!have)
+				g_ptr_array_add(words, g_strdup(found[j]));
+		}
+	}
+	if (!words->len || x->c->serious || wb_duty_case_has(x->c, "serious"))
+		return true;
+	g_ptr_array_add(words, NULL);
+	g_autofree char *list = g_strjoinv(", ", (char **)words->pdata);
+	g_autofree char *headline = g_strdup_printf("ESCALATED AT ONCE: the citizen's words "
+						    "match the serious-crime list (%s)", list);
+	if (!escalate(x, "serious", WB_ESC_SERIOUS, x->st->escalate_to, "escalate_to",
+		      (const char *const *)words->pdata, headline, list, error))
+		return false;
+	/* From now on the shorter clock applies. */
+	x->c->serious = g_strdup(list);
+	return true;
+}
+
+static bool by_hand(const struct ctx *x, GError **error)
+{
+	if (!x->c->escalate_by || wb_duty_case_has(x->c, "manual"))
+		return true;
+	g_autofree char *who = wb_clean_line(x->c->escalate_by, 200);
+	g_autofree char *headline = g_strdup_printf("ESCALATED by %s (#escalate in a reply)",
+						    who);
+	if (!escalate(x, "manual", WB_ESC_MANUAL, x->st->escalate_to, "escalate_to", NULL,
+		      headline, NULL, error))
+		return false;
+	if (!x->c->escalated_at)
+		x->c->escalated_at = x->now;
+	return true;
+}
+
+/* ---- the clock ----------------------------------------------------------------------- */
+
+static bool due_soon(const struct ctx *x, GError **error)
+{
+	g_autofree char *msgid = duty_msgid(x, "wb-duty", "due_soon");
+	gint64 deadline = x->c->opened_at + x->clock;
+	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
+	g_autofree char *left = hours_text(deadline - x->now);
+	g_autofree char *when = time_text(x->cfg, deadline);
+	g_autofree char *clock = hours_text(x->clock);
+	g_autofree char *summary = g_strdup_printf("Due soon: %s without a complaint number",
+						   waited);
+	g_autofree char *body = g_strdup_printf(
+		"This complaint has waited %s. The complaint number is due within %s (by %s), "
+		"%s from the first message.\n%s\n\n%s", waited, left, when, clock,
+		number_line(x->c), todo);
+	GError *e = NULL;
+	g_autoptr(GBytes) mail = note(x, msgid, summary, "Due soon: complaint number not yet "
+				      "given", body, &e);
+	if (!mail)
+		return broken(x, "due-soon note", e);
+	struct wb_mailop_in op = { .station = x->st->key, .kind = "append", .message_id = msgid,
+				   .mail = mail };
+	struct wb_duty_in in = { .kind = "due_soon", .ops = &op, .n_ops = 1, .detail = summary };
+	return fire(x, &in, error);
+}
+
+static bool overdue(const struct ctx *x, GError **error)
+{
+	g_autofree char *msgid = duty_msgid(x, "wb-duty", "overdue_note");
+	g_autofree char *first = wb_message_id(x->c->first_wamid, x->cfg->domain);
+	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
+	g_autofree char *clock = hours_text(x->clock);
+	const char *rcpt = x->st->escalate_to;
+	g_autofree char *summary = g_strdup_printf("OVERDUE: %s without a complaint number", waited);
+	g_autofree char *body = g_strdup_printf(
+		"This complaint has waited %s, past its limit of %s, and the citizen has no "
+		"complaint number.\n%s\n%s\n\n%s", waited, clock, number_line(x->c),
+		rcpt ? "The escalation mail goes to the station's escalate_to; its note follows "
+		       "in this thread." : "This station has no escalate_to, so nobody outside "
+		       "it is told.", todo);
+	GError *e = NULL;
+	g_autoptr(GBytes) mail = note(x, msgid, summary, "OVERDUE: complaint number not given "
+				      "in time", body, &e);
+	if (!mail)
+		return broken(x, "overdue note", e);
+	struct wb_mailop_in ops[] = {
+		{ .station = x->st->key, .kind = "append", .message_id = msgid, .mail = mail },
+		{ .station = x->st->key, .kind = "flag", .message_id = first,
+		  .keyword = "$WA_Overdue" },
+	};
+	/* The note and $WA_Overdue, then the first tier: two duties, each once. */
+	struct wb_duty_in note_in = { .kind = "overdue_note", .ops = ops,
+				      .n_ops = G_N_ELEMENTS(ops), .detail = summary };
+	if (!wb_duty_case_has(x->c, "overdue_note") && !fire(x, &note_in, error))
+		return false;
+	g_autofree char *headline = g_strdup_printf("ESCALATED: overdue, %s without a complaint "
+						    "number (limit %s)", waited, clock);
+	return escalate(x, "overdue", WB_ESC_OVERDUE, rcpt, "escalate_to", NULL, headline, NULL,
+			error);
+}
+
+static bool overdue_late(const struct ctx *x, GError **error)
+{
+	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
+	g_autofree char *clock = hours_text(2 * x->clock);
+	g_autofree char *headline = g_strdup_printf("ESCALATED to the second tier: %s without a "
+						    "complaint number (twice the limit, %s)",
+						    waited, clock);
+	return escalate(x, "escalate_late", WB_ESC_LATE, x->st->escalate_late_to,
+			"escalate_late_to", NULL, headline, NULL, error);
+}
+
+static bool keep_clock(struct ctx *x, gint64 *next, GError **error)
+{
+	x->clock = wb_duty_clock(x->cfg, x->st, escalated(x->c));
+	if (!x->clock || x->c->number_delivered)
+		return true;
+	gint64 start = x->c->opened_at;
+	gint64 soon_at = start + x->clock / 2, due_at = start + x->clock,
+	       late_at = start + 2 * x->clock;
+	if (!wb_duty_case_has(x->c, "due_soon") && !wb_duty_case_has(x->c, "overdue")) {
+		if (x->now >= soon_at && x->now < due_at) {
+			if (!due_soon(x, error))
+				return false;
+		} else if (x->now < soon_at) {
+			*next = MIN(*next, soon_at);
+		}
+	}
+	if (!wb_duty_case_has(x->c, "overdue")) {
+		if (x->now < due_at) {
+			*next = MIN(*next, due_at);
+			return true;
+		}
+		if (!overdue(x, error))
+			return false;
+	}
+	if (!wb_duty_case_has(x->c, "escalate_late")) {
+		if (x->now < late_at)
+			*next = MIN(*next, late_at);
+		else if (!overdue_late(x, error))
+			return false;
+	}
+	return true;
+}
+
+static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_t id,
+		     struct wb_duty_result *res, GError **error)
+{
+	GError *e = NULL;
+	g_autoptr(wb_duty_case) c = wb_store_duty_case(store, id, &e);
+	if (!c) {
+		if (g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
+			g_error_free(e);
+			return true;
+		}
+		g_propagate_error(error, e);
+		return false;
+	}
+	gint64 now = wb_now();
+	const struct wb_station *st = wb_config_station_stored(cfg, c->station);
+	if (!st) {
+		/* No longer configured: nothing to tell; looked at again in a day. */
+		return wb_store_duty_next(store, id, now + 86400, c->scanned_msg, error);
+	}
+	struct ctx x = { .cfg = cfg, .store = store, .st = st, .c = c, .now = now, .res = res };
+	int64_t scanned = c->scanned_msg;
+	gint64 next = NEVER;
+	if (!scan(&x, &scanned, error) || !by_hand(&x, error) || !acknowledge(&x, error) ||
+	    !keep_clock(&x, &next, error) || !remind(&x, &next, error))
+		return false;
+	return wb_store_duty_next(store, id, next, scanned, error);
+}
+
+/* ---- the daily digest ---------------------------------------------------------------- */
+
+static gint64 local_hour_at(const struct wb_config *cfg, gint64 now, int day_offset, int hour)
+{
+	g_autoptr(GDateTime) local = wb_local_time(now, cfg->timezone);
+	if (!local)
+		return NEVER;
+	g_autoptr(GDateTime) day = g_date_time_add_days(local, day_offset);
+	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(cfg->timezone);
+	g_autoptr(GDateTime) at = g_date_time_new(tz ? tz : g_date_time_get_timezone(local),
+						  g_date_time_get_year(day),
+						  g_date_time_get_month(day),
+						  g_date_time_get_day_of_month(day), hour, 0, 0);
+	return at ? g_date_time_to_unix(at) : NEVER;
+}
+
+static bool digest_station(const struct wb_config *cfg, struct wb_store *store,
+			   const struct wb_station *st, gint64 now, struct wb_duty_result *res,
+			   gint64 *next, GError **error)
+{
+	gint64 today_at = local_hour_at(cfg, now, 0, cfg->digest_hour);
+	if (now < today_at) {
+		*next = MIN(*next, today_at);
+		return true;
+	}
+	*next = MIN(*next, local_hour_at(cfg, now, 1, cfg->digest_hour));
+	g_autoptr(GDateTime) local = wb_local_time(now, cfg->timezone);
+	g_autofree char *date = g_date_time_format(local, "%Y-%m-%d");
+	bool fired = false;
+	if (!wb_store_duty_fired(store, st->key, 0, "digest", date, &fired, error))
+		return false;
+	if (fired)
+		return true;
+	g_autoptr(GArray) ids = wb_store_station_open(store, st->key, error);
+	if (!ids)
+		return false;
+	g_autoptr(GPtrArray) cases = g_ptr_array_new_with_free_func(
+		(GDestroyNotify)wb_duty_case_free);
+	g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(struct wb_digest_row));
+	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func(g_free);
+	for (guint i = 0; i < ids->len; i++) {
+		struct wb_duty_case *c = wb_store_duty_case(store, g_array_index(ids, int64_t, i),
+							    error);
+		if (!c)
+			return false;
+		g_ptr_array_add(cases, c);
+		g_autoptr(GPtrArray) first = wb_store_complaint_texts(store, c->id, 0, false, error);
+		if (!first)
+			return false;
+		char *summary = g_strdup("");
+		for (guint j = 0; j < first->len && !*summary; j++) {
+			const struct wb_store_msg_text *m = first->pdata[j];
+			struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+			g_free(summary);
+			summary = g_strdup(v->summary ? v->summary : "");
+			wb_view_free(v);
+		}
+		g_ptr_array_add(keep, summary);
+		gint64 clock = wb_duty_clock(cfg, st, escalated(c));
+		struct wb_digest_row r = {
+			.ref = c->ref, .citizen = c->citizen, .profile_name = c->profile_name,
+			.summary = summary, .opened_at = c->opened_at,
+			.deadline = clock ? c->opened_at + clock : 0,
+			.state = wb_duty_state(cfg, st, c, now), .number = c->number,
+			.serious = c->serious != NULL,
+		};
+		g_array_append_val(rows, r);
+	}
+	g_autofree char *msgid = g_strdup_printf("wb-digest-%s-%s@%s", st->code, date, cfg->domain);
+	const char *to[] = { st->address, st->escalate_to, NULL };
+	struct wb_digest_in in = {
+		.domain = cfg->domain, .timezone = cfg->timezone, .from = cfg->smtp_from, .to = to,
+		.station = st, .message_id = msgid, .now = now,
+		.rows = (const struct wb_digest_row *)rows->data, .n_rows = rows->len,
+	};
+	GError *e = NULL;
+	g_autoptr(GBytes) mail = wb_render_digest(&in, &e);
+	if (!mail) {
+		g_warning("station %s: the digest cannot be rendered: %s", st->key, e->message);
+		g_error_free(e);
+		return true;
+	}
+	struct wb_mailop_in op = { .station = st->key, .kind = "append", .message_id = msgid,
+				   .mail = mail };
+	const char *rcpts[] = { st->escalate_to, NULL };
+	struct wb_mailout_in out = { .kind = "digest", .message_id = msgid, .rcpts = rcpts,
+				     .mail = mail };
+	g_autofree char *detail = g_strdup_printf("%u open complaints", ids->len);
+	struct wb_duty_in din = { .complaint_id = 0, .station = st->key, .kind = "digest",
+				  .key = date, .detail = detail, .ops = &op, .n_ops = 1,
+				  .mails = st->escalate_to && cfg->smtp_url ? &out : NULL,
+				  .n_mails = st->escalate_to && cfg->smtp_url ? 1 : 0 };
+	if (!wb_store_duty_fire(store, &din, &fired, error))
+		return false;
+	res->fired += fired;
+	return true;
+}
+
+static bool digests(const struct wb_config *cfg, struct wb_store *store, gint64 now,
+		    struct wb_duty_result *res, gint64 *next, GError **error)
+{
+	if (cfg->digest_hour < 0)
+		return true;
+	for (guint i = 0; i < cfg->stations->len; i++)
+		if (!digest_station(cfg, store, cfg->stations->pdata[i], now, res, next, error))
+			return false;
+	return true;
+}
+
+/* ---- mail to superiors --------------------------------------------------------------- */
+
+static bool send_mails(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
+		       struct wb_duty_result *res, GError **error)
+{
+	for (unsigned n = 0; n < MAIL_BATCH && !(stop && g_atomic_int_get(stop)); n++) {
+		GError *e = NULL;
+		struct wb_mailout *m = wb_store_mailout_take(store, wb_now(), &e);
+		if (!m) {
+			if (!e)
+				return true;
+			g_propagate_error(error, e);
+			return false;
+		}
+		gsize len;
+		const void *data = g_bytes_get_data(m->mail, &len);
+		bool ok;
+		if (wb_smtp_send(cfg, (const char *const *)m->rcpts, data, len, &e)) {
+			res->mails_sent++;
+			g_message("mail %s (%s) sent to %s", m->message_id, m->kind, m->rcpts[0]);
+			ok = wb_store_mailout_set(store, m->id, "sent", NULL, 0, error);
+		} else if (e->code == WB_FAIL_FINAL) {
+			res->mails_failed++;
+			g_warning("mail %s (%s) to %s failed for good: %s", m->message_id, m->kind,
+				  m->rcpts[0], e->message);
+			ok = wb_store_mailout_set(store, m->id, "failed", e->message, 0, error);
+		} else {
+			res->mails_waiting++;
+			gint64 next = wb_now() + wb_backoff(e->code, m->attempts);
+			g_autofree char *why = wb_retry_detail(e->message, next);
+			g_warning("mail %s (%s) to %s waits: %s", m->message_id, m->kind,
+				  m->rcpts[0], why);
+			ok = wb_store_mailout_set(store, m->id, "pending", why, next, error);
+		}
+		g_clear_error(&e);
+		wb_mailout_free(m);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+bool wb_duty_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
+		  struct wb_duty_result *res, GError **error)
+{
+	*res = (struct wb_duty_result){ 0 };
+	g_autoptr(GArray) ids = wb_store_duty_due(store, wb_now(), DUTY_BATCH, error);
+	if (!ids)
+		return false;
+	for (guint i = 0; i < ids->len && !(stop && g_atomic_int_get(stop)); i++)
+		if (!duty_one(cfg, store, g_array_index(ids, int64_t, i), res, error))
+			return false;
+	gint64 next = NEVER;
+	if (!digests(cfg, store, wb_now(), res, &next, error) ||
+	    !send_mails(cfg, store, stop, res, error))
+		return false;
+	gint64 duty_soonest = 0, mail_soonest = 0;
+	unsigned waiting = 0;
+	if (!wb_store_duty_soonest(store, &duty_soonest, error) ||
+	    !wb_store_mailout_pending(store, &waiting, &mail_soonest, error))
+		return false;
+	if (ids->len == DUTY_BATCH)
+		duty_soonest = wb_now();
+	gint64 soonest = next;
+	if (duty_soonest)
+		soonest = MIN(soonest, duty_soonest);
+	if (waiting)
+		soonest = MIN(soonest, mail_soonest);
+	res->soonest = soonest == NEVER ? 0 : soonest;
+	return true;
+}
