@@ -476,7 +476,7 @@ static char *transfer_refusal(const struct wb_config *cfg, const struct wb_stati
 			      const struct wb_station **to)
 {
 	*to = NULL;
-	bool bare = bare_transfer(r->text);
+	bool bare = bare_transfer(r->text) || r->transfers > 1;
 	if (!r->transfer_to && !bare)
 		return NULL;
 	g_autofree char *codes = codes_list(cfg);
