@@ -448,8 +448,10 @@ static bool bare_transfer(const char *text)
 {
 	static GRegex *re;
 	if (g_once_init_enter(&re)) {
+		/* No G_REGEX_OPTIMIZE: the JIT buys nothing on one reply and makes valgrind
+		 * report reads of uninitialised bytes inside its generated code. */
 		GRegex *r = g_regex_new("(?<![\\p{L}\\p{M}\\p{N}_])#transfer(?![\\p{L}\\p{M}\\p{N}_])",
-					G_REGEX_CASELESS | G_REGEX_OPTIMIZE, 0, NULL);
+					G_REGEX_CASELESS, 0, NULL);
 		g_assert(r);
 		g_once_init_leave(&re, r);
 	}
