@@ -57,10 +57,6 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error);
  * Newly allocated. */
 char *wb_fill_text(const char *tpl, const char *const *fields);
 
-/* "<wamid>@<domain>" when the wamid is dot-atom text, else "<sha256 of it>.wa@<domain>".
- * Without angle brackets. Newly allocated. */
-char *wb_message_id(const char *wamid, const char *domain);
-
 /* "+91 98300 12345" for Indian numbers, "+<digits>" otherwise. Newly allocated. */
 char *wb_format_phone(const char *digits);
 

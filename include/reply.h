@@ -11,6 +11,13 @@
  * told to the station by a note in the complaint's thread (at most
  * WB_MAX_REFUSAL_NOTES a complaint a day). The citizen is only ever messaged at the
  * number stored for the complaint, never at an address or number taken from the mail.
+ * "#transfer CODE" from an officer moves the complaint to the station with that code
+ * (store.h, struct wb_transfer_in), with a note in both threads and the citizen told
+ * (outbox purpose "transfer", instead of the ordinary reply); a transfer that cannot be
+ * done (unknown code, its own station, a closed complaint, with #close, a #transfer
+ * without exactly one code) changes nothing, is kept as refused (65) and told in the
+ * thread. An officer of a station the complaint was transferred away from is refused
+ * (77), told in that station's thread.
  * Every mail is kept in the store with what became of it, whatever the outcome. */
 #ifndef WB_REPLY_H
 #define WB_REPLY_H

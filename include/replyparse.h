@@ -30,7 +30,8 @@ struct wb_reply {
 	char *text;           /* the officer's new text, plain, trimmed; may be "" */
 	char *number;         /* the complaint number ("123/2026"), ASCII digits, or NULL */
 	bool escalate, close;
-	char *transfer_to;    /* station code from "#transfer CODE", or NULL */
+	char *transfer_to;    /* station code from the first "#transfer CODE", or NULL */
+	unsigned transfers;   /* how many "#transfer CODE" tags there were */
 	/* from the headers, for the caller's matching (never trusted for sending) */
 	char *from_addr;      /* lowercase addr-spec of From:, or NULL */
 	char *to_addrs;       /* every To/Cc/Delivered-To addr-spec, space separated */

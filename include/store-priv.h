@@ -61,4 +61,9 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
 			    GError **error);
 
+/* Carry out a transfer (store.h, struct wb_transfer_in) inside the caller's transaction
+ * (src/store_transfer.c). */
+bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,
+			      const struct wb_transfer_in *t, GError **error);
+
 #endif

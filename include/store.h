@@ -137,6 +137,9 @@ struct wb_change {
 	const char *location;    /* non-NULL: where the mail went, with uidvalidity/uid */
 	uint32_t uidvalidity, uid;
 	const struct wb_media_facts *media; /* non-NULL: what became of the media */
+	/* delivered: the mail's Message-ID; when its complaint was transferred to another
+	 * station meanwhile, the mail is placed in that station's mailbox too */
+	const char *message_id;
 };
 bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
 		    GError **error);
@@ -202,6 +205,9 @@ GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
 #define WB_RS_UNMATCHED   "unmatched"
 #define WB_RS_EMPTY          "empty"
 #define WB_RS_UNPARSABLE     "unparsable"
+#define WB_RS_REFUSED        "refused"   /* an officer's reply that cannot be carried out
+					  * (a #transfer to an unknown code, of a closed
+					  * complaint) */
 
 struct wb_outbox_in {
 	const char *kind;             /* "text" | "template" */
@@ -222,6 +228,19 @@ struct wb_mailop_in {
 	GBytes *mail;                 /* append: the mail */
 };
 
+/* "#transfer CODE" of an accepted reply, carried out in the reply's transaction: a
+ * transfers row; the complaint's station becomes to_station (its clock, opened_at, does
+ * not restart; duty_at = 0); its messages not yet on their way are moved to to_station
+ * (rendered again for its mailbox), and the stored mails of the others are placed in
+ * to_station's mailbox (mailbox operations "append", under their own Message-IDs). The
+ * complaint must still be open at from_station, else WB_STORE_FAILED (the reply is then
+ * taken again later and judged on what is there). */
+struct wb_transfer_in {
+	const char *from_station, *to_station; /* keys */
+	const char *officer, *reason;          /* the reply's sender and text */
+	const char *domain;                    /* right side of the mails' Message-IDs */
+};
+
 struct wb_reply_in {
 	const char *key, *sha256, *source;
 	const void *mail;
@@ -240,6 +259,7 @@ struct wb_reply_in {
 	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
 	const char *purpose;          /* of the send: NULL, or "transfer" */
 	bool close;                   /* #close: the complaint is closed */
+	const struct wb_transfer_in *transfer; /* #transfer: the complaint moves */
 };
 
 /* Keep a reply mail and what became of it. *already is set when an accepted reply with
@@ -248,6 +268,13 @@ struct wb_reply_in {
  * and its row updated. */
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
 			bool *already, GError **error);
+
+/* A complaint's transfers, oldest first (of struct wb_transfer *, freed with it). */
+struct wb_transfer {
+	char *from_station, *to_station, *officer, *reason;
+	gint64 at;
+};
+GPtrArray *wb_store_transfers(struct wb_store *s, int64_t complaint_id, GError **error);
 
 /* How many replies to a complaint were refused as unauthorised since `since`, not
  * counting the one kept under except_key (may be NULL). */

@@ -63,4 +63,9 @@ bool wb_is_digits(const char *s, size_t max_len);
 bool wb_is_bsuid(const char *s);         /* "IN.4471902385561207" */
 bool wb_is_dot_atom(const char *s);      /* RFC 5322 dot-atom-text */
 
+/* The Message-ID of the mail made of a message (render.h): "<wamid>@<domain>" when the
+ * wamid is dot-atom text, else "<sha256 of it>.wa@<domain>". Without angle brackets.
+ * Newly allocated. */
+char *wb_message_id(const char *wamid, const char *domain);
+
 #endif

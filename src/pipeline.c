@@ -135,6 +135,7 @@ struct job {
 	struct wb_msg *m;
 	const struct wb_station *st;
 	char *detail;          /* owned text for this job's pending change */
+	char *msgid;           /* its mail's Message-ID, once delivery starts */
 	bool settled;          /* failed, waiting or finished: nothing more in this batch */
 	bool has_media;        /* the type carries media (fetched before rendering) */
 	struct wb_media_facts facts; /* pointing into m */
@@ -193,6 +194,7 @@ static void job_free(gpointer p)
 	struct job *j = p;
 	wb_msg_free(j->m);
 	g_free(j->detail);
+	g_free(j->msgid);
 	g_free(j);
 }
 
@@ -371,13 +373,15 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 	g_autoptr(GPtrArray) send = g_ptr_array_new();
 	for (guint i = 0; i < todo->len; i++) {
 		struct job *j = todo->pdata[i];
-		g_autofree char *msgid = wb_message_id(j->m->wamid, b->cfg->domain);
-		int there = maybe_there(j->m) ? ops->exists(tg, msgid, &derr) : 0;
+		j->msgid = wb_message_id(j->m->wamid, b->cfg->domain);
+		int there = maybe_there(j->m) ? ops->exists(tg, j->msgid, &derr) : 0;
 		if (there == 1) {
 			b->res->delivered++;
 			wb_metrics_mail_delivered();
 			add_change(b, j, WB_ST_DELIVERED,
 				   g_strdup("found in the mailbox after an interrupted delivery"), -1);
+			g_array_index(b->changes, struct wb_change, b->changes->len - 1).message_id =
+				j->msgid;
 		} else if (there < 0) {
 			add_failure(b, j, derr);
 			g_clear_error(&derr);
@@ -416,6 +420,7 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 		add_change(b, j, WB_ST_DELIVERED, g_strdup(out.location), -1);
 		struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
 		c->location = j->detail;
+		c->message_id = j->msgid;
 		c->uidvalidity = out.uidvalidity;
 		c->uid = out.uid;
 		g_free(out.location);

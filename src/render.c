@@ -22,14 +22,6 @@
 
 /* ---- small pure helpers ------------------------------------------------------------- */
 
-char *wb_message_id(const char *wamid, const char *domain)
-{
-	if (wb_is_dot_atom(wamid))
-		return g_strdup_printf("%s@%s", wamid, domain);
-	g_autofree char *h = wb_sha256_hex(wamid, strlen(wamid));
-	return g_strdup_printf("%s.wa@%s", h, domain);
-}
-
 char *wb_format_phone(const char *digits)
 {
 	if (!wb_is_digits(digits, 32))

@@ -195,11 +195,12 @@ static bool find_complaint(struct wb_store *store, const struct wb_reply_keys *k
 
 /* ---- what goes to the citizen -------------------------------------------------------- */
 
-static char *params_json(const char *number, const char *station_name)
+/* A template's parameters: a JSON array of the NULL-terminated strings. */
+static char *params_json(const char *const *values)
 {
 	json_t *a = json_array();
-	json_array_append_new(a, json_string(number));
-	json_array_append_new(a, json_string(station_name));
+	for (size_t i = 0; values[i]; i++)
+		json_array_append_new(a, json_string(values[i]));
 	char *out = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	char *copy = g_strdup(out);
@@ -236,11 +237,53 @@ static char *tags_text(const struct wb_reply *r)
 
 /* ---- step 2: may it reach the citizen? ---------------------------------------------- */
 
-/* NULL when the reply may reach the citizen, with *proof saying how it proved itself;
- * else why not. */
-static char *refusal(const struct wb_config *cfg, const struct wb_station *st,
-		     const struct match *m, const struct wb_reply *r, char **proof)
+static char *time_text(const struct wb_config *cfg, gint64 t)
 {
+	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
+	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M %Z") : g_strdup("?");
+}
+
+/* "GRH (Gariahat Police Station)": how a station is named in reasons and notes. */
+static char *station_label(const struct wb_station *st, bool code_first)
+{
+	g_autofree char *name = wb_clean_line(st->name, 200);
+	return code_first ? g_strdup_printf("%s (%s)", st->code, name)
+			  : g_strdup_printf("%s (%s)", name, st->code);
+}
+
+/* An officer of a station the complaint was transferred away from: why their reply is
+ * refused, and *tell = that station (told in its own thread); else NULL. */
+static char *transferred_away(const struct wb_config *cfg, const struct wb_complaint *c,
+			      const struct wb_station *st, const GPtrArray *transfers,
+			      const char *from, const struct wb_station **tell)
+{
+	for (guint i = transfers->len; i-- > 0;) {
+		const struct wb_transfer *t = transfers->pdata[i];
+		const struct wb_station *old = wb_config_station_stored(cfg, t->from_station);
+		if (!old || old == st || !wb_officer_ok((const char *const *)old->officers, from))
+			continue;
+		const struct wb_transfer *last = transfers->pdata[transfers->len - 1];
+		g_autofree char *to = station_label(st, false);
+		g_autofree char *when = time_text(cfg, last->at);
+		*tell = old;
+		return g_strdup_printf("%s was transferred to %s on %s; replies must come from "
+				       "its officers (the sender %s is an officer of %s)", c->ref, to,
+				       when, from, old->key);
+	}
+	return NULL;
+}
+
+/* NULL when the reply may reach the citizen, with *proof saying how it proved itself;
+ * else why not, with *tell = the station to tell in its thread. */
+static char *refusal(const struct wb_config *cfg, const struct wb_station *st,
+		     const struct match *m, const struct wb_reply *r, const GPtrArray *transfers,
+		     char **proof, const struct wb_station **tell)
+{
+	*tell = st;
+	char *away = r->from_addr && !wb_officer_ok((const char *const *)st->officers, r->from_addr)
+		? transferred_away(cfg, m->c, st, transfers, r->from_addr, tell) : NULL;
+	if (away)
+		return away;
 	if (!st->officers[0])
 		return g_strdup_printf("station %s has no officers configured, so no reply is "
 				       "accepted; add officers = … to [station:%s]", st->key, st->key);
@@ -270,6 +313,23 @@ static char *refusal(const struct wb_config *cfg, const struct wb_station *st,
 			       ? "In-Reply-To/References" : "[REF] subject tag", auth);
 }
 
+/* A note of the bridge into the complaint's thread in st's mailbox. */
+static GBytes *thread_note(const struct wb_config *cfg, const struct wb_templates *tpl,
+			   const struct wb_station *st, const struct wb_complaint *c,
+			   const char *msgid, const char *summary, const char *title,
+			   const char *body, const char *const *headers, GError **error)
+{
+	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
+						     c->ref, cfg->domain);
+	struct wb_note_in note = {
+		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = c->ref,
+		.thread_root = c->first_wamid, .message_id = msgid, .reply_to = reply_to,
+		.summary = summary, .when = wb_now(), .title = title, .body = body,
+		.headers = headers, .tpl = tpl,
+	};
+	return wb_render_note(&note, error);
+}
+
 /* The note that tells the station a reply was refused: from the bridge, into the
  * complaint's thread, marked as refused in its subject and first line, quoting the
  * mail's sender and subject only as text of the body (never in a header). */
@@ -278,8 +338,6 @@ static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_templat
 			    const struct wb_reply *r, const struct wb_reply_in *in,
 			    const char *msgid, GError **error)
 {
-	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
-						     c->ref, cfg->domain);
 	g_autofree char *body = g_strdup_printf(
 		"A mail answering this complaint reached the bridge, and it was NOT sent to the "
 		"citizen.\n\n"
@@ -296,14 +354,8 @@ static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_templat
 		strcmp(in->source, "imap") == 0 ? "the replies mailbox" : "the mail server's pipe",
 		c->ref);
 	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
-	struct wb_note_in note = {
-		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = c->ref,
-		.thread_root = c->first_wamid, .message_id = msgid, .reply_to = reply_to,
-		.summary = "REFUSED reply: NOT sent to the citizen", .when = wb_now(),
-		.title = "REFUSED: a reply was NOT sent to the citizen", .body = body,
-		.headers = headers, .tpl = tpl,
-	};
-	return wb_render_note(&note, error);
+	return thread_note(cfg, tpl, st, c, msgid, "REFUSED reply: NOT sent to the citizen",
+			   "REFUSED: a reply was NOT sent to the citizen", body, headers, error);
 }
 
 /* ---- the whole step ------------------------------------------------------------------ */
@@ -388,6 +440,253 @@ static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store
 	return o;
 }
 
+/* ---- #transfer CODE ------------------------------------------------------------------- */
+
+/* A "#transfer" the parser could not read as a tag (no code, a code with other
+ * characters, a second one): never passed on to the citizen as text. */
+static bool bare_transfer(const char *text)
+{
+	static GRegex *re;
+	if (g_once_init_enter(&re)) {
+		/* No G_REGEX_OPTIMIZE: the JIT buys nothing on one reply and makes valgrind
+		 * report reads of uninitialised bytes inside its generated code. */
+		GRegex *r = g_regex_new("(?<![\\p{L}\\p{M}\\p{N}_])#transfer(?![\\p{L}\\p{M}\\p{N}_])",
+					G_REGEX_CASELESS, 0, NULL);
+		g_assert(r);
+		g_once_init_leave(&re, r);
+	}
+	return text && g_regex_match(re, text, 0, NULL);
+}
+
+/* "BHP (Bhowanipore Police Station), GRH (…)": every configured station. */
+static char *codes_list(const struct wb_config *cfg)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; cfg->stations && i < cfg->stations->len; i++) {
+		g_autofree char *l = station_label(cfg->stations->pdata[i], true);
+		g_string_append_printf(s, "%s%s", s->len ? ", " : "", l);
+	}
+	if (!s->len)
+		g_string_append(s, "none (no [station:…] is configured)");
+	return g_string_free(s, FALSE);
+}
+
+/* NULL when the reply asks for no transfer (*to NULL) or for one that can be done (*to
+ * the new station); else why it cannot be done. */
+static char *transfer_refusal(const struct wb_config *cfg, const struct wb_station *st,
+			      const struct wb_complaint *c, const struct wb_reply *r,
+			      const struct wb_station **to)
+{
+	*to = NULL;
+	bool bare = bare_transfer(r->text) || r->transfers > 1;
+	if (!r->transfer_to && !bare)
+		return NULL;
+	g_autofree char *codes = codes_list(cfg);
+	if (bare)
+		return g_strdup_printf("the reply has a #transfer that is not followed by one "
+				       "station code (2 to 8 letters or digits, once per reply); "
+				       "the codes are %s", codes);
+	const struct wb_station *found = NULL;
+	for (guint i = 0; cfg->stations && i < cfg->stations->len && !found; i++) {
+		const struct wb_station *x = cfg->stations->pdata[i];
+		if (g_ascii_strcasecmp(x->code, r->transfer_to) == 0)
+			found = x;
+	}
+	if (!found)
+		return g_strdup_printf("no station has code %s; the codes are %s", r->transfer_to,
+				       codes);
+	if (found == st)
+		return g_strdup_printf("%s is the code of this station, which holds %s already; "
+				       "the codes are %s", found->code, c->ref, codes);
+	if (strcmp(c->state, "open") != 0)
+		return g_strdup_printf("%s is closed, and a closed complaint is not transferred "
+				       "(the citizen's next message opens a new one)", c->ref);
+	if (r->close)
+		return g_strdup_printf("the reply asks both to close the complaint (#close) and to "
+				       "transfer it (#transfer %s); send one of the two", found->code);
+	*to = found;
+	return NULL;
+}
+
+/* A #transfer that cannot be done: nothing changes and nothing is sent; the reply is
+ * kept with the reason and the station told in the complaint's thread. */
+static enum wb_reply_outcome refuse_transfer(const struct wb_config *cfg,
+					     struct wb_store *store,
+					     const struct wb_templates *tpl,
+					     const struct wb_station *st,
+					     const struct wb_complaint *c, struct wb_reply_in *in,
+					     struct wb_reply_result *res, char *why)
+{
+	g_autofree char *reason = why;
+	in->state = WB_RS_REFUSED;
+	in->reason = reason;
+	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
+	g_autofree char *msgid = g_strdup_printf("wb-refused-%.32s@%s", key_hash, cfg->domain);
+	g_autofree char *body = g_strdup_printf(
+		"An officer's reply asked to transfer this complaint to another station, and the "
+		"bridge did NOT do it.\n\nWhy: %s.\n\nNothing was sent to the citizen, and the "
+		"complaint stays with this station. To transfer it, reply again with #transfer "
+		"and one of the codes. `wabridge complaint %s` lists the refused reply.",
+		reason, c->ref);
+	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
+	GError *e = NULL;
+	g_autoptr(GBytes) note = thread_note(cfg, tpl, st, c, msgid, "Transfer NOT done",
+					     "REFUSED: the complaint was NOT transferred", body,
+					     headers, &e);
+	if (!note) {
+		g_warning("reply: the note for the thread of %s cannot be written: %s", c->ref,
+			  e->message);
+		g_clear_error(&e);
+	}
+	struct wb_mailop_in op = { .station = st->key, .kind = "append", .message_id = msgid,
+				   .mail = note };
+	in->ops = note ? &op : NULL;
+	in->n_ops = note ? 1 : 0;
+	enum wb_reply_outcome o = keep(store, in, res, WB_RA_BAD, g_strdup_printf(
+		"%s; nothing changed and nothing was sent to the citizen%s", reason,
+		note ? "; the station is told in the complaint's thread" : ""));
+	res->noted = note && o == WB_RA_BAD;
+	return o;
+}
+
+struct transfer_words {
+	const struct wb_station *from, *to;
+	const struct wb_complaint *c;
+	const struct wb_reply *r;
+};
+
+/* The note in the new station's thread: from where, by whom, why. */
+static GBytes *note_arrived(const struct wb_config *cfg, const struct wb_templates *tpl,
+			    const struct transfer_words *w, const char *msgid, GError **error)
+{
+	g_autofree char *from = station_label(w->from, false);
+	g_autofree char *when = time_text(cfg, wb_now());
+	g_autofree char *opened = time_text(cfg, w->c->opened_at);
+	const char *number = w->r->number ? w->r->number : w->c->number;
+	g_autofree char *body = g_strdup_printf(
+		"This complaint was transferred to this station from %s by %s on %s.\n\n"
+		"Why, in the officer's words:\n%s\n\n"
+		"The complaint's earlier mails are placed in this thread. From now on the "
+		"citizen's messages come here, and replies to the citizen must come from this "
+		"station's officers; the citizen is told on WhatsApp which station holds the "
+		"complaint now. The clock did not restart: the complaint was opened on %s.%s%s",
+		from, w->r->from_addr, when, *w->r->text ? w->r->text : "(no reason given)",
+		opened, number ? "\nComplaint number: " : "", number ? number : "");
+	g_autofree char *summary = g_strdup_printf("Transferred here from %s", from);
+	g_autofree char *tag = g_strdup_printf("%s -> %s", w->from->code, w->to->code);
+	const char *headers[] = { "X-Wabridge-Transfer", tag, NULL };
+	return thread_note(cfg, tpl, w->to, w->c, msgid, summary,
+			   "Transferred to this station", body, headers, error);
+}
+
+/* The note in the old station's thread: where it went, and that replies come from there. */
+static GBytes *note_left(const struct wb_config *cfg, const struct wb_templates *tpl,
+			 const struct transfer_words *w, const char *msgid, GError **error)
+{
+	g_autofree char *to = station_label(w->to, false);
+	g_autofree char *when = time_text(cfg, wb_now());
+	g_autofree char *address = wb_clean_line(w->to->address, 200);
+	g_autofree char *body = g_strdup_printf(
+		"This complaint was transferred to %s <%s> by %s on %s.\n\n"
+		"Why, in the officer's words:\n%s\n\n"
+		"The complaint and its mails are now in that station's mailbox; the citizen's "
+		"further messages go there, and the citizen is told on WhatsApp which station "
+		"holds it now. Replies to the citizen must now come from that station's "
+		"officers: a reply from this station is refused.",
+		to, address, w->r->from_addr, when, *w->r->text ? w->r->text : "(no reason given)");
+	g_autofree char *summary = g_strdup_printf("Transferred to %s", to);
+	g_autofree char *title = g_strdup_printf("Transferred: the complaint is now with %s", to);
+	g_autofree char *tag = g_strdup_printf("%s -> %s", w->from->code, w->to->code);
+	const char *headers[] = { "X-Wabridge-Transfer", tag, NULL };
+	return thread_note(cfg, tpl, w->from, w->c, msgid, summary, title, body, headers,
+			   error);
+}
+
+/* What the citizen is told: inside the window the citizen-transferred text with the
+ * officer's words (a complaint number in them goes along), else the approved template
+ * (reference, new station, old station). */
+static void transfer_send(const struct wb_config *cfg, const struct wb_templates *tpl,
+			  const struct transfer_words *w, enum wb_lang lang, bool window,
+			  struct wb_outbox_in *send, char **text, char **params)
+{
+	g_autofree char *from = wb_clean_line(w->from->name, 200);
+	g_autofree char *to = wb_clean_line(w->to->name, 200);
+	*send = (struct wb_outbox_in){ .lang = wb_lang_code(lang) };
+	if (window) {
+		const char *fields[] = { "from", from, "station", to, "ref", w->c->ref,
+					 "text", w->r->text, NULL };
+		g_autofree char *filled = wb_fill_text(tpl->citizen_transferred[lang], fields);
+		*text = g_strdup(g_strstrip(filled));
+		send->kind = "text";
+		send->text = *text;
+		return;
+	}
+	const char *values[] = { w->c->ref, to, from, NULL };
+	*params = params_json(values);
+	send->kind = "template";
+	send->template_name = cfg->template_transferred;
+	send->params = *params;
+	if (!cfg->template_transferred || !*cfg->template_transferred)
+		send->fail_reason = "the citizen's 24-hour window has closed and no [whatsapp] "
+				    "template_transferred is configured";
+}
+
+static enum wb_reply_outcome accept_transfer(const struct wb_config *cfg,
+					     struct wb_store *store,
+					     const struct wb_templates *tpl,
+					     const struct transfer_words *w, const char *by,
+					     const char *proof, enum wb_lang lang, bool window,
+					     struct wb_reply_in *in, struct wb_reply_result *res)
+{
+	g_autofree char *text = NULL, *params = NULL;
+	struct wb_outbox_in send;
+	transfer_send(cfg, tpl, w, lang, window, &send, &text, &params);
+	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
+	g_autofree char *in_id = g_strdup_printf("wb-transfer-%.32s-in@%s", key_hash, cfg->domain);
+	g_autofree char *out_id = g_strdup_printf("wb-transfer-%.32s-out@%s", key_hash,
+						  cfg->domain);
+	g_autofree char *first = wb_message_id(w->c->first_wamid, cfg->domain);
+	GError *e = NULL;
+	g_autoptr(GBytes) arrived = note_arrived(cfg, tpl, w, in_id, &e);
+	g_autoptr(GBytes) left = arrived ? note_left(cfg, tpl, w, out_id, &e) : NULL;
+	if (e) {
+		/* A broken template: the admin must fix it; the transfer itself stands. */
+		g_warning("reply: the notes of the transfer of %s cannot be written: %s",
+			  w->c->ref, e->message);
+		g_clear_error(&e);
+	}
+	struct wb_mailop_in ops[4];
+	size_t n = 0;
+	if (arrived)
+		ops[n++] = (struct wb_mailop_in){ .station = w->to->key, .kind = "append",
+						  .message_id = in_id, .mail = arrived };
+	if (left)
+		ops[n++] = (struct wb_mailop_in){ .station = w->from->key, .kind = "append",
+						  .message_id = out_id, .mail = left };
+	if (w->r->number)
+		ops[n++] = (struct wb_mailop_in){ .station = w->from->key, .kind = "flag",
+						  .message_id = first, .keyword = "$WA_Registered" };
+	if (w->r->number || w->c->number)
+		ops[n++] = (struct wb_mailop_in){ .station = w->to->key, .kind = "flag",
+						  .message_id = first, .keyword = "$WA_Registered" };
+	struct wb_transfer_in t = { .from_station = w->from->key, .to_station = w->to->key,
+				    .officer = w->r->from_addr, .reason = w->r->text,
+				    .domain = cfg->domain };
+	in->state = WB_RS_ACCEPTED;
+	in->send = &send;
+	in->purpose = "transfer";
+	in->ops = ops;
+	in->n_ops = n;
+	in->transfer = &t;
+	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
+		"accepted from %s for %s (matched by %s, proven by %s)%s%s: transferred from %s "
+		"to %s; the citizen's notice %s%s", w->r->from_addr, w->c->ref, by, proof,
+		w->r->number ? ", complaint number " : "", w->r->number ? w->r->number : "",
+		w->from->key, w->to->key, send.fail_reason ? "cannot be sent: " : text
+		? "is a WhatsApp text queued in " : "is a WhatsApp template queued in ",
+		send.fail_reason ? send.fail_reason : send.lang));
+}
+
 /* Everything after the parse: match, authorise, decide the send, keep. */
 static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
@@ -406,16 +705,24 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 			    g_strdup_printf("%s; nothing was sent to anyone", m->why));
 	}
 	const struct wb_station *st = wb_config_station_stored(cfg, m->c->station);
+	g_autoptr(GPtrArray) transfers = wb_store_transfers(store, m->c->id, &e);
+	if (!transfers)
+		return store_failed(res, "reading the complaint's transfers", e);
 	g_autofree char *proof = NULL;
-	char *why = st ? refusal(cfg, st, m, r, &proof)
+	const struct wb_station *tell = NULL;
+	char *why = st ? refusal(cfg, st, m, r, transfers, &proof, &tell)
 		: g_strdup_printf("complaint %s belongs to station %s, which is no longer "
 				  "configured", m->c->ref, m->c->station);
 	if (why)
-		return refuse(cfg, store, tpl, st, m->c, r, in, res, why);
+		return refuse(cfg, store, tpl, tell, m->c, r, in, res, why);
 	if (st->number_patterns[0] && !r->number)
 		r->number = wb_reply_find_number(r->text, (const char *const *)st->number_patterns);
 	in->text = r->text;
 	in->number = r->number;
+	const struct wb_station *to = NULL;
+	char *no_transfer = transfer_refusal(cfg, st, m->c, r, &to);
+	if (no_transfer)
+		return refuse_transfer(cfg, store, tpl, st, m->c, in, res, no_transfer);
 	if (!*r->text && !r->number && !in->tags) {
 		in->state = WB_RS_EMPTY;
 		in->reason = "the reply has no new text, no complaint number and no tag";
@@ -429,8 +736,13 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	int fb = wb_lang_parse(cfg->default_language);
 	enum wb_lang lang = wb_guess_lang(msgs, fb < 0 ? WB_LANG_BN : (enum wb_lang)fb);
 	bool window = m->c->last_inbound > 0 && wb_now() - m->c->last_inbound < WINDOW_SECONDS;
+	if (to) {
+		struct transfer_words w = { .from = st, .to = to, .c = m->c, .r = r };
+		return accept_transfer(cfg, store, tpl, &w, m->by, proof, lang, window, in, res);
+	}
 	g_autofree char *station_name = wb_clean_line(st->name, 200);
-	g_autofree char *params = r->number ? params_json(r->number, station_name) : NULL;
+	const char *values[] = { r->number, station_name, NULL };
+	g_autofree char *params = r->number ? params_json(values) : NULL;
 	g_autofree char *text = window && (*r->text || r->number)
 		? citizen_text(tpl, lang, st, m->c, r) : NULL;
 	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };

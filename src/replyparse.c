@@ -309,6 +309,7 @@ char *wb_reply_find_number(const char *text, const char *const *extra_patterns)
 struct tags {
 	bool escalate, close;
 	char *transfer_to;
+	unsigned transfers;
 };
 
 static gboolean take_tag(const GMatchInfo *mi, GString *res, gpointer data)
@@ -319,7 +320,7 @@ static gboolean take_tag(const GMatchInfo *mi, GString *res, gpointer data)
 		t->escalate = true;
 	} else if (g_ascii_strcasecmp(word, "close") == 0) {
 		t->close = true;
-	} else if (!t->transfer_to) {
+	} else if (t->transfers++ == 0) {
 		g_autofree char *code = g_match_info_fetch(mi, 2);
 		t->transfer_to = g_ascii_strup(code, -1);
 	}
@@ -1189,6 +1190,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	r->escalate = t.escalate;
 	r->close = t.close;
 	r->transfer_to = t.transfer_to;
+	r->transfers = t.transfers;
 	r->number = wb_reply_find_number(r->text, extra_patterns);
 	return r;
 }

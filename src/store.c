@@ -531,9 +531,13 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 	if (*complaint_id)
 		return true;
 	gint64 idle = (gint64)cfg->complaint_idle_days * 86400;
+	/* Also a complaint transferred away from this station: the citizen keeps writing
+	 * to the number they know, and it reaches the station that holds it now. */
 	sqlite3_stmt *st = sq_prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
-				"AND citizen = ?2 AND state = 'open' ORDER BY id DESC LIMIT 1",
-				error);
+				"AND citizen = ?2 AND state = 'open' UNION ALL SELECT c.id, "
+				"c.last_activity FROM transfers t JOIN complaints c ON c.id = "
+				"t.complaint_id WHERE t.from_station = ?1 AND c.citizen = ?2 AND "
+				"c.state = 'open' ORDER BY 1 DESC LIMIT 1", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, stn->key);
@@ -602,6 +606,25 @@ static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const
 	return sq_step_done(s, st, error, "recording an event");
 }
 
+/* The station that holds the complaint now, into *stn (a transferred complaint's message
+ * goes to its new station's mailbox), unless that one is no longer configured. */
+static bool holder(struct wb_store *s, const struct wb_config *cfg, int64_t complaint_id,
+		   const struct wb_station **stn, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM complaints WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	int rc = sqlite3_step(st);
+	const char *key = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	const struct wb_station *now = key && strcmp(key, (*stn)->key) != 0
+		? wb_config_station_stored(cfg, key) : NULL;
+	if (now)
+		*stn = now;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a complaint's station");
+}
+
 /* Insert one message; *added false when its wamid is already known. */
 static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t body_id,
 			const struct wb_inmsg *m, bool *added, bool *unrouted, GError **error)
@@ -621,7 +644,8 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 		*added = false;
 		return true;
 	}
-	if (stn && !complaint_for(s, cfg, stn, m, ts, &complaint_id, error))
+	if (stn && (!complaint_for(s, cfg, stn, m, ts, &complaint_id, error) ||
+		    !holder(s, cfg, complaint_id, &stn, error)))
 		return false;
 	st = sq_prep(s, "INSERT INTO messages (wamid, body_id, station, phone_number_id, sender, "
 		  "wa_id, user_id, profile_name, ts, received_at, type, context_id, forwarded, "
@@ -939,6 +963,31 @@ static bool record_media(struct wb_store *s, int64_t id, const struct wb_media_f
 
 /* One change inside the caller's transaction; *line gets its log line (logged only
  * once the transaction has committed). */
+/* A mail delivered to a station that no longer holds its complaint (it was on its way
+ * when the complaint was transferred, store_transfer.c): placed in the mailbox of the
+ * station that holds it now. */
+static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GError **error)
+{
+	if (!c->message_id || strcmp(c->state, WB_ST_DELIVERED) != 0)
+		return true;
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
+				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, m.mail, "
+				"?3, ?3 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
+				"WHERE m.id = ?1 AND m.mail IS NOT NULL AND c.station != m.station",
+				error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
+	sq_bind_text(st, 2, c->message_id);
+	sqlite3_bind_int64(st, 3, wb_now());
+	if (!sq_step_done(s, st, error, "following a transferred complaint"))
+		return false;
+	if (sqlite3_changes(s->db))
+		g_message("message %" G_GINT64_FORMAT ": its complaint was transferred meanwhile; "
+			  "the mail is placed in the new station's mailbox too", c->id);
+	return true;
+}
+
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
 			  GError **error)
 {
@@ -989,7 +1038,8 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	sqlite3_bind_int64(st, 11, c->uid);
 	if (!sq_step_done(s, st, error, "changing a message's state") ||
 	    !add_event(s, c->id, old, c->state, c->detail, error) ||
-	    (c->media && !record_media(s, c->id, c->media, error)))
+	    (c->media && !record_media(s, c->id, c->media, error)) ||
+	    !follow_transfer(s, c, error))
 		return false;
 	*line = g_strdup_printf("message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", c->id, wamid,
 				ref ? ref : "-", old, c->state, c->detail ? ": " : "",

@@ -108,6 +108,9 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		"  d.id FROM duties d WHERE d.complaint_id = ?1"
 		" UNION ALL SELECT x.created_at, 'mail', x.kind, x.rcpts, x.state || coalesce(': ' "
 		"  || x.last_error, ''), NULL, 5, x.id FROM mailout x WHERE x.complaint_id = ?1"
+		" UNION ALL SELECT x.at, 'transfer', x.from_station, x.to_station, "
+		"  coalesce(x.officer, '?'), x.reason, 1, x.id FROM transfers x "
+		"  WHERE x.complaint_id = ?1"
 		") ORDER BY at, o, k", error);
 	if (!st)
 		return false;
@@ -118,7 +121,8 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 0));
 		const char *kind = (const char *)sqlite3_column_text(st, 1);
 		g_autofree char *a = sq_shown(st, 2), *b = sq_shown(st, 3), *cc = sq_shown(st, 4);
-		/* d: a message's JSON (not shown), a reply's source, a send's last error */
+		/* d: a message's JSON (not shown), a reply's source, a send's last error, a
+		 * transfer's reason */
 		const char *json = (const char *)sqlite3_column_text(st, 5);
 		bool message = strcmp(kind, "message") == 0;
 		g_autofree char *d = json && !message ? sq_shown(st, 5) : NULL;
@@ -130,6 +134,12 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		} else if (strcmp(kind, "reply") == 0) {
 			g_string_append_printf(out, "  %s  officer reply from %s (via %s): %s: %s\n",
 					       when, a, d, b, cc);
+		} else if (strcmp(kind, "transfer") == 0) {
+			g_autofree char *why = json ? wb_clean_line(json, 60) : g_strdup("");
+			g_autofree char *shown = wb_escape_controls(why, false);
+			g_string_append_printf(out, "  %s  transferred from station %s to %s by %s%s%s%s\n",
+					       when, a, b, cc, *shown ? ": \"" : "", shown,
+					       *shown ? "\"" : "");
 		} else if (strcmp(kind, "send") == 0) {
 			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s, message id %s"
 					       "%s%s\n", when, a, b, cc, d ? ": " : "", d ? d : "");

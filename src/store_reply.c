@@ -39,7 +39,9 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 	sqlite3_stmt *st = sq_prep(s,
 		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.state, "
 		"c.opened_at, c.last_activity, (SELECT max(m.ts) FROM messages m WHERE "
-		"m.station = c.station AND m.sender = c.citizen) FROM complaints c "
+		"m.sender = c.citizen AND m.phone_number_id = (SELECT p.phone_number_id FROM "
+		"messages p WHERE p.complaint_id = c.id ORDER BY p.id DESC LIMIT 1)) "
+		"FROM complaints c "
 		"WHERE c.ref = ?1 OR c.id = ?2", error);
 	if (!st)
 		return NULL;
@@ -192,6 +194,10 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int64_t id,
 			   GError **error)
 {
+	/* First the move, so that the send below is the new station's (its record goes
+	 * into the new thread). */
+	if (in->transfer && !wb_store_transfer_in_txn(s, in->complaint_id, id, in->transfer, error))
+		return false;
 	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
 				   "last_activity = max(last_activity, ?3), duty_at = 0, "
 				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "

@@ -54,6 +54,14 @@ bool wb_is_dot_atom(const char *s)
 	return true;
 }
 
+char *wb_message_id(const char *wamid, const char *domain)
+{
+	if (wb_is_dot_atom(wamid))
+		return g_strdup_printf("%s@%s", wamid, domain);
+	g_autofree char *h = wb_sha256_hex(wamid, strlen(wamid));
+	return g_strdup_printf("%s.wa@%s", h, domain);
+}
+
 /* A string member, cleaned: valid UTF-8, no NUL, at most max bytes. NULL when absent,
  * not a string, or empty. Numbers are accepted as strings (Meta is not consistent). */
 static char *get_str(json_t *obj, const char *key, size_t max)

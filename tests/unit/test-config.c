@@ -386,7 +386,7 @@ static void test_full_config(void)
 static const char bad_conf[] =
 	"[bridge]\n"
 	"timezone = Mars/Olympus_Mons\n"
-	"sla_hours = 0\n"
+	"sla_hours = -1\n"
 	"domain = police example\n"
 	"stat = /tmp/state.db\n"
 	"default_language = bn ; Bengali\n"
@@ -450,7 +450,7 @@ static void test_many_problems(void)
 						    "chmod 600 %s", app, app);
 	const char *const expected[] = {
 		"[bridge] timezone: unknown time zone \"Mars/Olympus_Mons\"",
-		"[bridge] sla_hours: \"0\" is not a whole number from 1 to 720",
+		"[bridge] sla_hours: \"-1\" is not a whole number from 0 to 720",
 		"[bridge] domain: \"police example\" is not a valid domain name",
 		"[bridge] stat: unknown key; did you mean state?",
 		"[bridge] default_language: holds what looks like a comment",
@@ -530,8 +530,9 @@ static const struct {
 	{ "bridge", "default_language", "en", NULL },
 	{ "bridge", "default_language", "fr", "is not one of bn | en | hi" },
 	{ "bridge", "sla_hours", "720", NULL },
-	{ "bridge", "sla_hours", "721", "from 1 to 720" },
-	{ "bridge", "sla_hours", "+5", "from 1 to 720" },
+	{ "bridge", "sla_hours", "721", "from 0 to 720" },
+	{ "bridge", "sla_hours", "0", NULL },
+	{ "bridge", "sla_hours", "+5", "from 0 to 720" },
 	{ "bridge", "sla_hours", "", "empty; set a value or delete the line" },
 	{ "bridge", "complaint_idle_days", "365", NULL },
 	{ "bridge", "complaint_idle_days", "366", "from 1 to 365" },

@@ -26,6 +26,7 @@ struct reply_case {
 	const char *number; /* NULL: none */
 	bool escalate, close;
 	const char *transfer;
+	unsigned transfers; /* 0: one when transfer is set, else none */
 };
 
 /* ---- clients, plain text ------------------------------------------------------------- */
@@ -337,6 +338,11 @@ static const struct reply_case plain_cases[] = {
 	  "#Close #transfer BHP\n",
 	  "Serious case, DC informed.", NULL, .escalate = true, .close = true, .transfer = "BHP" },
 
+	{ .name = "tags/two-transfers",
+	  PLAIN
+	  "Wrong area. #transfer GRH then #transfer to pst\n",
+	  "Wrong area. then", NULL, .transfer = "GRH", .transfers = 2 },
+
 	{ .name = "tags/not-tags",
 	  PLAIN
 	  "Use #closed and abc#close and #transfer X and #escalated: none are tags.\n",
@@ -571,6 +577,7 @@ static void check_case(const struct reply_case *c)
 	g_assert_cmpint(r->escalate, ==, c->escalate);
 	g_assert_cmpint(r->close, ==, c->close);
 	g_assert_cmpstr(r->transfer_to, ==, c->transfer);
+	g_assert_cmpuint(r->transfers, ==, c->transfers ? c->transfers : c->transfer ? 1 : 0);
 	wb_reply_free(r);
 }
 

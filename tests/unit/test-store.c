@@ -1608,6 +1608,95 @@ static void test_mailops(struct fx *f, gconstpointer data)
 	g_assert_cmpuint(done->len, ==, 0);
 }
 
+/* A transfer in a reply's transaction: what moves, what is placed, what follows. */
+static bool transfer_reply(struct fx *f, const char *key, GError **error)
+{
+	struct wb_transfer_in t = { .from_station = "bhp", .to_station = "kas",
+				    .officer = "oc@police.test", .reason = "wrong area",
+				    .domain = "wa.test" };
+	struct wb_outbox_in send = { .kind = "text", .lang = "bn", .text = "now with Kasba" };
+	struct wb_reply_in in = { .key = key, .sha256 = "00", .source = "pipe", .mail = "x",
+				  .len = 1, .sender = "oc@police.test",
+				  .complaint_id = q_int(f->db, "SELECT id FROM complaints"),
+				  .matched_by = "token", .state = WB_RS_ACCEPTED, .text = "wrong area",
+				  .tags = "#transfer KAS", .send = &send, .purpose = "transfer",
+				  .transfer = &t };
+	int64_t rid = 0;
+	bool already = false;
+	return wb_store_add_reply(f->s, &in, &rid, &already, error);
+}
+
+static void test_transfer(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) mail = g_bytes_new_static("mail", 4);
+	int64_t done = send1(f, PNID_BHP, "wamid.T1", CITIZEN_A, NOW - 600, NULL);
+	int64_t waits = send1(f, PNID_BHP, "wamid.T2", CITIZEN_A, NOW - 500, NULL);
+	int64_t busy = send1(f, PNID_BHP, "wamid.T3", CITIZEN_A, NOW - 400, NULL);
+	int64_t fresh = send1(f, PNID_BHP, "wamid.T4", CITIZEN_A, NOW - 300, NULL);
+	g_assert_true(store_mail(f->s, done, mail, &err));
+	g_assert_true(store_location(f->s, done, "INBOX", 1, 1, &err));
+	g_assert_true(store_mail(f->s, waits, mail, &err));
+	g_assert_true(store_mail(f->s, busy, mail, &err));
+	pid_t other = live_child();
+	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT
+	       " WHERE id IN (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")", (int)other, NOW - 5,
+	       busy, fresh);
+	gint64 opened = q_int(f->db, "SELECT opened_at FROM complaints");
+
+	g_assert_true(transfer_reply(f, "<t1@police.test>", &err));
+	g_assert_no_error(err);
+	g_autofree char *station = q_text(f->db, "SELECT station FROM complaints");
+	g_assert_cmpstr(station, ==, "kas");
+	g_assert_cmpint(q_int(f->db, "SELECT opened_at FROM complaints"), ==, opened);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM transfers WHERE from_station = 'bhp' "
+			      "AND to_station = 'kas'"), ==, 1);
+	/* the waiting message moves and is rendered again; the others keep their station */
+	g_autofree char *moved = q_text(f->db, "SELECT station || ' ' || state || ' ' || "
+					"(mail IS NULL) FROM messages WHERE id = %" G_GINT64_FORMAT,
+					waits);
+	g_assert_cmpstr(moved, ==, "kas received 1");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE station = 'bhp'"), ==, 3);
+	/* the mails that exist and are (or may be) in Bhowanipore's mailbox are placed in
+	 * Kasba's; the one being rendered right now follows when it is delivered */
+	g_autofree char *placed = q_text(f->db, "SELECT group_concat(message_id, ' ') FROM "
+					 "(SELECT message_id FROM mailops WHERE station = 'kas' AND "
+					 "kind = 'append' ORDER BY id)");
+	g_assert_cmpstr(placed, ==, "wamid.T1@wa.test wamid.T3@wa.test");
+	g_autofree char *purpose = q_text(f->db, "SELECT purpose || ' ' || station FROM outbox");
+	g_assert_cmpstr(purpose, ==, "transfer kas");
+	struct wb_change c = { .id = fresh, .state = WB_ST_DELIVERED, .next_at = -1,
+			       .mail = mail, .message_id = "wamid.T4@wa.test" };
+	g_assert_true(wb_store_apply(f->s, &c, 1, &err));
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM mailops WHERE station = 'kas' AND "
+			      "message_id = 'wamid.T4@wa.test'"), ==, 1);
+	end_child(other);
+
+	/* the citizen writes to Bhowanipore's number again: the complaint, at Kasba */
+	int64_t later = send1(f, PNID_BHP, "wamid.T5", CITIZEN_A, NOW - 60, NULL);
+	g_autofree char *routed = q_text(f->db, "SELECT m.station || ' ' || (m.complaint_id = "
+					 "(SELECT id FROM complaints)) FROM messages m WHERE m.id = %"
+					 G_GINT64_FORMAT, later);
+	g_assert_cmpstr(routed, ==, "kas 1");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM complaints"), ==, 1);
+	g_autoptr(wb_complaint) cp = wb_store_complaint(f->s, NULL,
+							q_int(f->db, "SELECT id FROM complaints"),
+							&err);
+	g_assert_cmpint(cp->last_inbound, ==, NOW - 60);
+
+	/* all or nothing: a transfer from a station that no longer holds it changes nothing */
+	gint64 ops = q_int(f->db, "SELECT count(*) FROM mailops");
+	g_assert_false(transfer_reply(f, "<t2@police.test>", &err));
+	g_assert_error(err, WB_STORE_ERROR, WB_STORE_FAILED);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM transfers"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM replies"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM outbox"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM mailops"), ==, ops);
+	g_autoptr(GPtrArray) list = wb_store_transfers(f->s, cp->id, &err);
+	g_assert_cmpuint(list->len, ==, 1);
+	g_assert_cmpstr(((struct wb_transfer *)list->pdata[0])->officer, ==, "oc@police.test");
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1649,6 +1738,7 @@ int main(int argc, char **argv)
 	ADD("/store/outbox/expire", test_outbox_expire);
 	ADD("/store/outbox/fallback", test_outbox_fallback);
 	ADD("/store/mailops", test_mailops);
+	ADD("/store/transfer", test_transfer);
 #undef ADD
 	return g_test_run();
 }

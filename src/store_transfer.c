@@ -1,0 +1,205 @@
+/* store_transfer: a complaint moving to another station ("#transfer CODE" in an officer's
+ * reply), inside the reply's transaction, and the record of its transfers.
+ *
+ * Design rationale: after the transfer every mail of the complaint must be in the new
+ * station's mailbox, and none may be lost to a delivery that was under way. A message
+ * still waiting (received, rendered, retry) is moved: its station changes and it is
+ * rendered again, so it goes to the new mailbox only. A message whose mail exists and
+ * that is (or may be) in the old mailbox already has that mail placed in the new one as
+ * a mailbox operation, under the same Message-ID, so the thread holds together. A
+ * message that another live process is delivering right now keeps its station: its
+ * delivery records the Message-ID (wb_change.message_id) and, seeing that the
+ * complaint has moved, places the mail in the new mailbox in the same transaction. */
+#include "store.h"
+#include "store-priv.h"
+#include "util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+struct moved {
+	int64_t id;
+	char *wamid, *state;
+	GBytes *mail;          /* NULL: not rendered yet */
+	bool busy;             /* claimed by another live process */
+};
+
+static void moved_free(gpointer p)
+{
+	struct moved *m = p;
+	g_free(m->wamid);
+	g_free(m->state);
+	if (m->mail)
+		g_bytes_unref(m->mail);
+	g_free(m);
+}
+
+static GPtrArray *complaint_mails(struct wb_store *s, int64_t complaint_id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, wamid, state, mail, claim_pid, claimed_at FROM "
+				   "messages WHERE complaint_id = ?1 ORDER BY id", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	gint64 now = wb_now();
+	GPtrArray *out = g_ptr_array_new_with_free_func(moved_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct moved *m = g_new0(struct moved, 1);
+		m->id = sqlite3_column_int64(st, 0);
+		m->wamid = sq_col_text(st, 1);
+		m->state = sq_col_text(st, 2);
+		if (sqlite3_column_type(st, 3) == SQLITE_BLOB)
+			m->mail = g_bytes_new(sqlite3_column_blob(st, 3),
+					      (gsize)sqlite3_column_bytes(st, 3));
+		sqlite3_int64 pid = sqlite3_column_int64(st, 4);
+		m->busy = sqlite3_column_type(st, 4) != SQLITE_NULL && pid != getpid() &&
+			  wb_claimant_alive(pid) && now - sqlite3_column_int64(st, 5) < 3600;
+		g_ptr_array_add(out, m);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_ptr_array_unref(out);
+		sq_fail(s, error, "reading a complaint's mails");
+		return NULL;
+	}
+	return out;
+}
+
+static bool waiting(const struct moved *m)
+{
+	return !m->busy && (strcmp(m->state, WB_ST_RECEIVED) == 0 ||
+			    strcmp(m->state, WB_ST_RENDERED) == 0 ||
+			    strcmp(m->state, WB_ST_RETRY) == 0);
+}
+
+/* A waiting message goes to the new station, to be rendered again for its mailbox. */
+static bool move_message(struct wb_store *s, const struct moved *m,
+			 const struct wb_transfer_in *t, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "UPDATE messages SET station = ?2, state = 'received', "
+				   "mail = NULL, next_at = 0, claim_pid = NULL, updated_at = ?3 "
+				   "WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, m->id);
+	sq_bind_text(st, 2, t->to_station);
+	sqlite3_bind_int64(st, 3, wb_now());
+	if (!sq_step_done(s, st, error, "moving a message to another station"))
+		return false;
+	g_autofree char *detail = g_strdup_printf("the complaint was transferred from %s to %s: "
+						  "the mail goes to %s's mailbox", t->from_station,
+						  t->to_station, t->to_station);
+	st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) VALUES (?1, ?2, "
+		     "?3, 'received', ?4)", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, wb_now());
+	sqlite3_bind_int64(st, 2, m->id);
+	sq_bind_text(st, 3, m->state);
+	sq_bind_text(st, 4, detail);
+	if (!sq_step_done(s, st, error, "recording an event"))
+		return false;
+	g_message("message %" G_GINT64_FORMAT " %s: %s → received: %s", m->id, m->wamid,
+		  m->state, detail);
+	return true;
+}
+
+static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb_transfer_in *t,
+		       GError **error)
+{
+	g_autoptr(GPtrArray) mails = complaint_mails(s, complaint_id, error);
+	if (!mails)
+		return false;
+	for (guint i = 0; i < mails->len; i++) {
+		const struct moved *m = mails->pdata[i];
+		if (waiting(m)) {
+			if (!move_message(s, m, t, error))
+				return false;
+			continue;
+		}
+		if (!m->mail)
+			continue; /* being rendered right now: its delivery places it */
+		g_autofree char *msgid = wb_message_id(m->wamid, t->domain);
+		struct wb_mailop_in op = { .station = t->to_station, .kind = "append",
+					   .message_id = msgid, .mail = m->mail };
+		if (!wb_store_queue_mailops(s, &op, 1, error))
+			return false;
+	}
+	return true;
+}
+
+bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,
+			      const struct wb_transfer_in *t, GError **error)
+{
+	gint64 now = wb_now();
+	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET station = ?3, duty_at = 0 WHERE id = "
+				   "?1 AND station = ?2 AND state = 'open'", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sq_bind_text(st, 2, t->from_station);
+	sq_bind_text(st, 3, t->to_station);
+	if (!sq_step_done(s, st, error, "transferring a complaint"))
+		return false;
+	if (sqlite3_changes(s->db) != 1) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "complaint %" G_GINT64_FORMAT
+			    " is no longer open at station %s (changed meanwhile)", complaint_id,
+			    t->from_station);
+		return false;
+	}
+	st = sq_prep(s, "INSERT INTO transfers (complaint_id, from_station, to_station, reply_id, "
+		     "officer, reason, at) VALUES (?1, ?2, ?3, nullif(?4, 0), ?5, ?6, ?7)", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sq_bind_text(st, 2, t->from_station);
+	sq_bind_text(st, 3, t->to_station);
+	sqlite3_bind_int64(st, 4, reply_id);
+	sq_bind_text(st, 5, t->officer);
+	sq_bind_text(st, 6, t->reason);
+	sqlite3_bind_int64(st, 7, now);
+	if (!sq_step_done(s, st, error, "recording a transfer") ||
+	    !move_mails(s, complaint_id, t, error))
+		return false;
+	g_message("complaint %" G_GINT64_FORMAT ": station %s → %s (transferred by %s)",
+		  complaint_id, t->from_station, t->to_station, t->officer ? t->officer : "?");
+	return true;
+}
+
+static void transfer_free(gpointer p)
+{
+	struct wb_transfer *t = p;
+	g_free(t->from_station);
+	g_free(t->to_station);
+	g_free(t->officer);
+	g_free(t->reason);
+	g_free(t);
+}
+
+GPtrArray *wb_store_transfers(struct wb_store *s, int64_t complaint_id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT from_station, to_station, officer, reason, at FROM "
+				   "transfers WHERE complaint_id = ?1 ORDER BY at, id", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	GPtrArray *out = g_ptr_array_new_with_free_func(transfer_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct wb_transfer *t = g_new0(struct wb_transfer, 1);
+		t->from_station = sq_col_text(st, 0);
+		t->to_station = sq_col_text(st, 1);
+		t->officer = sq_col_text(st, 2);
+		t->reason = sq_col_text(st, 3);
+		t->at = sqlite3_column_int64(st, 4);
+		g_ptr_array_add(out, t);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_ptr_array_unref(out);
+		sq_fail(s, error, "reading a complaint's transfers");
+		return NULL;
+	}
+	return out;
+}
