@@ -441,11 +441,16 @@ bool wb_store_duty_report(struct wb_store *s, GString *out, GError **error);
 
 enum wb_complaint_filter { WB_COMPLAINTS_ALL, WB_COMPLAINTS_OPEN, WB_COMPLAINTS_OVERDUE };
 
-/* One line per complaint (with a header line), oldest first; station NULL for all.
- * Overdue: open, no complaint number, opened at least overdue_after seconds before now. */
+/* Where an open complaint stands on its clock ("overdue", "due soon", … see
+ * wb_duty_state()), for the listings; NULL when unknown. */
+typedef const char *wb_duty_state_fn(void *ctx, int64_t complaint_id);
+
+/* One line per complaint (with a header line), oldest first; station NULL for all. Each
+ * open complaint shows state_of's words; OVERDUE lists the open ones it calls "overdue"
+ * (past their clock without a delivered number). */
 bool wb_store_complaints_list(struct wb_store *s, const char *station,
-			      enum wb_complaint_filter filter, gint64 now, gint64 overdue_after,
-			      GString *out, unsigned *count, GError **error);
+			      enum wb_complaint_filter filter, wb_duty_state_fn *state_of,
+			      void *ctx, GString *out, unsigned *count, GError **error);
 /* A complaint and its whole history in time order: the citizen's messages and their
  * mails, officers' replies (taken or refused, and why), WhatsApp sends and their
  * statuses. WB_STORE_NOT_FOUND for an unknown reference. */

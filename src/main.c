@@ -40,15 +40,17 @@ static const char usage_text[] =
 "Commands:\n"
 "  serve            Run the daemon in the foreground: webhook listener (GET handshake,\n"
 "                   signed POSTs, /healthz, /metrics), delivery, WhatsApp sends, and\n"
-"                   the replies mailbox watched with IDLE ([replies] mode = imap).\n"
+"                   the replies mailbox watched with IDLE ([replies] mode = imap),\n"
+"                   and the station's duty (see Duty below).\n"
 "                   The listener answers Meta with thousands of slow or hostile\n"
 "                   connections open, within the [webhook] limits max_connections,\n"
 "                   max_connections_per_ip, request_timeout and body_memory.\n"
 "                   SIGTERM/SIGINT finish in-flight work and exit 0; SIGHUP reloads\n"
 "                   the configuration (a broken one is refused, the old one kept).\n"
-"  run              One pass for cron: deliver everything queued, poll the replies\n"
-"                   mailbox once ([replies] mode = imap), send queued WhatsApp\n"
-"                   replies and write their records into the threads, then exit.\n"
+"  run              One pass for cron: deliver everything queued, fire the duties\n"
+"                   that are due, send escalation mail, poll the replies mailbox\n"
+"                   once ([replies] mode = imap), send queued WhatsApp messages and\n"
+"                   write their records into the threads, then exit.\n"
 "                   Exit 0 when all is done, 75 when some work waits for a retry.\n"
 "  ingest [FILE]    Accept one webhook POST body from FILE or standard input.\n"
 "                   --signature 'sha256=HEX'  the X-Hub-Signature-256 header value\n"
@@ -82,14 +84,18 @@ static const char usage_text_more[] =
 "                   number_patterns. Exit 0, or 65 when the mail cannot be parsed.\n"
 "  complaints [--station KEY] [--open|--overdue]\n"
 "                   List complaints, oldest first: reference, station, state, when\n"
-"                   opened, last activity, messages, complaint number; OVERDUE marks\n"
-"                   open ones past half of sla_hours without a number.\n"
+"                   opened, last activity, messages, complaint number, and for open\n"
+"                   ones where the clock stands [unacknowledged, due soon, overdue,\n"
+"                   escalated, number sent, number delivered]; --overdue lists those\n"
+"                   past their clock without a delivered number.\n"
 "  complaint REF    Show one complaint and its whole history: the citizen's messages\n"
 "                   and their mails, officers' replies (taken or refused, and why),\n"
-"                   WhatsApp sends and every status. Exit 67 for an unknown REF.\n"
+"                   WhatsApp sends and every status, duties kept, escalation mail\n"
+"                   and transfers; then its clock. Exit 67 for an unknown REF.\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
-"                   refused and why, and WhatsApp sends that failed or wait.\n"
+"                   refused and why, WhatsApp sends that failed or wait, duties\n"
+"                   kept, and escalation mail waiting for the mail server.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
 "                   server URL will be reached (see Network rules below).\n"
@@ -111,6 +117,18 @@ static const char usage_text2[] =
 "Environment:\n"
 "  WABRIDGE_CONFIG          Configuration file when -c is not given.\n"
 "  HTTP_X_HUB_SIGNATURE_256 Signature for ingest (set by web servers for CGI).\n"
+"\n"
+"Duty (both serve and run, each step once per complaint, across restarts):\n"
+"  A new complaint is acknowledged to the citizen on WhatsApp ([bridge] send_ack),\n"
+"  asking for the signed paper complaint until a photo or document comes. Its clock\n"
+"  (sla_hours, from the first message) stops only when the complaint number is\n"
+"  DELIVERED to the citizen: at half a \"due soon\" note in the thread, at the\n"
+"  limit an \"overdue\" note, $WA_Overdue and mail to escalate_to, at twice the\n"
+"  limit mail to escalate_late_to. Serious-crime words (serious_keywords_file) or\n"
+"  an officer's #escalate escalate at once (Importance: high, serious_sla_hours).\n"
+"  No photo or document after signature_reminder_hours: one reminder. At\n"
+"  digest_hour each station gets a digest of its open complaints. #transfer CODE\n"
+"  in a reply moves a complaint to another station. Mail goes out by [smtp].\n"
 "\n"
 "Network rules:\n"
 "  TLS is always verified: against ca_file or the tls_fingerprint pin when set,\n"
@@ -641,6 +659,20 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 
 /* ---- complaints, complaint ------------------------------------------------------------ */
 
+struct duty_ctx {
+	const struct wb_config *cfg;
+	struct wb_store *store;
+	gint64 now;
+};
+
+static const char *duty_state_of(void *data, int64_t id)
+{
+	struct duty_ctx *x = data;
+	g_autoptr(wb_duty_case) dc = wb_store_duty_case(x->store, id, NULL);
+	return dc ? wb_duty_state(x->cfg, wb_config_station_stored(x->cfg, dc->station), dc,
+				  x->now) : NULL;
+}
+
 static int cmd_complaints(const struct cmd_ctx *c)
 {
 	char *station = NULL;
@@ -677,14 +709,13 @@ static int cmd_complaints(const struct cmd_ctx *c)
 	GError *err = NULL;
 	g_autoptr(GString) out = g_string_new(NULL);
 	unsigned n = 0;
-	/* Overdue: half the promised time has passed without a complaint number (SPEC §7). */
-	gint64 after = (gint64)cfg->sla_hours * 3600 / 2;
+	struct duty_ctx dctx = { cfg, store, wb_now() };
 	enum wb_complaint_filter f = late ? WB_COMPLAINTS_OVERDUE : open ? WB_COMPLAINTS_OPEN
 									 : WB_COMPLAINTS_ALL;
 	if (rc == EX_OK && !store) {
 		rc = EX_TEMPFAIL;
-	} else if (store && !wb_store_complaints_list(store, key, f, wb_now(), after, out, &n,
-						      &err)) {
+	} else if (store && !wb_store_complaints_list(store, key, f, duty_state_of, &dctx,
+						      out, &n, &err)) {
 		say_error("complaints: %s", err->message);
 		g_error_free(err);
 		rc = EX_TEMPFAIL;

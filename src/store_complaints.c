@@ -14,47 +14,41 @@
 #include <jansson.h>
 #include <string.h>
 
-static bool overdue(gint64 opened_at, const char *number, const char *state, gint64 now,
-		    gint64 after)
-{
-	return !number && strcmp(state, "open") == 0 && now - opened_at >= after;
-}
-
 bool wb_store_complaints_list(struct wb_store *s, const char *station,
-			      enum wb_complaint_filter filter, gint64 now, gint64 overdue_after,
-			      GString *out, unsigned *count, GError **error)
+			      enum wb_complaint_filter filter, wb_duty_state_fn *state_of,
+			      void *ctx, GString *out, unsigned *count, GError **error)
 {
 	*count = 0;
 	sqlite3_stmt *st = sq_prep(s,
 		"SELECT c.ref, c.station, c.state, c.opened_at, c.last_activity, c.number, "
 		"c.citizen, (SELECT count(*) FROM messages m WHERE m.complaint_id = c.id), "
-		"(SELECT count(*) FROM outbox o WHERE o.complaint_id = c.id AND o.state = 'failed') "
+		"(SELECT count(*) FROM outbox o WHERE o.complaint_id = c.id AND o.state = 'failed'), "
+		"c.id, (SELECT count(*) FROM transfers t WHERE t.complaint_id = c.id) "
 		"FROM complaints c WHERE (?1 IS NULL OR c.station = ?1) AND (?2 = 0 OR c.state = "
-		"'open') AND (?3 = 0 OR (c.number IS NULL AND ?4 - c.opened_at >= ?5)) "
-		"ORDER BY c.opened_at, c.id", error);
+		"'open') ORDER BY c.opened_at, c.id", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, station);
 	sqlite3_bind_int(st, 2, filter != WB_COMPLAINTS_ALL);
-	sqlite3_bind_int(st, 3, filter == WB_COMPLAINTS_OVERDUE);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int64(st, 5, overdue_after);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *state = (const char *)sqlite3_column_text(st, 2);
+		bool open = strcmp(state, "open") == 0;
+		const char *duty = open && state_of ? state_of(ctx, sqlite3_column_int64(st, 9)) : NULL;
+		if (filter == WB_COMPLAINTS_OVERDUE && !(duty && strcmp(duty, "overdue") == 0))
+			continue;
 		const char *number = (const char *)sqlite3_column_text(st, 5);
 		g_autofree char *shown = sq_shown(st, 5);
-		gint64 opened = sqlite3_column_int64(st, 3);
-		g_autofree char *when = sq_time_text(opened);
+		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 3));
 		g_autofree char *last = sq_time_text(sqlite3_column_int64(st, 4));
 		if (!*count)
 			g_string_append(out, "REF              STATION      STATE   OPENED (UTC)          "
-					     "LAST ACTIVITY         MSGS  NUMBER\n");
-		g_string_append_printf(out, "%-16s %-12s %-7s %-21s %-21s %4lld  %s%s%s\n",
+					     "LAST ACTIVITY         MSGS  NUMBER  [DUTY]\n");
+		g_string_append_printf(out, "%-16s %-12s %-7s %-21s %-21s %4lld  %s%s%s%s%s%s\n",
 				       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), state,
 				       when, last, sqlite3_column_int64(st, 7), number ? shown : "-",
-				       overdue(opened, number, state, now, overdue_after)
-				       ? "  OVERDUE" : "",
+				       duty ? "  [" : "", duty ? duty : "", duty ? "]" : "",
+				       sqlite3_column_int64(st, 10) ? "  TRANSFERRED" : "",
 				       sqlite3_column_int64(st, 8) ? "  SEND FAILED" : "");
 		(*count)++;
 	}

@@ -264,8 +264,12 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 	gint64 now = wb_now();
 	if (!sq_begin(s, error))
 		return false;
+	/* A complaint's duty is its own wherever it is now: one that fired before a
+	 * transfer does not fire again at the new station. */
 	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO duties (complaint_id, station, kind, "
-				   "key, at, detail) VALUES (?1, ?2, ?3, coalesce(?4, ''), ?5, ?6)",
+				   "key, at, detail) SELECT ?1, ?2, ?3, coalesce(?4, ''), ?5, ?6 "
+				   "WHERE ?1 = 0 OR NOT EXISTS (SELECT 1 FROM duties WHERE "
+				   "complaint_id = ?1 AND kind = ?3 AND key = coalesce(?4, ''))",
 				   error);
 	if (!st)
 		return sq_rollback(s);

@@ -11,9 +11,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import wbtest as W  # noqa: E402
 
 
+# The fixture's message was sent at this time; the bridge's clock is pinned a minute
+# later, so the acknowledgement goes out inside the citizen's window and no timer of the
+# station's duty is due yet.
+SENT = 1792051200
+
+
 def bare(args, cwd, stdin=None):
     """wabridge with no -c and no $WABRIDGE_CONFIG: the embedded defaults."""
-    env = dict(os.environ)
+    env = dict(os.environ, WABRIDGE_NOW=str(SENT + 60))
     env.pop("WABRIDGE_CONFIG", None)
     p = subprocess.run(W.WRAP + [W.WABRIDGE] + args, input=stdin, capture_output=True, cwd=cwd,
                        env=env, timeout=120)
@@ -54,11 +60,19 @@ def test(t):
     t.eq(rc, 0, "run on the embedded defaults exits 0", err)
     maildir = os.path.join(d, "wabridge-data", "mail", "441880000100101")
     new = os.path.join(maildir, "new")
-    files = os.listdir(new) if os.path.isdir(new) else []
-    t.eq(len(files), 1, "one mail in ./wabridge-data/mail/<phone_number_id>/new/")
+    # The keyword $WA_Acknowledged moves the citizen's mail from new/ to cur/.
+    names = [os.path.join(maildir, sub, n) for sub in ("new", "cur")
+             if os.path.isdir(os.path.join(maildir, sub))
+             for n in sorted(os.listdir(os.path.join(maildir, sub)))]
+    mails = [W.parse(open(n, "rb").read()) for n in names]
+    files = [n for n, m in zip(names, mails) if m["X-WhatsApp-Type"]]
+    t.eq(len(files), 1, "one mail in ./wabridge-data/mail/<phone_number_id>/")
+    acks = [m for m in mails if m["X-Wabridge-Outbox"] and "Acknowledged" in m["Subject"]]
+    t.eq(len(acks), 1, "the acknowledgement's record is in the thread (a dry run)")
+    t.eq(len(mails), 2, "and nothing else")
     t.ok(os.path.exists(os.path.join(d, "wabridge-data", "state.db")), "state in ./wabridge-data/state.db")
     if files:
-        raw = open(os.path.join(new, files[0]), "rb").read()
+        raw = open(files[0], "rb").read()
         msg = W.parse(raw)
         t.eq(str(msg["Subject"]), "[P0101-2026-000001] আমার বাড়ির সামনে থেকে স্কুটার চুরি হয়েছে।",
              "the auto station's reference and the Bengali subject")
@@ -66,7 +80,8 @@ def test(t):
              "an auto station has a made-up address at the default domain")
     rc, _, _ = bare(["ingest"], d, stdin=body)
     bare(["run"], d)
-    t.eq(len(os.listdir(new)), 1, "the same body again adds no mail to the Maildir")
+    t.eq(len(os.listdir(new)) + len(os.listdir(os.path.join(maildir, "cur"))), 2,
+         "the same body again adds no mail to the Maildir")
     rc, out, _ = bare(["status"], d)
     t.ok("441880000100101: queue 0" in out and "delivered 1" in out, "status on the defaults", out)
 
@@ -74,8 +89,9 @@ def test(t):
         t.skip("mutt shows the mail", "mutt or tmux is not installed")
         return
     home = tempfile.mkdtemp(prefix="wbh.")
-    index, screen = mutt_screens(maildir, home,
-                                 keys=[("Enter", "গাড়ির নম্বর WB-02-AK-1234")])
+    index, _, screen = mutt_screens(maildir, home,
+                                 keys=[("=", "P0101-2026-000001"),
+                                       ("Enter", "গাড়ির নম্বর WB-02-AK-1234")])
     t.ok("P0101-2026-000001" in index and "স্কুটার চুরি" in index,
          "mutt's index shows the decoded Bengali subject", index)
     t.ok("তনুশ্রী বসু" in index, "mutt's index shows the decoded sender name", index)

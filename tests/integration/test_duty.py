@@ -204,6 +204,11 @@ def test_clock(t):
     t.eq(got, ["due_soon", "overdue", "overdue_note"], "24 h: overdue once, across serve, "
          "SIGKILL and run")
     t.eq(count_notes(s, ref, "OVERDUE"), 1, "one overdue note in the thread")
+    rc, out, _ = s.b.run("complaints", "--overdue", env=at(T0 + 24 * H + 10))
+    t.ok(rc == 0 and ref in out and "[overdue]" in out and "1 complaint" in out,
+         "`complaints --overdue` lists it with its state", out)
+    rc, out, _ = s.b.run("complaints", "--overdue", env=at(T0 + 11 * H))
+    t.ok(rc == 0 and ref not in out, "not overdue when the clock says 11 h", out)
     t.eq(count_notes(s, ref, "ESCALATED"), 1, "one escalation note in the thread")
     t.ok("$WA_Overdue" in flags(s.first(w)) and "$WA_Escalated" in flags(s.first(w)),
          "the first mail has $WA_Overdue and $WA_Escalated", flags(s.first(w)))
