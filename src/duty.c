@@ -136,12 +136,16 @@ static GBytes *note(const struct ctx *x, const char *msgid, const char *summary,
 	return wb_render_note(&in, error);
 }
 
-static enum wb_lang citizen_lang(const struct ctx *x, GError **error)
+/* The citizen's language, from the script of their messages; false when the store
+ * fails. */
+static bool citizen_lang(const struct ctx *x, enum wb_lang *lang, GError **error)
 {
 	g_autoptr(GPtrArray) msgs = wb_store_complaint_messages(x->store, x->c->id, 50, error);
 	int fb = wb_lang_parse(x->cfg->default_language);
-	enum wb_lang dflt = fb < 0 ? WB_LANG_BN : (enum wb_lang)fb;
-	return msgs ? wb_guess_lang(msgs, dflt) : dflt;
+	*lang = fb < 0 ? WB_LANG_BN : (enum wb_lang)fb;
+	if (msgs)
+		*lang = wb_guess_lang(msgs, *lang);
+	return msgs != NULL;
 }
 
 static bool in_window(const struct ctx *x)
@@ -192,12 +196,10 @@ static bool acknowledge(const struct ctx *x, GError **error)
 {
 	if (!x->cfg->send_ack || wb_duty_case_has(x->c, "ack"))
 		return true;
-	GError *e = NULL;
-	enum wb_lang lang = citizen_lang(x, &e);
-	if (e) {
-		g_propagate_error(error, e);
+	enum wb_lang lang;
+	if (!citizen_lang(x, &lang, error))
 		return false;
-	}
+	GError *e = NULL;
 	g_autofree char *name = station_name(x);
 	if (!in_window(x)) {
 		/* Processed after the citizen's window closed (the bridge was down for a
@@ -242,12 +244,9 @@ static bool remind(const struct ctx *x, gint64 *next, GError **error)
 		*next = MIN(*next, at);
 		return true;
 	}
-	GError *e = NULL;
-	enum wb_lang lang = citizen_lang(x, &e);
-	if (e) {
-		g_propagate_error(error, e);
+	enum wb_lang lang;
+	if (!citizen_lang(x, &lang, error))
 		return false;
-	}
 	g_autofree char *name = station_name(x);
 	g_autofree char *hours = g_strdup_printf("%d", h);
 	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };
@@ -327,7 +326,9 @@ static GBytes *escalation_mail(const struct ctx *x, enum wb_escalation_why why,
 	return wb_render_escalation(&in, error);
 }
 
-/* Escalate: a note in the thread, $WA_Escalated, and the mail to rcpt. */
+/* Escalate: a note in the thread, $WA_Escalated, and the mail to rcpt. A serious or
+ * manual escalation also puts the complaint on the shorter clock; a timed one (overdue,
+ * the second tier) does not. */
 static bool escalate(const struct ctx *x, const char *kind, enum wb_escalation_why why,
 		     const char *rcpt, const char *rcpt_key, const char *const *matched,
 		     const char *headline, const char *serious_words, GError **error)
@@ -375,7 +376,8 @@ static bool escalate(const struct ctx *x, const char *kind, enum wb_escalation_w
 	out.rcpts = rcpts;
 	struct wb_duty_in in = { .kind = kind, .ops = ops, .n_ops = G_N_ELEMENTS(ops),
 				 .mails = mail ? &out : NULL, .n_mails = mail ? 1 : 0,
-				 .serious = serious_words, .escalate = true,
+				 .serious = serious_words,
+				 .escalate = why == WB_ESC_SERIOUS || why == WB_ESC_MANUAL,
 				 .detail = rcpt ? rcpt : "nobody to tell" };
 	return fire(x, &in, error);
 }

@@ -33,14 +33,9 @@ void wb_duty_case_free(struct wb_duty_case *c)
 	g_free(c);
 }
 
-GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
+/* Every row's first column of a prepared, bound statement, as int64_t ids. */
+static GArray *step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' AND "
-				   "duty_at <= ?1 ORDER BY duty_at, id LIMIT ?2", error);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, max);
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -50,10 +45,21 @@ GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError *
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		g_array_unref(ids);
-		sq_fail(s, error, "finding complaints whose duty is due");
+		sq_fail(s, error, what);
 		return NULL;
 	}
 	return ids;
+}
+
+GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' AND "
+				   "duty_at <= ?1 ORDER BY duty_at, id LIMIT ?2", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, max);
+	return step_ids(s, st, "finding complaints whose duty is due", error);
 }
 
 /* The state of the complaint's number: 2 delivered (or read), 1 sent to the citizen but
@@ -164,19 +170,7 @@ GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **
 	if (!st)
 		return NULL;
 	sq_bind_text(st, 1, station);
-	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		g_array_append_val(ids, id);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		g_array_unref(ids);
-		sq_fail(s, error, "listing a station's open complaints");
-		return NULL;
-	}
-	return ids;
+	return step_ids(s, st, "listing a station's open complaints", error);
 }
 
 bool wb_duty_case_has(const struct wb_duty_case *c, const char *kind)
