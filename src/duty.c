@@ -28,7 +28,8 @@
 #include <jansson.h>
 #include <string.h>
 
-#define DUTY_BATCH 200
+#define DUTY_BATCH 200    /* complaints read at once */
+#define DUTY_BATCHES 50   /* batches in one pass at most */
 #define MAIL_BATCH 50
 #define WINDOW_S (24 * 3600)          /* WhatsApp's customer service window */
 #define MEDIA_BUDGET (20u << 20)      /* media attached to one escalation mail at most */
@@ -724,12 +725,20 @@ bool wb_duty_pass(const struct wb_config *cfg, struct wb_store *store, const gin
 		  struct wb_duty_result *res, GError **error)
 {
 	*res = (struct wb_duty_result){ 0 };
-	g_autoptr(GArray) ids = wb_store_duty_due(store, wb_now(), DUTY_BATCH, error);
-	if (!ids)
-		return false;
-	for (guint i = 0; i < ids->len && !(stop && g_atomic_int_get(stop)); i++)
-		if (!duty_one(cfg, store, g_array_index(ids, int64_t, i), res, error))
+	/* Batch after batch until none is due: each complaint looked at gets a later
+	 * duty_at, so it drops out of the next batch. Bounded, so that complaints that keep
+	 * receiving messages cannot hold the pass. */
+	guint last = DUTY_BATCH;
+	for (unsigned batch = 0; last == DUTY_BATCH && batch < DUTY_BATCHES &&
+	     !(stop && g_atomic_int_get(stop)); batch++) {
+		g_autoptr(GArray) ids = wb_store_duty_due(store, wb_now(), DUTY_BATCH, error);
+		if (!ids)
 			return false;
+		for (guint i = 0; i < ids->len && !(stop && g_atomic_int_get(stop)); i++)
+			if (!duty_one(cfg, store, g_array_index(ids, int64_t, i), res, error))
+				return false;
+		last = ids->len;
+	}
 	gint64 next = NEVER;
 	if (!digests(cfg, store, wb_now(), res, &next, error) ||
 	    !send_mails(cfg, store, stop, res, error))
@@ -739,7 +748,7 @@ bool wb_duty_pass(const struct wb_config *cfg, struct wb_store *store, const gin
 	if (!wb_store_duty_soonest(store, &duty_soonest, error) ||
 	    !wb_store_mailout_pending(store, &waiting, &mail_soonest, error))
 		return false;
-	if (ids->len == DUTY_BATCH)
+	if (last == DUTY_BATCH)
 		duty_soonest = wb_now();
 	gint64 soonest = next;
 	if (duty_soonest)

@@ -25,9 +25,14 @@
 #      unsigned bodies of almost max_body, and 300 wrong-signature bodies held one byte
 #      short of their end (load.c -A); meanwhile a signed POST and a GET /healthz from
 #      127.0.0.1, one after the other for 10 s, are timed, and VmRSS is sampled.
+#   e. the station's duty: WB_BENCH_COMPLAINTS (2000) complaints opened at once in one
+#      station (Maildir, so the mail server is out of it), then `wabridge run` with the
+#      clock pinned: once with nothing due, once at the half-way mark, when every
+#      complaint's "due soon" duty fires.
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
-# WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_KEEP=1 keeps the work directory.
+# WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_KEEP=1 keeps
+# the work directory.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -37,6 +42,7 @@ cd "$top" || exit 1
 : "${WB_BENCH_CONNS:=32}"
 : "${WB_BENCH_RATE:=2000}"
 : "${WB_BENCH_SLOW:=5000}"
+: "${WB_BENCH_COMPLAINTS:=2000}"
 CC=${CC:-cc}
 # key:code:phone_number_id:IMAP user of tests/lib/dovecot.sh
 STATIONS="bhowanipore:BHP:441880000100101:bhowanipore gariahat:GRH:441880000200202:jadavpur
@@ -400,6 +406,63 @@ say "   $line_d2"
 say "   $line_d3"
 say ""
 
+# ---- e: the station's duty over many open complaints ----------------------------------------
+
+E=$WB_BENCH_COMPLAINTS
+d=$work/e
+mkdir -p "$d"
+cat >"$d/wabridge.conf" <<EOF
+[bridge]
+state = $d/state.db
+domain = wa.police.test
+send_ack = false
+digest_hour = -1
+signature_reminder_hours = 0
+
+[whatsapp]
+dry_run = true
+
+[replies]
+token_secret_file = $work/reply_secret
+
+[station:bhowanipore]
+name = Bhowanipore Police Station
+code = BHP
+phone_number_id = 441880000100101
+deliver = maildir:$d/mail
+EOF
+T0=1796536800
+i=0
+{
+	printf '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"919831200101","phone_number_id":"441880000100101"},"contacts":[],"messages":['
+	while [ $i -lt "$E" ]; do
+		[ $i -gt 0 ] && printf ','
+		printf '{"from":"9198%08d","id":"wamid.BENCHDUTY%06d","timestamp":"%d","type":"text","text":{"body":"My phone was stolen near the market, complaint %d"}}' \
+			"$i" "$i" "$T0" "$i"
+		i=$((i + 1))
+	done
+	printf ']}}]}]}'
+} >"$d/body.json"
+duty_run() { # seconds after T0: the run's wall time in ms
+	t0=$(date +%s%N)
+	WABRIDGE_NOW=$((T0 + $1)) "$WABRIDGE" -q -c "$d/wabridge.conf" run >>"$d/run.log" 2>&1
+	t1=$(date +%s%N)
+	calc "($t1 - $t0) / 1000000" 0
+}
+WABRIDGE_NOW=$T0 "$WABRIDGE" -q -c "$d/wabridge.conf" ingest <"$d/body.json" >"$d/ingest.log" 2>&1 ||
+	die "the duty bench's body was refused: $(cat "$d/ingest.log")"
+e_first=$(duty_run 60)
+e_idle=$(duty_run 600)
+e_fire=$(duty_run $((12 * 3600 + 1)))
+fired=$(sqlite3 "$d/state.db" "SELECT count(*) FROM duties WHERE kind = 'due_soon'" 2>/dev/null || echo 0)
+e_rate=$(calc "$fired * 1000 / ($e_fire > 0 ? $e_fire : 1)" 0)
+say "e. the station's duty: $E open complaints of one station (Maildir, clock 24 h): the first run (deliveries, serious-word scan) $e_first ms; a run with nothing due $e_idle ms; the run at the half-way mark fired $fired due-soon duties (a note rendered and queued each) in $e_fire ms"
+line_e1="duties fired by one run: $e_rate/s (target >= 100/s, so that $E complaints due at once fire within a cron minute; ratio $(ratio "$e_rate" 100))$(verdict "$e_rate >= 100 && $fired == $E")"
+line_e2="a run with nothing due over $E open complaints: $e_idle ms (target < 1000 ms, ratio $(ratio "$e_idle" 1000))$(verdict "$e_idle < 1000")"
+say "   $line_e1"
+say "   $line_e2"
+say ""
+
 # ---- summary ------------------------------------------------------------------------------
 
 warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" | grep -c . )
@@ -417,6 +480,8 @@ say "  $line_c2"
 say "  $line_d1"
 say "  $line_d2"
 say "  $line_d3"
+say "  $line_e1"
+say "  $line_e2"
 if [ "$warnings" -gt 0 ]; then
 	say "  serve logged $warnings warning lines (-q); the first ones:"
 	cat "$work/a/serve.log" "$work/b/serve.log" | head -n 5 | sed 's/^/    /'
