@@ -95,6 +95,7 @@ struct ctx {
 	struct wb_duty_case *c;
 	gint64 now, clock;
 	struct wb_duty_result *res;
+	bool again;   /* something could not be rendered: look again in an hour */
 };
 
 static char *duty_msgid(const struct ctx *x, const char *prefix, const char *kind)
@@ -179,10 +180,12 @@ static bool fire(const struct ctx *x, struct wb_duty_in *in, GError **error)
 
 /* A template that cannot be rendered is the admin's to fix: the duty waits for it (the
  * complaint is looked at again in an hour), nothing else stops. */
-static bool broken(const struct ctx *x, const char *what, GError *e)
+static bool broken(struct ctx *x, const char *what, GError *e)
 {
-	g_warning("%s: the %s cannot be rendered: %s", x->c->ref, what, e->message);
+	g_warning("%s: the %s cannot be rendered: %s; tried again in an hour", x->c->ref, what,
+		  e->message);
 	g_error_free(e);
+	x->again = true;
 	return true;
 }
 
@@ -193,7 +196,7 @@ static char *station_name(const struct ctx *x)
 	return wb_clean_line(x->st->name, 200);
 }
 
-static bool acknowledge(const struct ctx *x, GError **error)
+static bool acknowledge(struct ctx *x, GError **error)
 {
 	if (!x->cfg->send_ack || wb_duty_case_has(x->c, "ack"))
 		return true;
@@ -235,7 +238,7 @@ static bool acknowledge(const struct ctx *x, GError **error)
 	return fire(x, &in, error);
 }
 
-static bool remind(const struct ctx *x, gint64 *next, GError **error)
+static bool remind(struct ctx *x, gint64 *next, GError **error)
 {
 	int h = x->cfg->signature_reminder_hours;
 	if (!h || x->c->has_paper || wb_duty_case_has(x->c, "reminder"))
@@ -290,7 +293,7 @@ static char *escalation_thread(const struct ctx *x)
 }
 
 /* The escalation mail to rcpt (NULL: nobody to tell, no mail). */
-static GBytes *escalation_mail(const struct ctx *x, enum wb_escalation_why why,
+static GBytes *escalation_mail(struct ctx *x, enum wb_escalation_why why,
 			       const char *rcpt, const char *const *matched,
 			       const char *msgid, GError **error)
 {
@@ -330,7 +333,7 @@ static GBytes *escalation_mail(const struct ctx *x, enum wb_escalation_why why,
 /* Escalate: a note in the thread, $WA_Escalated, and the mail to rcpt. A serious or
  * manual escalation also puts the complaint on the shorter clock; a timed one (overdue,
  * the second tier) does not. */
-static bool escalate(const struct ctx *x, const char *kind, enum wb_escalation_why why,
+static bool escalate(struct ctx *x, const char *kind, enum wb_escalation_why why,
 		     const char *rcpt, const char *rcpt_key, const char *const *matched,
 		     const char *headline, const char *serious_words, GError **error)
 {
@@ -384,7 +387,7 @@ static bool escalate(const struct ctx *x, const char *kind, enum wb_escalation_w
 }
 
 /* Read what came since the last look: serious words, and escalate on them. */
-static bool scan(const struct ctx *x, int64_t *scanned, GError **error)
+static bool scan(struct ctx *x, int64_t *scanned, GError **error)
 {
 	g_autoptr(GPtrArray) rows = wb_store_complaint_texts(x->store, x->c->id, x->c->scanned_msg,
 							     false, error);
@@ -417,11 +420,12 @@ static bool scan(const struct ctx *x, int64_t *scanned, GError **error)
 		      (const char *const *)words->pdata, headline, list, error))
 		return false;
 	/* From now on the shorter clock applies. */
-	x->c->serious = g_strdup(list);
+	if (wb_duty_case_has(x->c, "serious"))
+		x->c->serious = g_strdup(list);
 	return true;
 }
 
-static bool by_hand(const struct ctx *x, GError **error)
+static bool by_hand(struct ctx *x, GError **error)
 {
 	if (!x->c->escalate_by || wb_duty_case_has(x->c, "manual"))
 		return true;
@@ -431,14 +435,14 @@ static bool by_hand(const struct ctx *x, GError **error)
 	if (!escalate(x, "manual", WB_ESC_MANUAL, x->st->escalate_to, "escalate_to", NULL,
 		      headline, NULL, error))
 		return false;
-	if (!x->c->escalated_at)
+	if (!x->c->escalated_at && wb_duty_case_has(x->c, "manual"))
 		x->c->escalated_at = x->now;
 	return true;
 }
 
 /* ---- the clock ----------------------------------------------------------------------- */
 
-static bool due_soon(const struct ctx *x, GError **error)
+static bool due_soon(struct ctx *x, GError **error)
 {
 	g_autofree char *msgid = duty_msgid(x, "wb-duty", "due_soon");
 	gint64 deadline = x->c->opened_at + x->clock;
@@ -463,7 +467,7 @@ static bool due_soon(const struct ctx *x, GError **error)
 	return fire(x, &in, error);
 }
 
-static bool overdue(const struct ctx *x, GError **error)
+static bool overdue(struct ctx *x, GError **error)
 {
 	g_autofree char *msgid = duty_msgid(x, "wb-duty", "overdue_note");
 	g_autofree char *first = wb_message_id(x->c->first_wamid, x->cfg->domain);
@@ -498,7 +502,7 @@ static bool overdue(const struct ctx *x, GError **error)
 			error);
 }
 
-static bool overdue_late(const struct ctx *x, GError **error)
+static bool overdue_late(struct ctx *x, GError **error)
 {
 	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
 	g_autofree char *clock = hours_text(2 * x->clock);
@@ -567,6 +571,12 @@ static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_
 	if (!scan(&x, &scanned, error) || !by_hand(&x, error) || !acknowledge(&x, error) ||
 	    !keep_clock(&x, &next, error) || !remind(&x, &next, error))
 		return false;
+	if (x.again) {
+		/* A broken template held a duty back: the messages are read again too, so
+		 * that a serious word is not passed over. */
+		next = MIN(next, now + 3600);
+		scanned = c->scanned_msg;
+	}
 	return wb_store_duty_next(store, id, next, scanned, error);
 }
 
