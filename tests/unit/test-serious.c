@@ -282,13 +282,15 @@ static void test_normal_forms(void)
 					  "\u0995\u09BE\u09A0\u0997\u09A1\u09BC\u09BE\n"
 					  "\u0958\u0924\u094D\u0932\n"
 					  "caf\u00E9 attack\n"
-					  "ধর্ষণ\n");
+					  "ধর্ষণ\n"
+					  "Rape\n");
 	static const struct { const char *text, *want; } cases[] = {
 		{ "\u09AC\u09C7\u09BE\u09AE\u09BE", "\u09AC\u09CB\u09AE\u09BE" },      /* NFD */
 		{ "\u0995\u09BE\u09A0\u0997\u09DC\u09BE", "\u0995\u09BE\u09A0\u0997\u09A1\u09BC\u09BE" },
 		{ "\u0915\u093C\u0924\u094D\u0932", "\u0958\u0924\u094D\u0932" },
 		{ "CAFE\u0301 ATTACK", "caf\u00E9 attack" },
-		{ "\uFF52\uFF41\uFF50\uFF45 caf\u00E9 attack", "caf\u00E9 attack" },
+		{ "\uFF52\uFF41\uFF50\uFF45 caf\u00E9 attack", "Rape|caf\u00E9 attack" },
+		{ "\U0001D411\U0001D400\U0001D40F\U0001D404", "Rape" }, /* mathematical bold */
 		{ "ধর্\u200Dষণ", "ধর্ষণ" },  /* ZWJ inside the conjunct */
 		{ "ধ\u200Cর্ষণ", "ধর্ষণ" },  /* ZWNJ */
 		{ "ধর্ষ\u00ADণ", "ধর্ষণ" },  /* soft hyphen */
