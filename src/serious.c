@@ -79,6 +79,7 @@ struct entry {
 };
 
 struct wb_serious {
+	gatomicrefcount ref;   /* the built-in list is shared, see wb_serious_load() */
 	struct entry *entries;
 	unsigned n;
 };
@@ -361,7 +362,7 @@ static void entry_clear(struct entry *e)
 		g_regex_unref(e->re);
 }
 
-struct wb_serious *wb_serious_load(const char *path, GError **error)
+static struct wb_serious *load_list(const char *path, GError **error)
 {
 	size_t len = 0;
 	g_autofree char *text = read_list(path, &len, error);
@@ -388,14 +389,32 @@ struct wb_serious *wb_serious_load(const char *path, GError **error)
 	}
 	g_string_free(l.problems, TRUE);
 	struct wb_serious *s = g_new0(struct wb_serious, 1);
+	g_atomic_ref_count_init(&s->ref);
 	s->n = l.entries->len;
 	s->entries = (struct entry *)(void *)g_array_free(l.entries, FALSE);
 	return s;
 }
 
+/* The built-in list never changes while the process runs: it is compiled once and each
+ * load takes a reference to it, so that a reload or a check costs nothing. */
+struct wb_serious *wb_serious_load(const char *path, GError **error)
+{
+	static GMutex lock;
+	static struct wb_serious *builtin; /* holds one reference for the process */
+	if (path != NULL)
+		return load_list(path, error);
+	g_mutex_lock(&lock);
+	if (builtin == NULL)
+		builtin = load_list(NULL, error);
+	if (builtin != NULL)
+		g_atomic_ref_count_inc(&builtin->ref);
+	g_mutex_unlock(&lock);
+	return builtin;
+}
+
 void wb_serious_free(struct wb_serious *s)
 {
-	if (s == NULL)
+	if (s == NULL || !g_atomic_ref_count_dec(&s->ref))
 		return;
 	for (unsigned i = 0; i < s->n; i++)
 		entry_clear(&s->entries[i]);
