@@ -14,7 +14,9 @@ struct wb_serious;
 
 /* Load the list from path, or the built-in list when path is NULL. NULL with an error
  * naming FILE:LINE and what is wrong (bad entry, not UTF-8, too long, too many); every bad
- * line is named, up to WB_SERIOUS_MAX_PROBLEMS, separated by "; ". */
+ * line is named, up to WB_SERIOUS_MAX_PROBLEMS, separated by "; ". The built-in list is
+ * compiled once per process and shared: loading it again is cheap. Either way the result
+ * is the caller's, to be given back with wb_serious_free(). */
 struct wb_serious *wb_serious_load(const char *path, GError **error);
 void wb_serious_free(struct wb_serious *s);
 typedef struct wb_serious wb_serious;

@@ -1638,7 +1638,7 @@ static void load_serious(struct build *b)
 	GError *err = NULL;
 	b->cfg->serious = wb_serious_load(b->cfg->serious_keywords_file, &err);
 	if (b->cfg->serious == NULL) {
-		problem(b, "bridge", "serious_keywords_file", "%s; fix the line, or unset the key "
+		problem(b, "bridge", "serious_keywords_file", "%s; fix the file, or unset the key "
 			"to use the built-in list", err->message);
 		g_error_free(err);
 	}

@@ -30,17 +30,22 @@
  * ligatures, no-break spaces) and Unicode case folding. Entries are written in any
  * normalisation and case, and "RAPE", "Rape" and "ｒａｐｅ" all find "rape".
  *
- * Matching. Each entry is compiled once, at load, into its own GRegex (JIT): the escaped
- * words joined by the separator class, with a lookbehind and a lookahead for the word
- * boundaries a * does not lift. A text is put in canonical form once and every regex
- * is run over it once, for its first match: every entry present is reported, nested ones
+ * Matching. Each entry is compiled once, at load, into its own GRegex: the escaped words
+ * joined by the separator class, with a lookbehind and a lookahead for the word
+ * boundaries a * does not lift. Every entry present in a text is reported, nested ones
  * included ("attempt to murder" and "murder"), in order of where they first occur (list
- * order among those at the same place). The patterns are literals without nested
- * quantifiers, so a match is linear in the text; the text is capped; a 4 KiB text against
- * the built-in list takes well under a millisecond or so (tests/unit/test-serious.c
- * prints the figure). One alternation of all entries would be faster but reports only
- * one entry where several overlap, and it meets PCRE2's compiled-size limit with a long
- * list.
+ * order among those at the same place). Running some 600 regexes over every text would
+ * be slow without PCRE2's JIT, and valgrind cannot follow JIT code; so each entry also
+ * has a key, its longest run of word characters, which the text must hold as a whole
+ * word (or, where a * opens that side, as the start, end or part of a word). A text is
+ * put in canonical form once and cut into its distinct words (a hash set, and sorted
+ * arrays of the words and of the words reversed, for prefixes and suffixes); only the
+ * entries whose key is there run their regex. The key is a necessary condition, so it
+ * changes no result, only the time: a 4 KiB text against the built-in list takes about
+ * half a millisecond, most of it Unicode normalisation (test-serious prints the figure).
+ * The patterns are literals without nested quantifiers, so a match is linear in the
+ * text, and the text is capped. One alternation of all entries would report only one
+ * entry where several overlap, and meets PCRE2's compiled-size limit with a long list.
  *
  * Checking. Every line is checked and every bad one named as FILE:LINE (up to
  * WB_SERIOUS_MAX_PROBLEMS): not UTF-8, a control character, too long, a misplaced *,
@@ -61,40 +66,62 @@
 #define NOT_BEFORE_WORD "(?!" WORD_CLASS ")"
 #define SEPARATOR "[\\s\\p{Z}\\p{Pd}]++"
 
+/* What a text's words must hold for an entry to be possible at all: its longest run of
+ * word characters (the key) as a whole word, or as the start, the end or any part of a
+ * word where a * or the entry's own edge leaves that side open. */
+enum key_kind { KEY_WORD, KEY_PREFIX, KEY_SUFFIX, KEY_INSIDE };
+
 struct entry {
 	char *written;         /* the entry as written in the list, trimmed */
 	GRegex *re;
+	char *key;             /* canonical; reversed for KEY_SUFFIX */
+	enum key_kind kind;
 };
 
 struct wb_serious {
+	gatomicrefcount ref;   /* the built-in list is shared, see wb_serious_load() */
 	struct entry *entries;
 	unsigned n;
 };
 
 /* ---- the canonical form ----------------------------------------------------------------- */
 
-/* Invisible characters that occur inside words: dropped. */
-static bool is_inword_invisible(gunichar c)
+/* The UTF-8 of the invisible characters that occur inside words, dropped: ZWNJ, ZWJ,
+ * soft hyphen, word joiner, BOM; and of the zero-width space, made a space. */
+static size_t invisible_at(const char *p, bool *is_space)
 {
-	return c == 0x200C || c == 0x200D || c == 0x00AD || c == 0x2060 || c == 0xFEFF;
+	static const char *const inword[] = {
+		"\u200C", "\u200D", "\u00AD", "\u2060", "\uFEFF",
+	};
+	*is_space = strncmp(p, "\u200B", 3) == 0;
+	if (*is_space)
+		return 3;
+	for (size_t i = 0; i < G_N_ELEMENTS(inword); i++)
+		if (strncmp(p, inword[i], strlen(inword[i])) == 0)
+			return strlen(inword[i]);
+	return 0;
 }
 
-/* Valid UTF-8, without in-word invisibles, NFKC, case-folded. len < 0: NUL-terminated. */
+/* Valid UTF-8, without in-word invisibles, NFKC, case-folded. len < 0: NUL-terminated.
+ * Folding after NFKC also folds what NFKC makes of styled capitals (𝐑 becomes R). */
 static char *canon(const char *s, gssize len)
 {
 	g_autofree char *valid = g_utf8_make_valid(s, len);
-	GString *kept = g_string_sized_new(strlen(valid) + 1);
-	for (const char *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
-		gunichar c = g_utf8_get_char(p);
-		if (is_inword_invisible(c))
+	char *w = valid;
+	for (const char *p = valid; *p != '\0';) {
+		bool is_space;
+		size_t skip = (guchar)*p >= 0xC2 ? invisible_at(p, &is_space) : 0;
+		if (skip == 0) {
+			*w++ = *p++;
 			continue;
-		g_string_append_unichar(kept, c == 0x200B ? ' ' : c);
+		}
+		if (is_space)
+			*w++ = ' ';
+		p += skip;
 	}
-	g_autofree char *nfkc = g_utf8_normalize(kept->str, (gssize)kept->len, G_NORMALIZE_NFKC);
-	g_string_free(kept, TRUE);
-	g_autofree char *folded = g_utf8_casefold(nfkc, -1);
-	/* folding can undo the normal form in rare cases; normalise once more */
-	return g_utf8_normalize(folded, -1, G_NORMALIZE_NFKC);
+	*w = '\0';
+	g_autofree char *nfkc = g_utf8_normalize(valid, -1, G_NORMALIZE_NFKC);
+	return g_utf8_casefold(nfkc, -1);
 }
 
 static bool is_word_char(gunichar c)
@@ -104,7 +131,44 @@ static bool is_word_char(gunichar c)
 	       g_unichar_type(c) == G_UNICODE_OTHER_NUMBER;
 }
 
+static char *reversed(const char *s, size_t len)
+{
+	char *r = g_malloc(len + 1);
+	for (size_t i = 0; i < len; i++)
+		r[i] = s[len - 1 - i];
+	r[len] = '\0';
+	return r;
+}
+
 /* ---- one entry -------------------------------------------------------------------------- */
+
+/* The key of a canonical core: its longest run of word characters, and which of its
+ * sides a * leaves open. */
+static void set_key(struct entry *e, const char *core, bool lead_star, bool trail_star)
+{
+	size_t best_at = 0, best_len = 0, len = strlen(core);
+	const char *run = NULL;
+	for (const char *p = core;; p = g_utf8_next_char(p)) {
+		bool word = *p != '\0' && is_word_char(g_utf8_get_char(p));
+		if (word && run == NULL)
+			run = p;
+		if (!word && run != NULL) {
+			if ((size_t)(p - run) > best_len) {
+				best_at = (size_t)(run - core);
+				best_len = (size_t)(p - run);
+			}
+			run = NULL;
+		}
+		if (*p == '\0')
+			break;
+	}
+	bool open_left = lead_star && best_at == 0;
+	bool open_right = trail_star && best_at + best_len == len;
+	e->kind = open_left ? (open_right ? KEY_INSIDE : KEY_SUFFIX)
+			    : (open_right ? KEY_PREFIX : KEY_WORD);
+	e->key = e->kind == KEY_SUFFIX ? reversed(core + best_at, best_len)
+				       : g_strndup(core + best_at, best_len);
+}
 
 /* Trim Unicode white space at both ends, in place; returns the start. */
 static char *trim(char *s)
@@ -142,8 +206,9 @@ static char *pattern_of(const char *core, bool lead_star, bool trail_star)
 	return g_string_free(re, FALSE);
 }
 
-/* Checks one trimmed, non-comment line and makes its pattern; NULL with why set. */
-static char *entry_pattern(const char *line, GString *why)
+/* Checks one trimmed, non-comment line and makes its pattern and key; NULL with why
+ * set. */
+static char *entry_pattern(const char *line, struct entry *e, GString *why)
 {
 	size_t len = strlen(line);
 	if (len > WB_SERIOUS_MAX_ENTRY_BYTES) {
@@ -175,6 +240,7 @@ static char *entry_pattern(const char *line, GString *why)
 				: "entry has no letter or digit");
 		return NULL;
 	}
+	set_key(e, c, lead, trail);
 	return pattern_of(c, lead, trail);
 }
 
@@ -209,32 +275,38 @@ static void take_line(struct loading *l, char *raw, size_t rawlen, unsigned line
 	if (line[0] == '\0' || line[0] == '#')
 		return;
 	g_autoptr(GString) why = g_string_new(NULL);
-	char *src = entry_pattern(line, why);
+	struct entry e = { 0 };
+	char *src = entry_pattern(line, &e, why);
 	if (src == NULL) {
 		line_problem(l, lineno, why->str);
 		return;
 	}
 	if (g_hash_table_contains(l->patterns, src)) {
+		g_free(e.key);
 		g_free(src);
 		return;
 	}
 	if (l->entries->len >= WB_SERIOUS_MAX_ENTRIES) {
 		g_autofree char *w = g_strdup_printf("more than %u entries", WB_SERIOUS_MAX_ENTRIES);
 		line_problem(l, lineno, w);
+		g_free(e.key);
 		g_free(src);
 		return;
 	}
+	/* No G_REGEX_OPTIMIZE: the keys leave few regexes to run, and valgrind cannot
+	 * follow PCRE2's JIT code. */
 	GError *err = NULL;
-	GRegex *re = g_regex_new(src, G_REGEX_OPTIMIZE, 0, &err);
-	if (re == NULL) { /* an escaped literal always compiles; say so if one does not */
+	e.re = g_regex_new(src, 0, 0, &err);
+	if (e.re == NULL) { /* an escaped literal always compiles; say so if one does not */
 		g_autofree char *w = g_strdup_printf("entry cannot be compiled: %s", err->message);
 		line_problem(l, lineno, w);
 		g_error_free(err);
+		g_free(e.key);
 		g_free(src);
 		return;
 	}
 	g_hash_table_add(l->patterns, src);
-	struct entry e = { .written = g_strdup(line), .re = re };
+	e.written = g_strdup(line);
 	g_array_append_val(l->entries, e);
 }
 
@@ -285,11 +357,12 @@ static char *read_list(const char *path, size_t *len, GError **error)
 static void entry_clear(struct entry *e)
 {
 	g_free(e->written);
+	g_free(e->key);
 	if (e->re != NULL)
 		g_regex_unref(e->re);
 }
 
-struct wb_serious *wb_serious_load(const char *path, GError **error)
+static struct wb_serious *load_list(const char *path, GError **error)
 {
 	size_t len = 0;
 	g_autofree char *text = read_list(path, &len, error);
@@ -316,14 +389,32 @@ struct wb_serious *wb_serious_load(const char *path, GError **error)
 	}
 	g_string_free(l.problems, TRUE);
 	struct wb_serious *s = g_new0(struct wb_serious, 1);
+	g_atomic_ref_count_init(&s->ref);
 	s->n = l.entries->len;
 	s->entries = (struct entry *)(void *)g_array_free(l.entries, FALSE);
 	return s;
 }
 
+/* The built-in list never changes while the process runs: it is compiled once and each
+ * load takes a reference to it, so that a reload or a check costs nothing. */
+struct wb_serious *wb_serious_load(const char *path, GError **error)
+{
+	static GMutex lock;
+	static struct wb_serious *builtin; /* holds one reference for the process */
+	if (path != NULL)
+		return load_list(path, error);
+	g_mutex_lock(&lock);
+	if (builtin == NULL)
+		builtin = load_list(NULL, error);
+	if (builtin != NULL)
+		g_atomic_ref_count_inc(&builtin->ref);
+	g_mutex_unlock(&lock);
+	return builtin;
+}
+
 void wb_serious_free(struct wb_serious *s)
 {
-	if (s == NULL)
+	if (s == NULL || !g_atomic_ref_count_dec(&s->ref))
 		return;
 	for (unsigned i = 0; i < s->n; i++)
 		entry_clear(&s->entries[i]);
@@ -337,6 +428,84 @@ unsigned wb_serious_count(const struct wb_serious *s)
 }
 
 /* ---- matching --------------------------------------------------------------------------- */
+
+/* The distinct words of a canonical text, for the keys: a set, and sorted arrays of the
+ * words and of the words reversed, for prefixes and suffixes. */
+struct words {
+	GHashTable *set;       /* owns the words */
+	GPtrArray *sorted;
+	GPtrArray *rsorted;    /* owns the reversed words */
+};
+
+static gint str_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void words_init(struct words *w, const char *t)
+{
+	w->set = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	const char *run = NULL;
+	for (const char *p = t;; p = g_utf8_next_char(p)) {
+		bool word = *p != '\0' && is_word_char(g_utf8_get_char(p));
+		if (word && run == NULL)
+			run = p;
+		if (!word && run != NULL) {
+			g_hash_table_add(w->set, g_strndup(run, (size_t)(p - run)));
+			run = NULL;
+		}
+		if (*p == '\0')
+			break;
+	}
+	guint n = g_hash_table_size(w->set);
+	w->sorted = g_ptr_array_sized_new(n);
+	w->rsorted = g_ptr_array_new_full(n, g_free);
+	GHashTableIter it;
+	gpointer k;
+	g_hash_table_iter_init(&it, w->set);
+	while (g_hash_table_iter_next(&it, &k, NULL)) {
+		g_ptr_array_add(w->sorted, k);
+		g_ptr_array_add(w->rsorted, reversed(k, strlen(k)));
+	}
+	g_ptr_array_sort(w->sorted, str_cmp);
+	g_ptr_array_sort(w->rsorted, str_cmp);
+}
+
+static void words_clear(struct words *w)
+{
+	g_ptr_array_unref(w->sorted);
+	g_ptr_array_unref(w->rsorted);
+	g_hash_table_destroy(w->set);
+}
+
+/* Does a word of the sorted array start with key? */
+static bool some_starts_with(const GPtrArray *a, const char *key)
+{
+	guint lo = 0, hi = a->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		if (strcmp(a->pdata[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < a->len && g_str_has_prefix(a->pdata[lo], key);
+}
+
+static bool possible(const struct entry *e, const struct words *w, const char *t)
+{
+	switch (e->kind) {
+	case KEY_WORD:
+		return g_hash_table_contains(w->set, e->key);
+	case KEY_PREFIX:
+		return some_starts_with(w->sorted, e->key);
+	case KEY_SUFFIX:
+		return some_starts_with(w->rsorted, e->key);
+	case KEY_INSIDE:
+		return strstr(t, e->key) != NULL;
+	}
+	return true;
+}
 
 struct hit {
 	gint start;
@@ -356,8 +525,12 @@ char **wb_serious_match(const struct wb_serious *s, const char *text)
 	if (s == NULL || text == NULL || s->n == 0)
 		return NULL;
 	g_autofree char *t = canon(text, (gssize)strnlen(text, WB_SERIOUS_SCAN_BYTES));
+	struct words w;
+	words_init(&w, t);
 	g_autoptr(GArray) hits = g_array_new(FALSE, FALSE, sizeof(struct hit));
 	for (unsigned i = 0; i < s->n; i++) {
+		if (!possible(&s->entries[i], &w, t))
+			continue;
 		GMatchInfo *mi = NULL;
 		if (g_regex_match(s->entries[i].re, t, 0, &mi)) {
 			struct hit h = { .entry = i };
@@ -366,6 +539,7 @@ char **wb_serious_match(const struct wb_serious *s, const char *text)
 		}
 		g_match_info_free(mi);
 	}
+	words_clear(&w);
 	if (hits->len == 0)
 		return NULL;
 	g_array_sort(hits, hit_cmp);
