@@ -53,6 +53,14 @@ struct wb_note_in {
 };
 GBytes *wb_render_note(const struct wb_note_in *in, GError **error);
 
+/* A note in the thread of complaint ref (first mail first_wamid) in st's mailbox, with
+ * the configuration's domain, zone, templates and the complaint's reply address, dated
+ * now; no attachment. */
+GBytes *wb_render_thread_note(const struct wb_config *cfg, const struct wb_station *st,
+			      const char *ref, const char *first_wamid, const char *msgid,
+			      const char *summary, const char *title, const char *body,
+			      const char *const *headers, GError **error);
+
 /* Fill {{field}} markers of a text template: fields are name, value, ..., NULL.
  * Newly allocated. */
 char *wb_fill_text(const char *tpl, const char *const *fields);

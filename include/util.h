@@ -79,6 +79,9 @@ bool wb_read_all(const char *path, size_t cap, GBytes **out, GError **error);
 /* Unix time t in the IANA zone (UTC when the zone is unknown); NULL when t is out of
  * range. */
 GDateTime *wb_local_time(gint64 t, const char *zone);
+/* t in the zone, formatted with g_date_time_format's fmt ("?" when it cannot be).
+ * Newly allocated. */
+char *wb_local_text(gint64 t, const char *zone, const char *fmt);
 
 /* Unix time now (seconds); tests may pin it with $WABRIDGE_NOW. */
 gint64 wb_now(void);

@@ -84,8 +84,7 @@ static char *hours_text(gint64 seconds)
 
 static char *time_text(const struct wb_config *cfg, gint64 t)
 {
-	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
-	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M %Z") : g_strdup("?");
+	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
 }
 
 struct ctx {
@@ -126,16 +125,9 @@ static const char *const todo =
 static GBytes *note(const struct ctx *x, const char *msgid, const char *summary,
 		    const char *title, const char *body, GError **error)
 {
-	g_autofree char *reply_to = wb_reply_address(x->cfg->replies_address, x->cfg->token_secret,
-						     x->c->ref, x->cfg->domain);
 	const char *headers[] = { "X-Wabridge-Duty", title, NULL };
-	struct wb_note_in in = {
-		.domain = x->cfg->domain, .timezone = x->cfg->timezone, .station = x->st,
-		.ref = x->c->ref, .thread_root = x->c->first_wamid, .message_id = msgid,
-		.reply_to = reply_to, .summary = summary, .when = x->now, .title = title,
-		.body = body, .headers = headers, .tpl = x->cfg->tpl,
-	};
-	return wb_render_note(&in, error);
+	return wb_render_thread_note(x->cfg, x->st, x->c->ref, x->c->first_wamid, msgid,
+				     summary, title, body, headers, error);
 }
 
 /* The citizen's language, from the script of their messages; false when the store

@@ -730,8 +730,7 @@ static int cmd_complaints(const struct cmd_ctx *c)
 
 static char *local_text(const struct wb_config *cfg, gint64 t)
 {
-	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
-	return local ? g_date_time_format(local, "%Y-%m-%d %H:%M %Z") : g_strdup("?");
+	return wb_local_text(t, cfg->timezone, "%Y-%m-%d %H:%M %Z");
 }
 
 /* Where the complaint's clock stands, after its history. */

@@ -156,8 +156,7 @@ static const char *state_words(const char *s)
 
 static char *time_text(const struct wb_config *cfg, gint64 t)
 {
-	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
-	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M:%S %Z") : g_strdup("?");
+	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M:%S %Z");
 }
 
 /* What the citizen gets, as the station should read it. */

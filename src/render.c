@@ -557,3 +557,19 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	g_object_unref(mail);
 	return out;
 }
+
+GBytes *wb_render_thread_note(const struct wb_config *cfg, const struct wb_station *st,
+			      const char *ref, const char *first_wamid, const char *msgid,
+			      const char *summary, const char *title, const char *body,
+			      const char *const *headers, GError **error)
+{
+	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
+						     ref, cfg->domain);
+	struct wb_note_in in = {
+		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = ref,
+		.thread_root = first_wamid, .message_id = msgid, .reply_to = reply_to,
+		.summary = summary, .when = wb_now(), .title = title, .body = body,
+		.headers = headers, .tpl = cfg->tpl,
+	};
+	return wb_render_note(&in, error);
+}

@@ -239,8 +239,7 @@ static char *tags_text(const struct wb_reply *r)
 
 static char *time_text(const struct wb_config *cfg, gint64 t)
 {
-	g_autoptr(GDateTime) local = wb_local_time(t, cfg->timezone);
-	return local ? g_date_time_format(local, "%-d %B %Y, %H:%M %Z") : g_strdup("?");
+	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
 }
 
 /* "GRH (Gariahat Police Station)": how a station is named in reasons and notes. */
@@ -314,20 +313,12 @@ static char *refusal(const struct wb_config *cfg, const struct wb_station *st,
 }
 
 /* A note of the bridge into the complaint's thread in st's mailbox. */
-static GBytes *thread_note(const struct wb_config *cfg, const struct wb_templates *tpl,
-			   const struct wb_station *st, const struct wb_complaint *c,
+static GBytes *thread_note(const struct wb_config *cfg, const struct wb_station *st, const struct wb_complaint *c,
 			   const char *msgid, const char *summary, const char *title,
 			   const char *body, const char *const *headers, GError **error)
 {
-	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
-						     c->ref, cfg->domain);
-	struct wb_note_in note = {
-		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = c->ref,
-		.thread_root = c->first_wamid, .message_id = msgid, .reply_to = reply_to,
-		.summary = summary, .when = wb_now(), .title = title, .body = body,
-		.headers = headers, .tpl = tpl,
-	};
-	return wb_render_note(&note, error);
+	return wb_render_thread_note(cfg, st, c->ref, c->first_wamid, msgid, summary, title,
+				     body, headers, error);
 }
 
 /* The note that tells the station a reply was refused: from the bridge, into the
@@ -354,7 +345,7 @@ static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_templat
 		strcmp(in->source, "imap") == 0 ? "the replies mailbox" : "the mail server's pipe",
 		c->ref);
 	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
-	return thread_note(cfg, tpl, st, c, msgid, "REFUSED reply: NOT sent to the citizen",
+	return thread_note(cfg, st, c, msgid, "REFUSED reply: NOT sent to the citizen",
 			   "REFUSED: a reply was NOT sent to the citizen", body, headers, error);
 }
 
@@ -530,7 +521,7 @@ static enum wb_reply_outcome refuse_transfer(const struct wb_config *cfg,
 		reason, c->ref);
 	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
 	GError *e = NULL;
-	g_autoptr(GBytes) note = thread_note(cfg, tpl, st, c, msgid, "Transfer NOT done",
+	g_autoptr(GBytes) note = thread_note(cfg, st, c, msgid, "Transfer NOT done",
 					     "REFUSED: the complaint was NOT transferred", body,
 					     headers, &e);
 	if (!note) {
@@ -575,7 +566,7 @@ static GBytes *note_arrived(const struct wb_config *cfg, const struct wb_templat
 	g_autofree char *summary = g_strdup_printf("Transferred here from %s", from);
 	g_autofree char *tag = g_strdup_printf("%s -> %s", w->from->code, w->to->code);
 	const char *headers[] = { "X-Wabridge-Transfer", tag, NULL };
-	return thread_note(cfg, tpl, w->to, w->c, msgid, summary,
+	return thread_note(cfg, w->to, w->c, msgid, summary,
 			   "Transferred to this station", body, headers, error);
 }
 
@@ -598,7 +589,7 @@ static GBytes *note_left(const struct wb_config *cfg, const struct wb_templates 
 	g_autofree char *title = g_strdup_printf("Transferred: the complaint is now with %s", to);
 	g_autofree char *tag = g_strdup_printf("%s -> %s", w->from->code, w->to->code);
 	const char *headers[] = { "X-Wabridge-Transfer", tag, NULL };
-	return thread_note(cfg, tpl, w->from, w->c, msgid, summary, title, body, headers,
+	return thread_note(cfg, w->from, w->c, msgid, summary, title, body, headers,
 			   error);
 }
 

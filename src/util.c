@@ -362,3 +362,10 @@ GDateTime *wb_local_time(gint64 t, const char *zone)
 		tz = g_time_zone_new_utc();
 	return g_date_time_to_timezone(utc, tz);
 }
+
+char *wb_local_text(gint64 t, const char *zone, const char *fmt)
+{
+	g_autoptr(GDateTime) local = wb_local_time(t, zone);
+	char *out = local ? g_date_time_format(local, fmt) : NULL;
+	return out ? out : g_strdup("?");
+}

@@ -21,13 +21,16 @@ static inline GMimeMessage *parse(GBytes *b)
 	return msg;
 }
 
-/* Every line ends in CRLF, is at most 998 octets, and the header block is pure ASCII. */
+/* Every line ends in CRLF, is at most 998 octets and holds no NUL, and the header block
+ * is pure ASCII. */
 static inline void assert_wire_form(GBytes *b)
 {
 	gsize len;
 	const char *d = g_bytes_get_data(b, &len);
 	const char *end = d + len, *line = d;
 	bool in_header = true;
+	g_assert_cmpuint(len, >, 0);
+	g_assert_true(d[len - 1] == '\n');
 	while (line < end) {
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
 		g_assert_nonnull(nl);
@@ -35,8 +38,10 @@ static inline void assert_wire_form(GBytes *b)
 		g_assert_cmpint(nl - line - 1, <=, 998);
 		if (nl - line == 1)
 			in_header = false;
-		for (const char *c = line; in_header && c < nl; c++)
-			g_assert_cmpint((unsigned char)*c, <, 0x80);
+		for (const char *c = line; c < nl; c++) {
+			g_assert_true(*c != '\0');
+			g_assert_true(!in_header || (unsigned char)*c < 0x80);
+		}
 		line = nl + 1;
 	}
 }

@@ -3,6 +3,7 @@
  * from the golden fixtures, as the pipeline would deliver them. */
 #include "dutymail.h"
 #include "mailtest.h"
+#include "testlib.h"
 #include "render.h"
 #include "util.h"
 
@@ -27,15 +28,7 @@ static struct wb_templates *tpl;
 
 static GBytes *golden(const char *name)
 {
-	const char *top = g_getenv("WB_TOP");
-	g_autofree char *path = g_build_filename(top ? top : ".", "tests", "fixtures", "golden",
-						 name, NULL);
-	char *data = NULL;
-	gsize len = 0;
-	g_autoptr(GError) err = NULL;
-	if (!g_file_get_contents(path, &data, &len, &err))
-		g_error("fixture %s: %s", path, err->message);
-	return g_bytes_new_take(data, len);
+	return fixture_in("golden", name);
 }
 
 static GBytes *station_mail(const char *type, const char *json, gint64 ts, GBytes *media,

@@ -8,11 +8,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-/* Contents of tests/fixtures/webhooks/NAME (the runner sets WB_TOP; default: cwd). */
-static inline GBytes *fixture(const char *name)
+/* Contents of tests/fixtures/DIR/NAME (the runner sets WB_TOP; default: cwd). */
+static inline GBytes *fixture_in(const char *dir, const char *name)
 {
 	const char *top = g_getenv("WB_TOP");
-	g_autofree char *path = g_build_filename(top ? top : ".", "tests", "fixtures", "webhooks",
+	g_autofree char *path = g_build_filename(top ? top : ".", "tests", "fixtures", dir,
 						 name, NULL);
 	char *data = NULL;
 	gsize len = 0;
@@ -20,6 +20,12 @@ static inline GBytes *fixture(const char *name)
 	if (!g_file_get_contents(path, &data, &len, &err))
 		g_error("fixture %s: %s", path, err->message);
 	return g_bytes_new_take(data, len);
+}
+
+/* Contents of tests/fixtures/webhooks/NAME. */
+static inline GBytes *fixture(const char *name)
+{
+	return fixture_in("webhooks", name);
 }
 
 /* Remove a directory tree (test scratch space); symlinks are removed, not followed. */
