@@ -411,10 +411,16 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 			GError **error);
 bool wb_store_duty_fired(struct wb_store *s, const char *station, int64_t complaint_id,
 			 const char *kind, const char *key, bool *fired, GError **error);
-/* The complaint needs a look again at duty_at, its messages up to scanned_msg are read
- * (a message that came meanwhile keeps it due now). */
-bool wb_store_duty_next(struct wb_store *s, int64_t complaint_id, gint64 duty_at,
-			int64_t scanned_msg, GError **error);
+/* Each complaint needs a look again at duty_at, its messages up to scanned_msg are read
+ * (a message that came meanwhile keeps it due now); all in one transaction, so that a
+ * pass over many complaints where nothing fires costs one commit. */
+struct wb_duty_next {
+	int64_t complaint_id;
+	gint64 duty_at;
+	int64_t scanned_msg;
+};
+bool wb_store_duty_next(struct wb_store *s, const struct wb_duty_next *items, size_t n,
+			GError **error);
 /* The soonest duty_at of an open complaint (0 when none). */
 bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error);
 

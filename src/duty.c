@@ -538,9 +538,11 @@ static bool keep_clock(struct ctx *x, gint64 *next, GError **error)
 	return true;
 }
 
+/* Look at one complaint; when to look again goes into *next_look. */
 static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_t id,
-		     struct wb_duty_result *res, GError **error)
+		     struct wb_duty_result *res, struct wb_duty_next *next_look, GError **error)
 {
+	*next_look = (struct wb_duty_next){ .complaint_id = id, .duty_at = NEVER };
 	GError *e = NULL;
 	g_autoptr(wb_duty_case) c = wb_store_duty_case(store, id, &e);
 	if (!c) {
@@ -552,10 +554,12 @@ static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_
 		return false;
 	}
 	gint64 now = wb_now();
+	next_look->scanned_msg = c->scanned_msg;
 	const struct wb_station *st = wb_config_station_stored(cfg, c->station);
 	if (!st) {
 		/* No longer configured: nothing to tell; looked at again in a day. */
-		return wb_store_duty_next(store, id, now + 86400, c->scanned_msg, error);
+		next_look->duty_at = now + 86400;
+		return true;
 	}
 	struct ctx x = { .cfg = cfg, .store = store, .st = st, .c = c, .now = now, .res = res };
 	int64_t scanned = c->scanned_msg;
@@ -569,7 +573,9 @@ static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_
 		next = MIN(next, now + 3600);
 		scanned = c->scanned_msg;
 	}
-	return wb_store_duty_next(store, id, next, scanned, error);
+	next_look->duty_at = next;
+	next_look->scanned_msg = scanned;
+	return true;
 }
 
 /* ---- the daily digest ---------------------------------------------------------------- */
@@ -736,9 +742,15 @@ bool wb_duty_pass(const struct wb_config *cfg, struct wb_store *store, const gin
 		g_autoptr(GArray) ids = wb_store_duty_due(store, wb_now(), DUTY_BATCH, error);
 		if (!ids)
 			return false;
-		for (guint i = 0; i < ids->len && !(stop && g_atomic_int_get(stop)); i++)
-			if (!duty_one(cfg, store, g_array_index(ids, int64_t, i), res, error))
-				return false;
+		struct wb_duty_next looks[DUTY_BATCH];
+		size_t n = 0;
+		bool ok = true;
+		for (guint i = 0; ok && i < ids->len && !(stop && g_atomic_int_get(stop)); i++)
+			ok = duty_one(cfg, store, g_array_index(ids, int64_t, i), res, &looks[n++],
+				      error);
+		/* What was looked at is recorded even when the store failed later on. */
+		if (!wb_store_duty_next(store, looks, ok ? n : n - 1, ok ? error : NULL) || !ok)
+			return false;
 		last = ids->len;
 	}
 	gint64 next = NEVER;

@@ -303,19 +303,28 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 	return true;
 }
 
-bool wb_store_duty_next(struct wb_store *s, int64_t complaint_id, gint64 duty_at,
-			int64_t scanned_msg, GError **error)
+bool wb_store_duty_next(struct wb_store *s, const struct wb_duty_next *items, size_t n,
+			GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET duty_at = CASE WHEN duty_at = 0 AND "
-				   "scanned_msg < (SELECT coalesce(max(id), 0) FROM messages WHERE "
-				   "complaint_id = ?1 AND id > ?3) THEN 0 ELSE ?2 END, "
-				   "scanned_msg = max(scanned_msg, ?3) WHERE id = ?1", error);
-	if (!st)
+	if (!n)
+		return true;
+	if (!sq_begin(s, error))
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, duty_at);
-	sqlite3_bind_int64(st, 3, scanned_msg);
-	return sq_step_done(s, st, error, "scheduling a complaint's duty");
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET duty_at = CASE WHEN duty_at = 0 "
+					   "AND scanned_msg < (SELECT coalesce(max(id), 0) FROM "
+					   "messages WHERE complaint_id = ?1 AND id > ?3) THEN 0 ELSE "
+					   "?2 END, scanned_msg = max(scanned_msg, ?3) WHERE id = ?1",
+					   error);
+		if (!st)
+			return sq_rollback(s);
+		sqlite3_bind_int64(st, 1, items[i].complaint_id);
+		sqlite3_bind_int64(st, 2, items[i].duty_at);
+		sqlite3_bind_int64(st, 3, items[i].scanned_msg);
+		if (!sq_step_done(s, st, error, "scheduling a complaint's duty"))
+			return sq_rollback(s);
+	}
+	return sq_commit(s, error);
 }
 
 bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error)
