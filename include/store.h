@@ -426,6 +426,7 @@ bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error);
 
 struct wb_mailout {
 	int64_t id;
+	int64_t complaint_id;  /* 0: a station's (the digest) */
 	char *station, *kind, *message_id;
 	char **rcpts;
 	GBytes *mail;

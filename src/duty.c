@@ -689,6 +689,50 @@ static bool digests(const struct wb_config *cfg, struct wb_store *store, gint64 
 
 /* ---- mail to superiors --------------------------------------------------------------- */
 
+/* An escalation mail the server refused for good: the station is told in the complaint's
+ * thread (once: a duty keyed by the mail), so that it can call the superior instead. */
+static bool tell_mail_failed(const struct wb_config *cfg, struct wb_store *store,
+			     const struct wb_mailout *m, const char *why, GError **error)
+{
+	GError *e = NULL;
+	g_autoptr(wb_complaint) c = wb_store_complaint(store, NULL, m->complaint_id, &e);
+	const struct wb_station *st = c ? wb_config_station_stored(cfg, c->station) : NULL;
+	if (!st) {
+		if (e && !g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND)) {
+			g_propagate_error(error, e);
+			return false;
+		}
+		g_clear_error(&e);
+		return true;
+	}
+	g_autofree char *rcpts = g_strjoinv(", ", m->rcpts);
+	g_autofree char *msgid = g_strdup_printf("wb-mailfail-%" G_GINT64_FORMAT "@%s", m->id,
+						 cfg->domain);
+	g_autofree char *body = g_strdup_printf(
+		"The mail server refused the %s mail to %s for good, so the superiors were NOT "
+		"told by mail.\n\nWhy: %s\n\nWhat to do: tell them another way (telephone, "
+		"or forward them this complaint's mails), and ask the administrator to check the "
+		"address (escalate_to, escalate_late_to) and the [smtp] settings.", m->kind, rcpts,
+		why);
+	g_autoptr(GBytes) note = wb_render_thread_note(cfg, st, c->ref, c->first_wamid, msgid,
+						       "Escalation mail NOT delivered",
+						       "FAILED: escalation mail not delivered", body,
+						       NULL, &e);
+	if (!note) {
+		g_warning("%s: the note of a failed mail cannot be rendered: %s", c->ref,
+			  e->message);
+		g_error_free(e);
+		return true;
+	}
+	struct wb_mailop_in op = { .station = st->key, .kind = "append", .message_id = msgid,
+				   .mail = note };
+	struct wb_duty_in in = { .complaint_id = c->id, .station = st->key, .ref = c->ref,
+				 .kind = "mail_failed", .key = m->message_id, .detail = why,
+				 .ops = &op, .n_ops = 1 };
+	bool fired;
+	return wb_store_duty_fire(store, &in, &fired, error);
+}
+
 static bool send_mails(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 		       struct wb_duty_result *res, GError **error)
 {
@@ -712,7 +756,8 @@ static bool send_mails(const struct wb_config *cfg, struct wb_store *store, cons
 			res->mails_failed++;
 			g_warning("mail %s (%s) to %s failed for good: %s", m->message_id, m->kind,
 				  m->rcpts[0], e->message);
-			ok = wb_store_mailout_set(store, m->id, "failed", e->message, 0, error);
+			ok = wb_store_mailout_set(store, m->id, "failed", e->message, 0, error) &&
+			     (!m->complaint_id || tell_mail_failed(cfg, store, m, e->message, error));
 		} else {
 			res->mails_waiting++;
 			gint64 next = wb_now() + wb_backoff(e->code, m->attempts);

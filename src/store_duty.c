@@ -378,7 +378,8 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 	if (!sq_begin(s, error))
 		return NULL;
 	sqlite3_stmt *st = sq_prep(s, "SELECT id, station, kind, message_id, rcpts, mail, "
-				   "attempts, created_at, claim_pid FROM mailout WHERE state = "
+				   "attempts, created_at, claim_pid, coalesce(complaint_id, 0) FROM "
+				   "mailout WHERE state = "
 				   "'pending' AND next_at <= ?1 ORDER BY next_at, id", error);
 	if (!st) {
 		sq_rollback(s);
@@ -402,6 +403,7 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 		m->mail = g_bytes_new(sqlite3_column_blob(st, 5), (gsize)sqlite3_column_bytes(st, 5));
 		m->attempts = sqlite3_column_int(st, 6);
 		m->created_at = sqlite3_column_int64(st, 7);
+		m->complaint_id = sqlite3_column_int64(st, 9);
 	}
 	sqlite3_reset(st);
 	if (!m) {

@@ -385,6 +385,28 @@ def escalation_smtp(t, graph):
          "a superior's answer goes to the station")
 
 
+def test_escalation_refused(t):
+    """A superior's address the mail server refuses for good: the station is told."""
+    if not SMTP_PORT:
+        t.skip("a refused escalation mail", "no private Postfix (not root)")
+        return
+    s = Setup()
+    W.set_key(s.b.config, "station:bhowanipore", "escalate_to", "nosuchuser@police.test")
+    w = s.message("আমার মেয়েকে অপহরণ করেছে", T0, sender="919830999002")
+    s.run(T0 + 60)
+    s.run(T0 + 120)
+    ref = s.ref(w)
+    rows = s.b.db("SELECT state, last_error FROM mailout")
+    t.ok(len(rows) == 1 and rows[0][0] == "failed" and "550" in (rows[0][1] or ""),
+         "a 550 for the only recipient: the mail is failed, not retried", rows)
+    notes = [m for m in s.notes(ref) if "NOT delivered" in m[3]["Subject"]]
+    t.eq(len(notes), 1, "the thread tells the station, once")
+    t.ok(notes and "nosuchuser@police.test" in W.text_of(notes[0][3]),
+         "naming the address", notes and W.text_of(notes[0][3]))
+    rc, out, _ = s.b.run("status", env=at(T0 + 120))
+    t.ok("failed" in out and "nosuchuser@police.test" in out, "status lists it", out)
+
+
 # ---- the signature reminder ---------------------------------------------------------------
 
 def test_reminder(t):
@@ -472,7 +494,7 @@ def main():
     only = os.environ.get("WB_TEST_ONLY")
     W.Tap().run(lambda t: [f(t) for f in (
         test_ack, test_clock, test_clock_stops_at_delivered, test_serious,
-        test_escalation_smtp, test_reminder, test_digest) if not only or only in f.__name__])
+        test_escalation_smtp, test_escalation_refused, test_reminder, test_digest) if not only or only in f.__name__])
 
 
 main()
