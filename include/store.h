@@ -370,6 +370,8 @@ bool wb_duty_case_has(const struct wb_duty_case *c, const char *kind);
 /* Open complaints whose duty_at has come, at most max (of int64_t). */
 GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error);
 struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError **error);
+/* Every open complaint, by station, oldest first (of int64_t). */
+GArray *wb_store_open_ids(struct wb_store *s, GError **error);
 /* A station's open complaints, oldest first (of int64_t). */
 GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **error);
 

@@ -95,7 +95,8 @@ static const char usage_text_more[] =
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
 "                   refused and why, WhatsApp sends that failed or wait, duties\n"
-"                   kept, and escalation mail waiting for the mail server.\n"
+"                   kept, escalation mail waiting for the mail server, and per\n"
+"                   station where the open complaints stand on their clocks.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
 "                   server URL will be reached (see Network rules below).\n"
@@ -503,6 +504,59 @@ static int cmd_reply(const struct cmd_ctx *c)
 
 /* ---- status, check-config, version -------------------------------------------------- */
 
+/* Where each station's open complaints stand on their clocks (SPEC §2: open and
+ * overdue per station): "bhowanipore: 3 open: 1 overdue, 2 due soon". */
+static bool clock_report(const struct wb_config *cfg, struct wb_store *store, GString *out,
+			 GError **error)
+{
+	g_autoptr(GArray) ids = wb_store_open_ids(store, error);
+	if (!ids)
+		return false;
+	g_string_append(out, "Open complaints on the clock:");
+	if (!ids->len)
+		g_string_append(out, " none\n");
+	else
+		g_string_append_c(out, '\n');
+	gint64 now = wb_now();
+	g_autofree char *station = NULL;
+	g_autoptr(GHashTable) counts = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GPtrArray) order = g_ptr_array_new();
+	unsigned open = 0;
+	for (guint i = 0; i <= ids->len; i++) {
+		g_autoptr(wb_duty_case) dc = i < ids->len
+			? wb_store_duty_case(store, g_array_index(ids, int64_t, i), error) : NULL;
+		if (i < ids->len && !dc)
+			return false;
+		if (station && (!dc || strcmp(dc->station, station) != 0)) {
+			g_autofree char *key = wb_escape_controls(station, false);
+			g_string_append_printf(out, "  %s: %u open", key, open);
+			for (guint k = 0; k < order->len; k++)
+				g_string_append_printf(out, "%s%u %s", k ? ", " : ": ",
+						       GPOINTER_TO_UINT(g_hash_table_lookup(
+							       counts, order->pdata[k])),
+						       (const char *)order->pdata[k]);
+			g_string_append_c(out, '\n');
+			g_hash_table_remove_all(counts);
+			g_ptr_array_set_size(order, 0);
+			open = 0;
+		}
+		if (!dc)
+			break;
+		if (!station || strcmp(dc->station, station) != 0) {
+			g_free(station);
+			station = g_strdup(dc->station);
+		}
+		const char *state = wb_duty_state(cfg, wb_config_station_stored(cfg, dc->station),
+						  dc, now);
+		guint n = GPOINTER_TO_UINT(g_hash_table_lookup(counts, state));
+		if (!n)
+			g_ptr_array_add(order, (gpointer)state);
+		g_hash_table_insert(counts, (gpointer)state, GUINT_TO_POINTER(n + 1));
+		open++;
+	}
+	return true;
+}
+
 static int cmd_status(const struct cmd_ctx *c)
 {
 	struct wb_config *cfg = load_config(c, false);
@@ -515,7 +569,8 @@ static int cmd_status(const struct cmd_ctx *c)
 	if (!store)
 		rc = EX_TEMPFAIL;
 	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err) ||
-		 !wb_store_duty_report(store, out, &err)) {
+		 !wb_store_duty_report(store, out, &err) ||
+		 !clock_report(cfg, store, out, &err)) {
 		say_error("status: %s", err->message);
 		g_error_free(err);
 		rc = EX_TEMPFAIL;

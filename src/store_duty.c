@@ -163,6 +163,13 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 	return c;
 }
 
+GArray *wb_store_open_ids(struct wb_store *s, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' ORDER BY "
+				   "station, opened_at, id", error);
+	return st ? step_ids(s, st, "listing open complaints", error) : NULL;
+}
+
 GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **error)
 {
 	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE station = ?1 AND state = "

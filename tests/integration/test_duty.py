@@ -207,6 +207,9 @@ def test_clock(t):
     rc, out, _ = s.b.run("complaints", "--overdue", env=at(T0 + 24 * H + 10))
     t.ok(rc == 0 and ref in out and "[overdue]" in out and "1 complaint" in out,
          "`complaints --overdue` lists it with its state", out)
+    rc, out, _ = s.b.run("status", env=at(T0 + 24 * H + 10))
+    t.ok(rc == 0 and "bhowanipore: 1 open: 1 overdue" in out,
+         "status counts the station's overdue complaints", out)
     rc, out, _ = s.b.run("complaints", "--overdue", env=at(T0 + 11 * H))
     t.ok(rc == 0 and ref not in out, "not overdue when the clock says 11 h", out)
     t.eq(count_notes(s, ref, "ESCALATED"), 1, "one escalation note in the thread")
