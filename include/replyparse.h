@@ -54,4 +54,9 @@ char *wb_reply_find_number(const char *text, const char *const *extra_patterns);
 /* Bengali (০-৯) and Devanagari (०-९) digits to ASCII. Newly allocated. */
 char *wb_ascii_digits(const char *s);
 
+/* A mail's bytes parsed with GMime, or NULL when they do not start with a header field
+ * (GMime would take any junk for a mail). Needs g_mime_init(); unref the result. */
+typedef struct _GMimeMessage GMimeMessage;
+GMimeMessage *wb_parse_mail(const void *mail, size_t len);
+
 #endif

@@ -32,6 +32,8 @@ bool sq_rollback(struct wb_store *s);               /* always false, for `return
 
 /* The first column of every row of a query without parameters, as int64_t ids. */
 GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error);
+/* The same for a prepared statement with its parameters bound (reset afterwards). */
+GArray *sq_step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error);
 
 /* "2026-10-15 08:00:00Z", or "-" for 0. Newly allocated. */
 char *sq_time_text(gint64 t);

@@ -411,8 +411,8 @@ struct wb_duty_in {
 /* *fired false: it had fired before, and nothing changed. */
 bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *fired,
 			GError **error);
-bool wb_store_duty_fired(struct wb_store *s, const char *station, int64_t complaint_id,
-			 const char *kind, const char *key, bool *fired, GError **error);
+/* The stations whose digest for the local date ("2026-12-06") went out: a set of keys. */
+GHashTable *wb_store_digests_on(struct wb_store *s, const char *date, GError **error);
 /* Each complaint needs a look again at duty_at, its messages up to scanned_msg are read
  * (a message that came meanwhile keeps it due now); all in one transaction, so that a
  * pass over many complaints where nothing fires costs one commit. */

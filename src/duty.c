@@ -594,23 +594,12 @@ static gint64 local_hour_at(const struct wb_config *cfg, gint64 now, int day_off
 	return at ? g_date_time_to_unix(at) : NEVER;
 }
 
+/* The digest of st for the local date, which has not gone out yet. */
 static bool digest_station(const struct wb_config *cfg, struct wb_store *store,
-			   const struct wb_station *st, gint64 now, struct wb_duty_result *res,
-			   gint64 *next, GError **error)
+			   const struct wb_station *st, gint64 now, const char *date,
+			   struct wb_duty_result *res, GError **error)
 {
-	gint64 today_at = local_hour_at(cfg, now, 0, cfg->digest_hour);
-	if (now < today_at) {
-		*next = MIN(*next, today_at);
-		return true;
-	}
-	*next = MIN(*next, local_hour_at(cfg, now, 1, cfg->digest_hour));
-	g_autoptr(GDateTime) local = wb_local_time(now, cfg->timezone);
-	g_autofree char *date = g_date_time_format(local, "%Y-%m-%d");
 	bool fired = false;
-	if (!wb_store_duty_fired(store, st->key, 0, "digest", date, &fired, error))
-		return false;
-	if (fired)
-		return true;
 	g_autoptr(GArray) ids = wb_store_station_open(store, st->key, error);
 	if (!ids)
 		return false;
@@ -681,9 +670,22 @@ static bool digests(const struct wb_config *cfg, struct wb_store *store, gint64 
 {
 	if (cfg->digest_hour < 0)
 		return true;
-	for (guint i = 0; i < cfg->stations->len; i++)
-		if (!digest_station(cfg, store, cfg->stations->pdata[i], now, res, next, error))
+	gint64 today_at = local_hour_at(cfg, now, 0, cfg->digest_hour);
+	if (now < today_at) {
+		*next = MIN(*next, today_at);
+		return true;
+	}
+	*next = MIN(*next, local_hour_at(cfg, now, 1, cfg->digest_hour));
+	g_autofree char *date = wb_local_text(now, cfg->timezone, "%Y-%m-%d");
+	g_autoptr(GHashTable) done = wb_store_digests_on(store, date, error);
+	if (!done)
+		return false;
+	for (guint i = 0; i < cfg->stations->len; i++) {
+		const struct wb_station *st = cfg->stations->pdata[i];
+		if (!g_hash_table_contains(done, st->key) &&
+		    !digest_station(cfg, store, st, now, date, res, error))
 			return false;
+	}
 	return true;
 }
 

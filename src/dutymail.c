@@ -17,6 +17,7 @@
 #include "dutymail.h"
 #include "caps.h"
 #include "render.h"
+#include "replyparse.h"
 #include "util.h"
 #include "view.h"
 
@@ -419,18 +420,6 @@ static void media_free(gpointer p)
 	g_free(m);
 }
 
-static GMimeMessage *parse_mail(GBytes *b)
-{
-	gsize len;
-	const char *d = g_bytes_get_data(b, &len);
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer(d, len);
-	GMimeParser *p = g_mime_parser_new_with_stream(s);
-	GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
-	g_object_unref(s);
-	return msg;
-}
-
 /* RFC 2045 token characters: a parameter value of these alone needs no quotes. */
 #define TOKEN_CHARS "!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~"
 
@@ -517,7 +506,9 @@ static GPtrArray *collect_media(const struct wb_escalation_in *in, GString *unre
 	for (size_t i = 0; i < n; i++) {
 		if (!in->msgs[i].mail)
 			continue;
-		GMimeMessage *mail = parse_mail(in->msgs[i].mail);
+		gsize len;
+		const void *bytes = g_bytes_get_data(in->msgs[i].mail, &len);
+		GMimeMessage *mail = wb_parse_mail(bytes, len);
 		if (!mail || !g_mime_message_get_mime_part(mail) ||
 		    !g_mime_message_get_message_id(mail)) {
 			g_string_append_printf(unreadable, "- message %zu: its mail as stored could "

@@ -324,8 +324,7 @@ static GBytes *thread_note(const struct wb_config *cfg, const struct wb_station 
 /* The note that tells the station a reply was refused: from the bridge, into the
  * complaint's thread, marked as refused in its subject and first line, quoting the
  * mail's sender and subject only as text of the body (never in a header). */
-static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_templates *tpl,
-			    const struct wb_station *st, const struct wb_complaint *c,
+static GBytes *refusal_note(const struct wb_config *cfg, const struct wb_station *st, const struct wb_complaint *c,
 			    const struct wb_reply *r, const struct wb_reply_in *in,
 			    const char *msgid, GError **error)
 {
@@ -395,7 +394,7 @@ static enum wb_reply_outcome keep(struct wb_store *store, struct wb_reply_in *in
  * station's note in the same transaction. st NULL: the station is no longer configured,
  * so there is no mailbox to tell. */
 static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store *store,
-				    const struct wb_templates *tpl, const struct wb_station *st,
+				    const struct wb_station *st,
 				    const struct wb_complaint *c, const struct wb_reply *r,
 				    struct wb_reply_in *in, struct wb_reply_result *res, char *why)
 {
@@ -410,7 +409,7 @@ static enum wb_reply_outcome refuse(const struct wb_config *cfg, struct wb_store
 	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
 	g_autofree char *msgid = g_strdup_printf("wb-refused-%.32s@%s", key_hash, cfg->domain);
 	g_autoptr(GBytes) note = st && earlier < WB_MAX_REFUSAL_NOTES
-		? refusal_note(cfg, tpl, st, c, r, in, msgid, &e) : NULL;
+		? refusal_note(cfg, st, c, r, in, msgid, &e) : NULL;
 	if (e) {
 		/* A broken template: the admin must fix it; the refusal itself stands. */
 		g_warning("reply: the note for the thread of %s cannot be written: %s", c->ref,
@@ -503,7 +502,6 @@ static char *transfer_refusal(const struct wb_config *cfg, const struct wb_stati
  * kept with the reason and the station told in the complaint's thread. */
 static enum wb_reply_outcome refuse_transfer(const struct wb_config *cfg,
 					     struct wb_store *store,
-					     const struct wb_templates *tpl,
 					     const struct wb_station *st,
 					     const struct wb_complaint *c, struct wb_reply_in *in,
 					     struct wb_reply_result *res, char *why)
@@ -547,8 +545,7 @@ struct transfer_words {
 };
 
 /* The note in the new station's thread: from where, by whom, why. */
-static GBytes *note_arrived(const struct wb_config *cfg, const struct wb_templates *tpl,
-			    const struct transfer_words *w, const char *msgid, GError **error)
+static GBytes *note_arrived(const struct wb_config *cfg, const struct transfer_words *w, const char *msgid, GError **error)
 {
 	g_autofree char *from = station_label(w->from, false);
 	g_autofree char *when = time_text(cfg, wb_now());
@@ -571,8 +568,7 @@ static GBytes *note_arrived(const struct wb_config *cfg, const struct wb_templat
 }
 
 /* The note in the old station's thread: where it went, and that replies come from there. */
-static GBytes *note_left(const struct wb_config *cfg, const struct wb_templates *tpl,
-			 const struct transfer_words *w, const char *msgid, GError **error)
+static GBytes *note_left(const struct wb_config *cfg, const struct transfer_words *w, const char *msgid, GError **error)
 {
 	g_autofree char *to = station_label(w->to, false);
 	g_autofree char *when = time_text(cfg, wb_now());
@@ -638,8 +634,8 @@ static enum wb_reply_outcome accept_transfer(const struct wb_config *cfg,
 						  cfg->domain);
 	g_autofree char *first = wb_message_id(w->c->first_wamid, cfg->domain);
 	GError *e = NULL;
-	g_autoptr(GBytes) arrived = note_arrived(cfg, tpl, w, in_id, &e);
-	g_autoptr(GBytes) left = arrived ? note_left(cfg, tpl, w, out_id, &e) : NULL;
+	g_autoptr(GBytes) arrived = note_arrived(cfg, w, in_id, &e);
+	g_autoptr(GBytes) left = arrived ? note_left(cfg, w, out_id, &e) : NULL;
 	if (e) {
 		/* A broken template: the admin must fix it; the transfer itself stands. */
 		g_warning("reply: the notes of the transfer of %s cannot be written: %s",
@@ -705,7 +701,7 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 		: g_strdup_printf("complaint %s belongs to station %s, which is no longer "
 				  "configured", m->c->ref, m->c->station);
 	if (why)
-		return refuse(cfg, store, tpl, tell, m->c, r, in, res, why);
+		return refuse(cfg, store, tell, m->c, r, in, res, why);
 	if (st->number_patterns[0] && !r->number)
 		r->number = wb_reply_find_number(r->text, (const char *const *)st->number_patterns);
 	in->text = r->text;
@@ -713,7 +709,7 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	const struct wb_station *to = NULL;
 	char *no_transfer = transfer_refusal(cfg, st, m->c, r, &to);
 	if (no_transfer)
-		return refuse_transfer(cfg, store, tpl, st, m->c, in, res, no_transfer);
+		return refuse_transfer(cfg, store, st, m->c, in, res, no_transfer);
 	if (!*r->text && !r->number && !in->tags) {
 		in->state = WB_RS_EMPTY;
 		in->reason = "the reply has no new text, no complaint number and no tag";

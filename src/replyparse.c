@@ -1131,7 +1131,7 @@ static bool field_name_ok(const char *name)
 
 /* The message, or NULL when the bytes do not start with a header (GMime reads any
  * "bytes:" as one, so binary junk would otherwise pass for a mail). */
-static GMimeMessage *parse_mail(const void *mail, size_t len)
+GMimeMessage *wb_parse_mail(const void *mail, size_t len)
 {
 	GMimeStream *st = g_mime_stream_mem_new_with_buffer(mail, len);
 	GMimeParser *p = g_mime_parser_new_with_stream(st);
@@ -1159,7 +1159,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 		return NULL;
 	}
 	compile_patterns();
-	GMimeMessage *msg = mail ? parse_mail(mail, len) : NULL;
+	GMimeMessage *msg = mail ? wb_parse_mail(mail, len) : NULL;
 	if (!msg) {
 		g_set_error(error, WB_REPLY_ERROR, WB_REPLY_UNPARSABLE,
 			    "the reply is not a mail (no header could be read)");

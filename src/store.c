@@ -775,8 +775,11 @@ bool wb_store_expand_many(struct wb_store *s, const struct wb_config *cfg,
 GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error)
 {
 	sqlite3_stmt *st = sq_prep(s, sql, error);
-	if (!st)
-		return NULL;
+	return st ? sq_step_ids(s, st, what, error) : NULL;
+}
+
+GArray *sq_step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error)
+{
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

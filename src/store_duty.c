@@ -33,24 +33,6 @@ void wb_duty_case_free(struct wb_duty_case *c)
 	g_free(c);
 }
 
-/* Every row's first column of a prepared, bound statement, as int64_t ids. */
-static GArray *step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error)
-{
-	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		g_array_append_val(ids, id);
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		g_array_unref(ids);
-		sq_fail(s, error, what);
-		return NULL;
-	}
-	return ids;
-}
-
 GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
 {
 	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' AND "
@@ -59,7 +41,7 @@ GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError *
 		return NULL;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, max);
-	return step_ids(s, st, "finding complaints whose duty is due", error);
+	return sq_step_ids(s, st, "finding complaints whose duty is due", error);
 }
 
 /* The state of the complaint's number: 2 delivered (or read), 1 sent to the citizen but
@@ -165,9 +147,8 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 
 GArray *wb_store_open_ids(struct wb_store *s, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' ORDER BY "
-				   "station, opened_at, id", error);
-	return st ? step_ids(s, st, "listing open complaints", error) : NULL;
+	return sq_ids(s, "SELECT id FROM complaints WHERE state = 'open' ORDER BY station, "
+		      "opened_at, id", "listing open complaints", error);
 }
 
 GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **error)
@@ -177,7 +158,7 @@ GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **
 	if (!st)
 		return NULL;
 	sq_bind_text(st, 1, station);
-	return step_ids(s, st, "listing a station's open complaints", error);
+	return sq_step_ids(s, st, "listing a station's open complaints", error);
 }
 
 bool wb_duty_case_has(const struct wb_duty_case *c, const char *kind)
@@ -347,22 +328,24 @@ bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error)
 	return rc == SQLITE_ROW || sq_fail(s, error, "reading when duty is next due");
 }
 
-bool wb_store_duty_fired(struct wb_store *s, const char *station, int64_t complaint_id,
-			 const char *kind, const char *key, bool *fired, GError **error)
+GHashTable *wb_store_digests_on(struct wb_store *s, const char *date, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT 1 FROM duties WHERE station = ?1 AND "
-				   "complaint_id = ?2 AND kind = ?3 AND key = coalesce(?4, '')",
-				   error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM duties WHERE complaint_id = 0 AND "
+				   "kind = 'digest' AND key = ?1", error);
 	if (!st)
-		return false;
-	sq_bind_text(st, 1, station);
-	sqlite3_bind_int64(st, 2, complaint_id);
-	sq_bind_text(st, 3, kind);
-	sq_bind_text(st, 4, key);
-	int rc = sqlite3_step(st);
-	*fired = rc == SQLITE_ROW;
+		return NULL;
+	sq_bind_text(st, 1, date);
+	GHashTable *out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_hash_table_add(out, sq_col_text(st, 0));
 	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "reading a duty");
+	if (rc != SQLITE_DONE) {
+		g_hash_table_unref(out);
+		sq_fail(s, error, "reading the day's digests");
+		return NULL;
+	}
+	return out;
 }
 
 /* ---- mail sent by SMTP --------------------------------------------------------------- */

@@ -466,13 +466,7 @@ def test_digest(t):
 def mutt_digest(t, s, subject):
     """The digest as mutt shows it on a terminal: readable, Bengali included."""
     home = tempfile.mkdtemp(prefix="wbmutt.")
-    rc = os.path.join(home, "muttrc")
-    with open(rc, "w") as f:
-        f.write("set imap_user=%s\nset imap_pass=secret\nset ssl_starttls=no\n"
-                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
-                "set charset=utf-8\nset sort=date\nset wait_key=no\nset read_only=yes\n"
-                "set mail_check=0\nset imap_check_subscribed=no\nset quit=yes\n"
-                "set pager_index_lines=0\n" % (USER, W.IMAP_PORT))
+    rc = W.imap_muttrc(home, USER, "set read_only=yes\nset pager_index_lines=0\n")
     sock = "wbduty%d" % os.getpid()
     env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
     push = "push '<limit>~s digest<enter><display-message>'"

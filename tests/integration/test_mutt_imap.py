@@ -58,13 +58,8 @@ def test(t):
     t.eq(len(W.mailbox("bhowanipore")), 2, "two mails in the INBOX")
 
     home = tempfile.mkdtemp(prefix="wbm.")
-    rc = os.path.join(home, "muttrc")
-    with open(rc, "w") as f:
-        f.write("set imap_user=bhowanipore\nset imap_pass=secret\nset ssl_starttls=no\n"
-                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
-                "set charset=utf-8\nset sort=date\nset wait_key=no\nset read_only=yes\n"
-                "set mail_check=0\nset imap_check_subscribed=no\nset quit=yes\n"
-                "set index_format='%%4C %%-30.30L %%s'\n" % W.IMAP_PORT)
+    rc = W.imap_muttrc(home, "bhowanipore",
+                       "set read_only=yes\nset index_format='%4C %-30.30L %s'\n")
     sock = "wbmutt%d" % os.getpid()
     env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "220", "-y", "50",

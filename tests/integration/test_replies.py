@@ -190,18 +190,13 @@ def mutt_reply(t, s, user, sendmail, text):
         f.write("#!/bin/sh\n{ printf '%%s\\n\\n' '%s'; cat \"$1\"; } > \"$1.new\" && "
                 "mv \"$1.new\" \"$1\"\n" % text)
     os.chmod(editor, 0o755)
-    rc = os.path.join(home, "muttrc")
-    with open(rc, "w") as f:
-        f.write("set imap_user=%s\nset imap_pass=secret\nset ssl_starttls=no\n"
-                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
-                "set charset=utf-8\nset send_charset=utf-8\nset wait_key=no\n"
-                "set mail_check=0\nset imap_check_subscribed=no\nset quit=yes\n"
-                "set include=yes\nset reply_to=yes\nset fast_reply=yes\nset askcc=no\n"
-                "set edit_headers=no\nset copy=no\nset record=''\nset postpone=no\n"
-                "set abort_unmodified=no\nset from='%s'\nset use_from=yes\n"
-                "set realname='Officer in Charge'\nset editor='%s'\n"
-                "set sendmail='%s'\nset sendmail_wait=0\nset sort=date\n"
-                % (user, W.IMAP_PORT, OFFICER, editor, sendmail))
+    rc = W.imap_muttrc(home, user,
+                       "set send_charset=utf-8\n"
+                       "set include=yes\nset reply_to=yes\nset fast_reply=yes\nset askcc=no\n"
+                       "set edit_headers=no\nset copy=no\nset record=''\nset postpone=no\n"
+                       "set abort_unmodified=no\nset from='%s'\nset use_from=yes\n"
+                       "set realname='Officer in Charge'\nset editor='%s'\n"
+                       "set sendmail='%s'\nset sendmail_wait=0\n" % (OFFICER, editor, sendmail))
     sock = "wbr%d" % os.getpid()
     env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
     log = os.path.join(home, "mutt.out")

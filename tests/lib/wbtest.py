@@ -307,6 +307,18 @@ def wait_for(fn, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def imap_muttrc(home, user, extra=""):
+    """A muttrc in home for user's INBOX on the private Dovecot (no TLS, nothing asked),
+    with extra settings after it; its path."""
+    rc = os.path.join(home, "muttrc")
+    with open(rc, "w") as f:
+        f.write("set imap_user=%s\nset imap_pass=secret\nset ssl_starttls=no\n"
+                "set ssl_force_tls=no\nset folder=imap://127.0.0.1:%s/\nset spoolfile=+INBOX\n"
+                "set charset=utf-8\nset sort=date\nset wait_key=no\nset mail_check=0\n"
+                "set imap_check_subscribed=no\nset quit=yes\n" % (user, IMAP_PORT) + extra)
+    return rc
+
+
 def tmux_screen(sock):
     """What the terminal of the private tmux server sock shows now."""
     return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-J"],
