@@ -48,6 +48,10 @@ struct wb_deliver_ops {
 	 * 0 no such mail (yet), -1 error (error set with a wb_fail code). */
 	int (*set_flags)(struct wb_target *t, const char *message_id, const char *const *flags,
 			 GError **error);
+	/* Take those flags away again (a later success clears $WA_SendFailed); the same
+	 * results. A flag the mail does not carry is no error. */
+	int (*clear_flags)(struct wb_target *t, const char *message_id,
+			   const char *const *flags, GError **error);
 	void (*close)(struct wb_target *t);
 };
 

@@ -50,4 +50,10 @@ gint64 wb_duty_clock(const struct wb_config *cfg, const struct wb_station *st, b
 const char *wb_duty_state(const struct wb_config *cfg, const struct wb_station *st,
 			  const struct wb_duty_case *c, gint64 now);
 
+/* The line at the top of a complaint's mails: where it stands and what is expected of
+ * the station, with the due time ("NOT REGISTERED – reply to this mail with the
+ * complaint number by Mon 7 Dec, 14:00 IST (11 h 20 min left)."). Newly allocated. */
+char *wb_duty_state_line(const struct wb_config *cfg, const struct wb_station *st,
+			 const struct wb_duty_case *c, gint64 now);
+
 #endif

@@ -107,6 +107,9 @@ struct mailimap_flag_list *wb_imapconn_flag_list(const struct wb_imapconn *c,
  * command in an error ("UID STORE 7 in INBOX"). */
 bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
 			   struct mailimap_flag_list *list, const char *what, GError **error);
+/* The same with -FLAGS.SILENT: takes the flags away. */
+bool wb_imapconn_store_remove(struct wb_imapconn *c, struct mailimap_set *set,
+			      struct mailimap_flag_list *list, const char *what, GError **error);
 /* The flags of one message in a FETCH response, as "\Seen", "\Recent", "$Keyword" ...
  * NULL-terminated and newly allocated (g_strfreev); empty when it has none. */
 char **wb_imapconn_att_flags(const struct mailimap_msg_att *att);

@@ -28,6 +28,8 @@ struct wb_render_in {
 	const struct wb_station *station;
 	const struct wb_msg *msg;   /* with ref, thread_root, reply_parent, payload_sha256 */
 	const struct wb_templates *tpl;
+	const char *state_line;      /* where the complaint stands (first in the body), or NULL */
+	const char *reaction_target; /* a reaction's target in words, or NULL */
 };
 
 /* The complete mail, CRLF line ends. NULL with error only on a broken template. */

@@ -34,6 +34,7 @@ struct wb_reply {
 	unsigned transfers;   /* how many "#transfer CODE" tags there were */
 	/* from the headers, for the caller's matching (never trusted for sending) */
 	char *from_addr;      /* lowercase addr-spec of From:, or NULL */
+	char *from_name;      /* From:'s display name, one clean line, or NULL */
 	char *to_addrs;       /* every To/Cc/Delivered-To addr-spec, space separated */
 	char *in_reply_to;    /* Message-IDs without <>, space separated (In-Reply-To, References) */
 	char *subject;        /* decoded */
@@ -50,6 +51,12 @@ void wb_reply_free(struct wb_reply *r);
 
 /* The number alone, from any text (used by wb_reply_parse on the new text). */
 char *wb_reply_find_number(const char *text, const char *const *extra_patterns);
+
+/* Does the officer's text say more than the complaint number? The number's phrase and
+ * words that only say it is registered ("registered", "নথিভুক্ত হয়েছে", "दर्ज की गई")
+ * do not count; any other word does. Decides whether words are kept for the citizen
+ * when only the template with the number can go. */
+bool wb_reply_has_words(const char *text, const char *const *extra_patterns);
 
 /* Bengali (০-৯) and Devanagari (०-९) digits to ASCII. Newly allocated. */
 char *wb_ascii_digits(const char *s);

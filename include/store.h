@@ -83,6 +83,10 @@ GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error); /* of in
 GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error);
 
 /* One message with everything needed to render and deliver it. */
+/* WhatsApp's customer service window: free text may go to a citizen only this long
+ * after their latest message; outside it only an approved template. */
+#define WB_WINDOW_SECONDS (24 * 3600)
+
 struct wb_msg {
 	int64_t id;
 	char *wamid, *station, *phone_number_id, *sender, *wa_id, *user_id, *profile_name;
@@ -218,11 +222,15 @@ struct wb_outbox_in {
 	const char *context_wamid;    /* text: the citizen's message it answers, or NULL */
 	const char *fallback_template, *fallback_params; /* text: sent instead on 131047 */
 	const char *fail_reason;      /* non-NULL: it cannot be sent; kept as failed, shown */
+	bool hold;                    /* kept as `held` until the citizen writes again */
+	bool words;                   /* text: the officer wrote more than the number, so
+				       * after a 131047 the text waits as `held` */
 };
 
 struct wb_mailop_in {
 	const char *station;
-	const char *kind;             /* "append" | "flag" */
+	const char *kind;             /* "append" | "flag" | "unflag" (the latest of a
+				       * keyword's flag and unflag wins) */
 	const char *message_id;       /* without <> */
 	const char *keyword;          /* flag: the keyword; append: NULL */
 	GBytes *mail;                 /* append: the mail */
@@ -246,6 +254,7 @@ struct wb_reply_in {
 	const void *mail;
 	size_t len;
 	const char *sender;           /* From: address, or NULL */
+	const char *sender_name;      /* From: display name, or NULL */
 	int64_t complaint_id;         /* 0: none found */
 	const char *matched_by;       /* token | thread | subject, or NULL */
 	const char *state;            /* WB_RS_* */
@@ -257,6 +266,8 @@ struct wb_reply_in {
 	size_t n_ops;
 	/* accepted replies only, in the same transaction: */
 	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
+	const struct wb_outbox_in *held;   /* words that wait for the citizen's next message
+					    * (outside the 24-hour window), or NULL */
 	const char *purpose;          /* of the send: NULL, or "transfer" */
 	bool close;                   /* #close: the complaint is closed */
 	const struct wb_transfer_in *transfer; /* #transfer: the complaint moves */
@@ -293,9 +304,10 @@ struct wb_outbox {
 	char *params, *context_wamid, *state, *noted, *wamid, *request, *last_error;
 	int attempts, error_code;
 	gint64 accepted_at;
-	/* from the complaint and the reply */
+	/* from the complaint and the reply (number: the reply's, for an officer's) */
 	char *ref, *first_wamid, *number, *officer, *reply_key;
 	char *purpose;        /* NULL: an officer's reply; "ack", "reminder", "transfer" */
+	char *officer_name;   /* the display name of the reply's From:, or NULL */
 };
 typedef struct wb_outbox wb_outbox;
 void wb_outbox_free(struct wb_outbox *o);
@@ -319,6 +331,13 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
  * seconds become `unknown` (never sent again). *n counts them. */
 bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsigned *n,
 			    GError **error);
+/* The citizen wrote again: the complaint's `held` rows are queued (inside the
+ * transaction that stores the message). */
+bool wb_store_release_held(struct wb_store *s, int64_t complaint_id, GError **error);
+/* How many of a complaint's failed sends no later accepted send of the same kind
+ * (officers' replies, or the same purpose) has made good: 0 clears $WA_SendFailed. */
+bool wb_store_outbox_unresolved(struct wb_store *s, int64_t complaint_id, unsigned *n,
+				GError **error);
 /* Rows whose state the mailbox does not show yet (noted != state), oldest first. */
 GArray *wb_store_outbox_unnoted(struct wb_store *s, GError **error); /* of int64_t */
 /* The mailbox operations for a row's state are queued: one transaction. */
@@ -465,5 +484,19 @@ bool wb_store_complaints_list(struct wb_store *s, const char *station,
  * statuses. WB_STORE_NOT_FOUND for an unknown reference. */
 bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *out,
 				GError **error);
+
+/* What a wamid names, for a reaction: one of the citizen's (sender's) messages or one
+ * of the bridge's sends to them. found false when neither. */
+struct wb_wamid_info {
+	bool found, ours;
+	char *type;          /* the message's type; ours: text | template */
+	char *json;          /* the message object (not ours) */
+	char *purpose;       /* ours: the send's purpose (NULL: an officer's reply) */
+	char *number;        /* ours: the complaint number the reply carried */
+	gint64 ts;           /* when it was written or sent */
+};
+void wb_wamid_info_clear(struct wb_wamid_info *w);
+bool wb_store_wamid_info(struct wb_store *s, const char *wamid, const char *sender,
+			 struct wb_wamid_info *out, GError **error);
 
 #endif

@@ -35,6 +35,9 @@ struct wb_templates {
 /* "bn", "hi", "en"; and back (-1 for anything else). */
 const char *wb_lang_code(enum wb_lang l);
 int wb_lang_parse(const char *code);
+/* "Bengali", "Hindi", "English" for a code (a template language such as "en_US" as
+ * given). */
+const char *wb_lang_name(const char *code);
 
 /* Load the templates from dir, or the built-in ones when dir is NULL; a file missing
  * from dir is taken from the built-in set. NULL with error when a file cannot be read or

@@ -10,7 +10,8 @@
  *   show subscribed folders only) and appends once more. APPENDUID comes back through
  *   mailimap_uidplus_append; without UIDPLUS uid and uidvalidity stay 0.
  * - exists() and set_flags() find a mail by UID SEARCH HEADER Message-ID; set_flags()
- *   then adds the flags with UID STORE +FLAGS.SILENT on every match.
+ *   then adds the flags with UID STORE +FLAGS.SILENT on every match (clear_flags():
+ *   -FLAGS.SILENT).
  * - Folder names are sent in modified UTF-7, so a folder may be named in Bengali.
  * - libetpan turns every bare CR or LF of the mail into CRLF on the wire. */
 #include <libetpan/libetpan.h>
@@ -170,17 +171,18 @@ static struct mailimap_set *uid_set(const clist *uids)
 	return set;
 }
 
-/* UID STORE uids +FLAGS.SILENT list; takes list. */
+/* UID STORE uids +FLAGS.SILENT (or -FLAGS.SILENT) list; takes list. */
 static bool store_flags(struct wb_target *t, const clist *uids, struct mailimap_flag_list *list,
-			GError **error)
+			bool remove, GError **error)
 {
 	g_autofree char *what = g_strdup_printf("UID STORE in %s", t->folder);
 
-	return wb_imapconn_store_add(&t->conn, uid_set(uids), list, what, error);
+	return remove ? wb_imapconn_store_remove(&t->conn, uid_set(uids), list, what, error)
+		      : wb_imapconn_store_add(&t->conn, uid_set(uids), list, what, error);
 }
 
-static int imap_set_flags(struct wb_target *t, const char *message_id,
-			  const char *const *flags, GError **error)
+static int change_flags(struct wb_target *t, const char *message_id,
+			const char *const *flags, bool remove, GError **error)
 {
 	struct mailimap_flag_list *list = wb_imapconn_flag_list(&t->conn, flags, error);
 	if (list == NULL)
@@ -192,12 +194,24 @@ static int imap_set_flags(struct wb_target *t, const char *message_id,
 	else if (r > 0 && clist_count(uids) == 0)
 		r = 0;
 	else if (r > 0 && clist_count(list->fl_list) > 0)
-		r = store_flags(t, uids, g_steal_pointer(&list), error) ? 1 : -1;
+		r = store_flags(t, uids, g_steal_pointer(&list), remove, error) ? 1 : -1;
 	if (list != NULL)
 		mailimap_flag_list_free(list);
 	if (uids != NULL)
 		mailimap_search_result_free(uids);
 	return r;
+}
+
+static int imap_set_flags(struct wb_target *t, const char *message_id,
+			  const char *const *flags, GError **error)
+{
+	return change_flags(t, message_id, flags, false, error);
+}
+
+static int imap_clear_flags(struct wb_target *t, const char *message_id,
+			    const char *const *flags, GError **error)
+{
+	return change_flags(t, message_id, flags, true, error);
 }
 
 /* ---- deliver --------------------------------------------------------------------- */
@@ -284,5 +298,6 @@ const struct wb_deliver_ops wb_deliver_imap = {
 	.exists = imap_exists,
 	.deliver = imap_deliver,
 	.set_flags = imap_set_flags,
+	.clear_flags = imap_clear_flags,
 	.close = imap_close,
 };

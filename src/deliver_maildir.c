@@ -23,8 +23,8 @@
  *   exclusively; taken over when older than LOCK_STALE_S, as Dovecot does; waited for
  *   at most LOCK_WAIT_S). Dovecot holds that lock whenever it changes dovecot-keywords,
  *   so neither overwrites the other's new keyword.
- * - set_flags() renames every file of the mail (new/ or cur/) to carry the merged
- *   letters; a mail in new/ moves to cur/, as Maildir requires once it has an info part.
+ * - set_flags() and clear_flags() rename every file of the mail (new/ or cur/) to carry
+ *   the merged letters (clear_flags() never adds a name to dovecot-keywords); a mail in new/ moves to cur/, as Maildir requires once it has an info part.
  *   A client renaming the file at the same moment makes the rename fail with ENOENT:
  *   the back end looks again.
  *
@@ -654,9 +654,9 @@ static GPtrArray *names_with(const char *dir, const char *tag, GError **error)
 	return names;
 }
 
-/* name ("base" or "base:2,letters") with add merged into its letters; NULL when its
- * info part is some other (experimental) kind. *same: nothing new to add. */
-static char *merged_name(const char *name, const letters *add, bool *same)
+/* name ("base" or "base:2,letters") with add merged into its letters and del taken out;
+ * NULL when its info part is some other (experimental) kind. *same: nothing changes. */
+static char *merged_name(const char *name, const letters *add, const letters *del, bool *same)
 {
 	const char *colon = strchr(name, ':');
 	letters l = *add;
@@ -665,6 +665,8 @@ static char *merged_name(const char *name, const letters *add, bool *same)
 		return NULL;
 	if (colon != NULL)
 		letters_add(&l, colon + 3);
+	for (size_t c = 0; c < G_N_ELEMENTS(l.on); c++)
+		l.on[c] = l.on[c] && !del->on[c];
 	g_autofree char *info = letters_str(&l);
 	size_t base = colon != NULL ? (size_t)(colon - name) : strlen(name);
 	char *merged = g_strdup_printf("%.*s:2,%s", (int)base, name, info);
@@ -672,13 +674,13 @@ static char *merged_name(const char *name, const letters *add, bool *same)
 	return merged;
 }
 
-/* Rename the file sub/name to cur/ with add merged in. 1 done or nothing to do, 0 it
- * is gone (a client renamed it: look again), -1 error (set). */
+/* Rename the file sub/name to cur/ with add merged in and del taken out. 1 done or
+ * nothing to do, 0 it is gone (a client renamed it: look again), -1 error (set). */
 static int update_one(const struct wb_target *t, const char *sub, const char *name,
-		      const letters *add, bool *moved, GError **error)
+		      const letters *add, const letters *del, bool *moved, GError **error)
 {
 	bool same = false;
-	g_autofree char *merged = merged_name(name, add, &same);
+	g_autofree char *merged = merged_name(name, add, del, &same);
 	g_autofree char *from = g_build_filename(t->root, sub, name, NULL);
 
 	if (merged == NULL) {
@@ -699,9 +701,10 @@ static int update_one(const struct wb_target *t, const char *sub, const char *na
 	return -1;
 }
 
-/* Give every file of the mail (tag) the letters add. 1 done, 0 no such file, -1 error. */
+/* Give every file of the mail (tag) the letters add, without the letters del. 1 done,
+ * 0 no such file, -1 error. */
 static int update_all(const struct wb_target *t, const char *tag, const letters *add,
-		      GError **error)
+		      const letters *del, GError **error)
 {
 	static const char *const subs[] = { "new", "cur" };
 	bool moved = false;
@@ -716,7 +719,8 @@ static int update_all(const struct wb_target *t, const char *tag, const letters 
 			if (names == NULL)
 				return -1;
 			for (guint j = 0; j < names->len && result >= 0; j++) {
-				int r = update_one(t, subs[i], names->pdata[j], add, &moved, error);
+				int r = update_one(t, subs[i], names->pdata[j], add, del, &moved,
+						 error);
 				if (r < 0)
 					return -1;
 				again |= r == 0;
@@ -735,8 +739,27 @@ static int update_all(const struct wb_target *t, const char *tag, const letters 
 	return result;
 }
 
-static int maildir_set_flags(struct wb_target *t, const char *message_id,
-			     const char *const *flags, GError **error)
+/* The letters flags have now, without adding any keyword to dovecot-keywords: a keyword
+ * it does not list is on no mail. Call under the lock. */
+static bool known_letters(const struct wb_target *t, const char *const *flags, letters *out,
+			  GError **error)
+{
+	struct keywords k = { 0 };
+	bool ok = keywords_read(t, &k, error);
+	for (size_t i = 0; ok && flags[i] != NULL; i++) {
+		char c = system_letter(flags[i]);
+		for (int n = 0; c == 0 && n < KEYWORDS_MAX; n++)
+			if (k.name[n] != NULL && g_ascii_strcasecmp(k.name[n], flags[i]) == 0)
+				c = (char)('a' + n);
+		if (c != 0)
+			out->on[(unsigned char)c] = true;
+	}
+	keywords_clear(&k);
+	return ok;
+}
+
+static int change_flags(struct wb_target *t, const char *message_id, const char *const *flags,
+			bool remove, GError **error)
 {
 	if (!wb_deliver_message_id_ok(message_id)) {
 		g_autofree char *shown = g_strescape(message_id, NULL);
@@ -752,12 +775,26 @@ static int maildir_set_flags(struct wb_target *t, const char *message_id,
 	if (found <= 0)
 		return found;
 	g_autofree char *tag = hash_tag(message_id);
-	letters add = { 0 };
+	letters add = { 0 }, del = { 0 };
 	if (!lock_take(t, error))
 		return -1;
-	int r = flag_letters(t, flags, true, &add, error) ? update_all(t, tag, &add, error) : -1;
+	bool ok = remove ? known_letters(t, flags, &del, error)
+			 : flag_letters(t, flags, true, &add, error);
+	int r = ok ? update_all(t, tag, &add, &del, error) : -1;
 	lock_release(t);
 	return r;
+}
+
+static int maildir_set_flags(struct wb_target *t, const char *message_id,
+			     const char *const *flags, GError **error)
+{
+	return change_flags(t, message_id, flags, false, error);
+}
+
+static int maildir_clear_flags(struct wb_target *t, const char *message_id,
+			       const char *const *flags, GError **error)
+{
+	return change_flags(t, message_id, flags, true, error);
 }
 
 const struct wb_deliver_ops wb_deliver_maildir = {
@@ -766,5 +803,6 @@ const struct wb_deliver_ops wb_deliver_maildir = {
 	.exists = maildir_exists,
 	.deliver = maildir_deliver,
 	.set_flags = maildir_set_flags,
+	.clear_flags = maildir_clear_flags,
 	.close = maildir_close,
 };

@@ -68,6 +68,47 @@ const char *wb_duty_state(const struct wb_config *cfg, const struct wb_station *
 	return "open";
 }
 
+/* "Mon 7 Dec, 14:00 IST" */
+static char *due_text(const struct wb_config *cfg, gint64 t)
+{
+	return wb_local_text(t, cfg->timezone, "%a %-d %b, %H:%M %Z");
+}
+
+static char *hours_text(gint64 seconds);
+
+char *wb_duty_state_line(const struct wb_config *cfg, const struct wb_station *st,
+			 const struct wb_duty_case *c, gint64 now)
+{
+	if (c->number) {
+		const char *how = c->number_delivered
+			? "the number reached the citizen's phone. Nothing more is due."
+			: c->number_sent
+			? "the number was sent; WhatsApp has not yet confirmed that it reached "
+			  "the citizen's phone."
+			: "the number has not reached the citizen yet: see the notes in this "
+			  "thread.";
+		return g_strdup_printf("%s as %s – %s", c->open ? "REGISTERED" : "CLOSED, registered",
+				       c->number, how);
+	}
+	if (!c->open)
+		return g_strdup("CLOSED – no complaint number was recorded.");
+	gint64 clock = wb_duty_clock(cfg, st, escalated(c));
+	const char *serious = c->serious ? "SERIOUS, superiors told – "
+			      : c->escalated_at ? "ESCALATED – " : "";
+	if (!clock)
+		return g_strdup_printf("%sNOT REGISTERED – reply to this mail with the complaint "
+				       "number.", serious);
+	gint64 due = c->opened_at + clock;
+	g_autofree char *when = due_text(cfg, due);
+	g_autofree char *span = hours_text(due > now ? due - now : now - due);
+	if (now >= due)
+		return g_strdup_printf("%sOVERDUE – not registered; it was due %s (%s ago). Reply "
+				       "to this mail with the complaint number now.", serious, when,
+				       span);
+	return g_strdup_printf("%sNOT REGISTERED – reply to this mail with the complaint number "
+			       "by %s (%s left).", serious, when, span);
+}
+
 /* ---- what a duty says ---------------------------------------------------------------- */
 
 static char *hours_text(gint64 seconds)

@@ -476,11 +476,13 @@ struct mailimap_flag_list *wb_imapconn_flag_list(const struct wb_imapconn *c,
 	return list;
 }
 
-bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
-			   struct mailimap_flag_list *list, const char *what, GError **error)
+static bool store_flags(struct wb_imapconn *c, struct mailimap_set *set,
+			struct mailimap_flag_list *list, bool remove, const char *what,
+			GError **error)
 {
-	struct mailimap_store_att_flags *att = set != NULL && list != NULL ?
-		mailimap_store_att_flags_new_add_flags_silent(list) : NULL;
+	struct mailimap_store_att_flags *att = set == NULL || list == NULL ? NULL
+		: remove ? mailimap_store_att_flags_new_remove_flags_silent(list)
+			 : mailimap_store_att_flags_new_add_flags_silent(list);
 
 	if (att == NULL) {
 		if (list != NULL)
@@ -496,6 +498,18 @@ bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
 		return wb_imapconn_fail(c, error, r, WB_FAIL_SOON, what);
 	c->last_used = g_get_monotonic_time();
 	return true;
+}
+
+bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
+			   struct mailimap_flag_list *list, const char *what, GError **error)
+{
+	return store_flags(c, set, list, false, what, error);
+}
+
+bool wb_imapconn_store_remove(struct wb_imapconn *c, struct mailimap_set *set,
+			      struct mailimap_flag_list *list, const char *what, GError **error)
+{
+	return store_flags(c, set, list, true, what, error);
 }
 
 static const char *flag_text(const struct mailimap_flag_fetch *ff)

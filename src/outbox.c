@@ -130,6 +130,14 @@ static bool send_due(const struct wb_config *cfg, struct wb_store *store, const 
 
 /* ---- notes in the thread ------------------------------------------------------------- */
 
+/* Each change of a send that the station must know becomes a short mail in the
+ * complaint's thread whose subject alone tells the story in the message list ("Number
+ * 123/2026 delivered to the citizen", "Not delivered: the 24-hour window had closed;
+ * template sent instead"): mails cannot be edited once in the mailbox, so a record
+ * never claims more than was known when it was written, and what follows comes as its
+ * own mail. Bodies are for people: the officer's name, the language's name, plain
+ * reasons; ids and Meta's raw error stay in headers and the attached request. */
+
 /* WhatsApp took the send (accepted … played): the thread holds its record. */
 static bool record_state(const char *s)
 {
@@ -137,27 +145,73 @@ static bool record_state(const char *s)
 	return r >= WB_RANK_ACCEPTED && r <= WB_RANK_PLAYED;
 }
 
-static const char *state_words(const char *s)
+static bool is_state(const char *s, const char *want)
 {
-	static const struct { const char *state, *words; } t[] = {
-		{ "accepted", "accepted by WhatsApp (not yet confirmed as sent)" },
-		{ "sent", "sent (WhatsApp confirmed it left)" },
-		{ "delivered", "delivered to the citizen's phone" },
-		{ "read", "read by the citizen" },
-		{ "played", "read (played) by the citizen" },
-		{ "failed", "FAILED" },
-		{ "unknown", "NOT CONFIRMED" },
-	};
-	for (size_t i = 0; i < G_N_ELEMENTS(t); i++)
-		if (strcmp(s, t[i].state) == 0)
-			return t[i].words;
-	return s;
+	return s && strcmp(s, want) == 0;
 }
 
 static char *time_text(const struct wb_config *cfg, gint64 t)
 {
-	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M:%S %Z");
+	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
 }
+
+/* Why a send did not reach the citizen, as a short phrase for a subject. */
+static const char *failure_phrase(const struct wb_outbox *o)
+{
+	switch (o->error_code) {
+	case 131047: case 470:
+		return "the 24-hour window had closed";
+	case 131026:
+		return "this number cannot receive WhatsApp messages";
+	case 131049: case 130472:
+		return "WhatsApp held the message back";
+	case 131048: case 131056: case 130429:
+		return "WhatsApp limited messages to this number";
+	case 131051:
+		return "WhatsApp does not take this kind of message";
+	case 131052: case 131053:
+		return "a media file could not be sent";
+	case 131021: case 131030: case 131062:
+		return "this number may not be written to from the station's account";
+	case 190:
+		return "the bridge's WhatsApp access token is no longer valid";
+	case 131031: case 131037: case 131042: case 131045: case 133010: case 131057: case 368:
+		return "the station's WhatsApp account has a problem";
+	case 0:
+		if (o->last_error && strstr(o->last_error, "24-hour window"))
+			return "the 24-hour window had closed";
+		return "it could not be sent";
+	default:
+		if (o->error_code >= 132000 && o->error_code < 133000)
+			return "WhatsApp refused the template";
+		return "WhatsApp refused it";
+	}
+}
+
+/* What the failure asks of the station, one sentence. */
+static const char *failure_advice(const struct wb_outbox *o)
+{
+	switch (o->error_code) {
+	case 131026:
+		return "Reach the citizen another way (a call or an SMS to the number above).";
+	case 190: case 131031: case 131037: case 131042: case 131045: case 133010:
+	case 131057: case 368:
+		return "Tell the bridge's administrator: no message reaches any citizen until it "
+		       "is mended. Reach this citizen another way meanwhile.";
+	default:
+		if (o->error_code >= 132000 && o->error_code < 133000)
+			return "Tell the bridge's administrator (the template must be approved in "
+			       "this language). Reach the citizen another way meanwhile.";
+		return "Reply again later, or reach the citizen another way.";
+	}
+}
+
+/* The words the officer wrote wait for the citizen's next message. */
+static const char held_words[] =
+	"The officer's words could not go: outside the 24-hour window WhatsApp lets only "
+	"an approved template through, and the template carries only the complaint number. "
+	"The bridge keeps the words and sends them as soon as the citizen writes again; a "
+	"record follows in this thread then.";
 
 /* What the citizen gets, as the station should read it. */
 static char *sent_text(const struct wb_outbox *o)
@@ -165,97 +219,212 @@ static char *sent_text(const struct wb_outbox *o)
 	if (strcmp(o->kind, "text") == 0)
 		return g_strdup(o->text ? o->text : "");
 	g_auto(GStrv) params = params_of(o->params);
-	g_autofree char *list = g_strjoinv(" | ", params);
-	return g_strdup_printf("Approved template \"%s\" (language %s) with the parameters: %s",
-			       o->template_name, o->lang, list);
+	g_autofree char *list = g_strjoinv(" · ", params);
+	return g_strdup_printf("The approved WhatsApp template \"%s\" in %s, filled in with: %s",
+			       o->template_name ? o->template_name : "?", wb_lang_name(o->lang),
+			       list);
 }
 
-static char *note_body(const struct wb_config *cfg, const struct wb_outbox *o,
-		       const char *headline)
+/* "S. Banerjee <si.banerjee@…>" or the address alone. */
+static char *officer_text(const struct wb_outbox *o)
 {
-	GString *b = g_string_new(headline);
-	g_string_append(b, "\n\n");
+	if (!o->officer)
+		return NULL;
+	return o->officer_name ? g_strdup_printf("%s <%s>", o->officer_name, o->officer)
+			       : g_strdup(o->officer);
+}
+
+/* The facts under a note's first paragraph, one a line. */
+static void note_facts(const struct wb_config *cfg, const struct wb_outbox *o, GString *b)
+{
 	g_autofree char *to = wb_format_phone(o->recipient);
+	g_autofree char *officer = officer_text(o);
+	g_string_append(b, "\n\n");
 	if (o->number)
 		g_string_append_printf(b, "Complaint number: %s\n", o->number);
-	g_string_append_printf(b, "To: %s (the WhatsApp number the complaint came from)\n", to);
+	if (officer)
+		g_string_append_printf(b, "Officer: %s\n", officer);
+	g_string_append_printf(b, "Citizen: %s (the WhatsApp number the complaint came from)\n",
+			       to);
 	if (strcmp(o->kind, "text") == 0)
-		g_string_append_printf(b, "How: a WhatsApp message in %s, within the citizen's "
-				       "24-hour window\n", o->lang);
+		g_string_append_printf(b, "Sent as: a WhatsApp message in %s\n",
+				       wb_lang_name(o->lang));
 	else
-		g_string_append_printf(b, "How: the approved template \"%s\" in %s (outside the "
-				       "24-hour window only templates may be sent)\n",
-				       o->template_name, o->lang);
-	if (cfg->dry_run)
-		g_string_append(b, "DRY RUN: [whatsapp] dry_run is on, nothing was sent to "
-				   "WhatsApp; this is what would have been sent.\n");
-	if (o->wamid)
-		g_string_append_printf(b, "WhatsApp message id: %s\n", o->wamid);
+		g_string_append_printf(b, "Sent as: the approved template \"%s\" in %s (outside "
+				       "the 24-hour window only templates may be sent)\n",
+				       o->template_name ? o->template_name : "?",
+				       wb_lang_name(o->lang));
 	if (o->accepted_at) {
 		g_autofree char *t = time_text(cfg, o->accepted_at);
-		g_string_append_printf(b, "Accepted by WhatsApp: %s\n", t);
+		g_string_append_printf(b, "Taken by WhatsApp: %s\n", t);
 	}
-	g_string_append_printf(b, "Status: %s\n", state_words(o->state));
+	if (cfg->dry_run)
+		g_string_append(b, "DRY RUN: [whatsapp] dry_run is on; nothing was sent to "
+				   "WhatsApp, this is what would have gone.\n");
 	if (o->last_error && !record_state(o->state))
-		g_string_append_printf(b, "Reason: %s\n", o->last_error);
-	if (o->officer)
-		g_string_append_printf(b, "Officer's reply: from %s, %s\n", o->officer,
-				       o->reply_key ? o->reply_key : "");
-	g_string_append_printf(b, "Outbox entry: %" G_GINT64_FORMAT " (attempts: %d)",
-			       o->id, o->attempts);
-	return g_string_free(b, FALSE);
+		g_string_append_printf(b, "WhatsApp's own words, for the administrator: %s\n",
+				       o->last_error);
 }
+
+struct note_words {
+	const char *summary;   /* the subject after "[REF] " */
+	const char *title;     /* the note's first line */
+	const char *lead;      /* its first paragraph */
+	const char *more;      /* a second paragraph, or NULL */
+	bool show_sent;        /* the message as sent follows */
+	bool request;          /* the request JSON is attached */
+};
 
 static GBytes *render_note(const struct wb_config *cfg, const struct wb_templates *tpl,
 			   const struct wb_station *st, const struct wb_outbox *o,
-			   const char *msgid, const char *summary, const char *title,
-			   const char *headline, GError **error)
+			   const char *msgid, const struct note_words *w, GError **error)
 {
 	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
 						     o->ref, cfg->domain);
-	g_autofree char *body = note_body(cfg, o, headline);
-	g_autofree char *sent = sent_text(o);
+	GString *b = g_string_new(w->lead);
+	if (w->more)
+		g_string_append_printf(b, "\n\n%s", w->more);
+	note_facts(cfg, o, b);
+	g_autofree char *body = g_string_free(b, FALSE);
+	g_autofree char *sent = w->show_sent ? sent_text(o) : NULL;
 	g_autofree char *outbox = g_strdup_printf("%" G_GINT64_FORMAT, o->id);
 	const char *headers[] = { "X-WhatsApp-Message-Id", o->wamid ? o->wamid : "",
 				  "X-Wabridge-Outbox", outbox, "X-Wabridge-Send-State", o->state,
 				  NULL };
+	bool json = w->request && o->request;
 	struct wb_note_in in = {
 		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = o->ref,
 		.thread_root = o->first_wamid, .message_id = msgid, .reply_to = reply_to,
-		.summary = summary, .when = wb_now(), .title = title, .body = body,
-		.sent_label = "The message, exactly as sent to the citizen:", .sent = sent,
-		.json_name = o->request ? "whatsapp-request.json" : NULL, .json = o->request,
+		.summary = w->summary, .when = wb_now(), .title = w->title, .body = body,
+		.sent_label = "The message, exactly as the citizen gets it:", .sent = sent,
+		.json_name = json ? "whatsapp-request.json" : NULL, .json = json ? o->request : NULL,
 		.headers = headers, .tpl = tpl,
 	};
 	return wb_render_note(&in, error);
 }
 
-/* How the record of a send reads, by what the send was for. */
-struct record_words {
-	const char *purpose, *summary, *title, *headline;
-};
-
-static const struct record_words *record_words(const struct wb_outbox *o)
+/* The record of a send WhatsApp took, by what it was for. summary is filled. */
+static struct note_words record_words(const struct wb_outbox *o, char **summary)
 {
-	static const struct record_words t[] = {
-		{ NULL, "Sent to the citizen on WhatsApp",
-		  "Record: message sent to the citizen on WhatsApp",
-		  "The bridge sent this officer's reply to the citizen." },
-		{ "ack", "Acknowledged to the citizen",
-		  "Record: acknowledgement sent to the citizen on WhatsApp",
-		  "The bridge acknowledged the complaint to the citizen as soon as it arrived." },
+	static const struct {
+		const char *purpose, *summary, *title, *lead;
+	} t[] = {
+		{ "ack", "Acknowledged to the citizen", "Acknowledgement sent to the citizen",
+		  "The bridge acknowledged the complaint to the citizen on WhatsApp as soon as "
+		  "it arrived." },
 		{ "reminder", "Reminder sent: signed complaint not yet received",
-		  "Record: signature reminder sent to the citizen on WhatsApp",
+		  "Signature reminder sent to the citizen",
 		  "No photo or document of a signed complaint had come in time, so the bridge "
 		  "reminded the citizen once to send one." },
-		{ "transfer", "Citizen told of the transfer",
-		  "Record: transfer told to the citizen on WhatsApp",
+		{ "transfer", "Citizen told of the transfer", "Transfer told to the citizen",
 		  "The bridge told the citizen which station now holds the complaint." },
 	};
-	for (size_t i = 1; o->purpose && i < G_N_ELEMENTS(t); i++)
-		if (strcmp(o->purpose, t[i].purpose) == 0)
-			return &t[i];
-	return &t[0];
+	for (size_t i = 0; o->purpose && i < G_N_ELEMENTS(t); i++)
+		if (strcmp(o->purpose, t[i].purpose) == 0) {
+			*summary = g_strdup(t[i].summary);
+			return (struct note_words){ .summary = *summary, .title = t[i].title,
+						    .lead = t[i].lead, .show_sent = true,
+						    .request = true };
+		}
+	bool template = strcmp(o->kind, "template") == 0;
+	bool was_held = is_state(o->noted, "held");
+	const char *status = wb_send_state_rank(o->state) >= WB_RANK_READ
+		? "WhatsApp reports that the citizen has read it."
+		: wb_send_state_rank(o->state) >= WB_RANK_DELIVERED
+		? "WhatsApp reports that it reached the citizen's phone."
+		: o->number ? "When WhatsApp confirms that it reached the citizen's phone, a "
+			      "note follows in this thread (and another once it is read)."
+		: "WhatsApp has taken it; the Delivered and Read tags on this mail show "
+		  "what it confirms later.";
+	if (o->number && !was_held) {
+		int r = wb_send_state_rank(o->state);
+		*summary = g_strdup_printf("Number %s %s%s", o->number,
+					   r >= WB_RANK_READ ? "read by the citizen"
+					   : r >= WB_RANK_DELIVERED ? "delivered to the citizen"
+					   : "sent to the citizen",
+					   template ? " by template" : "");
+	} else {
+		*summary = g_strdup(was_held ? "Officer's words sent after the citizen wrote again"
+					     : "Officer's message sent to the citizen");
+	}
+	return (struct note_words){
+		.summary = *summary,
+		.title = template ? "The complaint number went to the citizen by the approved "
+				    "template"
+			 : was_held ? "The officer's kept words went to the citizen"
+			 : "The officer's reply went to the citizen",
+		.lead = status,
+		.show_sent = true, .request = true,
+	};
+}
+
+/* The short note that a send carrying the number reached the phone, or was read. */
+static struct note_words later_words(const struct wb_outbox *o, char **summary)
+{
+	bool read = wb_send_state_rank(o->state) >= WB_RANK_READ;
+	*summary = g_strdup_printf("Number %s %s", o->number,
+				   read ? "read by the citizen" : "delivered to the citizen");
+	return (struct note_words){
+		.summary = *summary,
+		.title = read ? "The citizen has read the complaint number"
+			      : "The complaint number reached the citizen's phone",
+		.lead = read ? "WhatsApp reports that the citizen opened the message with the "
+			       "complaint number."
+			     : "WhatsApp reports that the message with the complaint number "
+			       "reached the citizen's phone. The station's clock for this "
+			       "complaint has stopped.",
+	};
+}
+
+/* A send that did not go: failed, held, or never confirmed. */
+static struct note_words trouble_words(const struct wb_outbox *o, bool words_kept,
+				       char **summary)
+{
+	bool fallback = o->error_code == 131047 && o->number && strcmp(o->kind, "text") == 0;
+	if (is_state(o->state, "unknown")) {
+		*summary = g_strdup("Not confirmed: check whether the citizen got the message");
+		return (struct note_words){
+			.summary = *summary, .title = "The message to the citizen is not confirmed",
+			.lead = "The bridge stopped while sending this message, and WhatsApp has "
+				"not confirmed it. It is not sent again by itself, so that the "
+				"citizen does not get it twice: reply again to send it once more if "
+				"need be.",
+			.show_sent = true,
+		};
+	}
+	if (is_state(o->state, "held") && !o->error_code) {
+		*summary = g_strdup("Officer's words not sent yet: the 24-hour window had closed");
+		return (struct note_words){
+			.summary = *summary,
+			.title = "The officer's words wait for the citizen's next message",
+			.lead = o->number
+				? "The complaint number goes to the citizen by the approved template "
+				  "(its record follows in this thread)."
+				: "The citizen last wrote more than 24 hours ago, so WhatsApp lets "
+				  "only an approved template through, and the template carries only "
+				  "a complaint number.",
+			.more = "The bridge keeps the officer's words and sends them as soon as "
+				"the citizen writes again; a record follows in this thread then. To "
+				"reach the citizen sooner, call them.",
+			.show_sent = true,
+		};
+	}
+	*summary = g_strdup_printf("Not delivered: %s%s", failure_phrase(o),
+				   fallback ? "; template sent instead" : "");
+	return (struct note_words){
+		.summary = *summary,
+		.title = "The message to the citizen did not go through",
+		.lead = fallback
+			? "WhatsApp refused the message because the citizen last wrote more than "
+			  "24 hours ago. The complaint number goes by the approved template "
+			  "instead; its record follows in this thread."
+			: o->error_code == 131047
+			? "WhatsApp refused the message because the citizen last wrote more than "
+			  "24 hours ago."
+			: "WhatsApp did not deliver this message to the citizen.",
+		.more = words_kept ? held_words : fallback ? NULL : failure_advice(o),
+		.show_sent = true, .request = true,
+	};
 }
 
 /* The mailbox operations that make the thread show o's state. */
@@ -273,76 +442,76 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 		return wb_store_outbox_noted(store, id, o->state, NULL, 0, error);
 	}
 	g_autofree char *record = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "@%s", id, cfg->domain);
+	/* Kept words sent after a 131047 get a record of their own (the first send's is
+	 * in the mailbox already), and the later tags go there. */
+	g_autofree char *again = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "-again@%s", id,
+						 cfg->domain);
+	const char *sent_id = o->error_code == 131047 && strcmp(o->kind, "text") == 0 ? again
+											: record;
 	g_autofree char *first = wb_message_id(o->first_wamid, cfg->domain);
 	g_autofree char *msgid = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "-%s@%s", id, o->state,
 						 cfg->domain); /* a notice's, outlives ops */
 	bool had_record = record_state(o->noted);
+	int rank = wb_send_state_rank(o->state), was = wb_send_state_rank(o->noted);
 	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-	struct wb_mailop_in ops[5];
+	struct wb_mailop_in ops[6];
 	size_t n = 0;
 	GError *e = NULL;
-	if (record_state(o->state)) {
-		if (!had_record) {
-			const struct record_words *w = record_words(o);
-			g_autofree char *summary = !o->purpose && o->number
-				? g_strdup_printf("Sent to the citizen: complaint number %s", o->number)
-				: g_strdup(w->summary);
-			GBytes *mail = render_note(cfg, tpl, st, o, record, summary, w->title,
-						   w->headline, &e);
-			if (!mail)
-				goto broken;
-			g_ptr_array_add(keep, mail);
-			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "append",
-							  .message_id = record, .mail = mail };
-			if (o->purpose && strcmp(o->purpose, "ack") == 0)
-				ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
-								  .message_id = first,
-								  .keyword = "$WA_Acknowledged" };
+	g_autofree char *summary = NULL;
+	const char *mail_id = NULL;
+	struct note_words w = { 0 };
+	if (record_state(o->state) && !had_record) {
+		w = record_words(o, &summary);
+		mail_id = sent_id;
+	} else if (record_state(o->state)) {
+		/* The number's delivery and reading are the station's news; other sends
+		 * show them by the tags on their record. */
+		if (o->number && !o->purpose && rank >= WB_RANK_DELIVERED &&
+		    (was < WB_RANK_DELIVERED || (rank >= WB_RANK_READ && was < WB_RANK_READ))) {
+			w = later_words(o, &summary);
+			mail_id = msgid;
 		}
-		int r = wb_send_state_rank(o->state);
-		if (r >= WB_RANK_DELIVERED)
-			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
-							  .message_id = record,
-							  .keyword = "$WA_Delivered" };
-		if (r >= WB_RANK_READ)
-			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
-							  .message_id = record, .keyword = "$WA_Read" };
 	} else {
-		bool failed = strcmp(o->state, "failed") == 0;
-		g_autofree char *summary = failed
-			? g_strdup_printf("NOT delivered to the citizen: %s",
-					  o->last_error ? o->last_error : "failed")
-			: g_strdup("Not confirmed: check whether the citizen got the reply");
-		bool fallback = failed && o->error_code == 131047 && o->number &&
-				strcmp(o->kind, "text") == 0;
-		const char *headline = fallback
-			? "WhatsApp refused this message: the citizen's 24-hour window had closed. "
-			  "The approved template with the complaint number is sent instead; its "
-			  "record follows in this thread."
-			: failed
-			? "WhatsApp did not deliver this message to the citizen. The complaint "
-			  "number is recorded; reach the citizen another way, or reply again."
-			: "The bridge stopped while sending this message, and WhatsApp has not "
-			  "confirmed it. It is not sent again by itself, so that the citizen does "
-			  "not get it twice: reply again to send it once more if need be.";
-		GBytes *mail = render_note(cfg, tpl, st, o, msgid, summary,
-					   failed ? "Failed: message to the citizen not delivered"
-						  : "Unconfirmed: message to the citizen",
-					   headline, &e);
+		w = trouble_words(o, is_state(o->state, "held"), &summary);
+		mail_id = msgid;
+	}
+	if (mail_id) {
+		GBytes *mail = render_note(cfg, tpl, st, o, mail_id, &w, &e);
 		if (!mail)
 			goto broken;
 		g_ptr_array_add(keep, mail);
 		ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "append",
-						  .message_id = msgid, .mail = mail };
-		if (failed) {
+						  .message_id = mail_id, .mail = mail };
+	}
+	if (record_state(o->state)) {
+		if (!had_record && is_state(o->purpose, "ack"))
 			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
 							  .message_id = first,
+							  .keyword = "$WA_Acknowledged" };
+		unsigned unresolved = 1;
+		if (!had_record && !wb_store_outbox_unresolved(store, o->complaint_id, &unresolved,
+							       error))
+			return false;
+		if (!had_record && unresolved == 0)
+			/* A later success makes an earlier failure good: the tag stays true. */
+			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "unflag",
+							  .message_id = first,
 							  .keyword = "$WA_SendFailed" };
-			if (had_record)
-				ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
-								  .message_id = record,
-								  .keyword = "$WA_SendFailed" };
-		}
+		if (rank >= WB_RANK_DELIVERED)
+			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
+							  .message_id = sent_id,
+							  .keyword = "$WA_Delivered" };
+		if (rank >= WB_RANK_READ)
+			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
+							  .message_id = sent_id, .keyword = "$WA_Read" };
+	} else if (is_state(o->state, "failed") ||
+		   (is_state(o->state, "held") && o->error_code)) {
+		ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
+						  .message_id = first, .keyword = "$WA_SendFailed" };
+		if (had_record)
+			ops[n++] = (struct wb_mailop_in){ .station = st->key, .kind = "flag",
+							  .message_id = record,
+							  .keyword = "$WA_SendFailed" };
 	}
 	res->notes++;
 	return wb_store_outbox_noted(store, id, o->state, ops, n, error);
@@ -421,7 +590,9 @@ static bool mailops_station(const struct wb_config *cfg, struct wb_store *store,
 			}
 		} else {
 			const char *flags[] = { op->keyword, NULL };
-			done = d->set_flags(t, op->message_id, flags, &e);
+			done = strcmp(op->kind, "unflag") == 0
+				? d->clear_flags(t, op->message_id, flags, &e)
+				: d->set_flags(t, op->message_id, flags, &e);
 		}
 		ok = mailop_outcome(store, op, done, e, res, error);
 		if (done < 0 && t && e->code != WB_FAIL_FINAL) {

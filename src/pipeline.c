@@ -15,12 +15,14 @@
 #include "pipeline.h"
 #include "caps.h"
 #include "deliver.h"
+#include "duty.h"
 #include "media.h"
 #include "metrics.h"
 #include "util.h"
 #include "view.h"
 #include "webhook.h"
 
+#include <jansson.h>
 #include <string.h>
 
 #define WB_MAX_ATTEMPTS 60  /* with backoff capped at 6 h: several days of retrying */
@@ -318,13 +320,74 @@ static bool fetch_media(struct batch *b, struct job *j)
 	return give_up;
 }
 
+/* Where the complaint stands as this mail is written, for its first line; NULL when
+ * the store cannot say (the mail goes out without it rather than wait). */
+static char *state_line_for(struct batch *b, const struct job *j)
+{
+	if (!j->m->complaint_id)
+		return NULL;
+	GError *e = NULL;
+	g_autoptr(wb_duty_case) c = wb_store_duty_case(b->store, j->m->complaint_id, &e);
+	if (!c) {
+		g_warning("message %" G_GINT64_FORMAT ": the complaint's state for its first line "
+			  "cannot be read: %s", j->m->id, e->message);
+		g_error_free(e);
+		return NULL;
+	}
+	return wb_duty_state_line(b->cfg, j->st, c, wb_now());
+}
+
+/* What a reaction reacts to, in words: "the citizen's message of 15 Oct, 13:30:
+ * “…”", "the station's message with complaint number 123/2026 (…)". NULL when the
+ * message is not in the store. */
+static char *reaction_target_for(struct batch *b, const struct job *j)
+{
+	if (strcmp(j->m->type, "reaction") != 0)
+		return NULL;
+	json_t *v = json_loads(j->m->json, 0, NULL);
+	const char *target = json_string_value(json_object_get(json_object_get(v, "reaction"),
+							       "message_id"));
+	struct wb_wamid_info w;
+	GError *e = NULL;
+	bool ok = wb_store_wamid_info(b->store, target, j->m->sender, &w, &e);
+	json_decref(v);
+	if (!ok) {
+		g_warning("message %" G_GINT64_FORMAT ": the reaction's target cannot be read: %s",
+			  j->m->id, e->message);
+		g_error_free(e);
+		return NULL;
+	}
+	char *out = NULL;
+	if (w.found) {
+		g_autofree char *when = wb_local_text(w.ts, b->cfg->timezone, "%-d %b, %H:%M");
+		if (!w.ours) {
+			struct wb_view *tv = wb_view_build(w.type, w.json, NULL, w.ts);
+			out = g_strdup_printf("the citizen's message of %s: \u201c%s\u201d", when,
+					      tv->summary);
+			wb_view_free(tv);
+		} else if (w.purpose && strcmp(w.purpose, "ack") == 0) {
+			out = g_strdup_printf("the bridge's acknowledgement of %s", when);
+		} else if (w.number) {
+			out = g_strdup_printf("the station's message with complaint number %s (%s)",
+					      w.number, when);
+		} else {
+			out = g_strdup_printf("the station's message of %s", when);
+		}
+	}
+	wb_wamid_info_clear(&w);
+	return out;
+}
+
 static void render_job(struct batch *b, const struct wb_templates *tpl, struct job *j)
 {
 	g_autofree char *reply_to = wb_reply_address(b->cfg->replies_address,
 						     b->cfg->token_secret, j->m->ref, b->cfg->domain);
+	g_autofree char *state = state_line_for(b, j);
+	g_autofree char *target = reaction_target_for(b, j);
 	struct wb_render_in in = {
 		.domain = b->cfg->domain, .timezone = b->cfg->timezone, .reply_to = reply_to,
-		.station = j->st, .msg = j->m, .tpl = tpl,
+		.station = j->st, .msg = j->m, .tpl = tpl, .state_line = state,
+		.reaction_target = target,
 	};
 	GError *err = NULL;
 	j->m->mail = wb_render_mail(&in, &err);

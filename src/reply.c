@@ -23,7 +23,6 @@
 #include <jansson.h>
 #include <string.h>
 
-#define WINDOW_SECONDS (24 * 3600)
 
 void wb_reply_result_clear(struct wb_reply_result *r)
 {
@@ -722,7 +721,7 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 		return store_failed(res, "reading the complaint", e);
 	int fb = wb_lang_parse(cfg->default_language);
 	enum wb_lang lang = wb_guess_lang(msgs, fb < 0 ? WB_LANG_BN : (enum wb_lang)fb);
-	bool window = m->c->last_inbound > 0 && wb_now() - m->c->last_inbound < WINDOW_SECONDS;
+	bool window = m->c->last_inbound > 0 && wb_now() - m->c->last_inbound < WB_WINDOW_SECONDS;
 	if (to) {
 		struct transfer_words w = { .from = st, .to = to, .c = m->c, .r = r };
 		return accept_transfer(cfg, store, tpl, &w, m->by, proof, lang, window, in, res);
@@ -730,28 +729,28 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	g_autofree char *station_name = wb_clean_line(st->name, 200);
 	const char *values[] = { r->number, station_name, NULL };
 	g_autofree char *params = r->number ? params_json(values) : NULL;
-	g_autofree char *text = window && (*r->text || r->number)
-		? citizen_text(tpl, lang, st, m->c, r) : NULL;
+	g_autofree char *text = *r->text || r->number ? citizen_text(tpl, lang, st, m->c, r)
+						      : NULL;
 	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };
-	bool sending = true;
-	if (text) {
+	bool words = wb_reply_has_words(r->text, (const char *const *)st->number_patterns);
+	struct wb_outbox_in held = { .lang = send.lang, .kind = "text", .text = text,
+				     .hold = true, .words = true };
+	bool sending = true, holding = false;
+	if (window && text) {
 		send.kind = "text";
 		send.text = text;
 		send.fallback_template = r->number ? cfg->template_registered : NULL;
 		send.fallback_params = params;
+		send.words = words;
 	} else if (r->number) {
+		/* Outside the window only an approved template may go: it carries the
+		 * number, and the officer's words wait for the citizen's next message. */
 		send.kind = "template";
 		send.template_name = cfg->template_registered;
 		send.params = params;
+		holding = words;
 	} else if (*r->text) {
-		/* Outside the window only an approved template may go, and the template
-		 * carries a complaint number: the station is told in the thread. */
-		send.kind = "text";
-		send.text = r->text;
-		send.fail_reason = "the citizen's 24-hour window has closed and the reply has no "
-				   "complaint number, so no approved template fits (WhatsApp "
-				   "allows free text only within 24 hours of the citizen's last "
-				   "message)";
+		send = held;
 	} else {
 		sending = false;
 	}
@@ -760,11 +759,16 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 				   .keyword = "$WA_Registered" };
 	in->state = WB_RS_ACCEPTED;
 	in->send = sending ? &send : NULL;
+	in->held = holding ? &held : NULL;
 	in->ops = r->number ? &op : NULL;
 	in->n_ops = r->number ? 1 : 0;
 	in->close = r->close;
 	const char *what = !sending ? "nothing to send" : send.fail_reason ? "cannot be sent: "
-			   : text ? "WhatsApp text queued in " : "WhatsApp template queued in ";
+			   : send.hold ? "the words wait for the citizen's next message (the "
+					 "24-hour window has closed), in "
+			   : holding ? "WhatsApp template queued (the words wait for the "
+				       "citizen's next message) in "
+			   : window ? "WhatsApp text queued in " : "WhatsApp template queued in ";
 	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
 		"accepted from %s for %s (matched by %s, proven by %s)%s%s%s; %s%s", r->from_addr,
 		m->c->ref, m->by, proof, r->number ? ", complaint number " : "",
@@ -797,6 +801,7 @@ enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store
 	if (k->mail_key)
 		in.key = k->mail_key;
 	in.sender = r->from_addr;
+	in.sender_name = r->from_name;
 	g_autofree char *tags = tags_text(r);
 	in.tags = tags;
 	struct match m = { 0 };

@@ -306,6 +306,60 @@ char *wb_reply_find_number(const char *text, const char *const *extra_patterns)
 	return g_match_info_fetch(mi, 1);
 }
 
+/* Words that add nothing to a complaint number (the template says it is registered). */
+static const char *const filler_words[] = {
+	"complaint", "no", "number", "registered", "register", "is", "has", "been", "was",
+	"your", "the", "a", "with", "us", "here", "thanks", "thank", "you", "dear", "sir",
+	"madam", "regards", "and", "of", "gd", "gde", "fir", "entry",
+	"অভিযোগ", "নং", "নম্বর", "নথিভুক্ত", "হয়েছে", "করা", "আপনার", "ধন্যবাদ",
+	"শিকায়ত", "शिकायत", "संख्या", "दर्ज", "हो", "गई", "गया", "है", "की", "कर", "ली",
+	"आपकी", "धन्यवाद",
+	NULL,
+};
+
+static bool filler(const char *word)
+{
+	for (size_t i = 0; filler_words[i]; i++)
+		if (strcmp(word, filler_words[i]) == 0)
+			return true;
+	return false;
+}
+
+bool wb_reply_has_words(const char *text, const char *const *extra_patterns)
+{
+	if (!text || !*text)
+		return false;
+	compile_patterns();
+	g_autofree char *ascii = wb_ascii_digits(text);
+	g_autofree char *rest = g_regex_replace_literal(pats[P_NUMBER], ascii, -1, 0, " ", 0, NULL);
+	for (size_t i = 0; rest && extra_patterns && extra_patterns[i]; i++) {
+		g_autoptr(GRegex) re = g_regex_new(extra_patterns[i], 0, 0, NULL);
+		char *next = re ? g_regex_replace_literal(re, rest, -1, 0, " ", 0, NULL) : NULL;
+		if (next) {
+			g_free(rest);
+			rest = next;
+		}
+	}
+	if (!rest)
+		return true; /* cannot tell: keep them */
+	g_autofree char *low = g_utf8_strdown(rest, -1);
+	GString *word = g_string_new(NULL);
+	bool more = false;
+	for (const char *p = low; !more; p = g_utf8_next_char(p)) {
+		gunichar c = *p ? g_utf8_get_char(p) : 0;
+		if (c && (g_unichar_isalpha(c) || g_unichar_ismark(c))) {
+			g_string_append_unichar(word, c);
+			continue;
+		}
+		more = word->len && !filler(word->str);
+		g_string_truncate(word, 0);
+		if (!c)
+			break;
+	}
+	g_string_free(word, TRUE);
+	return more;
+}
+
 struct tags {
 	bool escalate, close;
 	char *transfer_to;
@@ -1051,6 +1105,18 @@ static char *from_addr(GMimeMessage *msg)
 	return first;
 }
 
+static char *from_name(GMimeMessage *msg)
+{
+	InternetAddressList *l = g_mime_message_get_from(msg);
+	InternetAddress *a = l && internet_address_list_length(l) > 0
+		? internet_address_list_get_address(l, 0) : NULL;
+	const char *name = a ? internet_address_get_name(a) : NULL;
+	char *clean = name ? wb_clean_line(name, 100) : NULL;
+	if (clean && !*clean)
+		g_clear_pointer(&clean, g_free);
+	return clean;
+}
+
 static char *to_addrs(GMimeMessage *msg)
 {
 	GString *s = g_string_new(NULL);
@@ -1174,6 +1240,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	}
 	struct wb_reply *r = g_new0(struct wb_reply, 1);
 	r->from_addr = from_addr(msg);
+	r->from_name = from_name(msg);
 	r->to_addrs = to_addrs(msg);
 	r->in_reply_to = thread_ids(msg);
 	r->auth_results = auth_results(msg);
@@ -1203,6 +1270,7 @@ void wb_reply_free(struct wb_reply *r)
 	g_free(r->number);
 	g_free(r->transfer_to);
 	g_free(r->from_addr);
+	g_free(r->from_name);
 	g_free(r->to_addrs);
 	g_free(r->in_reply_to);
 	g_free(r->subject);

@@ -127,7 +127,8 @@ static const char *const migrations[] = {
 	"  text TEXT, template TEXT, params TEXT, context_wamid TEXT,"
 	"  fallback_template TEXT, fallback_params TEXT,"
 	/* queued | sending | retry | accepted | sent | delivered | read | played | failed |
-	 * unknown (a send interrupted by a crash and never confirmed: not sent again) */
+	 * unknown (a send interrupted by a crash and never confirmed: not sent again) | held
+	 * (from 7: an officer's words waiting for the citizen to write again) */
 	"  state TEXT NOT NULL DEFAULT 'queued',"
 	"  noted TEXT NOT NULL DEFAULT 'queued'," /* the state the mailbox shows */
 	"  attempts INTEGER NOT NULL DEFAULT 0,"
@@ -216,6 +217,12 @@ static const char *const migrations[] = {
 	"DROP TABLE mailops;"
 	"ALTER TABLE mailops_new RENAME TO mailops;"
 	"CREATE INDEX mailops_work ON mailops(state, next_at);",
+	/* 7: the officer's name as their mail gave it, for the records in the thread; an
+	 * outbox row may be `held` (an officer's words that wait for the citizen's next
+	 * message, since outside the 24-hour window only a template may go) */
+	"ALTER TABLE replies ADD COLUMN sender_name TEXT;"
+	"ALTER TABLE outbox ADD COLUMN words INTEGER NOT NULL DEFAULT 0;" /* beyond the number */
+	"CREATE INDEX outbox_held ON outbox(complaint_id) WHERE state = 'held';",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -646,6 +653,11 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 	}
 	if (stn && (!complaint_for(s, cfg, stn, m, ts, &complaint_id, error) ||
 		    !holder(s, cfg, complaint_id, &stn, error)))
+		return false;
+	/* The citizen's message opens the 24-hour window again: officers' words that
+	 * waited for it go now (a message Meta delivers late opens nothing). */
+	if (complaint_id && now - ts < WB_WINDOW_SECONDS &&
+	    !wb_store_release_held(s, complaint_id, error))
 		return false;
 	st = sq_prep(s, "INSERT INTO messages (wamid, body_id, station, phone_number_id, sender, "
 		  "wa_id, user_id, profile_name, ts, received_at, type, context_id, forwarded, "

@@ -150,3 +150,43 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE || sq_fail(s, error, "reading a complaint's history");
 }
+
+void wb_wamid_info_clear(struct wb_wamid_info *w)
+{
+	g_free(w->type);
+	g_free(w->json);
+	g_free(w->purpose);
+	g_free(w->number);
+	*w = (struct wb_wamid_info){ 0 };
+}
+
+bool wb_store_wamid_info(struct wb_store *s, const char *wamid, const char *sender,
+			 struct wb_wamid_info *out, GError **error)
+{
+	*out = (struct wb_wamid_info){ 0 };
+	if (!wamid)
+		return true;
+	/* One of this citizen's messages, else one of the bridge's sends to them. */
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT 0, type, json, NULL, NULL, ts FROM messages WHERE wamid = ?1 AND sender = "
+		"?2 UNION ALL SELECT 1, o.kind, NULL, o.purpose, CASE WHEN o.reply_id IS NULL "
+		"THEN NULL ELSE r.number END, coalesce(o.accepted_at, o.created_at) FROM outbox o "
+		"LEFT JOIN replies r ON r.id = o.reply_id WHERE o.wamid = ?1 AND o.recipient = ?2 "
+		"LIMIT 1", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, wamid);
+	sq_bind_text(st, 2, sender);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->found = true;
+		out->ours = sqlite3_column_int(st, 0) == 1;
+		out->type = sq_col_text(st, 1);
+		out->json = sq_col_text(st, 2);
+		out->purpose = sq_col_text(st, 3);
+		out->number = sq_col_text(st, 4);
+		out->ts = sqlite3_column_int64(st, 5);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a reaction's message");
+}

@@ -134,6 +134,20 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 {
 	gint64 now = wb_now();
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ops[i].kind, "append") != 0) {
+			/* A keyword's latest wish wins: an earlier flag or unflag of it on this
+			 * mail is dropped (done or not), and this one goes last in line. */
+			sqlite3_stmt *del = sq_prep(s, "DELETE FROM mailops WHERE station = ?1 AND "
+						    "kind IN ('flag', 'unflag') AND message_id = ?2 "
+						    "AND keyword = ?3", error);
+			if (!del)
+				return false;
+			sq_bind_text(del, 1, ops[i].station);
+			sq_bind_text(del, 2, ops[i].message_id);
+			sq_bind_text(del, 3, ops[i].keyword);
+			if (!sq_step_done(s, del, error, "replacing a keyword operation"))
+				return false;
+		}
 		sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, "
 					   "message_id, keyword, mail, created_at, updated_at) VALUES "
 					   "(?1, ?2, ?3, coalesce(?4, ''), ?5, ?6, ?6)", error);
@@ -161,11 +175,12 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 	sqlite3_stmt *st = sq_prep(s,
 		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
 		"recipient, kind, lang, text, template, params, context_wamid, fallback_template, "
-		"fallback_params, created_at, updated_at, state, last_error, purpose) SELECT "
+		"fallback_params, created_at, updated_at, state, last_error, purpose, words) SELECT "
 		"nullif(?1, 0), c.id, "
 		"c.station, (SELECT m.phone_number_id FROM messages m WHERE m.complaint_id = c.id "
 		"ORDER BY m.id DESC LIMIT 1), c.citizen, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, "
-		"CASE WHEN ?12 IS NULL THEN 'queued' ELSE 'failed' END, ?12, ?13 "
+		"CASE WHEN ?12 IS NOT NULL THEN 'failed' WHEN ?14 THEN 'held' ELSE 'queued' END, "
+		"?12, ?13, ?15 "
 		"FROM complaints c WHERE c.id = ?2", error);
 	if (!st)
 		return false;
@@ -182,12 +197,15 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 	sq_bind_text(st, 10, o->fallback_params);
 	sqlite3_bind_int64(st, 11, wb_now());
 	sq_bind_text(st, 12, o->fail_reason);
+	sqlite3_bind_int(st, 14, o->hold);
+	sqlite3_bind_int(st, 15, o->words);
 	if (!sq_step_done(s, st, error, "queueing a WhatsApp send"))
 		return false;
 	if (sqlite3_changes(s->db) == 1)
 		g_message("outbox %lld: %s%s%s to the citizen of complaint %" G_GINT64_FORMAT
-			  " queued (%s)", (long long)sqlite3_last_insert_rowid(s->db), o->kind,
-			  purpose ? ", " : "", purpose ? purpose : "", complaint_id, o->lang);
+			  " %s (%s)", (long long)sqlite3_last_insert_rowid(s->db), o->kind,
+			  purpose ? ", " : "", purpose ? purpose : "", complaint_id,
+			  o->hold ? "held until the citizen writes again" : "queued", o->lang);
 	return true;
 }
 
@@ -211,8 +229,10 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	sqlite3_bind_int(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
-	return !in->send || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->send,
-						error);
+	return (!in->send || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->send,
+						 error)) &&
+	       (!in->held || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->held,
+						 error));
 }
 
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
@@ -249,11 +269,11 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	}
 	st = sq_prep(s,
 		"INSERT INTO replies (key, sha256, mail, source, received_at, updated_at, sender, "
-		"complaint_id, matched_by, state, reason, text, number, tags) VALUES (?1, ?2, ?3, "
-		"?4, ?5, ?5, ?6, nullif(?7, 0), ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (key) DO "
-		"UPDATE SET seen = seen + 1, updated_at = ?5, sender = ?6, complaint_id = "
-		"nullif(?7, 0), matched_by = ?8, state = ?9, reason = ?10, text = ?11, number = ?12, "
-		"tags = ?13", error);
+		"complaint_id, matched_by, state, reason, text, number, tags, sender_name) VALUES "
+		"(?1, ?2, ?3, ?4, ?5, ?5, ?6, nullif(?7, 0), ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON "
+		"CONFLICT (key) DO UPDATE SET seen = seen + 1, updated_at = ?5, sender = ?6, "
+		"complaint_id = nullif(?7, 0), matched_by = ?8, state = ?9, reason = ?10, text = "
+		"?11, number = ?12, tags = ?13, sender_name = ?14", error);
 	if (!st)
 		return sq_rollback(s);
 	sq_bind_text(st, 1, in->key);
@@ -269,6 +289,7 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	sq_bind_text(st, 11, in->text);
 	sq_bind_text(st, 12, in->number);
 	sq_bind_text(st, 13, in->tags);
+	sq_bind_text(st, 14, in->sender_name);
 	if (!sq_step_done(s, st, error, "storing a reply"))
 		return sq_rollback(s);
 	if (!id)
@@ -306,7 +327,7 @@ void wb_outbox_free(struct wb_outbox *o)
 	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
 			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
 			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
-			  o->officer, o->reply_key, o->purpose };
+			  o->officer, o->reply_key, o->purpose, o->officer_name };
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
 		g_free(texts[i]);
 	g_free(o);
@@ -318,7 +339,8 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
-		"c.number, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at "
+		"CASE WHEN o.reply_id IS NULL THEN c.number ELSE r.number END, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at, "
+		"r.sender_name "
 		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
@@ -347,6 +369,7 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	o->attempts = sqlite3_column_int(st, 23);
 	o->error_code = sqlite3_column_int(st, 24);
 	o->accepted_at = sqlite3_column_int64(st, 25);
+	o->officer_name = sq_col_text(st, 26);
 	sqlite3_reset(st);
 	return o;
 }
@@ -433,6 +456,61 @@ static bool queue_fallback(struct wb_store *s, int64_t id, GError **error)
 			  "outbox %lld sends the approved template instead", id,
 			  (long long)sqlite3_last_insert_rowid(s->db));
 	return true;
+}
+
+/* After a 131047, the words an officer wrote wait for the citizen's next message (the
+ * complaint number, if any, goes by the template queued above): the text row is `held`,
+ * without its fallback, and goes out again once the citizen writes. */
+static bool hold_words(struct wb_store *s, int64_t id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s,
+		"UPDATE outbox SET state = 'held', fallback_template = NULL, fallback_params = "
+		"NULL WHERE id = ?1 AND kind = 'text' AND purpose IS NULL AND words", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	if (!sq_step_done(s, st, error, "keeping an officer's words after 131047"))
+		return false;
+	if (sqlite3_changes(s->db) == 1)
+		g_message("outbox %" G_GINT64_FORMAT ": the officer's words are kept and go when "
+			  "the citizen writes again", id);
+	return true;
+}
+
+bool wb_store_release_held(struct wb_store *s, int64_t complaint_id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET state = 'queued', next_at = 0, "
+				   "updated_at = ?2 WHERE complaint_id = ?1 AND state = 'held'",
+				   error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sqlite3_bind_int64(st, 2, wb_now());
+	if (!sq_step_done(s, st, error, "releasing kept words"))
+		return false;
+	if (sqlite3_changes(s->db) > 0)
+		g_message("complaint %" G_GINT64_FORMAT ": the citizen wrote again; %d kept "
+			  "message(s) of officers queued", complaint_id, sqlite3_changes(s->db));
+	return true;
+}
+
+bool wb_store_outbox_unresolved(struct wb_store *s, int64_t complaint_id, unsigned *n,
+				GError **error)
+{
+	/* A failed send is resolved by a later one of the same kind of sender (officers'
+	 * replies, or the same purpose) that WhatsApp accepted. */
+	sqlite3_stmt *st = sq_prep(s,
+		"SELECT count(*) FROM outbox f WHERE f.complaint_id = ?1 AND f.state = 'failed' "
+		"AND NOT EXISTS (SELECT 1 FROM outbox g WHERE g.complaint_id = f.complaint_id AND "
+		"g.id > f.id AND g.purpose IS f.purpose AND g.state IN ('accepted', 'sent', "
+		"'delivered', 'read', 'played'))", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	int rc = sqlite3_step(st);
+	*n = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || sq_fail(s, error, "counting failed sends");
 }
 
 /* "title: details" of a failed status's first error. */
@@ -525,7 +603,7 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	      reconciled ? " (reconciled by biz_opaque_callback_data)" : "", why ? ": " : "",
 	      why ? why : "");
 	if (want == WB_RANK_FAILED && x->error_code == 131047)
-		return queue_fallback(s, id, error);
+		return queue_fallback(s, id, error) && hold_words(s, id, error);
 	return true;
 }
 
@@ -610,7 +688,8 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
 	sq_bind_text(st, 6, why);
 	sqlite3_bind_int64(st, 7, wb_now());
 	if (!sq_step_done(s, st, error, "recording a failed send") ||
-	    (final && graph_code == 131047 && !queue_fallback(s, id, error)))
+	    (final && graph_code == 131047 && (!queue_fallback(s, id, error) ||
+						  !hold_words(s, id, error))))
 		return sq_rollback(s);
 	if (!sq_commit(s, error))
 		return false;

@@ -50,6 +50,13 @@ const char *wb_lang_code(enum wb_lang l)
 	return (unsigned)l < WB_LANG_COUNT ? lang_codes[l] : "en";
 }
 
+const char *wb_lang_name(const char *code)
+{
+	static const char *const names[WB_LANG_COUNT] = { "Bengali", "Hindi", "English" };
+	int l = wb_lang_parse(code);
+	return l >= 0 ? names[l] : code ? code : "an unknown language";
+}
+
 int wb_lang_parse(const char *code)
 {
 	for (int i = 0; code && i < WB_LANG_COUNT; i++)

@@ -426,8 +426,13 @@ def test_failure_status(t, graph):
     s.b.run("run")
     t.eq(s.b.db("SELECT state FROM outbox"), [("read",)], "read after delivered")
     notes = thread_notes(wamid)
-    t.ok(len(notes) == 1 and {"$WA_Delivered", "$WA_Read"} <= flags(notes[0]),
+    t.ok(notes and {"$WA_Delivered", "$WA_Read"} <= flags(notes[0]),
          "the record mail carries $WA_Delivered and $WA_Read", [n[1] for n in notes])
+    subjects = [n[3]["Subject"] for n in notes]
+    t.eq(subjects, ["[%s] Number 123/2026 sent to the citizen" % ref,
+                    "[%s] Number 123/2026 read by the citizen" % ref],
+         "the record says what was known when written; the citizen's reading follows as "
+         "its own short mail")
 
     # Another complaint whose send fails later with 131047 (window closed).
     wamid2, ref2 = s.complaint(sender="919830555444", text="আমার ব্যাগ চুরি হয়েছে")
@@ -444,11 +449,17 @@ def test_failure_status(t, graph):
     if failed:
         txt = W.text_of(failed[0][3])
         t.ok("131047" in txt and "24 hours" in txt, "the notice names 131047 and why", txt)
-        t.ok("template with the complaint number is sent instead" in txt,
+        t.ok("The complaint number goes by the approved template instead" in txt,
              "and says the template follows", txt)
+        t.eq(failed[0][3]["Subject"], "[%s] Not delivered: the 24-hour window had closed; "
+             "template sent instead" % ref2, "its subject alone tells the story")
+    t.ok("flag wb-out-2@%s $WA_SendFailed" % W.DOMAIN in err and
+         "unflag wamid.RPL0002@%s $WA_SendFailed" % W.DOMAIN in err,
+         "the failed send's record is marked; the first mail's $WA_SendFailed is taken "
+         "away by the template's success", err)
     first2 = s.first_mail(wamid2)
-    t.ok("$WA_SendFailed" in flags(first2), "the complaint's first mail has $WA_SendFailed",
-         first2[1])
+    t.ok("$WA_SendFailed" not in flags(first2) and "$WA_Registered" in flags(first2),
+         "the keyword stays true: the number reached WhatsApp by template", first2[1])
     last = json.loads(s.sends()[-1]["body"])
     t.ok(len(s.sends()) == 3 and last.get("type") == "template" and
          last["template"]["components"][0]["parameters"][0]["text"] == "124/2026",
@@ -456,6 +467,98 @@ def test_failure_status(t, graph):
          [json.loads(x["body"]).get("type") for x in s.sends()])
     s.b.run("run")
     t.eq(len(s.sends()), 3, "another run sends nothing more")
+
+
+def test_window_story(t, graph):
+    """131047 end to end: the officer's reply (the number and their own words) is refused
+    because the window had closed; the notice says so in plain words, the template carries
+    the number, $WA_SendFailed comes and goes, the words are kept and go out when the
+    citizen writes again, and every step has a subject of its own."""
+    s = Setup(graph)
+    graph.set_templates({"templates": [{"name": "complaint_registered", "language": "bn",
+                                        "params": 2}]})
+    wamid, ref = s.complaint()
+    words = "Please come to the station with the UPI statement."
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid), "Complaint No. 77/2026\n" + words))
+    t.eq(rc, 0, "the reply is accepted", err)
+    sent = s.sends()[-1]
+    rc, _, err = s.b.ingest(status_body(sent["wamid"], "failed",
+                                        json.loads(sent["body"])["biz_opaque_callback_data"],
+                                        code=131047))
+    rc, _, err = s.b.run("run")
+    t.eq(rc, 0, "the run after the failure", err)
+    t.eq(s.b.db("SELECT kind, state FROM outbox ORDER BY id"),
+         [("text", "held"), ("template", "accepted")],
+         "the text waits as held, the template went")
+    notes = thread_notes(wamid)
+    subjects = [n[3]["Subject"] for n in notes]
+    notice = [n for n in notes if n[3]["X-Wabridge-Send-State"] == "held"]
+    t.eq(len(notice), 1, "one notice for the refused message", subjects)
+    if notice:
+        h = notice[0][3]
+        txt = W.text_of(h)
+        t.eq(h["Subject"], "[%s] Not delivered: the 24-hour window had closed; template "
+             "sent instead" % ref, "the notice's subject")
+        t.ok("24-hour window" in txt and "keeps the words" in txt and words in txt,
+             "it warns that the officer's words could not go, quotes them, and says they "
+             "are kept", txt)
+        t.ok("within the citizen's 24-hour window" not in txt and "Outbox entry" not in txt
+             and "attempts" not in txt and "(language bn)" not in txt,
+             "no contradiction, no outbox counters, no language code", txt)
+        t.ok("Officer in Charge <%s>" % OFFICER in txt, "the officer is named", txt)
+    t.ok("[%s] Number 77/2026 sent to the citizen by template" % ref in subjects,
+         "the fallback has a subject of its own", subjects)
+    t.eq("$WA_SendFailed" in flags(s.first_mail(wamid)), False,
+         "the template's success cleared $WA_SendFailed")
+    # The citizen writes again: the kept words go, and the thread says so.
+    before = len(s.sends())
+    body = W.single(PNID, CITIZEN, "wamid.AGAIN1", int(time.time()), "কখন আসব?",
+                    name="সুমনা রায়")
+    rc, _, err = s.b.ingest(body)
+    rc, _, err = s.b.run("run")
+    t.eq(rc, 0, "the run after the citizen's message", err)
+    after = s.sends()[before:]
+    t.ok(len(after) == 1 and words in json.loads(after[0]["body"])["text"]["body"],
+         "the kept words went to the citizen once", [x["body"] for x in after])
+    subjects = [n[3]["Subject"] for n in thread_notes(wamid)]
+    t.ok("[%s] Officer's words sent after the citizen wrote again" % ref in subjects,
+         "the thread records it", subjects)
+    t.eq(len(subjects), len(set(subjects)), "every record in the thread has its own subject",
+         subjects)
+    s.b.run("run")
+    t.eq(len(s.sends()), before + 1, "another run sends nothing more")
+
+
+def test_words_outside_window(t, graph):
+    """A reply with the number and words after the window closed: the template carries
+    the number at once, the words wait, and go when the citizen writes."""
+    s = Setup(graph)
+    graph.set_templates({"templates": [{"name": "complaint_registered", "language": "bn",
+                                        "params": 2}]})
+    wamid, ref = s.complaint(age=2 * 86400)
+    words = "Bring the bill of the phone tomorrow."
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid), "GD No 55/2026. " + words))
+    t.eq(rc, 0, "accepted", err)
+    t.eq([json.loads(x["body"])["type"] for x in s.sends()], ["template"],
+         "only the template went")
+    s.b.run("run")
+    subjects = [n[3]["Subject"] for n in thread_notes(wamid)]
+    t.ok("[%s] Officer's words not sent yet: the 24-hour window had closed" % ref in subjects
+         and "[%s] Number 55/2026 sent to the citizen by template" % ref in subjects,
+         "the thread has the template's record and the warning about the words", subjects)
+    # Only the number, no words: nothing is kept.
+    wamid2, ref2 = s.complaint(age=2 * 86400, sender="919830222333")
+    rc, _, err = s.reply(reply_mail(s.first_mail(wamid2), "অভিযোগ নং ১২৩/২০২৬ নথিভুক্ত হয়েছে"))
+    t.eq(s.b.db("SELECT count(*) FROM outbox o JOIN complaints c ON c.id = o.complaint_id "
+                "WHERE c.ref = ? AND o.state = 'held'", ref2), [(0,)],
+         "a reply that only gives the number keeps nothing back")
+    body = W.single(PNID, CITIZEN, "wamid.AGAIN2", int(time.time()), "ঠিক আছে",
+                    name="সুমনা রায়")
+    s.b.ingest(body)
+    s.b.run("run")
+    last = json.loads(s.sends()[-1]["body"])
+    t.ok(last["type"] == "text" and words in last["text"]["body"],
+         "the words went once the citizen wrote", last)
 
 
 def test_citizen_answers_our_send(t, graph):
@@ -923,7 +1026,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status,
+            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_forged_pipe, test_forged_mailbox,
             test_auth_results, test_serve_idle, test_mutt_pipe, test_mutt_mailbox)

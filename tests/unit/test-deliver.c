@@ -358,6 +358,20 @@ static void test_maildir_set_flags(void)
 	g_autofree char *kwtext3 = keywords_file(root);
 	g_assert_cmpstr(kwtext3, ==, "0 $WA_Registered\n1 $WA_Replied\n");
 
+	/* clear_flags takes letters away and adds no name to dovecot-keywords; a keyword
+	 * dovecot-keywords does not list is on no mail: nothing to do. */
+	const char *const off[] = { "$WA_Replied", "\\Seen", "$WA_Never", NULL };
+	g_assert_cmpint(wb_deliver_maildir.clear_flags(t, mid, off, &error), ==, 1);
+	g_assert_no_error(error);
+	g_autofree char *want3 = g_strdup_printf("%s:2,FRa", before);
+	g_autofree char *now3 = maildir_file(root, "cur", mid);
+	g_assert_cmpstr(now3, ==, want3);
+	g_autofree char *kwtext4 = keywords_file(root);
+	g_assert_cmpstr(kwtext4, ==, "0 $WA_Registered\n1 $WA_Replied\n");
+	g_assert_cmpint(wb_deliver_maildir.clear_flags(t, mid, off, &error), ==, 1);
+	g_assert_cmpint(wb_deliver_maildir.clear_flags(t, other, off, &error), ==, 0);
+	g_assert_no_error(error);
+
 	/* No lock and no temporary file are left behind. */
 	g_autofree char *lock = g_build_filename(root, "dovecot-uidlist.lock", NULL);
 	g_autofree char *tmp = g_build_filename(root, "dovecot-keywords.lock", NULL);
@@ -759,6 +773,24 @@ static void test_imap_set_flags(void)
 	/* No flags at all: nothing to store, the mail is there. */
 	const char *const none[] = { NULL };
 	g_assert_cmpint(wb_deliver_imap.set_flags(t, mid, none, &error), ==, 1);
+
+	/* clear_flags takes one keyword away and leaves the others; clearing it again, or
+	 * one the mail never had, is no error. */
+	const char *const failed[] = { "$WA_Replied", NULL };
+	g_assert_cmpint(wb_deliver_imap.clear_flags(t, mid, failed, &error), ==, 1);
+	g_assert_no_error(error);
+	g_auto(GStrv) cleared = imaptest_flags("bhowanipore", "INBOX", uid);
+	g_assert_false(wb_imapconn_flags_have(cleared, "$WA_Replied"));
+	g_assert_true(wb_imapconn_flags_have(cleared, "$WA_Registered"));
+	g_assert_true(wb_imapconn_flags_have(cleared, "\\Flagged"));
+	const char *const never[] = { "$WA_SendFailed", NULL };
+	g_assert_cmpint(wb_deliver_imap.clear_flags(t, mid, failed, &error), ==, 1);
+	g_assert_cmpint(wb_deliver_imap.clear_flags(t, mid, never, &error), ==, 1);
+	g_assert_no_error(error);
+	const char *const hostile[] = { "$WA) \\Seen", NULL };
+	g_assert_cmpint(wb_deliver_imap.clear_flags(t, mid, hostile, &error), ==, -1);
+	g_assert_error(error, WB_DELIVER_ERROR, WB_FAIL_FINAL);
+	g_clear_error(&error);
 
 	/* Unknown Message-ID: 0. */
 	g_autofree char *other = new_message_id();
