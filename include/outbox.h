@@ -31,4 +31,9 @@ struct wb_outbox_result {
 bool wb_outbox_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 		    struct wb_outbox_result *res, GError **error);
 
+/* The subject (after "[REF] ") of the mail the complaint's thread gets when send o
+ * moves from the state its mailbox shows (o->noted) to o->state; NULL when that change
+ * needs no mail (it shows as a tag). Pure; newly allocated. */
+char *wb_outbox_note_subject(const struct wb_outbox *o);
+
 #endif

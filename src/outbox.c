@@ -427,6 +427,41 @@ static struct note_words trouble_words(const struct wb_outbox *o, bool words_kep
 	};
 }
 
+enum note_kind { NOTE_NONE, NOTE_RECORD, NOTE_NOTICE };
+
+/* The mail the thread needs for o's change from what it shows (o->noted) to o->state:
+ * the record of an accepted send, a notice (the number delivered or read, a failure,
+ * kept words, an unconfirmed send), or none. */
+static enum note_kind pick_note(const struct wb_outbox *o, struct note_words *w,
+				char **summary)
+{
+	int rank = wb_send_state_rank(o->state), was = wb_send_state_rank(o->noted);
+	if (record_state(o->state) && !record_state(o->noted)) {
+		*w = record_words(o, summary);
+		return NOTE_RECORD;
+	}
+	if (record_state(o->state)) {
+		/* The number's delivery and reading are the station's news; other sends
+		 * show them by the tags on their record. */
+		if (!o->number || o->purpose || rank < WB_RANK_DELIVERED ||
+		    !(was < WB_RANK_DELIVERED || (rank >= WB_RANK_READ && was < WB_RANK_READ)))
+			return NOTE_NONE;
+		*w = later_words(o, summary);
+		return NOTE_NOTICE;
+	}
+	*w = trouble_words(o, is_state(o->state, "held"), summary);
+	return NOTE_NOTICE;
+}
+
+char *wb_outbox_note_subject(const struct wb_outbox *o)
+{
+	struct note_words w;
+	char *summary = NULL;
+	if (pick_note(o, &w, &summary) == NOTE_NONE)
+		g_clear_pointer(&summary, g_free);
+	return summary;
+}
+
 /* The mailbox operations that make the thread show o's state. */
 static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 		     const struct wb_templates *tpl, int64_t id, struct wb_outbox_result *res,
@@ -452,29 +487,15 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 	g_autofree char *msgid = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "-%s@%s", id, o->state,
 						 cfg->domain); /* a notice's, outlives ops */
 	bool had_record = record_state(o->noted);
-	int rank = wb_send_state_rank(o->state), was = wb_send_state_rank(o->noted);
+	int rank = wb_send_state_rank(o->state);
 	g_autoptr(GPtrArray) keep = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	struct wb_mailop_in ops[6];
 	size_t n = 0;
 	GError *e = NULL;
 	g_autofree char *summary = NULL;
-	const char *mail_id = NULL;
 	struct note_words w = { 0 };
-	if (record_state(o->state) && !had_record) {
-		w = record_words(o, &summary);
-		mail_id = sent_id;
-	} else if (record_state(o->state)) {
-		/* The number's delivery and reading are the station's news; other sends
-		 * show them by the tags on their record. */
-		if (o->number && !o->purpose && rank >= WB_RANK_DELIVERED &&
-		    (was < WB_RANK_DELIVERED || (rank >= WB_RANK_READ && was < WB_RANK_READ))) {
-			w = later_words(o, &summary);
-			mail_id = msgid;
-		}
-	} else {
-		w = trouble_words(o, is_state(o->state, "held"), &summary);
-		mail_id = msgid;
-	}
+	enum note_kind kind = pick_note(o, &w, &summary);
+	const char *mail_id = kind == NOTE_RECORD ? sent_id : kind == NOTE_NOTICE ? msgid : NULL;
 	if (mail_id) {
 		GBytes *mail = render_note(cfg, tpl, st, o, mail_id, &w, &e);
 		if (!mail)
