@@ -642,6 +642,8 @@ static void print_reply_json(const struct wb_reply *r)
 		json_array_append_new(tags, json_string("escalate"));
 	if (r->close)
 		json_array_append_new(tags, json_string("close"));
+	if (r->split)
+		json_array_append_new(tags, json_string("new"));
 	if (r->transfer_to)
 		json_array_append_new(tags, json_pack("{s:s}", "transfer", r->transfer_to));
 	json_t *o = json_pack("{s:s, s:o, s:o}", "text", r->text,

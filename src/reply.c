@@ -228,6 +228,8 @@ static char *tags_text(const struct wb_reply *r)
 		g_string_append(s, "#escalate ");
 	if (r->close)
 		g_string_append(s, "#close ");
+	if (r->split)
+		g_string_append(s, "#new ");
 	if (r->transfer_to)
 		g_string_append_printf(s, "#transfer %s ", r->transfer_to);
 	if (s->len)
