@@ -93,7 +93,9 @@ struct wb_msg {
 	/* complaint */
 	int64_t complaint_id;
 	char *ref;
-	char *thread_root;  /* wamid of the complaint's first message; NULL when this is it */
+	char *thread_root;  /* Message-ID local part of the complaint's first mail (the first
+			     * message's wamid, or a split complaint's root); NULL when this
+			     * message is that mail */
 	char *reply_parent; /* what it quotes (context.id): an earlier message's wamid, or
 			     * "wb-out-<id>" for one of our sends (its record mail); or NULL */
 	GBytes *mail;       /* rendered mail, or NULL */
@@ -180,6 +182,10 @@ bool wb_store_writable(struct wb_store *s);
 struct wb_complaint {
 	int64_t id;
 	char *ref, *station, *citizen, *first_wamid, *number, *state;
+	/* the Message-ID local part of its first mail, for threading and keywords: the
+	 * first wamid, or the bridge's root mail of a complaint split off by #new. Never a
+	 * WhatsApp context id: that is first_wamid */
+	char *root;
 	gint64 opened_at, last_activity;
 	gint64 last_inbound;   /* time of the citizen's latest message to the station, 0 none */
 };
@@ -192,8 +198,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(wb_complaint, wb_complaint_free)
 struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int64_t id,
 					GError **error);
 /* The complaint a mail of the station's mailbox belongs to, from the local part of its
- * Message-ID: a citizen's message (its wamid) or one of the bridge's notes
- * ("wb-out-<outbox id>…"). *id = 0 when it is none of them. */
+ * Message-ID: a citizen's message (its wamid), one of the bridge's notes
+ * ("wb-out-<outbox id>…") or the root mail of a split complaint. *id = 0 when it is none
+ * of them. */
 bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *id,
 				GError **error);
 /* The message objects (JSON) the citizen sent in a complaint, oldest first, at most max. */
@@ -295,6 +302,7 @@ struct wb_outbox {
 	gint64 accepted_at;
 	/* from the complaint and the reply */
 	char *ref, *first_wamid, *number, *officer, *reply_key;
+	char *root;           /* the complaint's first mail (struct wb_complaint) */
 	char *purpose;        /* NULL: an officer's reply; "ack", "reminder", "transfer" */
 };
 typedef struct wb_outbox wb_outbox;
@@ -352,6 +360,7 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error);
 struct wb_duty_case {
 	int64_t id;
 	char *ref, *station, *citizen, *first_wamid, *number, *profile_name;
+	char *root;            /* the complaint's first mail (struct wb_complaint) */
 	char *serious;         /* the serious words that matched, or NULL */
 	gint64 opened_at;      /* the clock starts here: the first message */
 	gint64 escalated_at;   /* serious or #escalate; 0: not escalated */

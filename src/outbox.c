@@ -221,7 +221,7 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 				  NULL };
 	struct wb_note_in in = {
 		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = o->ref,
-		.thread_root = o->first_wamid, .message_id = msgid, .reply_to = reply_to,
+		.thread_root = o->root, .message_id = msgid, .reply_to = reply_to,
 		.summary = summary, .when = wb_now(), .title = title, .body = body,
 		.sent_label = "The message, exactly as sent to the citizen:", .sent = sent,
 		.json_name = o->request ? "whatsapp-request.json" : NULL, .json = o->request,
@@ -273,7 +273,7 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 		return wb_store_outbox_noted(store, id, o->state, NULL, 0, error);
 	}
 	g_autofree char *record = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "@%s", id, cfg->domain);
-	g_autofree char *first = wb_message_id(o->first_wamid, cfg->domain);
+	g_autofree char *first = wb_message_id(o->root, cfg->domain);
 	g_autofree char *msgid = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "-%s@%s", id, o->state,
 						 cfg->domain); /* a notice's, outlives ops */
 	bool had_record = record_state(o->noted);

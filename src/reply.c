@@ -319,7 +319,7 @@ static GBytes *thread_note(const struct wb_config *cfg, const struct wb_station 
 			   const char *msgid, const char *summary, const char *title,
 			   const char *body, const char *const *headers, GError **error)
 {
-	return wb_render_thread_note(cfg, st, c->ref, c->first_wamid, msgid, summary, title,
+	return wb_render_thread_note(cfg, st, c->ref, c->root, msgid, summary, title,
 				     body, headers, error);
 }
 
@@ -634,7 +634,7 @@ static enum wb_reply_outcome accept_transfer(const struct wb_config *cfg,
 	g_autofree char *in_id = g_strdup_printf("wb-transfer-%.32s-in@%s", key_hash, cfg->domain);
 	g_autofree char *out_id = g_strdup_printf("wb-transfer-%.32s-out@%s", key_hash,
 						  cfg->domain);
-	g_autofree char *first = wb_message_id(w->c->first_wamid, cfg->domain);
+	g_autofree char *first = wb_message_id(w->c->root, cfg->domain);
 	GError *e = NULL;
 	g_autoptr(GBytes) arrived = note_arrived(cfg, w, in_id, &e);
 	g_autoptr(GBytes) left = arrived ? note_left(cfg, w, out_id, &e) : NULL;
@@ -757,7 +757,7 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	} else {
 		sending = false;
 	}
-	g_autofree char *first_mail = wb_message_id(m->c->first_wamid, cfg->domain);
+	g_autofree char *first_mail = wb_message_id(m->c->root, cfg->domain);
 	struct wb_mailop_in op = { .station = st->key, .kind = "flag", .message_id = first_mail,
 				   .keyword = "$WA_Registered" };
 	in->state = WB_RS_ACCEPTED;

@@ -216,6 +216,20 @@ static const char *const migrations[] = {
 	"DROP TABLE mailops;"
 	"ALTER TABLE mailops_new RENAME TO mailops;"
 	"CREATE INDEX mailops_work ON mailops(state, next_at);",
+	/* 7: "#new" splits a message and the later ones off into a new complaint (store.h,
+	 * struct wb_split_in); such a complaint's first mail is the bridge's, its
+	 * Message-ID local part in root (NULL: the first message's wamid, as before) */
+	"ALTER TABLE complaints ADD COLUMN root TEXT;"
+	"CREATE UNIQUE INDEX complaints_root ON complaints(root) WHERE root IS NOT NULL;"
+	"CREATE TABLE splits ("
+	"  id INTEGER PRIMARY KEY,"
+	"  from_complaint INTEGER NOT NULL REFERENCES complaints(id),"
+	"  to_complaint INTEGER NOT NULL UNIQUE REFERENCES complaints(id),"
+	"  wamid TEXT NOT NULL,"            /* the message that starts the new complaint */
+	"  moved INTEGER NOT NULL,"         /* how many messages moved */
+	"  reply_id INTEGER UNIQUE REFERENCES replies(id), officer TEXT,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX splits_from ON splits(from_complaint);",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -911,7 +925,7 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
-		"c.first_wamid, m.mail, "
+		"coalesce(c.root, c.first_wamid), m.mail, "
 		"coalesce((SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id), "
 		" (SELECT 'wb-out-' || o.id FROM outbox o WHERE o.wamid = m.context_id)) "
 		"FROM messages m JOIN bodies b ON b.id = m.body_id "

@@ -28,6 +28,7 @@ void wb_complaint_free(struct wb_complaint *c)
 	g_free(c->station);
 	g_free(c->citizen);
 	g_free(c->first_wamid);
+	g_free(c->root);
 	g_free(c->number);
 	g_free(c->state);
 	g_free(c);
@@ -40,7 +41,8 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.state, "
 		"c.opened_at, c.last_activity, (SELECT max(m.ts) FROM messages m WHERE "
 		"m.sender = c.citizen AND m.phone_number_id = (SELECT p.phone_number_id FROM "
-		"messages p WHERE p.complaint_id = c.id ORDER BY p.id DESC LIMIT 1)) "
+		"messages p WHERE p.complaint_id = c.id ORDER BY p.id DESC LIMIT 1)), "
+		"coalesce(c.root, c.first_wamid) "
 		"FROM complaints c "
 		"WHERE c.ref = ?1 OR c.id = ?2", error);
 	if (!st)
@@ -73,6 +75,7 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 	c->opened_at = sqlite3_column_int64(st, 7);
 	c->last_activity = sqlite3_column_int64(st, 8);
 	c->last_inbound = sqlite3_column_int64(st, 9);
+	c->root = sq_col_text(st, 10);
 	sqlite3_reset(st);
 	return c;
 }
@@ -93,7 +96,8 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 		sqlite3_bind_int64(st, 1, n);
 	} else {
 		st = sq_prep(s, "SELECT complaint_id FROM messages WHERE wamid = ?1 AND "
-			     "complaint_id IS NOT NULL", error);
+			     "complaint_id IS NOT NULL UNION ALL SELECT id FROM complaints WHERE "
+			     "root = ?1 LIMIT 1", error);
 		if (!st)
 			return false;
 		sq_bind_text(st, 1, local);
@@ -306,7 +310,7 @@ void wb_outbox_free(struct wb_outbox *o)
 	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
 			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
 			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
-			  o->officer, o->reply_key, o->purpose };
+			  o->officer, o->reply_key, o->purpose, o->root };
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
 		g_free(texts[i]);
 	g_free(o);
@@ -318,7 +322,8 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
-		"c.number, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at "
+		"c.number, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at, "
+		"coalesce(c.root, c.first_wamid) "
 		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
@@ -347,6 +352,7 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	o->attempts = sqlite3_column_int(st, 23);
 	o->error_code = sqlite3_column_int(st, 24);
 	o->accepted_at = sqlite3_column_int64(st, 25);
+	o->root = sq_col_text(st, 26);
 	sqlite3_reset(st);
 	return o;
 }
