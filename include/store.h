@@ -248,6 +248,58 @@ struct wb_transfer_in {
 	const char *domain;                    /* right side of the mails' Message-IDs */
 };
 
+/* "#new" of an accepted reply, carried out in the reply's transaction (src/store_split.c):
+ * the message `wamid` of the complaint and every later one (by WhatsApp time, then id)
+ * move to a new complaint of the same station and citizen, reference CODE-YEAR-SEQ (the
+ * local year of the message, the station's next number), opened at the message's time,
+ * its first mail the bridge's root mail (complaints.root). Messages still waiting are
+ * rendered again for the new complaint. A splits row records it (one per reply), and
+ * the reply belongs to the new complaint from then on (its number registers it, its
+ * #escalate escalates it). The message must still be a later one of this open
+ * complaint, else WB_STORE_FAILED (the reply is then taken again and judged on what is
+ * there). Once the reference is taken, compose is called, still inside the
+ * transaction, for the mailbox operations and the send to the citizen that name it. */
+struct wb_split_msg {
+	int64_t id;
+	gint64 ts;
+	char *wamid, *type, *json;
+	GBytes *mail;          /* the mail as delivered; NULL when it is rendered again */
+};
+void wb_split_msg_free(gpointer p);
+
+struct wb_split_facts {
+	int64_t from_id, to_id;
+	const char *from_ref, *to_ref;
+	const GPtrArray *moved;  /* of struct wb_split_msg *, in time order, the split one first */
+};
+struct wb_split_out {
+	const struct wb_mailop_in *ops;
+	size_t n_ops;
+	const struct wb_outbox_in *send; /* NULL: nothing goes to the citizen */
+};
+/* What compose puts into out must live until wb_store_add_reply returns (ctx holds it). */
+typedef bool wb_split_compose_fn(void *ctx, const struct wb_split_facts *f,
+				 struct wb_split_out *out, GError **error);
+struct wb_split_in {
+	const char *wamid;           /* the message that starts the new complaint */
+	const char *code;            /* the station's code, for the reference */
+	const char *timezone;        /* for the reference's year */
+	const char *root;            /* Message-ID local part of the new root mail */
+	const char *officer;
+	wb_split_compose_fn *compose;
+	void *ctx;
+};
+
+/* Where a message stands for a split: msg_id 0 when no message has this wamid; else its
+ * complaint, and how many of the complaint's messages come before it and from it on
+ * (itself included). */
+struct wb_split_probe {
+	int64_t msg_id, complaint_id;
+	unsigned earlier, moving;
+};
+bool wb_store_split_probe(struct wb_store *s, const char *wamid, struct wb_split_probe *p,
+			  GError **error);
+
 struct wb_reply_in {
 	const char *key, *sha256, *source;
 	const void *mail;
@@ -267,6 +319,9 @@ struct wb_reply_in {
 	const char *purpose;          /* of the send: NULL, or "transfer" */
 	bool close;                   /* #close: the complaint is closed */
 	const struct wb_transfer_in *transfer; /* #transfer: the complaint moves */
+	const struct wb_split_in *split;       /* #new: a new complaint is split off; the
+						* number and the send are then its own,
+						* send and ops come from split->compose */
 };
 
 /* Keep a reply mail and what became of it. *already is set when an accepted reply with

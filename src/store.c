@@ -510,6 +510,16 @@ static int year_of(gint64 ts, const char *zone)
 	return local ? g_date_time_get_year(local) : 1970;
 }
 
+bool wb_store_next_ref(struct wb_store *s, const char *station, const char *code, gint64 ts,
+		       const char *zone, char **ref, int *year, int64_t *seq, GError **error)
+{
+	*year = year_of(ts, zone);
+	if (!next_seq(s, station, *year, seq, error))
+		return false;
+	*ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, code, *year, *seq);
+	return true;
+}
+
 /* The open complaint of this citizen at this station, or a new one (the old one closes
  * when it has been idle longer than complaint_idle_days). Inside a transaction. */
 /* A reaction is a note on the message it reacts to, never a complaint of its own: the
@@ -582,11 +592,11 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 		if (!sq_step_done(s, st, error, "closing an idle complaint"))
 			return false;
 	}
-	int year = year_of(ts, cfg->timezone);
+	int year;
 	int64_t seq;
-	if (!next_seq(s, stn->key, year, &seq, error))
+	g_autofree char *ref = NULL;
+	if (!wb_store_next_ref(s, stn->key, stn->code, ts, cfg->timezone, &ref, &year, &seq, error))
 		return false;
-	g_autofree char *ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, stn->code, year, seq);
 	st = sq_prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, first_wamid, "
 		  "opened_at, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)", error);
 	if (!st)

@@ -202,6 +202,12 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	 * into the new thread). */
 	if (in->transfer && !wb_store_transfer_in_txn(s, in->complaint_id, id, in->transfer, error))
 		return false;
+	/* A split: the number and the send are the new complaint's. */
+	int64_t cid = in->complaint_id;
+	const struct wb_outbox_in *send = in->send;
+	if (in->split && !wb_store_split_in_txn(s, in->complaint_id, id, in->split, &cid, &send,
+						error))
+		return false;
 	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
 				   "last_activity = max(last_activity, ?3), duty_at = 0, "
 				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "
@@ -209,14 +215,13 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 				   "WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, in->complaint_id);
+	sqlite3_bind_int64(st, 1, cid);
 	sq_bind_text(st, 2, in->number);
 	sqlite3_bind_int64(st, 3, wb_now());
 	sqlite3_bind_int(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
-	return !in->send || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->send,
-						error);
+	return !send || wb_store_queue_send(s, id, cid, in->purpose, send, error);
 }
 
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
