@@ -189,6 +189,15 @@ def test_split(t):
     rc, out, err = s.b.run("complaint", new)
     t.ok(rc == 0 and ("split from %s by %s" % (old, OFFICER)) in out,
          "`complaint NEW` shows where it came from", out + err)
+    if roots:
+        rc, _, err = s.reply(reply_mail(roots[0], "Gariahat's area.\n#transfer GRH"), T0 + 2500)
+        t.eq(rc, 0, "the new complaint is transferred by a reply to its root", err)
+        s.run(T0 + 2600)
+        there = [m[3]["Message-ID"] for m in W.mailbox("jadavpur")]
+        t.ok(root_id in there and "<%s@%s>" % (m5, W.DOMAIN) in there,
+             "its root mail goes along to the new station's mailbox", there)
+        t.eq(s.b.db("SELECT station FROM complaints ORDER BY id"),
+             [("bhowanipore",), ("gariahat",)], "the old complaint stays")
 
 
 def test_refusals(t):
