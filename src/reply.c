@@ -982,7 +982,6 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	plan_send(cfg, tpl, st, m->c, r, lang, window, &plan);
 	struct wb_outbox_in send = plan.send;
 	bool sending = plan.sending;
-	g_autofree char *text = plan.text, *params = plan.params;
 	g_autofree char *first_mail = wb_message_id(m->c->root, cfg->domain);
 	struct wb_mailop_in op = { .station = st->key, .kind = "flag", .message_id = first_mail,
 				   .keyword = "$WA_Registered" };
@@ -992,13 +991,16 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	in->n_ops = r->number ? 1 : 0;
 	in->close = r->close;
 	const char *what = !sending ? "nothing to send" : send.fail_reason ? "cannot be sent: "
-			   : text ? "WhatsApp text queued in " : "WhatsApp template queued in ";
-	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
+			   : plan.text ? "WhatsApp text queued in " : "WhatsApp template queued in ";
+	enum wb_reply_outcome o = keep(store, in, res, WB_RA_OK, g_strdup_printf(
 		"accepted from %s for %s (matched by %s, proven by %s)%s%s%s; %s%s", r->from_addr,
 		m->c->ref, m->by, proof, r->number ? ", complaint number " : "",
 		r->number ? r->number : "",
 		in->tags ? (r->close ? ", closed" : ", tags read") : "", what,
 		!sending ? "" : send.fail_reason ? send.fail_reason : send.lang));
+	g_free(plan.text);
+	g_free(plan.params);
+	return o;
 }
 
 enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store *store,

@@ -200,6 +200,23 @@ def test_split(t):
              [("bhowanipore",), ("gariahat",)], "the old complaint stays")
 
 
+def test_number_with_new(t):
+    s = Setup()
+    m1 = s.message("My bicycle was stolen.", T0)
+    m2 = s.message("Separately: a man threatened me at the bus stop.", T0 + 300)
+    s.run(T0 + 400)
+    old = s.ref(m1)
+    rc, _, err = s.reply(reply_mail(s.mail_of(m2), "#new Complaint No. 21/2026"), T0 + 500)
+    t.eq(rc, 0, "#new with a complaint number in one reply", err)
+    new = s.ref(m2)
+    t.eq(s.b.db("SELECT ref, number FROM complaints ORDER BY id"),
+         [(old, None), (new, "21/2026")], "the number registers the NEW complaint")
+    sends = s.sends(new)
+    t.ok(len(sends) == 1 and new in sends[0][1] and "21/2026" in sends[0][1] and
+         old not in sends[0][1], "the citizen gets it with the new reference", sends)
+    t.eq(s.sends(old), [], "nothing goes under the old reference")
+
+
 def test_refusals(t):
     s = Setup()
     m1 = s.message("My bicycle was stolen.", T0)
@@ -246,7 +263,7 @@ def main():
         W.Tap().run(lambda t: t.skip("split", "no private Dovecot"))
         return
     only = os.environ.get("WB_TEST_ONLY")
-    W.Tap().run(lambda t: [f(t) for f in (test_split, test_refusals)
+    W.Tap().run(lambda t: [f(t) for f in (test_split, test_number_with_new, test_refusals)
                            if not only or only in f.__name__])
 
 
