@@ -17,7 +17,12 @@
  * done (unknown code, its own station, a closed complaint, with #close, a #transfer
  * without exactly one code) changes nothing, is kept as refused (65) and told in the
  * thread. An officer of a station the complaint was transferred away from is refused
- * (77), told in that station's thread.
+ * (77), told in that station's thread. "#new" in a reply to the mail of a citizen's
+ * message splits that message and the later ones off into a new complaint (store.h,
+ * struct wb_split_in; the mails in split.h); the reply, its number and its send then
+ * belong to the new complaint. A #new that cannot be done (no such message of this
+ * open complaint, its first message, with #transfer or #close) is refused like a
+ * transfer (65), told in the thread.
  * Every mail is kept in the store with what became of it, whatever the outcome. */
 #ifndef WB_REPLY_H
 #define WB_REPLY_H

@@ -14,7 +14,8 @@
  * 123/2026", "GDE No 45", "GD 1234/26", "অভিযোগ নং ১২৩/২০২৬", "शिकायत संख्या ४५",
  * "#GD 123/26") plus the station's extra patterns (first capture group is the number),
  * with Bengali and Devanagari digits turned into ASCII digits. Tags: #escalate, #close,
- * #transfer CODE. */
+ * #new, #transfer CODE (case-insensitive, not inside a word: "abc#new", "#newspaper"
+ * are none). */
 #ifndef WB_REPLYPARSE_H
 #define WB_REPLYPARSE_H
 
@@ -30,13 +31,16 @@ struct wb_reply {
 	char *text;           /* the officer's new text, plain, trimmed; may be "" */
 	char *number;         /* the complaint number ("123/2026"), ASCII digits, or NULL */
 	bool escalate, close;
+	bool split;           /* #new: the message answered starts a new complaint */
 	char *transfer_to;    /* station code from the first "#transfer CODE", or NULL */
 	unsigned transfers;   /* how many "#transfer CODE" tags there were */
 	/* from the headers, for the caller's matching (never trusted for sending) */
 	char *from_addr;      /* lowercase addr-spec of From:, or NULL */
-	char *from_name;      /* From:'s display name, one clean line, or NULL */
+	char *from_name;      /* its display name, one clean line, or NULL */
 	char *to_addrs;       /* every To/Cc/Delivered-To addr-spec, space separated */
 	char *in_reply_to;    /* Message-IDs without <>, space separated (In-Reply-To, References) */
+	char *answers;        /* the mail it answers: In-Reply-To, else the last References
+			       * entry (without <>), or NULL */
 	char *subject;        /* decoded */
 	char *message_id;     /* the reply's own Message-ID without <>, or NULL */
 	char **auth_results;  /* Authentication-Results values as written (folded), topmost

@@ -68,4 +68,16 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,
 			      const struct wb_transfer_in *t, GError **error);
 
+/* Carry out a split (store.h, struct wb_split_in) inside the caller's transaction
+ * (src/store_split.c): *to_id the new complaint, *send what compose gave. */
+bool wb_store_split_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,
+			   const struct wb_split_in *in, int64_t *to_id,
+			   const struct wb_outbox_in **send, const struct wb_outbox_in **held,
+			   GError **error);
+
+/* The next reference of a station (code) for a complaint opened at ts in zone: takes the
+ * station's next number of that local year; inside the caller's transaction. */
+bool wb_store_next_ref(struct wb_store *s, const char *station, const char *code, gint64 ts,
+		       const char *zone, char **ref, int *year, int64_t *seq, GError **error);
+
 #endif

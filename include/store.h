@@ -97,7 +97,9 @@ struct wb_msg {
 	/* complaint */
 	int64_t complaint_id;
 	char *ref;
-	char *thread_root;  /* wamid of the complaint's first message; NULL when this is it */
+	char *thread_root;  /* Message-ID local part of the complaint's first mail (the first
+			     * message's wamid, or a split complaint's root); NULL when this
+			     * message is that mail */
 	char *reply_parent; /* what it quotes (context.id): an earlier message's wamid, or
 			     * "wb-out-<id>" for one of our sends (its record mail); or NULL */
 	GBytes *mail;       /* rendered mail, or NULL */
@@ -184,6 +186,10 @@ bool wb_store_writable(struct wb_store *s);
 struct wb_complaint {
 	int64_t id;
 	char *ref, *station, *citizen, *first_wamid, *number, *state;
+	/* the Message-ID local part of its first mail, for threading and keywords: the
+	 * first wamid, or the bridge's root mail of a complaint split off by #new. Never a
+	 * WhatsApp context id: that is first_wamid */
+	char *root;
 	gint64 opened_at, last_activity;
 	gint64 last_inbound;   /* time of the citizen's latest message to the station, 0 none */
 };
@@ -196,8 +202,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(wb_complaint, wb_complaint_free)
 struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int64_t id,
 					GError **error);
 /* The complaint a mail of the station's mailbox belongs to, from the local part of its
- * Message-ID: a citizen's message (its wamid) or one of the bridge's notes
- * ("wb-out-<outbox id>…"). *id = 0 when it is none of them. */
+ * Message-ID: a citizen's message (its wamid), one of the bridge's notes
+ * ("wb-out-<outbox id>…") or the root mail of a split complaint. *id = 0 when it is none
+ * of them. */
 bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *id,
 				GError **error);
 /* The message objects (JSON) the citizen sent in a complaint, oldest first, at most max. */
@@ -249,6 +256,59 @@ struct wb_transfer_in {
 	const char *domain;                    /* right side of the mails' Message-IDs */
 };
 
+/* "#new" of an accepted reply, carried out in the reply's transaction (src/store_split.c):
+ * the message `wamid` of the complaint and every later one (by WhatsApp time, then id)
+ * move to a new complaint of the same station and citizen, reference CODE-YEAR-SEQ (the
+ * local year of the message, the station's next number), opened at the message's time,
+ * its first mail the bridge's root mail (complaints.root). Messages still waiting are
+ * rendered again for the new complaint. A splits row records it (one per reply), and
+ * the reply belongs to the new complaint from then on (its number registers it, its
+ * #escalate escalates it). The message must still be a later one of this open
+ * complaint, else WB_STORE_FAILED (the reply is then taken again and judged on what is
+ * there). Once the reference is taken, compose is called, still inside the
+ * transaction, for the mailbox operations and the send to the citizen that name it. */
+struct wb_split_msg {
+	int64_t id;
+	gint64 ts;
+	char *wamid, *type, *json;
+	GBytes *mail;          /* the mail as delivered; NULL when it is rendered again */
+};
+void wb_split_msg_free(gpointer p);
+
+struct wb_split_facts {
+	int64_t from_id, to_id;
+	const char *from_ref, *to_ref;
+	const GPtrArray *moved;  /* of struct wb_split_msg *, in time order, the split one first */
+};
+struct wb_split_out {
+	const struct wb_mailop_in *ops;
+	size_t n_ops;
+	const struct wb_outbox_in *send; /* NULL: nothing goes to the citizen */
+	const struct wb_outbox_in *held; /* words kept for the citizen's next message */
+};
+/* What compose puts into out must live until wb_store_add_reply returns (ctx holds it). */
+typedef bool wb_split_compose_fn(void *ctx, const struct wb_split_facts *f,
+				 struct wb_split_out *out, GError **error);
+struct wb_split_in {
+	const char *wamid;           /* the message that starts the new complaint */
+	const char *code;            /* the station's code, for the reference */
+	const char *timezone;        /* for the reference's year */
+	const char *root;            /* Message-ID local part of the new root mail */
+	const char *officer;
+	wb_split_compose_fn *compose;
+	void *ctx;
+};
+
+/* Where a message stands for a split: msg_id 0 when no message has this wamid; else its
+ * complaint, and how many of the complaint's messages come before it and from it on
+ * (itself included). */
+struct wb_split_probe {
+	int64_t msg_id, complaint_id;
+	unsigned earlier, moving;
+};
+bool wb_store_split_probe(struct wb_store *s, const char *wamid, struct wb_split_probe *p,
+			  GError **error);
+
 struct wb_reply_in {
 	const char *key, *sha256, *source;
 	const void *mail;
@@ -271,6 +331,9 @@ struct wb_reply_in {
 	const char *purpose;          /* of the send: NULL, or "transfer" */
 	bool close;                   /* #close: the complaint is closed */
 	const struct wb_transfer_in *transfer; /* #transfer: the complaint moves */
+	const struct wb_split_in *split;       /* #new: a new complaint is split off; the
+						* number and the send are then its own,
+						* send and ops come from split->compose */
 };
 
 /* Keep a reply mail and what became of it. *already is set when an accepted reply with
@@ -306,6 +369,7 @@ struct wb_outbox {
 	gint64 accepted_at;
 	/* from the complaint and the reply (number: the reply's, for an officer's) */
 	char *ref, *first_wamid, *number, *officer, *reply_key;
+	char *root;           /* the complaint's first mail (struct wb_complaint) */
 	char *purpose;        /* NULL: an officer's reply; "ack", "reminder", "transfer" */
 	char *officer_name;   /* the display name of the reply's From:, or NULL */
 };
@@ -371,6 +435,7 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error);
 struct wb_duty_case {
 	int64_t id;
 	char *ref, *station, *citizen, *first_wamid, *number, *profile_name;
+	char *root;            /* the complaint's first mail (struct wb_complaint) */
 	char *serious;         /* the serious words that matched, or NULL */
 	gint64 opened_at;      /* the clock starts here: the first message */
 	gint64 escalated_at;   /* serious or #escalate; 0: not escalated */

@@ -167,7 +167,7 @@ static GBytes *note(const struct ctx *x, const char *msgid, const char *summary,
 		    const char *title, const char *body, GError **error)
 {
 	const char *headers[] = { "X-Wabridge-Duty", title, NULL };
-	return wb_render_thread_note(x->cfg, x->st, x->c->ref, x->c->first_wamid, msgid,
+	return wb_render_thread_note(x->cfg, x->st, x->c->ref, x->c->root, msgid,
 				     summary, title, body, headers, error);
 }
 
@@ -372,7 +372,7 @@ static bool escalate(struct ctx *x, const char *kind, enum wb_escalation_why why
 {
 	g_autofree char *esc_id = duty_msgid(x, "wb-esc", kind);
 	g_autofree char *note_id = duty_msgid(x, "wb-duty", kind);
-	g_autofree char *first = wb_message_id(x->c->first_wamid, x->cfg->domain);
+	g_autofree char *first = wb_message_id(x->c->root, x->cfg->domain);
 	GError *e = NULL;
 	g_autoptr(GBytes) mail = escalation_mail(x, why, rcpt, matched, esc_id, &e);
 	if (!mail && e) {
@@ -503,7 +503,7 @@ static bool due_soon(struct ctx *x, GError **error)
 static bool overdue(struct ctx *x, GError **error)
 {
 	g_autofree char *msgid = duty_msgid(x, "wb-duty", "overdue_note");
-	g_autofree char *first = wb_message_id(x->c->first_wamid, x->cfg->domain);
+	g_autofree char *first = wb_message_id(x->c->root, x->cfg->domain);
 	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
 	g_autofree char *clock = hours_text(x->clock);
 	const char *rcpt = x->st->escalate_to;
@@ -757,7 +757,7 @@ static bool tell_mail_failed(const struct wb_config *cfg, struct wb_store *store
 		"or forward them this complaint's mails), and ask the administrator to check the "
 		"address (escalate_to, escalate_late_to) and the [smtp] settings.", m->kind, rcpts,
 		why);
-	g_autoptr(GBytes) note = wb_render_thread_note(cfg, st, c->ref, c->first_wamid, msgid,
+	g_autoptr(GBytes) note = wb_render_thread_note(cfg, st, c->ref, c->root, msgid,
 						       "Escalation mail NOT delivered",
 						       "FAILED: escalation mail not delivered", body,
 						       NULL, &e);

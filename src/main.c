@@ -90,8 +90,9 @@ static const char usage_text_more[] =
 "                   past their clock without a delivered number.\n"
 "  complaint REF    Show one complaint and its whole history: the citizen's messages\n"
 "                   and their mails, officers' replies (taken or refused, and why),\n"
-"                   WhatsApp sends and every status, duties kept, escalation mail\n"
-"                   and transfers; then its clock. Exit 67 for an unknown REF.\n"
+"                   WhatsApp sends and every status, duties kept, escalation mail,\n"
+"                   transfers and splits (#new); then its clock. Exit 67 for an\n"
+"                   unknown REF.\n"
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
 "                   refused and why, WhatsApp sends that failed or wait, duties\n"
@@ -130,7 +131,9 @@ static const char usage_text2[] =
 "  clock becomes serious_sla_hours.\n"
 "  No photo or document after signature_reminder_hours: one reminder. At\n"
 "  digest_hour each station gets a digest of its open complaints. #transfer CODE\n"
-"  in a reply moves a complaint to another station. Mail goes out by [smtp].\n"
+"  in a reply moves a complaint to another station; #new in a reply to a citizen's\n"
+"  message splits it and the later ones off into a new complaint (acknowledged,\n"
+"  with its own clock). Mail goes out by [smtp].\n"
 "\n"
 "Network rules:\n"
 "  TLS is always verified: against ca_file or the tls_fingerprint pin when set,\n"
@@ -642,6 +645,8 @@ static void print_reply_json(const struct wb_reply *r)
 		json_array_append_new(tags, json_string("escalate"));
 	if (r->close)
 		json_array_append_new(tags, json_string("close"));
+	if (r->split)
+		json_array_append_new(tags, json_string("new"));
 	if (r->transfer_to)
 		json_array_append_new(tags, json_pack("{s:s}", "transfer", r->transfer_to));
 	json_t *o = json_pack("{s:s, s:o, s:o}", "text", r->text,

@@ -294,7 +294,7 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 	bool json = w->request && o->request;
 	struct wb_note_in in = {
 		.domain = cfg->domain, .timezone = cfg->timezone, .station = st, .ref = o->ref,
-		.thread_root = o->first_wamid, .message_id = msgid, .reply_to = reply_to,
+		.thread_root = o->root, .message_id = msgid, .reply_to = reply_to,
 		.summary = w->summary, .when = wb_now(), .title = w->title, .body = body,
 		.sent_label = "The message, exactly as the citizen gets it:", .sent = sent,
 		.json_name = json ? "whatsapp-request.json" : NULL, .json = json ? o->request : NULL,
@@ -483,7 +483,7 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 						 cfg->domain);
 	const char *sent_id = o->error_code == 131047 && strcmp(o->kind, "text") == 0 ? again
 											: record;
-	g_autofree char *first = wb_message_id(o->first_wamid, cfg->domain);
+	g_autofree char *first = wb_message_id(o->root, cfg->domain);
 	g_autofree char *msgid = g_strdup_printf("wb-out-%" G_GINT64_FORMAT "-%s@%s", id, o->state,
 						 cfg->domain); /* a notice's, outlives ops */
 	bool had_record = record_state(o->noted);

@@ -18,6 +18,7 @@
 #include "replykeys.h"
 #include "replyparse.h"
 #include "replywatch.h"
+#include "split.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -227,6 +228,8 @@ static char *tags_text(const struct wb_reply *r)
 		g_string_append(s, "#escalate ");
 	if (r->close)
 		g_string_append(s, "#close ");
+	if (r->split)
+		g_string_append(s, "#new ");
 	if (r->transfer_to)
 		g_string_append_printf(s, "#transfer %s ", r->transfer_to);
 	if (s->len)
@@ -316,7 +319,7 @@ static GBytes *thread_note(const struct wb_config *cfg, const struct wb_station 
 			   const char *msgid, const char *summary, const char *title,
 			   const char *body, const char *const *headers, GError **error)
 {
-	return wb_render_thread_note(cfg, st, c->ref, c->first_wamid, msgid, summary, title,
+	return wb_render_thread_note(cfg, st, c->ref, c->root, msgid, summary, title,
 				     body, headers, error);
 }
 
@@ -497,13 +500,34 @@ static char *transfer_refusal(const struct wb_config *cfg, const struct wb_stati
 	return NULL;
 }
 
-/* A #transfer that cannot be done: nothing changes and nothing is sent; the reply is
- * kept with the reason and the station told in the complaint's thread. */
-static enum wb_reply_outcome refuse_transfer(const struct wb_config *cfg,
-					     struct wb_store *store,
-					     const struct wb_station *st,
-					     const struct wb_complaint *c, struct wb_reply_in *in,
-					     struct wb_reply_result *res, char *why)
+/* What the note of a tag that cannot be done says. */
+struct tag_note {
+	const char *asked;   /* what the reply asked for */
+	const char *after;   /* what stays, and how to ask again */
+	const char *summary, *title;
+};
+
+static const struct tag_note transfer_note = {
+	"asked to transfer this complaint to another station",
+	"the complaint stays with this station. To transfer it, reply again with #transfer "
+	"and one of the codes",
+	"Transfer NOT done", "REFUSED: the complaint was NOT transferred",
+};
+
+static const struct tag_note split_note = {
+	"asked (#new) to split a message and the later ones off into a new complaint",
+	"no message moved: the complaint stays as it was. To split, reply with #new to the "
+	"mail of the citizen's message that starts the new incident (not to a note of the "
+	"bridge, not to the complaint's first message)",
+	"Split NOT done", "REFUSED: no new complaint was split off",
+};
+
+/* A #transfer or #new that cannot be done: nothing changes and nothing is sent; the
+ * reply is kept with the reason and the station told in the complaint's thread. */
+static enum wb_reply_outcome refuse_tag(const struct wb_config *cfg, struct wb_store *store,
+					const struct wb_station *st, const struct wb_complaint *c,
+					struct wb_reply_in *in, struct wb_reply_result *res,
+					char *why, const struct tag_note *words)
 {
 	g_autofree char *reason = why;
 	in->state = WB_RS_REFUSED;
@@ -511,16 +535,13 @@ static enum wb_reply_outcome refuse_transfer(const struct wb_config *cfg,
 	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
 	g_autofree char *msgid = g_strdup_printf("wb-refused-%.32s@%s", key_hash, cfg->domain);
 	g_autofree char *body = g_strdup_printf(
-		"An officer's reply asked to transfer this complaint to another station, and the "
-		"bridge did NOT do it.\n\nWhy: %s.\n\nNothing was sent to the citizen, and the "
-		"complaint stays with this station. To transfer it, reply again with #transfer "
-		"and one of the codes. `wabridge complaint %s` lists the refused reply.",
-		reason, c->ref);
+		"An officer's reply %s, and the bridge did NOT do it.\n\nWhy: %s.\n\nNothing "
+		"was sent to the citizen, and %s. `wabridge complaint %s` lists the refused "
+		"reply.", words->asked, reason, words->after, c->ref);
 	const char *headers[] = { "X-Wabridge-Refused-Reply", in->sha256, NULL };
 	GError *e = NULL;
-	g_autoptr(GBytes) note = thread_note(cfg, st, c, msgid, "Transfer NOT done",
-					     "REFUSED: the complaint was NOT transferred", body,
-					     headers, &e);
+	g_autoptr(GBytes) note = thread_note(cfg, st, c, msgid, words->summary, words->title,
+					     body, headers, &e);
 	if (!note) {
 		g_warning("reply: the note for the thread of %s cannot be written: %s", c->ref,
 			  e->message);
@@ -631,7 +652,7 @@ static enum wb_reply_outcome accept_transfer(const struct wb_config *cfg,
 	g_autofree char *in_id = g_strdup_printf("wb-transfer-%.32s-in@%s", key_hash, cfg->domain);
 	g_autofree char *out_id = g_strdup_printf("wb-transfer-%.32s-out@%s", key_hash,
 						  cfg->domain);
-	g_autofree char *first = wb_message_id(w->c->first_wamid, cfg->domain);
+	g_autofree char *first = wb_message_id(w->c->root, cfg->domain);
 	GError *e = NULL;
 	g_autoptr(GBytes) arrived = note_arrived(cfg, w, in_id, &e);
 	g_autoptr(GBytes) left = arrived ? note_left(cfg, w, out_id, &e) : NULL;
@@ -673,6 +694,230 @@ static enum wb_reply_outcome accept_transfer(const struct wb_config *cfg,
 		send.fail_reason ? send.fail_reason : send.lang));
 }
 
+/* ---- what an officer's words send the citizen ---------------------------------------- */
+
+struct send_plan {
+	struct wb_outbox_in send;
+	bool sending;           /* false: nothing goes (no text, no number) */
+	struct wb_outbox_in held; /* the words kept for the citizen's next message */
+	bool holding;           /* held is to be queued too */
+	char *text, *params;    /* owned by the caller */
+};
+
+/* Inside the window the citizen-registered (or citizen-message) text, with the
+ * registered template as fallback (after which the words wait as `held` if they say
+ * more than the number); outside it the registered template when there is a number,
+ * and the officer's words kept for the citizen's next message; words without a number
+ * are kept the same way. */
+static void plan_send(const struct wb_config *cfg, const struct wb_templates *tpl,
+		      const struct wb_station *st, const struct wb_complaint *c,
+		      const struct wb_reply *r, enum wb_lang lang, bool window,
+		      struct send_plan *p)
+{
+	g_autofree char *station_name = wb_clean_line(st->name, 200);
+	const char *values[] = { r->number, station_name, NULL };
+	p->params = r->number ? params_json(values) : NULL;
+	p->text = *r->text || r->number ? citizen_text(tpl, lang, st, c, r) : NULL;
+	p->send = (struct wb_outbox_in){ .lang = wb_lang_code(lang) };
+	bool words = wb_reply_has_words(r->text, (const char *const *)st->number_patterns);
+	p->held = (struct wb_outbox_in){ .lang = p->send.lang, .kind = "text", .text = p->text,
+					 .hold = true, .words = true };
+	p->sending = true;
+	p->holding = false;
+	if (window && p->text) {
+		p->send.kind = "text";
+		p->send.text = p->text;
+		p->send.fallback_template = r->number ? cfg->template_registered : NULL;
+		p->send.fallback_params = p->params;
+		p->send.words = words;
+	} else if (r->number) {
+		p->send.kind = "template";
+		p->send.template_name = cfg->template_registered;
+		p->send.params = p->params;
+		p->holding = words;
+	} else if (*r->text) {
+		p->send = p->held;
+	} else {
+		p->sending = false;
+	}
+}
+
+/* ---- #new: split a message and the later ones off into a new complaint -------------- */
+
+/* NULL in *why when the reply's #new can be done; else why not. The message is the
+ * mail the reply answers (In-Reply-To, else the last References entry): it must be a
+ * citizen's message of this open complaint, not its first. False when the store fails. */
+static bool split_refusal(const struct wb_config *cfg, struct wb_store *store,
+			  const struct wb_complaint *c, const struct wb_reply *r, char **why,
+			  GError **error)
+{
+	*why = NULL;
+	if (r->transfer_to || bare_transfer(r->text) || r->transfers) {
+		*why = g_strdup("the reply asks both to split a new complaint off (#new) and to "
+				"transfer (#transfer); send one at a time: first #new, then "
+				"#transfer in a reply to the new complaint's first mail");
+		return true;
+	}
+	if (r->close) {
+		*why = g_strdup("the reply asks both to split a new complaint off (#new) and to "
+				"close (#close); send one at a time");
+		return true;
+	}
+	if (strcmp(c->state, "open") != 0) {
+		*why = g_strdup_printf("%s is closed, and nothing is split off a closed complaint",
+				       c->ref);
+		return true;
+	}
+	const char *at = r->answers ? strrchr(r->answers, '@') : NULL;
+	if (!at || at == r->answers || g_ascii_strcasecmp(at + 1, cfg->domain) != 0) {
+		*why = g_strdup_printf("#new needs a reply to the mail of the citizen's message "
+				       "that starts the new incident, and this reply answers %s",
+				       r->answers ? "no mail of the bridge" : "no mail at all (it "
+				       "has no In-Reply-To or References)");
+		return true;
+	}
+	g_autofree char *local = g_strndup(r->answers, (gsize)(at - r->answers));
+	struct wb_split_probe p;
+	if (!g_str_has_prefix(local, "wb-") && !wb_store_split_probe(store, local, &p, error))
+		return false;
+	if (g_str_has_prefix(local, "wb-") || !p.msg_id) {
+		*why = g_strdup("the mail this reply answers is not a citizen's message (a note of "
+				"the bridge, or a mail it does not know); #new must answer the mail "
+				"of the message that starts the new incident");
+	} else if (p.complaint_id != c->id) {
+		g_autoptr(wb_complaint) other = wb_store_complaint(store, NULL, p.complaint_id, NULL);
+		*why = g_strdup_printf("the message this reply answers belongs to complaint %s, not "
+				       "to %s (was it split off already?)", other ? other->ref : "?",
+				       c->ref);
+	} else if (p.earlier == 0) {
+		*why = g_strdup_printf("the message this reply answers is the first message of %s: "
+				       "there is nothing to split off", c->ref);
+	}
+	return true;
+}
+
+/* What a split needs to say, and what its mails and send are made of (they must live
+ * until the reply is kept). */
+struct split_ask {
+	const struct wb_config *cfg;
+	const struct wb_templates *tpl;
+	const struct wb_station *st;
+	const struct wb_complaint *c;
+	struct wb_reply *r;
+	enum wb_lang lang;
+	bool window;
+	/* made by compose, inside the transaction */
+	char *root, *note_id, *root_id, *to_ref;
+	GBytes *note, *root_mail;
+	struct send_plan plan;
+	struct wb_mailop_in ops[3];
+};
+
+static char *officer_label(const struct wb_reply *r)
+{
+	return r->from_name ? g_strdup_printf("%s <%s>", r->from_name, r->from_addr)
+			    : g_strdup(r->from_addr);
+}
+
+static bool compose_split(void *ctx, const struct wb_split_facts *f, struct wb_split_out *out,
+			  GError **error)
+{
+	(void)error; /* a broken template: the split stands, the admin is told in the log */
+	struct split_ask *x = ctx;
+	g_autofree char *officer = officer_label(x->r);
+	x->to_ref = g_strdup(f->to_ref);
+	struct wb_split_words w = { .cfg = x->cfg, .st = x->st, .from_ref = f->from_ref,
+				    .from_root = x->c->root, .to_ref = f->to_ref, .root = x->root,
+				    .officer = officer, .text = x->r->text, .when = wb_now(),
+				    .moved = f->moved };
+	GError *e = NULL;
+	x->note = wb_split_note(&w, x->note_id, &e);
+	x->root_mail = x->note ? wb_split_root(&w, &e) : NULL;
+	if (e) {
+		g_warning("reply: the mails of the split of %s cannot be written: %s", f->from_ref,
+			  e->message);
+		g_clear_error(&e);
+	}
+	size_t n = 0;
+	if (x->note)
+		x->ops[n++] = (struct wb_mailop_in){ .station = x->st->key, .kind = "append",
+						     .message_id = x->note_id, .mail = x->note };
+	if (x->root_mail)
+		x->ops[n++] = (struct wb_mailop_in){ .station = x->st->key, .kind = "append",
+						     .message_id = x->root_id, .mail = x->root_mail };
+	if (x->r->number)
+		x->ops[n++] = (struct wb_mailop_in){ .station = x->st->key, .kind = "flag",
+						     .message_id = x->root_id,
+						     .keyword = "$WA_Registered" };
+	struct wb_complaint to = *x->c;
+	to.ref = (char *)f->to_ref;
+	plan_send(x->cfg, x->tpl, x->st, &to, x->r, x->lang, x->window, &x->plan);
+	*out = (struct wb_split_out){ .ops = x->ops, .n_ops = n,
+				      .send = x->plan.sending ? &x->plan.send : NULL,
+				      .held = x->plan.holding ? &x->plan.held : NULL };
+	return true;
+}
+
+static void split_ask_clear(struct split_ask *x)
+{
+	g_free(x->root);
+	g_free(x->note_id);
+	g_free(x->root_id);
+	g_free(x->to_ref);
+	g_free(x->plan.text);
+	g_free(x->plan.params);
+	if (x->note)
+		g_bytes_unref(x->note);
+	if (x->root_mail)
+		g_bytes_unref(x->root_mail);
+}
+
+/* The split is done in the reply's transaction; a number in the reply registers the NEW
+ * complaint and goes to the citizen with the new reference. */
+static enum wb_reply_outcome accept_split(struct wb_store *store, struct split_ask *x,
+					  const char *by, const char *proof,
+					  struct wb_reply_in *in, struct wb_reply_result *res)
+{
+	const char *domain = x->cfg->domain;
+	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
+	x->root = g_strdup_printf("wb-split-%.32s", key_hash);
+	x->root_id = g_strdup_printf("%s@%s", x->root, domain);
+	x->note_id = g_strdup_printf("wb-split-%.32s-note@%s", key_hash, domain);
+	const char *at = strrchr(x->r->answers, '@');
+	g_autofree char *wamid = g_strndup(x->r->answers, (gsize)(at - x->r->answers));
+	struct wb_split_in split = { .wamid = wamid, .code = x->st->code,
+				     .timezone = x->cfg->timezone, .root = x->root,
+				     .officer = x->r->from_addr, .compose = compose_split, .ctx = x };
+	in->state = WB_RS_ACCEPTED;
+	in->split = &split;
+	in->send = NULL;
+	in->ops = NULL;
+	in->n_ops = 0;
+	GError *e = NULL;
+	bool already = false;
+	enum wb_reply_outcome o;
+	if (!wb_store_add_reply(store, in, &res->reply_id, &already, &e)) {
+		o = store_failed(res, "splitting the complaint, so nothing was done", e);
+	} else if (already) {
+		res->replay = true;
+		o = finish(res, WB_RA_OK, g_strdup_printf("the same reply (%s) was already "
+			   "accepted as reply %" G_GINT64_FORMAT "; nothing is split or sent again",
+			   in->key, res->reply_id));
+	} else {
+		const struct wb_outbox_in *s = x->plan.sending ? &x->plan.send : NULL;
+		o = finish(res, WB_RA_OK, g_strdup_printf(
+			"accepted from %s for %s (matched by %s, proven by %s)%s%s: split off into "
+			"new complaint %s from message %s on; %s%s", x->r->from_addr, x->c->ref, by,
+			proof, x->r->number ? ", complaint number (of the new complaint) " : "",
+			x->r->number ? x->r->number : "", x->to_ref, wamid,
+			!s ? "nothing to send" : s->fail_reason ? "cannot be sent: " : s->text
+			? "WhatsApp text queued in " : "WhatsApp template queued in ",
+			!s ? "" : s->fail_reason ? s->fail_reason : s->lang));
+	}
+	split_ask_clear(x);
+	return o;
+}
+
 /* Everything after the parse: match, authorise, decide the send, keep. */
 static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
@@ -708,7 +953,12 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	const struct wb_station *to = NULL;
 	char *no_transfer = transfer_refusal(cfg, st, m->c, r, &to);
 	if (no_transfer)
-		return refuse_transfer(cfg, store, st, m->c, in, res, no_transfer);
+		return refuse_tag(cfg, store, st, m->c, in, res, no_transfer, &transfer_note);
+	char *no_split = NULL;
+	if (r->split && !split_refusal(cfg, store, m->c, r, &no_split, &e))
+		return store_failed(res, "looking at the message to split off", e);
+	if (no_split)
+		return refuse_tag(cfg, store, st, m->c, in, res, no_split, &split_note);
 	if (!*r->text && !r->number && !in->tags) {
 		in->state = WB_RS_EMPTY;
 		in->reason = "the reply has no new text, no complaint number and no tag";
@@ -726,55 +976,40 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 		struct transfer_words w = { .from = st, .to = to, .c = m->c, .r = r };
 		return accept_transfer(cfg, store, tpl, &w, m->by, proof, lang, window, in, res);
 	}
-	g_autofree char *station_name = wb_clean_line(st->name, 200);
-	const char *values[] = { r->number, station_name, NULL };
-	g_autofree char *params = r->number ? params_json(values) : NULL;
-	g_autofree char *text = *r->text || r->number ? citizen_text(tpl, lang, st, m->c, r)
-						      : NULL;
-	struct wb_outbox_in send = { .lang = wb_lang_code(lang) };
-	bool words = wb_reply_has_words(r->text, (const char *const *)st->number_patterns);
-	struct wb_outbox_in held = { .lang = send.lang, .kind = "text", .text = text,
-				     .hold = true, .words = true };
-	bool sending = true, holding = false;
-	if (window && text) {
-		send.kind = "text";
-		send.text = text;
-		send.fallback_template = r->number ? cfg->template_registered : NULL;
-		send.fallback_params = params;
-		send.words = words;
-	} else if (r->number) {
-		/* Outside the window only an approved template may go: it carries the
-		 * number, and the officer's words wait for the citizen's next message. */
-		send.kind = "template";
-		send.template_name = cfg->template_registered;
-		send.params = params;
-		holding = words;
-	} else if (*r->text) {
-		send = held;
-	} else {
-		sending = false;
+	if (r->split) {
+		struct split_ask ask = { .cfg = cfg, .tpl = tpl, .st = st, .c = m->c, .r = r,
+					 .lang = lang, .window = window };
+		return accept_split(store, &ask, m->by, proof, in, res);
 	}
-	g_autofree char *first_mail = wb_message_id(m->c->first_wamid, cfg->domain);
+	struct send_plan plan = { 0 };
+	plan_send(cfg, tpl, st, m->c, r, lang, window, &plan);
+	struct wb_outbox_in send = plan.send;
+	bool sending = plan.sending;
+	g_autofree char *first_mail = wb_message_id(m->c->root, cfg->domain);
 	struct wb_mailop_in op = { .station = st->key, .kind = "flag", .message_id = first_mail,
 				   .keyword = "$WA_Registered" };
 	in->state = WB_RS_ACCEPTED;
 	in->send = sending ? &send : NULL;
-	in->held = holding ? &held : NULL;
+	in->held = plan.holding ? &plan.held : NULL;
 	in->ops = r->number ? &op : NULL;
 	in->n_ops = r->number ? 1 : 0;
 	in->close = r->close;
 	const char *what = !sending ? "nothing to send" : send.fail_reason ? "cannot be sent: "
 			   : send.hold ? "the words wait for the citizen's next message (the "
 					 "24-hour window has closed), in "
-			   : holding ? "WhatsApp template queued (the words wait for the "
-				       "citizen's next message) in "
-			   : window ? "WhatsApp text queued in " : "WhatsApp template queued in ";
-	return keep(store, in, res, WB_RA_OK, g_strdup_printf(
+			   : plan.holding ? "WhatsApp template queued (the words wait for the "
+					    "citizen's next message) in "
+			   : strcmp(send.kind, "text") == 0 ? "WhatsApp text queued in "
+			   : "WhatsApp template queued in ";
+	enum wb_reply_outcome o = keep(store, in, res, WB_RA_OK, g_strdup_printf(
 		"accepted from %s for %s (matched by %s, proven by %s)%s%s%s; %s%s", r->from_addr,
 		m->c->ref, m->by, proof, r->number ? ", complaint number " : "",
 		r->number ? r->number : "",
 		in->tags ? (r->close ? ", closed" : ", tags read") : "", what,
 		!sending ? "" : send.fail_reason ? send.fail_reason : send.lang));
+	g_free(plan.text);
+	g_free(plan.params);
+	return o;
 }
 
 enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store *store,

@@ -177,7 +177,7 @@ static const struct pat_src pat_src[] = {
 	{ P_JUNK, 0, "^[\\s\\-_=*~+#.ᐧ|]*$", NULL },
 	{ P_NUMBER, CI, "(?:%s)\\s*[:#\\-–]?\\s*([0-9]+(?:/[0-9]{2,4})?)(?![0-9])", number_prefixes },
 	{ P_TAG, CI,
-	  "(?<![\\p{L}\\p{M}\\p{N}_])#(escalate|close|transfer[ \\t]+(?:to[ \\t]+)?([a-z0-9]{2,8}))"
+	  "(?<![\\p{L}\\p{M}\\p{N}_])#(escalate|close|new|transfer[ \\t]+(?:to[ \\t]+)?([a-z0-9]{2,8}))"
 	  "(?![\\p{L}\\p{M}\\p{N}_])[ \\t]*",
 	  NULL },
 };
@@ -361,7 +361,7 @@ bool wb_reply_has_words(const char *text, const char *const *extra_patterns)
 }
 
 struct tags {
-	bool escalate, close;
+	bool escalate, close, split;
 	char *transfer_to;
 	unsigned transfers;
 };
@@ -374,6 +374,8 @@ static gboolean take_tag(const GMatchInfo *mi, GString *res, gpointer data)
 		t->escalate = true;
 	} else if (g_ascii_strcasecmp(word, "close") == 0) {
 		t->close = true;
+	} else if (g_ascii_strcasecmp(word, "new") == 0) {
+		t->split = true;
 	} else if (t->transfers++ == 0) {
 		g_autofree char *code = g_match_info_fetch(mi, 2);
 		t->transfer_to = g_ascii_strup(code, -1);
@@ -1105,6 +1107,7 @@ static char *from_addr(GMimeMessage *msg)
 	return first;
 }
 
+/* The display name of the first From: mailbox, one clean line, or NULL. */
 static char *from_name(GMimeMessage *msg)
 {
 	InternetAddressList *l = g_mime_message_get_from(msg);
@@ -1164,6 +1167,26 @@ static char *thread_ids(GMimeMessage *msg)
 	add_ids(s, g_mime_object_get_header((GMimeObject *)msg, "In-Reply-To"), &count);
 	add_ids(s, g_mime_object_get_header((GMimeObject *)msg, "References"), &count);
 	return g_string_free(s, FALSE);
+}
+
+/* The mail the reply answers: In-Reply-To's first Message-ID, else the last of
+ * References (RFC 5322 §3.6.4), or NULL. */
+static char *answers(GMimeMessage *msg)
+{
+	const char *names[] = { "In-Reply-To", "References" };
+	for (size_t n = 0; n < G_N_ELEMENTS(names); n++) {
+		const char *v = g_mime_object_get_header((GMimeObject *)msg, names[n]);
+		GMimeReferences *refs = v ? g_mime_references_parse(NULL, v) : NULL;
+		int len = refs ? g_mime_references_length(refs) : 0;
+		char *id = len ? wb_clean_line(g_mime_references_get_message_id(refs, n ? len - 1 : 0),
+					       WB_MAX_ID_BYTES * 4) : NULL;
+		if (refs)
+			g_mime_references_free(refs);
+		if (id && *id && !strchr(id, ' '))
+			return id;
+		g_free(id);
+	}
+	return NULL;
 }
 
 static char **auth_results(GMimeMessage *msg)
@@ -1241,6 +1264,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	struct wb_reply *r = g_new0(struct wb_reply, 1);
 	r->from_addr = from_addr(msg);
 	r->from_name = from_name(msg);
+	r->answers = answers(msg);
 	r->to_addrs = to_addrs(msg);
 	r->in_reply_to = thread_ids(msg);
 	r->auth_results = auth_results(msg);
@@ -1256,6 +1280,7 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 	r->text = wb_clean_text(untagged, strlen(untagged), WB_MAX_TEXT_BYTES);
 	r->escalate = t.escalate;
 	r->close = t.close;
+	r->split = t.split;
 	r->transfer_to = t.transfer_to;
 	r->transfers = t.transfers;
 	r->number = wb_reply_find_number(r->text, extra_patterns);
@@ -1271,6 +1296,7 @@ void wb_reply_free(struct wb_reply *r)
 	g_free(r->transfer_to);
 	g_free(r->from_addr);
 	g_free(r->from_name);
+	g_free(r->answers);
 	g_free(r->to_addrs);
 	g_free(r->in_reply_to);
 	g_free(r->subject);

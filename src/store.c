@@ -128,7 +128,7 @@ static const char *const migrations[] = {
 	"  fallback_template TEXT, fallback_params TEXT,"
 	/* queued | sending | retry | accepted | sent | delivered | read | played | failed |
 	 * unknown (a send interrupted by a crash and never confirmed: not sent again) | held
-	 * (from 7: an officer's words waiting for the citizen to write again) */
+	 * (from 8: an officer's words waiting for the citizen to write again) */
 	"  state TEXT NOT NULL DEFAULT 'queued',"
 	"  noted TEXT NOT NULL DEFAULT 'queued'," /* the state the mailbox shows */
 	"  attempts INTEGER NOT NULL DEFAULT 0,"
@@ -217,7 +217,21 @@ static const char *const migrations[] = {
 	"DROP TABLE mailops;"
 	"ALTER TABLE mailops_new RENAME TO mailops;"
 	"CREATE INDEX mailops_work ON mailops(state, next_at);",
-	/* 7: the officer's name as their mail gave it, for the records in the thread; an
+	/* 7: "#new" splits a message and the later ones off into a new complaint (store.h,
+	 * struct wb_split_in); such a complaint's first mail is the bridge's, its
+	 * Message-ID local part in root (NULL: the first message's wamid, as before) */
+	"ALTER TABLE complaints ADD COLUMN root TEXT;"
+	"CREATE UNIQUE INDEX complaints_root ON complaints(root) WHERE root IS NOT NULL;"
+	"CREATE TABLE splits ("
+	"  id INTEGER PRIMARY KEY,"
+	"  from_complaint INTEGER NOT NULL REFERENCES complaints(id),"
+	"  to_complaint INTEGER NOT NULL UNIQUE REFERENCES complaints(id),"
+	"  wamid TEXT NOT NULL,"            /* the message that starts the new complaint */
+	"  moved INTEGER NOT NULL,"         /* how many messages moved */
+	"  reply_id INTEGER UNIQUE REFERENCES replies(id), officer TEXT,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX splits_from ON splits(from_complaint);",
+	/* 8: the officer's name as their mail gave it, for the records in the thread; an
 	 * outbox row may be `held` (an officer's words that wait for the citizen's next
 	 * message, since outside the 24-hour window only a template may go) */
 	"ALTER TABLE replies ADD COLUMN sender_name TEXT;"
@@ -503,6 +517,16 @@ static int year_of(gint64 ts, const char *zone)
 	return local ? g_date_time_get_year(local) : 1970;
 }
 
+bool wb_store_next_ref(struct wb_store *s, const char *station, const char *code, gint64 ts,
+		       const char *zone, char **ref, int *year, int64_t *seq, GError **error)
+{
+	*year = year_of(ts, zone);
+	if (!next_seq(s, station, *year, seq, error))
+		return false;
+	*ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, code, *year, *seq);
+	return true;
+}
+
 /* The open complaint of this citizen at this station, or a new one (the old one closes
  * when it has been idle longer than complaint_idle_days). Inside a transaction. */
 /* A reaction is a note on the message it reacts to, never a complaint of its own: the
@@ -575,11 +599,11 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 		if (!sq_step_done(s, st, error, "closing an idle complaint"))
 			return false;
 	}
-	int year = year_of(ts, cfg->timezone);
+	int year;
 	int64_t seq;
-	if (!next_seq(s, stn->key, year, &seq, error))
+	g_autofree char *ref = NULL;
+	if (!wb_store_next_ref(s, stn->key, stn->code, ts, cfg->timezone, &ref, &year, &seq, error))
 		return false;
-	g_autofree char *ref = g_strdup_printf("%s-%04d-%06" G_GINT64_FORMAT, stn->code, year, seq);
 	st = sq_prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, first_wamid, "
 		  "opened_at, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)", error);
 	if (!st)
@@ -923,7 +947,7 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
-		"c.first_wamid, m.mail, "
+		"coalesce(c.root, c.first_wamid), m.mail, "
 		"coalesce((SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id), "
 		" (SELECT 'wb-out-' || o.id FROM outbox o WHERE o.wamid = m.context_id)) "
 		"FROM messages m JOIN bodies b ON b.id = m.body_id "

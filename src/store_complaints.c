@@ -105,6 +105,10 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		" UNION ALL SELECT x.at, 'transfer', x.from_station, x.to_station, "
 		"  coalesce(x.officer, '?'), x.reason, 1, x.id FROM transfers x "
 		"  WHERE x.complaint_id = ?1"
+		" UNION ALL SELECT x.at, 'split', f.ref, t.ref, coalesce(x.officer, '?'), "
+		"  CASE WHEN x.from_complaint = ?1 THEN 'into ' ELSE 'from ' END || x.moved, 1, "
+		"  x.id FROM splits x JOIN complaints f ON f.id = x.from_complaint JOIN complaints "
+		"  t ON t.id = x.to_complaint WHERE ?1 IN (x.from_complaint, x.to_complaint)"
 		") ORDER BY at, o, k", error);
 	if (!st)
 		return false;
@@ -134,6 +138,12 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 			g_string_append_printf(out, "  %s  transferred from station %s to %s by %s%s%s%s\n",
 					       when, a, b, cc, *shown ? ": \"" : "", shown,
 					       *shown ? "\"" : "");
+		} else if (strcmp(kind, "split") == 0) {
+			bool into = json && g_str_has_prefix(json, "into ");
+			const char *n = json && strchr(json, ' ') ? strchr(json, ' ') + 1 : "?";
+			g_string_append_printf(out, "  %s  split %s %s by %s (#new): %s message%s "
+					       "moved %s\n", when, into ? "into" : "from", into ? b : a,
+					       cc, n, strcmp(n, "1") ? "s" : "", into ? "there" : "here");
 		} else if (strcmp(kind, "send") == 0) {
 			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s, message id %s"
 					       "%s%s\n", when, a, b, cc, d ? ": " : "", d ? d : "");

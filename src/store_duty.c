@@ -24,6 +24,7 @@ void wb_duty_case_free(struct wb_duty_case *c)
 	g_free(c->station);
 	g_free(c->citizen);
 	g_free(c->first_wamid);
+	g_free(c->root);
 	g_free(c->number);
 	g_free(c->serious);
 	g_free(c->profile_name);
@@ -99,7 +100,8 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 		"(SELECT count(*) FROM messages m WHERE m.complaint_id = c.id AND m.type IN "
 		"('image', 'document')), "
 		"(SELECT m.profile_name FROM messages m WHERE m.complaint_id = c.id AND "
-		"m.profile_name IS NOT NULL ORDER BY m.id DESC LIMIT 1), r.sender, r.text "
+		"m.profile_name IS NOT NULL ORDER BY m.id DESC LIMIT 1), r.sender, r.text, "
+		"coalesce(c.root, c.first_wamid) "
 		"FROM complaints c LEFT JOIN replies r ON r.id = (SELECT min(x.id) FROM replies x "
 		"WHERE x.complaint_id = c.id AND x.state = 'accepted' AND x.tags LIKE "
 		"'%#escalate%') WHERE c.id = ?1", error);
@@ -133,6 +135,7 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 	c->profile_name = sq_col_text(st, 13);
 	c->escalate_by = sq_col_text(st, 14);
 	c->escalate_text = sq_col_text(st, 15);
+	c->root = sq_col_text(st, 16);
 	sqlite3_reset(st);
 	int ns = 0;
 	if (!number_state(s, id, &ns, &c->delivered_at, error) ||

@@ -28,6 +28,7 @@ void wb_complaint_free(struct wb_complaint *c)
 	g_free(c->station);
 	g_free(c->citizen);
 	g_free(c->first_wamid);
+	g_free(c->root);
 	g_free(c->number);
 	g_free(c->state);
 	g_free(c);
@@ -40,7 +41,8 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.state, "
 		"c.opened_at, c.last_activity, (SELECT max(m.ts) FROM messages m WHERE "
 		"m.sender = c.citizen AND m.phone_number_id = (SELECT p.phone_number_id FROM "
-		"messages p WHERE p.complaint_id = c.id ORDER BY p.id DESC LIMIT 1)) "
+		"messages p WHERE p.complaint_id = c.id ORDER BY p.id DESC LIMIT 1)), "
+		"coalesce(c.root, c.first_wamid) "
 		"FROM complaints c "
 		"WHERE c.ref = ?1 OR c.id = ?2", error);
 	if (!st)
@@ -73,6 +75,7 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 	c->opened_at = sqlite3_column_int64(st, 7);
 	c->last_activity = sqlite3_column_int64(st, 8);
 	c->last_inbound = sqlite3_column_int64(st, 9);
+	c->root = sq_col_text(st, 10);
 	sqlite3_reset(st);
 	return c;
 }
@@ -93,7 +96,8 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 		sqlite3_bind_int64(st, 1, n);
 	} else {
 		st = sq_prep(s, "SELECT complaint_id FROM messages WHERE wamid = ?1 AND "
-			     "complaint_id IS NOT NULL", error);
+			     "complaint_id IS NOT NULL UNION ALL SELECT id FROM complaints WHERE "
+			     "root = ?1 LIMIT 1", error);
 		if (!st)
 			return false;
 		sq_bind_text(st, 1, local);
@@ -216,6 +220,12 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	 * into the new thread). */
 	if (in->transfer && !wb_store_transfer_in_txn(s, in->complaint_id, id, in->transfer, error))
 		return false;
+	/* A split: the number and the send are the new complaint's. */
+	int64_t cid = in->complaint_id;
+	const struct wb_outbox_in *send = in->send, *held = in->held;
+	if (in->split && !wb_store_split_in_txn(s, in->complaint_id, id, in->split, &cid, &send,
+						&held, error))
+		return false;
 	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
 				   "last_activity = max(last_activity, ?3), duty_at = 0, "
 				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "
@@ -223,16 +233,14 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 				   "WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, in->complaint_id);
+	sqlite3_bind_int64(st, 1, cid);
 	sq_bind_text(st, 2, in->number);
 	sqlite3_bind_int64(st, 3, wb_now());
 	sqlite3_bind_int(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
-	return (!in->send || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->send,
-						 error)) &&
-	       (!in->held || wb_store_queue_send(s, id, in->complaint_id, in->purpose, in->held,
-						 error));
+	return (!send || wb_store_queue_send(s, id, cid, in->purpose, send, error)) &&
+	       (!held || wb_store_queue_send(s, id, cid, in->purpose, held, error));
 }
 
 bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_t *reply_id,
@@ -327,7 +335,7 @@ void wb_outbox_free(struct wb_outbox *o)
 	char *texts[] = { o->station, o->phone_number_id, o->recipient, o->kind, o->lang, o->text,
 			  o->template_name, o->params, o->context_wamid, o->state, o->noted,
 			  o->wamid, o->request, o->last_error, o->ref, o->first_wamid, o->number,
-			  o->officer, o->reply_key, o->purpose, o->officer_name };
+			  o->officer, o->reply_key, o->purpose, o->officer_name, o->root };
 	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++)
 		g_free(texts[i]);
 	g_free(o);
@@ -339,8 +347,9 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
-		"CASE WHEN o.reply_id IS NULL THEN c.number ELSE r.number END, r.sender, r.key, o.purpose, o.attempts, o.error_code, o.accepted_at, "
-		"r.sender_name "
+		"CASE WHEN o.reply_id IS NULL THEN c.number ELSE r.number END, r.sender, r.key, "
+		"o.purpose, o.attempts, o.error_code, o.accepted_at, r.sender_name, "
+		"coalesce(c.root, c.first_wamid) "
 		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
@@ -370,6 +379,7 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	o->error_code = sqlite3_column_int(st, 24);
 	o->accepted_at = sqlite3_column_int64(st, 25);
 	o->officer_name = sq_col_text(st, 26);
+	o->root = sq_col_text(st, 27);
 	sqlite3_reset(st);
 	return o;
 }

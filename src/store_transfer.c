@@ -126,7 +126,20 @@ static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb
 		if (!wb_store_queue_mailops(s, &op, 1, error))
 			return false;
 	}
-	return true;
+	/* A complaint split off by #new starts with the bridge's root mail: it goes along. */
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
+				   "mail, created_at, updated_at) SELECT ?2, 'append', o.message_id, "
+				   "o.mail, ?3, ?3 FROM mailops o JOIN complaints c ON o.message_id = "
+				   "c.root || '@' || ?4 WHERE c.id = ?1 AND o.kind = 'append' AND "
+				   "o.station = ?5", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	sq_bind_text(st, 2, t->to_station);
+	sqlite3_bind_int64(st, 3, wb_now());
+	sq_bind_text(st, 4, t->domain);
+	sq_bind_text(st, 5, t->from_station);
+	return sq_step_done(s, st, error, "placing a split complaint's first mail");
 }
 
 bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,

@@ -27,6 +27,7 @@ struct reply_case {
 	bool escalate, close;
 	const char *transfer;
 	unsigned transfers; /* 0: one when transfer is set, else none */
+	bool split;         /* #new */
 };
 
 /* ---- clients, plain text ------------------------------------------------------------- */
@@ -348,6 +349,22 @@ static const struct reply_case plain_cases[] = {
 	  "Use #closed and abc#close and #transfer X and #escalated: none are tags.\n",
 	  "Use #closed and abc#close and #transfer X and #escalated: none are tags.", NULL },
 
+	{ .name = "tags/new",
+	  PLAIN
+	  "This is a different incident: the bicycle.\n"
+	  "#New\n",
+	  "This is a different incident: the bicycle.", NULL, .split = true },
+
+	{ .name = "tags/new-in-a-sentence",
+	  PLAIN
+	  "Separate matter, #new please. GD 9/26\n",
+	  "Separate matter, please. GD 9/26", "9/26", .split = true },
+
+	{ .name = "tags/not-new",
+	  PLAIN
+	  "Read the #newspaper, abc#new, #new_case, #newer and x#NEW: none are tags.\n",
+	  "Read the #newspaper, abc#new, #new_case, #newer and x#NEW: none are tags.", NULL },
+
 	{ .name = "crlf-and-blank-runs",
 	  "From: oc@police.example\r\nSubject: Re: x\r\nMIME-Version: 1.0\r\n"
 	  "Content-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -578,6 +595,7 @@ static void check_case(const struct reply_case *c)
 	g_assert_cmpint(r->close, ==, c->close);
 	g_assert_cmpstr(r->transfer_to, ==, c->transfer);
 	g_assert_cmpuint(r->transfers, ==, c->transfers ? c->transfers : c->transfer ? 1 : 0);
+	g_assert_cmpint(r->split, ==, c->split);
 	wb_reply_free(r);
 }
 
@@ -700,6 +718,7 @@ static void test_headers(void)
 			"complaint+BHP-2026-000042.0a1b2c3d4e@wa.police.example archive@police.example");
 	g_assert_cmpstr(r->in_reply_to, ==,
 			"wamid.B@wa.police.example wamid.A@wa.police.example wamid.B@wa.police.example");
+	g_assert_cmpstr(r->answers, ==, "wamid.B@wa.police.example");
 	g_assert_cmpstr(r->subject, ==, "Re: [BHP-2026-000042] ফোন চুরি");
 	g_assert_cmpstr(r->text, ==, "ok");
 	/* Authentication-Results as written, topmost first, folding kept */
@@ -715,8 +734,20 @@ static void test_headers(void)
 	g_assert_null(r->from_addr);
 	g_assert_cmpstr(r->to_addrs, ==, "");
 	g_assert_cmpstr(r->in_reply_to, ==, "");
+	g_assert_null(r->answers);
+	g_assert_null(r->from_name);
 	g_assert_cmpstr(r->text, ==, "hello");
 	g_assert_null(r->auth_results[0]);
+	wb_reply_free(r);
+
+	/* Without In-Reply-To the mail answered is the last of References. */
+	const char *refs = "From: \"SI  Das\" <si.das@police.example>\n"
+			   "References: <a@x.example> <b@x.example>\nSubject: x\n\nhi\n";
+	r = wb_reply_parse(refs, strlen(refs), NULL, &err);
+	g_assert_no_error(err);
+	g_assert_cmpstr(r->answers, ==, "b@x.example");
+	g_assert_nonnull(r->from_name);
+	g_assert_nonnull(strstr(r->from_name, "Das"));
 	wb_reply_free(r);
 
 	/* Hundreds of Authentication-Results: one more than the cap is kept, so that the
