@@ -176,7 +176,7 @@ static void test_placeholder_for_other_types(void)
 	m->media_error = g_strdup("the media id is unknown");
 	g_autoptr(GBytes) b = render(m);
 	GMimeMessage *msg = parse(b);
-	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] সই করা অভিযোগ");
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Photo: সই করা অভিযোগ");
 	g_autofree char *plain = part_text(msg, "plain");
 	g_assert_nonnull(strstr(plain, "Photo"));
 	g_assert_nonnull(strstr(plain, "whatsapp-message.json"));
