@@ -512,10 +512,11 @@ static char *attachment_lines(const struct wb_view *v)
 	return g_string_free(out, FALSE);
 }
 
-/* The state line(s) the caller gives, as clean text of a few lines. */
+/* The state line(s) the caller gives, as clean text of a few lines; "" when blank. */
 static char *state_text(const char *state)
 {
-	return state ? wb_clean_text(state, strlen(state), WB_MAX_STATE_BYTES) : g_strdup("");
+	return state ? g_strstrip(wb_clean_text(state, strlen(state), WB_MAX_STATE_BYTES))
+		     : g_strdup("");
 }
 
 #define JSON_NAME "whatsapp-message.json"
