@@ -7,6 +7,8 @@
 #define WB_MAX_TEXT_BYTES     (64u * 1024u)  /* text.body kept (Meta caps at 4096 chars) */
 #define WB_MAX_NAME_CHARS     128u           /* profile name shown in From: */
 #define WB_MAX_SUBJECT_CHARS  78u            /* summary part of Subject: */
+#define WB_MAX_LINK_BYTES     2000u          /* a URL in a text made a link; longer stays text */
+#define WB_MAX_STATE_BYTES    1024u          /* the state line a mail or note opens with */
 #define WB_MAX_ID_BYTES       256u           /* wamid, phone_number_id, wa_id, BSUID */
 #define WB_MAX_MESSAGES       4096u          /* messages + statuses in one body */
 #define WB_MAX_STATIONS       1024u          /* stations in one config */

@@ -1,11 +1,22 @@
 /* render: one stored WhatsApp message → one RFC 5322 mail (SPEC §5). Pure: everything it
  * needs is passed in, nothing is read from the network, the store or the clock.
  *
- * The plain and HTML bodies come from templates (built in, or files an admin restyles):
- * the text template's {{field}} markers are replaced in one pass; the HTML template is
- * parsed with libxml2 and each element carrying data-wb="field" gets the value as a text
- * node, so user text is always escaped; an element with data-wb-if="field" is dropped
- * when that field is empty. */
+ * The plain and HTML bodies come from templates (built in, or files an admin restyles).
+ * Text templates (mail.txt, note.txt): {{field}} markers are replaced in one pass; a
+ * line that is one marker whose field is empty is left out, and so is everything from a
+ * line "{{?field}}" to a line "{{/field}}" when field is empty (the marker lines never
+ * show); the template's own blank lines are never doubled nor leading. HTML templates
+ * are parsed with libxml2: an element with data-wb="field" gets the value as a text node
+ * (so user text is always escaped), data-wb-links="field" the same with each http(s) or
+ * www. link of it as an <a href> (wb_next_link), data-wb-cid="field" an href="cid:VALUE",
+ * data-wb-href="field" the value as href when it is an https URL; an element with
+ * data-wb-if="field" is dropped when that field is empty.
+ *
+ * Fields of mail.*: state (the caller's state line), hint (the register hint, only when
+ * there is no state line), text, forwarded, details, notice, attachments (one line each:
+ * name, type, size), type_label, sender, when, ref, station, map_url, json_name and
+ * json_cid (the attached message object). Of note.*: state, title, ref, station, when,
+ * body, sent_label, sent, json_name and json_cid (empty without an attachment). */
 #ifndef WB_RENDER_H
 #define WB_RENDER_H
 
@@ -28,8 +39,13 @@ struct wb_render_in {
 	const struct wb_station *station;
 	const struct wb_msg *msg;   /* with ref, thread_root, reply_parent, payload_sha256 */
 	const struct wb_templates *tpl;
-	const char *state_line;      /* where the complaint stands (first in the body), or NULL */
-	const char *reaction_target; /* a reaction's target in words, or NULL */
+	/* Where the complaint stands and what the station is to do, one or two short lines
+	 * ("NEW – not yet registered. Reply … by Mon 7 Dec, 14:00 IST."): the first thing
+	 * of both bodies. NULL or "": the register hint is shown instead, near the end. */
+	const char *state_line;
+	/* A reaction's target for people ("your message of 15 Oct, 13:30: “…”"); NULL: the
+	 * mail says the message is not in the complaint's record. Other types ignore it. */
+	const char *reaction_target;
 };
 
 /* The complete mail, CRLF line ends. NULL with error only on a broken template. */
@@ -37,7 +53,8 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error);
 
 /* A note of the bridge's own in a complaint's thread (what was sent to the citizen, a
  * failure): From the bridge, To the station, threaded under the complaint's first mail,
- * plain and HTML from note.txt/note.html, optionally one JSON attachment. */
+ * plain and HTML from note.txt/note.html, optionally one JSON attachment, placed like a
+ * mail's whatsapp-message.json (see render.c): no paperclip, linked from the HTML. */
 struct wb_note_in {
 	const char *domain, *timezone;
 	const struct wb_station *station;
@@ -52,6 +69,7 @@ struct wb_note_in {
 	const char *json_name, *json; /* one attachment, or NULL */
 	const char *const *headers;   /* extra headers: name, value, ..., NULL */
 	const struct wb_templates *tpl;
+	const char *state_line;       /* shown first, as in a mail; NULL or "" for none */
 };
 GBytes *wb_render_note(const struct wb_note_in *in, GError **error);
 
@@ -64,6 +82,7 @@ GBytes *wb_render_thread_note(const struct wb_config *cfg, const struct wb_stati
 			      const char *const *headers, GError **error);
 
 /* Fill {{field}} markers of a text template: fields are name, value, ..., NULL.
+ * Every line is kept (citizen texts; the line rules above are for mail bodies).
  * Newly allocated. */
 char *wb_fill_text(const char *tpl, const char *const *fields);
 
@@ -88,8 +107,20 @@ void wb_mail_add_header(GMimeObject *o, const char *name, const char *value);
 /* multipart/alternative of a UTF-8 plain text and HTML. New reference. */
 GMimeObject *wb_mail_alternative(const char *plain, const char *html);
 
-/* A media attachment with its original bytes, base64, its file name and "NAME; SHA-256
- * HEX" in Content-Description; inline with that Content-ID when cid is not NULL. */
+/* The next link in text at or after byte from: [*start, *end) is an http:// or https://
+ * URL or a www. name, starting after a space or punctuation (not inside a word or
+ * another URL), followed by a letter or digit, running to a space, a quote, <, > or
+ * punctuation other than ASCII's, with trailing .,;:!?'"*_~ and unbalanced ) or ] left
+ * out; at most WB_MAX_LINK_BYTES (a longer one stays text). No other scheme is ever a
+ * link. False when there is none. text: valid UTF-8. */
+bool wb_next_link(const char *text, size_t from, size_t *start, size_t *end);
+
+/* The href of such a link: as written, https:// before a www. name. Newly allocated. */
+char *wb_link_href(const char *link, size_t len);
+
+/* A media attachment with its original bytes, base64, its file name (Content-Disposition:
+ * attachment) and "NAME; SHA-256 HEX" in Content-Description; inline with that
+ * Content-ID when cid is not NULL. */
 GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid);
 
 /* The message on the wire: CRLF line ends. */

@@ -38,6 +38,13 @@ char *wb_reply_address(const char *local, const char *secret, const char *ref,
  * Safe for any header. Newly allocated; "" for NULL. */
 char *wb_clean_line(const char *s, size_t max_chars);
 
+/* wb_clean_line() for a summary a reader may take at its word (a Subject): when the
+ * clean line is longer than max_chars (at least 2), it is cut to at most max_chars - 1
+ * characters at a grapheme-cluster boundary — at the last space when one lies in the
+ * last third, so no word is shortened into another — and ends with "…" (U+2026); a line
+ * that fits is returned whole, without one. Newly allocated; "" for NULL. */
+char *wb_summary_line(const char *s, size_t max_chars);
+
 /* s made safe to print on a terminal, for every string that came from outside (webhook
  * bodies, mail headers, answers of IMAP servers and the Graph API): each control
  * character (C0, DEL, C1, U+2028/2029, U+FEFF), each bidirectional embedding, override,

@@ -17,16 +17,18 @@ struct wb_attachment {
 	char *mime_type;      /* "audio/ogg; codecs=opus" */
 	GBytes *data;         /* the original bytes, unchanged */
 	char *sha256;         /* lowercase hex of data */
-	bool inline_image;    /* also shown in the HTML body */
 };
 
 struct wb_view {
 	char *label;          /* "Photo", "Voice message (0:42)", "Document: GD.pdf", … */
-	char *summary;        /* for the Subject: first line of the text, else the label */
+	char *summary;        /* for the Subject: one line that names the kind of message when it
+			       * is not plain text ("Photo: <caption>", "Location: <place>",
+			       * "Forwarded: <text>"), at most WB_MAX_SUBJECT_CHARS, "…" where cut */
 	char *text;           /* what the citizen wrote (text, caption, choice…); may be "" */
 	char *details;        /* further lines (location, contact cards, reply ids); may be "" */
 	char *notice;         /* a warning for the station (media missing, unsupported); "" if none */
 	char *map_url;        /* https link for a location, else NULL */
+	char *reaction;       /* a reaction's emoji, "" when one was removed; else NULL */
 	bool is_media;        /* the type carries a media object */
 	GPtrArray *attachments; /* of struct wb_attachment *, owned */
 };
@@ -39,9 +41,17 @@ struct wb_media_in {
 	const char *error;        /* final fetch failure, shown as a notice */
 };
 
-/* json: the message object as received; media may be NULL. ts names files. */
+/* json: the message object as received; media may be NULL. ts names files that have no
+ * name of their own, in the IANA zone (the station's local time: photo-20261015-133000.jpg;
+ * UTC when the zone is NULL or unknown). */
 struct wb_view *wb_view_build(const char *type, const char *json,
-			      const struct wb_media_in *media, gint64 ts);
+			      const struct wb_media_in *media, gint64 ts, const char *zone);
+
+/* A reaction's view names the message reacted to by target, a description for people
+ * ("your message of 15 Oct, 13:30: “…”"); without one (NULL, or not a reaction's view)
+ * it says the message is not in the complaint's record. The text and the summary
+ * change; the wamid never shows (it is in the message object). */
+void wb_view_set_reaction_target(struct wb_view *v, const char *target);
 void wb_view_free(struct wb_view *v);
 
 /* Does this type carry a media object to fetch? Its id and hash (base64) when so. */

@@ -340,7 +340,7 @@ static GBytes *escalation_mail(struct ctx *x, enum wb_escalation_why why,
 	g_autoptr(GPtrArray) views = g_ptr_array_new_with_free_func((GDestroyNotify)wb_view_free);
 	for (guint i = 0; i < rows->len; i++) {
 		const struct wb_store_msg_text *m = rows->pdata[i];
-		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts, x->cfg->timezone);
 		g_ptr_array_add(views, v);
 		struct wb_dm_message dm = { .ts = m->ts, .type = m->type,
 					    .text = *v->text ? v->text : v->label, .mail = m->mail };
@@ -432,7 +432,7 @@ static bool scan(struct ctx *x, int64_t *scanned, GError **error)
 		*scanned = MAX(*scanned, m->id);
 		if (!x->cfg->serious)
 			continue;
-		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts, x->cfg->timezone);
 		g_auto(GStrv) found = *v->text ? wb_serious_match(x->cfg->serious, v->text) : NULL;
 		wb_view_free(v);
 		for (size_t j = 0; found && found[j]; j++) {
@@ -660,7 +660,7 @@ static bool digest_station(const struct wb_config *cfg, struct wb_store *store,
 		char *summary = g_strdup("");
 		for (guint j = 0; j < first->len && !*summary; j++) {
 			const struct wb_store_msg_text *m = first->pdata[j];
-			struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts);
+			struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts, cfg->timezone);
 			g_free(summary);
 			summary = g_strdup(v->summary ? v->summary : "");
 			wb_view_free(v);

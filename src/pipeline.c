@@ -361,7 +361,8 @@ static char *reaction_target_for(struct batch *b, const struct job *j)
 	if (w.found) {
 		g_autofree char *when = wb_local_text(w.ts, b->cfg->timezone, "%-d %b, %H:%M");
 		if (!w.ours) {
-			struct wb_view *tv = wb_view_build(w.type, w.json, NULL, w.ts);
+			struct wb_view *tv = wb_view_build(w.type, w.json, NULL, w.ts,
+							   b->cfg->timezone);
 			out = g_strdup_printf("the citizen's message of %s: \u201c%s\u201d", when,
 					      tv->summary);
 			wb_view_free(tv);

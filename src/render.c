@@ -3,9 +3,15 @@
  * Design rationale: nothing from the payload is ever pasted into a header or markup as
  * raw text. Names and subjects go through wb_clean_line() (no controls, capped,
  * grapheme-safe) and then GMime, which encodes them (RFC 2047) and folds the lines;
- * body text goes into text nodes of a parsed HTML template, so libxml2 escapes it.
- * The mail is multipart/mixed: the readable multipart/alternative first, then the
- * message object itself as whatsapp-message.json, so the mailbox alone is a record. */
+ * body text goes into text nodes of a parsed HTML template, so libxml2 escapes it, and
+ * a link in it is an <a> node built here, whose visible text is the URL as written.
+ *
+ * What a reader sees first is the state line (where the complaint stands, what to do),
+ * then what the citizen sent; ids and hashes stay in headers, Content-Description and
+ * the JSON, not in the body. The message object itself is attached as
+ * whatsapp-message.json, so the mailbox alone is a record, but out of the way: inside
+ * the HTML branch of the multipart/alternative (readable() says why). Media are real
+ * attachments next to it in multipart/mixed (mail_body()). */
 #include "render.h"
 #include "caps.h"
 #include "util.h"
@@ -33,10 +39,10 @@ char *wb_format_phone(const char *digits)
 
 /* ---- bodies from templates ---------------------------------------------------------- */
 
-/* Replace {{name}} markers in one pass; unknown names become empty. */
-static char *fill_text(const char *tpl, GHashTable *values)
+/* Replace {{name}} markers of tpl in one pass, appending to out; unknown names become
+ * empty. */
+static void fill_markers(GString *out, const char *tpl, GHashTable *values)
 {
-	GString *out = g_string_sized_new(strlen(tpl) + 1024);
 	const char *p = tpl;
 	while (*p) {
 		const char *open = strstr(p, "{{");
@@ -52,12 +58,194 @@ static char *fill_text(const char *tpl, GHashTable *values)
 			g_string_append(out, v);
 		p = close + 2;
 	}
+}
+
+static char *fill_text(const char *tpl, GHashTable *values)
+{
+	GString *out = g_string_sized_new(strlen(tpl) + 1024);
+	fill_markers(out, tpl, values);
 	return g_string_free(out, FALSE);
 }
 
-/* data-wb-src="field" → src="cid:VALUE"; data-wb-href="field" → href="VALUE" when it is
- * an https URL. Values are ours (a Content-ID, a map link built from numbers); the
- * prefix check keeps anything else out of a link. */
+/* The name of a line that is exactly "{{<mark>name}}" (mark "?" or "/", or "" for a plain
+ * marker), else NULL. Newly allocated. */
+static char *line_marker(const char *line, const char *mark)
+{
+	size_t n = strlen(line), m = strlen(mark);
+	if (n < 4 + m + 1 || strncmp(line, "{{", 2) || strncmp(line + 2, mark, m) ||
+	    strcmp(line + n - 2, "}}"))
+		return NULL;
+	char *name = g_strndup(line + 2 + m, n - 4 - m);
+	if (strpbrk(name, "{}?/") || !*g_strstrip(name))
+		g_clear_pointer(&name, g_free);
+	return name;
+}
+
+static bool has_value(GHashTable *values, const char *name)
+{
+	const char *v = g_hash_table_lookup(values, name);
+	return v && *v;
+}
+
+/* A mail body from its text template, line by line (see render.h): sections
+ * "{{?name}}" … "{{/name}}" kept only when name has a value, a line that is one empty
+ * marker dropped, and the template's blank lines never doubled nor leading, so that
+ * what is left out leaves no gap. Values are written as they are. */
+static char *fill_body(const char *tpl, GHashTable *values)
+{
+	GString *out = g_string_sized_new(strlen(tpl) + 1024);
+	g_auto(GStrv) lines = g_strsplit(tpl, "\n", -1);
+	g_autofree char *skip = NULL; /* the section being left out */
+	for (char **l = lines; *l; l++) {
+		g_strchomp(*l); /* also a CR of a template written on Windows */
+		g_autofree char *open = line_marker(*l, "?"), *close = line_marker(*l, "/");
+		g_autofree char *only = line_marker(*l, "");
+		if (skip) {
+			if (close && strcmp(close, skip) == 0)
+				g_clear_pointer(&skip, g_free);
+			continue;
+		}
+		if (open && !has_value(values, open))
+			skip = g_steal_pointer(&open);
+		if (open || close || skip || (only && !has_value(values, only)))
+			continue;
+		if (!**l && (out->len == 0 || g_str_has_suffix(out->str, "\n\n")))
+			continue;
+		fill_markers(out, *l, values);
+		if (l[1])
+			g_string_append_c(out, '\n');
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* ---- links in the citizen's text ---------------------------------------------------- */
+
+/* Characters a link runs through: printable ASCII but for space and <>"`\^{}|, and
+ * letters, digits and marks of other scripts (a Bengali path); any other punctuation,
+ * symbol (emoji), space or format character ends it. */
+static bool url_char(gunichar c)
+{
+	if (c < 0x80)
+		return c > 0x20 && c < 0x7f && !strchr("<>\"`\\^{}|", (int)c);
+	if (g_unichar_isalnum(c))
+		return true;
+	switch (g_unichar_type(c)) {
+	case G_UNICODE_NON_SPACING_MARK:
+	case G_UNICODE_SPACING_MARK:
+	case G_UNICODE_ENCLOSING_MARK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Where a link may start: not inside a word or another URL. */
+static bool link_may_start(const char *text, const char *p)
+{
+	if (p == text)
+		return true;
+	const char *prev = g_utf8_find_prev_char(text, p);
+	gunichar c = prev ? g_utf8_get_char(prev) : ' ';
+	return !(c < 0x80 && (g_ascii_isalnum((char)c) || strchr("@.:/_-+&=%~#?", (int)c)));
+}
+
+/* The length of the link prefix at p ("http://", "https://", "www."), 0 if none. */
+static size_t link_prefix(const char *p)
+{
+	static const char *const prefixes[] = { "https://", "http://", "www." };
+	for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++) {
+		size_t n = strlen(prefixes[i]);
+		if (g_ascii_strncasecmp(p, prefixes[i], n) == 0) {
+			gunichar host = g_utf8_get_char_validated(p + n, -1);
+			return host != (gunichar)-1 && host != (gunichar)-2 && host &&
+			       g_unichar_isalnum(host) ? n : 0;
+		}
+	}
+	return 0;
+}
+
+static size_t count_char(const char *s, size_t len, char c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == c;
+	return n;
+}
+
+/* Drop what ends a sentence rather than the URL: .,;:!?'"*_~ and a closing bracket
+ * that has no opening one in the URL. */
+static size_t trim_link(const char *s, size_t len, size_t min)
+{
+	static const char pairs[][2] = { { '(', ')' }, { '[', ']' } };
+	for (bool again = true; again && len > min;) {
+		again = false;
+		char last = s[len - 1];
+		if (strchr(".,;:!?'\"*_~", last)) {
+			len--;
+			again = true;
+		}
+		for (size_t i = 0; !again && i < G_N_ELEMENTS(pairs); i++)
+			if (last == pairs[i][1] &&
+			    count_char(s, len, pairs[i][1]) > count_char(s, len, pairs[i][0])) {
+				len--;
+				again = true;
+			}
+	}
+	return len;
+}
+
+bool wb_next_link(const char *text, size_t from, size_t *start, size_t *end)
+{
+	const char *p = text + from;
+	while (*p) {
+		size_t pre = link_may_start(text, p) ? link_prefix(p) : 0;
+		if (!pre) {
+			p = g_utf8_next_char(p);
+			continue;
+		}
+		const char *e = p;
+		while (*e && url_char(g_utf8_get_char(e)))
+			e = g_utf8_next_char(e);
+		size_t len = trim_link(p, (size_t)(e - p), pre);
+		if (len > pre && len <= WB_MAX_LINK_BYTES) {
+			*start = (size_t)(p - text);
+			*end = *start + len;
+			return true;
+		}
+		p = e; /* too long, or nothing after the prefix: all of it stays text */
+	}
+	return false;
+}
+
+char *wb_link_href(const char *link, size_t len)
+{
+	return g_ascii_strncasecmp(link, "www.", 4) == 0 ? g_strdup_printf("https://%.*s", (int)len,
+									       link)
+							 : g_strndup(link, len);
+}
+
+/* text as the children of parent: text nodes, and each link an <a href> whose own text
+ * is the link exactly as written. Built node by node, so nothing in text is markup. */
+static void add_linked_text(xmlNode *parent, const char *text)
+{
+	size_t from = 0, start, end;
+	while (wb_next_link(text, from, &start, &end)) {
+		if (start > from)
+			xmlAddChild(parent, xmlNewTextLen((const xmlChar *)text + from, (int)(start - from)));
+		g_autofree char *href = wb_link_href(text + start, end - start);
+		xmlNode *a = xmlNewNode(NULL, (const xmlChar *)"a");
+		xmlSetProp(a, (const xmlChar *)"href", (const xmlChar *)href);
+		xmlAddChild(a, xmlNewTextLen((const xmlChar *)text + start, (int)(end - start)));
+		xmlAddChild(parent, a);
+		from = end;
+	}
+	xmlAddChild(parent, xmlNewText((const xmlChar *)text + from));
+}
+
+/* data-wb-src="field" → src="cid:VALUE"; data-wb-cid="field" → href="cid:VALUE";
+ * data-wb-href="field" → href="VALUE" when it is an https URL. Values are ours (a
+ * Content-ID, a map link built from numbers); the prefix check keeps anything else out
+ * of a link. */
 static void set_link(xmlNode *node, const char *marker, const char *attr, const char *prefix,
 		     GHashTable *values)
 {
@@ -94,8 +282,18 @@ static void fill_nodes(xmlNode *node, GHashTable *values)
 			xmlUnsetProp(node, (const xmlChar *)"data-wb-if");
 		}
 		set_link(node, "data-wb-src", "src", "cid:", values);
+		set_link(node, "data-wb-cid", "href", "cid:", values);
 		set_link(node, "data-wb-href", "href", "https://", values);
-		xmlChar *field = xmlGetProp(node, (const xmlChar *)"data-wb");
+		xmlChar *field = xmlGetProp(node, (const xmlChar *)"data-wb-links");
+		if (field) {
+			const char *v = g_hash_table_lookup(values, (const char *)field);
+			xmlFree(field);
+			xmlUnsetProp(node, (const xmlChar *)"data-wb-links");
+			xmlNodeSetContent(node, NULL);
+			add_linked_text(node, v ? v : "");
+			continue;
+		}
+		field = xmlGetProp(node, (const xmlChar *)"data-wb");
 		if (field) {
 			const char *v = g_hash_table_lookup(values, (const char *)field);
 			xmlFree(field);
@@ -264,7 +462,9 @@ static GMimePart *text_part(const char *subtype, const char *text)
 	return GMIME_PART(p);
 }
 
-static GMimePart *json_part(const char *json)
+/* The JSON record: an attachment (so a client offers to save it) with a Content-ID (so
+ * the HTML can link to it inside multipart/related). */
+static GMimePart *json_part(const char *json, const char *cid)
 {
 	json_t *v = json_loads(json, JSON_ALLOW_NUL, NULL);
 	char *pretty = v ? json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
@@ -282,6 +482,7 @@ static GMimePart *json_part(const char *json)
 	g_mime_part_set_content_description(p, "whatsapp-message.json; the WhatsApp message object "
 						  "as received");
 	g_mime_part_set_content_encoding(p, GMIME_CONTENT_ENCODING_BASE64);
+	g_mime_part_set_content_id(p, cid);
 	free(pretty);
 	json_decref(v);
 	return p;
@@ -297,45 +498,59 @@ static char *human_size(gsize n)
 	return g_format_size_full(n, G_FORMAT_SIZE_IEC_UNITS);
 }
 
-/* "photo-20261015-080000.jpg (image/jpeg, 12.3 KiB), SHA-256 9f86…" one a line. */
+/* "- photo-20261015-133000.jpg (image/jpeg, 12.3 KiB)" one a line: what a reader needs
+ * to find a file; hashes are for the archivist, in Content-Description and the JSON. */
 static char *attachment_lines(const struct wb_view *v)
 {
 	GString *out = g_string_new(NULL);
 	for (guint i = 0; i < v->attachments->len; i++) {
 		const struct wb_attachment *a = v->attachments->pdata[i];
 		g_autofree char *size = human_size(g_bytes_get_size(a->data));
-		g_string_append_printf(out, "- %s (%s, %s), SHA-256 %s\n", a->filename, a->mime_type,
-				       size, a->sha256);
+		g_string_append_printf(out, "%s- %s (%s, %s)", i ? "\n" : "", a->filename,
+				       a->mime_type, size);
 	}
-	g_string_append(out, "- whatsapp-message.json (the WhatsApp message object as received)");
 	return g_string_free(out, FALSE);
 }
 
+/* The state line(s) the caller gives, as clean text of a few lines; "" when blank. */
+static char *state_text(const char *state)
+{
+	return state ? g_strstrip(wb_clean_text(state, strlen(state), WB_MAX_STATE_BYTES))
+		     : g_strdup("");
+}
+
+#define JSON_NAME "whatsapp-message.json"
+#define REGISTER_HINT "To register this complaint, reply to this mail with the complaint " \
+	"number (for example \u201cComplaint No. 123/2026\u201d); wabridge sends it to the citizen."
+
 /* The values the templates can show. All strings are cleaned UTF-8. */
 static GHashTable *template_values(const struct wb_render_in *in, const struct wb_view *v,
-				   const char *display, GDateTime *when, const char *image_cid)
+				   const char *display, GDateTime *when, const char *json_cid)
 {
 	const struct wb_msg *m = in->msg;
 	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	char *state = state_text(in->state_line);
+	put(t, "hint", g_strdup(*state ? "" : REGISTER_HINT));
+	put(t, "state", state);
 	put(t, "ref", g_strdup(m->ref));
 	put(t, "station", wb_clean_line(in->station->name, 200));
 	put(t, "sender", g_strdup(display));
 	put(t, "when", g_date_time_format(when, WB_WHEN_FORMAT));
 	put(t, "type_label", g_strdup(v->label));
-	put(t, "text", g_strdup(*v->text ? v->text : v->is_media ? "(no caption)" : "(no text)"));
+	put(t, "text", g_strdup(v->text));
 	put(t, "details", g_strdup(v->details));
 	put(t, "forwarded", g_strdup(m->forwarded ?
 		"Forwarded message: the citizen forwarded this, they did not write it." : ""));
 	put(t, "notice", g_strdup(v->notice));
 	put(t, "attachments", attachment_lines(v));
 	put(t, "map_url", g_strdup(v->map_url ? v->map_url : ""));
-	put(t, "image_cid", g_strdup(image_cid ? image_cid : ""));
-	put(t, "wamid", g_strdup(m->wamid));
-	put(t, "payload_sha256", g_strdup(m->payload_sha256 ? m->payload_sha256 : ""));
+	put(t, "json_name", g_strdup(JSON_NAME));
+	put(t, "json_cid", g_strdup(json_cid));
 	return t;
 }
 
-/* A media attachment with its original bytes; the SHA-256 in Content-Description. */
+/* A media attachment with its original bytes; the SHA-256 in Content-Description. The
+ * file name goes through GMime, which writes it RFC 2231-encoded when not ASCII. */
 GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
 {
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, a->mime_type);
@@ -390,44 +605,76 @@ GBytes *wb_mail_serialize(GMimeMessage *mail)
 	return g_byte_array_free_to_bytes(buf);
 }
 
-/* The first inline image of the view, shown in the HTML through multipart/related. */
-static const struct wb_attachment *inline_image(const struct wb_view *v)
-{
-	for (guint i = 0; i < v->attachments->len; i++) {
-		const struct wb_attachment *a = v->attachments->pdata[i];
-		if (a->inline_image)
-			return a;
-	}
-	return NULL;
-}
-
-/* The readable part: multipart/alternative (plain, HTML). With an inline image it is
- * wrapped in multipart/related next to the image, so the HTML shows it by Content-ID and
- * a client that shows the plain text still lists the image. */
-static GMimeObject *body_parts(const char *plain, const char *html,
-			       const struct wb_attachment *img, const char *cid)
+/* The readable part, and the JSON record out of the reader's way:
+ *
+ *   multipart/alternative
+ *     text/plain
+ *     multipart/related; type="text/html"
+ *       text/html               (its footer links to the record by cid:)
+ *       application/json        (attachment; Content-ID)
+ *
+ * Not multipart/mixed: Thunderbird marks every top-level multipart/mixed with a paperclip,
+ * and a complaint of text alone has nothing a reader would open. Not a top-level
+ * multipart/related around the alternative either: mutt (and other readers that take
+ * multipart/related for mixed) then print the record's attachment banner under the text.
+ * Inside the HTML branch, a reader that shows the plain text never meets the record, an
+ * HTML reader shows the body and a link to it, and every client's attachment view (mutt's
+ * "v") still lists it. record may be NULL: then plain and HTML alone. New reference. */
+static GMimeObject *readable(const char *plain, const char *html, GMimePart *record)
 {
 	GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
 	GMimePart *p1 = text_part("plain", plain), *p2 = text_part("html", html);
 	g_mime_multipart_add(alt, GMIME_OBJECT(p1));
-	g_mime_multipart_add(alt, GMIME_OBJECT(p2));
 	g_object_unref(p1);
-	g_object_unref(p2);
-	if (!img)
+	if (!record) {
+		g_mime_multipart_add(alt, GMIME_OBJECT(p2));
+		g_object_unref(p2);
 		return GMIME_OBJECT(alt);
+	}
 	GMimeMultipart *rel = g_mime_multipart_new_with_subtype("related");
-	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "multipart/alternative");
-	GMimePart *ip = wb_mail_media_part(img, cid);
-	g_mime_multipart_add(rel, GMIME_OBJECT(alt));
-	g_mime_multipart_add(rel, GMIME_OBJECT(ip));
-	g_object_unref(ip);
-	g_object_unref(alt);
-	return GMIME_OBJECT(rel);
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(rel), "type", "text/html");
+	g_mime_multipart_add(rel, GMIME_OBJECT(p2));
+	g_mime_multipart_add(rel, GMIME_OBJECT(record));
+	g_object_unref(p2);
+	g_mime_multipart_add(alt, GMIME_OBJECT(rel));
+	g_object_unref(rel);
+	return GMIME_OBJECT(alt);
 }
 
 GMimeObject *wb_mail_alternative(const char *plain, const char *html)
 {
-	return body_parts(plain, html, NULL, NULL);
+	return readable(plain, html, NULL);
+}
+
+/* The readable part alone, or, when there are files, multipart/mixed of it and each
+ * file as an attachment: every client lists those and saves one with a click, and
+ * Thunderbird and Roundcube show an image attachment under the body. Images are not
+ * shown inline by cid as well: that needs them inside multipart/related, where
+ * Thunderbird leaves them out of the attachment list, and the bytes are not sent twice. */
+static GMimeObject *mail_body(GMimeObject *body, const GPtrArray *files)
+{
+	if (!files || files->len == 0)
+		return g_object_ref(body);
+	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
+	g_mime_multipart_add(mixed, body);
+	for (guint i = 0; i < files->len; i++) {
+		GMimePart *p = wb_mail_media_part(files->pdata[i], NULL);
+		g_mime_multipart_add(mixed, GMIME_OBJECT(p));
+		g_object_unref(p);
+	}
+	return GMIME_OBJECT(mixed);
+}
+
+/* The mail on the wire, 7bit: GMime picks quoted-printable or base64 per part, which
+ * also keeps every line under 998 octets whatever the citizen wrote. Takes top. */
+static GBytes *finish(GMimeMessage *mail, GMimeObject *top)
+{
+	g_mime_message_set_mime_part(mail, top);
+	g_mime_object_encode(top, GMIME_ENCODING_CONSTRAINT_7BIT);
+	g_object_unref(top);
+	GBytes *out = wb_mail_serialize(mail);
+	g_object_unref(mail);
+	return out;
 }
 
 GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
@@ -435,16 +682,18 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 	const struct wb_msg *m = in->msg;
 	struct wb_media_in media = { .data = m->media, .mime_type = m->media_mime,
 				     .sha256_hex = m->media_sha256, .error = m->media_error };
-	struct wb_view *v = wb_view_build(m->type, m->json, &media, m->ts ? m->ts : m->received_at);
+	struct wb_view *v = wb_view_build(m->type, m->json, &media, m->ts ? m->ts : m->received_at,
+					  in->timezone);
+	if (in->reaction_target && *in->reaction_target)
+		wb_view_set_reaction_target(v, in->reaction_target);
 	g_autoptr(GDateTime) when = message_time(in);
 	g_autofree char *name = NULL, *who = NULL;
 	sender_parts(m, &name, &who);
 	g_autofree char *display = *name ? g_strdup_printf("%s %s", name, who) : g_strdup(who);
-	const struct wb_attachment *img = inline_image(v);
 	g_autofree char *msgid = wb_message_id(m->wamid, in->domain);
-	g_autofree char *cid = img ? g_strconcat("media.", msgid, NULL) : NULL;
+	g_autofree char *cid = g_strconcat("record.", msgid, NULL);
 	g_autoptr(GHashTable) values = template_values(in, v, display, when, cid);
-	g_autofree char *plain = fill_text(in->tpl->text, values);
+	g_autofree char *plain = fill_body(in->tpl->text, values);
 	g_autofree char *html = fill_html(in->tpl->html, values, error);
 	if (!html) {
 		wb_view_free(v);
@@ -452,30 +701,13 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 	}
 	GMimeMessage *mail = g_mime_message_new(FALSE);
 	set_headers(mail, in, v->summary, when);
-	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
-	GMimeObject *body = body_parts(plain, html, img, cid);
-	g_mime_multipart_add(mixed, body);
+	GMimePart *record = json_part(m->json, cid);
+	GMimeObject *body = readable(plain, html, record);
+	g_object_unref(record);
+	GMimeObject *top = mail_body(body, v->attachments);
 	g_object_unref(body);
-	for (guint i = 0; i < v->attachments->len; i++) {
-		const struct wb_attachment *a = v->attachments->pdata[i];
-		if (a == img)
-			continue;
-		GMimePart *p = wb_mail_media_part(a, NULL);
-		g_mime_multipart_add(mixed, GMIME_OBJECT(p));
-		g_object_unref(p);
-	}
-	GMimePart *pj = json_part(m->json);
-	g_mime_multipart_add(mixed, GMIME_OBJECT(pj));
-	g_object_unref(pj);
-	g_mime_message_set_mime_part(mail, GMIME_OBJECT(mixed));
-	/* 7bit on the wire: GMime picks quoted-printable or base64 per part, which also
-	 * keeps every line under 998 octets whatever the citizen wrote. */
-	g_mime_object_encode(GMIME_OBJECT(mixed), GMIME_ENCODING_CONSTRAINT_7BIT);
-	g_object_unref(mixed);
 	wb_view_free(v);
-	GBytes *out = wb_mail_serialize(mail);
-	g_object_unref(mail);
-	return out;
+	return finish(mail, top);
 }
 
 /* ---- the bridge's own notes ---------------------------------------------------------- */
@@ -488,9 +720,9 @@ char *wb_fill_text(const char *tpl, const char *const *fields)
 	return fill_text(tpl, values);
 }
 
-static GMimePart *named_json_part(const char *name, const char *json)
+static GMimePart *named_json_part(const char *name, const char *json, const char *cid)
 {
-	GMimePart *p = json_part(json);
+	GMimePart *p = json_part(json, cid);
 	g_mime_part_set_filename(p, name);
 	g_autofree char *desc = g_strdup_printf("%s; exactly what the bridge sent to the "
 						"WhatsApp Cloud API", name);
@@ -502,6 +734,10 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 {
 	g_autoptr(GDateTime) when = wb_local_time(in->when, in->timezone);
 	g_autoptr(GHashTable) v = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+	g_autofree char *cid = in->json ? g_strconcat("record.", in->message_id, NULL) : NULL;
+	put(v, "state", state_text(in->state_line));
+	put(v, "json_name", in->json ? wb_safe_filename(in->json_name, "record.json") : g_strdup(""));
+	put(v, "json_cid", g_strdup(cid ? cid : ""));
 	put(v, "title", wb_clean_line(in->title, 300));
 	put(v, "ref", g_strdup(in->ref));
 	put(v, "station", wb_clean_line(in->station->name, 200));
@@ -510,7 +746,7 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	put(v, "sent_label", g_strdup(in->sent ? in->sent_label : ""));
 	put(v, "sent", in->sent ? wb_clean_text(in->sent, strlen(in->sent), 64 * 1024)
 			      : g_strdup(""));
-	g_autofree char *plain = fill_text(in->tpl->note_text, v);
+	g_autofree char *plain = fill_body(in->tpl->note_text, v);
 	g_autofree char *html = fill_html(in->tpl->note_html, v, error);
 	if (!html)
 		return NULL;
@@ -539,23 +775,12 @@ GBytes *wb_render_note(const struct wb_note_in *in, GError **error)
 	for (size_t i = 0; in->headers && in->headers[i] && in->headers[i + 1]; i += 2)
 		wb_mail_add_header(o, in->headers[i], in->headers[i + 1]);
 
-	GMimeObject *body = body_parts(plain, html, NULL, NULL);
-	GMimeObject *top = body;
-	if (in->json) {
-		GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
-		g_mime_multipart_add(mixed, body);
-		g_object_unref(body);
-		GMimePart *pj = named_json_part(in->json_name, in->json);
-		g_mime_multipart_add(mixed, GMIME_OBJECT(pj));
+	GMimePart *pj = in->json ? named_json_part(g_hash_table_lookup(v, "json_name"), in->json,
+						   cid) : NULL;
+	GMimeObject *top = readable(plain, html, pj);
+	if (pj)
 		g_object_unref(pj);
-		top = GMIME_OBJECT(mixed);
-	}
-	g_mime_message_set_mime_part(mail, top);
-	g_mime_object_encode(top, GMIME_ENCODING_CONSTRAINT_7BIT);
-	g_object_unref(top);
-	GBytes *out = wb_mail_serialize(mail);
-	g_object_unref(mail);
-	return out;
+	return finish(mail, top);
 }
 
 GBytes *wb_render_thread_note(const struct wb_config *cfg, const struct wb_station *st,

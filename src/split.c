@@ -20,9 +20,11 @@ static char *when_text(const struct wb_config *cfg, gint64 t)
 	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
 }
 
+/* For its summary and text only: no file is named, so the zone does not matter. */
 static struct wb_view *view_of(const struct wb_split_msg *m)
 {
-	return wb_view_build(m->type ? m->type : "unknown", m->json ? m->json : "{}", NULL, m->ts);
+	return wb_view_build(m->type ? m->type : "unknown", m->json ? m->json : "{}", NULL, m->ts,
+			     "UTC");
 }
 
 char *wb_split_summary(const struct wb_split_msg *m)

@@ -175,6 +175,26 @@ char *wb_clean_line(const char *s, size_t max_chars)
 	return g_string_free(out, FALSE);
 }
 
+char *wb_summary_line(const char *s, size_t max_chars)
+{
+	char *line = wb_clean_line(s, G_MAXSIZE);
+	if (max_chars < 2)
+		max_chars = 2;
+	if (g_utf8_strlen(line, -1) <= (glong)max_chars)
+		return line;
+	size_t keep = wb_grapheme_cut(line, max_chars - 1);
+	/* A space in the last third: cut there, so "at 9.30" does not read "at 9.3…". */
+	const char *space = g_strrstr_len(line, (gssize)keep + 1, " ");
+	if (space && g_utf8_strlen(line, space - line) >= (glong)(max_chars - 1) * 2 / 3)
+		keep = (size_t)(space - line);
+	while (keep && line[keep - 1] == ' ')
+		keep--;
+	line[keep] = '\0';
+	char *out = g_strconcat(line, "\u2026", NULL);
+	g_free(line);
+	return out;
+}
+
 char *wb_escape_controls(const char *s, bool keep_lines)
 {
 	if (!s)

@@ -165,6 +165,8 @@ struct ctx {
 	const char *type;
 	const struct wb_media_in *media;
 	gint64 ts;
+	const char *zone;
+	const char *kind;         /* the Subject's word before the text; NULL: the label */
 	GString *details;
 };
 
@@ -173,6 +175,8 @@ static void media_view(struct ctx *c, const char *label, const char *stem, const
 {
 	c->v->is_media = true;
 	c->v->label = g_strdup(label);
+	if (!c->kind)
+		c->kind = label;
 	c->v->text = text_of(c->obj, "caption");
 	if (!c->media || !c->media->data) {
 		const char *why = c->media && c->media->error ? c->media->error
@@ -185,7 +189,7 @@ static void media_view(struct ctx *c, const char *label, const char *stem, const
 	}
 	struct wb_attachment *a = g_new0(struct wb_attachment, 1);
 	const char *mime = c->media->mime_type ? c->media->mime_type : "application/octet-stream";
-	g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc(c->ts);
+	g_autoptr(GDateTime) t = wb_local_time(c->ts, c->zone);
 	g_autofree char *stamp = t ? g_date_time_format(t, "%Y%m%d-%H%M%S") : g_strdup("0");
 	g_autofree char *fallback = g_strdup_printf("%s-%s.%s", stem, stamp, extension_for(mime));
 	g_autofree char *given = text_of(c->obj, "filename");
@@ -195,13 +199,21 @@ static void media_view(struct ctx *c, const char *label, const char *stem, const
 	gsize len;
 	const void *bytes = g_bytes_get_data(a->data, &len);
 	a->sha256 = c->media->sha256_hex ? g_strdup(c->media->sha256_hex) : wb_sha256_hex(bytes, len);
-	a->inline_image = g_str_has_prefix(mime, "image/");
 	g_ptr_array_add(c->v->attachments, a);
+}
+
+/* Forwarded text is not the citizen's own words: the Subject says so first. */
+static bool forwarded(json_t *msg)
+{
+	json_t *ctx = obj_of(msg, "context");
+	return json_is_true(json_object_get(ctx, "forwarded")) ||
+	       json_is_true(json_object_get(ctx, "frequently_forwarded"));
 }
 
 static void view_text(struct ctx *c)
 {
 	c->v->label = g_strdup("Text message");
+	c->kind = forwarded(c->msg) ? "Forwarded" : "";
 	c->v->text = text_of(c->obj, "body");
 	if (!c->v->text)
 		c->v->notice = g_strdup("The message has no text; the message object is attached.");
@@ -235,6 +247,7 @@ static void view_document(struct ctx *c)
 	g_autofree char *name = wb_safe_filename(given, "");
 	g_autofree char *label = *name ? g_strdup_printf("Document: %s", name)
 				       : g_strdup("Document (no file name)");
+	c->kind = "Document"; /* "Document: <caption>"; without one, the label with the name */
 	media_view(c, label, "document", "document");
 }
 
@@ -255,6 +268,10 @@ static void view_location(struct ctx *c)
 		c->v->map_url = g_strdup_printf("https://www.openstreetmap.org/?mlat=%s&mlon=%s"
 						"#map=18/%s/%s", la, lo, la, lo);
 		add_line(c->details, "Map: %s", c->v->map_url);
+		if (!*name && !*address) {
+			g_autofree char *at = g_strdup_printf("Location: %s, %s", la, lo);
+			c->v->summary = wb_summary_line(at, WB_MAX_SUBJECT_CHARS);
+		}
 	} else {
 		c->v->notice = g_strdup("The location has no usable coordinates.");
 	}
@@ -323,10 +340,14 @@ static void view_contacts(struct ctx *c)
 	size_t n = json_is_array(cards) ? json_array_size(cards) : 0;
 	c->v->label = n == 1 ? g_strdup("Contact card") : g_strdup_printf("%zu contact cards", n);
 	c->v->text = g_strdup("");
+	GString *names = g_string_new(NULL);
 	for (size_t i = 0; i < n && i < 50; i++) {
 		g_autofree char *shown = NULL;
 		char *card = vcard(json_array_get(cards, i), &shown);
 		add_line(c->details, "Contact: %s", shown);
+		g_autofree char *fn = line_of(json_object_get(json_array_get(cards, i), "name"),
+					      "formatted_name", 200);
+		g_string_append_printf(names, "%s%s", i ? ", " : "", *fn ? fn : "(no name)");
 		struct wb_attachment *a = g_new0(struct wb_attachment, 1);
 		a->filename = g_strdup_printf("contact-%zu.vcf", i + 1);
 		a->mime_type = g_strdup("text/vcard; charset=utf-8");
@@ -334,6 +355,11 @@ static void view_contacts(struct ctx *c)
 		a->sha256 = wb_sha256_hex(card, strlen(card));
 		g_ptr_array_add(c->v->attachments, a);
 	}
+	g_autofree char *subject = g_strdup_printf("%s: %s", n == 1 ? "Contact" : "Contacts",
+						   names->str);
+	if (n)
+		c->v->summary = wb_summary_line(subject, WB_MAX_SUBJECT_CHARS);
+	g_string_free(names, TRUE);
 }
 
 static void view_interactive(struct ctx *c)
@@ -369,16 +395,29 @@ static void view_button(struct ctx *c)
 		add_line(c->details, "Button payload: %s", payload);
 }
 
+/* The message reacted to is named by its wamid only, which means nothing to a reader:
+ * the caller describes it (wb_view_set_reaction_target); the wamid stays in the JSON. */
 static void view_reaction(struct ctx *c)
 {
-	g_autofree char *emoji = line_of(c->obj, "emoji", 16);
-	g_autofree char *target = line_of(c->obj, "message_id", 200);
-	c->v->label = *emoji ? g_strdup_printf("Reaction %s", emoji) : g_strdup("Reaction removed");
-	c->v->text = *emoji ? g_strdup_printf("The citizen reacted with %s.", emoji)
-			    : g_strdup("The citizen removed a reaction.");
-	if (*target)
-		add_line(c->details, "To WhatsApp message: %s", target);
-	c->v->summary = wb_clean_line(c->v->label, WB_MAX_SUBJECT_CHARS); /* not the sentence */
+	c->v->reaction = line_of(c->obj, "emoji", 16);
+	c->v->label = *c->v->reaction ? g_strdup_printf("Reaction %s", c->v->reaction)
+				      : g_strdup("Reaction removed");
+	wb_view_set_reaction_target(c->v, NULL);
+}
+
+void wb_view_set_reaction_target(struct wb_view *v, const char *target)
+{
+	if (!v->reaction)
+		return;
+	g_autofree char *what = target ? wb_clean_line(target, 400) : g_strdup("");
+	const char *to = *what ? what : "a message that is not in this complaint's record";
+	g_free(v->text);
+	v->text = *v->reaction ? g_strdup_printf("The citizen reacted with %s to %s.", v->reaction, to)
+			       : g_strdup_printf("The citizen removed their reaction to %s.", to);
+	g_autofree char *subject = *what ? g_strdup_printf("%s to %s", v->label, what)
+					 : g_strdup(v->label);
+	g_free(v->summary);
+	v->summary = wb_summary_line(subject, WB_MAX_SUBJECT_CHARS);
 }
 
 static void view_order(struct ctx *c)
@@ -460,18 +499,24 @@ bool wb_view_media_ref(const char *type, const char *json, char **media_id, char
 	return true;
 }
 
-static void summarise(struct wb_view *v)
+/* The first non-blank line of the text after the kind's word ("Photo: …"), or the label
+ * alone when there is no text; cut with "…" at a grapheme boundary. */
+static void summarise(struct wb_view *v, const char *kind)
 {
 	if (v->summary)
 		return; /* the type chose its own */
+	g_autofree char *first = NULL;
 	g_auto(GStrv) lines = g_strsplit(v->text ? v->text : "", "\n", -1);
-	for (char **l = lines; *l && !v->summary; l++) {
-		v->summary = wb_clean_line(*l, WB_MAX_SUBJECT_CHARS);
-		if (!*v->summary)
-			g_clear_pointer(&v->summary, g_free);
+	for (char **l = lines; *l && !first; l++) {
+		first = wb_clean_line(*l, WB_MAX_TEXT_BYTES);
+		if (!*first)
+			g_clear_pointer(&first, g_free);
 	}
-	if (!v->summary)
-		v->summary = wb_clean_line(v->label, WB_MAX_SUBJECT_CHARS);
+	if (!kind)
+		kind = v->label;
+	g_autofree char *line = !first ? g_strdup(v->label)
+		: *kind ? g_strdup_printf("%s: %s", kind, first) : g_strdup(first);
+	v->summary = wb_summary_line(line, WB_MAX_SUBJECT_CHARS);
 }
 
 static void attachment_free(gpointer p)
@@ -486,13 +531,14 @@ static void attachment_free(gpointer p)
 }
 
 struct wb_view *wb_view_build(const char *type, const char *json,
-			      const struct wb_media_in *media, gint64 ts)
+			      const struct wb_media_in *media, gint64 ts, const char *zone)
 {
 	struct wb_view *v = g_new0(struct wb_view, 1);
 	v->attachments = g_ptr_array_new_with_free_func(attachment_free);
 	json_t *msg = json_loads(json ? json : "null", JSON_ALLOW_NUL, NULL);
 	struct ctx c = { .v = v, .msg = msg, .obj = obj_of(msg, type), .type = type,
-			 .media = media, .ts = ts, .details = g_string_new(NULL) };
+			 .media = media, .ts = ts, .zone = zone,
+			 .details = g_string_new(NULL) };
 	const struct type_row *row = row_for(type);
 	(row ? row->build : view_unsupported)(&c);
 	if (!v->text)
@@ -500,7 +546,7 @@ struct wb_view *wb_view_build(const char *type, const char *json,
 	if (!v->notice)
 		v->notice = g_strdup("");
 	v->details = g_string_free(c.details, FALSE);
-	summarise(v);
+	summarise(v, c.kind);
 	json_decref(msg);
 	return v;
 }
@@ -515,6 +561,7 @@ void wb_view_free(struct wb_view *v)
 	g_free(v->details);
 	g_free(v->notice);
 	g_free(v->map_url);
+	g_free(v->reaction);
 	g_ptr_array_unref(v->attachments);
 	g_free(v);
 }

@@ -145,6 +145,7 @@ def test_hostile(t):
         subj = str(long[0][3]["Subject"])
         t.ok(len(subj) <= 100 and not subj.endswith("\u09cd"), "its subject is cut, not inside a conjunct",
              subj)
+        t.ok(subj.endswith("\u2026"), "and says so with \u2026", subj)
     t.eq(b.db("SELECT count(*) FROM bodies"), [(1,)], "the body is kept")
 
 

@@ -89,15 +89,18 @@ def test(t):
         t.skip("mutt shows the mail", "mutt or tmux is not installed")
         return
     home = tempfile.mkdtemp(prefix="wbh.")
-    index, _, screen = mutt_screens(maildir, home,
-                                 keys=[("=", "P0101-2026-000001"),
-                                       ("Enter", "গাড়ির নম্বর WB-02-AK-1234")])
+    index, _, screen, atts = mutt_screens(maildir, home,
+                                       keys=[("=", "P0101-2026-000001"),
+                                             ("Enter", "গাড়ির নম্বর WB-02-AK-1234"),
+                                             ("v", "[applica/json")])
     t.ok("P0101-2026-000001" in index and "স্কুটার চুরি" in index,
          "mutt's index shows the decoded Bengali subject", index)
     t.ok("তনুশ্রী বসু" in index, "mutt's index shows the decoded sender name", index)
     t.ok("গাড়ির নম্বর WB-02-AK-1234" in screen, "mutt displays the body text", screen)
-    t.ok("Attachments:" in screen or "whatsapp-message.json" in screen,
-         "mutt shows the attachment list", screen)
+    t.ok("[-- Attachment" not in screen and "[-- Type:" not in screen,
+         "a text-only mail shows only its body in mutt's pager, no attachment banner", screen)
+    t.ok("whatsapp-message.json" in atts and "[applica/json" in atts,
+         "mutt's attachment view (v) lists the message object", atts)
 
 
 W.Tap().run(test)

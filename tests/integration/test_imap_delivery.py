@@ -62,8 +62,12 @@ def test(t):
     t.ok("গাড়ির নম্বর WB-02-AK-1234, রং লাল।" in plain, "the plain body holds the whole text", plain)
     html = W.text_of(msg, "html")
     t.ok("গাড়ির নম্বর WB-02-AK-1234" in html, "the HTML body holds the text", html[:500])
-    names = [p.get_filename() for p in msg.iter_attachments()]
+    names = [p.get_filename() for p in msg.walk() if p.get_filename()]
     t.ok("whatsapp-message.json" in names, "the message object is attached", names)
+    t.ok(msg.get_content_type() != "multipart/mixed",
+         "a text-only mail is not multipart/mixed (no paperclip)", msg.get_content_type())
+    t.ok(msg["X-WhatsApp-Message-Id"] not in plain and "SHA-256" not in plain,
+         "no ids or hashes in the body", plain)
     t.eq(b.db("SELECT state FROM messages"), [("delivered",)], "the store records the delivery")
     t.ok(b.db("SELECT uid FROM messages")[0][0] == uid, "the store keeps the UID from APPENDUID")
     t.eq(b.db("SELECT body = ? FROM bodies", body), [(1,)], "the raw body is kept byte for byte")
@@ -104,13 +108,19 @@ def test(t):
          "a reaction and a forward open no new complaint")
     mails = {m[3]["X-WhatsApp-Message-Id"]: m[3] for m in W.mailbox("bhowanipore")}
     r = mails.get("wamid.REACT1")
-    t.ok(r is not None and str(r["Subject"]) == "[%s] Reaction 🙏" % ref and
+    t.ok(r is not None and str(r["Subject"]).startswith("[%s] Reaction 🙏" % ref) and
          r["In-Reply-To"] == "<%s@%s>" % (first_wamid, W.DOMAIN),
          "the reaction is a short note threaded under the complaint",
          r and (str(r["Subject"]), r["In-Reply-To"]))
     f = mails.get("wamid.FWD1")
     t.ok(f is not None and "Forwarded message" in W.text_of(f),
          "a forwarded message is marked as forwarded")
+    t.ok(f is not None and str(f["Subject"]) == "[%s] Forwarded: Your KYC is blocked, click "
+         "http://bad.example to unblock" % ref, "its subject says it is forwarded",
+         f and str(f["Subject"]))
+    fhtml = W.text_of(f, "html") if f is not None else ""
+    t.ok('<a href="http://bad.example">http://bad.example</a>' in fhtml,
+         "the link in it is shown as written, as a link", fhtml[:800])
 
     # Two citizens in one POST, to another station; names matched by wa_id.
     rc, _, _ = b.ingest(W.fixture("batch-two.json"))

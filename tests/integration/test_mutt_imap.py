@@ -67,7 +67,7 @@ def test(t):
                    check=True)
     try:
         index = W.tmux_showing(sock, "BHP-2026-000001")
-        t.ok("[BHP-2026-000001] চুরির অভিযোগ – সই করা" in index,
+        t.ok("[BHP-2026-000001] Photo: চুরির অভিযোগ – সই করা" in index,
              "mutt's index shows the decoded Bengali subject", index)
         t.ok("অনিতা মুখার্জি" in index, "mutt's index shows the decoded sender", index)
         t.ok("Document: অভিযোগপত্র.pdf" in index, "the document's subject shows its Bengali name",

@@ -254,7 +254,7 @@ def check_registered(t, s, wamid, ref, how, officer_text=None):
              "%s: the record shows exactly what was sent" % how)
         t.eq(n["X-WhatsApp-Message-Id"], sends[0]["wamid"],
              "%s: the record names the wamid Meta gave the send" % how)
-        att = [p for p in n.iter_attachments() if p.get_filename() == "whatsapp-request.json"]
+        att = [p for p in n.walk() if p.get_filename() == "whatsapp-request.json"]
         t.ok(att and json.loads(att[0].get_content()) == req,
              "%s: the record carries the exact request as JSON" % how)
     t.eq(s.b.db("SELECT number FROM complaints WHERE ref = ?", ref), [("123/2026",)],

@@ -323,7 +323,7 @@ static void test_escalation_media(void)
 		}
 		g_autofree char *plain = part_text(msg, "plain");
 		g_autofree char *vhex = wb_sha256_hex(g_bytes_get_data(c.big, NULL), 300000);
-		g_autofree char *line = g_strdup_printf("- video-20261015-081500.mp4 (video/mp4, "
+		g_autofree char *line = g_strdup_printf("- video-20261015-134500.mp4 (video/mp4, "
 							"293.0\u00a0KiB), SHA-256 %s: %s", vhex,
 							round == 0 ? "attached\n" : "not attached");
 		g_assert_nonnull(strstr(plain, line));

@@ -20,6 +20,11 @@
 #define REF    "BHP-2026-000417"
 #define DOMAIN "wa.police.test"
 #define ROOT   "wamid.GAw5MTk4MzA3NzAwMjIVAgASGBQxNjdFMUQ0QzBCOUE1MkYzOUEwMAA="
+/* What the pipeline would say: the state line of an open complaint, and the message a
+ * reaction is to (reaction-removed has none: its target is not in the record). */
+#define STATE  "NEW \u2013 not yet registered. Reply to this mail with the complaint number " \
+	"by Fri 16 Oct, 13:30 IST."
+#define TARGET "your message of 15 Oct, 13:31: \u201cComplaint received\u201d"
 
 static char st_key[] = "bhowanipore", st_name[] = "Bhowanipore Police Station", st_code[] = "BHP",
 	    st_pnid[] = "441880000100101", st_address[] = "bhowanipore.ps@police.test";
@@ -32,60 +37,60 @@ static struct wb_templates *tpl;
 
 /* What each golden message must show once parsed back. files: the attachments besides
  * whatsapp-message.json, in the order of the mail; files[0] is the media when there is a
- * NAME.media. */
+ * NAME.media (named in the station's time, Asia/Kolkata). */
 static const struct golden {
 	const char *name;
 	const char *profile;   /* profile name of the sender; NULL when the payload had none */
 	const char *summary;   /* the Subject after "[REF] " */
 	const char *plain_has; /* in the text/plain part */
 	const char *files[3];
-	bool inline_image;
 } goldens[] = {
 	{ "text", "মিতালী পাল", "আমার সাইকেল চুরি হয়েছে।",
 	  "আমার সাইকেল চুরি হয়েছে।\nগড়িয়াহাট মোড়ে, ১৪ অক্টোবর রাত ৯টা নাগাদ। লাল রঙের, সামনে ঝুড়ি আছে।",
-	  { NULL }, false },
-	{ "text-forwarded", "Arjun Roy", "Your KYC is <b>blocked</b>! <script>alert('x')</script>",
-	  "Forwarded message: the citizen forwarded this, they did not write it.\n", { NULL }, false },
-	{ "image", "ফরিদা বেগম", "Signed complaint – সই করা অভিযোগপত্র",
-	  "Signed complaint – সই করা অভিযোগপত্র", { "photo-20261015-080200.jpg" }, true },
+	  { NULL } },
+	{ "text-forwarded", "Arjun Roy", "Forwarded: Your KYC is <b>blocked</b>! <script>alert('x')</script>",
+	  "Forwarded message: the citizen forwarded this, they did not write it.\n", { NULL } },
+	{ "image", "ফরিদা বেগম", "Photo: Signed complaint – সই করা অভিযোগপত্র",
+	  "Signed complaint – সই করা অভিযোগপত্র", { "photo-20261015-133200.jpg" } },
 	{ "image-missing", "মিতালী পাল", "Photo",
 	  "The photo could not be fetched from WhatsApp (the media URL has expired). Media id "
-	  "2209184736501929; the message object is attached.", { NULL }, false },
+	  "2209184736501929; the message object is attached.", { NULL } },
 	{ "audio-voice", "Arjun Roy", "Voice message (0:42)", "Type: Voice message (0:42)",
-	  { "voice-20261015-080400.ogg" }, false },
-	{ "audio-file", "ফরিদা বেগম", "Audio", "Type: Audio\n", { "audio-20261015-080500.mp3" }, false },
-	{ "video", "মিতালী পাল", "Rash driving on Rashbehari Avenue, bus WB-19 0042",
-	  "Rash driving on Rashbehari Avenue, bus WB-19 0042", { "video-20261015-080600.mp4" }, false },
-	{ "document", "Arjun Roy", "FIR copy, please check", "Type: Document: অভিযোগপত্র ১৪-১০.pdf",
-	  { "অভিযোগপত্র ১৪-১০.pdf" }, false },
-	{ "document-text", "ফরিদা বেগম", "Document: stolen_ items.txt", "(no caption)",
-	  { "stolen_ items.txt" }, false },
-	{ "sticker", "মিতালী পাল", "Sticker", "Type: Sticker", { "sticker-20261015-080900.webp" }, true },
-	{ "location", "Arjun Roy", "গড়িয়াহাট মোড়",
+	  { "voice-20261015-133400.ogg" } },
+	{ "audio-file", "ফরিদা বেগম", "Audio", "Type: Audio\n", { "audio-20261015-133500.mp3" } },
+	{ "video", "মিতালী পাল", "Video: Rash driving on Rashbehari Avenue, bus WB-19 0042",
+	  "Rash driving on Rashbehari Avenue, bus WB-19 0042", { "video-20261015-133600.mp4" } },
+	{ "document", "Arjun Roy", "Document: FIR copy, please check", "Type: Document: অভিযোগপত্র ১৪-১০.pdf",
+	  { "অভিযোগপত্র ১৪-১০.pdf" } },
+	{ "document-text", "ফরিদা বেগম", "Document: stolen_ items.txt", "Type: Document: stolen_ items.txt",
+	  { "stolen_ items.txt" } },
+	{ "sticker", "মিতালী পাল", "Sticker", "Type: Sticker", { "sticker-20261015-133900.webp" } },
+	{ "location", "Arjun Roy", "Location: গড়িয়াহাট মোড়",
 	  "Place: গড়িয়াহাট মোড়\nAddress: Rashbehari Ave & Gariahat Rd, Ballygunge, Kolkata 700019\n"
 	  "Coordinates: 22.5187459, 88.3656213\n"
 	  "Map: https://www.openstreetmap.org/?mlat=22.5187459&mlon=88.3656213#map=18/22.5187459/88.3656213",
-	  { NULL }, false },
-	{ "contacts", "ফরিদা বেগম", "2 contact cards",
+	  { NULL } },
+	{ "contacts", "ফরিদা বেগম", "Contacts: Sourav Das, পাড়ার ক্লাব অফিস",
 	  "Contact: Sourav Das, +91 98300 77044\nContact: পাড়ার ক্লাব অফিস",
-	  { "contact-1.vcf", "contact-2.vcf" }, false },
-	{ "interactive-button", "মিতালী পাল", "হ্যাঁ, আসতে পারি", "হ্যাঁ, আসতে পারি", { NULL }, false },
-	{ "interactive-list", "Arjun Roy", "Vehicle theft",
-	  "Description: Car, scooter, bicycle\nChoice id: cat-theft-vehicle", { NULL }, false },
-	{ "interactive-nfm", "ফরিদা বেগম", "Sent", "\"area\":\"Ballygunge\"", { NULL }, false },
-	{ "button", "মিতালী পাল", "Please call me", "Button payload: CALL_ME_BACK", { NULL }, false },
-	{ "reaction", "Arjun Roy", "Reaction 👍🏽", "The citizen reacted with 👍🏽.",
-	  { NULL }, false },
+	  { "contact-1.vcf", "contact-2.vcf" } },
+	{ "interactive-button", "মিতালী পাল", "Reply to a menu: হ্যাঁ, আসতে পারি", "হ্যাঁ, আসতে পারি", { NULL } },
+	{ "interactive-list", "Arjun Roy", "Reply to a menu: Vehicle theft",
+	  "Description: Car, scooter, bicycle\nChoice id: cat-theft-vehicle", { NULL } },
+	{ "interactive-nfm", "ফরিদা বেগম", "Form reply: Sent", "\"area\":\"Ballygunge\"", { NULL } },
+	{ "button", "মিতালী পাল", "Button reply: Please call me", "Button payload: CALL_ME_BACK", { NULL } },
+	{ "reaction", "Arjun Roy", "Reaction 👍🏽 to " TARGET, "The citizen reacted with 👍🏽 to " TARGET ".",
+	  { NULL } },
 	{ "reaction-removed", "ফরিদা বেগম", "Reaction removed",
-	  "The citizen removed a reaction.", { NULL }, false },
-	{ "order", "মিতালী পাল", "Two copies of the FIR, please", "Items: 2", { NULL }, false },
-	{ "system", NULL, "User A changed from 919830770022 to 919830770099",
-	  "User A changed from 919830770022 to 919830770099", { NULL }, false },
+	  "The citizen removed their reaction to a message that is not in this "
+	  "complaint's record.", { NULL } },
+	{ "order", "মিতালী পাল", "Order: Two copies of the FIR, please", "Items: 2", { NULL } },
+	{ "system", NULL, "System notice: User A changed from 919830770022 to 919830770099",
+	  "User A changed from 919830770022 to 919830770099", { NULL } },
 	{ "unsupported", "ফরিদা বেগম", "Unsupported message",
 	  "WhatsApp did not pass on this message's content (error 131051): Message type unknown.",
-	  { NULL }, false },
+	  { NULL } },
 	{ "unknown", "মিতালী পাল", "Unsupported message (frobnicate)", "Type: Unsupported message (frobnicate)",
-	  { NULL }, false },
+	  { NULL } },
 };
 
 /* ---- files -------------------------------------------------------------------------------- */
@@ -171,7 +176,9 @@ static GBytes *render(const struct wb_msg *m)
 	g_autofree char *reply_to = g_strdup_printf("complaint+%s.5e0c1a9b7d@%s", m->ref, DOMAIN);
 	struct wb_render_in in = {
 		.domain = DOMAIN, .timezone = "Asia/Kolkata", .reply_to = reply_to,
-		.station = &station, .msg = m, .tpl = tpl,
+		.station = &station, .msg = m, .tpl = tpl, .state_line = STATE,
+		.reaction_target = strcmp(m->type, "reaction") == 0 &&
+				   strstr(m->json, "\"emoji\": \"\"") == NULL ? TARGET : NULL,
 	};
 	g_autoptr(GError) err = NULL;
 	GBytes *b = wb_render_mail(&in, &err);
@@ -315,6 +322,23 @@ static bool is_ascii(const char *s)
 	return true;
 }
 
+/* The HTML's text a reader sees: without its tags (attributes such as a cid: href are
+ * not seen). Newly allocated. */
+static char *visible(const char *html)
+{
+	GString *out = g_string_new(NULL);
+	bool in_tag = false;
+	for (const char *p = html; *p; p++) {
+		if (*p == '<')
+			in_tag = true;
+		else if (*p == '>')
+			in_tag = false;
+		else if (!in_tag)
+			g_string_append_c(out, *p);
+	}
+	return g_string_free(out, FALSE);
+}
+
 static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t *obj, GBytes *media,
 			 GBytes *mail)
 {
@@ -355,12 +379,27 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 		g_assert_null(g_mime_object_get_header(top, "In-Reply-To"));
 	}
 
-	/* The tree: multipart/mixed of the readable alternative, the files, the JSON. */
+	/* The tree: multipart/alternative of the plain text and multipart/related of the
+	 * HTML and the JSON; in multipart/mixed with the files when there are any, else
+	 * alone (no paperclip for a mail without files). */
+	guint n_want = 0;
+	while (n_want < G_N_ELEMENTS(g->files) && g->files[n_want])
+		n_want++;
 	GMimeObject *body = g_mime_message_get_mime_part(msg);
-	g_assert_true(is_type(body, "multipart", "mixed"));
+	GMimeObject *alt = body;
+	if (n_want) {
+		g_assert_true(is_type(body, "multipart", "mixed"));
+		alt = g_mime_multipart_get_part(GMIME_MULTIPART(body), 0);
+	}
+	g_assert_true(is_type(alt, "multipart", "alternative"));
+	g_assert_cmpint(g_mime_multipart_get_count(GMIME_MULTIPART(alt)), ==, 2);
+	GMimeObject *rel = g_mime_multipart_get_part(GMIME_MULTIPART(alt), 1);
+	g_assert_true(is_type(rel, "multipart", "related"));
+	g_assert_cmpstr(g_mime_object_get_content_type_parameter(rel, "type"), ==, "text/html");
 	g_autoptr(GArray) leaves = g_array_new(FALSE, FALSE, sizeof(struct leaf));
 	collect_leaves(body, NULL, leaves);
 	GMimeObject *plain = NULL, *html = NULL;
+	struct leaf *jl = NULL;
 	g_autoptr(GPtrArray) files = g_ptr_array_new();
 	for (guint i = 0; i < leaves->len; i++) {
 		struct leaf *l = &g_array_index(leaves, struct leaf, i);
@@ -369,9 +408,14 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 			plain = l->part;
 		else if (!fn && is_type(l->part, "text", "html") && !html)
 			html = l->part;
+		else if (l->parent == rel && !jl)
+			jl = l;
 		else
 			g_ptr_array_add(files, l);
 	}
+	g_assert_true(g_mime_multipart_get_part(GMIME_MULTIPART(alt), 0) == plain);
+	g_assert_true(g_mime_multipart_get_part(GMIME_MULTIPART(rel), 0) == html);
+	g_assert_nonnull(jl);
 	g_assert_nonnull(plain);
 	g_assert_nonnull(html);
 	g_autofree char *plain_text = text_of(plain);
@@ -385,12 +429,25 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 		g_error("text/plain lacks what the citizen wrote, \"%s\":\n%s", wrote, plain_text);
 	g_assert_null(strstr(html_text, "<script")); /* the template has none: any is the payload's */
 	g_assert_null(strstr(html_text, "data-wb"));
+	/* What a reader sees first is the state line, in both bodies. */
+	g_assert_true(g_str_has_prefix(plain_text, STATE "\n\n"));
+	const char *body_start = strstr(html_text, "<body");
+	g_assert_nonnull(body_start);
+	const char *banner = strchr(body_start, '>');
+	g_assert_true(g_str_has_prefix(banner, ">\n<p style="));
+	g_assert_nonnull(strstr(banner, "\">" STATE "</p>"));
+	g_assert_true(strstr(banner, STATE) < strstr(banner, "</p>"));
+	/* No ids, hashes or empty boxes in what a reader sees; no hint when a state is given. */
+	const char *unseen[] = { m->wamid, m->payload_sha256, "(no text)", "(no caption)",
+				 "SHA-256", "To register this complaint" };
+	g_autofree char *html_seen = visible(html_text);
+	for (size_t i = 0; i < G_N_ELEMENTS(unseen); i++) {
+		if (strstr(plain_text, unseen[i]) || strstr(html_seen, unseen[i]))
+			g_error("%s: the body shows \"%s\"", g->name, unseen[i]);
+	}
 
-	/* Files: the expected names in order, then whatsapp-message.json. */
-	guint n_want = 0;
-	while (n_want < G_N_ELEMENTS(g->files) && g->files[n_want])
-		n_want++;
-	g_assert_cmpuint(files->len, ==, n_want + 1);
+	/* Files: the expected names in order. */
+	g_assert_cmpuint(files->len, ==, n_want);
 	bool non_ascii_name = false;
 	for (guint i = 0; i < n_want; i++) {
 		struct leaf *l = files->pdata[i];
@@ -423,32 +480,23 @@ static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t 
 						   g->name, media_hex);
 			assert_content_type(l->part, str_at(json_object_get(obj, m->type), "mime_type"));
 		}
-		if (i == 0 && g->inline_image) {
-			/* Shown in the HTML: multipart/related whose root is the alternative holding
-			 * the HTML, and the image, by Content-ID. */
-			g_assert_nonnull(l->parent);
-			g_assert_true(is_type(l->parent, "multipart", "related"));
-			GMimeObject *first = g_mime_multipart_get_part(GMIME_MULTIPART(l->parent), 0);
-			g_assert_true(is_type(first, "multipart", "alternative"));
-			g_assert_true(g_mime_multipart_get_part(GMIME_MULTIPART(first), 1) == html);
-			const char *cid = g_mime_object_get_content_id(l->part);
-			g_assert_nonnull(cid);
-			g_autofree char *src = g_strdup_printf("src=\"cid:%s\"", cid);
-			if (!strstr(html_text, src))
-				g_error("the HTML does not show the image (%s):\n%s", src, html_text);
-		} else {
-			g_assert_true(is_type(l->parent, "multipart", "mixed"));
-			g_assert_cmpstr(g_mime_object_get_disposition(l->part), ==, "attachment");
-		}
+		/* A real attachment of the top multipart/mixed, listed in the body by name. */
+		g_assert_true(l->parent == body);
+		g_assert_cmpstr(g_mime_object_get_disposition(l->part), ==, "attachment");
+		g_assert_null(g_mime_object_get_content_id(l->part));
+		g_autofree char *listed = g_strdup_printf("- %s (", g->files[i]);
+		g_assert_nonnull(strstr(plain_text, listed));
 	}
-	if (!g->inline_image)
-		g_assert_null(strstr(html_text, "cid:"));
+	g_assert_null(strstr(html_text, "src=\"cid:")); /* no image by cid: it is an attachment */
 	/* RFC 2231 on the wire: filename*= or, split in continuations, filename*0*=. */
 	if (non_ascii_name)
 		g_assert_true(strstr(rawz, "filename*=") || strstr(rawz, "filename*0*="));
 
-	/* The message object, attached, parses back to the same JSON. */
-	struct leaf *jl = files->pdata[n_want];
+	/* The message object, attached, linked from the HTML, parses back to the same JSON. */
+	g_assert_cmpstr(g_mime_object_get_disposition(jl->part), ==, "attachment");
+	g_autofree char *href = g_strdup_printf("href=\"cid:%s\"",
+						g_mime_object_get_content_id(jl->part));
+	g_assert_nonnull(strstr(html_text, href));
 	g_assert_cmpstr(g_mime_part_get_filename(GMIME_PART(jl->part)), ==, "whatsapp-message.json");
 	g_assert_true(is_type(jl->part, "application", "json"));
 	g_assert_true(GMIME_IS_PART(jl->part));

@@ -4,6 +4,8 @@
 #include "util.h"
 
 #include <gmime/gmime.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char st_key[] = "bhowanipore", st_name[] = "Bhowanipore Police Station", st_code[] = "BHP",
@@ -35,19 +37,25 @@ static struct wb_msg *sample(const char *name, const char *text_json)
 	return m;
 }
 
-static GBytes *render(struct wb_msg *m)
+static GBytes *render_with(struct wb_msg *m, const char *state, const char *target)
 {
 	g_autofree char *reply_to = g_strdup_printf("complaint+%s.0a1b2c3d4e@wa.police.test",
 						    m->ref);
 	struct wb_render_in in = {
 		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .reply_to = reply_to,
-		.station = &station, .msg = m, .tpl = tpl,
+		.station = &station, .msg = m, .tpl = tpl, .state_line = state,
+		.reaction_target = target,
 	};
 	g_autoptr(GError) err = NULL;
 	GBytes *b = wb_render_mail(&in, &err);
 	g_assert_no_error(err);
 	g_assert_nonnull(b);
 	return b;
+}
+
+static GBytes *render(struct wb_msg *m)
+{
+	return render_with(m, NULL, NULL);
 }
 
 static void test_headers(void)
@@ -176,7 +184,7 @@ static void test_placeholder_for_other_types(void)
 	m->media_error = g_strdup("the media id is unknown");
 	g_autoptr(GBytes) b = render(m);
 	GMimeMessage *msg = parse(b);
-	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] সই করা অভিযোগ");
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Photo: সই করা অভিযোগ");
 	g_autofree char *plain = part_text(msg, "plain");
 	g_assert_nonnull(strstr(plain, "Photo"));
 	g_assert_nonnull(strstr(plain, "whatsapp-message.json"));
@@ -288,6 +296,357 @@ static void test_note(void)
 	}
 }
 
+/* ---- what a reader sees ------------------------------------------------------------------ */
+
+/* The HTML's text as seen: tags dropped (an href is not seen), the entities of text
+ * decoded. Newly allocated. */
+static char *visible(const char *html)
+{
+	GString *out = g_string_new(NULL);
+	const char *body = strstr(html, "<body");
+	bool in_tag = false;
+	for (const char *p = body ? body : html; *p; p++) {
+		if (*p == '<')
+			in_tag = true;
+		else if (*p == '>')
+			in_tag = false;
+		else if (!in_tag)
+			g_string_append_c(out, *p);
+	}
+	g_string_replace(out, "&lt;", "<", 0);
+	g_string_replace(out, "&gt;", ">", 0);
+	g_string_replace(out, "&quot;", "\"", 0);
+	g_string_replace(out, "&amp;", "&", 0);
+	return g_string_free(out, FALSE);
+}
+
+static struct wb_msg *typed(const char *type, const char *json)
+{
+	struct wb_msg *m = sample("T", "\"x\"");
+	g_free(m->type);
+	g_free(m->json);
+	m->type = g_strdup(type);
+	m->json = g_strdup(json);
+	return m;
+}
+
+/* The state line is the first thing of both bodies, escaped, and replaces the hint; without
+ * one, the hint is there. */
+static void test_state_line(void)
+{
+	const char *state = "NEW – not yet registered. Reply to this mail with the complaint number "
+			    "by Mon 7 Dec, 14:00 IST.\n<b>Overdue</b> & \"late\"\r\nBcc: x@evil.test";
+	struct wb_msg *m = sample("S", "\"মোবাইল চুরি\"");
+	g_autoptr(GBytes) b = render_with(m, state, NULL);
+	assert_wire_form(b);
+	GMimeMessage *msg = parse(b);
+	g_assert_null(g_mime_object_get_header(GMIME_OBJECT(msg), "Bcc"));
+	g_autofree char *plain = part_text(msg, "plain");
+	g_assert_true(g_str_has_prefix(plain, "NEW – not yet registered. Reply to this mail with the "
+					      "complaint number by Mon 7 Dec, 14:00 IST.\n<b>Overdue</b> & "
+					      "\"late\"\nBcc: x@evil.test\n\nমোবাইল চুরি\n"));
+	g_assert_null(strstr(plain, "To register this complaint"));
+	g_autofree char *html = part_text(msg, "html");
+	const char *body = strstr(html, "<body");
+	g_assert_nonnull(body);
+	const char *first = strchr(body, '>') + 1;
+	while (*first == '\n')
+		first++;
+	g_assert_true(g_str_has_prefix(first, "<p style=\""));
+	g_assert_nonnull(strstr(first, "font-weight: bold"));
+	const char *text = strchr(first, '>') + 1;
+	g_assert_true(g_str_has_prefix(text, "NEW – not yet registered."));
+	g_assert_nonnull(strstr(html, "&lt;b&gt;Overdue&lt;/b&gt; &amp; \"late\""));
+	g_assert_null(strstr(html, "<b>Overdue"));
+	g_autofree char *seen = visible(html);
+	g_assert_null(strstr(seen, "To register this complaint"));
+	g_object_unref(msg);
+
+	/* No state line (NULL or empty): no banner, the hint is the fallback. */
+	const char *none[] = { NULL, "", " \n " };
+	for (size_t i = 0; i < G_N_ELEMENTS(none); i++) {
+		g_autoptr(GBytes) b2 = render_with(m, none[i], NULL);
+		msg = parse(b2);
+		g_autofree char *p2 = part_text(msg, "plain");
+		g_autofree char *h2 = part_text(msg, "html");
+		g_assert_true(g_str_has_prefix(p2, "মোবাইল চুরি\n"));
+		g_assert_nonnull(strstr(p2, "To register this complaint, reply to this mail"));
+		g_assert_nonnull(strstr(h2, "To register this complaint, reply to this mail"));
+		g_assert_null(strstr(h2, "font-weight: bold; font-size: 15px"));
+		g_object_unref(msg);
+	}
+	wb_msg_free(m);
+}
+
+/* No empty box, no ids or hashes in the body; a text-only mail is not multipart/mixed but
+ * carries whatsapp-message.json, as an attachment the HTML links to by cid. */
+static void test_quiet_text_mail(void)
+{
+	struct wb_msg *m = sample("Q", "\"\"");
+	g_autoptr(GBytes) b = render_with(m, "NEW", NULL);
+	GMimeMessage *msg = parse(b);
+	GMimeObject *top = g_mime_message_get_mime_part(msg);
+	g_assert_true(g_mime_content_type_is_type(g_mime_object_get_content_type(top), "multipart",
+						  "alternative"));
+	g_autofree char *plain = part_text(msg, "plain");
+	g_autofree char *html = part_text(msg, "html");
+	g_autofree char *seen = visible(html);
+	const char *never[] = { "(no text)", "(no caption)", m->wamid, m->payload_sha256, "SHA-256",
+				"Attachments:" };
+	for (size_t i = 0; i < G_N_ELEMENTS(never); i++) {
+		g_assert_null(strstr(plain, never[i]));
+		g_assert_null(strstr(seen, never[i]));
+	}
+	g_assert_nonnull(strstr(plain, "The message has no text"));
+	GMimePart *json = NULL;
+	GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
+	do {
+		GMimeObject *o = g_mime_part_iter_get_current(it);
+		if (GMIME_IS_PART(o) && g_strcmp0(g_mime_part_get_filename(GMIME_PART(o)),
+						  "whatsapp-message.json") == 0)
+			json = GMIME_PART(o);
+	} while (!json && g_mime_part_iter_next(it));
+	g_mime_part_iter_free(it);
+	g_assert_nonnull(json);
+	g_assert_cmpstr(g_mime_object_get_disposition(GMIME_OBJECT(json)), ==, "attachment");
+	g_autofree char *href = g_strdup_printf("<a href=\"cid:%s\">whatsapp-message.json</a>",
+						g_mime_object_get_content_id(GMIME_OBJECT(json)));
+	g_assert_nonnull(strstr(html, href));
+	g_object_unref(msg);
+	wb_msg_free(m);
+}
+
+/* A photo is an attachment of the top multipart/mixed, named in the station's time
+ * (08:00 UTC is 13:30 in Kolkata), listed by name, type and size, without its hash. */
+static void test_media_attachment(void)
+{
+	static const char jpeg[] = "\xff\xd8\xff\xe0 not really a JPEG \xff\xd9";
+	struct wb_msg *m = typed("image", "{\"type\":\"image\",\"image\":{\"id\":\"1\","
+				 "\"caption\":\"সই করা\"}}");
+	m->media = g_bytes_new_static(jpeg, sizeof jpeg - 1);
+	m->media_mime = g_strdup("image/jpeg");
+	g_autoptr(GBytes) b = render_with(m, "NEW", NULL);
+	assert_wire_form(b);
+	GMimeMessage *msg = parse(b);
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Photo: সই করা");
+	GMimeObject *top = g_mime_message_get_mime_part(msg);
+	g_assert_true(g_mime_content_type_is_type(g_mime_object_get_content_type(top), "multipart",
+						  "mixed"));
+	GMimeMultipart *mixed = GMIME_MULTIPART(top);
+	g_assert_cmpint(g_mime_multipart_get_count(mixed), ==, 2);
+	GMimeObject *photo = g_mime_multipart_get_part(mixed, 1);
+	g_assert_cmpstr(g_mime_object_get_disposition(photo), ==, "attachment");
+	g_assert_cmpstr(g_mime_part_get_filename(GMIME_PART(photo)), ==, "photo-20261015-133000.jpg");
+	g_assert_null(g_mime_object_get_content_id(photo));
+	g_autofree char *hex = wb_sha256_hex(jpeg, sizeof jpeg - 1);
+	g_autofree char *desc = g_strdup_printf("photo-20261015-133000.jpg; SHA-256 %s", hex);
+	g_assert_cmpstr(g_mime_part_get_content_description(GMIME_PART(photo)), ==, desc);
+	g_autofree char *plain = part_text(msg, "plain");
+	g_assert_nonnull(strstr(plain, "Attachments:\n- photo-20261015-133000.jpg (image/jpeg, 25 bytes)\n"));
+	g_assert_null(strstr(plain, hex));
+	g_autofree char *html = part_text(msg, "html");
+	g_assert_null(strstr(html, hex));
+	g_assert_null(strstr(html, "<img"));
+	/* The state line, then the caption, then the list. */
+	g_assert_true(strstr(plain, "NEW") < strstr(plain, "সই করা"));
+	g_assert_true(strstr(plain, "সই করা") < strstr(plain, "Attachments:"));
+	g_object_unref(msg);
+	wb_msg_free(m);
+}
+
+/* A reaction names what it is to as the caller says, and never shows the wamid. */
+static void test_reaction(void)
+{
+	struct wb_msg *m = typed("reaction", "{\"type\":\"reaction\",\"reaction\":{\"emoji\":\"👍\","
+				 "\"message_id\":\"wamid.HBgSECRETTARGET\"}}");
+	const char *target = "your message of 15 Oct, 13:30: “Complaint No. 123/2026 <b>”";
+	g_autoptr(GBytes) b = render_with(m, NULL, target);
+	GMimeMessage *msg = parse(b);
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Reaction 👍 to your "
+			"message of 15 Oct, 13:30: “Complaint No. 123/2026 <b>”");
+	g_autofree char *plain = part_text(msg, "plain");
+	g_autofree char *html = part_text(msg, "html");
+	g_autofree char *seen = visible(html);
+	g_assert_nonnull(strstr(plain, "The citizen reacted with 👍 to your message of 15 Oct, 13:30"));
+	g_assert_nonnull(strstr(html, "“Complaint No. 123/2026 &lt;b&gt;”"));
+	g_assert_null(strstr(plain, "wamid.HBgSECRETTARGET"));
+	g_assert_null(strstr(seen, "wamid.HBgSECRETTARGET"));
+	g_object_unref(msg);
+	g_autoptr(GBytes) b2 = render_with(m, NULL, NULL);
+	msg = parse(b2);
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Reaction 👍");
+	g_autofree char *p2 = part_text(msg, "plain");
+	g_assert_nonnull(strstr(p2, "The citizen reacted with 👍 to a message that is not in this "
+				    "complaint's record."));
+	g_assert_null(strstr(p2, "wamid.HBgSECRETTARGET"));
+	g_object_unref(msg);
+	wb_msg_free(m);
+}
+
+/* ---- links ------------------------------------------------------------------------------- */
+
+/* text → its links as "HREF=TEXT" joined by " | ". */
+static const struct { const char *text, *want; } links[] = {
+	{ "see https://example.org/a?b=1&c=2.", "https://example.org/a?b=1&c=2=https://example.org/a?b=1&c=2" },
+	{ "(https://en.wikipedia.org/wiki/Foo_(bar))",
+	  "https://en.wikipedia.org/wiki/Foo_(bar)=https://en.wikipedia.org/wiki/Foo_(bar)" },
+	{ "https://x.in/a), and", "https://x.in/a=https://x.in/a" },
+	{ "visit www.kolkatapolice.gov.in, now", "https://www.kolkatapolice.gov.in=www.kolkatapolice.gov.in" },
+	{ "two: http://a.in and WWW.B.IN!", "http://a.in=http://a.in | https://WWW.B.IN=WWW.B.IN" },
+	{ "HTTPS://EXAMPLE.ORG/X?", "HTTPS://EXAMPLE.ORG/X=HTTPS://EXAMPLE.ORG/X" },
+	{ "*https://x.in/p* _www.y.in_", "https://x.in/p=https://x.in/p" },
+	{ "দেখুন https://x.in/পথ। এখানে", "https://x.in/পথ=https://x.in/পথ" },
+	{ "'https://q.in/a'", "https://q.in/a=https://q.in/a" },
+	{ "“https://q.in/b”", "https://q.in/b=https://q.in/b" },
+	{ "https://a.b/\"onmouseover=\"alert(1)", "https://a.b/=https://a.b/" },
+	{ "https://a.b/<script>alert(1)</script>", "https://a.b/=https://a.b/" },
+	{ "https://\"><script>alert(1)</script>", "" },
+	{ "javascript:alert(1)", "" },
+	{ "JaVaScRiPt:alert('https')", "" },
+	{ "data:text/html;base64,PHNjcmlwdD4=", "" },
+	{ "vbscript:msgbox ftp://x.in file:///etc/passwd mailto:a@b.in", "" },
+	{ "xhttps://a.in foo.www.b.in mail@www.c.in /www.d.in", "" },
+	{ "http:// https://", "" },
+	{ "https://-x.in www.", "" },
+	{ "javascript:https://x.in", "" },
+	{ "", "" },
+};
+
+static char *links_of(const char *text)
+{
+	GString *out = g_string_new(NULL);
+	size_t from = 0, start, end;
+	while (wb_next_link(text, from, &start, &end)) {
+		g_assert_cmpuint(start, >=, from);
+		g_assert_cmpuint(end, >, start);
+		g_autofree char *href = wb_link_href(text + start, end - start);
+		g_string_append_printf(out, "%s%s=%.*s", out->len ? " | " : "", href,
+				       (int)(end - start), text + start);
+		from = end;
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void test_links_table(void)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(links); i++) {
+		g_autofree char *got = links_of(links[i].text);
+		if (strcmp(got, links[i].want) != 0)
+			g_error("links of \"%s\": want \"%s\", got \"%s\"", links[i].text, links[i].want, got);
+	}
+}
+
+/* Over 2000 bytes a URL stays text, and nothing inside it becomes a link either. */
+static void test_links_long(void)
+{
+	GString *url = g_string_new("https://x.in/");
+	while (url->len < 2000)
+		g_string_append(url, "a");
+	g_autofree char *fits = links_of(url->str);
+	g_assert_cmpuint(strlen(fits), ==, 2 * 2000 + 1);
+	g_string_append(url, "b/?u=https://www.evil.in/");
+	g_autofree char *over = links_of(url->str);
+	g_assert_cmpstr(over, ==, "");
+	g_string_free(url, TRUE);
+}
+
+/* In the HTML: anchors built as nodes (escaped href, the URL as written as the visible
+ * text), hostile text makes no markup and no other link; the plain text is unchanged. */
+static void test_links_in_html(void)
+{
+	const char *text = "Fraud site https://kyc.example/login?id=7&ref=\"x\" and www.pay-now.example. "
+			   "<a href=\"javascript:alert(1)\">click</a> javascript:alert(2) "
+			   "https://a.b/\"><script>alert(3)</script>";
+	json_t *s = json_string(text);
+	char *quoted = json_dumps(s, JSON_ENCODE_ANY);
+	struct wb_msg *m = sample("L", quoted);
+	free(quoted);
+	json_decref(s);
+	g_autoptr(GBytes) b = render(m);
+	GMimeMessage *msg = parse(b);
+	g_autofree char *plain = part_text(msg, "plain");
+	g_assert_nonnull(strstr(plain, text));
+	g_autofree char *html = part_text(msg, "html");
+	g_assert_nonnull(strstr(html, "<a href=\"https://kyc.example/login?id=7&amp;ref=\">"
+				      "https://kyc.example/login?id=7&amp;ref=</a>"));
+	g_assert_nonnull(strstr(html, "<a href=\"https://www.pay-now.example\">www.pay-now.example</a>"));
+	g_assert_nonnull(strstr(html, "<a href=\"https://a.b/\">https://a.b/</a>"));
+	g_assert_null(strstr(html, "<script"));
+	g_assert_null(strstr(html, "javascript:alert(1)\">"));
+	g_assert_null(strstr(html, "<a href=\"javascript"));
+	g_assert_nonnull(strstr(html, "&lt;a href=\"javascript:alert(1)\"&gt;click&lt;/a&gt;"));
+	/* Every href of the mail: https or http, or the record's cid. */
+	guint anchors = 0;
+	for (const char *p = strstr(html, "<a href=\""); p; p = strstr(p + 1, "<a href=\"")) {
+		const char *v = p + 9;
+		g_assert_true(g_str_has_prefix(v, "https://") || g_str_has_prefix(v, "cid:"));
+		anchors++;
+	}
+	g_assert_cmpuint(anchors, ==, 4);
+	g_autofree char *seen = visible(html);
+	g_assert_nonnull(strstr(seen, text)); /* every character still there, as written */
+	g_object_unref(msg);
+	wb_msg_free(m);
+}
+
+/* A location's map link: in full, as its own visible text, a link. */
+static void test_map_link(void)
+{
+	struct wb_msg *m = typed("location", "{\"type\":\"location\",\"location\":{\"latitude\":22.5,"
+				 "\"longitude\":88.25,\"name\":\"Gariahat\"}}");
+	g_autoptr(GBytes) b = render(m);
+	GMimeMessage *msg = parse(b);
+	g_assert_cmpstr(g_mime_message_get_subject(msg), ==, "[BHP-2026-000001] Location: Gariahat");
+	g_autofree char *html = part_text(msg, "html");
+	const char *url = "https://www.openstreetmap.org/?mlat=22.5&amp;mlon=88.25#map=18/22.5/88.25";
+	g_autofree char *a = g_strdup_printf("<a href=\"%s\">%s</a>", url, url);
+	g_assert_nonnull(strstr(html, a));
+	g_assert_null(strstr(html, "Open the location on a map"));
+	g_object_unref(msg);
+	wb_msg_free(m);
+}
+
+/* A note: the state line first; its JSON placed like a mail's (no multipart/mixed). */
+static void test_note_state_and_record(void)
+{
+	struct wb_note_in in = {
+		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .station = &station,
+		.ref = "BHP-2026-000001", .thread_root = "wamid.ROOT1",
+		.message_id = "wb-out-8@wa.police.test", .summary = "Sent to the citizen",
+		.when = 1792051200, .title = "Sent", .body = "Body",
+		.json_name = "../whatsapp-request.json", .json = "{\"to\":\"919830111222\"}",
+		.tpl = tpl, .state_line = "REGISTERED as 123/2026 – number delivered <i>",
+	};
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GBytes) b = wb_render_note(&in, &err);
+	g_assert_no_error(err);
+	assert_wire_form(b);
+	GMimeMessage *msg = parse(b);
+	GMimeObject *top = g_mime_message_get_mime_part(msg);
+	g_assert_true(g_mime_content_type_is_type(g_mime_object_get_content_type(top), "multipart",
+						  "alternative"));
+	g_autofree char *plain = part_text(msg, "plain");
+	g_assert_true(g_str_has_prefix(plain, "REGISTERED as 123/2026 – number delivered <i>\n\nSent\n"));
+	g_assert_nonnull(strstr(plain, "Attached: whatsapp-request.json\n"));
+	g_autofree char *html = part_text(msg, "html");
+	g_assert_nonnull(strstr(html, ">REGISTERED as 123/2026 – number delivered &lt;i&gt;</p>"));
+	g_assert_nonnull(strstr(html, "<a href=\"cid:record.wb-out-8@wa.police.test\">"
+				      "whatsapp-request.json</a>"));
+	g_object_unref(msg);
+
+	in.state_line = NULL;
+	in.json = NULL;
+	g_autoptr(GBytes) b2 = wb_render_note(&in, &err);
+	g_assert_no_error(err);
+	msg = parse(b2);
+	g_autofree char *p2 = part_text(msg, "plain");
+	g_assert_true(g_str_has_prefix(p2, "Sent\n"));
+	g_assert_null(strstr(p2, "Attached:"));
+	g_autofree char *h2 = part_text(msg, "html");
+	g_assert_null(strstr(h2, "cid:"));
+	g_object_unref(msg);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -303,6 +662,15 @@ int main(int argc, char **argv)
 	g_test_add_func("/render/json_attachment", test_json_attachment);
 	g_test_add_func("/render/message_id_and_phone", test_message_id_and_phone);
 	g_test_add_func("/render/note", test_note);
+	g_test_add_func("/render/note_state_and_record", test_note_state_and_record);
+	g_test_add_func("/render/state_line", test_state_line);
+	g_test_add_func("/render/quiet_text_mail", test_quiet_text_mail);
+	g_test_add_func("/render/media_attachment", test_media_attachment);
+	g_test_add_func("/render/reaction", test_reaction);
+	g_test_add_func("/render/links/table", test_links_table);
+	g_test_add_func("/render/links/long", test_links_long);
+	g_test_add_func("/render/links/in_html", test_links_in_html);
+	g_test_add_func("/render/links/map", test_map_link);
 	int rc = g_test_run();
 	wb_templates_free(tpl);
 	g_mime_shutdown();

@@ -3,9 +3,11 @@
 #include "view.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define TS 1792051200 /* 2026-10-15 08:00:00 UTC: fallback file names say 20261015-080000 */
+#define TS 1792051200 /* 2026-10-15 08:00:00 UTC: fallback file names say 20261015-133000 */
+#define ZONE "Asia/Kolkata" /* the station's time, in which files are named */
 
 /* An OpenStreetMap link, and a location case with nothing but coordinates: JSON values
  * la, lo (numbers, or strings in quotes) and what the mail must show for them. */
@@ -13,7 +15,7 @@
 #define LOCATION(name, la, lo, show_la, show_lo)                                           \
 	{ .path = "location/" name, .type = "location",                                    \
 	  .json = "{'type':'location','location':{'latitude':" la ",'longitude':" lo "}}", \
-	  .label = "Location", .summary = "Location", .text = "",                          \
+	  .label = "Location", .summary = "Location: " show_la ", " show_lo, .text = "",   \
 	  .details = "Coordinates: " show_la ", " show_lo "\nMap: " OSM(show_la, show_lo),  \
 	  .map_url = OSM(show_la, show_lo) }
 
@@ -194,7 +196,6 @@ static GBytes *media_bytes(enum media_kind k)
 
 struct att_want {
 	const char *filename, *mime;
-	bool inline_image;
 	const char *bytes; /* NULL: the media bytes */
 };
 
@@ -211,6 +212,7 @@ struct view_case {
 #define VOICE_JSON "{'from':'919830770022','id':'wamid.V5','type':'audio','audio':{" \
 	"'mime_type':'audio/ogg; codecs=opus','sha256':'c2hhMjU2','id':'3318402957716630'," \
 	"'voice':true}}"
+#define NOT_IN_RECORD "a message that is not in this complaint's record"
 #define UNSUPPORTED_NOTICE_TAIL ". Ask the citizen to send it again as text, photo, voice " \
 	"note or document. The message object is attached."
 
@@ -233,10 +235,10 @@ static const struct view_case cases[] = {
 	  .json = "{'type':'image','image':{'caption':'<script>alert(1)</script> <b>ছিনতাই</b> & <img src=x onerror=y>',"
 		  "'mime_type':'image/jpeg','sha256':'c2hh','id':'2209184736501928'}}",
 	  .media = JPEG, .mime = "image/jpeg", .label = "Photo",
-	  .summary = "<script>alert(1)</script> <b>ছিনতাই</b> & <img src=x onerror=y>",
+	  .summary = "Photo: <script>alert(1)</script> <b>ছিনতাই</b> & <img src=x onerror=y>",
 	  .text = "<script>alert(1)</script> <b>ছিনতাই</b> & <img src=x onerror=y>", .details = "",
 	  .is_media = true, .n_att = 1,
-	  .att = { { "photo-20261015-080000.jpg", "image/jpeg", true, NULL } } },
+	  .att = { { "photo-20261015-133000.jpg", "image/jpeg", NULL } } },
 	{ .path = "image/not_fetched", .type = "image",
 	  .json = "{'type':'image','image':{'mime_type':'image/jpeg','id':'2209184736501929'}}",
 	  .media = NO_MEDIA, .label = "Photo", .summary = "Photo", .text = "", .details = "",
@@ -245,7 +247,7 @@ static const struct view_case cases[] = {
 	  .is_media = true },
 	{ .path = "image/fetch_failed", .type = "image",
 	  .json = "{'type':'image','image':{'caption':'দেখুন','id':'2209184736501930'}}",
-	  .media = FETCH_FAILED, .label = "Photo", .summary = "দেখুন", .text = "দেখুন", .details = "",
+	  .media = FETCH_FAILED, .label = "Photo", .summary = "Photo: দেখুন", .text = "দেখুন", .details = "",
 	  .notice = "The photo could not be fetched from WhatsApp (HTTP 404 from the media URL). "
 		    "Media id 2209184736501930; the message object is attached.",
 	  .is_media = true },
@@ -253,63 +255,63 @@ static const struct view_case cases[] = {
 	  .media = OGG42, .mime = "audio/ogg; codecs=opus",
 	  .label = "Voice message (0:42)", .summary = "Voice message (0:42)", .text = "", .details = "",
 	  .is_media = true, .n_att = 1,
-	  .att = { { "voice-20261015-080000.ogg", "audio/ogg; codecs=opus", false, NULL } } },
+	  .att = { { "voice-20261015-133000.ogg", "audio/ogg; codecs=opus", NULL } } },
 	{ .path = "audio/voice_without_duration", .type = "audio", .json = VOICE_JSON,
 	  .media = NOT_OGG, .mime = "audio/ogg; codecs=opus",
 	  .label = "Voice message", .summary = "Voice message", .text = "", .details = "",
 	  .is_media = true, .n_att = 1,
-	  .att = { { "voice-20261015-080000.ogg", "audio/ogg; codecs=opus", false, NULL } } },
+	  .att = { { "voice-20261015-133000.ogg", "audio/ogg; codecs=opus", NULL } } },
 	{ .path = "audio/file", .type = "audio",
 	  .json = "{'type':'audio','audio':{'mime_type':'audio/mpeg','id':'1','voice':false}}",
 	  .media = MP3, .mime = "audio/mpeg", .label = "Audio", .summary = "Audio", .text = "",
 	  .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "audio-20261015-080000.mp3", "audio/mpeg", false, NULL } } },
+	  .att = { { "audio-20261015-133000.mp3", "audio/mpeg", NULL } } },
 	{ .path = "audio/file_ogg", .type = "audio",
 	  .json = "{'type':'audio','audio':{'mime_type':'audio/ogg','id':'1'}}",
 	  .media = OGG75, .mime = "audio/ogg", .label = "Audio (1:15)", .summary = "Audio (1:15)",
 	  .text = "", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "audio-20261015-080000.ogg", "audio/ogg", false, NULL } } },
+	  .att = { { "audio-20261015-133000.ogg", "audio/ogg", NULL } } },
 	{ .path = "video", .type = "video",
 	  .json = "{'type':'video','video':{'caption':'Rash driving\\nbus WB-19 0042','mime_type':'video/mp4','id':'4'}}",
-	  .media = MP4, .mime = "video/mp4", .label = "Video", .summary = "Rash driving",
+	  .media = MP4, .mime = "video/mp4", .label = "Video", .summary = "Video: Rash driving",
 	  .text = "Rash driving\nbus WB-19 0042", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "video-20261015-080000.mp4", "video/mp4", false, NULL } } },
+	  .att = { { "video-20261015-133000.mp4", "video/mp4", NULL } } },
 	{ .path = "document/bengali_name", .type = "document",
 	  .json = "{'type':'document','document':{'caption':'FIR copy','filename':'অভিযোগ.pdf',"
 		  "'mime_type':'application/pdf','id':'5'}}",
-	  .media = PDF, .mime = "application/pdf", .label = "Document: অভিযোগ.pdf", .summary = "FIR copy",
+	  .media = PDF, .mime = "application/pdf", .label = "Document: অভিযোগ.pdf", .summary = "Document: FIR copy",
 	  .text = "FIR copy", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "অভিযোগ.pdf", "application/pdf", false, NULL } } },
+	  .att = { { "অভিযোগ.pdf", "application/pdf", NULL } } },
 	{ .path = "document/no_name", .type = "document",
 	  .json = "{'type':'document','document':{'mime_type':'application/pdf','id':'5'}}",
 	  .media = PDF, .mime = "application/pdf", .label = "Document (no file name)",
 	  .summary = "Document (no file name)", .text = "", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "document-20261015-080000.pdf", "application/pdf", false, NULL } } },
+	  .att = { { "document-20261015-133000.pdf", "application/pdf", NULL } } },
 	/* A NUL inside the name (JSON \u0000) is dropped, never cuts the name short. */
 	{ .path = "document/nul_in_name", .type = "document",
 	  .json = "{'type':'document','document':{'filename':'FIR\\u0000.pdf\\u0000.exe','mime_type':'text/plain','id':'5'}}",
 	  .media = TXT, .mime = "text/plain", .label = "Document: FIR.pdf.exe",
 	  .summary = "Document: FIR.pdf.exe", .text = "", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "FIR.pdf.exe", "text/plain", false, NULL } } },
+	  .att = { { "FIR.pdf.exe", "text/plain", NULL } } },
 	{ .path = "document/only_nul", .type = "document",
 	  .json = "{'type':'document','document':{'filename':'\\u0000','mime_type':'text/plain','id':'5'}}",
 	  .media = TXT, .mime = "text/plain", .label = "Document (no file name)",
 	  .summary = "Document (no file name)", .text = "", .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "document-20261015-080000.txt", "text/plain", false, NULL } } },
+	  .att = { { "document-20261015-133000.txt", "text/plain", NULL } } },
 	{ .path = "document/path_and_newline_in_name", .type = "document",
 	  .json = "{'type':'document','document':{'filename':'C:\\\\Users\\\\x\\\\..\\\\bad\\r\\nname<1>.pdf','id':'5'}}",
 	  .media = PDF, .mime = "application/pdf", .label = "Document: bad name_1_.pdf",
 	  .summary = "Document: bad name_1_.pdf", .text = "", .details = "", .is_media = true,
-	  .n_att = 1, .att = { { "bad name_1_.pdf", "application/pdf", false, NULL } } },
+	  .n_att = 1, .att = { { "bad name_1_.pdf", "application/pdf", NULL } } },
 	{ .path = "sticker", .type = "sticker",
 	  .json = "{'type':'sticker','sticker':{'mime_type':'image/webp','id':'6','animated':false}}",
 	  .media = WEBP, .mime = "image/webp", .label = "Sticker", .summary = "Sticker", .text = "",
 	  .details = "", .is_media = true, .n_att = 1,
-	  .att = { { "sticker-20261015-080000.webp", "image/webp", true, NULL } } },
+	  .att = { { "sticker-20261015-133000.webp", "image/webp", NULL } } },
 	{ .path = "location/place", .type = "location",
 	  .json = "{'type':'location','location':{'address':'Rashbehari Ave, Kolkata 700019',"
 		  "'latitude':22.5187,'longitude':88.3656,'name':'গড়িয়াহাট মোড়','url':'https://maps.example/p'}}",
-	  .label = "Location", .summary = "গড়িয়াহাট মোড়", .text = "গড়িয়াহাট মোড়",
+	  .label = "Location", .summary = "Location: গড়িয়াহাট মোড়", .text = "গড়িয়াহাট মোড়",
 	  .details = "Place: গড়িয়াহাট মোড়\nAddress: Rashbehari Ave, Kolkata 700019\n"
 		     "Coordinates: 22.5187, 88.3656\nMap: " OSM("22.5187", "88.3656"),
 	  .map_url = OSM("22.5187", "88.3656") },
@@ -331,68 +333,68 @@ static const struct view_case cases[] = {
 	  .notice = "The location has no usable coordinates." },
 	{ .path = "location/out_of_range", .type = "location",
 	  .json = "{'type':'location','location':{'latitude':95,'longitude':'east','address':'Somewhere'}}",
-	  .label = "Location", .summary = "Somewhere", .text = "Somewhere",
+	  .label = "Location", .summary = "Location: Somewhere", .text = "Somewhere",
 	  .details = "Address: Somewhere", .notice = "The location has no usable coordinates." },
 	{ .path = "contacts/two_cards", .type = "contacts",
 	  .json = "{'type':'contacts','contacts':[{'name':{'formatted_name':'Sourav Das','first_name':'Sourav',"
 		  "'last_name':'Das'},'phones':[{'phone':'+91 98300 77044','wa_id':'919830077044','type':'CELL'}],"
 		  "'emails':[{'email':'s.das@example.org'}],'org':{'company':'Das, Sen; Partners'}},"
 		  "{'name':{'formatted_name':'পাড়ার ক্লাব'},'addresses':[{'city':'Kolkata'}]}]}",
-	  .label = "2 contact cards", .summary = "2 contact cards", .text = "",
+	  .label = "2 contact cards", .summary = "Contacts: Sourav Das, পাড়ার ক্লাব", .text = "",
 	  .details = "Contact: Sourav Das, +91 98300 77044\nContact: পাড়ার ক্লাব", .n_att = 2,
-	  .att = { { "contact-1.vcf", "text/vcard; charset=utf-8", false,
+	  .att = { { "contact-1.vcf", "text/vcard; charset=utf-8",
 		     "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Sourav Das\r\nN:Das;Sourav;;;\r\n"
 		     "TEL:+91 98300 77044\r\nEMAIL:s.das@example.org\r\nORG:Das\\, Sen\\; Partners\r\n"
 		     "END:VCARD\r\n" },
-		   { "contact-2.vcf", "text/vcard; charset=utf-8", false,
+		   { "contact-2.vcf", "text/vcard; charset=utf-8",
 		     "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:পাড়ার ক্লাব\r\nN:;;;;\r\nEND:VCARD\r\n" } } },
 	{ .path = "contacts/one_card", .type = "contacts",
 	  .json = "{'type':'contacts','contacts':[{'name':{'formatted_name':'A\\r\\nB: C'},'phones':[{'phone':'100'}]}]}",
-	  .label = "Contact card", .summary = "Contact card", .text = "", .details = "Contact: A B: C, 100",
+	  .label = "Contact card", .summary = "Contact: A B: C", .text = "", .details = "Contact: A B: C, 100",
 	  .n_att = 1,
-	  .att = { { "contact-1.vcf", "text/vcard; charset=utf-8", false,
+	  .att = { { "contact-1.vcf", "text/vcard; charset=utf-8",
 		     "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A B: C\r\nN:;;;;\r\nTEL:100\r\nEND:VCARD\r\n" } } },
 	{ .path = "interactive/button_reply", .type = "interactive",
 	  .json = "{'type':'interactive','context':{'id':'wamid.OUT'},'interactive':{'type':'button_reply',"
 		  "'button_reply':{'id':'visit-yes','title':'হ্যাঁ, আসতে পারি'}}}",
-	  .label = "Reply to a menu", .summary = "হ্যাঁ, আসতে পারি", .text = "হ্যাঁ, আসতে পারি",
+	  .label = "Reply to a menu", .summary = "Reply to a menu: হ্যাঁ, আসতে পারি", .text = "হ্যাঁ, আসতে পারি",
 	  .details = "Choice id: visit-yes" },
 	{ .path = "interactive/list_reply", .type = "interactive",
 	  .json = "{'type':'interactive','interactive':{'type':'list_reply','list_reply':{'id':'cat-7',"
 		  "'title':'Vehicle theft','description':'Car, scooter, bicycle'}}}",
-	  .label = "Reply to a menu", .summary = "Vehicle theft", .text = "Vehicle theft",
+	  .label = "Reply to a menu", .summary = "Reply to a menu: Vehicle theft", .text = "Vehicle theft",
 	  .details = "Description: Car, scooter, bicycle\nChoice id: cat-7" },
 	{ .path = "interactive/nfm_reply", .type = "interactive",
 	  .json = "{'type':'interactive','interactive':{'type':'nfm_reply','nfm_reply':{'name':'flow',"
 		  "'body':'Sent','response_json':'{\\'area\\':\\'Ballygunge\\'}'}}}",
-	  .label = "Form reply", .summary = "Sent", .text = "Sent",
+	  .label = "Form reply", .summary = "Form reply: Sent", .text = "Sent",
 	  .details = "Form answers: {\"area\":\"Ballygunge\"}" },
 	{ .path = "button", .type = "button",
 	  .json = "{'type':'button','button':{'payload':'CALL_ME_BACK','text':'Please call me'}}",
-	  .label = "Button reply", .summary = "Please call me", .text = "Please call me",
+	  .label = "Button reply", .summary = "Button reply: Please call me", .text = "Please call me",
 	  .details = "Button payload: CALL_ME_BACK" },
 	{ .path = "reaction/emoji", .type = "reaction",
 	  .json = "{'type':'reaction','reaction':{'message_id':'wamid.OUT1','emoji':'\\ud83d\\ude4f'}}",
 	  .label = "Reaction 🙏", .summary = "Reaction 🙏",
-	  .text = "The citizen reacted with 🙏.", .details = "To WhatsApp message: wamid.OUT1" },
+	  .text = "The citizen reacted with 🙏 to " NOT_IN_RECORD ".", .details = "" },
 	{ .path = "reaction/removed", .type = "reaction",
 	  .json = "{'type':'reaction','reaction':{'message_id':'wamid.OUT1','emoji':''}}",
 	  .label = "Reaction removed", .summary = "Reaction removed",
-	  .text = "The citizen removed a reaction.", .details = "To WhatsApp message: wamid.OUT1" },
+	  .text = "The citizen removed their reaction to " NOT_IN_RECORD ".", .details = "" },
 	{ .path = "reaction/removed_no_emoji_key", .type = "reaction",
 	  .json = "{'type':'reaction','reaction':{'message_id':'wamid.OUT1'}}",
 	  .label = "Reaction removed", .summary = "Reaction removed",
-	  .text = "The citizen removed a reaction.", .details = "To WhatsApp message: wamid.OUT1" },
+	  .text = "The citizen removed their reaction to " NOT_IN_RECORD ".", .details = "" },
 	{ .path = "order", .type = "order",
 	  .json = "{'type':'order','order':{'catalog_id':'880','text':'Two copies of the FIR',"
 		  "'product_items':[{'product_retailer_id':'fir','quantity':2,'item_price':10,'currency':'INR'},"
 		  "{'product_retailer_id':'post','quantity':1,'item_price':25.5,'currency':'INR'}]}}",
-	  .label = "Order", .summary = "Two copies of the FIR", .text = "Two copies of the FIR",
+	  .label = "Order", .summary = "Order: Two copies of the FIR", .text = "Two copies of the FIR",
 	  .details = "Items: 2" },
 	{ .path = "system", .type = "system",
 	  .json = "{'type':'system','system':{'body':'User A changed from 919830770022 to 919830770099',"
 		  "'new_wa_id':'919830770099','type':'user_changed_number'}}",
-	  .label = "System notice", .summary = "User A changed from 919830770022 to 919830770099",
+	  .label = "System notice", .summary = "System notice: User A changed from 919830770022 to 919830770099",
 	  .text = "User A changed from 919830770022 to 919830770099", .details = "" },
 	{ .path = "unsupported/with_errors", .type = "unsupported",
 	  .json = "{'type':'unsupported','errors':[{'code':131051,'title':'Message type unknown',"
@@ -442,7 +444,7 @@ static void test_view_case(gconstpointer data)
 	}
 	if (c->media == FETCH_FAILED)
 		media.error = "HTTP 404 from the media URL";
-	struct wb_view *v = wb_view_build(c->type, json, c->media == NO_MEDIA ? NULL : &media, TS);
+	struct wb_view *v = wb_view_build(c->type, json, c->media == NO_MEDIA ? NULL : &media, TS, ZONE);
 	g_assert_nonnull(v);
 	assert_view_invariants(v);
 	g_assert_cmpstr(v->label, ==, c->label);
@@ -458,7 +460,6 @@ static void test_view_case(gconstpointer data)
 		const struct att_want *w = &c->att[i];
 		g_assert_cmpstr(a->filename, ==, w->filename);
 		g_assert_cmpstr(a->mime_type, ==, w->mime);
-		g_assert_cmpint(a->inline_image, ==, w->inline_image);
 		gsize len;
 		const char *d = g_bytes_get_data(a->data, &len);
 		if (w->bytes) {
@@ -479,7 +480,7 @@ static void test_media_hash(void)
 	g_autoptr(GBytes) b = media_bytes(PDF);
 	g_autofree char *json = J("{'type':'document','document':{'filename':'x.pdf'}}");
 	struct wb_media_in media = { .data = b, .mime_type = "application/pdf" };
-	struct wb_view *v = wb_view_build("document", json, &media, TS);
+	struct wb_view *v = wb_view_build("document", json, &media, TS, ZONE);
 	g_assert_cmpuint(v->attachments->len, ==, 1);
 	const struct wb_attachment *a = v->attachments->pdata[0];
 	gsize len;
@@ -491,30 +492,216 @@ static void test_media_hash(void)
 	/* No MIME type from the fetch: application/octet-stream and a .bin fallback name. */
 	media.mime_type = NULL;
 	g_autofree char *json2 = J("{'type':'image','image':{}}");
-	v = wb_view_build("image", json2, &media, TS);
+	v = wb_view_build("image", json2, &media, TS, ZONE);
 	a = v->attachments->pdata[0];
 	g_assert_cmpstr(a->mime_type, ==, "application/octet-stream");
-	g_assert_cmpstr(a->filename, ==, "photo-20261015-080000.bin");
-	g_assert_false(a->inline_image);
+	g_assert_cmpstr(a->filename, ==, "photo-20261015-133000.bin");
 	wb_view_free(v);
 }
 
-/* Subjects are cut at 78 characters, never inside a conjunct. */
-static void test_long_summary(void)
+/* ---- subjects ------------------------------------------------------------------------------ */
+
+static char *repeat(const char *head, const char *unit, int n)
 {
-	GString *body = g_string_new("অ");
-	for (int i = 0; i < 60; i++)
-		g_string_append(body, "ক্ষ");
-	g_autofree char *json = g_strdup_printf("{\"type\":\"text\",\"text\":{\"body\":\"%s\"}}", body->str);
-	struct wb_view *v = wb_view_build("text", json, NULL, TS);
+	GString *s = g_string_new(head);
+	for (int i = 0; i < n; i++)
+		g_string_append(s, unit);
+	return g_string_free(s, FALSE);
+}
+
+static struct wb_view *text_view(const char *type, const char *field, const char *text)
+{
+	json_t *o = json_pack("{s:s, s:{s:s}}", "type", type, type, field, text);
+	char *json = json_dumps(o, 0);
+	struct wb_view *v = wb_view_build(type, json, NULL, TS, ZONE);
+	free(json);
+	json_decref(o);
 	assert_view_invariants(v);
-	g_assert_cmpstr(v->text, ==, body->str);
-	/* 1 + 3k characters end on a boundary: 1 + 3 * 25 = 76 is the longest within 78. */
-	g_assert_cmpuint(g_utf8_strlen(v->summary, -1), ==, 76);
-	g_assert_true(g_str_has_prefix(body->str, v->summary));
-	g_assert_true(g_str_has_suffix(v->summary, "ক্ষ"));
+	return v;
+}
+
+/* A cut summary is whole grapheme clusters of the text, then "…"; want_chars counts
+ * them with the "…". */
+static void assert_cut(const char *summary, const char *prefix, const char *text,
+		       glong want_chars)
+{
+	g_assert_true(g_str_has_suffix(summary, "…"));
+	g_assert_cmpint(g_utf8_strlen(summary, -1), ==, want_chars);
+	g_assert_true(g_str_has_prefix(summary, prefix));
+	g_autofree char *kept = g_strndup(summary + strlen(prefix),
+					  strlen(summary) - strlen(prefix) - strlen("…"));
+	g_assert_true(g_str_has_prefix(text, kept));
+	/* What follows the cut in the text starts a new cluster: not a mark, ZWJ or virama's
+	 * partner, nor the second half of a flag. */
+	const char *next = text + strlen(kept);
+	gunichar c = g_utf8_get_char(next), before = g_utf8_get_char(g_utf8_prev_char(next));
+	g_assert_true(g_unichar_type(c) != G_UNICODE_NON_SPACING_MARK &&
+		      g_unichar_type(c) != G_UNICODE_SPACING_MARK);
+	g_assert_true(c != 0x200D && before != 0x200D && before != 0x09CD && before != 0x094D);
+}
+
+/* Cut at 78 characters with "…", at a grapheme boundary: a Bengali conjunct (ক্ষ), an
+ * emoji ZWJ family, a Devanagari conjunct (स्त्री) and flags stay whole. */
+static void test_summary_cut_graphemes(void)
+{
+	const struct { const char *head, *unit; int n; glong want; } tab[] = {
+		{ "অ", "ক্ষ", 60, 1 + 3 * 25 + 1 },     /* 77 allowed before "…": 76 */
+		{ "x", "👩‍👩‍👧‍👦", 20, 1 + 7 * 10 + 1 }, /* 7 code points a family */
+		{ "अ", "स्त्री", 20, 1 + 6 * 12 + 1 },
+		{ "x", "🇮🇳", 50, 1 + 2 * 38 + 1 },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(tab); i++) {
+		g_autofree char *text = repeat(tab[i].head, tab[i].unit, tab[i].n);
+		struct wb_view *v = text_view("text", "body", text);
+		assert_cut(v->summary, "", text, tab[i].want);
+		wb_view_free(v);
+		/* The same after a kind's word. */
+		v = text_view("image", "caption", text);
+		g_assert_true(g_str_has_prefix(v->summary, "Photo: "));
+		g_assert_true(g_str_has_suffix(v->summary, "…"));
+		g_assert_cmpuint(g_utf8_strlen(v->summary, -1), <=, 78);
+		wb_view_free(v);
+	}
+}
+
+/* What fits is whole, without "…"; one more character and it is cut; words are not
+ * shortened into other words ("9.30" never reads "9.3…"). */
+static void test_summary_fits_and_words(void)
+{
+	g_autofree char *fits = g_strnfill(78, 'a'), *over = g_strnfill(79, 'a');
+	struct wb_view *v = text_view("text", "body", fits);
+	g_assert_cmpstr(v->summary, ==, fits);
 	wb_view_free(v);
-	g_string_free(body, TRUE);
+	v = text_view("text", "body", over);
+	assert_cut(v->summary, "", over, 78);
+	wb_view_free(v);
+	/* Only the first line: the rest of a text is not a cut. */
+	v = text_view("text", "body", "Scooter stolen\nnear the market, at 9.30 pm");
+	g_assert_cmpstr(v->summary, ==, "Scooter stolen");
+	wb_view_free(v);
+
+	const char *words = "Please come quickly to the market near the Gariahat crossing at night, "
+			    "at 9.30 pm, the men are back";
+	v = text_view("text", "body", words); /* 77 characters end in "9.3" */
+	g_assert_cmpstr(v->summary, ==, "Please come quickly to the market near the Gariahat crossing "
+			"at night, at…");
+	wb_view_free(v);
+	const char *bn = "আমার স্কুটার গড়িয়াহাট মোড়ের কাছে বাজারের সামনে থেকে চুরি হয়ে গেছে, "
+			 "দয়া করে তাড়াতাড়ি ব্যবস্থা নিন";
+	v = text_view("text", "body", bn);
+	g_autofree char *kept = g_strndup(v->summary, strlen(v->summary) - strlen("…"));
+	g_assert_true(g_str_has_prefix(bn, kept));
+	g_assert_true(bn[strlen(kept)] == ' '); /* cut between words */
+	wb_view_free(v);
+}
+
+/* Hostile text: a cluster longer than the subject (a base with 300 marks), bidi
+ * overrides, controls and a header injection stay one clean line of at most 78. */
+static void test_summary_hostile(void)
+{
+	g_autofree char *zalgo = repeat("e", "\u0301", 300);
+	const char *texts[] = { zalgo, "a\u202Eexe.pdf\u202C and more", "Help\rBcc: x@evil.test",
+				"\u200D\u200D\u09CD", "👍🏽" };
+	for (size_t i = 0; i < G_N_ELEMENTS(texts); i++) {
+		const char *types[] = { "text", "image" };
+		for (size_t t = 0; t < G_N_ELEMENTS(types); t++) {
+			struct wb_view *v = text_view(types[t], t ? "caption" : "body", texts[i]);
+			g_assert_null(strstr(v->summary, "\u202E"));
+			g_assert_cmpuint(g_utf8_strlen(v->summary, -1), <=, 78);
+			wb_view_free(v);
+		}
+	}
+}
+
+/* Every kind of message that is not plain text says its kind in the subject. */
+static void test_summary_kinds(void)
+{
+	const struct { const char *type, *json, *want; } tab[] = {
+		{ "text", "{'type':'text','context':{'forwarded':true},'text':{'body':'KYC blocked\\nclick'}}",
+		  "Forwarded: KYC blocked" },
+		{ "text", "{'type':'text','context':{'frequently_forwarded':true},'text':{'body':'x'}}",
+		  "Forwarded: x" },
+		{ "text", "{'type':'text','context':{'forwarded':false},'text':{'body':'mine'}}", "mine" },
+		{ "image", "{'type':'image','image':{'caption':'Signed\\nsecond'}}", "Photo: Signed" },
+		{ "image", "{'type':'image','image':{}}", "Photo" },
+		{ "video", "{'type':'video','video':{'caption':'bus'}}", "Video: bus" },
+		{ "document", "{'type':'document','document':{'filename':'a.pdf'}}", "Document: a.pdf" },
+		{ "document", "{'type':'document','document':{'filename':'a.pdf','caption':'FIR'}}",
+		  "Document: FIR" },
+		{ "sticker", "{'type':'sticker','sticker':{}}", "Sticker" },
+		{ "location", "{'type':'location','location':{'latitude':22.5,'longitude':88.25}}",
+		  "Location: 22.5, 88.25" },
+		{ "location", "{'type':'location','location':{'address':'Rashbehari Ave'}}",
+		  "Location: Rashbehari Ave" },
+		{ "location", "{'type':'location','location':{}}", "Location" },
+		{ "contacts", "{'type':'contacts','contacts':[{'name':{'formatted_name':'Rina'}}]}",
+		  "Contact: Rina" },
+		{ "reaction", "{'type':'reaction','reaction':{'emoji':'👍','message_id':'wamid.X'}}",
+		  "Reaction 👍" },
+		{ "system", "{'type':'system','system':{'body':'changed'}}", "System notice: changed" },
+		{ "order", "{'type':'order','order':{'text':'two'}}", "Order: two" },
+		{ "button", "{'type':'button','button':{'text':'Call'}}", "Button reply: Call" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(tab); i++) {
+		g_autofree char *json = J(tab[i].json);
+		struct wb_view *v = wb_view_build(tab[i].type, json, NULL, TS, ZONE);
+		assert_view_invariants(v);
+		g_assert_cmpstr(v->summary, ==, tab[i].want);
+		wb_view_free(v);
+	}
+}
+
+/* A reaction names its target as the caller describes it; never the wamid. */
+static void test_reaction_target(void)
+{
+	g_autofree char *json = J("{'type':'reaction','reaction':{'emoji':'👍','message_id':'wamid.HBgSECRET'}}");
+	struct wb_view *v = wb_view_build("reaction", json, NULL, TS, ZONE);
+	g_assert_null(strstr(v->text, "wamid"));
+	g_assert_null(strstr(v->details, "wamid"));
+	wb_view_set_reaction_target(v, "your message of 15 Oct, 13:30: “Complaint No. 123/2026”");
+	g_assert_cmpstr(v->text, ==, "The citizen reacted with 👍 to your message of 15 Oct, 13:30: "
+			"“Complaint No. 123/2026”.");
+	g_assert_cmpstr(v->summary, ==, "Reaction 👍 to your message of 15 Oct, 13:30: “Complaint No. "
+			"123/2026”");
+	/* A long target is cut with "…"; a hostile one stays one line. */
+	g_autofree char *long_target = repeat("the citizen's photo of 15 Oct, 13:30: ", "অভিযোগ ", 40);
+	wb_view_set_reaction_target(v, long_target);
+	assert_view_invariants(v);
+	g_assert_true(g_str_has_prefix(v->summary, "Reaction 👍 to the citizen's photo"));
+	g_assert_true(g_str_has_suffix(v->summary, "…"));
+	wb_view_set_reaction_target(v, "x\r\nBcc: evil@example.org\u202E");
+	assert_view_invariants(v);
+	g_assert_cmpstr(v->summary, ==, "Reaction 👍 to x Bcc: evil@example.org");
+	wb_view_free(v);
+	/* Not a reaction: nothing changes. */
+	g_autofree char *tj = J("{'type':'text','text':{'body':'hello'}}");
+	v = wb_view_build("text", tj, NULL, TS, ZONE);
+	wb_view_set_reaction_target(v, "something");
+	g_assert_cmpstr(v->text, ==, "hello");
+	g_assert_cmpstr(v->summary, ==, "hello");
+	wb_view_free(v);
+}
+
+/* Files without a name of their own are named in the station's time; UTC without a
+ * zone or with one that does not exist. */
+static void test_file_time_zone(void)
+{
+	g_autoptr(GBytes) b = media_bytes(JPEG);
+	g_autofree char *json = J("{'type':'image','image':{}}");
+	struct wb_media_in media = { .data = b, .mime_type = "image/jpeg" };
+	const struct { const char *zone, *want; } tab[] = {
+		{ "Asia/Kolkata", "photo-20261015-133000.jpg" },
+		{ "America/New_York", "photo-20261015-040000.jpg" },
+		{ NULL, "photo-20261015-080000.jpg" },
+		{ "Not/A_Zone", "photo-20261015-080000.jpg" },
+		{ "../../etc/passwd", "photo-20261015-080000.jpg" },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(tab); i++) {
+		struct wb_view *v = wb_view_build("image", json, &media, TS, tab[i].zone);
+		const struct wb_attachment *a = v->attachments->pdata[0];
+		g_assert_cmpstr(a->filename, ==, tab[i].want);
+		wb_view_free(v);
+	}
 }
 
 /* ---- wb_safe_filename ---------------------------------------------------------------------- */
@@ -816,7 +1003,12 @@ int main(int argc, char **argv)
 		g_test_add_data_func(path, &cases[i], test_view_case);
 	}
 	g_test_add_func("/view/media_hash", test_media_hash);
-	g_test_add_func("/view/long_summary", test_long_summary);
+	g_test_add_func("/view/summary/cut_graphemes", test_summary_cut_graphemes);
+	g_test_add_func("/view/summary/fits_and_words", test_summary_fits_and_words);
+	g_test_add_func("/view/summary/hostile", test_summary_hostile);
+	g_test_add_func("/view/summary/kinds", test_summary_kinds);
+	g_test_add_func("/view/reaction_target", test_reaction_target);
+	g_test_add_func("/view/file_time_zone", test_file_time_zone);
 	g_test_add_func("/view/safe_filename/table", test_safe_filename_table);
 	g_test_add_func("/view/safe_filename/long", test_safe_filename_long);
 	g_test_add_func("/view/safe_filename/bidi", test_safe_filename_bidi);
