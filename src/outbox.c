@@ -9,6 +9,7 @@
  * record but never the citizen's message. */
 #include "outbox.h"
 #include "deliver.h"
+#include "duty.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "util.h"
@@ -277,7 +278,8 @@ struct note_words {
 
 static GBytes *render_note(const struct wb_config *cfg, const struct wb_templates *tpl,
 			   const struct wb_station *st, const struct wb_outbox *o,
-			   const char *msgid, const struct note_words *w, GError **error)
+			   const char *msgid, const struct note_words *w, const char *state,
+			   GError **error)
 {
 	g_autofree char *reply_to = wb_reply_address(cfg->replies_address, cfg->token_secret,
 						     o->ref, cfg->domain);
@@ -298,7 +300,7 @@ static GBytes *render_note(const struct wb_config *cfg, const struct wb_template
 		.summary = w->summary, .when = wb_now(), .title = w->title, .body = body,
 		.sent_label = "The message, exactly as the citizen gets it:", .sent = sent,
 		.json_name = json ? "whatsapp-request.json" : NULL, .json = json ? o->request : NULL,
-		.headers = headers, .tpl = tpl,
+		.headers = headers, .tpl = tpl, .state_line = state,
 	};
 	return wb_render_note(&in, error);
 }
@@ -497,7 +499,15 @@ static bool note_one(const struct wb_config *cfg, struct wb_store *store,
 	enum note_kind kind = pick_note(o, &w, &summary);
 	const char *mail_id = kind == NOTE_RECORD ? sent_id : kind == NOTE_NOTICE ? msgid : NULL;
 	if (mail_id) {
-		GBytes *mail = render_note(cfg, tpl, st, o, mail_id, &w, &e);
+		/* Where the complaint stands now, first in the note as in every mail of it. */
+		g_autoptr(wb_duty_case) c = wb_store_duty_case(store, o->complaint_id, &e);
+		g_autofree char *state = c ? wb_duty_state_line(cfg, st, c, wb_now()) : NULL;
+		if (!c) {
+			g_warning("outbox %" G_GINT64_FORMAT ": the complaint's state cannot be read "
+				  "for the note: %s", id, e->message);
+			g_clear_error(&e);
+		}
+		GBytes *mail = render_note(cfg, tpl, st, o, mail_id, &w, state, &e);
 		if (!mail)
 			goto broken;
 		g_ptr_array_add(keep, mail);
