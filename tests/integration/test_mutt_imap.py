@@ -1,6 +1,7 @@
 """A real mail client reads the mailbox: mutt, in a tmux terminal, against the private
-Dovecot over IMAP, shows a Bengali photo complaint with its decoded subject, sender and
-attachment names (the photo and a document with a Bengali file name)."""
+Dovecot over IMAP, shows a Bengali photo complaint with its decoded subject and sender,
+the complaint's state line first in the body, and the attachments by name (the photo
+named in station time, a document with a Bengali file name)."""
 
 import base64
 import os
@@ -59,7 +60,8 @@ def test(t):
 
     home = tempfile.mkdtemp(prefix="wbm.")
     rc = W.imap_muttrc(home, "bhowanipore",
-                       "set read_only=yes\nset index_format='%4C %-30.30L %s'\n")
+                       "set read_only=yes\nset index_format='%4C %-30.30L %s'\n"
+                       "set attach_format='%I|%F|%m/%M'\n")
     sock = "wbmutt%d" % os.getpid()
     env = "env HOME=%s LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color" % home
     subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "220", "-y", "50",
@@ -72,15 +74,32 @@ def test(t):
         t.ok("অনিতা মুখার্জি" in index, "mutt's index shows the decoded sender", index)
         t.ok("Document: অভিযোগপত্র.pdf" in index, "the document's subject shows its Bengali name",
              index)
-        # Open the attachment list of the photo mail, then of the document mail.
+        # The photo mail in the pager: the state line is the first line of the body,
+        # before the caption; the photo is an attachment, the JSON prints no banner.
+        subprocess.run(["tmux", "-L", sock, "send-keys", "Enter"], check=True)
+        page = W.tmux_showing(sock, "NOT REGISTERED", "Attachment #")
+        body = [ln.strip() for ln in page[page.find("[-- Attachment #1"):].splitlines()
+                if ln.strip() and not ln.startswith("[--")]
+        t.ok(body[:2] == ["NOT REGISTERED – reply to this mail with the complaint number.",
+                          "চুরির অভিযোগ – সই করা"],
+             "mutt's pager shows the state line first, then the citizen's caption", page)
+        banners = [ln for ln in page.splitlines() if "Attachment #" in ln]
+        t.ok(any("photo-20261015-133000.jpg" in ln for ln in banners) and
+             not any("whatsapp-message.json" in ln for ln in banners),
+             "the photo is an attachment named in station time; the JSON stays out of the "
+             "way", banners)
+        # Its attachment list: the photo with disposition attachment, and the JSON.
         subprocess.run(["tmux", "-L", sock, "send-keys", "v"], check=True)
-        atts = W.tmux_showing(sock, ".jpg", "[image/jpeg", "whatsapp-message.json")
-        t.ok(".jpg" in atts and "[image/jpeg" in atts and "whatsapp-message.json" in atts,
-             "the photo mail lists the photo and the message object", atts)
-        subprocess.run(["tmux", "-L", sock, "send-keys", "q", "j", "v"], check=True)
+        atts = W.tmux_showing(sock, "A|photo-20261015-133000.jpg|image/jpeg",
+                              "whatsapp-message.json")
+        t.ok("A|photo-20261015-133000.jpg|image/jpeg" in atts and
+             "whatsapp-message.json" in atts,
+             "the photo mail lists the photo (Content-Disposition: attachment, local time in "
+             "its name) and the message object", atts)
+        subprocess.run(["tmux", "-L", sock, "send-keys", "q", "q", "j", "v"], check=True)
         # The index shows the name too (in the subject): wait for the attachment list.
-        atts = W.tmux_showing(sock, "অভিযোগপত্র.pdf", "/pdf, base64")
-        t.ok("অভিযোগপত্র.pdf" in atts and "/pdf, base64" in atts,
+        atts = W.tmux_showing(sock, "অভিযোগপত্র.pdf|application/pdf")
+        t.ok("A|অভিযোগপত্র.pdf|application/pdf" in atts,
              "the document's RFC 2231 file name decodes to the Bengali name in mutt", atts)
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)

@@ -586,6 +586,37 @@ def test_citizen_answers_our_send(t, graph):
         t.ok(h["Subject"].startswith("[%s]" % ref), "under the same complaint", h["Subject"])
 
 
+def test_reactions_named(t, graph):
+    """A reaction names what it reacts to in words: the station's message with the number,
+    or the citizen's own message by its time and first line; never a raw WhatsApp id."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    s.reply(reply_mail(s.first_mail(wamid), "Complaint No. 123/2026"))
+    sent = s.sends()[0]["wamid"]
+    now = int(time.time())
+    for rid, target in (("wamid.REACT1", sent), ("wamid.REACT2", wamid),
+                        ("wamid.REACT3", "wamid.NOSUCHMESSAGE")):
+        msg = {"from": CITIZEN, "id": rid, "timestamp": str(now), "type": "reaction",
+               "reaction": {"message_id": target, "emoji": "\U0001F64F"}}
+        rc, _, err = s.b.ingest(W.payload(PNID, [msg], [{"profile": {"name": "সুমনা রায়"},
+                                                         "wa_id": CITIZEN}]))
+    s.b.run("run")
+    mails = {m[3]["X-WhatsApp-Message-Id"]: m for m in W.mailbox("bhowanipore")}
+    texts = {k: W.text_of(mails[k][3]) for k in ("wamid.REACT1", "wamid.REACT2",
+                                                  "wamid.REACT3") if k in mails}
+    t.eq(len(texts), 3, "three reactions, three mails")
+    t.ok("the station's message with complaint number 123/2026" in texts.get("wamid.REACT1", ""),
+         "a reaction to our send names it by the number", texts.get("wamid.REACT1"))
+    t.ok("the citizen's message of" in texts.get("wamid.REACT2", "") and
+         "আমার মোবাইল ফোন চুরি হয়েছে" in texts.get("wamid.REACT2", ""),
+         "a reaction to the citizen's own message names it by time and first line",
+         texts.get("wamid.REACT2"))
+    t.ok("not in this complaint's record" in texts.get("wamid.REACT3", ""),
+         "a reaction to an unknown message says so", texts.get("wamid.REACT3"))
+    t.ok(not any(w in txt for txt in texts.values() for w in (sent, wamid, "NOSUCHMESSAGE")),
+         "no raw WhatsApp id in the bodies", texts)
+
+
 def test_replay(t, graph):
     s = Setup(graph)
     wamid, ref = s.complaint()
@@ -1026,7 +1057,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
+            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_reactions_named, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_forged_pipe, test_forged_mailbox,
             test_auth_results, test_serve_idle, test_mutt_pipe, test_mutt_mailbox)
