@@ -145,8 +145,11 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 					       "moved %s\n", when, into ? "into" : "from", into ? b : a,
 					       cc, n, strcmp(n, "1") ? "s" : "", into ? "there" : "here");
 		} else if (strcmp(kind, "send") == 0) {
-			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s, message id %s"
-					       "%s%s\n", when, a, b, cc, d ? ": " : "", d ? d : "");
+			bool held = strcmp(b, "held") == 0;
+			g_string_append_printf(out, "  %s  WhatsApp %s to the citizen: %s%s, message id "
+					       "%s%s%s\n", when, a, b, held ? " (the officer's words "
+					       "wait for the citizen's next message)" : "", cc,
+					       d ? ": " : "", d ? d : "");
 		} else if (strcmp(kind, "duty") == 0) {
 			g_string_append_printf(out, "  %s  duty %s%s%s\n", when, a, *b ? ": " : "", b);
 		} else if (strcmp(kind, "mail") == 0) {

@@ -490,6 +490,9 @@ def test_window_story(t, graph):
     t.eq(s.b.db("SELECT kind, state FROM outbox ORDER BY id"),
          [("text", "held"), ("template", "accepted")],
          "the text waits as held, the template went")
+    rc, out, _ = s.b.run("complaint", ref)
+    t.ok("held (the officer's words wait for the citizen's next message)" in out,
+         "complaint REF says what a held send waits for", out)
     notes = thread_notes(wamid)
     subjects = [n[3]["Subject"] for n in notes]
     notice = [n for n in notes if n[3]["X-Wabridge-Send-State"] == "held"]

@@ -80,4 +80,26 @@ static inline GBytes *part_bytes(GMimePart *p)
 	return b;
 }
 
+/* The text a reader sees of an HTML body: the body's text without its tags (attributes
+ * such as a cid: href are not seen), the basic entities undone. Newly allocated. */
+static inline char *visible(const char *html)
+{
+	GString *out = g_string_new(NULL);
+	const char *body = strstr(html, "<body");
+	bool in_tag = false;
+	for (const char *p = body ? body : html; *p; p++) {
+		if (*p == '<')
+			in_tag = true;
+		else if (*p == '>')
+			in_tag = false;
+		else if (!in_tag)
+			g_string_append_c(out, *p);
+	}
+	g_string_replace(out, "&lt;", "<", 0);
+	g_string_replace(out, "&gt;", ">", 0);
+	g_string_replace(out, "&quot;", "\"", 0);
+	g_string_replace(out, "&amp;", "&", 0);
+	return g_string_free(out, FALSE);
+}
+
 #endif

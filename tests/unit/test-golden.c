@@ -322,23 +322,6 @@ static bool is_ascii(const char *s)
 	return true;
 }
 
-/* The HTML's text a reader sees: without its tags (attributes such as a cid: href are
- * not seen). Newly allocated. */
-static char *visible(const char *html)
-{
-	GString *out = g_string_new(NULL);
-	bool in_tag = false;
-	for (const char *p = html; *p; p++) {
-		if (*p == '<')
-			in_tag = true;
-		else if (*p == '>')
-			in_tag = false;
-		else if (!in_tag)
-			g_string_append_c(out, *p);
-	}
-	return g_string_free(out, FALSE);
-}
-
 static void check_parsed(const struct golden *g, const struct wb_msg *m, json_t *obj, GBytes *media,
 			 GBytes *mail)
 {

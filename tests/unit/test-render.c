@@ -298,28 +298,6 @@ static void test_note(void)
 
 /* ---- what a reader sees ------------------------------------------------------------------ */
 
-/* The HTML's text as seen: tags dropped (an href is not seen), the entities of text
- * decoded. Newly allocated. */
-static char *visible(const char *html)
-{
-	GString *out = g_string_new(NULL);
-	const char *body = strstr(html, "<body");
-	bool in_tag = false;
-	for (const char *p = body ? body : html; *p; p++) {
-		if (*p == '<')
-			in_tag = true;
-		else if (*p == '>')
-			in_tag = false;
-		else if (!in_tag)
-			g_string_append_c(out, *p);
-	}
-	g_string_replace(out, "&lt;", "<", 0);
-	g_string_replace(out, "&gt;", ">", 0);
-	g_string_replace(out, "&quot;", "\"", 0);
-	g_string_replace(out, "&amp;", "&", 0);
-	return g_string_free(out, FALSE);
-}
-
 static struct wb_msg *typed(const char *type, const char *json)
 {
 	struct wb_msg *m = sample("T", "\"x\"");
