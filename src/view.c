@@ -275,7 +275,12 @@ static void view_location(struct ctx *c)
 	} else {
 		c->v->notice = g_strdup("The location has no usable coordinates.");
 	}
-	c->v->text = g_strdup(*name ? name : *address ? address : "");
+	/* The place is in the details once; the subject names it. */
+	if (*name || *address) {
+		g_autofree char *at = g_strdup_printf("Location: %s", *name ? name : address);
+		c->v->summary = wb_summary_line(at, WB_MAX_SUBJECT_CHARS);
+	}
+	c->v->text = g_strdup("");
 }
 
 /* One shared contact card as a vCard 3.0, with every value escaped (RFC 6350 §3.4). */

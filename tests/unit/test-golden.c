@@ -22,9 +22,9 @@
 #define ROOT   "wamid.GAw5MTk4MzA3NzAwMjIVAgASGBQxNjdFMUQ0QzBCOUE1MkYzOUEwMAA="
 /* What the pipeline would say: the state line of an open complaint, and the message a
  * reaction is to (reaction-removed has none: its target is not in the record). */
-#define STATE  "NEW \u2013 not yet registered. Reply to this mail with the complaint number " \
-	"by Fri 16 Oct, 13:30 IST."
-#define TARGET "your message of 15 Oct, 13:31: \u201cComplaint received\u201d"
+#define STATE  "NOT REGISTERED \u2013 reply to this mail with the complaint number by Fri " \
+	"16 Oct, 13:30 IST (24 h left)."
+#define TARGET "the citizen's message of 15 Oct, 13:31: \u201cPhone stolen\u201d"
 
 static char st_key[] = "bhowanipore", st_name[] = "Bhowanipore Police Station", st_code[] = "BHP",
 	    st_pnid[] = "441880000100101", st_address[] = "bhowanipore.ps@police.test";

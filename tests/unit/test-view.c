@@ -311,7 +311,7 @@ static const struct view_case cases[] = {
 	{ .path = "location/place", .type = "location",
 	  .json = "{'type':'location','location':{'address':'Rashbehari Ave, Kolkata 700019',"
 		  "'latitude':22.5187,'longitude':88.3656,'name':'গড়িয়াহাট মোড়','url':'https://maps.example/p'}}",
-	  .label = "Location", .summary = "Location: গড়িয়াহাট মোড়", .text = "গড়িয়াহাট মোড়",
+	  .label = "Location", .summary = "Location: গড়িয়াহাট মোড়", .text = "",
 	  .details = "Place: গড়িয়াহাট মোড়\nAddress: Rashbehari Ave, Kolkata 700019\n"
 		     "Coordinates: 22.5187, 88.3656\nMap: " OSM("22.5187", "88.3656"),
 	  .map_url = OSM("22.5187", "88.3656") },
@@ -333,7 +333,7 @@ static const struct view_case cases[] = {
 	  .notice = "The location has no usable coordinates." },
 	{ .path = "location/out_of_range", .type = "location",
 	  .json = "{'type':'location','location':{'latitude':95,'longitude':'east','address':'Somewhere'}}",
-	  .label = "Location", .summary = "Location: Somewhere", .text = "Somewhere",
+	  .label = "Location", .summary = "Location: Somewhere", .text = "",
 	  .details = "Address: Somewhere", .notice = "The location has no usable coordinates." },
 	{ .path = "contacts/two_cards", .type = "contacts",
 	  .json = "{'type':'contacts','contacts':[{'name':{'formatted_name':'Sourav Das','first_name':'Sourav',"
