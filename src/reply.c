@@ -558,6 +558,13 @@ static enum wb_reply_outcome refuse_tag(const struct wb_config *cfg, struct wb_s
 	return o;
 }
 
+/* "Name <address>" of the officer who wrote the reply, or the address alone. */
+static char *officer_label(const struct wb_reply *r)
+{
+	return r->from_name ? g_strdup_printf("%s <%s>", r->from_name, r->from_addr)
+			    : g_strdup(r->from_addr);
+}
+
 struct transfer_words {
 	const struct wb_station *from, *to;
 	const struct wb_complaint *c;
@@ -568,6 +575,7 @@ struct transfer_words {
 static GBytes *note_arrived(const struct wb_config *cfg, const struct transfer_words *w, const char *msgid, GError **error)
 {
 	g_autofree char *from = station_label(w->from, false);
+	g_autofree char *officer = officer_label(w->r);
 	g_autofree char *when = time_text(cfg, wb_now());
 	g_autofree char *opened = time_text(cfg, w->c->opened_at);
 	const char *number = w->r->number ? w->r->number : w->c->number;
@@ -591,6 +599,7 @@ static GBytes *note_arrived(const struct wb_config *cfg, const struct transfer_w
 static GBytes *note_left(const struct wb_config *cfg, const struct transfer_words *w, const char *msgid, GError **error)
 {
 	g_autofree char *to = station_label(w->to, false);
+	g_autofree char *officer = officer_label(w->r);
 	g_autofree char *when = time_text(cfg, wb_now());
 	g_autofree char *address = wb_clean_line(w->to->address, 200);
 	g_autofree char *body = g_strdup_printf(
@@ -600,7 +609,7 @@ static GBytes *note_left(const struct wb_config *cfg, const struct transfer_word
 		"further messages go there, and the citizen is told on WhatsApp which station "
 		"holds it now. Replies to the citizen must now come from that station's "
 		"officers: a reply from this station is refused.",
-		to, address, w->r->from_addr, when, *w->r->text ? w->r->text : "(no reason given)");
+		to, address, officer, when, *w->r->text ? w->r->text : "(no reason given)");
 	g_autofree char *summary = g_strdup_printf("Transferred to %s", to);
 	g_autofree char *title = g_strdup_printf("Transferred: the complaint is now with %s", to);
 	g_autofree char *tag = g_strdup_printf("%s -> %s", w->from->code, w->to->code);
@@ -812,12 +821,6 @@ struct split_ask {
 	struct send_plan plan;
 	struct wb_mailop_in ops[3];
 };
-
-static char *officer_label(const struct wb_reply *r)
-{
-	return r->from_name ? g_strdup_printf("%s <%s>", r->from_name, r->from_addr)
-			    : g_strdup(r->from_addr);
-}
 
 static bool compose_split(void *ctx, const struct wb_split_facts *f, struct wb_split_out *out,
 			  GError **error)
