@@ -372,6 +372,8 @@ struct wb_outbox {
 	char *root;           /* the complaint's first mail (struct wb_complaint) */
 	char *purpose;        /* NULL: an officer's reply; "ack", "reminder", "transfer" */
 	char *officer_name;   /* the display name of the reply's From:, or NULL */
+	bool after_template;  /* an officer's text whose number went by template: its
+			       * words, kept for the citizen's next message */
 };
 typedef struct wb_outbox wb_outbox;
 void wb_outbox_free(struct wb_outbox *o);

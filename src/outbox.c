@@ -329,13 +329,14 @@ static struct note_words record_words(const struct wb_outbox *o, char **summary)
 						    .request = true };
 		}
 	bool template = strcmp(o->kind, "template") == 0;
-	bool was_held = is_state(o->noted, "held");
+	bool was_held = is_state(o->noted, "held") || o->after_template;
 	const char *status = wb_send_state_rank(o->state) >= WB_RANK_READ
 		? "WhatsApp reports that the citizen has read it."
 		: wb_send_state_rank(o->state) >= WB_RANK_DELIVERED
 		? "WhatsApp reports that it reached the citizen's phone."
-		: o->number ? "When WhatsApp confirms that it reached the citizen's phone, a "
-			      "note follows in this thread (and another once it is read)."
+		: o->number && !was_held
+		? "When WhatsApp confirms that it reached the citizen's phone, a note follows in "
+		  "this thread (and another once it is read)."
 		: "WhatsApp has taken it; the Delivered and Read tags on this mail show "
 		  "what it confirms later.";
 	if (o->number && !was_held) {
@@ -445,7 +446,7 @@ static enum note_kind pick_note(const struct wb_outbox *o, struct note_words *w,
 	if (record_state(o->state)) {
 		/* The number's delivery and reading are the station's news; other sends
 		 * show them by the tags on their record. */
-		if (!o->number || o->purpose || rank < WB_RANK_DELIVERED ||
+		if (!o->number || o->purpose || o->after_template || rank < WB_RANK_DELIVERED ||
 		    !(was < WB_RANK_DELIVERED || (rank >= WB_RANK_READ && was < WB_RANK_READ)))
 			return NOTE_NONE;
 		*w = later_words(o, summary);

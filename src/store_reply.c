@@ -349,7 +349,8 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
 		"CASE WHEN o.reply_id IS NULL THEN c.number ELSE r.number END, r.sender, r.key, "
 		"o.purpose, o.attempts, o.error_code, o.accepted_at, r.sender_name, "
-		"coalesce(c.root, c.first_wamid) "
+		"coalesce(c.root, c.first_wamid), o.kind = 'text' AND EXISTS (SELECT 1 FROM "
+		"outbox x WHERE x.reply_id = o.reply_id AND x.kind = 'template') "
 		"FROM outbox o JOIN complaints c ON c.id = "
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
@@ -380,6 +381,7 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 	o->accepted_at = sqlite3_column_int64(st, 25);
 	o->officer_name = sq_col_text(st, 26);
 	o->root = sq_col_text(st, 27);
+	o->after_template = sqlite3_column_int(st, 28) != 0;
 	sqlite3_reset(st);
 	return o;
 }
