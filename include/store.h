@@ -324,6 +324,10 @@ struct wb_reply_in {
 	 * $WA_Registered keyword of an accepted reply, the note of a refused one */
 	const struct wb_mailop_in *ops;
 	size_t n_ops;
+	/* and the reply path's own, whatever the path set in ops: the notice that the
+	 * officer's words were held back */
+	const struct wb_mailop_in *more_ops;
+	size_t n_more_ops;
 	/* accepted replies only, in the same transaction: */
 	const struct wb_outbox_in *send;   /* NULL: nothing goes to the citizen */
 	const struct wb_outbox_in *held;   /* words that wait for the citizen's next message
@@ -397,6 +401,10 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
  * seconds become `unknown` (never sent again). *n counts them. */
 bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsigned *n,
 			    GError **error);
+/* The texts the bridge itself sent (or queued) to the citizen of a complaint (the
+ * acknowledgement, the reminder, the transfer notice; not officers' words), oldest
+ * first. */
+GPtrArray *wb_store_outbox_texts(struct wb_store *s, int64_t complaint_id, GError **error);
 /* The citizen wrote again: the complaint's `held` rows are queued (inside the
  * transaction that stores the message). */
 bool wb_store_release_held(struct wb_store *s, int64_t complaint_id, GError **error);

@@ -14,6 +14,8 @@
 #include "reply.h"
 #include "authres.h"
 #include "caps.h"
+#include "duty.h"
+#include "echo.h"
 #include "metrics.h"
 #include "replykeys.h"
 #include "replyparse.h"
@@ -107,6 +109,13 @@ struct match {
 	const char *by;            /* token | thread | subject */
 	bool forged;
 	char *why;                 /* when nothing matched or the token is forged */
+	/* the notice that the officer's words were held back, or that the reply said
+	 * nothing (queued with the reply) */
+	GBytes *notice;
+	char *notice_id;
+	struct wb_mailop_in notice_op;
+	char *held_back;           /* the officer's words held back (the stored reply keeps
+				    * them; the send does not) */
 };
 
 /* The complaint with this reference into m->c (NULL when there is none). False only
@@ -922,6 +931,109 @@ static enum wb_reply_outcome accept_split(struct wb_store *store, struct split_a
 }
 
 /* Everything after the parse: match, authorise, decide the send, keep. */
+/* ---- the safety net: words that are not the officer's -------------------------------- */
+
+/* Everything an officer's text must not repeat: the complaint's messages as the station
+ * read them, what the bridge itself sent the citizen, the bridge's own mail text and the
+ * complaint's state line. NULL when the store fails. */
+static struct wb_echo *echo_of(const struct wb_config *cfg, struct wb_store *store,
+			       const struct wb_station *st, const struct wb_complaint *c,
+			       GError **error)
+{
+	g_autoptr(GPtrArray) msgs = wb_store_complaint_texts(store, c->id, 0, false, error);
+	g_autoptr(GPtrArray) sent = msgs ? wb_store_outbox_texts(store, c->id, error) : NULL;
+	g_autoptr(wb_duty_case) dc = sent ? wb_store_duty_case(store, c->id, error) : NULL;
+	if (!dc)
+		return NULL;
+	struct wb_echo *e = wb_echo_new();
+	for (guint i = 0; i < msgs->len; i++) {
+		const struct wb_store_msg_text *m = msgs->pdata[i];
+		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts, cfg->timezone);
+		wb_echo_add(e, v->text);
+		wb_echo_add(e, v->details);
+		wb_view_free(v);
+	}
+	for (guint i = 0; i < sent->len; i++)
+		wb_echo_add(e, sent->pdata[i]);
+	const char *none[] = { NULL };
+	g_autofree char *mail = wb_fill_text(cfg->tpl->text, none);
+	g_autofree char *note = wb_fill_text(cfg->tpl->note_text, none);
+	g_autofree char *state = wb_duty_state_line(cfg, st, dc, wb_now());
+	wb_echo_add(e, mail);
+	wb_echo_add(e, note);
+	wb_echo_add(e, state);
+	return e;
+}
+
+/* Why the officer's text may not be their own, or NULL. False when the store fails. */
+static bool not_own_words(const struct wb_config *cfg, struct wb_store *store,
+			  const struct wb_station *st, const struct wb_complaint *c,
+			  const struct wb_reply *r, char **why, GError **error)
+{
+	*why = NULL;
+	if (!*r->text)
+		return true;
+	g_autoptr(wb_echo) echo = echo_of(cfg, store, st, c, error);
+	if (!echo)
+		return false;
+	g_autofree char *run = wb_echo_find(echo, r->text);
+	if (run) {
+		g_autofree char *shown = wb_clean_line(run, 200);
+		*why = g_strdup_printf("it repeats words of the complaint's own messages or of "
+				       "the bridge's mails (\u201c%s\u201d), as a quoted mail "
+				       "without '>' marks does", shown);
+	}
+	return true;
+}
+
+/* The notice for the thread, kept in m until the reply is stored with it. */
+static void add_notice(const struct wb_config *cfg, const struct wb_station *st,
+		       struct match *m, struct wb_reply_in *in, const char *kind,
+		       const char *summary, const char *title, const char *body)
+{
+	g_autofree char *key_hash = wb_sha256_hex(in->key, strlen(in->key));
+	m->notice_id = g_strdup_printf("wb-%s-%.32s@%s", kind, key_hash, cfg->domain);
+	GError *e = NULL;
+	m->notice = thread_note(cfg, st, m->c, m->notice_id, summary, title, body, NULL, &e);
+	if (!m->notice) {
+		g_warning("reply: the notice for %s cannot be written: %s", m->c->ref, e->message);
+		g_error_free(e);
+		return;
+	}
+	m->notice_op = (struct wb_mailop_in){ .station = st->key, .kind = "append",
+					       .message_id = m->notice_id, .mail = m->notice };
+	in->more_ops = &m->notice_op;
+	in->n_more_ops = 1;
+}
+
+/* Hold the officer's words back: only the number (if any) goes, with the standard
+ * text, and the thread says what was held back and why. */
+static void hold_back(const struct wb_config *cfg, const struct wb_station *st,
+		      struct match *m, struct wb_reply *r, struct wb_reply_in *in,
+		      const char *why)
+{
+	g_autofree char *officer = officer_label(r);
+	g_autofree char *what = r->number
+		? g_strdup_printf("Only the complaint number %s went to the citizen, with the "
+				  "standard text.", r->number)
+		: g_strdup("Nothing was sent to the citizen.");
+	g_autofree char *body = g_strdup_printf(
+		"The bridge did not send the words of %s's reply to the citizen: %s. A reply's "
+		"words go to the citizen's WhatsApp, so words that may be someone else's are "
+		"never sent.\n\n%s\n\nIf the words are the officer's own, reply again with "
+		"them above the quoted mail, or delete the quoted mail first.\n\n"
+		"The words held back, as the bridge read them:\n%s",
+		officer, why, what, r->text);
+	add_notice(cfg, st, m, in, "heldback", "Officer's words NOT sent: they look like "
+		   "quoted text", "The officer's words were held back", body);
+	g_message("reply from %s for %s: the words are held back: %s", r->from_addr, m->c->ref,
+		  why);
+	/* The reply as stored keeps the words (in->text points at them); what is sent
+	 * does not. */
+	m->held_back = r->text;
+	r->text = g_strdup("");
+}
+
 static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store *store,
 				    const struct wb_templates *tpl, struct wb_reply *r,
 				    const struct wb_reply_keys *k, struct match *m,
@@ -965,9 +1077,22 @@ static enum wb_reply_outcome decide(const struct wb_config *cfg, struct wb_store
 	if (!*r->text && !r->number && !in->tags) {
 		in->state = WB_RS_EMPTY;
 		in->reason = "the reply has no new text, no complaint number and no tag";
+		g_autofree char *officer = officer_label(r);
+		g_autofree char *body = g_strdup_printf(
+			"The bridge found no words of the officer's own, no complaint number and no "
+			"tag in the reply of %s (subject \u201c%s\u201d). Nothing was sent to the "
+			"citizen. If it held an answer, write it above the quoted mail and reply "
+			"again.", officer, r->subject ? r->subject : "");
+		add_notice(cfg, st, m, in, "empty", "Reply not understood: nothing was sent to "
+			   "the citizen", "The reply had nothing the bridge could send", body);
 		return keep(store, in, res, WB_RA_BAD, g_strdup_printf("%s (for %s); nothing was "
 			    "sent to the citizen", in->reason, m->c->ref));
 	}
+	g_autofree char *not_own = NULL;
+	if (!not_own_words(cfg, store, st, m->c, r, &not_own, &e))
+		return store_failed(res, "reading the complaint's texts", e);
+	if (not_own)
+		hold_back(cfg, st, m, r, in, not_own);
 
 	g_autoptr(GPtrArray) msgs = wb_store_complaint_messages(store, m->c->id, 50, &e);
 	if (!msgs)
@@ -1046,6 +1171,10 @@ enum wb_reply_outcome wb_reply_take(const struct wb_config *cfg, struct wb_store
 	enum wb_reply_outcome out = decide(cfg, store, cfg->tpl, r, k, &m, &in, res);
 	wb_complaint_free(m.c);
 	g_free(m.why);
+	g_free(m.notice_id);
+	g_free(m.held_back);
+	if (m.notice)
+		g_bytes_unref(m.notice);
 	wb_reply_keys_free(k);
 	wb_reply_free(r);
 	return out;

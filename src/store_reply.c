@@ -303,7 +303,9 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	if (!id)
 		id = sqlite3_last_insert_rowid(s->db);
 	if ((strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
-	     !accept_effects(s, in, id, error)) || !wb_store_queue_mailops(s, in->ops, in->n_ops, error))
+	     !accept_effects(s, in, id, error)) ||
+	    !wb_store_queue_mailops(s, in->ops, in->n_ops, error) ||
+	    !wb_store_queue_mailops(s, in->more_ops, in->n_more_ops, error))
 		return sq_rollback(s);
 	*reply_id = id;
 	return sq_commit(s, error);
@@ -523,6 +525,26 @@ bool wb_store_outbox_unresolved(struct wb_store *s, int64_t complaint_id, unsign
 	*n = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || sq_fail(s, error, "counting failed sends");
+}
+
+GPtrArray *wb_store_outbox_texts(struct wb_store *s, int64_t complaint_id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT text FROM outbox WHERE complaint_id = ?1 AND text "
+				   "IS NOT NULL AND purpose IS NOT NULL ORDER BY id", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, complaint_id);
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_ptr_array_add(out, sq_col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_ptr_array_unref(out);
+		sq_fail(s, error, "reading what was sent to the citizen");
+		return NULL;
+	}
+	return out;
 }
 
 /* "title: details" of a failed status's first error. */

@@ -620,6 +620,52 @@ def test_reactions_named(t, graph):
          "no raw WhatsApp id in the bodies", texts)
 
 
+def test_safety_net(t, graph):
+    """A reply that quotes the citizen's message without '>' marks (as some phone apps do)
+    sends the number alone, never the citizen's words back; the thread says what was held
+    back and why. A reply with nothing in it sends nothing, and says so."""
+    s = Setup(graph)
+    citizen = "আমার মোবাইল ফোন চুরি হয়েছে, গড়িয়াহাট মোড়ে, ১৪ অক্টোবর রাত ৯টা নাগাদ।"
+    wamid, ref = s.complaint(text=citizen)
+    first = s.first_mail(wamid)
+    o = first[3]
+    mail = ("From: Officer in Charge <%s>\r\nTo: %s\r\nSubject: Re: %s\r\n"
+            "Message-ID: <net-1@police.test>\r\nIn-Reply-To: %s\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            "Complaint No. 61/2026\r\n\r\n%s\r\n" % (OFFICER, o["Reply-To"], o["Subject"],
+                                                       o["Message-ID"], citizen)).encode()
+    rc, _, err = s.reply(mail)
+    t.eq(rc, 0, "the reply is accepted (its number counts)", err)
+    sends = s.sends()
+    body = json.loads(sends[0]["body"])["text"]["body"] if sends else ""
+    t.ok(len(sends) == 1 and "61/2026" in body and "গড়িয়াহাট" not in body,
+         "the number went, without the citizen's own words", body)
+    s.b.run("run")
+    def bridge_notes():
+        return [m for m in W.mailbox("bhowanipore")
+                if m[3]["In-Reply-To"] == o["Message-ID"] and "wabridge@" in m[3]["From"]]
+    notes = [n for n in bridge_notes() if "NOT sent" in n[3]["Subject"]]
+    t.eq([n[3]["Subject"] for n in notes],
+         ["[%s] Officer's words NOT sent: they look like quoted text" % ref],
+         "the thread says the words were held back")
+    if notes:
+        txt = W.text_of(notes[0][3])
+        t.ok("repeats words of the complaint's own messages" in txt and
+             "Only the complaint number 61/2026 went" in txt and citizen in txt,
+             "it says why, what went, and quotes what was held back", txt)
+    t.eq(s.b.db("SELECT text FROM replies WHERE key LIKE '%net-1%'")[0][0].count("গড়িয়াহাট"), 1,
+         "the stored reply keeps the words as written")
+    # Nothing in the reply at all: nothing is sent, and the thread says so.
+    before = len(s.sends())
+    rc, _, err = s.reply(reply_mail(first, "", msgid="<net-2@police.test>"))
+    t.eq(rc, 65, "an empty reply is refused as bad", err)
+    s.b.run("run")
+    t.eq(len(s.sends()), before, "an empty reply sends nothing")
+    subjects = [n[3]["Subject"] for n in bridge_notes()]
+    t.ok("[%s] Reply not understood: nothing was sent to the citizen" % ref in subjects,
+         "and the thread says so", subjects)
+
+
 def test_replay(t, graph):
     s = Setup(graph)
     wamid, ref = s.complaint()
@@ -1060,7 +1106,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_reactions_named, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
+            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_reactions_named, test_safety_net, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_forged_pipe, test_forged_mailbox,
             test_auth_results, test_serve_idle, test_mutt_pipe, test_mutt_mailbox)
