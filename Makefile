@@ -142,8 +142,12 @@ build/test-%: tests/unit/test-%.c $(LIB_OBJS) $(HDRS) $(TEST_HDRS)
 
 # Throughput, latency and memory of the daemon, and delivery speed against plain IMAP
 # APPEND on a private Dovecot: prints figures and their ratios to the targets.
-bench: deps build/.deps-test-ok wabridge
+bench: deps build/.deps-test-ok wabridge build/bench-parse
 	@sh tests/bench/run.sh
+
+build/bench-parse: tests/bench/parse.c $(LIB_OBJS) $(HDRS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(LIB_OBJS) $(PKG_LIBS)
 
 # Serve on the embedded defaults: state and Maildirs under ./wabridge-data/.
 run: all

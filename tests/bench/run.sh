@@ -29,6 +29,9 @@
 #      station (Maildir, so the mail server is out of it), then `wabridge run` with the
 #      clock pinned: once with nothing due, once at the half-way mark, when every
 #      complaint's "due soon" duty fires.
+#   f. the reply parser: build/bench-parse times wb_reply_parse on every reply of
+#      tests/fixtures/replies and, when ../shared is there, of the public corpora
+#      (target: under 2 ms a mail).
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
 # WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_KEEP=1 keeps
@@ -463,6 +466,29 @@ say "   $line_e1"
 say "   $line_e2"
 say ""
 
+# ---- f. the reply parser ------------------------------------------------------------------
+
+# Each mail's best of 20 parses (wb_reply_parse, as `reply` and `parse-reply` call it):
+# the public corpora when ../shared holds them (the target: under 2 ms a mail), and the
+# project's own replies, whose 4,000-line history and 580 kB line are stress cases.
+corpora="$top/../shared/corpora/replies"
+"$top/build/bench-parse" "$top/tests/fixtures/replies" >"$work/f-own.out" 2>&1 ||
+	die "build/bench-parse failed: $(cat "$work/f-own.out")"
+say "f. the reply parser, each mail's best of 20 parses:"
+say "   the project's replies: $(val "$work/f-own.out" mails) mails, mean $(val "$work/f-own.out" mean_us) µs, max $(val "$work/f-own.out" max_us) µs ($(basename "$(val "$work/f-own.out" slowest)"))"
+if [ -d "$corpora" ]; then
+	"$top/build/bench-parse" "$corpora" >"$work/f-corp.out" 2>&1 ||
+		die "build/bench-parse failed on the corpora: $(cat "$work/f-corp.out")"
+	f_mean=$(val "$work/f-corp.out" mean_us)
+	f_max=$(val "$work/f-corp.out" max_us)
+	say "   the public corpora: $(val "$work/f-corp.out" mails) mails, mean $f_mean µs, p99 $(val "$work/f-corp.out" p99_us) µs, max $f_max µs"
+	line_f="reply parsing on the corpora: max $f_max µs a mail (target < 2000 µs, ratio $(ratio "$f_max" 2000))$(verdict "$f_max < 2000")"
+else
+	line_f="reply parsing: no public corpora at $corpora; the project's replies took at most $(val "$work/f-own.out" max_us) µs a mail"
+fi
+say "   $line_f"
+say ""
+
 # ---- summary ------------------------------------------------------------------------------
 
 warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" | grep -c . )
@@ -482,6 +508,7 @@ say "  $line_d2"
 say "  $line_d3"
 say "  $line_e1"
 say "  $line_e2"
+say "  $line_f"
 if [ "$warnings" -gt 0 ]; then
 	say "  serve logged $warnings warning lines (-q); the first ones:"
 	cat "$work/a/serve.log" "$work/b/serve.log" | head -n 5 | sed 's/^/    /'
