@@ -62,6 +62,15 @@ char *wb_reply_find_number(const char *text, const char *const *extra_patterns);
  * when only the template with the number can go. */
 bool wb_reply_has_words(const char *text, const char *const *extra_patterns);
 
+/* The safety net after parsing: whether text (normally a wb_reply's text) still carries
+ * a sign that it is not the officer's own words: a line starting with '>', an
+ * attribution ("On … wrote:" with a date or an address, in any language the parser
+ * knows), a forward or original-message separator, or a quoted header line (a "From:"
+ * label or its translation with an address, two header lines together, or a header
+ * block squashed onto one line). When true and why is not NULL, *why names the sign and
+ * the line in plain English (newly allocated; NULL when false). NULL text: false. */
+bool wb_reply_text_suspicious(const char *text, char **why);
+
 /* Bengali (০-৯) and Devanagari (०-९) digits to ASCII. Newly allocated. */
 char *wb_ascii_digits(const char *s);
 

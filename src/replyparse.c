@@ -117,6 +117,7 @@ enum pat {
 	P_SIG,          /* the signature delimiter */
 	P_FOOTER,       /* a client's footer */
 	P_FOOTER_LOOSE, /* "Sent from my <anything>": a footer when it stands alone */
+	P_HDR_SQUASH,   /* a header block squashed onto one line ("From: X Sent: Y To: Z") */
 	P_JUNK,         /* separator leftovers at the end */
 	P_NUMBER,       /* the complaint number */
 	P_TAG,          /* an officer's tag */
@@ -126,7 +127,8 @@ enum pat {
 struct pat_src {
 	enum pat id;
 	GRegexCompileFlags flags;
-	const char *fmt;          /* its "%s" becomes the joined word list */
+	const char *fmt;          /* its "%s" becomes the joined word list, any "%o" the
+				   * labels of hdr_other */
 	const char *const *words; /* NULL: fmt is the pattern */
 };
 
@@ -174,6 +176,10 @@ static const struct pat_src pat_src[] = {
 	{ P_FOOTER_LOOSE, CI,
 	  "^\\s*Sent from my [^,.!?]{1,40}(?:,\\s*(?:please|pls|excuse|sorry|pardon)\\b.{0,60})?$",
 	  NULL },
+	{ P_HDR_SQUASH, CI,
+	  "^\\s*\\*?\\s*(?:%s)\\s*\\*?\\s*[:：].{1,200}?\\s\\*?(?:%o)\\s*\\*?\\s*[:：].{1,200}?"
+	  "\\s\\*?(?:%o)\\s*\\*?\\s*[:：]",
+	  hdr_from },
 	{ P_JUNK, 0, "^[\\s\\-_=*~+#.ᐧ|]*$", NULL },
 	{ P_NUMBER, CI, "(?:%s)\\s*[:#\\-–]?\\s*([0-9]+(?:/[0-9]{2,4})?)(?![0-9])", number_prefixes },
 	{ P_TAG, CI,
@@ -225,8 +231,11 @@ static void compile_patterns(void)
 		const struct pat_src *p = &pat_src[i];
 		g_autofree char *words = p->words ? join_words(p->words) : NULL;
 		g_autoptr(GString) src = g_string_new(p->fmt);
+		g_autofree char *others = strstr(p->fmt, "%o") ? join_words(hdr_other) : NULL;
 		if (words)
 			g_string_replace(src, "%s", words, 1);
+		if (others)
+			g_string_replace(src, "%o", others, 0);
 		both_nukta_spellings(src);
 		g_autoptr(GError) err = NULL;
 		pats[p->id] = g_regex_new(src->str, p->flags, 0, &err);
@@ -599,6 +608,79 @@ static char *new_text(const char *text)
 		prev_blank = b;
 	}
 	return g_string_free(out, FALSE);
+}
+
+/* ---- the safety net ------------------------------------------------------------------ */
+
+enum { SUSPECT_SHOW_CHARS = 80 };
+
+static bool has_letter(const char *l)
+{
+	for (const char *p = l; *p; p = g_utf8_next_char(p))
+		if (g_unichar_isalpha(g_utf8_get_char(p)))
+			return true;
+	return false;
+}
+
+/* A header label followed by a value ("To: x", not "To:" alone). */
+static bool header_line(const char *l)
+{
+	for (enum pat p = P_HDR_FROM; p <= P_HDR_OTHER; p++) {
+		g_autoptr(GMatchInfo) mi = NULL;
+		int end = 0;
+		if (g_regex_match(pats[p], l, 0, &mi) && g_match_info_fetch_pos(mi, 0, NULL, &end))
+			return !blank(l + end);
+	}
+	return false;
+}
+
+/* What sign of someone else's words line i of v is, or NULL. */
+static const char *suspect_line(char **v, size_t n, size_t i)
+{
+	if (matches(P_QUOTE, v[i]))
+		return "a quoted line";
+	if (matches(P_CUT, v[i]) && has_letter(v[i]))
+		return "a forwarded or original-message separator";
+	if (matches(P_HDR_SQUASH, v[i]))
+		return "a quoted header block on one line";
+	if (header_line(v[i])) {
+		if (matches(P_HDR_FROM, v[i]) && strchr(v[i], '@'))
+			return "a quoted header line";
+		size_t j = next_nonblank(v, n, i + 1);
+		if (j < n && j <= i + 2 && header_line(v[j]))
+			return "a quoted header line";
+	}
+	bool strong = false;
+	if (attribution_span(v, n, i, &strong) > 0 && strong)
+		return "an attribution line";
+	return NULL;
+}
+
+bool wb_reply_text_suspicious(const char *text, char **why)
+{
+	if (why)
+		*why = NULL;
+	if (!text)
+		return false;
+	compile_patterns();
+	g_autofree char *valid = g_utf8_make_valid(text, -1);
+	g_auto(GStrv) v = g_strsplit(valid, "\n", -1);
+	size_t n = g_strv_length(v);
+	for (size_t i = 0; i < n; i++)
+		g_strchomp(v[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *sign = suspect_line(v, n, i);
+		if (!sign)
+			continue;
+		if (why) {
+			g_autofree char *line = g_strstrip(g_strdup(v[i]));
+			if (g_utf8_strlen(line, -1) > SUSPECT_SHOW_CHARS)
+				*g_utf8_offset_to_pointer(line, SUSPECT_SHOW_CHARS) = '\0';
+			*why = g_strdup_printf("%s: \u201c%s\u201d", sign, line);
+		}
+		return true;
+	}
+	return false;
 }
 
 static void emit_line(GString *out, int depth, GString *para)

@@ -941,6 +941,47 @@ static void test_html_invalid_utf8(void)
 	}
 }
 
+/* ---- the safety net ------------------------------------------------------------------ */
+
+static void test_suspicious(void)
+{
+	static const struct { const char *text, *why; } bad[] = {
+		{ "Noted.\nFrom: Ramesh <r@x.in>\nThanks", "a quoted header line: \u201cFrom: Ramesh <r@x.in>\u201d" },
+		{ "Noted.\nVon: Ramesh\nGesendet: Dienstag, 3. März 2026 10:00", "a quoted header line: \u201cVon: Ramesh\u201d" },
+		{ "ঠিক আছে।\nপ্রেরক: রমেশ <r@x.in>", "a quoted header line: \u201cপ্রেরক: রমেশ <r@x.in>\u201d" },
+		{ "Ok.\nFrom: A Sent: Tue 3 Mar To: B Subject: theft", "a quoted header block on one line: \u201cFrom: A Sent: Tue 3 Mar To: B Subject: theft\u201d" },
+		{ "Yes.\n> my phone was stolen", "a quoted line: \u201c> my phone was stolen\u201d" },
+		{ "Yes.\n-----Original Message-----\nold", "a forwarded or original-message separator: \u201c-----Original Message-----\u201d" },
+		{ "Ja.\nAm Di., 3. März 2026 um 10:00 Uhr schrieb Ramesh <r@x.in>:", NULL },
+		{ "Oui.\nLe mar. 3 mars 2026 à 10:00, Ramesh <r@x.in> a écrit :", NULL },
+		{ "Yes.\nOn Tue, 3 Mar 2026 at 10:00, Ramesh\n<r@x.in> wrote:", NULL },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *why = NULL;
+		g_assert_true(wb_reply_text_suspicious(bad[i].text, &why));
+		g_assert_nonnull(why);
+		if (bad[i].why)
+			g_assert_cmpstr(why, ==, bad[i].why);
+		g_assert_true(wb_reply_text_suspicious(bad[i].text, NULL));
+	}
+	static const char *const good[] = {
+		"Registered. Complaint No. 123/2026. SI Das will call you today.",
+		"Date: 5 March, at the police station.",
+		"To: the complainant. Please come at 10 am.",
+		"As you wrote: the phone is black.",
+		"Sent SI Das from the station to the spot.",
+		"____\nOC Bhowanipore",
+		"",
+		"\xff\xfe broken bytes",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+		char *why = (char *)"unset";
+		g_assert_false(wb_reply_text_suspicious(good[i], &why));
+		g_assert_null(why);
+	}
+	g_assert_false(wb_reply_text_suspicious(NULL, NULL));
+}
+
 static void test_free_null(void)
 {
 	wb_reply_free(NULL);
@@ -966,6 +1007,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/replyparse/hostile/quote_never_ends", test_quote_never_ends);
 	g_test_add_func("/replyparse/hostile/long_text_capped", test_long_text_capped);
 	g_test_add_func("/replyparse/hostile/html_invalid_utf8", test_html_invalid_utf8);
+	g_test_add_func("/replyparse/suspicious", test_suspicious);
 	g_test_add_func("/replyparse/free_null", test_free_null);
 	int rc = g_test_run();
 	g_mime_shutdown();
