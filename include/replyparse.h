@@ -27,8 +27,19 @@
 GQuark wb_reply_error_quark(void);
 enum { WB_REPLY_UNPARSABLE = 1 }; /* not a mail, or no text part at all */
 
+/* Where a rule of the parser dropped lines: line is the line number (from 1) in the
+ * body's text (the text/plain part, or the text made from the HTML one), rule one of
+ * "quote", "attribution", "header-block", "separator", "signature", "footer", "banner"
+ * (a static string). At most WB_REPLY_MAX_CUTS are kept, in the order of the lines. */
+struct wb_reply_cut {
+	unsigned line;
+	const char *rule;
+};
+
 struct wb_reply {
 	char *text;           /* the officer's new text, plain, trimmed; may be "" */
+	struct wb_reply_cut *cuts; /* why the rest of the body is not in text */
+	size_t n_cuts;
 	char *number;         /* the complaint number ("123/2026"), ASCII digits, or NULL */
 	bool escalate, close;
 	bool split;           /* #new: the message answered starts a new complaint */
