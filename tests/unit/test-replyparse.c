@@ -1145,6 +1145,107 @@ static void test_suspicious(void)
 	g_assert_false(wb_reply_text_suspicious(NULL, NULL));
 }
 
+/* ---- where the rules cut (parse-reply --json) ---------------------------------------- */
+
+static void test_cuts(void)
+{
+	static const struct {
+		const char *mail;
+		struct { unsigned line; const char *rule; } cuts[4];
+	} cases[] = {
+		{ PLAIN "Sent from my iPhone\n\nYes, fine. On Tue, 3 Mar 2026, R <r@x.in> wrote:\n> q\n",
+		  { { 1, "footer" }, { 3, "attribution" } } },
+		{ PLAIN "[EXTERNAL]\nOk.\n\nFrom: R <r@x.in>\nSent: Tue 3 Mar 2026\n",
+		  { { 1, "banner" }, { 4, "header-block" } } },
+		{ PLAIN "Hi,\n\n> q1\n\nA1\n\n> q2\n\nA2\n-- \nSI Das\n",
+		  { { 3, "quote" }, { 7, "quote" }, { 10, "signature" } } },
+		{ PLAIN "Ok.\n-----Original Message-----\nold\n", { { 2, "separator" } } },
+		{ PLAIN "Ok.\n\nDISCLAIMER: This e-mail is confidential.\n", { { 3, "banner" } } },
+		{ PLAIN "Just the answer.\n", { { 0, NULL } } },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) err = NULL;
+		struct wb_reply *r = wb_reply_parse(cases[i].mail, strlen(cases[i].mail), NULL, &err);
+		g_assert_no_error(err);
+		size_t n = 0;
+		while (n < G_N_ELEMENTS(cases[i].cuts) && cases[i].cuts[n].rule)
+			n++;
+		g_assert_cmpuint(r->n_cuts, ==, n);
+		for (size_t k = 0; k < n; k++) {
+			g_assert_cmpuint(r->cuts[k].line, ==, cases[i].cuts[k].line);
+			g_assert_cmpstr(r->cuts[k].rule, ==, cases[i].cuts[k].rule);
+		}
+		wb_reply_free(r);
+	}
+}
+
+/* ---- hostile bodies: bounded time, no crash ------------------------------------------ */
+
+static struct wb_reply *parse_timed(const char *mail, size_t len, gint64 *usec)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 start = g_get_monotonic_time();
+	struct wb_reply *r = wb_reply_parse(mail, len, NULL, &err);
+	*usec = g_get_monotonic_time() - start;
+	g_assert_no_error(err);
+	g_assert_true(g_utf8_validate(r->text, -1, NULL));
+	return r;
+}
+
+static void test_hostile_bodies(void)
+{
+	/* generous bounds: valgrind and a busy machine; a backtracking blow-up takes hours */
+	const gint64 bound = 60 * G_USEC_PER_SEC;
+	gint64 usec;
+	GString *s = g_string_new(PLAIN "Answer GD 1/26.\n\n");
+	for (int i = 0; i < 10000; i++)
+		g_string_append(s, "> > quoted From: x Sent: y To: z wrote: -----\n");
+	struct wb_reply *r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpstr(r->text, ==, "Answer GD 1/26.");
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* one huge line of near misses for every pattern, no newline at the end */
+	g_string_assign(s, PLAIN);
+	while (s->len < 2u * 1024u * 1024u)
+		g_string_append(s, "On Tue 3 Mar From: Sent: Von: wrote schrieb Sent from my a. ");
+	r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* many short lines that each start an attribution or a header block */
+	g_string_assign(s, PLAIN);
+	for (int i = 0; i < 20000; i++)
+		g_string_append(s, i % 2 ? "From: a\n" : "On Tue, 3 Mar 2026 at 10:00, Ramesh\n");
+	r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* NULs and bytes that are not UTF-8 */
+	static const char nul[] = PLAIN "Yes\0 GD 2/26\n\xff\xfe\xc3 On \xe0\xa6 wrote:\n> q\n";
+	r = parse_timed(nul, sizeof nul - 1, &usec);
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+/* The corpora's budget: well under 2 ms a mail, once the patterns are compiled. */
+static void test_speed(void)
+{
+	const char *mail = PLAIN
+		"Sent from my iPhone\n\nYes, fine, GD 3/26. On Tue, 3 Mar 2026, R <r@x.in> wrote:\n"
+		"> question one\n\nanswer\n\nVon: Ramesh <r@x.in>\nGesendet: Dienstag\nAn: OC\n"
+		"Betreff: Handy\n\nold text\n";
+	g_autoptr(GError) err = NULL;
+	wb_reply_free(wb_reply_parse(mail, strlen(mail), NULL, &err));
+	gint64 start = g_get_monotonic_time();
+	for (int i = 0; i < 100; i++)
+		wb_reply_free(wb_reply_parse(mail, strlen(mail), NULL, &err));
+	gint64 per_mail = (g_get_monotonic_time() - start) / 100;
+	g_test_message("%" G_GINT64_FORMAT " us a mail", per_mail);
+	if (!g_getenv("WB_VALGRIND") && !g_getenv("WB_SLOW"))
+		g_assert_cmpint(per_mail, <, 20000); /* 2 ms with room for a loaded machine */
+}
+
 static void test_free_null(void)
 {
 	wb_reply_free(NULL);
@@ -1172,6 +1273,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/replyparse/hostile/long_text_capped", test_long_text_capped);
 	g_test_add_func("/replyparse/hostile/html_invalid_utf8", test_html_invalid_utf8);
 	g_test_add_func("/replyparse/suspicious", test_suspicious);
+	g_test_add_func("/replyparse/cuts", test_cuts);
+	g_test_add_func("/replyparse/hostile/bodies", test_hostile_bodies);
+	g_test_add_func("/replyparse/speed", test_speed);
 	g_test_add_func("/replyparse/free_null", test_free_null);
 	int rc = g_test_run();
 	g_mime_shutdown();
