@@ -6,9 +6,13 @@
  * The new text comes from text/plain, or from text/html (through libxml2) when that is
  * all there is. Removed: quoted lines ("> "), blockquotes and the quote containers of
  * Gmail, Outlook (desktop and web), Apple Mail, Thunderbird, K-9 and Roundcube;
- * attribution lines ("On … wrote:", Outlook's "From: … Sent: …" header blocks,
- * "-----Original Message-----") in English, Bengali and Hindi; signatures ("-- ") and
- * client footers ("Sent from my iPhone", "Get Outlook for Android", …).
+ * attribution lines ("On … wrote:"), header blocks ("From: … Sent: …", two-line, bold or
+ * squashed onto one line), separators ("-----Original Message-----", "Begin forwarded
+ * message:"), signatures ("-- "), phone and app footers ("Sent from my iPhone", "Get
+ * Outlook for Android") and gateway banners ("[EXTERNAL]", disclaimers), in the
+ * languages of the EU, Arabic, Vietnamese, Chinese, Japanese, Korean, Russian, Bengali
+ * and Hindi. An answer on the attribution's line, below a top footer or between quotes
+ * is kept. Where each rule cut is in the result's cuts.
  *
  * The complaint number is found by the default patterns of SPEC §6 ("Complaint No.
  * 123/2026", "GDE No 45", "GD 1234/26", "অভিযোগ নং ১২৩/২০২৬", "शिकायत संख्या ४५",

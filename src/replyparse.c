@@ -13,11 +13,17 @@
  * that starts with a quote (or "On … wrote:" and a quote) is bottom-posted or answers
  * between quotes: every quote is skipped and the rest kept. Otherwise the reply is
  * top-posted and its first quote ends the new text, since what follows is the old mail
- * even where it lost its ">" (clients wrap long quoted lines without it). An attribution
- * followed by unquoted text, a header block, a separator ("-----Original Message-----",
- * Outlook's underscores), the signature delimiter and a client's footer ("Sent from my
- * iPhone") end the new text too; separator junk is trimmed from its end. Every pattern
- * is a row of a table below, by language, compiled once.
+ * even where it lost its ">" (clients wrap long quoted lines without it) -- unless a
+ * blank line ends the quote and the officer's words follow: then the officer answers
+ * between quotes, and the quotes alone go. An attribution followed by unquoted text, a
+ * header block, a separator ("-----Original Message-----", Outlook's underscores), the
+ * signature delimiter, a client's footer ("Sent from my iPhone") and a bottom banner end
+ * the new text too; separator junk is trimmed from its end. A footer or a gateway banner
+ * above any text is dropped instead (phones put the footer first when the officer types
+ * below it), and an attribution after the answer on the same line ("Yes. On … wrote:")
+ * is split off first. Every pattern is built from word lists per language, compiled once,
+ * with bounded repeats only (no nested unbounded ones: no catastrophic backtracking).
+ * Each rule that cuts records where (parse-reply --json shows it).
  *
  * Caps: a mail over WB_MAX_REPLY_BYTES is refused; the body text examined is capped at
  * WB_REPLY_SCAN_BYTES (a long quote above a bottom-posted answer still fits); the text
@@ -801,14 +807,11 @@ static size_t paragraph_end(char **v, size_t n, size_t i)
  * wrapped a long quoted line without its ">". */
 static bool answered_below(char **v, size_t n, size_t i)
 {
-	while (i < n && matches(P_QUOTE, v[i]))
+	while (i < n && (blank(v[i]) || matches(P_QUOTE, v[i])))
 		i++;
-	if (i >= n || !blank(v[i]))
-		return false;
-	size_t j = next_nonblank(v, n, i);
 	bool strong = false;
-	return j < n && !matches(P_QUOTE, v[j]) && !end_of_new(v, n, j) &&
-	       !attribution_span(v, n, j, &strong);
+	return i < n && blank(v[i - 1]) && !end_of_new(v, n, i) &&
+	       !attribution_span(v, n, i, &strong);
 }
 
 struct pass {
@@ -908,6 +911,9 @@ static char *new_text(const char *text, GArray *cuts)
 		}
 		if (blank(p.v[i]) && p.after_quote)
 			continue; /* the answer below a quote starts right there */
+		if (p.after_quote && p.keep->len && !blank(p.keep->pdata[p.keep->len - 1]) &&
+		    !salutation_only(p.keep))
+			g_ptr_array_add(p.keep, (char *)""); /* a paragraph where a quote was */
 		g_ptr_array_add(p.keep, p.v[i]);
 		if (!blank(p.v[i])) {
 			p.seen_text = true;
@@ -1254,7 +1260,7 @@ static bool h_enter(struct h2t *h, xmlNode *el, enum h_act act)
 		return false;
 	case H_QUOTE:
 		h_newline(h);
-		g_string_append(h->s, ">\n");
+		g_string_append(h->s, ">\n\n"); /* what follows is not the quote wrapped */
 		return false;
 	case H_BR:
 		g_string_append_c(h->s, '\n');

@@ -761,6 +761,11 @@ static const struct reply_case intl_cases[] = {
 	  "Dear Ramesh,\nthanks for the details.\n\n> Where is the phone?\n\nAt the station, GD 11/26.\n\n"
 	  "> Can I come today?\n\nYes, after 4 pm.\n",
 	  "Dear Ramesh,\nthanks for the details.\n\nAt the station, GD 11/26.\n\nYes, after 4 pm.", "11/26" },
+	{ .name = "interleaved/html", HTML
+	  "<div>Dear Ramesh,</div><div>thanks.</div><blockquote type=\"cite\">Where is it?</blockquote>"
+	  "<div>At the station.</div><blockquote type=\"cite\">Can I come?</blockquote>"
+	  "<blockquote type=\"cite\">Today?</blockquote><div>Yes, after 4 pm.</div>",
+	  "Dear Ramesh,\nthanks.\n\nAt the station.\n\nYes, after 4 pm.", NULL },
 	{ .name = "interleaved/wrapped-quote-is-old", PLAIN
 	  "Done.\n\n> my phone was stolen near the park and I would like to\nknow what to do next\n",
 	  "Done.", NULL },
@@ -1118,6 +1123,13 @@ static void test_suspicious(void)
 		{ "Ja.\nAm Di., 3. März 2026 um 10:00 Uhr schrieb Ramesh <r@x.in>:", NULL },
 		{ "Oui.\nLe mar. 3 mars 2026 à 10:00, Ramesh <r@x.in> a écrit :", NULL },
 		{ "Yes.\nOn Tue, 3 Mar 2026 at 10:00, Ramesh\n<r@x.in> wrote:", NULL },
+		{ "Хорошо.\nОт: Рамеш\nОтправлено: 3 марта 2026 г. 10:00", NULL },
+		{ "好。\n------------------ 原始邮件 ------------------", NULL },
+		{ "حسنا.\nفي الثلاثاء، 3 مارس 2026 10:00 ص، كتب Ramesh <r@x.in>:", NULL },
+		{ "了解。\n差出人: 山田 <y@x.jp>", NULL },
+		{ "Được.\nVào Th 3, 3 thg 3, 2026 lúc 10:00 Ramesh <r@x.in> đã viết:", NULL },
+		{ "ठीक है।\nप्रेषक: रमेश\nभेजा गया: 3 मार्च 2026", NULL },
+		{ "Ok.\nBegin forwarded message:", NULL },
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
 		g_autofree char *why = NULL;
