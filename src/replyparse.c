@@ -313,7 +313,8 @@ static const struct pat_src pat_src[] = {
 	  "(?:%{fverbs})\\s+(?:%{fpreps})\\s+(?:\\S+\\s+){0,2}?[\"'„“«\\[]?(?:%{devices}).{0,60}"
 	  "|(?:%{fverbs})\\s+(?:%{devices})\\S{0,10}.{0,40}"     /* "Lähetetty iPhonesta" */
 	  /* the device first: "Von meinem iPhone gesendet", "iPhoneから送信" */
-	  "|.{0,40}?(?:%{devices}).{0,40}?(?:%{fverbs_last})[.。!]?"
+	  "|(?=.{0,90}?(?:%{fverbs_last})[.。!]?\\s*$).{0,40}?(?:%{devices}).{0,40}?"
+	  "(?:%{fverbs_last})[.。!]?"
 	  "|(?:发自|寄自|來自)我的.{1,40}"
 	  "|Sent from \\S+\\s?<https?://[^>]*>"
 	  /* "Get Outlook for iOS", "Outlook für Android herunterladen" */
@@ -396,7 +397,8 @@ static void compile_patterns(void)
 		}
 		both_nukta_spellings(src);
 		g_autoptr(GError) err = NULL;
-		pats[p->id] = g_regex_new(src->str, p->flags, 0, &err);
+		/* optimised: compiled to machine code, the word lists make long alternations */
+		pats[p->id] = g_regex_new(src->str, p->flags | G_REGEX_OPTIMIZE, 0, &err);
 		if (!pats[p->id])
 			g_error("replyparse: pattern %d does not compile: %s", p->id, err->message);
 	}
