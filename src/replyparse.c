@@ -74,7 +74,7 @@ static const char *const attrib_openers[] = {
 static const char *const hdr_from[] = {
 	"From", "প্রেরক", "প্রেষক", "থেকে", "प्रेषक", "भेजने वाला", "से",
 	"Von", "De", "De la", "Van", "Da", "Od", "Från", "Fra", "Frá", "От", "Від", "Από",
-	"Kimden", "Feladó", "Lähettäjä", "Saatja", "Nuo", "No", "Šalje", "Mittente",
+	"Kimden", "Feladó", "Lähettäjä", "Saatja", "Nuo", "Šalje", "Mittente",
 	"Remitente", "Expéditeur", "Absender", "Afzender", "Nadawca", "Отправитель",
 	"发件人", "寄件者", "寄件人", "差出人", "보낸 사람", "من", "المرسل", "Từ", "Người gửi",
 	NULL,
@@ -795,14 +795,21 @@ static void add_cut(GArray *cuts, unsigned line, const char *rule)
 	g_array_append_val(cuts, c);
 }
 
-/* The end of the paragraph starting at v[i]: the index of the blank line after it. */
+/* The end of a banner starting at v[i]: its lines run on while a line does not end a
+ * sentence (the banner wrapped), at most BANNER_LINES; the answer may follow at once. */
 static size_t paragraph_end(char **v, size_t n, size_t i)
 {
-	while (i < n && !blank(v[i]))
-		i++;
-	return i;
+	enum { BANNER_LINES = 6 };
+	size_t end = i + 1;
+	while (end < n && end < i + BANNER_LINES && !blank(v[end])) {
+		const char *prev = v[end - 1];
+		size_t len = strlen(prev);
+		if (len && strchr(".!?", prev[len - 1]))
+			break;
+		end++;
+	}
+	return end;
 }
-
 /* Whether the quote at v[i] is one the officer answers below (an interleaved reply):
  * the quoted lines end with a blank line and the officer's own words follow. A quoted
  * line followed at once by unquoted text is rather the old mail, a client having

@@ -749,6 +749,14 @@ static const struct reply_case intl_cases[] = {
 	  "CAUTION: This email originated from outside of the organization. Do not click links\n"
 	  "unless you recognize the sender.\n\nYour complaint is registered. GD 9/26\n",
 	  "Your complaint is registered. GD 9/26", "9/26" },
+	{ .name = "banner/answer-right-below", PLAIN
+	  "CAUTION: This email originated from outside of the organization. Do not click\n"
+	  "links or open attachments unless you recognize the sender.\nThe phone was found.\n"
+	  "Collect it today.\n\nThanks\n",
+	  "The phone was found.\nCollect it today.\n\nThanks", NULL },
+	{ .name = "header/officer-number-and-date-kept", PLAIN
+	  "No: 45/2026\nDate: 3 March 2026\nPlease come to the station.\n",
+	  "No: 45/2026\nDate: 3 March 2026\nPlease come to the station.", NULL },
 	{ .name = "banner/external-tag", PLAIN "[EXTERNAL]\n\nRegistered. GD 10/26\n", "Registered. GD 10/26", "10/26" },
 	{ .name = "banner/bottom-disclaimer", PLAIN
 	  "Registered.\n\nDISCLAIMER: This e-mail is confidential and intended only for the addressee.\n",
