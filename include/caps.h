@@ -26,6 +26,7 @@
 #define WB_MAX_REPLY_BYTES    (10u * 1024u * 1024u) /* an officer's reply mail */
 #define WB_REPLY_SCAN_BYTES   (1024u * 1024u) /* body text searched for the new text */
 #define WB_REPLY_MAX_DEPTH    32              /* MIME nesting followed in a reply */
+#define WB_REPLY_MAX_CUTS     64              /* cuts reported for one reply (parse-reply --json) */
 #define WB_REPLY_MAX_IDS      100             /* Message-IDs kept from In-Reply-To/References */
 #define WB_REPLY_MAX_ADDRS    100             /* addresses kept from To/Cc/Delivered-To */
 #define WB_MAX_ADDR_CHARS     320u            /* one of them (RFC 5321: 64 + 1 + 255) */

@@ -6,9 +6,13 @@
  * The new text comes from text/plain, or from text/html (through libxml2) when that is
  * all there is. Removed: quoted lines ("> "), blockquotes and the quote containers of
  * Gmail, Outlook (desktop and web), Apple Mail, Thunderbird, K-9 and Roundcube;
- * attribution lines ("On … wrote:", Outlook's "From: … Sent: …" header blocks,
- * "-----Original Message-----") in English, Bengali and Hindi; signatures ("-- ") and
- * client footers ("Sent from my iPhone", "Get Outlook for Android", …).
+ * attribution lines ("On … wrote:"), header blocks ("From: … Sent: …", two-line, bold or
+ * squashed onto one line), separators ("-----Original Message-----", "Begin forwarded
+ * message:"), signatures ("-- "), phone and app footers ("Sent from my iPhone", "Get
+ * Outlook for Android") and gateway banners ("[EXTERNAL]", disclaimers), in the
+ * languages of the EU, Arabic, Vietnamese, Chinese, Japanese, Korean, Russian, Bengali
+ * and Hindi. An answer on the attribution's line, below a top footer or between quotes
+ * is kept. Where each rule cut is in the result's cuts.
  *
  * The complaint number is found by the default patterns of SPEC §6 ("Complaint No.
  * 123/2026", "GDE No 45", "GD 1234/26", "অভিযোগ নং ১২৩/২০২৬", "शिकायत संख्या ४५",
@@ -27,8 +31,19 @@
 GQuark wb_reply_error_quark(void);
 enum { WB_REPLY_UNPARSABLE = 1 }; /* not a mail, or no text part at all */
 
+/* Where a rule of the parser dropped lines: line is the line number (from 1) in the
+ * body's text (the text/plain part, or the text made from the HTML one), rule one of
+ * "quote", "attribution", "header-block", "separator", "signature", "footer", "banner"
+ * (a static string). At most WB_REPLY_MAX_CUTS are kept, in the order of the lines. */
+struct wb_reply_cut {
+	unsigned line;
+	const char *rule;
+};
+
 struct wb_reply {
 	char *text;           /* the officer's new text, plain, trimmed; may be "" */
+	struct wb_reply_cut *cuts; /* why the rest of the body is not in text */
+	size_t n_cuts;
 	char *number;         /* the complaint number ("123/2026"), ASCII digits, or NULL */
 	bool escalate, close;
 	bool split;           /* #new: the message answered starts a new complaint */
@@ -61,6 +76,15 @@ char *wb_reply_find_number(const char *text, const char *const *extra_patterns);
  * do not count; any other word does. Decides whether words are kept for the citizen
  * when only the template with the number can go. */
 bool wb_reply_has_words(const char *text, const char *const *extra_patterns);
+
+/* The safety net after parsing: whether text (normally a wb_reply's text) still carries
+ * a sign that it is not the officer's own words: a line starting with '>', an
+ * attribution ("On … wrote:" with a date or an address, in any language the parser
+ * knows), a forward or original-message separator, or a quoted header line (a "From:"
+ * label or its translation with an address, two header lines together, or a header
+ * block squashed onto one line). When true and why is not NULL, *why names the sign and
+ * the line in plain English (newly allocated; NULL when false). NULL text: false. */
+bool wb_reply_text_suspicious(const char *text, char **why);
 
 /* Bengali (০-৯) and Devanagari (०-९) digits to ASCII. Newly allocated. */
 char *wb_ascii_digits(const char *s);

@@ -80,8 +80,12 @@ static const char usage_text_more[] =
 "  parse-reply [FILE] [--json] [--station KEY]\n"
 "                   Run the reply parser alone on one mail (no store, no network)\n"
 "                   and print the officer's new text; --json prints an object with\n"
-"                   text, number and tags. --station adds that station's\n"
-"                   number_patterns. Exit 0, or 65 when the mail cannot be parsed.\n"
+"                   text, number, tags and cuts: where the parser dropped lines\n"
+"                   and by which rule ([{\"line\": 7, \"rule\": \"attribution\"}];\n"
+"                   rules: quote, attribution, header-block, separator, signature,\n"
+"                   footer, banner; lines of the body's text, from 1). --station\n"
+"                   adds that station's number_patterns. Exit 0, or 65 when the\n"
+"                   mail cannot be parsed.\n"
 "  complaints [--station KEY] [--open|--overdue]\n"
 "                   List complaints, oldest first: reference, station, state, when\n"
 "                   opened, last activity, messages, complaint number, and for open\n"
@@ -649,8 +653,13 @@ static void print_reply_json(const struct wb_reply *r)
 		json_array_append_new(tags, json_string("new"));
 	if (r->transfer_to)
 		json_array_append_new(tags, json_pack("{s:s}", "transfer", r->transfer_to));
-	json_t *o = json_pack("{s:s, s:o, s:o}", "text", r->text,
-			      "number", r->number ? json_string(r->number) : json_null(), "tags", tags);
+	json_t *cuts = json_array();
+	for (size_t i = 0; i < r->n_cuts; i++)
+		json_array_append_new(cuts, json_pack("{s:I, s:s}", "line", (json_int_t)r->cuts[i].line,
+						      "rule", r->cuts[i].rule));
+	json_t *o = json_pack("{s:s, s:o, s:o, s:o}", "text", r->text,
+			      "number", r->number ? json_string(r->number) : json_null(), "tags", tags,
+			      "cuts", cuts);
 	char *out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (out)
 		puts(out);
@@ -663,7 +672,8 @@ static int cmd_parse_reply(const struct cmd_ctx *c)
 	gboolean as_json = FALSE;
 	char *station = NULL;
 	GOptionEntry opts[] = {
-		{ "json", 0, 0, G_OPTION_ARG_NONE, &as_json, "print text, number and tags as JSON",
+		{ "json", 0, 0, G_OPTION_ARG_NONE, &as_json,
+		  "print text, number, tags and cuts as JSON",
 		  NULL },
 		{ "station", 0, 0, G_OPTION_ARG_STRING, &station,
 		  "also try this station's number_patterns", "KEY" },

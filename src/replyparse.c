@@ -13,11 +13,17 @@
  * that starts with a quote (or "On … wrote:" and a quote) is bottom-posted or answers
  * between quotes: every quote is skipped and the rest kept. Otherwise the reply is
  * top-posted and its first quote ends the new text, since what follows is the old mail
- * even where it lost its ">" (clients wrap long quoted lines without it). An attribution
- * followed by unquoted text, a header block, a separator ("-----Original Message-----",
- * Outlook's underscores), the signature delimiter and a client's footer ("Sent from my
- * iPhone") end the new text too; separator junk is trimmed from its end. Every pattern
- * is a row of a table below, by language, compiled once.
+ * even where it lost its ">" (clients wrap long quoted lines without it) -- unless a
+ * blank line ends the quote and the officer's words follow: then the officer answers
+ * between quotes, and the quotes alone go. An attribution followed by unquoted text, a
+ * header block, a separator ("-----Original Message-----", Outlook's underscores), the
+ * signature delimiter, a client's footer ("Sent from my iPhone") and a bottom banner end
+ * the new text too; separator junk is trimmed from its end. A footer or a gateway banner
+ * above any text is dropped instead (phones put the footer first when the officer types
+ * below it), and an attribution after the answer on the same line ("Yes. On … wrote:")
+ * is split off first. Every pattern is built from word lists per language, compiled once,
+ * with bounded repeats only (no nested unbounded ones: no catastrophic backtracking).
+ * Each rule that cuts records where (parse-reply --json shows it).
  *
  * Caps: a mail over WB_MAX_REPLY_BYTES is refused; the body text examined is capped at
  * WB_REPLY_SCAN_BYTES (a long quote above a bottom-posted answer still fits); the text
@@ -43,50 +49,134 @@ G_DEFINE_QUARK(wb-reply-error-quark, wb_reply_error)
 /* The verb ending an attribution line, "… wrote:". Each entry is a regex fragment; the
  * ones that a name may follow ("Am … schrieb Name <addr>:") allow it. */
 static const char *const attrib_verbs[] = {
-	"wrote", "writes",                       /* en */
-	"লিখেছেন", "লিখেছে", "লিখলেন",             /* bn */
-	"ने\\s+लिखा", "लिखा", "लिखते\\s+हैं",        /* hi */
-	"a\\s+écrit", "escribió", "escreveu", "ha\\s+scritto", "napisał(?:\\(a\\)|a)?",
-	"написал(?:\\(а\\)|а)?", "написав(?:\\(ла\\)|ла)?", "写道", "寫道",
+	"wrote", "writes", "has written",                           /* en */
+	"লিখেছেন", "লিখেছে", "লিখলেন",                               /* bn */
+	"ने\\s+लिखा", "लिखा", "लिखते\\s+हैं",                          /* hi */
+	"a\\s+écrit", "escribió", "escreveu", "ha\\s+scritto", "ha\\s+escrit",
+	"napisał(?:\\(a\\)|a)?", "napisao", "napisala", "je\\s+napisal(?:\\(a\\)|a)?",
+	"написал(?:\\(а\\)|а)?", "написав(?:\\(ла\\)|ла)?", "написа", "пише", "pisze",
+	"写道", "寫道", "작성", "님이\\s+작성", "のメッセージ", "さんは書きました",
 	"schrieb.{0,200}", "schreef.{0,200}", "skrev.{0,200}", "kirjoitti.{0,200}",
-	"пише", "ha\\s+escrit", "pisze", "napsal(?:\\(a\\)|a)?", "írta", "yazdı", "작성",
-	"のメッセージ",
+	"napsal(?:\\(a\\)|a)?.{0,200}", "napísal(?:\\(a\\)|a)?.{0,200}", "írta.{0,200}",
+	"a\\s+scris", "έγραψε", "yazdı", "kirjutas", "rašė", "rakstīja", "kiteb", "scríobh",
+	"كتب.{0,200}", "đã\\s+viết", "viết",
 	NULL,
 };
 
-/* Words that open an attribution a client may wrap over several lines. */
+/* Words that open an attribution a client may wrap over several lines (or that the
+ * officer's answer may precede on the same line). */
 static const char *const attrib_openers[] = {
-	"On", "Le", "Am", "El", "Il", "Op", "Em", "Den", "Dne", "W dniu", "В", "У", NULL,
+	"On", "Le", "Am", "El", "Il", "Op", "Em", "Den", "Dne", "W dniu", "В", "У", "Στις",
+	"Vào", "في", "Dňa", "Dana", "Il giorno", "Kl\\.", "Pe", "Ar", "Kom", NULL,
 };
 
 /* Labels of the header block Outlook (and others) put above the old mail. */
 static const char *const hdr_from[] = {
 	"From", "প্রেরক", "প্রেষক", "থেকে", "प्रेषक", "भेजने वाला", "से",
-	"Von", "De", "Van", "Da", "Od", "Från", "Fra", "От", "Від", "发件人", "寄件者", "差出人",
+	"Von", "De", "De la", "Van", "Da", "Od", "Från", "Fra", "Frá", "От", "Від", "Από",
+	"Kimden", "Feladó", "Lähettäjä", "Saatja", "Nuo", "Šalje", "Mittente",
+	"Remitente", "Expéditeur", "Absender", "Afzender", "Nadawca", "Отправитель",
+	"发件人", "寄件者", "寄件人", "差出人", "보낸 사람", "من", "المرسل", "Từ", "Người gửi",
 	NULL,
 };
 static const char *const hdr_other[] = {
-	"Sent", "Date", "To", "Cc", "Subject", "Reply-To",
+	"Sent", "Date", "To", "Cc", "Bcc", "Subject", "Reply-To",
 	"পাঠানো হয়েছে", "পাঠানো", "তারিখ", "প্রাপক", "প্রতি", "সিসি", "বিষয়",
 	"भेजा गया", "भेजा", "दिनांक", "तारीख", "प्रति", "प्राप्तकर्ता", "सीसी", "विषय",
-	"Gesendet", "Datum", "An", "Betreff", "Envoyé", "À", "Objet", "Enviado", "Fecha",
+	"Gesendet", "Datum", "An", "Betreff", "Kopie", "Envoyé", "Envoyé le", "À", "Objet",
+	"Copie à", "Cc ", "Sujet", "Message du", "Enviado", "Enviada", "Enviado el", "Fecha",
 	"Para", "Asunto", "Assunto", "Verzonden", "Aan", "Onderwerp", "Inviato", "Data", "A",
-	"Oggetto", "Risposta", "Wysłano", "Do", "Temat", "Skickat", "Till", "Ämne", "Sendt",
-	"Til", "Emne", "Отправлено", "Дата", "Кому", "Тема", "Надіслано", "发送时间", "日期",
-	"收件人", "主题", "送信日時", "宛先", "件名", "Copie à", "Sujet", "Message du", "Dato",
+	"Oggetto", "Risposta", "Wysłano", "Wysłane", "Do", "Temat", "DW", "Skickat", "Till",
+	"Ämne", "Sendt", "Til", "Emne", "Lähetetty", "Vastaanottaja", "Aihe", "Odesláno",
+	"Odoslané", "Komu", "Předmět", "Predmet", "Elküldve", "Küldve", "Címzett", "Tárgy",
+	"Dátum", "Trimis", "Către", "Subiect", "Στάλθηκε", "Ημερομηνία", "Προς", "Κοιν",
+	"Θέμα", "Gönderildi", "Gönderim", "Tarih", "Kime", "Konu", "Saadetud", "Adressaat",
+	"Teema", "Išsiųsta", "Kam", "Tema", "Nosūtīts", "Tēma", "Poslano", "Prima", "Za",
+	"Zadeva", "Отправлено", "Дата", "Кому", "Тема", "Копия", "Надіслано", "Изпратено",
+	"До", "Относно", "发送时间", "日期", "收件人", "抄送", "主题", "寄件日期", "收件者",
+	"副本", "主旨", "送信日時", "宛先", "件名", "보낸 날짜", "받는 사람", "참조", "제목",
+	"أرسل", "أرسلت", "تاريخ", "التاريخ", "إلى", "نسخة", "الموضوع", "Gửi", "Đã gửi",
+	"Ngày", "Đến", "Tới", "Chủ đề", "Dato",
 	NULL,
 };
 
 /* "-----Original Message-----" and its kin: everything below is the old mail. */
 static const char *const original_words[] = {
 	"Original Message", "Original", "Forwarded message", "Forwarded Message",
+	"Forwarded", "Reply message", "Message",
 	"মূল বার্তা", "মূল মেসেজ", "ফরোয়ার্ড করা বার্তা", "मूल संदेश", "अग्रेषित संदेश",
-	"Ursprüngliche Nachricht", "Weitergeleitete Nachricht", "Message d'origine",
-	"Message transféré", "Mensaje original", "Mensaje reenviado", "Oorspronkelijk bericht",
-	"Messaggio originale", "Messaggio inoltrato", "Mensagem original", "Wiadomość oryginalna",
-	"Ursprungligt meddelande", "Opprinnelig melding", "Исходное сообщение",
-	"Пересылаемое сообщение", "Původní zpráva", "Oprindelig besked", "Alkuperäinen viesti",
-	"Eredeti üzenet", "Originalnachricht",
+	"Ursprüngliche Nachricht", "Weitergeleitete Nachricht", "Originalnachricht",
+	"Message d'origine", "Message original", "Message transféré", "Mensaje original",
+	"Mensaje reenviado", "Oorspronkelijk bericht", "Doorgestuurd bericht",
+	"Messaggio originale", "Messaggio inoltrato", "Mensagem original",
+	"Mensagem encaminhada", "Wiadomość oryginalna", "Oryginalna wiadomość",
+	"Wiadomość przekazana", "Przekazana wiadomość", "Ursprungligt meddelande",
+	"Vidarebefordrat meddelande", "Opprinnelig melding", "Videresendt melding",
+	"Oprindelig meddelelse", "Oprindelig besked", "Videresendt meddelelse",
+	"Alkuperäinen viesti", "Välitetty viesti", "Původní zpráva", "Přeposlaná zpráva",
+	"Pôvodná správa", "Preposlaná správa", "Eredeti üzenet", "Továbbított üzenet",
+	"Mesaj original", "Mesaj redirecționat", "Αρχικό μήνυμα", "Προωθημένο μήνυμα",
+	"Orijinal mesaj", "İletilen mesaj", "Algne kiri", "Edastatud kiri",
+	"Pradinis laiškas", "Persiųstas laiškas", "Sākotnējā ziņa", "Pārsūtīta ziņa",
+	"Izvorna poruka", "Proslijeđena poruka", "Izvirno sporočilo", "Posredovano sporočilo",
+	"Оригинално съобщение", "Препратено съобщение", "Исходное сообщение",
+	"Пересылаемое сообщение", "Пересланное сообщение", "Оригінальне повідомлення",
+	"Переслане повідомлення", "原始邮件", "原始郵件", "转发邮件", "轉寄郵件", "原邮件",
+	"元のメッセージ", "転送メッセージ", "転送されたメッセージ", "원본 메시지", "전달된 메시지",
+	"الرسالة الأصلية", "رسالة محولة", "Thư gốc", "Tin nhắn gốc", "Thư chuyển tiếp",
+	NULL,
+};
+
+/* Lines that start a forwarded mail without dashes: "Begin forwarded message:". */
+static const char *const forward_lines[] = {
+	"Begin forwarded message", "Anfang der weitergeleiteten Nachricht",
+	"Début du message réexpédié", "Début du message transféré",
+	"Inicio del mensaje reenviado", "Comienzo del mensaje reenviado",
+	"Inizio messaggio inoltrato", "Begin doorgestuurd bericht",
+	"Início da mensagem reencaminhada", "Início da mensagem encaminhada",
+	"Początek przekazywanej wiadomości", "Vidarebefordrat brev",
+	"Videresendt besked", "Начало переадресованного сообщения",
+	"Начало пересылаемого сообщения", "以下是转发的邮件", "转发的邮件", "転送されたメッセージ",
+	"전달된 메시지", "بداية الرسالة المُعاد توجيهها", "Bắt đầu thư được chuyển tiếp",
+	NULL,
+};
+
+/* Phone and mail-app footers. A verb of sending ("Sent", "Envoyé", "Отправлено"), a
+ * preposition, then a device or app within a short line; or, in languages that put
+ * the verb last, the device first ("Von meinem iPhone gesendet", "iPhoneから送信"). */
+static const char *const footer_devices[] = {
+	"iPhone", "iPad", "iPod", "Android", "Samsung", "Galaxy", "Huawei", "Xiaomi", "Redmi",
+	"OnePlus", "Oppo", "Vivo", "Realme", "Pixel", "Nokia", "Motorola", "Sony", "Xperia",
+	"BlackBerry", "Windows Phone", "Surface", "Mac", "Outlook", "Yahoo", "Gmail", "Mail",
+	"AOL", "Proton", "Zoho", "Rediffmail", "Spark", "Airmail", "K-9", "Tuta", "GMX",
+	"WEB\\.DE", "Mobile", "mobile", "phone", "cell", "tablet", "Handy", "Smartphone",
+	"móvil", "movil", "celular", "cellulare", "telefono", "telefone", "telefoon",
+	"telefon", "téléphone", "mobil", "mobiel", "мобильного", "телефона", "смартфона",
+	"手机", "手機", "スマートフォン", "휴대폰", "الجوال", "جوال", "هاتف", "điện thoại",
+	"স্মার্টফোন", "মোবাইল", "स्मार्टफ़ोन", "स्मार्टफोन", "मोबाइल",
+	NULL,
+};
+static const char *const footer_verbs[] = {
+	"Sent", "Envoyé", "Envoye", "Expédié", "Gesendet", "Enviado", "Enviada", "Inviato",
+	"Verzonden", "Verstuurd", "Wysłane", "Wysłano", "Skickat", "Skickades", "Sendt",
+	"Lähetetty", "Odesláno", "Odoslané", "Elküldve", "Küldve", "Trimis", "Στάλθηκε",
+	"Εστάλη", "Gönderildi", "Saadetud", "Išsiųsta", "Nosūtīts", "Sūtīts", "Poslano",
+	"Poslato", "Изпратено", "Отправлено", "Надіслано", "Надіслане", "Enviat",
+	"Được gửi", "Gửi", "أُرسلت", "أرسلت", "أرسل", "مرسل", "Seolta", "Mibgħut",
+	NULL,
+};
+static const char *const footer_preps[] = {
+	"from", "via", "with", "by", "on", "using", "de", "depuis", "à partir de", "avec",
+	"von", "vom", "mit", "über", "desde", "del", "do", "dal", "dall'", "da", "vanaf", "van",
+	"met", "via", "z", "ze", "za pomocą", "från", "fra", "fran", "iz", "s", "sa",
+	"с", "со", "з", "із", "от", "από", "ile", "iš", "no", "din", "de pe", "từ", "bằng", "من",
+	"ó", "minu", "mijn",
+	NULL,
+};
+static const char *const footer_verbs_last[] = {
+	"gesendet", "verzonden", "verstuurd", "送信", "发送", "發送", "보냄", "보냈습니다",
+	"전송됨", "gönderildi", "küldve", "elküldve", "lähetetty", "saadetud", "iPhonesta",
+	"থেকে\\s+(?:পাঠানো|প্রেরিত|পাঠানো হয়েছে)", "से\\s+(?:भेजा गया|भेजा|प्रेषित)",
 	NULL,
 };
 
@@ -106,17 +196,65 @@ static const char *const number_prefixes[] = {
 	NULL,
 };
 
+/* Verbs of CJK attributions, which follow the name with no space ("张三写道："). */
+static const char *const attrib_verbs_cjk[] = {
+	"写道", "寫道", "のメッセージ", "さんは書きました", "は書きました", "작성", NULL,
+};
+
+/* Banners mail gateways put above or below the text: the words that open a warning
+ * about an outside sender, and the words for "outside". */
+static const char *const banner_openers[] = {
+	"CAUTION", "WARNING", "ATTENTION", "NOTICE", "EXTERNAL(?: EMAIL| MAIL| SENDER| MESSAGE)?",
+	"ACHTUNG", "VORSICHT", "WARNUNG", "EXTERNE E-MAIL", "AVERTISSEMENT", "PRUDENCE",
+	"ATENCIÓN", "PRECAUCIÓN", "ATENÇÃO", "CUIDADO", "ATTENZIONE", "WAARSCHUWING", "LET OP",
+	"UWAGA", "OSTRZEŻENIE", "VARNING", "ADVARSEL", "VAROITUS", "UPOZORNĚNÍ", "FIGYELEM",
+	"ATENȚIE", "ΠΡΟΣΟΧΗ", "DİKKAT", "ВНИМАНИЕ", "ПРЕДУПРЕЖДЕНИЕ", "УВАГА", "注意", "警告",
+	"تنبيه", "تحذير", "CẢNH BÁO", "CHÚ Ý", "সতর্কতা", "चेतावनी", "सावधान",
+	NULL,
+};
+static const char *const banner_outside[] = {
+	"outside", "external", "extern", "externe", "externo", "externa", "esterno", "esterna",
+	"außerhalb", "l'extérieur", "fuera", "fora", "di fuori", "buiten", "spoza",
+	"zewnętrzn", "utanför", "utenfor", "uden for", "ulkopuol", "mimo", "kívül", "din afara",
+	"εκτός", "dışından", "dışı", "вне ", "внешн", "за межами", "зовнішн", "外部", "组织外",
+	"خارج", "bên ngoài", "বাইরে", "बाहर",
+	NULL,
+};
+/* The openings of confidentiality disclaimers: a bottom banner. */
+static const char *const disclaimer_openers[] = {
+	"DISCLAIMER", "Disclaimer", "CONFIDENTIALITY NOTICE", "Confidentiality Notice",
+	"Confidentiality notice", "LEGAL DISCLAIMER", "Legal disclaimer",
+	"This (?:e-?mail|message|communication)(?: and any (?:files|attachments)[^.]{0,60})?"
+	"(?: transmitted with it)? (?:is|are|may (?:be|contain)|contains?) (?:strictly )?"
+	"(?:confidential|privileged|intended (?:solely|only))",
+	"AVIS DE CONFIDENTIALITÉ", "Avis de confidentialité", "Ce (?:message|courriel|e-mail)"
+	"(?: et (?:ses|toutes les) pièces jointes)? (?:est|sont|peut) (?:strictement )?"
+	"(?:confidentiel|destiné)", "Vertraulichkeitshinweis", "Haftungsausschluss",
+	"Diese (?:E-Mail|Nachricht) (?:enthält|ist) vertraulich", "AVISO DE CONFIDENCIALIDAD",
+	"Aviso de confidencialidad", "AVISO LEGAL", "Aviso legal", "AVVISO DI RISERVATEZZA",
+	"Avviso di riservatezza", "Questo messaggio (?:e i suoi allegati )?(?:è|sono) riservat",
+	"Dit bericht is vertrouwelijk", "Niniejsza wiadomość (?:jest|może) (?:poufna|zawierać)",
+	"КОНФИДЕНЦИАЛЬНОСТЬ", "Конфиденциальность", "免责声明", "免責聲明", "保密声明",
+	"機密保持", "機密情報", "إخلاء مسؤولية", "إشعار السرية", "Tuyên bố miễn trừ",
+	"অস্বীকৃতি", "अस्वीकरण",
+	NULL,
+};
+
 enum pat {
 	P_QUOTE,        /* a quoted line */
 	P_ATTRIB,       /* an attribution line (or two or three joined) */
 	P_ATTRIB_STRONG,/* what makes an attribution certain: a date, a time or an address */
 	P_ATTRIB_OPEN,  /* first line of a wrapped attribution */
+	P_ATTRIB_TAIL,  /* an attribution after the answer on its line: where it starts */
 	P_HDR_FROM,     /* first line of a header block */
 	P_HDR_OTHER,    /* the other lines of a header block */
+	P_HDR_SQUASH,   /* a header block squashed onto one line ("From: X Sent: Y To: Z") */
 	P_CUT,          /* a separator line below which everything is old */
 	P_SIG,          /* the signature delimiter */
 	P_FOOTER,       /* a client's footer */
 	P_FOOTER_LOOSE, /* "Sent from my <anything>": a footer when it stands alone */
+	P_BANNER,       /* a gateway's "this mail came from outside" banner */
+	P_DISCLAIMER,   /* the start of a confidentiality disclaimer */
 	P_JUNK,         /* separator leftovers at the end */
 	P_NUMBER,       /* the complaint number */
 	P_TAG,          /* an officer's tag */
@@ -126,54 +264,77 @@ enum pat {
 struct pat_src {
 	enum pat id;
 	GRegexCompileFlags flags;
-	const char *fmt;          /* its "%s" becomes the joined word list */
+	const char *fmt;          /* its "%s" becomes the joined word list, each "%{name}"
+				   * the word list of that name (word_lists below) */
 	const char *const *words; /* NULL: fmt is the pattern */
 };
 
+/* The word lists a pattern names as "%{name}". */
+static const struct { const char *name; const char *const *words; } word_lists[] = {
+	{ "%{verbs}", attrib_verbs },          { "%{verbs_cjk}", attrib_verbs_cjk },
+	{ "%{openers}", attrib_openers },      { "%{hdr_from}", hdr_from },
+	{ "%{hdr_other}", hdr_other },         { "%{forward}", forward_lines },
+	{ "%{devices}", footer_devices },      { "%{fverbs}", footer_verbs },
+	{ "%{fpreps}", footer_preps },         { "%{fverbs_last}", footer_verbs_last },
+	{ "%{outside}", banner_outside },      { "%{banner}", banner_openers },
+	{ "%{disclaimer}", disclaimer_openers },
+};
+
 #define CI G_REGEX_CASELESS
+/* A header label, maybe bold ("*From:*" from HTML turned to text by a client). */
+#define LABEL(list) "\\s*\\*?\\s*(?:%{" list "})\\s*\\*?\\s*[:：]"
 static const struct pat_src pat_src[] = {
 	{ P_QUOTE, 0, "^[ \\t]*>", NULL },
 	{ P_ATTRIB, CI,
-	  "^(?:.{0,400}?(?<![\\p{L}\\p{M}])(?:%s)\\s*[:：]"  /* "… wrote:" */
+	  "^(?:.{0,400}?(?<![\\p{L}\\p{M}])(?:%{verbs})\\s*[:：]?"  /* "… wrote:" */
+	  "|.{0,400}?(?:%{verbs_cjk})\\s*[:：]?"                     /* "…写道：" */
 	  "|[^<>]{0,300}?\\d[^<>]{0,300}<[^<>]*@[^<>]*>\\s*[:：]" /* "date, Name <addr>:" */
-	  "|\\s*On\\s.{0,400}\\swrote"                            /* "On … wrote" */
-	  "|\\s*-{2,}\\s*On\\s.{0,400}\\swrote\\s*-{2,}"                /* Zoho Mail */
 	  /* Gmail's older "2016-03-03 17:21 GMT+01:00 Name <addr>" */
 	  "|\\s*\\d{4}[/.-]\\d{1,2}[/.-]\\d{1,2}(?:\\s+\\d{1,2}:\\d{2})?\\s*GMT[+-]\\d{1,2}:?\\d{2}\\s.{1,100}"
 	  "|\\s*\\d{4}[/.-]\\d{1,2}[/.-]\\d{1,2}(?:\\s+\\d{1,2}:\\d{2})?\\s[^<>]{1,100}<[^<>]*@[^<>]*>)"
-	  "\\s*$",
-	  attrib_verbs },
+	  "(?:\\s*[-=]{2,})?\\s*$",                                 /* Zoho: "--- … wrote ---" */
+	  NULL },
 	{ P_ATTRIB_STRONG, 0, "[\\d@]", NULL },
-	{ P_ATTRIB_OPEN, 0, "^\\s*(?:%s)\\s", attrib_openers },
-	{ P_HDR_FROM, CI, "^\\s*\\*?\\s*(?:%s)\\s*\\*?\\s*[:：]", hdr_from },
-	{ P_HDR_OTHER, CI, "^\\s*\\*?\\s*(?:%s)\\s*\\*?\\s*[:：]", hdr_other },
+	{ P_ATTRIB_OPEN, 0, "^\\s*[-=]*\\s*(?:%{openers})\\s", NULL },
+	{ P_ATTRIB_TAIL, 0, "[.!?。！？)]\\s{1,8}(?=(?:%{openers})\\s.{0,300}\\d)", NULL },
+	{ P_HDR_FROM, CI, "^" LABEL("hdr_from"), NULL },
+	{ P_HDR_OTHER, CI, "^" LABEL("hdr_other"), NULL },
+	{ P_HDR_SQUASH, CI,
+	  "^" LABEL("hdr_from") ".{1,200}?\\s" LABEL("hdr_other") ".{1,200}?\\s" LABEL("hdr_other"),
+	  NULL },
 	{ P_CUT, CI,
-	  "^\\s*\\*?\\s*(?:[-=]{2,}\\s*(?:%s)\\s*[-=]{2,}|_{2,}|"
-	  "Begin forwarded message:|Anfang der weitergeleiteten Nachricht:)\\s*\\*?\\s*$",
+	  "^\\s*\\*?\\s*(?:[-=_]{2,}\\s*(?:%s)\\s*[-=_]{2,}|_{2,}|(?:%{forward})\\s*[:：]?)"
+	  "\\s*\\*?\\s*$",
 	  original_words },
 	{ P_SIG, 0, "^--[ \\t]?$", NULL },
 	{ P_FOOTER, CI,
-	  "^\\s*(?:"
-	  "[(<]*Sent (?:from|via|with|by) (?:a |an |the |my )?\\[?(?:Mail|Outlook|Yahoo|Gmail|"
-	  "ProtonMail|Proton Mail|AOL|Samsung|Zoho|Rediffmail|Windows Mail|Mailbox|Airmail|"
-	  "BlackBerry|iPhone|iPad|Android|mobile|phone|cell|Galaxy|Spark|K-9)\\b.{0,80}"
+	  "^\\s*[(<\\[]*\\s*(?=.{0,120}$)(?:"
+	  /* a verb of sending first: "Sent from my iPhone", "Envoyé de mon iPhone" */
+	  "(?:%{fverbs})\\s+(?:%{fpreps})\\s+(?:\\S+\\s+){0,2}?[\"'„“«\\[]?(?:%{devices}).{0,60}"
+	  "|(?:%{fverbs})\\s+(?:%{devices})\\S{0,10}.{0,40}"     /* "Lähetetty iPhonesta" */
+	  /* the device first: "Von meinem iPhone gesendet", "iPhoneから送信" */
+	  "|(?=.{0,90}?(?:%{fverbs_last})[.。!]?\\s*$).{0,40}?(?:%{devices}).{0,40}?"
+	  "(?:%{fverbs_last})[.。!]?"
+	  "|(?:发自|寄自|來自)我的.{1,40}"
 	  "|Sent from \\S+\\s?<https?://[^>]*>"
-	  "|Get \\[?(?:Outlook|the Outlook app) for (?:Android|iOS)\\b.{0,60}"
-	  "|(?:Envoyé|Gesendet|Verzonden|Enviado|Inviato|Skickat|Sendt|Wysłane|Отправлено)"
-	  " (?:depuis|à partir de|von|vom|met|desde|da|från|fra|z|с) .{1,60}"
-	  "|Von meinem .{1,60} gesendet\\.?"
+	  /* "Get Outlook for iOS", "Outlook für Android herunterladen" */
+	  "|.{0,50}?Outlook.{0,40}?(?:iOS|Android).{0,40}"
+	  "|.{0,30}?(?:iOS|Android).{0,30}?Outlook.{0,40}"          /* bn, hi, ar word order */
 	  "|Diese Nachricht wurde von meinem .{1,80} gesendet\\.?"
-	  "|(?:আমার\\s+)?.{0,40}(?:iPhone|iPad|Android|Samsung|Galaxy|স্মার্টফোন|মোবাইল)"
-	  ".{0,40}\\s(?:থেকে|হতে)\\s+(?:পাঠানো|প্রেরিত|পাঠানো হয়েছে)[।.]?"
-	  "|(?:Android|iOS)(?:-এর|\\s+এর)\\s+জন্য\\s+Outlook\\s+(?:পান|ডাউনলোড করুন)[।.]?"
-	  "|(?:मेरे\\s+)?.{0,40}(?:iPhone|iPad|Android|Samsung|Galaxy|स्मार्टफ़ोन|स्मार्टफोन|"
-	  "मोबाइल).{0,40}\\sसे\\s+(?:भेजा गया|भेजा|प्रेषित)[।.]?"
-	  "|(?:Android|iOS)\\s+के\\s+लिए\\s+Outlook\\s+(?:प्राप्त करें|पाएं|डाउनलोड करें)[।.]?"
 	  ")\\s*$",
 	  NULL },
 	{ P_FOOTER_LOOSE, CI,
 	  "^\\s*Sent from my [^,.!?]{1,40}(?:,\\s*(?:please|pls|excuse|sorry|pardon)\\b.{0,60})?$",
 	  NULL },
+	{ P_BANNER, CI,
+	  "^\\s*[\\[(*<]*\\s*(?:"
+	  "(?:%{banner})\\s*[\\])*>]*\\s*[:：!\\-–]?(?=.{0,300}(?:%{outside})).{0,1000}"
+	  "|\\[\\s*(?:EXTERNAL|EXTERN|EXTERNE|EXTERNO|ESTERNO|ZEWNĘTRZNY|ВНЕШНИЙ|外部|خارجي)[^\\]]{0,30}\\]"
+	  "|This (?:e-?mail|message) (?:originated|was sent|came|comes) from (?:an? )?"
+	  "(?:outside|external).{0,1000}"
+	  ")\\s*$",
+	  NULL },
+	{ P_DISCLAIMER, 0, "^\\s*[\\[(*]*\\s*(?:%{disclaimer})", NULL },
 	{ P_JUNK, 0, "^[\\s\\-_=*~+#.ᐧ|]*$", NULL },
 	{ P_NUMBER, CI, "(?:%s)\\s*[:#\\-–]?\\s*([0-9]+(?:/[0-9]{2,4})?)(?![0-9])", number_prefixes },
 	{ P_TAG, CI,
@@ -181,6 +342,7 @@ static const struct pat_src pat_src[] = {
 	  "(?![\\p{L}\\p{M}\\p{N}_])[ \\t]*",
 	  NULL },
 };
+#undef LABEL
 #undef CI
 
 static GRegex *pats[P_COUNT];
@@ -227,9 +389,16 @@ static void compile_patterns(void)
 		g_autoptr(GString) src = g_string_new(p->fmt);
 		if (words)
 			g_string_replace(src, "%s", words, 1);
+		for (size_t w = 0; w < G_N_ELEMENTS(word_lists); w++) {
+			if (!strstr(src->str, word_lists[w].name))
+				continue;
+			g_autofree char *list = join_words(word_lists[w].words);
+			g_string_replace(src, word_lists[w].name, list, 0);
+		}
 		both_nukta_spellings(src);
 		g_autoptr(GError) err = NULL;
-		pats[p->id] = g_regex_new(src->str, p->flags, 0, &err);
+		/* optimised: compiled to machine code, the word lists make long alternations */
+		pats[p->id] = g_regex_new(src->str, p->flags | G_REGEX_OPTIMIZE, 0, &err);
 		if (!pats[p->id])
 			g_error("replyparse: pattern %d does not compile: %s", p->id, err->message);
 	}
@@ -435,6 +604,25 @@ static char *join_lines(char **v, size_t i, size_t k)
 	return g_string_free(s, FALSE);
 }
 
+/* An attribution line: "… wrote:" with its colon, or without one when an address, a
+ * dashed frame ("---- On … wrote ----") or a leading date says it is one. */
+static bool attribution(const char *l)
+{
+	if (!matches(P_ATTRIB, l))
+		return false;
+	const char *end = l + strlen(l);
+	while (end > l && (g_ascii_isspace(end[-1]) || end[-1] == '-' || end[-1] == '='))
+		end--;
+	if (end > l && end[-1] == ':')
+		return true;
+	if (end - l >= 3 && memcmp(end - 3, "\uFF1A", 3) == 0)
+		return true;
+	while (g_ascii_isspace(*l))
+		l++;
+	bool dated = strspn(l, "0123456789") == 4; /* Gmail's older "2016-03-03 17:21 …" */
+	return dated || strchr(l, '@') != NULL || strstr(l, "--") != NULL;
+}
+
 /* Whether a line that is an attribution by itself rather ends one started above: the
  * verb alone ("wrote:") or the address ("<addr> wrote:", the name being above). */
 static bool continues_attribution(const char *l)
@@ -455,7 +643,7 @@ static size_t attribution_span(char **v, size_t n, size_t i, bool *strong)
 	*strong = false;
 	if (blank(v[i]) || strlen(v[i]) > MAX_LINE)
 		return 0;
-	if (matches(P_ATTRIB, v[i])) {
+	if (attribution(v[i])) {
 		*strong = matches(P_ATTRIB_STRONG, v[i]);
 		return 1;
 	}
@@ -464,7 +652,7 @@ static size_t attribution_span(char **v, size_t n, size_t i, bool *strong)
 	const char *lt = strrchr(v[i], '<'), *lp = strrchr(v[i], '(');
 	bool open_addr = (lt && !strchr(lt, '>')) || (lp && !strchr(lp, ')'));
 	if (i + 1 >= n ||
-	    (matches(P_ATTRIB, v[i + 1]) && !open_addr && !continues_attribution(v[i + 1])))
+	    (attribution(v[i + 1]) && !open_addr && !continues_attribution(v[i + 1])))
 		return 0;
 	bool opener = matches(P_ATTRIB_OPEN, v[i]) && matches(P_ATTRIB_STRONG, v[i]);
 	size_t total = strlen(v[i]);
@@ -476,7 +664,7 @@ static size_t attribution_span(char **v, size_t n, size_t i, bool *strong)
 		if (!opener && (blank(last) || (matches(P_QUOTE, last) && !open_addr)))
 			return 0;
 		g_autofree char *joined = join_lines(v, i, k);
-		if (matches(P_ATTRIB, joined) && matches(P_ATTRIB_STRONG, joined)) {
+		if (attribution(joined) && matches(P_ATTRIB_STRONG, joined)) {
 			*strong = true;
 			return k;
 		}
@@ -485,22 +673,32 @@ static size_t attribution_span(char **v, size_t n, size_t i, bool *strong)
 }
 
 /* The first line of a header block: a header line ("From:", "Sent:", …) starting a run
- * of at most 8 lines that holds a "From:" and at least three header lines in all. */
+ * of at most 8 lines that holds a "From:" and at least three header lines in all; or
+ * two lines, "From:" and another, when the "From:" names an address or the other holds
+ * a date; or the whole block squashed onto one line. */
 static bool header_block_at(char **v, size_t n, size_t i)
 {
+	if (matches(P_HDR_SQUASH, v[i]))
+		return true;
 	bool from = matches(P_HDR_FROM, v[i]);
 	if (!from && !matches(P_HDR_OTHER, v[i]))
 		return false;
+	bool sure = from && strchr(v[i], '@');
 	int labels = 1;
 	for (size_t j = i + 1, seen = 1; j < n && seen < 8; j++) {
 		if (blank(v[j]))
 			continue;
 		seen++;
-		if (matches(P_HDR_FROM, v[j]))
+		if (matches(P_HDR_FROM, v[j])) {
 			from = true;
-		else if (!matches(P_HDR_OTHER, v[j]))
+			sure = sure || strchr(v[j], '@');
+		} else if (!matches(P_HDR_OTHER, v[j])) {
 			continue;
-		if (++labels >= 3 && from)
+		} else if (from && matches(P_ATTRIB_STRONG, v[j])) {
+			sure = true;
+		}
+		labels++;
+		if (from && (labels >= 3 || sure))
 			return true;
 	}
 	return false;
@@ -528,67 +726,216 @@ static bool salutation_only(GPtrArray *keep)
 	return len > 0 && len <= 40 && line[len - 1] == ',';
 }
 
-/* Where the old mail starts for sure: a signature, a client's footer, a separator, a
- * header block. ("Sent from my Wiko RIDGE FAB 4G" is a footer as a paragraph of its
- * own, "Sent from my office to the spot" in a paragraph is not.) */
-static bool end_of_new(char **v, size_t n, size_t i)
+/* A client's footer: "Sent from my Wiko RIDGE FAB 4G" is one as a paragraph of its own,
+ * "Sent from my office to the spot" in a paragraph is not. */
+static bool footer_at(char **v, size_t n, size_t i)
 {
 	if (matches(P_FOOTER_LOOSE, v[i]) && (i == 0 || blank(v[i - 1])) &&
 	    (i + 1 == n || blank(v[i + 1])))
 		return true;
-	return matches(P_SIG, v[i]) || matches(P_FOOTER, v[i]) || matches(P_CUT, v[i]) ||
-	       header_block_at(v, n, i);
+	return matches(P_FOOTER, v[i]);
 }
 
-/* The officer's lines of text (see the rationale at the top). A reply that starts with
- * a quote is answered below or between the quotes: every quote is skipped. Otherwise
- * the first quote ends the new text (what follows, even unquoted, is the old mail:
- * clients wrap long quoted lines without their ">"). */
-static char *new_text(const char *text)
+/* Where the old mail starts for sure, and by what rule (NULL: not here): a signature, a
+ * client's footer, a separator, a header block, a banner below the text. */
+static const char *end_of_new(char **v, size_t n, size_t i)
+{
+	if (matches(P_SIG, v[i]))
+		return "signature";
+	if (footer_at(v, n, i))
+		return "footer";
+	if (matches(P_CUT, v[i]))
+		return "separator";
+	if (header_block_at(v, n, i))
+		return "header-block";
+	if (matches(P_BANNER, v[i]) || matches(P_DISCLAIMER, v[i]))
+		return "banner";
+	return NULL;
+}
+
+/* The lines of the body, with an attribution that follows the answer on its line
+ * ("Yes, fine. On Tue, 3 Mar 2026, X <x@y> wrote:") split off onto a line of its own;
+ * nos[k] is the body's line number (from 1) of line k. */
+static GPtrArray *body_lines(const char *text, GArray *nos)
 {
 	g_auto(GStrv) v = g_strsplit(text, "\n", -1);
 	size_t n = g_strv_length(v);
-	g_autoptr(GPtrArray) keep = g_ptr_array_new();
-	bool seen_text = false, inline_mode = false, after_quote = false;
-
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
 	for (size_t i = 0; i < n; i++) {
+		unsigned no = (unsigned)MIN(i + 1, UINT_MAX);
 		g_strchomp(v[i]);
-		size_t span = 0;
-		bool strong = false;
-		if (matches(P_QUOTE, v[i])) {
-			span = 1;
-		} else if (end_of_new(v, n, i)) {
-			break;
-		} else if ((span = attribution_span(v, n, i, &strong)) > 0) {
-			size_t j = next_nonblank(v, n, i + span);
-			if (j == n || !matches(P_QUOTE, v[j])) {
-				if (strong || j == n)
-					break;
-				span = 0; /* "Name wrote:" with no quote below: the officer's text */
+		g_autoptr(GMatchInfo) mi = NULL;
+		int at = 0;
+		if (strlen(v[i]) <= 1000 && !matches(P_ATTRIB_OPEN, v[i]) &&
+		    g_regex_match(pats[P_ATTRIB_TAIL], v[i], 0, &mi) &&
+		    g_match_info_fetch_pos(mi, 0, NULL, &at)) {
+			char *tail[4] = { v[i] + at, i + 1 < n ? v[i + 1] : NULL,
+					  i + 2 < n ? v[i + 2] : NULL, NULL };
+			bool strong = false;
+			if (attribution_span(tail, g_strv_length(tail), 0, &strong) > 0 && strong) {
+				g_ptr_array_add(out, g_strchomp(g_strndup(v[i], (gsize)at)));
+				g_array_append_val(nos, no);
+				g_ptr_array_add(out, g_strdup(v[i] + at));
+				g_array_append_val(nos, no);
+				continue;
 			}
 		}
-		if (span) {
-			if (seen_text && !inline_mode && !salutation_only(keep))
+		g_ptr_array_add(out, g_strdup(v[i]));
+		g_array_append_val(nos, no);
+	}
+	g_ptr_array_add(out, NULL);
+	return out;
+}
+
+static void add_cut(GArray *cuts, unsigned line, const char *rule)
+{
+	if (!cuts || cuts->len >= WB_REPLY_MAX_CUTS)
+		return;
+	struct wb_reply_cut c = { line, rule };
+	g_array_append_val(cuts, c);
+}
+
+/* The end of a banner starting at v[i]: its lines run on while a line does not end a
+ * sentence (the banner wrapped), at most BANNER_LINES; the answer may follow at once. */
+static size_t paragraph_end(char **v, size_t n, size_t i)
+{
+	enum { BANNER_LINES = 6 };
+	size_t end = i + 1;
+	while (end < n && end < i + BANNER_LINES && !blank(v[end])) {
+		const char *prev = v[end - 1];
+		size_t len = strlen(prev);
+		if (len && strchr(".!?", prev[len - 1]))
+			break;
+		end++;
+	}
+	return end;
+}
+/* Whether the quote at v[i] is one the officer answers below (an interleaved reply):
+ * the quoted lines end with a blank line and the officer's own words follow. A quoted
+ * line followed at once by unquoted text is rather the old mail, a client having
+ * wrapped a long quoted line without its ">". */
+static bool answered_below(char **v, size_t n, size_t i)
+{
+	while (i < n && (blank(v[i]) || matches(P_QUOTE, v[i])))
+		i++;
+	bool strong = false;
+	return i < n && blank(v[i - 1]) && !end_of_new(v, n, i) &&
+	       !attribution_span(v, n, i, &strong);
+}
+
+struct pass {
+	char **v;
+	size_t n;
+	const unsigned *nos;
+	GArray *cuts;
+	GPtrArray *keep;
+	bool seen_text, inline_mode, after_quote;
+};
+
+/* What to do with the line at v[i] before the text proper: a banner or footer above
+ * the answer is dropped, with the rest of its paragraph for a banner. Returns the next
+ * line to look at, or i when the line is not one of them. */
+static size_t skip_top(struct pass *p, size_t i)
+{
+	if (p->seen_text)
+		return i;
+	if (matches(P_BANNER, p->v[i]) || matches(P_DISCLAIMER, p->v[i])) {
+		add_cut(p->cuts, p->nos[i], "banner");
+		return paragraph_end(p->v, p->n, i);
+	}
+	if (footer_at(p->v, p->n, i)) {
+		add_cut(p->cuts, p->nos[i], "footer");
+		return i + 1;
+	}
+	return i;
+}
+
+/* A quote or an attribution at v[i]: how many lines to skip, 0 to end the text there,
+ * or 0 with *text when the lines are the officer's after all. */
+static size_t quote_span(struct pass *p, size_t i, bool *text)
+{
+	bool strong = false, quote = matches(P_QUOTE, p->v[i]);
+	size_t span = quote ? 1 : attribution_span(p->v, p->n, i, &strong);
+	*text = false;
+	if (!span) {
+		*text = true;
+		return 0;
+	}
+	const char *rule = quote ? "quote" : "attribution";
+	if (!quote) {
+		size_t j = next_nonblank(p->v, p->n, i + span);
+		if (j == p->n || !matches(P_QUOTE, p->v[j])) {
+			if (!strong && j < p->n) {
+				*text = true; /* "Name wrote:" with no quote below */
+				return 0;
+			}
+			add_cut(p->cuts, p->nos[i], rule);
+			return 0;
+		}
+	}
+	if (p->seen_text && !p->inline_mode && !salutation_only(p->keep) &&
+	    !(quote && answered_below(p->v, p->n, i))) {
+		add_cut(p->cuts, p->nos[i], rule);
+		return 0;
+	}
+	if (!quote || !p->after_quote)
+		add_cut(p->cuts, p->nos[i], rule);
+	return span;
+}
+
+/* The officer's lines of text (see the rationale at the top); cuts (may be NULL) gets
+ * where a rule dropped lines, by the body's line numbers. */
+static char *new_text(const char *text, GArray *cuts)
+{
+	g_autoptr(GArray) nos = g_array_new(FALSE, FALSE, sizeof(unsigned));
+	g_autoptr(GPtrArray) lines = body_lines(text, nos);
+	struct pass p = { .v = (char **)lines->pdata, .n = lines->len - 1,
+			  .nos = (const unsigned *)(void *)nos->data, .cuts = cuts,
+			  .keep = g_ptr_array_new() };
+
+	for (size_t i = 0; i < p.n; i++) {
+		size_t next = skip_top(&p, i);
+		if (next != i) {
+			i = next - 1;
+			continue;
+		}
+		bool text_line = blank(p.v[i]);
+		size_t span = 0;
+		if (!text_line && !matches(P_QUOTE, p.v[i])) {
+			const char *rule = end_of_new(p.v, p.n, i);
+			if (rule) {
+				add_cut(cuts, p.nos[i], rule);
 				break;
-			inline_mode = after_quote = true;
+			}
+		}
+		if (!text_line) {
+			span = quote_span(&p, i, &text_line);
+			if (!span && !text_line)
+				break;
+		}
+		if (span) {
+			p.inline_mode = p.after_quote = true;
 			i += span - 1;
 			continue;
 		}
-		if (blank(v[i]) && after_quote)
+		if (blank(p.v[i]) && p.after_quote)
 			continue; /* the answer below a quote starts right there */
-		g_ptr_array_add(keep, v[i]);
-		if (!blank(v[i])) {
-			seen_text = true;
-			after_quote = false;
+		if (p.after_quote && p.keep->len && !blank(p.keep->pdata[p.keep->len - 1]) &&
+		    !salutation_only(p.keep))
+			g_ptr_array_add(p.keep, (char *)""); /* a paragraph where a quote was */
+		g_ptr_array_add(p.keep, p.v[i]);
+		if (!blank(p.v[i])) {
+			p.seen_text = true;
+			p.after_quote = false;
 		}
 	}
-	while (keep->len && trailing_junk(keep->pdata[keep->len - 1]))
-		g_ptr_array_remove_index(keep, keep->len - 1);
+	while (p.keep->len && trailing_junk(p.keep->pdata[p.keep->len - 1]))
+		g_ptr_array_remove_index(p.keep, p.keep->len - 1);
 
 	GString *out = g_string_new(NULL);
 	bool prev_blank = true; /* drops leading blank lines, and runs of them */
-	for (size_t i = 0; i < keep->len; i++) {
-		const char *l = keep->pdata[i];
+	for (size_t i = 0; i < p.keep->len; i++) {
+		const char *l = p.keep->pdata[i];
 		bool b = blank(l);
 		if (b && prev_blank)
 			continue;
@@ -598,7 +945,81 @@ static char *new_text(const char *text)
 			g_string_append(out, l);
 		prev_blank = b;
 	}
+	g_ptr_array_free(p.keep, TRUE);
 	return g_string_free(out, FALSE);
+}
+
+/* ---- the safety net ------------------------------------------------------------------ */
+
+enum { SUSPECT_SHOW_CHARS = 80 };
+
+static bool has_letter(const char *l)
+{
+	for (const char *p = l; *p; p = g_utf8_next_char(p))
+		if (g_unichar_isalpha(g_utf8_get_char(p)))
+			return true;
+	return false;
+}
+
+/* A header label followed by a value ("To: x", not "To:" alone). */
+static bool header_line(const char *l)
+{
+	for (enum pat p = P_HDR_FROM; p <= P_HDR_OTHER; p++) {
+		g_autoptr(GMatchInfo) mi = NULL;
+		int end = 0;
+		if (g_regex_match(pats[p], l, 0, &mi) && g_match_info_fetch_pos(mi, 0, NULL, &end))
+			return !blank(l + end);
+	}
+	return false;
+}
+
+/* What sign of someone else's words line i of v is, or NULL. */
+static const char *suspect_line(char **v, size_t n, size_t i)
+{
+	if (matches(P_QUOTE, v[i]))
+		return "a quoted line";
+	if (matches(P_CUT, v[i]) && has_letter(v[i]))
+		return "a forwarded or original-message separator";
+	if (matches(P_HDR_SQUASH, v[i]))
+		return "a quoted header block on one line";
+	if (header_line(v[i])) {
+		if (matches(P_HDR_FROM, v[i]) && strchr(v[i], '@'))
+			return "a quoted header line";
+		size_t j = next_nonblank(v, n, i + 1);
+		if (j < n && j <= i + 2 && header_line(v[j]))
+			return "a quoted header line";
+	}
+	bool strong = false;
+	if (attribution_span(v, n, i, &strong) > 0 && strong)
+		return "an attribution line";
+	return NULL;
+}
+
+bool wb_reply_text_suspicious(const char *text, char **why)
+{
+	if (why)
+		*why = NULL;
+	if (!text)
+		return false;
+	compile_patterns();
+	g_autofree char *valid = g_utf8_make_valid(text, -1);
+	g_auto(GStrv) v = g_strsplit(valid, "\n", -1);
+	size_t n = g_strv_length(v);
+	for (size_t i = 0; i < n; i++)
+		g_strchomp(v[i]);
+	for (size_t i = 0; i < n; i++) {
+		const char *sign = suspect_line(v, n, i);
+		if (!sign)
+			continue;
+		if (why) {
+			g_autofree char *line = g_strstrip(g_strdup(v[i]));
+			if (g_utf8_strlen(line, -1) > SUSPECT_SHOW_CHARS)
+				*g_utf8_offset_to_pointer(line, SUSPECT_SHOW_CHARS) = '\0';
+			*why = g_strdup_printf("%s: \u201c%s\u201d", sign, line);
+		}
+		return true;
+	}
+	return false;
 }
 
 static void emit_line(GString *out, int depth, GString *para)
@@ -848,7 +1269,7 @@ static bool h_enter(struct h2t *h, xmlNode *el, enum h_act act)
 		return false;
 	case H_QUOTE:
 		h_newline(h);
-		g_string_append(h->s, ">\n");
+		g_string_append(h->s, ">\n\n"); /* what follows is not the quote wrapped */
 		return false;
 	case H_BR:
 		g_string_append_c(h->s, '\n');
@@ -1274,7 +1695,10 @@ struct wb_reply *wb_reply_parse(const void *mail, size_t len, const char *const 
 		r->message_id = wb_clean_line(mid, WB_MAX_ID_BYTES * 4);
 	g_object_unref(msg);
 
-	g_autofree char *fresh = new_text(body);
+	g_autoptr(GArray) cuts = g_array_new(FALSE, FALSE, sizeof(struct wb_reply_cut));
+	g_autofree char *fresh = new_text(body, cuts);
+	r->n_cuts = cuts->len;
+	r->cuts = (struct wb_reply_cut *)(void *)g_array_free(g_steal_pointer(&cuts), FALSE);
 	struct tags t = { 0 };
 	g_autofree char *untagged = strip_tags(fresh, &t);
 	r->text = wb_clean_text(untagged, strlen(untagged), WB_MAX_TEXT_BYTES);
@@ -1302,5 +1726,6 @@ void wb_reply_free(struct wb_reply *r)
 	g_free(r->subject);
 	g_free(r->message_id);
 	g_strfreev(r->auth_results);
+	g_free(r->cuts);
 	g_free(r);
 }

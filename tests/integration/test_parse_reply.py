@@ -33,6 +33,8 @@ def test(t):
          "the new text, without the tag, the signature and the quote")
     t.eq(got.get("number"), "123/2026", "the Bengali number in ASCII digits")
     t.eq(got.get("tags"), ["escalate"], "the #escalate tag")
+    t.eq(got.get("cuts"), [{"line": 3, "rule": "signature"}],
+         "cuts: the text ends at the signature delimiter, body line 3")
     rc, out, _ = b.run("parse-reply", stdin=BENGALI_REPLY, config=False)
     t.eq(out, "অভিযোগ নং ১২৩/২০২৬ নথিভুক্ত হয়েছে। থানায় এসে কপি নিয়ে যাবেন।\n",
          "without --json it prints the text alone")

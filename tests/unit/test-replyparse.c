@@ -604,6 +604,182 @@ static void test_case(gconstpointer data)
 	check_case(data);
 }
 
+/* ---- issue 12: footers, attributions, separators, header blocks, banners in many
+ * languages and scripts; the answer on the attribution's line, below a footer, between
+ * quotes ------------------------------------------------------------------------------ */
+
+#define Q "\n> Mein Handy wurde gestohlen. GD 999/25\n"
+
+static const struct reply_case intl_cases[] = {
+	/* footers above or below the answer */
+	{ .name = "footer/first-line-en", PLAIN
+	  "Sent from my iPhone\n\nYes, SI Das will call you. GD 12/26\n\n"
+	  "On Tue, 3 Mar 2026 at 10:00, Ramesh <r@x.in> wrote:\n> my phone\n",
+	  "Yes, SI Das will call you. GD 12/26", "12/26" },
+	{ .name = "footer/first-line-fr", PLAIN
+	  "Envoyé de mon iPhone\n\nOui, l'agent vous appellera.\n\n"
+	  "Le mar. 3 mars 2026 à 10:00, Ramesh <r@x.in> a écrit :\n> mon téléphone\n",
+	  "Oui, l'agent vous appellera.", NULL },
+	{ .name = "footer/de", PLAIN "Wir kommen morgen.\n\nVon meinem iPhone gesendet\n" Q,
+	  "Wir kommen morgen.", NULL },
+	{ .name = "footer/es", PLAIN "Vamos mañana.\n\nEnviado desde mi iPhone\n", "Vamos mañana.", NULL },
+	{ .name = "footer/it", PLAIN "Arriviamo domani.\n\nInviato da iPhone\n", "Arriviamo domani.", NULL },
+	{ .name = "footer/nl", PLAIN "We komen morgen.\n\nVerzonden vanaf mijn iPhone\n",
+	  "We komen morgen.", NULL },
+	{ .name = "footer/pl", PLAIN "Przyjedziemy jutro.\n\nWysłane z iPhone'a\n",
+	  "Przyjedziemy jutro.", NULL },
+	{ .name = "footer/ru", PLAIN "Приедем завтра.\n\nОтправлено с iPhone\n", "Приедем завтра.", NULL },
+	{ .name = "footer/zh", PLAIN "明天到。\n\n从我的iPhone发送\n", "明天到。", NULL },
+	{ .name = "footer/ja", PLAIN "明日伺います。\n\niPhoneから送信\n", "明日伺います。", NULL },
+	{ .name = "footer/ar", PLAIN "سنأتي غدا.\n\nأُرسلت من iPhone\n", "سنأتي غدا.", NULL },
+	{ .name = "footer/vi", PLAIN "Ngày mai chúng tôi đến.\n\nĐược gửi từ iPhone của tôi\n",
+	  "Ngày mai chúng tôi đến.", NULL },
+	{ .name = "footer/outlook-android", PLAIN "Coming tomorrow.\n\nGet Outlook for Android\n"
+	  "________________________________\nFrom: Ramesh <r@x.in>\nSent: Tuesday\n",
+	  "Coming tomorrow.", NULL },
+	{ .name = "footer/samsung-de", PLAIN "Kommen morgen.\n\n\nVon meinem Samsung Galaxy Smartphone gesendet.\n",
+	  "Kommen morgen.", NULL },
+	{ .name = "footer/yahoo-es", PLAIN "Vamos.\n\nEnviado desde Yahoo Mail para Android\n", "Vamos.", NULL },
+	{ .name = "footer/not-in-a-sentence", PLAIN "Sent SI Das from the station to the spot.\nHe will call.\n",
+	  "Sent SI Das from the station to the spot.\nHe will call.", NULL },
+
+	/* attributions */
+	{ .name = "attrib/de-schrieb", PLAIN
+	  "Wir kümmern uns. GD 5/26\n\nAm Di., 3. März 2026 um 10:00 Uhr schrieb Ramesh <r@x.in>:\n" Q,
+	  "Wir kümmern uns. GD 5/26", "5/26" },
+	{ .name = "attrib/es", PLAIN "Ya está.\n\nEl mar, 3 mar 2026 a las 10:00, Ramesh (<r@x.in>) escribió:\n" Q,
+	  "Ya está.", NULL },
+	{ .name = "attrib/it", PLAIN "Fatto.\n\nIl giorno mar 3 mar 2026 alle ore 10:00 Ramesh <r@x.in> ha scritto:\n" Q,
+	  "Fatto.", NULL },
+	{ .name = "attrib/pt", PLAIN "Feito.\n\nEm ter., 3 de mar. de 2026 às 10:00, Ramesh <r@x.in> escreveu:\n" Q,
+	  "Feito.", NULL },
+	{ .name = "attrib/pl", PLAIN "Zrobione.\n\nwt., 3 mar 2026 o 10:00 Ramesh <r@x.in> napisał(a):\n" Q,
+	  "Zrobione.", NULL },
+	{ .name = "attrib/sv", PLAIN "Klart.\n\nDen tis 3 mars 2026 kl 10:00 skrev Ramesh <r@x.in>:\n" Q,
+	  "Klart.", NULL },
+	{ .name = "attrib/el", PLAIN "Έγινε.\n\nΣτις Τρί 3 Μαρ 2026 στις 10:00, ο/η Ramesh <r@x.in> έγραψε:\n" Q,
+	  "Έγινε.", NULL },
+	{ .name = "attrib/tr", PLAIN "Tamam.\n\nRamesh <r@x.in>, 3 Mar 2026 Sal, 10:00 tarihinde şunu yazdı:\n" Q,
+	  "Tamam.", NULL },
+	{ .name = "attrib/ru", PLAIN "Сделано.\n\nвт, 3 мар. 2026 г. в 10:00, Ramesh <r@x.in>:\n" Q,
+	  "Сделано.", NULL },
+	{ .name = "attrib/ru-verb", PLAIN "Сделано.\n\n3 марта 2026 г. Рамеш написал(а):\n" Q,
+	  "Сделано.", NULL },
+	{ .name = "attrib/ar", PLAIN "تم.\n\nفي الثلاثاء، 3 مارس 2026 10:00 ص، كتب Ramesh <r@x.in>:\n" Q,
+	  "تم.", NULL },
+	{ .name = "attrib/vi", PLAIN "Xong.\n\nVào Th 3, 3 thg 3, 2026 lúc 10:00 Ramesh <r@x.in> đã viết:\n" Q,
+	  "Xong.", NULL },
+	{ .name = "attrib/zh", PLAIN "好的。\n\n张三 <r@x.in> 于2026年3月3日周二 10:00写道：\n" Q, "好的。", NULL },
+	{ .name = "attrib/zh-no-space", PLAIN "好的。\n\n张三写道：\n" Q, "好的。", NULL },
+	{ .name = "attrib/ja", PLAIN "了解です。\n\n2026年3月3日(火) 10:00 山田 <r@x.in>:\n" Q, "了解です。", NULL },
+	{ .name = "attrib/ko", PLAIN "알겠습니다.\n\n2026년 3월 3일 (화) 오전 10:00, Ramesh <r@x.in>님이 작성:\n" Q,
+	  "알겠습니다.", NULL },
+	{ .name = "attrib/no-colon", PLAIN "Done.\n\nOn Tue, 3 Mar 2026 at 10:00, Ramesh <r@x.in> wrote\n" Q,
+	  "Done.", NULL },
+	{ .name = "attrib/dashes", PLAIN "Done.\n\n---- On Tue, 03 Mar 2026 10:00:00 +0530 Ramesh <r@x.in> wrote ----\n\nold text\n",
+	  "Done.", NULL },
+	{ .name = "attrib/wrapped-three-lines-fr", PLAIN "D'accord.\n\nLe mar. 3 mars 2026 à 10:00,\n"
+	  "Ramesh Kumar\n<r@x.in> a écrit :\n" Q, "D'accord.", NULL },
+	{ .name = "attrib/same-line-en", PLAIN
+	  "Yes, fine. On Tue, 3 Mar 2026, Ramesh <r@x.in> wrote:\n> may I come at 10?\n",
+	  "Yes, fine.", NULL },
+	{ .name = "attrib/same-line-wrapped-de", PLAIN
+	  "Ja, passt, GD 7/26. Am Di., 3. März 2026 um 10:00 Uhr schrieb Ramesh\n<r@x.in>:\n" Q,
+	  "Ja, passt, GD 7/26.", "7/26" },
+	{ .name = "attrib/same-line-sentence-kept", PLAIN
+	  "We went there. On Tuesday 3 March we found the phone.\n",
+	  "We went there. On Tuesday 3 March we found the phone.", NULL },
+
+	/* separators */
+	{ .name = "separator/de", PLAIN "Erledigt.\n\n-----Ursprüngliche Nachricht-----\nVon: Ramesh\nold\n",
+	  "Erledigt.", NULL },
+	{ .name = "separator/fr", PLAIN "Fait.\n\n-------- Message d'origine --------\nold\n", "Fait.", NULL },
+	{ .name = "separator/es", PLAIN "Hecho.\n\n-------- Mensaje original --------\nold\n", "Hecho.", NULL },
+	{ .name = "separator/it", PLAIN "Fatto.\n\n-----Messaggio originale-----\nold\n", "Fatto.", NULL },
+	{ .name = "separator/nl", PLAIN "Klaar.\n\n-----Oorspronkelijk bericht-----\nold\n", "Klaar.", NULL },
+	{ .name = "separator/ru", PLAIN "Готово.\n\n-------- Исходное сообщение --------\nold\n", "Готово.", NULL },
+	{ .name = "separator/zh", PLAIN "好的。\n\n------------------ 原始邮件 ------------------\nold\n", "好的。", NULL },
+	{ .name = "separator/ja", PLAIN "了解。\n\n-------- 元のメッセージ --------\nold\n", "了解。", NULL },
+	{ .name = "separator/forwarded-newsletter", PLAIN
+	  "See below.\n\n---------- Forwarded message ---------\nFrom: News <news@shop.example>\n"
+	  "Date: Tue, 3 Mar 2026\n\nBig sale! Everything must go.\n", "See below.", NULL },
+	{ .name = "separator/begin-forwarded", PLAIN "FYI\n\nBegin forwarded message:\n\nold\n", "FYI", NULL },
+	{ .name = "separator/begin-forwarded-fr", PLAIN "Pour info\n\nDébut du message réexpédié :\n\nold\n",
+	  "Pour info", NULL },
+
+	/* header blocks */
+	{ .name = "header/two-lines", PLAIN "Will do.\n\nFrom: Ramesh <r@x.in>\nSent: Tuesday, 3 March 2026 10:00\n\nold\n",
+	  "Will do.", NULL },
+	{ .name = "header/single-line", PLAIN
+	  "Will do.\nFrom: Ramesh <r@x.in> Sent: Tuesday, March 3, 2026 10:00 AM To: OC <oc@p.in> Subject: phone\nold text\n",
+	  "Will do.", NULL },
+	{ .name = "header/de", PLAIN "Mache ich.\n\nVon: Ramesh\nGesendet: Dienstag, 3. März 2026 10:00\nAn: OC\nBetreff: Handy\n\nold\n",
+	  "Mache ich.", NULL },
+	{ .name = "header/fr", PLAIN "Entendu.\n\nDe : Ramesh\nEnvoyé : mardi 3 mars 2026 10:00\nÀ : OC\nObjet : téléphone\n\nold\n",
+	  "Entendu.", NULL },
+	{ .name = "header/es", PLAIN "Vale.\n\nDe: Ramesh\nEnviado: martes, 3 de marzo de 2026 10:00\nPara: OC\nAsunto: móvil\n\nold\n",
+	  "Vale.", NULL },
+	{ .name = "header/ru", PLAIN "Хорошо.\n\nОт: Рамеш\nОтправлено: 3 марта 2026 г. 10:00\nКому: OC\nТема: телефон\n\nold\n",
+	  "Хорошо.", NULL },
+	{ .name = "header/zh", PLAIN "好。\n\n发件人: 张三\n发送时间: 2026年3月3日 10:00\n收件人: OC\n主题: 手机\n\nold\n",
+	  "好。", NULL },
+	{ .name = "header/ja", PLAIN "了解。\n\n差出人: 山田\n送信日時: 2026年3月3日 10:00\n宛先: OC\n件名: 携帯\n\nold\n",
+	  "了解。", NULL },
+	{ .name = "header/ar", PLAIN "حسنا.\n\nمن: رامش\nأرسل: الثلاثاء 3 مارس 2026\nإلى: OC\nالموضوع: هاتف\n\nold\n",
+	  "حسنا.", NULL },
+	{ .name = "header/vi", PLAIN "Được.\n\nTừ: Ramesh\nGửi: 3 tháng 3 2026\nĐến: OC\nChủ đề: điện thoại\n\nold\n",
+	  "Được.", NULL },
+	{ .name = "header/bn", PLAIN "ঠিক আছে।\n\nপ্রেরক: রমেশ\nপাঠানো হয়েছে: ৩ মার্চ ২০২৬\nপ্রাপক: OC\nবিষয়: ফোন\n\nold\n",
+	  "ঠিক আছে।", NULL },
+	{ .name = "header/hi", PLAIN "ठीक है।\n\nप्रेषक: रमेश\nभेजा गया: 3 मार्च 2026\nप्रति: OC\nविषय: फोन\n\nold\n",
+	  "ठीक है।", NULL },
+	{ .name = "header/html-bold", HTML
+	  "<p>Noted, GD 8/26.</p><p><b>From:</b> Ramesh &lt;r@x.in&gt;<br><b>Sent:</b> Tuesday, "
+	  "3 March 2026<br><b>To:</b> OC<br><b>Subject:</b> phone</p><p>old text</p>",
+	  "Noted, GD 8/26.", "8/26" },
+	{ .name = "header/html-bold-de-one-line", HTML
+	  "<p>Erledigt.</p><p><b>Von:</b> Ramesh <b>Gesendet:</b> Dienstag, 3. März 2026 "
+	  "<b>An:</b> OC <b>Betreff:</b> Handy</p><p>old text</p>",
+	  "Erledigt.", NULL },
+	{ .name = "header/officer-to-line-kept", PLAIN "To: the complainant\nPlease come at 10.\n",
+	  "To: the complainant\nPlease come at 10.", NULL },
+
+	/* banners */
+	{ .name = "banner/top", PLAIN
+	  "CAUTION: This email originated from outside of the organization. Do not click links\n"
+	  "unless you recognize the sender.\n\nYour complaint is registered. GD 9/26\n",
+	  "Your complaint is registered. GD 9/26", "9/26" },
+	{ .name = "banner/answer-right-below", PLAIN
+	  "CAUTION: This email originated from outside of the organization. Do not click\n"
+	  "links or open attachments unless you recognize the sender.\nThe phone was found.\n"
+	  "Collect it today.\n\nThanks\n",
+	  "The phone was found.\nCollect it today.\n\nThanks", NULL },
+	{ .name = "header/officer-number-and-date-kept", PLAIN
+	  "No: 45/2026\nDate: 3 March 2026\nPlease come to the station.\n",
+	  "No: 45/2026\nDate: 3 March 2026\nPlease come to the station.", NULL },
+	{ .name = "banner/external-tag", PLAIN "[EXTERNAL]\n\nRegistered. GD 10/26\n", "Registered. GD 10/26", "10/26" },
+	{ .name = "banner/bottom-disclaimer", PLAIN
+	  "Registered.\n\nDISCLAIMER: This e-mail is confidential and intended only for the addressee.\n",
+	  "Registered.", NULL },
+	{ .name = "banner/de", PLAIN
+	  "ACHTUNG: Diese E-Mail stammt von außerhalb der Organisation.\n\nErledigt.\n", "Erledigt.", NULL },
+
+	/* interleaved: the officer answers between the quotes */
+	{ .name = "interleaved/text-quote-text", PLAIN
+	  "Dear Ramesh,\nthanks for the details.\n\n> Where is the phone?\n\nAt the station, GD 11/26.\n\n"
+	  "> Can I come today?\n\nYes, after 4 pm.\n",
+	  "Dear Ramesh,\nthanks for the details.\n\nAt the station, GD 11/26.\n\nYes, after 4 pm.", "11/26" },
+	{ .name = "interleaved/html", HTML
+	  "<div>Dear Ramesh,</div><div>thanks.</div><blockquote type=\"cite\">Where is it?</blockquote>"
+	  "<div>At the station.</div><blockquote type=\"cite\">Can I come?</blockquote>"
+	  "<blockquote type=\"cite\">Today?</blockquote><div>Yes, after 4 pm.</div>",
+	  "Dear Ramesh,\nthanks.\n\nAt the station.\n\nYes, after 4 pm.", NULL },
+	{ .name = "interleaved/wrapped-quote-is-old", PLAIN
+	  "Done.\n\n> my phone was stolen near the park and I would like to\nknow what to do next\n",
+	  "Done.", NULL },
+};
+#undef Q
+
 static void add_cases(const char *prefix, const struct reply_case *cases, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -941,6 +1117,155 @@ static void test_html_invalid_utf8(void)
 	}
 }
 
+/* ---- the safety net ------------------------------------------------------------------ */
+
+static void test_suspicious(void)
+{
+	static const struct { const char *text, *why; } bad[] = {
+		{ "Noted.\nFrom: Ramesh <r@x.in>\nThanks", "a quoted header line: \u201cFrom: Ramesh <r@x.in>\u201d" },
+		{ "Noted.\nVon: Ramesh\nGesendet: Dienstag, 3. März 2026 10:00", "a quoted header line: \u201cVon: Ramesh\u201d" },
+		{ "ঠিক আছে।\nপ্রেরক: রমেশ <r@x.in>", "a quoted header line: \u201cপ্রেরক: রমেশ <r@x.in>\u201d" },
+		{ "Ok.\nFrom: A Sent: Tue 3 Mar To: B Subject: theft", "a quoted header block on one line: \u201cFrom: A Sent: Tue 3 Mar To: B Subject: theft\u201d" },
+		{ "Yes.\n> my phone was stolen", "a quoted line: \u201c> my phone was stolen\u201d" },
+		{ "Yes.\n-----Original Message-----\nold", "a forwarded or original-message separator: \u201c-----Original Message-----\u201d" },
+		{ "Ja.\nAm Di., 3. März 2026 um 10:00 Uhr schrieb Ramesh <r@x.in>:", NULL },
+		{ "Oui.\nLe mar. 3 mars 2026 à 10:00, Ramesh <r@x.in> a écrit :", NULL },
+		{ "Yes.\nOn Tue, 3 Mar 2026 at 10:00, Ramesh\n<r@x.in> wrote:", NULL },
+		{ "Хорошо.\nОт: Рамеш\nОтправлено: 3 марта 2026 г. 10:00", NULL },
+		{ "好。\n------------------ 原始邮件 ------------------", NULL },
+		{ "حسنا.\nفي الثلاثاء، 3 مارس 2026 10:00 ص، كتب Ramesh <r@x.in>:", NULL },
+		{ "了解。\n差出人: 山田 <y@x.jp>", NULL },
+		{ "Được.\nVào Th 3, 3 thg 3, 2026 lúc 10:00 Ramesh <r@x.in> đã viết:", NULL },
+		{ "ठीक है।\nप्रेषक: रमेश\nभेजा गया: 3 मार्च 2026", NULL },
+		{ "Ok.\nBegin forwarded message:", NULL },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *why = NULL;
+		g_assert_true(wb_reply_text_suspicious(bad[i].text, &why));
+		g_assert_nonnull(why);
+		if (bad[i].why)
+			g_assert_cmpstr(why, ==, bad[i].why);
+		g_assert_true(wb_reply_text_suspicious(bad[i].text, NULL));
+	}
+	static const char *const good[] = {
+		"Registered. Complaint No. 123/2026. SI Das will call you today.",
+		"Date: 5 March, at the police station.",
+		"To: the complainant. Please come at 10 am.",
+		"As you wrote: the phone is black.",
+		"Sent SI Das from the station to the spot.",
+		"____\nOC Bhowanipore",
+		"",
+		"\xff\xfe broken bytes",
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+		char *why = (char *)"unset";
+		g_assert_false(wb_reply_text_suspicious(good[i], &why));
+		g_assert_null(why);
+	}
+	g_assert_false(wb_reply_text_suspicious(NULL, NULL));
+}
+
+/* ---- where the rules cut (parse-reply --json) ---------------------------------------- */
+
+static void test_cuts(void)
+{
+	static const struct {
+		const char *mail;
+		struct { unsigned line; const char *rule; } cuts[4];
+	} cases[] = {
+		{ PLAIN "Sent from my iPhone\n\nYes, fine. On Tue, 3 Mar 2026, R <r@x.in> wrote:\n> q\n",
+		  { { 1, "footer" }, { 3, "attribution" } } },
+		{ PLAIN "[EXTERNAL]\nOk.\n\nFrom: R <r@x.in>\nSent: Tue 3 Mar 2026\n",
+		  { { 1, "banner" }, { 4, "header-block" } } },
+		{ PLAIN "Hi,\n\n> q1\n\nA1\n\n> q2\n\nA2\n-- \nSI Das\n",
+		  { { 3, "quote" }, { 7, "quote" }, { 10, "signature" } } },
+		{ PLAIN "Ok.\n-----Original Message-----\nold\n", { { 2, "separator" } } },
+		{ PLAIN "Ok.\n\nDISCLAIMER: This e-mail is confidential.\n", { { 3, "banner" } } },
+		{ PLAIN "Just the answer.\n", { { 0, NULL } } },
+	};
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(GError) err = NULL;
+		struct wb_reply *r = wb_reply_parse(cases[i].mail, strlen(cases[i].mail), NULL, &err);
+		g_assert_no_error(err);
+		size_t n = 0;
+		while (n < G_N_ELEMENTS(cases[i].cuts) && cases[i].cuts[n].rule)
+			n++;
+		g_assert_cmpuint(r->n_cuts, ==, n);
+		for (size_t k = 0; k < n; k++) {
+			g_assert_cmpuint(r->cuts[k].line, ==, cases[i].cuts[k].line);
+			g_assert_cmpstr(r->cuts[k].rule, ==, cases[i].cuts[k].rule);
+		}
+		wb_reply_free(r);
+	}
+}
+
+/* ---- hostile bodies: bounded time, no crash ------------------------------------------ */
+
+static struct wb_reply *parse_timed(const char *mail, size_t len, gint64 *usec)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 start = g_get_monotonic_time();
+	struct wb_reply *r = wb_reply_parse(mail, len, NULL, &err);
+	*usec = g_get_monotonic_time() - start;
+	g_assert_no_error(err);
+	g_assert_true(g_utf8_validate(r->text, -1, NULL));
+	return r;
+}
+
+static void test_hostile_bodies(void)
+{
+	/* generous bounds: valgrind and a busy machine; a backtracking blow-up takes hours */
+	const gint64 bound = 60 * G_USEC_PER_SEC;
+	gint64 usec;
+	GString *s = g_string_new(PLAIN "Answer GD 1/26.\n\n");
+	for (int i = 0; i < 10000; i++)
+		g_string_append(s, "> > quoted From: x Sent: y To: z wrote: -----\n");
+	struct wb_reply *r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpstr(r->text, ==, "Answer GD 1/26.");
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* one huge line of near misses for every pattern, no newline at the end */
+	g_string_assign(s, PLAIN);
+	while (s->len < 2u * 1024u * 1024u)
+		g_string_append(s, "On Tue 3 Mar From: Sent: Von: wrote schrieb Sent from my a. ");
+	r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* many short lines that each start an attribution or a header block */
+	g_string_assign(s, PLAIN);
+	for (int i = 0; i < 20000; i++)
+		g_string_append(s, i % 2 ? "From: a\n" : "On Tue, 3 Mar 2026 at 10:00, Ramesh\n");
+	r = parse_timed(s->str, s->len, &usec);
+	g_assert_cmpint(usec, <, bound);
+	wb_reply_free(r);
+
+	/* NULs and bytes that are not UTF-8 */
+	static const char nul[] = PLAIN "Yes\0 GD 2/26\n\xff\xfe\xc3 On \xe0\xa6 wrote:\n> q\n";
+	r = parse_timed(nul, sizeof nul - 1, &usec);
+	wb_reply_free(r);
+	g_string_free(s, TRUE);
+}
+
+/* The corpora's budget: well under 2 ms a mail, once the patterns are compiled. */
+static void test_speed(void)
+{
+	const char *mail = PLAIN
+		"Sent from my iPhone\n\nYes, fine, GD 3/26. On Tue, 3 Mar 2026, R <r@x.in> wrote:\n"
+		"> question one\n\nanswer\n\nVon: Ramesh <r@x.in>\nGesendet: Dienstag\nAn: OC\n"
+		"Betreff: Handy\n\nold text\n";
+	g_autoptr(GError) err = NULL;
+	wb_reply_free(wb_reply_parse(mail, strlen(mail), NULL, &err));
+	gint64 start = g_get_monotonic_time();
+	for (int i = 0; i < 100; i++)
+		wb_reply_free(wb_reply_parse(mail, strlen(mail), NULL, &err));
+	gint64 per_mail = (g_get_monotonic_time() - start) / 100;
+	g_test_message("%" G_GINT64_FORMAT " us a mail", per_mail);
+	if (!g_getenv("WB_VALGRIND") && !g_getenv("WB_SLOW"))
+		g_assert_cmpint(per_mail, <, 20000); /* 2 ms with room for a loaded machine */
+}
+
 static void test_free_null(void)
 {
 	wb_reply_free(NULL);
@@ -953,6 +1278,7 @@ int main(int argc, char **argv)
 	add_cases("plain", plain_cases, G_N_ELEMENTS(plain_cases));
 	add_cases("html", html_cases, G_N_ELEMENTS(html_cases));
 	add_cases("mime", mime_cases, G_N_ELEMENTS(mime_cases));
+	add_cases("intl", intl_cases, G_N_ELEMENTS(intl_cases));
 	g_test_add_func("/replyparse/number/find", test_find_number);
 	g_test_add_func("/replyparse/number/extra_patterns", test_extra_patterns);
 	g_test_add_func("/replyparse/number/ascii_digits", test_ascii_digits);
@@ -966,6 +1292,10 @@ int main(int argc, char **argv)
 	g_test_add_func("/replyparse/hostile/quote_never_ends", test_quote_never_ends);
 	g_test_add_func("/replyparse/hostile/long_text_capped", test_long_text_capped);
 	g_test_add_func("/replyparse/hostile/html_invalid_utf8", test_html_invalid_utf8);
+	g_test_add_func("/replyparse/suspicious", test_suspicious);
+	g_test_add_func("/replyparse/cuts", test_cuts);
+	g_test_add_func("/replyparse/hostile/bodies", test_hostile_bodies);
+	g_test_add_func("/replyparse/speed", test_speed);
 	g_test_add_func("/replyparse/free_null", test_free_null);
 	int rc = g_test_run();
 	g_mime_shutdown();
