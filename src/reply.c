@@ -965,7 +965,9 @@ static struct wb_echo *echo_of(const struct wb_config *cfg, struct wb_store *sto
 	return e;
 }
 
-/* Why the officer's text may not be their own, or NULL. False when the store fails. */
+/* Why the officer's text may not be their own, or NULL: signs the parser left in it
+ * (quote marks, an attribution, a separator, quoted header lines), or a run of words
+ * of the complaint's or the bridge's texts. False when the store fails. */
 static bool not_own_words(const struct wb_config *cfg, struct wb_store *store,
 			  const struct wb_station *st, const struct wb_complaint *c,
 			  const struct wb_reply *r, char **why, GError **error)
@@ -973,6 +975,11 @@ static bool not_own_words(const struct wb_config *cfg, struct wb_store *store,
 	*why = NULL;
 	if (!*r->text)
 		return true;
+	g_autofree char *sign = NULL;
+	if (wb_reply_text_suspicious(r->text, &sign)) {
+		*why = g_strdup_printf("it still carries %s", sign);
+		return true;
+	}
 	g_autoptr(wb_echo) echo = echo_of(cfg, store, st, c, error);
 	if (!echo)
 		return false;

@@ -24,8 +24,31 @@ BENGALI_REPLY = (
 ).encode()
 
 
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "replies")
+
+
+def test_fixtures(t, b):
+    """The project's own replies (tests/fixtures/replies/, also the bench's): the new
+    text and the number of each, as expected.json has them."""
+    with open(os.path.join(FIXTURES, "expected.json"), encoding="utf-8") as f:
+        expected = json.load(f)
+    for name, want in sorted(expected.items()):
+        with open(os.path.join(FIXTURES, name), "rb") as f:
+            mail = f.read()
+        rc, out, err = b.run("parse-reply", "--json", stdin=mail, config=False)
+        got = json.loads(out) if rc == 0 else {}
+        text = got.get("text", "")
+        if "text" in want:
+            t.eq(text, want["text"], "%s: the officer's new text" % name, err)
+        else:
+            t.ok(text.startswith(want["startswith"]), "%s: the officer's new text" % name,
+                 text[:200])
+        t.eq(got.get("number"), want["number"], "%s: the number" % name)
+
+
 def test(t):
     b = W.Bridge(deliver="maildir")
+    test_fixtures(t, b)
     rc, out, err = b.run("parse-reply", "--json", stdin=BENGALI_REPLY, config=False)
     t.eq(rc, 0, "parse-reply --json exits 0", err)
     got = json.loads(out) if rc == 0 else {}

@@ -666,6 +666,80 @@ def test_safety_net(t, graph):
          "and the thread says so", subjects)
 
 
+def test_phone_replies(t, graph):
+    """Replies as phone mail apps write them: the footer above the number, the answer on
+    the attribution's line; each sends the right number, and nothing else."""
+    s = Setup(graph)
+    cases = [
+        ("919830300001", "Sent from my iPhone\n\nComplaint No. 71/2026", "71/2026"),
+        ("919830300002", "Yes, registered, GD No 72/2026. On Mon, 7 Dec 2026 at 10:00, "
+         "Sumana <wa-919830111222@wa.police.test> wrote:", "72/2026"),
+        ("919830300003", "Von meinem iPhone gesendet\n\nअभियोग दर्ज: शिकायत संख्या ७३",
+         "73"),
+    ]
+    for sender, text, number in cases:
+        wamid, ref = s.complaint(sender=sender, text="My purse was taken on the tram.")
+        before = len(s.sends())
+        o = s.first_mail(wamid)[3]
+        mail = ("From: Officer in Charge <%s>\r\nTo: %s\r\nSubject: Re: %s\r\n"
+                "Message-ID: <phone-%s@police.test>\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n\r\n> %s\r\n" %
+                (OFFICER, o["Reply-To"], o["Subject"], sender, text.replace("\n", "\r\n"),
+                 "My purse was taken on the tram.")).encode()
+        rc, _, err = s.reply(mail)
+        sent = s.sends()[before:]
+        body = json.loads(sent[0]["body"]).get("text", {}).get("body", "") if sent else ""
+        t.ok(rc == 0 and len(sent) == 1 and number in body and "iPhone" not in body and
+             "wrote" not in body and "purse" not in body,
+             "%s: the number %s goes, without footer, attribution or quote" % (
+                 text.splitlines()[0][:30], number), err + body)
+
+
+def test_quoted_header_held_back(t, graph):
+    """An Outlook header block squashed onto one line (a third party's name and address)
+    never reaches the citizen: the parser cuts it, and the safety net would hold it back
+    if it had not; the number goes."""
+    s = Setup(graph)
+    wamid, ref = s.complaint()
+    o = s.first_mail(wamid)[3]
+    body = ("Complaint No. 81/2026\r\nforwarding as asked\r\nFrom: Ramesh Gupta "
+            "<ramesh.gupta@example.in> Sent: Monday, 7 December 2026 09:12 To: Bhowanipore "
+            "PS Subject: my shop\r\n")
+    mail = ("From: Officer in Charge <%s>\r\nTo: %s\r\nSubject: Re: %s\r\n"
+            "Message-ID: <hdr-1@police.test>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit"
+            "\r\n\r\n%s" % (OFFICER, o["Reply-To"], o["Subject"], body)).encode()
+    rc, _, err = s.reply(mail)
+    sent = s.sends()
+    text = json.loads(sent[-1]["body"])["text"]["body"] if sent else ""
+    t.ok(rc == 0 and "81/2026" in text and "forwarding as asked" in text and
+         "Ramesh" not in text and "example.in" not in text,
+         "the number and the officer's words went, the third party's name and address did "
+         "not", err + text)
+    # One header line amid the officer's words: the parser keeps it (it is no block),
+    # the safety net does not let it out.
+    wamid2, ref2 = s.complaint(sender="919830400004")
+    o2 = s.first_mail(wamid2)[3]
+    body = ("Complaint No. 82/2026. Spoke to the shop owner today.\r\nFrom: Ramesh Gupta "
+            "<ramesh.gupta@example.in>\r\nHe says he will pay back.\r\n")
+    mail = ("From: Officer in Charge <%s>\r\nTo: %s\r\nSubject: Re: %s\r\n"
+            "Message-ID: <hdr-2@police.test>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit"
+            "\r\n\r\n%s" % (OFFICER, o2["Reply-To"], o2["Subject"], body)).encode()
+    rc, _, err = s.reply(mail)
+    text = json.loads(s.sends()[-1]["body"])["text"]["body"]
+    t.ok(rc == 0 and "82/2026" in text and "Ramesh" not in text and "shop owner" not in text,
+         "a header line left in the text: the number goes alone", err + text)
+    s.b.run("run")
+    notes = [m for m in W.mailbox("bhowanipore") if m[3]["In-Reply-To"] == o2["Message-ID"]
+             and "NOT sent" in m[3]["Subject"]]
+    t.ok(len(notes) == 1 and "quoted header line" in W.text_of(notes[0][3]) and
+         "ramesh.gupta@example.in" in W.text_of(notes[0][3]),
+         "the thread says which line was held back and why",
+         [W.text_of(n[3]) for n in notes])
+
+
 def test_replay(t, graph):
     s = Setup(graph)
     wamid, ref = s.complaint()
@@ -1106,7 +1180,7 @@ def main():
     try:
         only = os.environ.get("WB_TEST_ONLY")
         W.Tap().run(lambda t: [f(t, graph) for f in (
-            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_reactions_named, test_safety_net, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
+            test_refusals, test_mailbox_refusals, test_replay, test_citizen_answers_our_send, test_reactions_named, test_safety_net, test_phone_replies, test_quoted_header_held_back, test_outside_window, test_failure_status, test_window_story, test_words_outside_window,
             test_crash_between_call_and_record, test_html_reply_and_tags,
             test_send_errors, test_complaint_commands, test_forged_pipe, test_forged_mailbox,
             test_auth_results, test_serve_idle, test_mutt_pipe, test_mutt_mailbox)
