@@ -1214,15 +1214,16 @@ static struct wb_reply *parse_timed(const char *mail, size_t len, gint64 *usec)
 
 static void test_hostile_bodies(void)
 {
-	/* generous bounds: valgrind and a busy machine; a backtracking blow-up takes hours */
-	const gint64 bound = 60 * G_USEC_PER_SEC;
+	/* No time is asserted (a test must not depend on the machine's speed): a
+	 * backtracking blow-up would take hours and the harness's time-out would end it;
+	 * the times are reported, and `make bench` measures the parser. */
 	gint64 usec;
 	GString *s = g_string_new(PLAIN "Answer GD 1/26.\n\n");
 	for (int i = 0; i < 10000; i++)
 		g_string_append(s, "> > quoted From: x Sent: y To: z wrote: -----\n");
 	struct wb_reply *r = parse_timed(s->str, s->len, &usec);
 	g_assert_cmpstr(r->text, ==, "Answer GD 1/26.");
-	g_assert_cmpint(usec, <, bound);
+	g_test_message("%" G_GINT64_FORMAT " us", usec);
 	wb_reply_free(r);
 
 	/* one huge line of near misses for every pattern, no newline at the end */
@@ -1230,7 +1231,7 @@ static void test_hostile_bodies(void)
 	while (s->len < 2u * 1024u * 1024u)
 		g_string_append(s, "On Tue 3 Mar From: Sent: Von: wrote schrieb Sent from my a. ");
 	r = parse_timed(s->str, s->len, &usec);
-	g_assert_cmpint(usec, <, bound);
+	g_test_message("%" G_GINT64_FORMAT " us", usec);
 	wb_reply_free(r);
 
 	/* many short lines that each start an attribution or a header block */
@@ -1238,7 +1239,7 @@ static void test_hostile_bodies(void)
 	for (int i = 0; i < 20000; i++)
 		g_string_append(s, i % 2 ? "From: a\n" : "On Tue, 3 Mar 2026 at 10:00, Ramesh\n");
 	r = parse_timed(s->str, s->len, &usec);
-	g_assert_cmpint(usec, <, bound);
+	g_test_message("%" G_GINT64_FORMAT " us", usec);
 	wb_reply_free(r);
 
 	/* NULs and bytes that are not UTF-8 */
@@ -1248,7 +1249,7 @@ static void test_hostile_bodies(void)
 	g_string_free(s, TRUE);
 }
 
-/* The corpora's budget: well under 2 ms a mail, once the patterns are compiled. */
+/* The time a mail takes, reported (the figure against the 2 ms budget is make bench's). */
 static void test_speed(void)
 {
 	const char *mail = PLAIN
@@ -1261,9 +1262,7 @@ static void test_speed(void)
 	for (int i = 0; i < 100; i++)
 		wb_reply_free(wb_reply_parse(mail, strlen(mail), NULL, &err));
 	gint64 per_mail = (g_get_monotonic_time() - start) / 100;
-	g_test_message("%" G_GINT64_FORMAT " us a mail", per_mail);
-	if (!g_getenv("WB_VALGRIND") && !g_getenv("WB_SLOW"))
-		g_assert_cmpint(per_mail, <, 20000); /* 2 ms with room for a loaded machine */
+	g_test_message("%" G_GINT64_FORMAT " us a mail (make bench measures it)", per_mail);
 }
 
 static void test_free_null(void)
