@@ -188,3 +188,18 @@ bool wb_store_journal_show(struct wb_store *s, const char *ref, int limit, GStri
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE || sq_fail(s, error, "reading the journal");
 }
+
+bool wb_journal_add_by(struct wb_store *s, const char *ref_sql, int64_t id, const char *kind,
+		       const char *subject, const char *detail, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, ref_sql, error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	g_autofree char *ref = rc == SQLITE_ROW ? sq_col_text(st, 0) : NULL;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, error, "finding a journal entry's complaint");
+	return wb_store_journal_add(s, kind, ref, subject, detail, error);
+}
