@@ -80,4 +80,13 @@ bool wb_store_split_in_txn(struct wb_store *s, int64_t complaint_id, int64_t rep
 bool wb_store_next_ref(struct wb_store *s, const char *station, const char *code, gint64 ts,
 		       const char *zone, char **ref, int *year, int64_t *seq, GError **error);
 
+/* wb_store_journal_add (journal.h) with the ref that ref_sql (a string literal taking id
+ * as ?1, returning the complaint's ref) finds; NULL when it finds none. The SQL of the
+ * usual cases: */
+#define WB_REF_OF_COMPLAINT "SELECT ref FROM complaints WHERE id = ?1"
+#define WB_REF_OF_OUTBOX "SELECT c.ref FROM outbox o JOIN complaints c ON c.id = o.complaint_id " \
+	"WHERE o.id = ?1"
+bool wb_journal_add_by(struct wb_store *s, const char *ref_sql, int64_t id, const char *kind,
+		       const char *subject, const char *detail, GError **error);
+
 #endif

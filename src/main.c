@@ -2,6 +2,7 @@
  * through the commands[] table and maps errors to sysexits codes. */
 #include "config.h"
 #include "ingest.h"
+#include "journal.h"
 #include "duty.h"
 #include "outbox.h"
 #include "pipeline.h"
@@ -102,6 +103,14 @@ static const char usage_text_more[] =
 "                   refused and why, WhatsApp sends that failed or wait, duties\n"
 "                   kept, escalation mail waiting for the mail server, and per\n"
 "                   station where the open complaints stand on their clocks.\n"
+"  journal verify   Recompute the custody journal's hash chain from its first entry\n"
+"                   (README: Custody journal) and name the first entry that does\n"
+"                   not fit: its id, time, kind and why. Prints how many entries\n"
+"                   were checked and the head hash. Exit 0 intact, 1 broken.\n"
+"  journal show [--ref REF] [--limit N]\n"
+"                   Print journal entries, oldest first: id, time (UTC), kind,\n"
+"                   complaint, subject, detail; --ref only that complaint's,\n"
+"                   --limit only the last N.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
 "                   server URL will be reached (see Network rules below).\n"
@@ -870,6 +879,89 @@ static int cmd_complaint(const struct cmd_ctx *c)
 	return rc;
 }
 
+/* ---- journal verify, journal show ---------------------------------------------------- */
+
+/* SPEC §2: a broken chain is a finding, like the problems `verify` finds. */
+#define EX_JOURNAL_BROKEN 1
+
+static int journal_verify(struct wb_store *store)
+{
+	GError *err = NULL;
+	struct wb_journal_check jc;
+	if (!wb_store_journal_verify(store, &jc, &err)) {
+		say_error("journal verify: %s", err->message);
+		g_error_free(err);
+		return EX_TEMPFAIL;
+	}
+	int rc = EX_OK;
+	if (jc.bad_id) {
+		g_autofree char *at = wb_local_text(jc.bad_at, "UTC", "%Y-%m-%d %H:%M:%SZ");
+		g_autofree char *kind = wb_escape_controls(jc.bad_kind ? jc.bad_kind : "", false);
+		printf("BROKEN at entry %" G_GINT64_FORMAT " (%s, %s): %s\n", (gint64)jc.bad_id, at,
+		       kind, jc.why);
+		printf("%" G_GINT64_FORMAT " entries checked; the chain holds before it, head there "
+		       "%s\n", (gint64)jc.checked, jc.head);
+		rc = EX_JOURNAL_BROKEN;
+	} else {
+		printf("intact: %" G_GINT64_FORMAT " entr%s checked, head %s\n", (gint64)jc.checked,
+		       jc.checked == 1 ? "y" : "ies", jc.head);
+	}
+	wb_journal_check_clear(&jc);
+	return rc;
+}
+
+static int journal_show(struct wb_store *store, const char *ref, int limit)
+{
+	GError *err = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	unsigned n = 0;
+	if (!wb_store_journal_show(store, ref, limit, out, &n, &err)) {
+		say_error("journal show: %s", err->message);
+		g_error_free(err);
+		return EX_TEMPFAIL;
+	}
+	fputs(out->str, stdout);
+	printf("%u entr%s\n", n, n == 1 ? "y" : "ies");
+	return EX_OK;
+}
+
+static int cmd_journal(const struct cmd_ctx *c)
+{
+	char *ref = NULL;
+	int limit = 0;
+	GOptionEntry opts[] = {
+		{ "ref", 0, 0, G_OPTION_ARG_STRING, &ref, "only this complaint's entries", "REF" },
+		{ "limit", 0, 0, G_OPTION_ARG_INT, &limit, "only the last N entries", "N" },
+		G_OPTION_ENTRY_NULL
+	};
+	int argc;
+	char **argv;
+	const char *usage = "wabridge journal verify | wabridge journal show [--ref REF] "
+			    "[--limit N]";
+	if (!parse_options(c, opts, usage, &argc, &argv)) {
+		g_free(ref);
+		return EX_USAGE;
+	}
+	g_autofree char *r = ref;
+	bool verify = argc == 2 && strcmp(argv[1], "verify") == 0;
+	bool show = argc == 2 && strcmp(argv[1], "show") == 0;
+	if ((!verify && !show) || (verify && (r || limit)) || limit < 0) {
+		say_error("journal: %s\nUsage: %s", !verify && !show ? "name verify or show"
+			  : limit < 0 ? "--limit takes a positive number"
+			  : "verify takes no options", usage);
+		return EX_USAGE;
+	}
+	struct wb_config *cfg = load_config(c, false);
+	if (!cfg)
+		return EX_CONFIG;
+	struct wb_store *store = open_store(cfg);
+	int rc = !store ? EX_TEMPFAIL : verify ? journal_verify(store)
+			: journal_show(store, r, limit);
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(const struct cmd_ctx *c);
@@ -884,6 +976,7 @@ static const struct command {
 	{ "parse-reply", cmd_parse_reply },
 	{ "complaints", cmd_complaints },
 	{ "complaint", cmd_complaint },
+	{ "journal", cmd_journal },
 };
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include "store.h"
 #include "store-priv.h"
 #include "caps.h"
+#include "journal.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -237,6 +238,18 @@ static const char *const migrations[] = {
 	"ALTER TABLE replies ADD COLUMN sender_name TEXT;"
 	"ALTER TABLE outbox ADD COLUMN words INTEGER NOT NULL DEFAULT 0;" /* beyond the number */
 	"CREATE INDEX outbox_held ON outbox(complaint_id) WHERE state = 'held';",
+	/* 9: the custody journal (journal.h): append-only, each entry hashing the one
+	 * before it; written only by wb_store_journal_add() */
+	"CREATE TABLE journal ("
+	"  id INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  ref TEXT,"
+	"  subject TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  prev TEXT NOT NULL,"
+	"  hash TEXT NOT NULL);"
+	"CREATE INDEX journal_ref ON journal(ref) WHERE ref IS NOT NULL;",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -419,6 +432,15 @@ void wb_store_close(struct wb_store *s)
 	g_free(s);
 }
 
+/* A body's first arrival (Meta's retries of the same bytes are counted, not journaled). */
+static bool journal_body(struct wb_store *s, const struct wb_body_in *in, const char *sha,
+			 const char *source, GError **error)
+{
+	g_autofree char *detail = g_strdup_printf("%zu bytes from %s, signature %s", in->len,
+						  source, in->verified ? "verified" : "not verified");
+	return wb_store_journal_add(s, "body", NULL, sha, detail, error);
+}
+
 /* Insert (or count again) one body and read back its id; inside a transaction. */
 static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *source,
 			gint64 now, bool *is_new, GError **error)
@@ -441,16 +463,17 @@ static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *s
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, sha);
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	bool ok = sqlite3_step(st) == SQLITE_ROW, fresh = false;
 	if (ok) {
 		in->body_id = sqlite3_column_int64(st, 0);
+		fresh = sqlite3_column_int64(st, 1) == 1;
 		if (is_new)
-			*is_new = sqlite3_column_int64(st, 1) == 1;
+			*is_new = fresh;
 	} else {
 		sq_fail(s, error, "reading back a stored body");
 	}
 	sqlite3_reset(st);
-	return ok;
+	return ok && (!fresh || journal_body(s, in, sha, source, error));
 }
 
 bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
@@ -1027,6 +1050,33 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 	return true;
 }
 
+/* A mail in a mailbox: where (location, UIDVALIDITY/UID) and the SHA-256 of its bytes as
+ * stored, which are the bytes handed to the mailbox. */
+static bool journal_delivered(struct wb_store *s, const struct wb_change *c, const char *ref,
+			      const char *wamid, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT mail, location, uidvalidity, uid FROM messages "
+				"WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return sq_fail(s, error, "reading a delivered mail");
+	}
+	g_autofree char *sha = sqlite3_column_type(st, 0) == SQLITE_BLOB
+		? wb_sha256_hex(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0))
+		: g_strdup("-");
+	g_autofree char *location = sq_col_text(st, 1);
+	g_autofree char *detail = g_strdup_printf("%s UIDVALIDITY %lld UID %lld, mail sha256 %s",
+		location ? location : "-", (long long)sqlite3_column_int64(st, 2),
+		(long long)sqlite3_column_int64(st, 3), sha);
+	sqlite3_reset(st);
+	g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
+					     : g_strdup_printf("(wamid %s)", wamid);
+	return wb_store_journal_add(s, "delivered", ref, mid, detail, error);
+}
+
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
 			  GError **error)
 {
@@ -1078,7 +1128,9 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	if (!sq_step_done(s, st, error, "changing a message's state") ||
 	    !add_event(s, c->id, old, c->state, c->detail, error) ||
 	    (c->media && !record_media(s, c->id, c->media, error)) ||
-	    !follow_transfer(s, c, error))
+	    !follow_transfer(s, c, error) ||
+	    (strcmp(c->state, WB_ST_DELIVERED) == 0 && strcmp(old, WB_ST_DELIVERED) != 0 &&
+	     !journal_delivered(s, c, ref, wamid, error)))
 		return false;
 	*line = g_strdup_printf("message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", c->id, wamid,
 				ref ? ref : "-", old, c->state, c->detail ? ": " : "",

@@ -11,6 +11,7 @@
  * a pass reads only those, through an index, however many complaints are open. */
 #include "store.h"
 #include "store-priv.h"
+#include "journal.h"
 #include "util.h"
 
 #include <string.h>
@@ -269,6 +270,13 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 	if (sqlite3_changes(s->db) == 0) /* fired before, by this process or another */
 		return sq_commit(s, error);
 	int64_t duty_id = sqlite3_last_insert_rowid(s->db);
+	g_autofree char *subject = g_strdup_printf("%s%s%s", in->kind, in->key ? " " : "",
+						   in->key ? in->key : "");
+	g_autofree char *jd = g_strdup_printf("station %s%s%s%s", in->station,
+		in->detail ? ": " : "", in->detail ? in->detail : "",
+		in->escalate || in->serious ? " (escalated)" : "");
+	if (!wb_store_journal_add(s, "duty", in->ref, subject, jd, error))
+		return sq_rollback(s);
 	if (in->serious || in->escalate) {
 		st = sq_prep(s, "UPDATE complaints SET serious = coalesce(?2, serious), "
 			     "escalated_at = coalesce(escalated_at, ?3) WHERE id = ?1", error);

@@ -9,6 +9,7 @@
  * becomes `unknown` and the station is told to check and reply again if need be. */
 #include "store.h"
 #include "store-priv.h"
+#include "journal.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -302,6 +303,12 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 		return sq_rollback(s);
 	if (!id)
 		id = sqlite3_last_insert_rowid(s->db);
+	g_autofree char *jd = g_strdup_printf("%s%s%s; from %s; mail sha256 %s; number %s", in->state,
+		in->reason ? ": " : "", in->reason ? in->reason : "", in->sender ? in->sender : "-",
+		in->sha256 ? in->sha256 : "-", in->number ? in->number : "-");
+	if (!wb_journal_add_by(s, WB_REF_OF_COMPLAINT, in->complaint_id, "reply", in->key, jd,
+			       error))
+		return sq_rollback(s);
 	if ((strcmp(in->state, WB_RS_ACCEPTED) == 0 && in->complaint_id &&
 	     !accept_effects(s, in, id, error)) ||
 	    !wb_store_queue_mailops(s, in->ops, in->n_ops, error) ||
@@ -630,7 +637,11 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	sqlite3_bind_int(st, 4, x->error_code);
 	sq_bind_text(st, 5, why);
 	sqlite3_bind_int64(st, 6, wb_now());
-	if (!sq_step_done(s, st, error, "recording a send's status"))
+	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
+	g_autofree char *jd = g_strdup_printf("%s → %s, wamid %s%s%s", cur, x->status, x->wamid,
+					      why ? ": " : "", why ? why : "");
+	if (!sq_step_done(s, st, error, "recording a send's status") ||
+	    !wb_journal_add_by(s, WB_REF_OF_OUTBOX, id, "status", subject, jd, error))
 		return false;
 	g_log(G_LOG_DOMAIN, want == WB_RANK_FAILED ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_MESSAGE,
 	      "outbox %" G_GINT64_FORMAT " %s: %s → %s%s%s%s", id, x->wamid, cur, x->status,
@@ -692,7 +703,10 @@ bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
 	sq_bind_text(st, 3, request);
 	sqlite3_bind_int64(st, 4, now);
 	sq_bind_text(st, 5, lang);
+	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
+	g_autofree char *jd = g_strdup_printf("accepted by WhatsApp as %s", wamid ? wamid : "-");
 	if (!sq_step_done(s, st, error, "recording a send") ||
+	    !wb_journal_add_by(s, WB_REF_OF_OUTBOX, id, "send", subject, jd, error) ||
 	    !apply_early_statuses(s, wamid, error))
 		return sq_rollback(s);
 	if (!sq_commit(s, error))
@@ -721,7 +735,12 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
 	sqlite3_bind_int(st, 5, graph_code);
 	sq_bind_text(st, 6, why);
 	sqlite3_bind_int64(st, 7, wb_now());
+	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
+	g_autofree char *jd = g_strdup_printf("%s (Graph code %d): %s", final ? "failed"
+					      : "failed, will retry", graph_code, why ? why : "-");
 	if (!sq_step_done(s, st, error, "recording a failed send") ||
+	    (sqlite3_changes(s->db) &&
+	     !wb_journal_add_by(s, WB_REF_OF_OUTBOX, id, "send", subject, jd, error)) ||
 	    (final && graph_code == 131047 && (!queue_fallback(s, id, error) ||
 						  !hold_words(s, id, error))))
 		return sq_rollback(s);

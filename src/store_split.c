@@ -12,6 +12,7 @@
  * mails of the others stay where they are, and compose attaches them to the root mail. */
 #include "store.h"
 #include "store-priv.h"
+#include "journal.h"
 #include "util.h"
 
 #include <string.h>
@@ -266,6 +267,9 @@ bool wb_store_split_in_txn(struct wb_store *s, int64_t complaint_id, int64_t rep
 		ok = move_one(s, moved->pdata[i], g_array_index(again, bool, i), *to_id, detail,
 			      error);
 	ok = ok && record(s, complaint_id, *to_id, reply_id, in, moved->len, error);
+	g_autofree char *jd = ok ? g_strdup_printf("%u message%s from wamid %s on moved into %s",
+		moved->len, moved->len == 1 ? "" : "s", in->wamid, to_ref) : NULL;
+	ok = ok && wb_store_journal_add(s, "split", f.ref, to_ref, jd, error);
 	struct wb_split_out out = { 0 };
 	struct wb_split_facts facts = { .from_id = complaint_id, .to_id = ok ? *to_id : 0,
 					.from_ref = f.ref, .to_ref = to_ref, .moved = moved };

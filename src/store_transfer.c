@@ -12,6 +12,7 @@
  * complaint has moved, places the mail in the new mailbox in the same transaction. */
 #include "store.h"
 #include "store-priv.h"
+#include "journal.h"
 #include "util.h"
 
 #include <string.h>
@@ -172,7 +173,12 @@ bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t 
 	sq_bind_text(st, 5, t->officer);
 	sq_bind_text(st, 6, t->reason);
 	sqlite3_bind_int64(st, 7, now);
+	g_autofree char *subject = g_strdup_printf("%s → %s", t->from_station, t->to_station);
+	g_autofree char *jd = g_strdup_printf("by %s (reply %" G_GINT64_FORMAT "): %s",
+		t->officer ? t->officer : "?", reply_id, t->reason ? t->reason : "-");
 	if (!sq_step_done(s, st, error, "recording a transfer") ||
+	    !wb_journal_add_by(s, WB_REF_OF_COMPLAINT, complaint_id, "transfer", subject, jd,
+			       error) ||
 	    !move_mails(s, complaint_id, t, error))
 		return false;
 	g_message("complaint %" G_GINT64_FORMAT ": station %s → %s (transferred by %s)",

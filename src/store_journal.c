@@ -1,0 +1,205 @@
+/* store_journal: the custody journal (journal.h), an append-only hash chain.
+ *
+ * Design rationale:
+ * - The entry is written by the store function that makes its event true, inside that
+ *   function's transaction: the event and its entry commit together or not at all, and
+ *   the write lock of BEGIN IMMEDIATE orders the entries (the previous hash is read in
+ *   the same transaction, so two processes cannot both chain onto the same entry).
+ * - The id is part of the hashed form, so an entry moved to another place or a gap left
+ *   by a deleted one shows: the next entry's prev no longer matches.
+ * - Verification reads the whole chain in one statement, a consistent snapshot under WAL,
+ *   and hashes the bytes exactly as stored (sqlite3_column_bytes), so a text that
+ *   someone wrote with a NUL in it through the sqlite3 shell is still checked whole. */
+#include "journal.h"
+#include "store-priv.h"
+#include "util.h"
+
+#include <string.h>
+
+static void netstring(GString *g, const char *x, size_t len)
+{
+	g_string_append_printf(g, "%zu:", len);
+	g_string_append_len(g, x, (gssize)len);
+	g_string_append_c(g, ',');
+}
+
+static void netstring_num(GString *g, int64_t v)
+{
+	char num[32];
+	int len = g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT, (gint64)v);
+	netstring(g, num, (size_t)len);
+}
+
+GString *wb_journal_canonical(int64_t id, gint64 at, const char *kind, const char *ref,
+			      size_t ref_len, const char *subject, size_t subject_len,
+			      const char *detail, size_t detail_len, const char *prev)
+{
+	GString *g = g_string_sized_new(128 + ref_len + subject_len + detail_len);
+	g_string_append(g, "wabridge-journal-1\n");
+	netstring_num(g, id);
+	netstring_num(g, at);
+	netstring(g, kind, strlen(kind));
+	if (ref)
+		netstring(g, ref, ref_len);
+	else
+		g_string_append(g, "N,");
+	netstring(g, subject, subject_len);
+	netstring(g, detail, detail_len);
+	netstring(g, prev, strlen(prev));
+	return g;
+}
+
+static char *entry_hash(int64_t id, gint64 at, const char *kind, const char *ref,
+			size_t ref_len, const char *subject, size_t subject_len,
+			const char *detail, size_t detail_len, const char *prev)
+{
+	g_autoptr(GString) g = wb_journal_canonical(id, at, kind, ref, ref_len, subject,
+						    subject_len, detail, detail_len, prev);
+	return wb_sha256_hex(g->str, g->len);
+}
+
+bool wb_store_journal_add(struct wb_store *s, const char *kind, const char *ref,
+			  const char *subject, const char *detail, GError **error)
+{
+	if (sqlite3_get_autocommit(s->db)) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: a journal "
+			    "entry (%s) outside the transaction of its event", s->path, kind);
+		return false;
+	}
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1",
+				   error);
+	if (!st)
+		return false;
+	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) + 1 : 1;
+	g_autofree char *prev = rc == SQLITE_ROW ? sq_col_text(st, 1)
+						 : g_strdup(WB_JOURNAL_GENESIS);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, error, "reading the journal's last entry");
+	if (!prev)
+		prev = g_strdup(WB_JOURNAL_GENESIS);
+	gint64 at = wb_now();
+	g_autofree char *hash = entry_hash(id, at, kind, ref, ref ? strlen(ref) : 0, subject,
+					   strlen(subject), detail, strlen(detail), prev);
+	st = sq_prep(s, "INSERT INTO journal (id, at, kind, ref, subject, detail, prev, hash) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, at);
+	sq_bind_text(st, 3, kind);
+	sq_bind_text(st, 4, ref);
+	sq_bind_text(st, 5, subject);
+	sq_bind_text(st, 6, detail);
+	sq_bind_text(st, 7, prev);
+	sq_bind_text(st, 8, hash);
+	return sq_step_done(s, st, error, "adding a journal entry");
+}
+
+void wb_journal_check_clear(struct wb_journal_check *c)
+{
+	g_clear_pointer(&c->bad_kind, g_free);
+	g_clear_pointer(&c->why, g_free);
+}
+
+/* A text column's bytes as stored (NULL for NULL; "" stands in for an empty text). */
+static const char *col_bytes(sqlite3_stmt *st, int col, size_t *len)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+	*len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	return t;
+}
+
+/* Does row (id, …) fit after the entry whose id and hash were last_id and expect? Sets
+ * out->why when not. */
+static bool entry_fits(sqlite3_stmt *st, int64_t last_id, const char *expect,
+		       struct wb_journal_check *out)
+{
+	int64_t id = sqlite3_column_int64(st, 0);
+	size_t kl, rl, sl, dl, pl, hl;
+	const char *kind = col_bytes(st, 2, &kl), *ref = col_bytes(st, 3, &rl);
+	const char *subject = col_bytes(st, 4, &sl), *detail = col_bytes(st, 5, &dl);
+	const char *prev = col_bytes(st, 6, &pl), *hash = col_bytes(st, 7, &hl);
+	g_autofree char *want = entry_hash(id, sqlite3_column_int64(st, 1), kind ? kind : "",
+					   ref, rl, subject ? subject : "", sl,
+					   detail ? detail : "", dl, prev ? prev : "");
+	if (!hash || strcmp(hash, want) != 0)
+		out->why = g_strdup("its hash does not match its contents: the entry was "
+				    "altered");
+	else if (!prev || strcmp(prev, expect) != 0)
+		out->why = id != last_id + 1
+			? g_strdup_printf("its prev does not match the hash of entry %" G_GINT64_FORMAT
+					  ": entries %" G_GINT64_FORMAT "–%" G_GINT64_FORMAT
+					  " are missing (deleted)", last_id, last_id + 1, id - 1)
+			: g_strdup_printf("its prev does not match the hash of entry %" G_GINT64_FORMAT
+					  ": the chain was rewritten or an entry replaced", last_id);
+	return out->why == NULL;
+}
+
+bool wb_store_journal_verify(struct wb_store *s, struct wb_journal_check *out, GError **error)
+{
+	memset(out, 0, sizeof *out);
+	g_strlcpy(out->head, WB_JOURNAL_GENESIS, sizeof out->head);
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+				   "FROM journal ORDER BY id", error);
+	if (!st)
+		return false;
+	int64_t last_id = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		out->checked++;
+		if (!entry_fits(st, last_id, out->head, out)) {
+			out->bad_id = sqlite3_column_int64(st, 0);
+			out->bad_at = sqlite3_column_int64(st, 1);
+			out->bad_kind = sq_col_text(st, 2);
+			break;
+		}
+		last_id = sqlite3_column_int64(st, 0);
+		g_strlcpy(out->head, (const char *)sqlite3_column_text(st, 7), sizeof out->head);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, error, "reading the journal");
+	return true;
+}
+
+bool wb_store_journal_show(struct wb_store *s, const char *ref, int limit, GString *out,
+			   unsigned *n, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail FROM (SELECT * "
+				   "FROM journal WHERE ?1 IS NULL OR ref = ?1 ORDER BY id DESC "
+				   "LIMIT ?2) ORDER BY id", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, ref);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	*n = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		g_autofree char *at = sq_time_text(sqlite3_column_int64(st, 1));
+		g_autofree char *kind = sq_shown(st, 2), *eref = sq_shown(st, 3);
+		g_autofree char *subject = sq_shown(st, 4), *detail = sq_shown(st, 5);
+		g_string_append_printf(out, "%" G_GINT64_FORMAT "  %s  %s  %s  %s  %s\n",
+				       (gint64)sqlite3_column_int64(st, 0), at, kind,
+				       *eref ? eref : "-", subject, detail);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || sq_fail(s, error, "reading the journal");
+}
+
+bool wb_journal_add_by(struct wb_store *s, const char *ref_sql, int64_t id, const char *kind,
+		       const char *subject, const char *detail, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, ref_sql, error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	g_autofree char *ref = rc == SQLITE_ROW ? sq_col_text(st, 0) : NULL;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return sq_fail(s, error, "finding a journal entry's complaint");
+	return wb_store_journal_add(s, kind, ref, subject, detail, error);
+}
