@@ -110,6 +110,23 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a mail's complaint");
 }
 
+/* The first column of every row of a prepared, bound statement, as strings. */
+static GPtrArray *column_texts(struct wb_store *s, sqlite3_stmt *st, const char *what,
+			       GError **error)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		g_ptr_array_add(out, sq_col_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		g_ptr_array_unref(out);
+		sq_fail(s, error, what);
+		return NULL;
+	}
+	return out;
+}
+
 GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
 				       unsigned max, GError **error)
 {
@@ -119,17 +136,7 @@ GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
 	sqlite3_bind_int64(st, 2, max);
-	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		g_ptr_array_add(out, sq_col_text(st, 0));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		g_ptr_array_unref(out);
-		sq_fail(s, error, "reading a complaint's messages");
-		return NULL;
-	}
-	return out;
+	return column_texts(s, st, "reading a complaint's messages", error);
 }
 
 /* ---- replies ------------------------------------------------------------------------- */
@@ -541,17 +548,7 @@ GPtrArray *wb_store_outbox_texts(struct wb_store *s, int64_t complaint_id, GErro
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
-	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		g_ptr_array_add(out, sq_col_text(st, 0));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		g_ptr_array_unref(out);
-		sq_fail(s, error, "reading what was sent to the citizen");
-		return NULL;
-	}
-	return out;
+	return column_texts(s, st, "reading what was sent to the citizen", error);
 }
 
 /* "title: details" of a failed status's first error. */
