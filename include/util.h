@@ -89,6 +89,10 @@ GDateTime *wb_local_time(gint64 t, const char *zone);
 /* t in the zone, formatted with g_date_time_format's fmt ("?" when it cannot be).
  * Newly allocated. */
 char *wb_local_text(gint64 t, const char *zone, const char *fmt);
+/* "Name <address>", or the address alone when name is NULL. Newly allocated. */
+char *wb_name_addr(const char *name, const char *addr);
+/* "7 December 2026, 05:13 IST": how notes and records give a time. */
+char *wb_when_text(gint64 t, const char *zone);
 
 /* Unix time now (seconds); tests may pin it with $WABRIDGE_NOW. */
 gint64 wb_now(void);

@@ -123,10 +123,6 @@ static char *hours_text(gint64 seconds)
 		 : g_strdup_printf("%" G_GINT64_FORMAT " h", h);
 }
 
-static char *time_text(const struct wb_config *cfg, gint64 t)
-{
-	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
-}
 
 struct ctx {
 	const struct wb_config *cfg;
@@ -393,7 +389,7 @@ static bool escalate(struct ctx *x, const char *kind, enum wb_escalation_why why
 		g_string_append_printf(body, "Nobody outside the station was told: this station "
 				       "has no %s. Set it in its [station:%s] group.\n", rcpt_key,
 				       x->st->key);
-	g_autofree char *opened = time_text(x->cfg, x->c->opened_at);
+	g_autofree char *opened = wb_when_text(x->c->opened_at, x->cfg->timezone);
 	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
 	g_string_append_printf(body, "Complaint opened: %s (%s ago)\n%s\n\n%s", opened, waited,
 			       number_line(x->c), todo);
@@ -481,7 +477,7 @@ static bool due_soon(struct ctx *x, GError **error)
 	gint64 deadline = x->c->opened_at + x->clock;
 	g_autofree char *waited = hours_text(x->now - x->c->opened_at);
 	g_autofree char *left = hours_text(deadline - x->now);
-	g_autofree char *when = time_text(x->cfg, deadline);
+	g_autofree char *when = wb_when_text(deadline, x->cfg->timezone);
 	g_autofree char *clock = hours_text(x->clock);
 	g_autofree char *summary = g_strdup_printf("Due soon: %s without a complaint number",
 						   waited);

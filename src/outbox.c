@@ -151,10 +151,6 @@ static bool is_state(const char *s, const char *want)
 	return s && strcmp(s, want) == 0;
 }
 
-static char *time_text(const struct wb_config *cfg, gint64 t)
-{
-	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
-}
 
 /* Why a send did not reach the citizen, as a short phrase for a subject. */
 static const char *failure_phrase(const struct wb_outbox *o)
@@ -229,10 +225,7 @@ static char *sent_text(const struct wb_outbox *o)
 /* "S. Banerjee <si.banerjee@…>" or the address alone. */
 static char *officer_text(const struct wb_outbox *o)
 {
-	if (!o->officer)
-		return NULL;
-	return o->officer_name ? g_strdup_printf("%s <%s>", o->officer_name, o->officer)
-			       : g_strdup(o->officer);
+	return o->officer ? wb_name_addr(o->officer_name, o->officer) : NULL;
 }
 
 /* The facts under a note's first paragraph, one a line. */
@@ -256,7 +249,7 @@ static void note_facts(const struct wb_config *cfg, const struct wb_outbox *o, G
 				       o->template_name ? o->template_name : "?",
 				       wb_lang_name(o->lang));
 	if (o->accepted_at) {
-		g_autofree char *t = time_text(cfg, o->accepted_at);
+		g_autofree char *t = wb_when_text(o->accepted_at, cfg->timezone);
 		g_string_append_printf(b, "Taken by WhatsApp: %s\n", t);
 	}
 	if (cfg->dry_run)

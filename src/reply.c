@@ -248,10 +248,6 @@ static char *tags_text(const struct wb_reply *r)
 
 /* ---- step 2: may it reach the citizen? ---------------------------------------------- */
 
-static char *time_text(const struct wb_config *cfg, gint64 t)
-{
-	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
-}
 
 /* "GRH (Gariahat Police Station)": how a station is named in reasons and notes. */
 static char *station_label(const struct wb_station *st, bool code_first)
@@ -274,7 +270,7 @@ static char *transferred_away(const struct wb_config *cfg, const struct wb_compl
 			continue;
 		const struct wb_transfer *last = transfers->pdata[transfers->len - 1];
 		g_autofree char *to = station_label(st, false);
-		g_autofree char *when = time_text(cfg, last->at);
+		g_autofree char *when = wb_when_text(last->at, cfg->timezone);
 		*tell = old;
 		return g_strdup_printf("%s was transferred to %s on %s; replies must come from "
 				       "its officers (the sender %s is an officer of %s)", c->ref, to,
@@ -570,8 +566,7 @@ static enum wb_reply_outcome refuse_tag(const struct wb_config *cfg, struct wb_s
 /* "Name <address>" of the officer who wrote the reply, or the address alone. */
 static char *officer_label(const struct wb_reply *r)
 {
-	return r->from_name ? g_strdup_printf("%s <%s>", r->from_name, r->from_addr)
-			    : g_strdup(r->from_addr);
+	return wb_name_addr(r->from_name, r->from_addr);
 }
 
 struct transfer_words {
@@ -585,8 +580,8 @@ static GBytes *note_arrived(const struct wb_config *cfg, const struct transfer_w
 {
 	g_autofree char *from = station_label(w->from, false);
 	g_autofree char *officer = officer_label(w->r);
-	g_autofree char *when = time_text(cfg, wb_now());
-	g_autofree char *opened = time_text(cfg, w->c->opened_at);
+	g_autofree char *when = wb_when_text(wb_now(), cfg->timezone);
+	g_autofree char *opened = wb_when_text(w->c->opened_at, cfg->timezone);
 	const char *number = w->r->number ? w->r->number : w->c->number;
 	g_autofree char *body = g_strdup_printf(
 		"This complaint was transferred to this station from %s by %s on %s.\n\n"
@@ -609,7 +604,7 @@ static GBytes *note_left(const struct wb_config *cfg, const struct transfer_word
 {
 	g_autofree char *to = station_label(w->to, false);
 	g_autofree char *officer = officer_label(w->r);
-	g_autofree char *when = time_text(cfg, wb_now());
+	g_autofree char *when = wb_when_text(wb_now(), cfg->timezone);
 	g_autofree char *address = wb_clean_line(w->to->address, 200);
 	g_autofree char *body = g_strdup_printf(
 		"This complaint was transferred to %s <%s> by %s on %s.\n\n"

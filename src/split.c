@@ -15,10 +15,6 @@
 #define LIST_MAX 50          /* moved messages listed one by one in a note */
 #define TEXT_MAX (4 * 1024)  /* of one message's text in the root mail */
 
-static char *when_text(const struct wb_config *cfg, gint64 t)
-{
-	return wb_local_text(t, cfg->timezone, "%-d %B %Y, %H:%M %Z");
-}
 
 /* For its summary and text only: no file is named, so the zone does not matter. */
 static struct wb_view *view_of(const struct wb_split_msg *m)
@@ -56,7 +52,7 @@ static void list_moved(GString *out, const struct wb_split_words *w)
 {
 	for (guint i = 0; i < w->moved->len && i < LIST_MAX; i++) {
 		const struct wb_split_msg *m = w->moved->pdata[i];
-		g_autofree char *at = when_text(w->cfg, m->ts);
+		g_autofree char *at = wb_when_text(m->ts, w->cfg->timezone);
 		struct wb_view *v = view_of(m);
 		g_autofree char *line = wb_clean_line(v->summary, 120);
 		g_string_append_printf(out, "- %s: %s\n", at, line);
@@ -74,7 +70,7 @@ static char *moved_count(unsigned n)
 GBytes *wb_split_note(const struct wb_split_words *w, const char *msgid, GError **error)
 {
 	g_autofree char *count = moved_count(w->moved->len);
-	g_autofree char *at = when_text(w->cfg, w->when);
+	g_autofree char *at = wb_when_text(w->when, w->cfg->timezone);
 	g_autoptr(GString) body = g_string_new(NULL);
 	g_string_append_printf(body, "%s split %s off this complaint into a new complaint, %s, "
 			       "on %s: a different incident.\n\nMoved to %s:\n", w->officer, count,
@@ -96,7 +92,7 @@ GBytes *wb_split_note(const struct wb_split_words *w, const char *msgid, GError 
 
 static char *root_body(const struct wb_split_words *w)
 {
-	g_autofree char *at = when_text(w->cfg, w->when);
+	g_autofree char *at = wb_when_text(w->when, w->cfg->timezone);
 	GString *body = g_string_new(NULL);
 	g_string_append_printf(body, "Split from %s by %s on %s: these messages were first filed "
 			       "under %s.\n", w->from_ref, w->officer, at, w->from_ref);
@@ -104,7 +100,7 @@ static char *root_body(const struct wb_split_words *w)
 		g_string_append_printf(body, "\nIn the officer's words:\n%s\n", w->text);
 	for (guint i = 0; i < w->moved->len; i++) {
 		const struct wb_split_msg *m = w->moved->pdata[i];
-		g_autofree char *mat = when_text(w->cfg, m->ts);
+		g_autofree char *mat = wb_when_text(m->ts, w->cfg->timezone);
 		struct wb_view *v = view_of(m);
 		const char *text = v->text && *v->text ? v->text : v->label;
 		g_autofree char *clean = wb_clean_text(text, strlen(text), TEXT_MAX);

@@ -389,3 +389,13 @@ char *wb_local_text(gint64 t, const char *zone, const char *fmt)
 	char *out = local ? g_date_time_format(local, fmt) : NULL;
 	return out ? out : g_strdup("?");
 }
+
+char *wb_name_addr(const char *name, const char *addr)
+{
+	return name ? g_strdup_printf("%s <%s>", name, addr) : g_strdup(addr);
+}
+
+char *wb_when_text(gint64 t, const char *zone)
+{
+	return wb_local_text(t, zone, "%-d %B %Y, %H:%M %Z");
+}
