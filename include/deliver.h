@@ -65,6 +65,9 @@ const struct wb_deliver_ops *wb_deliver_for(const struct wb_station *st);
  * printable ASCII without <>, quotes or backslash (safe to quote in an IMAP SEARCH). */
 #define WB_MESSAGE_ID_MAX 998
 bool wb_deliver_message_id_ok(const char *message_id);
+/* The Message-ID of a mail (without <>) from its header, folded or not, with CRLF or LF
+ * line ends; NULL when it has none. Newly allocated. */
+char *wb_deliver_message_id_of(const char *mail, size_t len);
 
 /* A flag deliver and set_flags can set: \Seen, \Answered, \Flagged, \Deleted or
  * \Draft (any case), or a keyword: an RFC 3501 atom of 1 to 100 bytes of printable

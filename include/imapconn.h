@@ -91,6 +91,10 @@ bool wb_imapconn_trycreate(const struct wb_imapconn *c);
 /* Does the server announce capability name (asking for the list if not known yet)? */
 bool wb_imapconn_has_capability(struct wb_imapconn *c, const char *name);
 
+/* "imap://host:port/FOLDER;UIDVALIDITY=v;UID=n" (RFC 5092; the folder URL-escaped; the
+ * UID part only when both are known, not 0). Newly allocated. */
+char *wb_imapconn_url(const struct wb_imapconn *c, const char *folder, uint32_t uidvalidity,
+		      uint32_t uid);
 /* IMAP's modified UTF-7 (RFC 3501 5.1.3) for a mailbox name; NULL for invalid UTF-8. */
 char *wb_imapconn_mutf7(const char *utf8);
 /* After SELECT or EXAMINE of folder_wire failed with NO: does the folder exist at all?

@@ -58,3 +58,31 @@ bool wb_deliver_flag_ok(const char *flag)
 	}
 	return false;
 }
+
+/* Start of the line after the one at p (end if none). */
+static const char *next_line(const char *p, const char *end)
+{
+	const char *eol = memchr(p, '\n', (size_t)(end - p));
+	return eol != NULL ? eol + 1 : end;
+}
+
+/* The Message-ID of a mail (without <>), from its header, folded or not; NULL if none. */
+char *wb_deliver_message_id_of(const char *mail, size_t len)
+{
+	static const char name[] = "message-id:";
+	const char *p = mail, *end = mail + len;
+
+	while (p < end && *p != '\r' && *p != '\n') {
+		const char *next = next_line(p, end);
+		if ((size_t)(end - p) >= sizeof name - 1 &&
+		    g_ascii_strncasecmp(p, name, sizeof name - 1) == 0) {
+			while (next < end && (*next == ' ' || *next == '\t'))
+				next = next_line(next, end);
+			const char *lt = memchr(p, '<', (size_t)(next - p));
+			const char *gt = lt != NULL ? memchr(lt, '>', (size_t)(next - lt)) : NULL;
+			return gt != NULL ? g_strndup(lt + 1, (size_t)(gt - lt - 1)) : NULL;
+		}
+		p = next;
+	}
+	return NULL;
+}

@@ -239,16 +239,7 @@ static bool create_folder(struct wb_target *t, GError **error)
 /* "imap://host:port/FOLDER;UIDVALIDITY=v;UID=n" (the UID part only with APPENDUID). */
 static char *location(const struct wb_target *t, uint32_t uidvalidity, uint32_t uid)
 {
-	g_autofree char *box = g_uri_escape_string(t->folder, "/", TRUE);
-	bool v6 = strchr(t->conn.host, ':') != NULL;
-	GString *s = g_string_new(NULL);
-
-	g_string_printf(s, "imap://%s%s%s:%u/%s", v6 ? "[" : "", t->conn.host, v6 ? "]" : "",
-			t->conn.port, box);
-	if (uidvalidity != 0 && uid != 0)
-		g_string_append_printf(s, ";UIDVALIDITY=%" G_GUINT32_FORMAT ";UID=%" G_GUINT32_FORMAT,
-				       uidvalidity, uid);
-	return g_string_free(s, FALSE);
+	return wb_imapconn_url(&t->conn, t->folder, uidvalidity, uid);
 }
 
 static bool append(struct wb_target *t, struct mailimap_flag_list *flags, const char *mail,

@@ -182,34 +182,6 @@ static int maildir_exists(struct wb_target *t, const char *message_id, GError **
 	return 0;
 }
 
-/* Start of the line after the one at p (end if none). */
-static const char *next_line(const char *p, const char *end)
-{
-	const char *eol = memchr(p, '\n', (size_t)(end - p));
-	return eol != NULL ? eol + 1 : end;
-}
-
-/* The Message-ID of a mail (without <>), from its header, folded or not; NULL if none. */
-static char *find_message_id(const char *mail, size_t len)
-{
-	static const char name[] = "message-id:";
-	const char *p = mail, *end = mail + len;
-
-	while (p < end && *p != '\r' && *p != '\n') {
-		const char *next = next_line(p, end);
-		if ((size_t)(end - p) >= sizeof name - 1 &&
-		    g_ascii_strncasecmp(p, name, sizeof name - 1) == 0) {
-			while (next < end && (*next == ' ' || *next == '\t'))
-				next = next_line(next, end);
-			const char *lt = memchr(p, '<', (size_t)(next - p));
-			const char *gt = lt != NULL ? memchr(lt, '>', (size_t)(next - lt)) : NULL;
-			return gt != NULL ? g_strndup(lt + 1, (size_t)(gt - lt - 1)) : NULL;
-		}
-		p = next;
-	}
-	return NULL;
-}
-
 static bool write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -580,7 +552,7 @@ static bool flag_letters(const struct wb_target *t, const char *const *flags, bo
 static bool maildir_deliver(struct wb_target *t, const char *mail, size_t len,
 			    const char *const *flags, struct wb_delivered *out, GError **error)
 {
-	g_autofree char *mid = find_message_id(mail, len);
+	g_autofree char *mid = wb_deliver_message_id_of(mail, len);
 	if (mid == NULL) {
 		g_set_error(error, WB_DELIVER_ERROR, WB_FAIL_FINAL,
 			    "maildir: mail for %s has no Message-ID", t->root);

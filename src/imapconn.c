@@ -557,3 +557,18 @@ bool wb_imapconn_flags_have(char *const *flags, const char *flag)
 	}
 	return false;
 }
+
+char *wb_imapconn_url(const struct wb_imapconn *c, const char *folder, uint32_t uidvalidity,
+		      uint32_t uid)
+{
+	g_autofree char *box = g_uri_escape_string(folder, "/", TRUE);
+	bool v6 = strchr(c->host, ':') != NULL;
+	GString *s = g_string_new(NULL);
+
+	g_string_printf(s, "imap://%s%s%s:%u/%s", v6 ? "[" : "", c->host, v6 ? "]" : "",
+			c->port, box);
+	if (uidvalidity != 0 && uid != 0)
+		g_string_append_printf(s, ";UIDVALIDITY=%" G_GUINT32_FORMAT ";UID=%" G_GUINT32_FORMAT,
+				       uidvalidity, uid);
+	return g_string_free(s, FALSE);
+}
