@@ -63,6 +63,11 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, size_t n,
 			    GError **error);
 
+/* Record (and journal) one mail placed in a mailbox, inside the caller's transaction
+ * (src/store_deliveries.c). */
+bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d,
+			      GError **error);
+
 /* Carry out a transfer (store.h, struct wb_transfer_in) inside the caller's transaction
  * (src/store_transfer.c). */
 bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t reply_id,

@@ -236,11 +236,12 @@ struct wb_outbox_in {
 
 struct wb_mailop_in {
 	const char *station;
-	const char *kind;             /* "append" | "flag" | "unflag" (the latest of a
-				       * keyword's flag and unflag wins) */
+	const char *kind;             /* "append" | "copy" | "flag" | "unflag" (the
+				       * latest of a keyword's flag and unflag wins) */
 	const char *message_id;       /* without <> */
 	const char *keyword;          /* flag: the keyword; append: NULL */
 	GBytes *mail;                 /* append: the mail */
+	const char *source;           /* copy: the station whose mailbox holds the mail */
 };
 
 /* "#transfer CODE" of an accepted reply, carried out in the reply's transaction: a
@@ -421,11 +422,57 @@ bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
 struct wb_mailop {
 	int64_t id;
 	char *station, *kind, *message_id, *keyword;
-	GBytes *mail;
+	GBytes *mail;          /* append: the mail (NULL once done) */
+	char *source;          /* copy: the station whose mailbox holds the mail */
 	int attempts;
 	gint64 created_at;
 };
 void wb_mailop_free(gpointer op);
+/* A mail placed in a mailbox (src/store_deliveries.c, table deliveries). */
+struct wb_delivery_in {
+	const char *station;     /* whose mailbox */
+	const char *message_id;  /* without <> */
+	const char *ref;         /* NULL: the mail's X-Complaint-Ref */
+	const char *what;        /* message (a citizen's) | note (the bridge's) | copy */
+	int64_t msg;             /* messages.id, 0 for notes */
+	GBytes *mail;            /* the bytes handed to the mailbox */
+	const char *location;    /* as the back end said, may be NULL */
+	gint64 uidvalidity, uid; /* 0 when not known */
+	const char *note;        /* NULL, or words for the journal entry */
+};
+/* A mailbox operation carried out: done, its bytes let go; an append or a copy also
+ * recorded as a delivery of mail (NULL: a flag) and journaled, in one transaction. */
+bool wb_store_mailop_delivered(struct wb_store *s, const struct wb_mailop *op, GBytes *mail,
+			       const char *location, uint32_t uidvalidity, uint32_t uid,
+			       const char *note, GError **error);
+/* Record, journal and let go the bytes of up to max mails delivered before deliveries
+ * were recorded (an upgraded database). *settled: how many. */
+bool wb_store_settle_delivered(struct wb_store *s, unsigned max, unsigned *settled,
+			       GError **error);
+
+/* A recorded delivery with what verify and export check it against. */
+struct wb_delivery {
+	int64_t id;
+	char *station, *message_id, *ref, *what, *location;
+	gint64 uidvalidity, uid, size, at;
+	char *sha256;          /* the mail's canonical bytes (maildigest.h) */
+	char *digest;          /* JSON form of its digest */
+	int64_t journal_id;    /* the "delivered" entry */
+	char *journal_subject, *journal_detail; /* NULL when the entry is gone */
+	int64_t msg;           /* messages.id, 0 for notes */
+	char *wamid, *payload_sha256, *media_sha256, *json; /* of that message, or NULL */
+};
+void wb_delivery_free(gpointer d);
+/* Deliveries of one Message-ID (without <>), oldest first (a transfer makes two). */
+GPtrArray *wb_store_deliveries_of(struct wb_store *s, const char *message_id, GError **error);
+/* The webhook body whose SHA-256 is sha256 (lowercase hex), as stored; NULL with no
+ * error when there is none. *journal_id: its "body" journal entry, 0 if none. */
+GBytes *wb_store_body_by_sha(struct wb_store *s, const char *sha256, int64_t *journal_id,
+			     GError **error);
+/* Deliveries to station (NULL: all) of complaint ref (NULL: all) recorded in [from, to). */
+GPtrArray *wb_store_deliveries(struct wb_store *s, const char *station, const char *ref,
+			       gint64 from, gint64 to, GError **error);
+
 /* Pending operations due now, by station then id, at most max. */
 GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GError **error);
 /* state: "done", "failed", or "pending" again at next_at (attempts + 1). */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "journal.h"
+#include "verify.h"
 #include "duty.h"
 #include "outbox.h"
 #include "pipeline.h"
@@ -268,8 +269,9 @@ static struct wb_store *open_store(const struct wb_config *cfg)
 
 /* A command's own options and at most one FILE argument. On a usage error says why and
  * how to use the command, and returns false. */
-static bool parse_options(const struct cmd_ctx *c, GOptionEntry *opts, const char *usage,
-			  int *argc, char ***argv)
+/* The command's options; at most max_args words after the command. */
+static bool parse_options_n(const struct cmd_ctx *c, GOptionEntry *opts, const char *usage,
+			    int *argc, char ***argv, int max_args)
 {
 	g_autoptr(GOptionContext) oc = g_option_context_new("[FILE]");
 	g_option_context_add_main_entries(oc, opts, NULL);
@@ -277,12 +279,18 @@ static bool parse_options(const struct cmd_ctx *c, GOptionEntry *opts, const cha
 	*argc = c->argc;
 	*argv = c->argv;
 	GError *err = NULL;
-	if (g_option_context_parse(oc, argc, argv, &err) && *argc <= 2)
+	if (g_option_context_parse(oc, argc, argv, &err) && *argc <= 1 + max_args)
 		return true;
 	say_error("%s: %s\nUsage: %s", c->argv[0], err ? err->message : "too many arguments",
 		  usage);
 	g_clear_error(&err);
 	return false;
+}
+
+static bool parse_options(const struct cmd_ctx *c, GOptionEntry *opts, const char *usage,
+			  int *argc, char ***argv)
+{
+	return parse_options_n(c, opts, usage, argc, argv, 1);
 }
 
 /* ---- ingest ------------------------------------------------------------------------- */
@@ -879,6 +887,47 @@ static int cmd_complaint(const struct cmd_ctx *c)
 	return rc;
 }
 
+/* ---- verify ----------------------------------------------------------------------------- */
+
+static int cmd_verify(const struct cmd_ctx *c)
+{
+	char *station = NULL;
+	gboolean all = FALSE;
+	GOptionEntry opts[] = {
+		{ "station", 0, 0, G_OPTION_ARG_STRING, &station,
+		  "the station whose mailbox is checked (and whose missing mails are named)",
+		  "KEY" },
+		{ "all", 0, 0, G_OPTION_ARG_NONE, &all, "also print a line for each intact mail",
+		  NULL },
+		G_OPTION_ENTRY_NULL
+	};
+	int argc;
+	char **argv;
+	const char *usage = "wabridge verify [--station KEY] [--all] [PATH…]";
+	if (!parse_options_n(c, opts, usage, &argc, &argv, G_MAXINT - 1)) {
+		g_free(station);
+		return EX_USAGE;
+	}
+	g_autofree char *st = station;
+	if (!st && argc < 2) {
+		say_error("verify: name a station (--station KEY) or the mail to check (Maildirs, "
+			  "mbox files, .eml files)\nUsage: %s", usage);
+		return EX_USAGE;
+	}
+	struct wb_config *cfg = load_config(c, false);
+	if (!cfg)
+		return EX_CONFIG;
+	struct wb_store *store = open_store(cfg);
+	g_autofree char **paths = g_new0(char *, (gsize)argc);
+	for (int i = 1; i < argc; i++)
+		paths[i - 1] = argv[i];
+	int rc = store ? wb_verify(cfg, store, st, paths, all || verbosity > 0, stdout)
+		       : EX_TEMPFAIL;
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
 /* ---- journal verify, journal show ---------------------------------------------------- */
 
 /* SPEC §2: a broken chain is a finding, like the problems `verify` finds. */
@@ -977,6 +1026,7 @@ static const struct command {
 	{ "complaints", cmd_complaints },
 	{ "complaint", cmd_complaint },
 	{ "journal", cmd_journal },
+	{ "verify", cmd_verify },
 };
 
 int main(int argc, char **argv)

@@ -8,6 +8,8 @@
  * for presence first, retried with backoff), so a mailbox that is down delays the
  * record but never the citizen's message. */
 #include "outbox.h"
+#include "maildigest.h"
+#include "mailsource.h"
 #include "deliver.h"
 #include "duty.h"
 #include "metrics.h"
@@ -562,15 +564,25 @@ static bool note_all(const struct wb_config *cfg, struct wb_store *store,
 
 /* ---- mailbox operations -------------------------------------------------------------- */
 
+/* placed: the bytes now in the mailbox (an append or a copy; NULL for flags and for a
+ * copy found there already), recorded as a delivery with where they went. */
 static bool mailop_outcome(struct wb_store *store, const struct wb_mailop *op, int done,
-			   const GError *e, struct wb_outbox_result *res, GError **error)
+			   const GError *e, GBytes *placed, const struct wb_delivered *out,
+			   struct wb_outbox_result *res, GError **error)
 {
 	gint64 now = wb_now();
 	if (done == 1) {
 		res->mailops_done++;
 		g_message("%s %s%s%s in %s's mailbox: done", op->kind, op->message_id,
 			  *op->keyword ? " " : "", op->keyword, op->station);
-		return wb_store_mailop_set(store, op->id, "done", NULL, 0, error);
+		if (strcmp(op->kind, "append") != 0 && strcmp(op->kind, "copy") != 0)
+			return wb_store_mailop_set(store, op->id, "done", NULL, 0, error);
+		g_autofree char *note = op->source
+			? g_strdup_printf("copied from the mailbox of %s", op->source) : NULL;
+		return wb_store_mailop_delivered(store, op, placed, out ? out->location : NULL,
+						 out ? out->uidvalidity : 0, out ? out->uid : 0,
+						 out && out->location ? note : "found in the mailbox "
+						 "after an interrupted append", error);
 	}
 	g_autofree char *why = done == 0
 		? g_strdup_printf("the mail %s is not in the mailbox yet", op->message_id)
@@ -584,6 +596,39 @@ static bool mailop_outcome(struct wb_store *store, const struct wb_mailop *op, i
 	res->mailops_waiting++;
 	gint64 next = now + wb_backoff(e ? e->code : WB_FAIL_SOON, op->attempts);
 	return wb_store_mailop_set(store, op->id, "pending", why, next, error);
+}
+
+/* A copy's bytes, read from the mailbox of the station that holds the mail (a transfer
+ * of a complaint whose mails have left the database), with CRLF line ends as every
+ * back end expects. NULL with error when it cannot be had. */
+static GBytes *copy_source(const struct wb_config *cfg, const struct wb_mailop *op,
+			   GError **error)
+{
+	const struct wb_station *src = op->source ? wb_config_station_stored(cfg, op->source)
+						  : NULL;
+	if (!src) {
+		g_set_error(error, WB_DELIVER_ERROR, WB_FAIL_LATER, "cannot copy %s: the station "
+			    "%s that holds it is not configured", op->message_id,
+			    op->source ? op->source : "(unknown)");
+		return NULL;
+	}
+	g_autoptr(GBytes) mail = NULL;
+	g_autofree char *where = NULL;
+	g_autoptr(GError) e = NULL;
+	if (!wb_mailsource_fetch(cfg, src, op->message_id, &mail, &where, &e)) {
+		g_set_error(error, WB_DELIVER_ERROR, WB_FAIL_SOON, "cannot copy %s from the "
+			    "mailbox of %s: %s", op->message_id, op->source, e->message);
+		return NULL;
+	}
+	if (!mail) {
+		g_set_error(error, WB_DELIVER_ERROR, WB_FAIL_FINAL, "cannot copy %s: it is no "
+			    "longer in the mailbox of %s (wabridge verify --station %s tells what "
+			    "is missing there)", op->message_id, op->source, op->source);
+		return NULL;
+	}
+	gsize len;
+	const void *data = g_bytes_get_data(mail, &len);
+	return wb_mail_canonical(data, len);
 }
 
 static bool mailops_station(const struct wb_config *cfg, struct wb_store *store, GPtrArray *ops,
@@ -601,17 +646,25 @@ static bool mailops_station(const struct wb_config *cfg, struct wb_store *store,
 	for (guint i = from; ok && i < to; i++) {
 		const struct wb_mailop *op = ops->pdata[i];
 		g_autoptr(GError) e = NULL;
+		g_autoptr(GBytes) placed = NULL;
+		struct wb_delivered out = { 0 };
 		int done = -1;
 		if (!t) {
 			e = g_error_copy(down);
-		} else if (strcmp(op->kind, "append") == 0) {
+		} else if (strcmp(op->kind, "append") == 0 || strcmp(op->kind, "copy") == 0) {
 			done = d->exists(t, op->message_id, &e);
+			if (done >= 0 && op->mail)
+				placed = g_bytes_ref(op->mail);
+			else if (done == 0)
+				placed = copy_source(cfg, op, &e);
+			if (done == 0 && !placed)
+				done = -1;
 			if (done == 0) {
 				gsize len;
-				const char *mail = g_bytes_get_data(op->mail, &len);
-				struct wb_delivered out = { 0 };
+				const char *mail = g_bytes_get_data(placed, &len);
 				done = d->deliver(t, mail, len, NULL, &out, &e) ? 1 : -1;
-				g_free(out.location);
+				if (done == 1 && !out.location)
+					out.location = g_strdup("-");
 			}
 		} else {
 			const char *flags[] = { op->keyword, NULL };
@@ -619,7 +672,8 @@ static bool mailops_station(const struct wb_config *cfg, struct wb_store *store,
 				? d->clear_flags(t, op->message_id, flags, &e)
 				: d->set_flags(t, op->message_id, flags, &e);
 		}
-		ok = mailop_outcome(store, op, done, e, res, error);
+		ok = mailop_outcome(store, op, done, e, placed, &out, res, error);
+		g_free(out.location);
 		if (done < 0 && t && e->code != WB_FAIL_FINAL) {
 			/* The connection is in doubt: the rest waits for the next pass. */
 			d->close(t);

@@ -250,6 +250,26 @@ static const char *const migrations[] = {
 	"  prev TEXT NOT NULL,"
 	"  hash TEXT NOT NULL);"
 	"CREATE INDEX journal_ref ON journal(ref) WHERE ref IS NOT NULL;",
+	/* 10: every mail placed in a mailbox, with what proves it (store_deliveries.c);
+	 * a mailbox operation may copy a mail from another station's mailbox (a transfer
+	 * of a complaint whose mails have left the database) */
+	"CREATE TABLE deliveries ("
+	"  id INTEGER PRIMARY KEY,"
+	"  station TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"       /* without <> */
+	"  ref TEXT,"
+	"  what TEXT NOT NULL,"             /* message | note | copy */
+	"  msg INTEGER REFERENCES messages(id),"
+	"  location TEXT, uidvalidity INTEGER NOT NULL DEFAULT 0, uid INTEGER NOT NULL DEFAULT 0,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"           /* canonical bytes (maildigest.h) */
+	"  digest TEXT NOT NULL,"           /* headers and parts, hashed (JSON) */
+	"  at INTEGER NOT NULL,"
+	"  journal_id INTEGER NOT NULL,"    /* its "delivered" entry */
+	"  UNIQUE (station, message_id));"
+	"CREATE INDEX deliveries_ref ON deliveries(ref);"
+	"CREATE INDEX deliveries_at ON deliveries(station, at);"
+	"ALTER TABLE mailops ADD COLUMN source TEXT;",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -1050,13 +1070,14 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 	return true;
 }
 
-/* A mail in a mailbox: where (location, UIDVALIDITY/UID) and the SHA-256 of its bytes as
- * stored, which are the bytes handed to the mailbox. */
-static bool journal_delivered(struct wb_store *s, const struct wb_change *c, const char *ref,
-			      const char *wamid, GError **error)
+/* A mail in a mailbox: recorded with where it went (location, UIDVALIDITY/UID) and what
+ * proves it, journaled, and its bytes let go: the mailbox holds them now
+ * (store_deliveries.c). follow_transfer() has taken its copy in this transaction. */
+static bool record_delivered(struct wb_store *s, const struct wb_change *c, const char *ref,
+			     const char *wamid, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT mail, location, uidvalidity, uid FROM messages "
-				"WHERE id = ?1", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT mail, location, uidvalidity, uid, station FROM "
+				"messages WHERE id = ?1", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, c->id);
@@ -1064,17 +1085,32 @@ static bool journal_delivered(struct wb_store *s, const struct wb_change *c, con
 		sqlite3_reset(st);
 		return sq_fail(s, error, "reading a delivered mail");
 	}
-	g_autofree char *sha = sqlite3_column_type(st, 0) == SQLITE_BLOB
-		? wb_sha256_hex(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0))
-		: g_strdup("-");
+	g_autoptr(GBytes) mail = sqlite3_column_type(st, 0) == SQLITE_BLOB
+		? g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0)) : NULL;
 	g_autofree char *location = sq_col_text(st, 1);
-	g_autofree char *detail = g_strdup_printf("%s UIDVALIDITY %lld UID %lld, mail sha256 %s",
-		location ? location : "-", (long long)sqlite3_column_int64(st, 2),
-		(long long)sqlite3_column_int64(st, 3), sha);
+	gint64 uidvalidity = sqlite3_column_int64(st, 2), uid = sqlite3_column_int64(st, 3);
+	g_autofree char *station = sq_col_text(st, 4);
 	sqlite3_reset(st);
-	g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
-					     : g_strdup_printf("(wamid %s)", wamid);
-	return wb_store_journal_add(s, "delivered", ref, mid, detail, error);
+	if (!mail) {
+		g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
+						     : g_strdup_printf("(wamid %s)", wamid);
+		g_autofree char *detail = g_strdup_printf("%s UIDVALIDITY %lld UID %lld, mail "
+			"sha256 - (its bytes were not kept)", location ? location : "-",
+			(long long)uidvalidity, (long long)uid);
+		return wb_store_journal_add(s, "delivered", ref, mid, detail, error);
+	}
+	struct wb_delivery_in d = {
+		.station = station ? station : "-", .message_id = c->message_id, .ref = ref,
+		.what = "message", .msg = c->id, .mail = mail, .location = location,
+		.uidvalidity = uidvalidity, .uid = uid,
+	};
+	if (!wb_store_delivery_in_txn(s, &d, error))
+		return false;
+	st = sq_prep(s, "UPDATE messages SET mail = NULL WHERE id = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, c->id);
+	return sq_step_done(s, st, error, "letting a delivered mail's bytes go");
 }
 
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
@@ -1130,7 +1166,7 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	    (c->media && !record_media(s, c->id, c->media, error)) ||
 	    !follow_transfer(s, c, error) ||
 	    (strcmp(c->state, WB_ST_DELIVERED) == 0 && strcmp(old, WB_ST_DELIVERED) != 0 &&
-	     !journal_delivered(s, c, ref, wamid, error)))
+	     !record_delivered(s, c, ref, wamid, error)))
 		return false;
 	*line = g_strdup_printf("message %" G_GINT64_FORMAT " %s [%s]: %s → %s%s%s", c->id, wamid,
 				ref ? ref : "-", old, c->state, c->detail ? ": " : "",

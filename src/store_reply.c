@@ -146,7 +146,7 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 {
 	gint64 now = wb_now();
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(ops[i].kind, "append") != 0) {
+		if (strcmp(ops[i].kind, "append") != 0 && strcmp(ops[i].kind, "copy") != 0) {
 			/* A keyword's latest wish wins: an earlier flag or unflag of it on this
 			 * mail is dropped (done or not), and this one goes last in line. */
 			sqlite3_stmt *del = sq_prep(s, "DELETE FROM mailops WHERE station = ?1 AND "
@@ -161,8 +161,9 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 				return false;
 		}
 		sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, "
-					   "message_id, keyword, mail, created_at, updated_at) VALUES "
-					   "(?1, ?2, ?3, coalesce(?4, ''), ?5, ?6, ?6)", error);
+					   "message_id, keyword, mail, source, created_at, updated_at) "
+					   "VALUES (?1, ?2, ?3, coalesce(?4, ''), ?5, ?7, ?6, ?6)",
+					   error);
 		if (!st)
 			return false;
 		sq_bind_text(st, 1, ops[i].station);
@@ -175,6 +176,7 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 			sqlite3_bind_blob64(st, 5, len ? data : "", len, SQLITE_STATIC);
 		}
 		sqlite3_bind_int64(st, 6, now);
+		sq_bind_text(st, 7, ops[i].source);
 		if (!sq_step_done(s, st, error, "queueing a mailbox operation"))
 			return false;
 	}
@@ -826,6 +828,7 @@ void wb_mailop_free(gpointer p)
 	g_free(op->kind);
 	g_free(op->message_id);
 	g_free(op->keyword);
+	g_free(op->source);
 	if (op->mail)
 		g_bytes_unref(op->mail);
 	g_free(op);
@@ -851,7 +854,7 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 		return NULL;
 	sqlite3_stmt *st = sq_prep(s,
 		"SELECT id, station, kind, message_id, keyword, mail, attempts, created_at, "
-		"claim_pid, claimed_at FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
+		"claim_pid, claimed_at, source FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
 		"ORDER BY station, id", error);
 	if (!st) {
 		sq_rollback(s);
@@ -877,6 +880,7 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 					       (gsize)sqlite3_column_bytes(st, 5));
 		op->attempts = sqlite3_column_int(st, 6);
 		op->created_at = sqlite3_column_int64(st, 7);
+		op->source = sq_col_text(st, 10);
 		g_ptr_array_add(out, op);
 	}
 	sqlite3_reset(st);

@@ -106,6 +106,22 @@ static bool move_message(struct wb_store *s, const struct moved *m,
 	return true;
 }
 
+/* The station whose mailbox got msgid last (the complaint may have moved before). */
+static bool holder(struct wb_store *s, const char *msgid, const struct wb_transfer_in *t,
+		   char **station, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM deliveries WHERE message_id = ?1 AND "
+				   "station != ?2 ORDER BY id DESC LIMIT 1", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, msgid);
+	sq_bind_text(st, 2, t->to_station);
+	int rc = sqlite3_step(st);
+	*station = rc == SQLITE_ROW ? sq_col_text(st, 0) : g_strdup(t->from_station);
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a mail's mailbox");
+}
+
 static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb_transfer_in *t,
 		       GError **error)
 {
@@ -119,18 +135,26 @@ static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb
 				return false;
 			continue;
 		}
-		if (!m->mail)
+		bool delivered = strcmp(m->state, WB_ST_DELIVERED) == 0;
+		if (!m->mail && !delivered)
 			continue; /* being rendered right now: its delivery places it */
 		g_autofree char *msgid = wb_message_id(m->wamid, t->domain);
-		struct wb_mailop_in op = { .station = t->to_station, .kind = "append",
-					   .message_id = msgid, .mail = m->mail };
+		g_autofree char *source = NULL;
+		if (!m->mail && !holder(s, msgid, t, &source, error))
+			return false;
+		/* Delivered mails have left the database (store_deliveries.c): copied from
+		 * the mailbox that holds them. */
+		struct wb_mailop_in op = { .station = t->to_station,
+					   .kind = m->mail ? "append" : "copy",
+					   .message_id = msgid, .mail = m->mail, .source = source };
 		if (!wb_store_queue_mailops(s, &op, 1, error))
 			return false;
 	}
 	/* A complaint split off by #new starts with the bridge's root mail: it goes along. */
 	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
-				   "mail, created_at, updated_at) SELECT ?2, 'append', o.message_id, "
-				   "o.mail, ?3, ?3 FROM mailops o JOIN complaints c ON o.message_id = "
+				   "mail, source, created_at, updated_at) SELECT ?2, CASE WHEN "
+				   "o.mail IS NULL THEN 'copy' ELSE 'append' END, o.message_id, "
+				   "o.mail, o.station, ?3, ?3 FROM mailops o JOIN complaints c ON o.message_id = "
 				   "c.root || '@' || ?4 WHERE c.id = ?1 AND o.kind = 'append' AND "
 				   "o.station = ?5", error);
 	if (!st)
