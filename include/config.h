@@ -105,6 +105,13 @@ struct wb_config {
 	char *replies_address;
 	char *token_secret;    /* secret; generated into the data dir when not configured */
 	char **trusted_authserv_ids; /* lowercase; empty: only a reply token proves a reply */
+	/* [archive]: where the journal's anchors go (anchor.h). archive_deliver NULL: no
+	 * anchors. archive is the mailbox as a station the delivery back ends take: key
+	 * "archive", deliver and maildir from archive_deliver, imap_user, imap_password,
+	 * folder (default "Journal") and address (default [smtp] from) from the group. */
+	char *archive_deliver; /* "imap" or "maildir:PATH" as written */
+	struct wb_station archive;
+	int anchor_hour;       /* local hour of the daily anchor, -1: on demand only */
 	/* stations, in file order */
 	GPtrArray *stations;   /* of struct wb_station *, owned; the configured ones only */
 	bool auto_stations;    /* no [station:*] group: any phone_number_id is its own station */

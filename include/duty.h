@@ -17,7 +17,8 @@
  * - an officer's #escalate escalates by hand, like a serious word.
  * Then, per station, the daily digest at digest_hour (local time), into the station's
  * mailbox and to escalate_to; and the mail queued for SMTP is sent (smtp.h), retried
- * with backoff while the server is down, never dropped.
+ * with backoff while the server is down, never dropped. Once a day at [archive]
+ * anchor_hour the journal's head is mailed to the archive (anchor.h).
  *
  * Each duty fires exactly once, in `serve` and `run` alike and across crashes: see
  * store_duty.c. Times come from wb_now(), which tests pin with WABRIDGE_NOW. */
@@ -33,6 +34,7 @@
 struct wb_duty_result {
 	unsigned fired;          /* duties that fired in this pass */
 	unsigned mails_sent, mails_waiting, mails_failed;
+	unsigned anchors_waiting; /* today's journal anchor failed: tried again later */
 	gint64 soonest;          /* when the next duty or mail is due (0: nothing waits) */
 };
 

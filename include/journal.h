@@ -5,7 +5,9 @@
  * the entry before it (64 "0" for the first), hash the lowercase hex SHA-256 of the
  * entry's canonical form (wb_journal_canonical). An entry is added inside the
  * transaction that makes its event true, so the event and its entry commit together or
- * not at all. Kinds: body, delivered, reply, send, status, duty, transfer, split. */
+ * not at all. Kinds: body, delivered, reply, send, status, duty, transfer, split, and
+ * anchor (anchor.h: the head was mailed to the archive; subject the anchored head hash,
+ * detail the anchored entry and where the mail went). */
 #ifndef WB_JOURNAL_H
 #define WB_JOURNAL_H
 
@@ -56,5 +58,31 @@ bool wb_store_journal_verify(struct wb_store *s, struct wb_journal_check *out,
  * limit > 0: only the last limit entries. *n: how many. */
 bool wb_store_journal_show(struct wb_store *s, const char *ref, int limit, GString *out,
 			   unsigned *n, GError **error);
+
+/* The journal's last entry: id (0 when the journal is empty), time, hash
+ * (WB_JOURNAL_GENESIS when empty), and how many entries the journal holds. */
+struct wb_journal_head {
+	int64_t id;
+	gint64 at;
+	char hash[65];
+	int64_t count;
+};
+bool wb_store_journal_head(struct wb_store *s, struct wb_journal_head *out, GError **error);
+
+/* The last entry of this kind: its id and time, both 0 when there is none. */
+bool wb_store_journal_last(struct wb_store *s, const char *kind, int64_t *id, gint64 *at,
+			   GError **error);
+
+/* Entry id: *stored its hash as stored, *computed the hash of its contents now (both
+ * newly allocated). 1 found, 0 no such entry (*max: the last id, 0 when empty), -1 store
+ * error (error set). */
+int wb_store_journal_entry(struct wb_store *s, int64_t id, char **stored, char **computed,
+			   int64_t *max, GError **error);
+
+/* Journal an anchor in a transaction of its own: kind anchor, subject head, detail.
+ * not_since > 0: unless an anchor entry was written at or after not_since (another
+ * process wrote today's meanwhile); *added says whether the entry was added. */
+bool wb_store_journal_anchor(struct wb_store *s, const char *head, const char *detail,
+			     gint64 not_since, bool *added, GError **error);
 
 #endif

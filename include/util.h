@@ -94,6 +94,11 @@ char *wb_name_addr(const char *name, const char *addr);
 /* "7 December 2026, 05:13 IST": how notes and records give a time. */
 char *wb_when_text(gint64 t, const char *zone);
 
+/* Unix time of hour:00 local time in zone on the local day of now plus day_offset days;
+ * G_MAXINT64 when there is no such time. The daily timers (the digest, the journal's
+ * anchor) fire at the first pass at or after it. */
+gint64 wb_local_hour_at(gint64 now, const char *zone, int day_offset, int hour);
+
 /* Unix time now (seconds); tests may pin it with $WABRIDGE_NOW. */
 gint64 wb_now(void);
 

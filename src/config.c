@@ -95,7 +95,8 @@ struct option {
 static check_fn check_path, check_hostname, check_timezone, check_dir, check_file,
 	check_listen, check_http_path, check_api_base, check_template_name, check_imap_url,
 	check_smtp_url, check_address, check_printable, check_local_part, check_station_name,
-	check_code, check_phone_number_id, check_officer, check_authserv_id;
+	check_code, check_phone_number_id, check_officer, check_authserv_id,
+	check_archive_deliver;
 
 static const char *const languages[] = { "bn", "en", "hi", NULL };
 static const char *const reply_modes[] = { "pipe", "imap", NULL };
@@ -219,6 +220,22 @@ static const struct option options[] = {
 	{ .group = "replies", .key = "trusted_authserv_id", .type = T_LIST, .lower = true,
 	  .def = NULL, .offset = CFG(trusted_authserv_ids), .check = check_authserv_id },
 
+	/* unset or empty: no anchors; filled into archive by finish() */
+	{ .group = "archive", .key = "deliver", .type = T_STRING,
+	  .def = NULL, .offset = CFG(archive_deliver), .check = check_archive_deliver },
+	{ .group = "archive", .key = "imap_user", .type = T_STRING,
+	  .def = NULL, .offset = CFG(archive.imap_user), .check = check_printable },
+	{ .group = "archive", .key = "imap_password_file", .type = T_SECRET,
+	  .def = NULL, .offset = CFG(archive.imap_password) },
+	{ .group = "archive", .key = "folder", .type = T_STRING,
+	  .def = "Journal", .offset = CFG(archive.folder), .check = check_printable },
+	/* unset: [smtp] from, filled in by finish() */
+	{ .group = "archive", .key = "address", .type = T_STRING,
+	  .def = NULL, .offset = CFG(archive.address), .check = check_address },
+	/* -1: on demand only (wabridge journal anchor) */
+	{ .group = "archive", .key = "anchor_hour", .type = T_INT,
+	  .def = "0", .offset = CFG(anchor_hour), .min = -1, .max = 23 },
+
 	{ .group = "station", .key = "name", .type = T_TEXT, .required = true,
 	  .def = NULL, .offset = STN(name), .check = check_station_name },
 	{ .group = "station", .key = "code", .type = T_STRING, .required = true,
@@ -250,7 +267,7 @@ static const struct option options[] = {
 };
 
 static const char *const global_groups[] = {
-	"bridge", "webhook", "whatsapp", "imap", "smtp", "replies", NULL
+	"bridge", "webhook", "whatsapp", "imap", "smtp", "replies", "archive", NULL
 };
 
 #define STATION_PREFIX "station:"
@@ -484,6 +501,18 @@ static bool check_address(const char *v, GString *why)
 		return true;
 	g_string_printf(why, "\"%s\" is not a mail address; write it like "
 			"oc.bhowanipore@police.example", v);
+	return false;
+}
+
+/* [archive] deliver: the archive is a mailbox of its own, never a station's default. */
+static bool check_archive_deliver(const char *v, GString *why)
+{
+	if (strcmp(v, "imap") == 0 ||
+	    (g_str_has_prefix(v, "maildir:") && v[strlen("maildir:")] != '\0'))
+		return true;
+	g_string_printf(why, "\"%s\" is not a delivery for the archive; use imap (with "
+			"imap_user and imap_password_file) or maildir:/path/to/Maildir, or leave "
+			"it empty for no anchors", v);
 	return false;
 }
 
@@ -1132,7 +1161,7 @@ static void unknown_group(struct build *b, const char *group)
 		problem(b, group, NULL, "unknown group; did you mean [%s]?", near);
 	else
 		problem(b, group, NULL, "unknown group; the groups are [bridge], [webhook], "
-			"[whatsapp], [imap], [smtp], [replies] and [station:NAME]");
+			"[whatsapp], [imap], [smtp], [replies], [archive] and [station:NAME]");
 }
 
 /* Applies every key of a group of the file to base, then the defaults of the keys it
@@ -1386,6 +1415,18 @@ static void finish(struct build *b)
 						      ? st->phone_number_id : st->key, cfg->domain);
 	}
 	cfg->auto_stations = cfg->stations->len == 0;
+	struct wb_station *ar = &cfg->archive;
+	ar->key = g_strdup("archive");
+	ar->name = g_strdup("Journal archive");
+	ar->code = g_strdup("ARCHIVE");
+	if (ar->address == NULL && cfg->smtp_from != NULL && !was_bad(b, "archive", "address"))
+		ar->address = g_strdup(cfg->smtp_from);
+	if (cfg->archive_deliver != NULL) {
+		ar->deliver = strcmp(cfg->archive_deliver, "imap") == 0 ? WB_DELIVER_IMAP
+									 : WB_DELIVER_MAILDIR;
+		if (ar->deliver == WB_DELIVER_MAILDIR)
+			ar->maildir = g_strdup(cfg->archive_deliver + strlen("maildir:"));
+	}
 	/* Unset, the body budget grows with max_body: four of the largest bodies fit. */
 	if (!given(b, "webhook", "body_memory"))
 		cfg->body_memory = MAX(cfg->body_memory, 4 * cfg->max_body);
@@ -1533,6 +1574,14 @@ static void cross_check(struct build *b)
 		problem(b, "webhook", "body_memory", "smaller than twice max_body; large bodies "
 			"may use half of it, so set it to at least %zu KiB or lower max_body",
 			2 * cfg->max_body / 1024);
+	if (cfg->archive_deliver != NULL && strcmp(cfg->archive_deliver, "imap") == 0) {
+		need(b, cfg->imap_url, "imap", "url", "but [archive] deliver = imap; set it or "
+		     "use deliver = maildir:PATH");
+		need(b, cfg->archive.imap_user, "archive", "imap_user", "but deliver = imap; set "
+		     "the archive mailbox's login");
+		need(b, cfg->archive.imap_password, "archive", "imap_password_file", "but deliver "
+		     "= imap; name the file holding the archive mailbox's password (chmod 600)");
+	}
 	check_stations(b);
 	check_webhook_exposure(b);
 	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,
@@ -1765,6 +1814,10 @@ void wb_config_free(struct wb_config *cfg)
 	for (size_t i = 0; i < G_N_ELEMENTS(options); i++)
 		if (strcmp(options[i].group, "station") != 0)
 			free_field(&options[i], cfg);
+	g_free(cfg->archive.key);
+	g_free(cfg->archive.name);
+	g_free(cfg->archive.code);
+	g_free(cfg->archive.maildir);
 	index_free(cfg->index);
 	g_ptr_array_unref(cfg->stations);
 	wb_templates_free(cfg->tpl);

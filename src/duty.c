@@ -15,6 +15,7 @@
  *   the same duty decided twice makes the same mail, and the mailbox and the SMTP queue
  *   keep it once. */
 #include "duty.h"
+#include "anchor.h"
 #include "dutymail.h"
 #include "fail.h"
 #include "pipeline.h"
@@ -619,16 +620,7 @@ static bool duty_one(const struct wb_config *cfg, struct wb_store *store, int64_
 
 static gint64 local_hour_at(const struct wb_config *cfg, gint64 now, int day_offset, int hour)
 {
-	g_autoptr(GDateTime) local = wb_local_time(now, cfg->timezone);
-	if (!local)
-		return NEVER;
-	g_autoptr(GDateTime) day = g_date_time_add_days(local, day_offset);
-	g_autoptr(GTimeZone) tz = g_time_zone_new_identifier(cfg->timezone);
-	g_autoptr(GDateTime) at = g_date_time_new(tz ? tz : g_date_time_get_timezone(local),
-						  g_date_time_get_year(day),
-						  g_date_time_get_month(day),
-						  g_date_time_get_day_of_month(day), hour, 0, 0);
-	return at ? g_date_time_to_unix(at) : NEVER;
+	return wb_local_hour_at(now, cfg->timezone, day_offset, hour);
 }
 
 /* The digest of st for the local date, which has not gone out yet. */
@@ -839,6 +831,7 @@ bool wb_duty_pass(const struct wb_config *cfg, struct wb_store *store, const gin
 	}
 	gint64 next = NEVER;
 	if (!digests(cfg, store, wb_now(), res, &next, error) ||
+	    !wb_anchor_pass(cfg, store, wb_now(), &next, &res->anchors_waiting, error) ||
 	    !send_mails(cfg, store, stop, res, error))
 		return false;
 	gint64 duty_soonest = 0, mail_soonest = 0;

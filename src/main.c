@@ -1,5 +1,6 @@
 /* main: the command line. Parses global options, loads the configuration, dispatches
  * through the commands[] table and maps errors to sysexits codes. */
+#include "anchor.h"
 #include "config.h"
 #include "ingest.h"
 #include "journal.h"
@@ -102,8 +103,9 @@ static const char usage_text_more[] =
 "  status           Queue depth, oldest waiting message, last error per station,\n"
 "                   webhook bodies kept for inspection, reply mails that were\n"
 "                   refused and why, WhatsApp sends that failed or wait, duties\n"
-"                   kept, escalation mail waiting for the mail server, and per\n"
-"                   station where the open complaints stand on their clocks.\n"
+"                   kept, escalation mail waiting for the mail server, the\n"
+"                   journal's anchors (today's shown MISSING when it failed), and\n"
+"                   per station where the open complaints stand on their clocks.\n"
 "  journal verify   Recompute the custody journal's hash chain from its first entry\n"
 "                   (README: Custody journal) and name the first entry that does\n"
 "                   not fit: its id, time, kind and why. Prints how many entries\n"
@@ -112,6 +114,15 @@ static const char usage_text_more[] =
 "                   Print journal entries, oldest first: id, time (UTC), kind,\n"
 "                   complaint, subject, detail; --ref only that complaint's,\n"
 "                   --limit only the last N.\n"
+"  journal anchor   Write an anchor now: a short plain-text mail with the journal's\n"
+"                   head hash, its last entry and how to check them, into the\n"
+"                   [archive] mailbox, so that a copy of the chain's state lives\n"
+"                   outside the bridge's database (README: Journal anchors); then\n"
+"                   journal it as an entry of kind anchor. serve and run write one\n"
+"                   a day by themselves at [archive] anchor_hour. Prints the entry,\n"
+"                   the head and where the mail went. Exit 0 written; 78 [archive]\n"
+"                   is not configured; 75 the archive mailbox cannot be reached or\n"
+"                   written (nothing is journaled; try again).\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
 "                   server URL will be reached (see Network rules below).\n"
@@ -401,7 +412,7 @@ static bool duty_side(const struct wb_config *cfg, struct wb_store *store, unsig
 		g_error_free(err);
 		return false;
 	}
-	*waiting += pending;
+	*waiting += pending + res.anchors_waiting;
 	return true;
 }
 
@@ -594,6 +605,7 @@ static int cmd_status(const struct cmd_ctx *c)
 		rc = EX_TEMPFAIL;
 	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err) ||
 		 !wb_store_duty_report(store, out, &err) ||
+		 !wb_anchor_report(cfg, store, out, &err) ||
 		 !clock_report(cfg, store, out, &err)) {
 		say_error("status: %s", err->message);
 		g_error_free(err);
@@ -974,6 +986,26 @@ static int journal_show(struct wb_store *store, const char *ref, int limit)
 	return EX_OK;
 }
 
+/* The anchor on demand: 0 written, 78 no [archive], 75 the mailbox or the store failed. */
+static int journal_anchor(const struct wb_config *cfg, struct wb_store *store)
+{
+	GError *err = NULL;
+	struct wb_anchor_result r;
+	if (!wb_anchor_write(cfg, store, 0, &r, &err)) {
+		bool config = err->domain == WB_CONFIG_ERROR;
+		say_error("journal anchor: %s%s", err->message, config ? ""
+			  : "; nothing was journaled, try again");
+		g_error_free(err);
+		wb_anchor_result_clear(&r);
+		return config ? EX_CONFIG : EX_TEMPFAIL;
+	}
+	g_autofree char *where = wb_escape_controls(r.location ? r.location : "?", false);
+	printf("anchored entry %" G_GINT64_FORMAT ", head %s\nmail <%s> %s %s\n",
+	       (gint64)r.entry, r.head, r.message_id, r.found ? "already in" : "written to", where);
+	wb_anchor_result_clear(&r);
+	return EX_OK;
+}
+
 static int cmd_journal(const struct cmd_ctx *c)
 {
 	char *ref = NULL;
@@ -986,7 +1018,7 @@ static int cmd_journal(const struct cmd_ctx *c)
 	int argc;
 	char **argv;
 	const char *usage = "wabridge journal verify | wabridge journal show [--ref REF] "
-			    "[--limit N]";
+			    "[--limit N] | wabridge journal anchor";
 	if (!parse_options(c, opts, usage, &argc, &argv)) {
 		g_free(ref);
 		return EX_USAGE;
@@ -994,18 +1026,28 @@ static int cmd_journal(const struct cmd_ctx *c)
 	g_autofree char *r = ref;
 	bool verify = argc == 2 && strcmp(argv[1], "verify") == 0;
 	bool show = argc == 2 && strcmp(argv[1], "show") == 0;
-	if ((!verify && !show) || (verify && (r || limit)) || limit < 0) {
-		say_error("journal: %s\nUsage: %s", !verify && !show ? "name verify or show"
-			  : limit < 0 ? "--limit takes a positive number"
-			  : "verify takes no options", usage);
+	bool anchor = argc == 2 && strcmp(argv[1], "anchor") == 0;
+	if ((!verify && !show && !anchor) || ((verify || anchor) && (r || limit)) || limit < 0) {
+		say_error("journal: %s\nUsage: %s", !verify && !show && !anchor
+			  ? "name verify, show or anchor" : limit < 0
+			  ? "--limit takes a positive number" : verify
+			  ? "verify takes no options" : "anchor takes no options", usage);
 		return EX_USAGE;
 	}
 	struct wb_config *cfg = load_config(c, false);
 	if (!cfg)
 		return EX_CONFIG;
+	if (anchor && !wb_anchor_configured(cfg)) {
+		say_error("journal anchor: [archive] deliver is not set, so there is no mailbox "
+			  "to anchor the journal in; set it to imap (with imap_user and "
+			  "imap_password_file) or maildir:/path/to/Maildir, a mailbox the bridge's "
+			  "administrators cannot change (contrib/wabridge.conf.example)");
+		wb_config_free(cfg);
+		return EX_CONFIG;
+	}
 	struct wb_store *store = open_store(cfg);
 	int rc = !store ? EX_TEMPFAIL : verify ? journal_verify(store)
-			: journal_show(store, r, limit);
+			: anchor ? journal_anchor(cfg, store) : journal_show(store, r, limit);
 	wb_store_close(store);
 	wb_config_free(cfg);
 	return rc;

@@ -203,3 +203,99 @@ bool wb_journal_add_by(struct wb_store *s, const char *ref_sql, int64_t id, cons
 		return sq_fail(s, error, "finding a journal entry's complaint");
 	return wb_store_journal_add(s, kind, ref, subject, detail, error);
 }
+
+bool wb_store_journal_head(struct wb_store *s, struct wb_journal_head *out, GError **error)
+{
+	memset(out, 0, sizeof *out);
+	g_strlcpy(out->hash, WB_JOURNAL_GENESIS, sizeof out->hash);
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, hash, (SELECT count(*) FROM journal) "
+				   "FROM journal ORDER BY id DESC LIMIT 1", error);
+	if (!st)
+		return false;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(st, 0);
+		out->at = sqlite3_column_int64(st, 1);
+		const char *h = (const char *)sqlite3_column_text(st, 2);
+		g_strlcpy(out->hash, h ? h : "", sizeof out->hash);
+		out->count = sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "reading the "
+								 "journal's last entry");
+}
+
+bool wb_store_journal_last(struct wb_store *s, const char *kind, int64_t *id, gint64 *at,
+			   GError **error)
+{
+	*id = 0;
+	*at = 0;
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at FROM journal WHERE kind = ?1 ORDER BY id "
+				   "DESC LIMIT 1", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, kind);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*at = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "reading the "
+								 "journal");
+}
+
+int wb_store_journal_entry(struct wb_store *s, int64_t id, char **stored, char **computed,
+			   int64_t *max, GError **error)
+{
+	*stored = *computed = NULL;
+	*max = 0;
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+				   "FROM journal WHERE id = ?1", error);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		size_t kl, rl, sl, dl, pl, hl;
+		const char *kind = col_bytes(st, 2, &kl), *ref = col_bytes(st, 3, &rl);
+		const char *subject = col_bytes(st, 4, &sl), *detail = col_bytes(st, 5, &dl);
+		const char *prev = col_bytes(st, 6, &pl), *hash = col_bytes(st, 7, &hl);
+		*computed = entry_hash(id, sqlite3_column_int64(st, 1), kind ? kind : "", ref, rl,
+				       subject ? subject : "", sl, detail ? detail : "", dl,
+				       prev ? prev : "");
+		*stored = g_strndup(hash ? hash : "", hl);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc != SQLITE_DONE) {
+		sq_fail(s, error, "reading a journal entry");
+		return -1;
+	}
+	struct wb_journal_head head;
+	if (!wb_store_journal_head(s, &head, error))
+		return -1;
+	*max = head.id;
+	return 0;
+}
+
+bool wb_store_journal_anchor(struct wb_store *s, const char *head, const char *detail,
+			     gint64 not_since, bool *added, GError **error)
+{
+	*added = false;
+	if (!sq_begin(s, error))
+		return false;
+	int64_t last_id;
+	gint64 last_at;
+	if (!wb_store_journal_last(s, "anchor", &last_id, &last_at, error))
+		return sq_rollback(s);
+	if (not_since > 0 && last_id && last_at >= not_since)
+		return sq_commit(s, error);
+	if (!wb_store_journal_add(s, "anchor", NULL, head, detail, error))
+		return sq_rollback(s);
+	if (!sq_commit(s, error))
+		return false;
+	*added = true;
+	return true;
+}

@@ -383,6 +383,20 @@ GDateTime *wb_local_time(gint64 t, const char *zone)
 	return g_date_time_to_timezone(utc, tz);
 }
 
+gint64 wb_local_hour_at(gint64 now, const char *zone, int day_offset, int hour)
+{
+	g_autoptr(GDateTime) local = wb_local_time(now, zone);
+	if (!local)
+		return G_MAXINT64;
+	g_autoptr(GDateTime) day = g_date_time_add_days(local, day_offset);
+	g_autoptr(GTimeZone) tz = zone ? g_time_zone_new_identifier(zone) : NULL;
+	g_autoptr(GDateTime) at = g_date_time_new(tz ? tz : g_date_time_get_timezone(local),
+						  g_date_time_get_year(day),
+						  g_date_time_get_month(day),
+						  g_date_time_get_day_of_month(day), hour, 0, 0);
+	return at ? g_date_time_to_unix(at) : G_MAXINT64;
+}
+
 char *wb_local_text(gint64 t, const char *zone, const char *fmt)
 {
 	g_autoptr(GDateTime) local = wb_local_time(t, zone);
