@@ -1,8 +1,6 @@
 /* verify: bridge mail against the custody journal and the store (see verify.h). */
 #include "verify.h"
-#ifdef WB_HAVE_ANCHOR
 #include "anchor.h"
-#endif
 #include "journal.h"
 #include "maildigest.h"
 #include "mailsource.h"
@@ -264,12 +262,7 @@ static bool check_anchor(struct run *r, const char *where, GMimeMessage *msg, in
 {
 	g_autoptr(GString) why = g_string_new(NULL);
 	GError *e = NULL;
-#ifdef WB_HAVE_ANCHOR
 	*is = wb_anchor_check(r->store, msg, why, &e);
-#else
-	*is = -1;
-	(void)msg;
-#endif
 	if (*is == -2) {
 		g_propagate_error(&r->fatal, e);
 		return false;
