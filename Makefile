@@ -140,8 +140,9 @@ build/test-%: tests/unit/test-%.c $(LIB_OBJS) $(HDRS) $(TEST_HDRS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJS) $(PKG_LIBS)
 
-# Throughput, latency and memory of the daemon, and delivery speed against plain IMAP
-# APPEND on a private Dovecot: prints figures and their ratios to the targets.
+# Throughput, latency and memory of the daemon, delivery speed against plain IMAP APPEND
+# on a private Dovecot, and the state database's size: prints figures and their ratios to
+# the targets. WB_BENCH_ONLY=LETTERS runs only those sections (tests/bench/run.sh).
 bench: deps build/.deps-test-ok wabridge build/bench-parse
 	@sh tests/bench/run.sh
 

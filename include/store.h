@@ -37,8 +37,19 @@ enum wb_store_error {
 
 struct wb_store;
 
+/* Opens (creates, migrates) the state database. A new one is created with auto_vacuum =
+ * INCREMENTAL; one from before that (auto_vacuum NONE) is converted once with a VACUUM,
+ * logged; when that fails (disk full) the store works on without it and the next open
+ * tries again. */
 struct wb_store *wb_store_open(const char *path, GError **error);
 void wb_store_close(struct wb_store *s);
+
+/* Give the space freed in the database (pages on its freelist) back to the disk, once
+ * there is more than a little (256 pages, 1 MiB at SQLite's default page size): below
+ * that it only reads the count. In steps, each its own short transaction, for up to 2 s;
+ * what is left goes at the next call. Never inside a transaction: `run` and serve's
+ * worker call it once a pass, after the pass. */
+bool wb_store_give_back(struct wb_store *s, GError **error);
 
 /* Keep a webhook body durably (committed and synced when this returns true). The same
  * bytes arriving again (Meta retries) are kept once, with a count. *body_id is set;

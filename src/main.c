@@ -445,6 +445,12 @@ static int cmd_run(const struct cmd_ctx *c)
 		rc = res.waiting || waiting ? EX_TEMPFAIL : EX_OK;
 	}
 	g_clear_error(&err);
+	/* Space the pass freed goes back to the disk, even after a failed pass (a full disk
+	 * is when it matters most); failing that changes nothing about the run. */
+	if (store && !wb_store_give_back(store, &err)) {
+		g_warning("run: %s; tried again next run", err->message);
+		g_clear_error(&err);
+	}
 	wb_store_close(store);
 	wb_config_free(cfg);
 	return rc;

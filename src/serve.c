@@ -328,6 +328,12 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store)
 		*store = NULL;
 		soonest = wb_now() + 10;
 	} else {
+		/* After the pass, outside its transactions: space the pass freed goes back to
+		 * the disk (nothing to do most passes). Failing that is no reason to stop. */
+		if (!wb_store_give_back(*store, &err)) {
+			g_warning("%s; tried again next pass", err->message);
+			g_clear_error(&err);
+		}
 		if (res.waiting && !wb_store_pending(*store, &n, &soonest, NULL))
 			soonest = wb_now() + 10;
 		if (replies_soonest && (!soonest || replies_soonest < soonest))

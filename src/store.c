@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -410,6 +411,68 @@ static void finalize_stmt(gpointer st)
 	sqlite3_finalize(st);
 }
 
+static bool pragma_int(struct wb_store *s, const char *sql, int64_t *v, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, sql, error);
+	if (!st)
+		return false;
+	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	if (ok)
+		*v = sqlite3_column_int64(st, 0);
+	else
+		sq_fail(s, error, sql);
+	sqlite3_reset(st);
+	return ok;
+}
+
+/* A database created before auto_vacuum was set (NONE) never shrinks: freed pages are
+ * reused, but the file keeps the largest size it ever had. The only way to change that
+ * is a VACUUM, which rewrites the whole database: it takes a while and needs room for
+ * about two copies of the live data (a temporary copy, then every page once through the
+ * WAL). Without that room it is not tried, as a VACUUM that fills the disk would fail
+ * the daemon's own writes meanwhile. A failure is logged and the store works on as it
+ * is: a full disk must not stop the bridge; the next open tries again. */
+static void convert_auto_vacuum(struct wb_store *s)
+{
+	int64_t pages = 0, free_pages = 0, page_size = 0;
+	GError *err = NULL;
+	if (sqlite3_db_readonly(s->db, "main") != 0 ||
+	    !pragma_int(s, "PRAGMA page_count", &pages, &err) ||
+	    !pragma_int(s, "PRAGMA freelist_count", &free_pages, &err) ||
+	    !pragma_int(s, "PRAGMA page_size", &page_size, &err)) {
+		if (err)
+			g_warning("%s", err->message);
+		g_clear_error(&err);
+		return;
+	}
+	guint64 live = (guint64)(pages - free_pages) * (guint64)page_size;
+	g_autofree char *dir = g_path_get_dirname(s->path);
+	struct statvfs fs;
+	if (statvfs(dir, &fs) == 0 && (guint64)fs.f_bavail * fs.f_frsize < 2 * live + (8 << 20)) {
+		g_warning("state database %s: not converted to auto_vacuum = incremental (a VACUUM "
+			  "that needs about %" G_GUINT64_FORMAT " MiB free in %s, which has %"
+			  G_GUINT64_FORMAT " MiB): the file will not shrink; tried again at the next "
+			  "start", s->path, (2 * live >> 20) + 8, dir,
+			  (guint64)fs.f_bavail * fs.f_frsize >> 20);
+		return;
+	}
+	gint64 t0 = g_get_monotonic_time();
+	if (!sq_exec(s, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", &err)) {
+		g_warning("%s: not converted to auto_vacuum = incremental (VACUUM failed); the "
+			  "file will not shrink; tried again at the next start", err->message);
+		g_error_free(err);
+		return;
+	}
+	/* The WAL now holds every page: copy them home and let the WAL file go. */
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	int64_t after = 0;
+	pragma_int(s, "PRAGMA page_count", &after, NULL);
+	g_message("state database %s: converted to auto_vacuum = incremental (VACUUM, once, in "
+		  "%.1f s): %" G_GINT64_FORMAT " MiB, was %" G_GINT64_FORMAT " MiB", s->path,
+		  (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC,
+		  after * page_size >> 20, pages * page_size >> 20);
+}
+
 struct wb_store *wb_store_open(const char *path, GError **error)
 {
 	g_autofree char *dir = g_path_get_dirname(path);
@@ -431,13 +494,23 @@ struct wb_store *wb_store_open(const char *path, GError **error)
 	sqlite3_busy_handler(s->db, busy_wait, NULL);
 	sqlite3_extended_result_codes(s->db, 1);
 	int have = 0;
-	/* Refuse a newer schema before touching the file (journal mode included). */
+	int64_t auto_vacuum = 0, tables = 0;
+	/* Refuse a newer schema before touching the file (journal mode included).
+	 * auto_vacuum lives in the file's first page: for a new database it must come before
+	 * anything writes that page, and switching to WAL does. On a database that has tables
+	 * it changes nothing by itself (convert_auto_vacuum), and once set on the connection
+	 * PRAGMA auto_vacuum answers with what was set: the file's own value is read before. */
 	if (!schema_version(s, &have, error) || too_new(s, have, error) ||
-	    !sq_exec(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-		  "PRAGMA foreign_keys = ON;", error) || !migrate(s, error)) {
+	    !pragma_int(s, "PRAGMA auto_vacuum", &auto_vacuum, error) ||
+	    !pragma_int(s, "SELECT count(*) FROM sqlite_schema", &tables, error) ||
+	    !sq_exec(s, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
+		  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", error) ||
+	    !migrate(s, error)) {
 		wb_store_close(s);
 		return NULL;
 	}
+	if (auto_vacuum == 0 && tables > 0)
+		convert_auto_vacuum(s);
 	return s;
 }
 
@@ -1367,4 +1440,52 @@ bool wb_store_writable(struct wb_store *s)
 	if (!sq_step_done(s, st, NULL, "probing"))
 		return sq_rollback(s);
 	return sq_commit(s, NULL);
+}
+
+/* ---- giving space back ------------------------------------------------------------------- */
+
+/* Pages freed (mail cleared once delivered) are reused by new rows but stay in the file.
+ * Giving them back moves pages from the end of the file into free ones and truncates,
+ * which is worth it only once a fair amount is free: GIVE_BACK_MIN pages (1 MiB at 4 KiB
+ * pages; below that the next rows reuse them anyway). Steps of GIVE_BACK_STEP pages (4
+ * MiB), each its own transaction, keep the write lock short so that the daemon's webhook
+ * commits get in between; after GIVE_BACK_BUDGET_US the rest waits for the next pass.
+ * In WAL mode the file itself shrinks at a checkpoint: a passive one (it waits for no
+ * one) right after, so that the space is back now rather than at the next automatic one. */
+#define GIVE_BACK_MIN 256
+#define GIVE_BACK_STEP "1024"
+#define GIVE_BACK_BUDGET_US (2 * G_USEC_PER_SEC)
+
+bool wb_store_give_back(struct wb_store *s, GError **error)
+{
+	if (!sqlite3_get_autocommit(s->db)) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: space is "
+			    "not given back inside a transaction", s->path);
+		return false;
+	}
+	gint64 until = g_get_monotonic_time() + GIVE_BACK_BUDGET_US;
+	int64_t first = -1, free_pages = 0, prev = -1;
+	for (;;) {
+		if (!pragma_int(s, "PRAGMA freelist_count", &free_pages, error))
+			return false;
+		if (first < 0)
+			first = free_pages;
+		/* No progress: auto_vacuum is not incremental (an old database whose conversion
+		 * failed), where incremental_vacuum does nothing. */
+		if (free_pages <= GIVE_BACK_MIN || free_pages == prev ||
+		    g_get_monotonic_time() > until)
+			break;
+		if (!sq_exec(s, "PRAGMA incremental_vacuum(" GIVE_BACK_STEP ")", error))
+			return false;
+		prev = free_pages;
+	}
+	if (first == free_pages)
+		return true;
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	int64_t page_size = 0;
+	pragma_int(s, "PRAGMA page_size", &page_size, NULL);
+	g_info("state database %s: %" G_GINT64_FORMAT " kB given back to the disk, %"
+	       G_GINT64_FORMAT " kB left free", s->path, (first - free_pages) * page_size >> 10,
+	       free_pages * page_size >> 10);
+	return true;
 }

@@ -2,8 +2,8 @@
 # make bench: throughput, latency and memory of `wabridge serve`, and its delivery speed
 # against plain IMAP APPEND, on a private Dovecot. A measurement, not a test: it prints
 # each figure with its target and figure/target, marks a missed target MISSED, and exits
-# 0 (1 only when the bench itself cannot run). About 1.5 minutes with the current daemon,
-# 2.5 with a slow one (every phase is bounded in time).
+# 0 (1 only when the bench itself cannot run). About 2 minutes with the current daemon,
+# 3.5 with a slow one (every phase is bounded in time).
 #
 #   a. webhook intake: WB_BENCH_REQUESTS (20000) distinct signed webhooks over 32
 #      keep-alive connections (load.c), closed loop: accepted/s, p50, p99 latency. Then
@@ -32,10 +32,20 @@
 #   f. the reply parser: build/bench-parse times wb_reply_parse on every reply of
 #      tests/fixtures/replies and, when ../shared is there, of the public corpora
 #      (target: under 2 ms a mail).
+#   g. state size: WB_BENCH_PHOTOS (1000) image webhooks into a fresh daemon, each its own
+#      media id with 100-200 kB of random bytes served by the fake Graph API (photos.py
+#      runs tests/lib/fakegraph.py and sends them), delivered into Maildirs;
+#      then WB_BENCH_TEXTS (10000) of load.c's text webhooks the same way. After each, serve
+#      stops, one more `wabridge run` gives freed space back (wb_store_give_back), the WAL
+#      is checkpointed away, and the state database is measured: its file, its pages in
+#      use (live), the raw webhook bodies (sum of bodies.size), the media, the rendered
+#      mails it still keeps; growth per 10,000 messages of each kind, and database / raw
+#      bodies against the target of a small multiple: 4x. About 40 s.
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
-# WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_KEEP=1 keeps
-# the work directory.
+# WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_BENCH_PHOTOS,
+# WB_BENCH_TEXTS, WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
+# those sections (e.g. WB_BENCH_ONLY=g, or =eg; a and c are one run, either letter).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -46,6 +56,9 @@ cd "$top" || exit 1
 : "${WB_BENCH_RATE:=2000}"
 : "${WB_BENCH_SLOW:=5000}"
 : "${WB_BENCH_COMPLAINTS:=2000}"
+: "${WB_BENCH_PHOTOS:=1000}"
+: "${WB_BENCH_TEXTS:=10000}"
+: "${WB_BENCH_ONLY:=}"
 CC=${CC:-cc}
 # key:code:phone_number_id:IMAP user of tests/lib/dovecot.sh
 STATIONS="bhowanipore:BHP:441880000100101:bhowanipore gariahat:GRH:441880000200202:jadavpur
@@ -57,6 +70,13 @@ ATTACK_S=10       # run d times Meta's requests this long
 
 say() { printf '%s\n' "$*"; }
 die() { say "bench: $*" >&2; exit 1; }
+# want LETTER: does this run include that section (all of them when WB_BENCH_ONLY is empty)?
+want() {
+	case $WB_BENCH_ONLY in
+	"" | *"$1"*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
 
 [ -x "$WABRIDGE" ] || die "$WABRIDGE is missing: run make first"
 
@@ -129,7 +149,8 @@ imap_port=$(cat "$dc/port")
 	printf 'secret\n' >"$work/imap.pass" # every user of tests/lib/dovecot.sh
 )
 
-# write_config NAME: a fresh state in $work/NAME, 3 stations delivering over IMAP.
+# write_config NAME [maildir]: a fresh state in $work/NAME, 3 stations delivering over
+# IMAP, or into Maildirs under $work/NAME/mail.
 write_config() {
 	d=$work/$1
 	mkdir -p "$d"
@@ -164,6 +185,8 @@ EOF
 		IFS=: read -r key code pnid user <<EOF
 $s
 EOF
+		deliver=imap
+		[ "${2:-}" = maildir ] && deliver=maildir:$d/mail/$key
 		cat >>"$d/wabridge.conf" <<EOF
 
 [station:$key]
@@ -171,7 +194,7 @@ name = $key Police Station
 code = $code
 phone_number_id = $pnid
 address = $key.ps@police.test
-deliver = imap
+deliver = $deliver
 imap_user = $user
 imap_password_file = $work/imap.pass
 folder = INBOX
@@ -248,173 +271,176 @@ say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); noise on this kind
 say ""
 
 # ---- a + c: intake and memory -------------------------------------------------------------
+if want a || want c; then
+	N=$WB_BENCH_REQUESTS
+	warm=$((N / 10))
+	half=$((N / 2))
+	rss_points=$(awk -v n="$N" 'BEGIN { for (i = 1; i <= 10; i++) printf "%s%d", (i > 1 ? "," : ""), n * i / 10 }')
+	W0=500
+	write_config a
+	start_serve a
+	# Warm-up: a few hundred webhooks through the whole path (intake, expansion, rendering,
+	# IMAP delivery), so that memory measured after it is not code and caches paging in.
+	"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$W0" -c "$WB_BENCH_CONNS" \
+		-t "$MAX_INTAKE_S" -r warmup -m "$serve_pid" -D "$work/a/state.db" -E "$W0" -T 30 \
+		>"$work/a0.out" 2>&1 || { cat "$work/a0.out" >&2; die "load failed"; }
+	cpu_snapshot "$serve_pid" >"$work/cpu.before"
+	t0=$(date +%s.%N)
+	"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$N" -c "$WB_BENCH_CONNS" \
+		-t "$MAX_INTAKE_S" -r intake -m "$serve_pid" -M "$rss_points" \
+		-D "$work/a/state.db" -E 0 >"$work/a.out" 2>&1 || { cat "$work/a.out" >&2; die "load failed"; }
+	t1=$(date +%s.%N)
+	cpu_snapshot "$serve_pid" >"$work/cpu.after"
+	queued=$(sqlite3 -separator ' ' "$work/a/state.db" "SELECT
+		(SELECT count(*) FROM bodies WHERE state = 'new'),
+		(SELECT count(*) FROM messages WHERE state NOT IN ('delivered','failed','unrouted'))" 2>/dev/null)
+	stop_serve
+	a_stop=$stop_tenths
 
-N=$WB_BENCH_REQUESTS
-warm=$((N / 10))
-half=$((N / 2))
-rss_points=$(awk -v n="$N" 'BEGIN { for (i = 1; i <= 10; i++) printf "%s%d", (i > 1 ? "," : ""), n * i / 10 }')
-W0=500
-write_config a
-start_serve a
-# Warm-up: a few hundred webhooks through the whole path (intake, expansion, rendering,
-# IMAP delivery), so that memory measured after it is not code and caches paging in.
-"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$W0" -c "$WB_BENCH_CONNS" \
-	-t "$MAX_INTAKE_S" -r warmup -m "$serve_pid" -D "$work/a/state.db" -E "$W0" -T 30 \
-	>"$work/a0.out" 2>&1 || { cat "$work/a0.out" >&2; die "load failed"; }
-cpu_snapshot "$serve_pid" >"$work/cpu.before"
-t0=$(date +%s.%N)
-"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$N" -c "$WB_BENCH_CONNS" \
-	-t "$MAX_INTAKE_S" -r intake -m "$serve_pid" -M "$rss_points" \
-	-D "$work/a/state.db" -E 0 >"$work/a.out" 2>&1 || { cat "$work/a.out" >&2; die "load failed"; }
-t1=$(date +%s.%N)
-cpu_snapshot "$serve_pid" >"$work/cpu.after"
-queued=$(sqlite3 -separator ' ' "$work/a/state.db" "SELECT
-	(SELECT count(*) FROM bodies WHERE state = 'new'),
-	(SELECT count(*) FROM messages WHERE state NOT IN ('delivered','failed','unrouted'))" 2>/dev/null)
-stop_serve
-a_stop=$stop_tenths
+	o=$work/a.out
+	rps=$(val "$o" ok_per_s); p50=$(val "$o" p50_ms); p90=$(val "$o" p90_ms)
+	p99=$(val "$o" p99_ms); pmax=$(val "$o" max_ms)
+	say "a. webhook intake, after a warm-up of $W0 webhooks taken through to delivery ($(val "$work/a0.out" delivered) delivered in $(val "$work/a0.out" e2e_s) s):"
+	say "   $(val "$o" sent) signed webhooks (body $(val "$o" body_bytes_avg) B on average), $(val "$o" connections) keep-alive connections, $(val "$o" elapsed_s) s"
+	say "   answers: $(val "$o" ok) x 200, $(val "$o" non200) other$(grep '^status_' "$o" | sed 's/^status_\([0-9]*\)=\(.*\)/, \2 x \1/' | tr -d '\n'), errors: $(val "$o" errors_conn) connection, $(val "$o" errors_proto) protocol, $(val "$o" errors_timeout) timeout"
+	[ "$(val "$o" sent)" -lt "$N" ] && say "   (stopped after ${MAX_INTAKE_S} s before all $N were sent)"
+	say "   latency mean $(val "$o" mean_ms) ms (closed loop: = connections / rate), p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $pmax ms"
+	say "   latency histogram (answers at or under): $(for b in 1 2 5 10 20 50 100 200 500 1000; do printf '%sms:%s ' "$b" "$(val "$o" "lat_le_${b}ms")"; done)"
+	say "   mails delivered meanwhile: $(val "$o" delivered_at_send_end) (the worker runs alongside); left at the end: ${queued%% *} bodies not yet expanded, ${queued#* } messages not yet delivered"
+	say "   the load generator itself used $(val "$o" client_cpu_s) s of CPU"
+	say "   serve stopped $( [ "$a_stop" = killed ] && say 'only by SIGKILL, 10 s' || say "$(calc "$a_stop / 10" 1) s") after SIGTERM"
+	say "   serve CPU by thread during the run ($(calc "$t1 - $t0" 1) s wall):"
+	cpu_delta "$work/cpu.before" "$work/cpu.after" "$(calc "$t1 - $t0" 3)" | sed 's/^/     /'
+	r_a1=$(ratio "$rps" 2000); r_a2=$(ratio "$p99" 20)
+	line_a1="webhooks/s: $(calc "$rps" 0) (target 2000, ratio $r_a1)$(verdict "$rps >= 2000")"
+	line_a2="p99 latency: $p99 ms (target < 20 ms, ratio $r_a2)$(verdict "$p99 < 20")"
+	line_a3="p50 latency: $p50 ms"
+	say "   $line_a1"
+	say "   $line_a3"
+	say "   $line_a2"
 
-o=$work/a.out
-rps=$(val "$o" ok_per_s); p50=$(val "$o" p50_ms); p90=$(val "$o" p90_ms)
-p99=$(val "$o" p99_ms); pmax=$(val "$o" max_ms)
-say "a. webhook intake, after a warm-up of $W0 webhooks taken through to delivery ($(val "$work/a0.out" delivered) delivered in $(val "$work/a0.out" e2e_s) s):"
-say "   $(val "$o" sent) signed webhooks (body $(val "$o" body_bytes_avg) B on average), $(val "$o" connections) keep-alive connections, $(val "$o" elapsed_s) s"
-say "   answers: $(val "$o" ok) x 200, $(val "$o" non200) other$(grep '^status_' "$o" | sed 's/^status_\([0-9]*\)=\(.*\)/, \2 x \1/' | tr -d '\n'), errors: $(val "$o" errors_conn) connection, $(val "$o" errors_proto) protocol, $(val "$o" errors_timeout) timeout"
-[ "$(val "$o" sent)" -lt "$N" ] && say "   (stopped after ${MAX_INTAKE_S} s before all $N were sent)"
-say "   latency mean $(val "$o" mean_ms) ms (closed loop: = connections / rate), p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, max $pmax ms"
-say "   latency histogram (answers at or under): $(for b in 1 2 5 10 20 50 100 200 500 1000; do printf '%sms:%s ' "$b" "$(val "$o" "lat_le_${b}ms")"; done)"
-say "   mails delivered meanwhile: $(val "$o" delivered_at_send_end) (the worker runs alongside); left at the end: ${queued%% *} bodies not yet expanded, ${queued#* } messages not yet delivered"
-say "   the load generator itself used $(val "$o" client_cpu_s) s of CPU"
-say "   serve stopped $( [ "$a_stop" = killed ] && say 'only by SIGKILL, 10 s' || say "$(calc "$a_stop / 10" 1) s") after SIGTERM"
-say "   serve CPU by thread during the run ($(calc "$t1 - $t0" 1) s wall):"
-cpu_delta "$work/cpu.before" "$work/cpu.after" "$(calc "$t1 - $t0" 3)" | sed 's/^/     /'
-r_a1=$(ratio "$rps" 2000); r_a2=$(ratio "$p99" 20)
-line_a1="webhooks/s: $(calc "$rps" 0) (target 2000, ratio $r_a1)$(verdict "$rps >= 2000")"
-line_a2="p99 latency: $p99 ms (target < 20 ms, ratio $r_a2)$(verdict "$p99 < 20")"
-line_a3="p50 latency: $p50 ms"
-say "   $line_a1"
-say "   $line_a3"
-say "   $line_a2"
+	# The same at a steady WB_BENCH_RATE (2000)/s, as Meta sends (open loop), into a fresh daemon: the
+	# latency at the target rate, counted from when each webhook was due. Sending stops after
+	# 10 s, so that a daemon far below the rate does not hold the bench up.
+	P=$((WB_BENCH_RATE * 5))
+	write_config p
+	start_serve p
+	"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$P" -c "$WB_BENCH_CONNS" \
+		-t 10 -r paced -R "$WB_BENCH_RATE" >"$work/p.out" 2>&1 ||
+		{ cat "$work/p.out" >&2; die "load failed"; }
+	stop_serve
+	op=$work/p.out
+	pp99=$(val "$op" p99_ms)
+	say "   at a steady $WB_BENCH_RATE/s instead (fresh daemon, $P webhooks, latency from when each was due): answered $(calc "$(val "$op" ok_per_s)" 0)/s, $(val "$op" non200) not 200, p50 $(val "$op" p50_ms) ms, p90 $(val "$op" p90_ms) ms, p99 $pp99 ms, max $(val "$op" max_ms) ms; $(val "$op" late_5ms) waited over 5 ms for a free connection"
+	line_a4="p99 latency at a steady $WB_BENCH_RATE/s: $pp99 ms (target < 20 ms, ratio $(ratio "$pp99" 20))$(verdict "$pp99 < 20")"
+	say "   $line_a4"
+	say ""
 
-# The same at a steady WB_BENCH_RATE (2000)/s, as Meta sends (open loop), into a fresh daemon: the
-# latency at the target rate, counted from when each webhook was due. Sending stops after
-# 10 s, so that a daemon far below the rate does not hold the bench up.
-P=$((WB_BENCH_RATE * 5))
-write_config p
-start_serve p
-"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$P" -c "$WB_BENCH_CONNS" \
-	-t 10 -r paced -R "$WB_BENCH_RATE" >"$work/p.out" 2>&1 ||
-	{ cat "$work/p.out" >&2; die "load failed"; }
-stop_serve
-op=$work/p.out
-pp99=$(val "$op" p99_ms)
-say "   at a steady $WB_BENCH_RATE/s instead (fresh daemon, $P webhooks, latency from when each was due): answered $(calc "$(val "$op" ok_per_s)" 0)/s, $(val "$op" non200) not 200, p50 $(val "$op" p50_ms) ms, p90 $(val "$op" p90_ms) ms, p99 $pp99 ms, max $(val "$op" max_ms) ms; $(val "$op" late_5ms) waited over 5 ms for a free connection"
-line_a4="p99 latency at a steady $WB_BENCH_RATE/s: $pp99 ms (target < 20 ms, ratio $(ratio "$pp99" 20))$(verdict "$pp99 < 20")"
-say "   $line_a4"
-say ""
-
-rss_w=$(val "$o" "rss_kb_at_$warm"); rss_h=$(val "$o" "rss_kb_at_$half"); rss_e=$(val "$o" "rss_kb_at_$N")
-say "c. memory: serve VmRSS at start $(val "$work/a0.out" rss_kb_start) kB, after the $W0 warm-up webhooks were delivered $(val "$o" rss_kb_start) kB; in run a, after the first $warm (warm-up) ${rss_w:-n/a} kB, after $half ${rss_h:-n/a} kB, after $N ${rss_e:-n/a} kB"
-say "   VmRSS every $warm webhooks (kB): $(grep '^rss_kb_at_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
-say "   of which RssAnon (heap, SQLite page caches included; the rest is mostly code paged in) (kB): $(val "$work/a0.out" anon_kb_start) at start, $(val "$o" anon_kb_start) after the warm-up, then $(grep '^anon_kb_at_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
-g_rss=$(growth "$rss_h" "$rss_e")
-g_anon=$(growth "$(val "$o" "anon_kb_at_$half")" "$(val "$o" "anon_kb_at_$N")")
-[ -n "$g_rss" ] && say "   growth over the second half ($half to $N): $g_rss% VmRSS, ${g_anon:-n/a}% RssAnon"
-g=$(growth "$rss_w" "$rss_e")
-if [ -n "$g" ]; then
-	line_c="RSS growth after warm-up, taking webhooks: $g% (target < 10%, ratio $(ratio "$g" 10))$(verdict "$g < 10")"
-else
-	line_c="RSS growth after warm-up, taking webhooks: n/a (run a did not reach $N answers) MISSED"
+	rss_w=$(val "$o" "rss_kb_at_$warm"); rss_h=$(val "$o" "rss_kb_at_$half"); rss_e=$(val "$o" "rss_kb_at_$N")
+	say "c. memory: serve VmRSS at start $(val "$work/a0.out" rss_kb_start) kB, after the $W0 warm-up webhooks were delivered $(val "$o" rss_kb_start) kB; in run a, after the first $warm (warm-up) ${rss_w:-n/a} kB, after $half ${rss_h:-n/a} kB, after $N ${rss_e:-n/a} kB"
+	say "   VmRSS every $warm webhooks (kB): $(grep '^rss_kb_at_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
+	say "   of which RssAnon (heap, SQLite page caches included; the rest is mostly code paged in) (kB): $(val "$work/a0.out" anon_kb_start) at start, $(val "$o" anon_kb_start) after the warm-up, then $(grep '^anon_kb_at_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
+	g_rss=$(growth "$rss_h" "$rss_e")
+	g_anon=$(growth "$(val "$o" "anon_kb_at_$half")" "$(val "$o" "anon_kb_at_$N")")
+	[ -n "$g_rss" ] && say "   growth over the second half ($half to $N): $g_rss% VmRSS, ${g_anon:-n/a}% RssAnon"
+	g=$(growth "$rss_w" "$rss_e")
+	if [ -n "$g" ]; then
+		line_c="RSS growth after warm-up, taking webhooks: $g% (target < 10%, ratio $(ratio "$g" 10))$(verdict "$g < 10")"
+	else
+		line_c="RSS growth after warm-up, taking webhooks: n/a (run a did not reach $N answers) MISSED"
+	fi
+	say "   $line_c"
+	say "   (the delivery path's memory is measured in b)"
+	say ""
 fi
-say "   $line_c"
-say "   (the delivery path's memory is measured in b)"
-say ""
 
 # ---- b: delivery against plain APPEND, back to back -----------------------------------------
+if want b; then
+	M=$WB_BENCH_MAILS
+	sh tests/lib/dovecot.sh reset "$dc" >/dev/null 2>&1 || die "cannot reset the mailboxes"
+	write_config b
+	start_serve b
+	"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$M" -c "$WB_BENCH_CONNS" \
+		-t "$MAX_INTAKE_S" -r deliver -m "$serve_pid" -D "$work/b/state.db" -E "$M" \
+		-T "$MAX_DELIVERY_S" \
+		>"$work/b.out" 2>&1 || { cat "$work/b.out" >&2; die "load failed"; }
+	stop_serve
+	o=$work/b.out
+	e2e=$(val "$o" e2e_per_s)
+	n2=$(extract_mails b "$work/mails")
+	run_append "$work/mails" "$work/b.append" -U
+	run_append "$work/mails" "$work/b.append1" -u bhowanipore
+	run_append "$work/mails" "$work/b.append2" -U
+	# Noise only ever slows a run down: the better of the two is the baseline.
+	u1=$(val "$work/b.append" append_per_s); u2=$(val "$work/b.append2" append_per_s)
+	if is_true "${u1:-0} >= ${u2:-0}"; then base=$u1; else base=$u2; fi
+	base1=$(val "$work/b.append1" append_per_s)
 
-M=$WB_BENCH_MAILS
-sh tests/lib/dovecot.sh reset "$dc" >/dev/null 2>&1 || die "cannot reset the mailboxes"
-write_config b
-start_serve b
-"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$M" -c "$WB_BENCH_CONNS" \
-	-t "$MAX_INTAKE_S" -r deliver -m "$serve_pid" -D "$work/b/state.db" -E "$M" \
-	-T "$MAX_DELIVERY_S" \
-	>"$work/b.out" 2>&1 || { cat "$work/b.out" >&2; die "load failed"; }
-stop_serve
-o=$work/b.out
-e2e=$(val "$o" e2e_per_s)
-n2=$(extract_mails b "$work/mails")
-run_append "$work/mails" "$work/b.append" -U
-run_append "$work/mails" "$work/b.append1" -u bhowanipore
-run_append "$work/mails" "$work/b.append2" -U
-# Noise only ever slows a run down: the better of the two is the baseline.
-u1=$(val "$work/b.append" append_per_s); u2=$(val "$work/b.append2" append_per_s)
-if is_true "${u1:-0} >= ${u2:-0}"; then base=$u1; else base=$u2; fi
-base1=$(val "$work/b.append1" append_per_s)
-
-say "b. delivery: $M webhooks into a fresh daemon ($(val "$o" ok) answered 200 in $(val "$o" elapsed_s) s, $(calc "$(val "$o" ok_per_s)" 0)/s), then until all are delivered over IMAP"
-say "   delivered $(val "$o" delivered) of $M in $(val "$o" e2e_s) s from the first byte sent$( [ "$(val "$o" delivery_complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s; states: $(grep '^msg_state_' "$o" | sed 's/^msg_state_//' | tr '\n' ' '))")"
-say "   then plain IMAP APPEND (libetpan, no flags, one mail at a time) of the same $n2 mails ($(val "$work/b.append" mail_bytes_avg) B on average, as wabridge rendered them):"
-for f in b.append b.append2; do
-	say "     into the same $(val "$work/$f" connections) mailboxes, one connection each, as wabridge's worker does: $(calc "$(val "$work/$f" append_per_s)" 0)/s, $(val "$work/$f" elapsed_s) s, p50 $(val "$work/$f" p50_ms) ms, p99 $(val "$work/$f" p99_ms) ms"
-done
-say "     all into one mailbox over one connection: $(calc "${base1:-0}" 0)/s, $(val "$work/b.append1" elapsed_s) s, p50 $(val "$work/b.append1" p50_ms) ms, p99 $(val "$work/b.append1" p99_ms) ms"
-[ "$(val "$o" delivery_complete)" = 1 ] && partial= || partial=" (not all delivered: the rate of those that were)"
-line_b1="end-to-end delivery: $(calc "${e2e:-0}" 0) mails/s$partial"
-line_b2="plain IMAP APPEND: $(calc "${base:-0}" 0) mails/s (same mails, same mailboxes; the better of two runs)"
-if [ -n "$e2e" ] && [ -n "$base" ] && is_true "$base > 0"; then
-	ok_b="$e2e / $base >= 0.9"
-	[ -z "$partial" ] || ok_b=0
-	line_b3="delivery/APPEND: $(calc "$e2e / $base") (target 0.9, ratio $(calc "$e2e / $base / 0.9"))$(verdict "$ok_b")"
-else
-	line_b3="delivery/APPEND: n/a MISSED"
+	say "b. delivery: $M webhooks into a fresh daemon ($(val "$o" ok) answered 200 in $(val "$o" elapsed_s) s, $(calc "$(val "$o" ok_per_s)" 0)/s), then until all are delivered over IMAP"
+	say "   delivered $(val "$o" delivered) of $M in $(val "$o" e2e_s) s from the first byte sent$( [ "$(val "$o" delivery_complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s; states: $(grep '^msg_state_' "$o" | sed 's/^msg_state_//' | tr '\n' ' '))")"
+	say "   then plain IMAP APPEND (libetpan, no flags, one mail at a time) of the same $n2 mails ($(val "$work/b.append" mail_bytes_avg) B on average, as wabridge rendered them):"
+	for f in b.append b.append2; do
+		say "     into the same $(val "$work/$f" connections) mailboxes, one connection each, as wabridge's worker does: $(calc "$(val "$work/$f" append_per_s)" 0)/s, $(val "$work/$f" elapsed_s) s, p50 $(val "$work/$f" p50_ms) ms, p99 $(val "$work/$f" p99_ms) ms"
+	done
+	say "     all into one mailbox over one connection: $(calc "${base1:-0}" 0)/s, $(val "$work/b.append1" elapsed_s) s, p50 $(val "$work/b.append1" p50_ms) ms, p99 $(val "$work/b.append1" p99_ms) ms"
+	[ "$(val "$o" delivery_complete)" = 1 ] && partial= || partial=" (not all delivered: the rate of those that were)"
+	line_b1="end-to-end delivery: $(calc "${e2e:-0}" 0) mails/s$partial"
+	line_b2="plain IMAP APPEND: $(calc "${base:-0}" 0) mails/s (same mails, same mailboxes; the better of two runs)"
+	if [ -n "$e2e" ] && [ -n "$base" ] && is_true "$base > 0"; then
+		ok_b="$e2e / $base >= 0.9"
+		[ -z "$partial" ] || ok_b=0
+		line_b3="delivery/APPEND: $(calc "$e2e / $base") (target 0.9, ratio $(calc "$e2e / $base / 0.9"))$(verdict "$ok_b")"
+	else
+		line_b3="delivery/APPEND: n/a MISSED"
+	fi
+	say "   $line_b1"
+	say "   $line_b2"
+	say "   $line_b3"
+	d1=$((M / 10))
+	r1=$(val "$o" "rss_kb_delivered_$d1"); r2=$(val "$o" "rss_kb_delivered_$M")
+	say "   memory: serve VmRSS as each tenth was delivered (kB): $(grep '^rss_kb_delivered_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
+	say "   of which RssAnon (kB): $(grep '^anon_kb_delivered_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
+	g=$(growth "$r1" "$r2")
+	if [ -n "$g" ]; then
+		line_c2="RSS growth after warm-up, delivering ($d1 to $M mails): $g% (target < 10%, ratio $(ratio "$g" 10))$(verdict "$g < 10")"
+	else
+		line_c2="RSS growth after warm-up, delivering: n/a (not all delivered) MISSED"
+	fi
+	say "   $line_c2"
+	say ""
 fi
-say "   $line_b1"
-say "   $line_b2"
-say "   $line_b3"
-d1=$((M / 10))
-r1=$(val "$o" "rss_kb_delivered_$d1"); r2=$(val "$o" "rss_kb_delivered_$M")
-say "   memory: serve VmRSS as each tenth was delivered (kB): $(grep '^rss_kb_delivered_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
-say "   of which RssAnon (kB): $(grep '^anon_kb_delivered_' "$o" | sed 's/^.*=//' | tr '\n' ' ')"
-g=$(growth "$r1" "$r2")
-if [ -n "$g" ]; then
-	line_c2="RSS growth after warm-up, delivering ($d1 to $M mails): $g% (target < 10%, ratio $(ratio "$g" 10))$(verdict "$g < 10")"
-else
-	line_c2="RSS growth after warm-up, delivering: n/a (not all delivered) MISSED"
-fi
-say "   $line_c2"
-say ""
 
 # ---- d: Meta's requests under attack ---------------------------------------------------------
-
-write_config d
-# Defaults, but the slow connections must outlast the measurement whatever its speed.
-sed -i 's|^path = /webhook$|&\nrequest_timeout = 300|' "$work/d/wabridge.conf"
-start_serve d
-"$work/load" -A -B $((4 * 1024 * 1024)) -p "$port" -s "$work/app_secret" -P "$PNIDS" -n 2000 \
-	-t "$ATTACK_S" -S "$WB_BENCH_SLOW" -m "$serve_pid" >"$work/d.out" 2>&1 ||
-	{ cat "$work/d.out" >&2; die "load failed"; }
-stop_serve
-o=$work/d.out
-say "d. under attack: $(val "$o" attack_slow) slow connections ($(val "$o" attack_slow_open_at_end) still open at the end), $(val "$o" attack_flood_posts) unsigned POSTs of almost 4 MiB ($(val "$o" attack_flood_401) answered 401 from their headers), $(val "$o" attack_held) wrong-signature bodies held ($(val "$o" attack_held_holding) taken into body_memory, $(( $(val "$o" attack_held_503) + $(val "$o" attack_held_other) )) refused at once)"
-say "   meanwhile from 127.0.0.1, each on a new connection: $(val "$o" post_n) signed POSTs ($(val "$o" post_ok) answered 200), p50 $(val "$o" post_p50_ms) ms, p99 $(val "$o" post_p99_ms) ms, max $(val "$o" post_max_ms) ms; $(val "$o" healthz_n) GET /healthz ($(val "$o" healthz_ok) answered 200), p50 $(val "$o" healthz_p50_ms) ms, p99 $(val "$o" healthz_p99_ms) ms, max $(val "$o" healthz_max_ms) ms"
-say "   serve VmRSS: $(val "$o" rss_kb_start) kB before the attack, at most $(val "$o" rss_kb_max) kB during it"
-pm=$(val "$o" post_max_ms); hm=$(val "$o" healthz_max_ms); rss_d=$(calc "$(val "$o" rss_kb_max) / 1024" 1)
-all_ok="$(val "$o" post_ok) == $(val "$o" post_n) && $(val "$o" healthz_ok) == $(val "$o" healthz_n) && $(val "$o" post_n) > 0"
-line_d1="signed POST under attack: max $pm ms (target < 1000 ms, ratio $(ratio "$pm" 1000))$(verdict "$pm < 1000 && $all_ok")"
-line_d2="/healthz under attack: max $hm ms (target < 1000 ms, ratio $(ratio "$hm" 1000))$(verdict "$hm < 1000 && $all_ok")"
-line_d3="serve VmRSS under attack: $rss_d MB (target < 256 MB, ratio $(ratio "$rss_d" 256))$(verdict "$rss_d < 256")"
-say "   $line_d1"
-say "   $line_d2"
-say "   $line_d3"
-say ""
+if want d; then
+	write_config d
+	# Defaults, but the slow connections must outlast the measurement whatever its speed.
+	sed -i 's|^path = /webhook$|&\nrequest_timeout = 300|' "$work/d/wabridge.conf"
+	start_serve d
+	"$work/load" -A -B $((4 * 1024 * 1024)) -p "$port" -s "$work/app_secret" -P "$PNIDS" -n 2000 \
+		-t "$ATTACK_S" -S "$WB_BENCH_SLOW" -m "$serve_pid" >"$work/d.out" 2>&1 ||
+		{ cat "$work/d.out" >&2; die "load failed"; }
+	stop_serve
+	o=$work/d.out
+	say "d. under attack: $(val "$o" attack_slow) slow connections ($(val "$o" attack_slow_open_at_end) still open at the end), $(val "$o" attack_flood_posts) unsigned POSTs of almost 4 MiB ($(val "$o" attack_flood_401) answered 401 from their headers), $(val "$o" attack_held) wrong-signature bodies held ($(val "$o" attack_held_holding) taken into body_memory, $(( $(val "$o" attack_held_503) + $(val "$o" attack_held_other) )) refused at once)"
+	say "   meanwhile from 127.0.0.1, each on a new connection: $(val "$o" post_n) signed POSTs ($(val "$o" post_ok) answered 200), p50 $(val "$o" post_p50_ms) ms, p99 $(val "$o" post_p99_ms) ms, max $(val "$o" post_max_ms) ms; $(val "$o" healthz_n) GET /healthz ($(val "$o" healthz_ok) answered 200), p50 $(val "$o" healthz_p50_ms) ms, p99 $(val "$o" healthz_p99_ms) ms, max $(val "$o" healthz_max_ms) ms"
+	say "   serve VmRSS: $(val "$o" rss_kb_start) kB before the attack, at most $(val "$o" rss_kb_max) kB during it"
+	pm=$(val "$o" post_max_ms); hm=$(val "$o" healthz_max_ms); rss_d=$(calc "$(val "$o" rss_kb_max) / 1024" 1)
+	all_ok="$(val "$o" post_ok) == $(val "$o" post_n) && $(val "$o" healthz_ok) == $(val "$o" healthz_n) && $(val "$o" post_n) > 0"
+	line_d1="signed POST under attack: max $pm ms (target < 1000 ms, ratio $(ratio "$pm" 1000))$(verdict "$pm < 1000 && $all_ok")"
+	line_d2="/healthz under attack: max $hm ms (target < 1000 ms, ratio $(ratio "$hm" 1000))$(verdict "$hm < 1000 && $all_ok")"
+	line_d3="serve VmRSS under attack: $rss_d MB (target < 256 MB, ratio $(ratio "$rss_d" 256))$(verdict "$rss_d < 256")"
+	say "   $line_d1"
+	say "   $line_d2"
+	say "   $line_d3"
+	say ""
+fi
 
 # ---- e: the station's duty over many open complaints ----------------------------------------
-
-E=$WB_BENCH_COMPLAINTS
-d=$work/e
-mkdir -p "$d"
-cat >"$d/wabridge.conf" <<EOF
+if want e; then
+	E=$WB_BENCH_COMPLAINTS
+	d=$work/e
+	mkdir -p "$d"
+	cat >"$d/wabridge.conf" <<EOF
 [bridge]
 state = $d/state.db
 domain = wa.police.test
@@ -434,83 +460,172 @@ code = BHP
 phone_number_id = 441880000100101
 deliver = maildir:$d/mail
 EOF
-T0=1796536800
-i=0
-{
-	printf '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"919831200101","phone_number_id":"441880000100101"},"contacts":[],"messages":['
-	while [ $i -lt "$E" ]; do
-		[ $i -gt 0 ] && printf ','
-		printf '{"from":"9198%08d","id":"wamid.BENCHDUTY%06d","timestamp":"%d","type":"text","text":{"body":"My phone was stolen near the market, complaint %d"}}' \
-			"$i" "$i" "$T0" "$i"
-		i=$((i + 1))
-	done
-	printf ']}}]}]}'
-} >"$d/body.json"
-duty_run() { # seconds after T0: the run's wall time in ms
-	t0=$(date +%s%N)
-	WABRIDGE_NOW=$((T0 + $1)) "$WABRIDGE" -q -c "$d/wabridge.conf" run >>"$d/run.log" 2>&1
-	t1=$(date +%s%N)
-	calc "($t1 - $t0) / 1000000" 0
-}
-WABRIDGE_NOW=$T0 "$WABRIDGE" -q -c "$d/wabridge.conf" ingest <"$d/body.json" >"$d/ingest.log" 2>&1 ||
-	die "the duty bench's body was refused: $(cat "$d/ingest.log")"
-e_first=$(duty_run 60)
-e_idle=$(duty_run 600)
-e_fire=$(duty_run $((12 * 3600 + 1)))
-fired=$(sqlite3 "$d/state.db" "SELECT count(*) FROM duties WHERE kind = 'due_soon'" 2>/dev/null || echo 0)
-e_rate=$(calc "$fired * 1000 / ($e_fire > 0 ? $e_fire : 1)" 0)
-say "e. the station's duty: $E open complaints of one station (Maildir, clock 24 h): the first run (deliveries, serious-word scan) $e_first ms; a run with nothing due $e_idle ms; the run at the half-way mark fired $fired due-soon duties (a note rendered and queued each) in $e_fire ms"
-line_e1="duties fired by one run: $e_rate/s (target >= 100/s, so that $E complaints due at once fire within a cron minute; ratio $(ratio "$e_rate" 100))$(verdict "$e_rate >= 100 && $fired == $E")"
-line_e2="a run with nothing due over $E open complaints: $e_idle ms (target < 1000 ms, ratio $(ratio "$e_idle" 1000))$(verdict "$e_idle < 1000")"
-say "   $line_e1"
-say "   $line_e2"
-say ""
+	T0=1796536800
+	i=0
+	{
+		printf '{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"919831200101","phone_number_id":"441880000100101"},"contacts":[],"messages":['
+		while [ $i -lt "$E" ]; do
+			[ $i -gt 0 ] && printf ','
+			printf '{"from":"9198%08d","id":"wamid.BENCHDUTY%06d","timestamp":"%d","type":"text","text":{"body":"My phone was stolen near the market, complaint %d"}}' \
+				"$i" "$i" "$T0" "$i"
+			i=$((i + 1))
+		done
+		printf ']}}]}]}'
+	} >"$d/body.json"
+	duty_run() { # seconds after T0: the run's wall time in ms
+		t0=$(date +%s%N)
+		WABRIDGE_NOW=$((T0 + $1)) "$WABRIDGE" -q -c "$d/wabridge.conf" run >>"$d/run.log" 2>&1
+		t1=$(date +%s%N)
+		calc "($t1 - $t0) / 1000000" 0
+	}
+	WABRIDGE_NOW=$T0 "$WABRIDGE" -q -c "$d/wabridge.conf" ingest <"$d/body.json" >"$d/ingest.log" 2>&1 ||
+		die "the duty bench's body was refused: $(cat "$d/ingest.log")"
+	e_first=$(duty_run 60)
+	e_idle=$(duty_run 600)
+	e_fire=$(duty_run $((12 * 3600 + 1)))
+	fired=$(sqlite3 "$d/state.db" "SELECT count(*) FROM duties WHERE kind = 'due_soon'" 2>/dev/null || echo 0)
+	e_rate=$(calc "$fired * 1000 / ($e_fire > 0 ? $e_fire : 1)" 0)
+	say "e. the station's duty: $E open complaints of one station (Maildir, clock 24 h): the first run (deliveries, serious-word scan) $e_first ms; a run with nothing due $e_idle ms; the run at the half-way mark fired $fired due-soon duties (a note rendered and queued each) in $e_fire ms"
+	line_e1="duties fired by one run: $e_rate/s (target >= 100/s, so that $E complaints due at once fire within a cron minute; ratio $(ratio "$e_rate" 100))$(verdict "$e_rate >= 100 && $fired == $E")"
+	line_e2="a run with nothing due over $E open complaints: $e_idle ms (target < 1000 ms, ratio $(ratio "$e_idle" 1000))$(verdict "$e_idle < 1000")"
+	say "   $line_e1"
+	say "   $line_e2"
+	say ""
+fi
 
 # ---- f. the reply parser ------------------------------------------------------------------
-
-# Each mail's best of 20 parses (wb_reply_parse, as `reply` and `parse-reply` call it):
-# the public corpora when ../shared holds them (the target: under 2 ms a mail), and the
-# project's own replies, whose 4,000-line history and 580 kB line are stress cases.
-corpora="$top/../shared/corpora/replies"
-"$top/build/bench-parse" "$top/tests/fixtures/replies" >"$work/f-own.out" 2>&1 ||
-	die "build/bench-parse failed: $(cat "$work/f-own.out")"
-say "f. the reply parser, each mail's best of 20 parses:"
-say "   the project's replies: $(val "$work/f-own.out" mails) mails, mean $(val "$work/f-own.out" mean_us) µs, max $(val "$work/f-own.out" max_us) µs ($(basename "$(val "$work/f-own.out" slowest)"))"
-if [ -d "$corpora" ]; then
-	"$top/build/bench-parse" "$corpora" >"$work/f-corp.out" 2>&1 ||
-		die "build/bench-parse failed on the corpora: $(cat "$work/f-corp.out")"
-	f_mean=$(val "$work/f-corp.out" mean_us)
-	f_max=$(val "$work/f-corp.out" max_us)
-	say "   the public corpora: $(val "$work/f-corp.out" mails) mails, mean $f_mean µs, p99 $(val "$work/f-corp.out" p99_us) µs, max $f_max µs"
-	line_f="reply parsing on the corpora: max $f_max µs a mail (target < 2000 µs, ratio $(ratio "$f_max" 2000))$(verdict "$f_max < 2000")"
-else
-	line_f="reply parsing: no public corpora at $corpora; the project's replies took at most $(val "$work/f-own.out" max_us) µs a mail"
+if want f; then
+	# Each mail's best of 20 parses (wb_reply_parse, as `reply` and `parse-reply` call it):
+	# the public corpora when ../shared holds them (the target: under 2 ms a mail), and the
+	# project's own replies, whose 4,000-line history and 580 kB line are stress cases.
+	corpora="$top/../shared/corpora/replies"
+	"$top/build/bench-parse" "$top/tests/fixtures/replies" >"$work/f-own.out" 2>&1 ||
+		die "build/bench-parse failed: $(cat "$work/f-own.out")"
+	say "f. the reply parser, each mail's best of 20 parses:"
+	say "   the project's replies: $(val "$work/f-own.out" mails) mails, mean $(val "$work/f-own.out" mean_us) µs, max $(val "$work/f-own.out" max_us) µs ($(basename "$(val "$work/f-own.out" slowest)"))"
+	if [ -d "$corpora" ]; then
+		"$top/build/bench-parse" "$corpora" >"$work/f-corp.out" 2>&1 ||
+			die "build/bench-parse failed on the corpora: $(cat "$work/f-corp.out")"
+		f_mean=$(val "$work/f-corp.out" mean_us)
+		f_max=$(val "$work/f-corp.out" max_us)
+		say "   the public corpora: $(val "$work/f-corp.out" mails) mails, mean $f_mean µs, p99 $(val "$work/f-corp.out" p99_us) µs, max $f_max µs"
+		line_f="reply parsing on the corpora: max $f_max µs a mail (target < 2000 µs, ratio $(ratio "$f_max" 2000))$(verdict "$f_max < 2000")"
+	else
+		line_f="reply parsing: no public corpora at $corpora; the project's replies took at most $(val "$work/f-own.out" max_us) µs a mail"
+	fi
+	say "   $line_f"
+	say ""
 fi
-say "   $line_f"
-say ""
+
+# ---- g. state size ------------------------------------------------------------------------
+if want g; then
+	# What the state database costs on disk, measured as a file after `wabridge run` has given
+	# freed space back (wb_store_give_back) and the WAL is checkpointed away. Each run's
+	# growth counts from its own empty database (measured once serve has created it).
+	GP=$WB_BENCH_PHOTOS
+	GT=$WB_BENCH_TEXTS
+	# db_size NAME: "FILE LIVE" in bytes for $work/NAME/state.db: the file (the -wal, if any,
+	# included) once checkpointed, and its pages in use (page_count less freelist_count).
+	db_size() {
+		sqlite3 "$work/$1/state.db" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null 2>&1
+		f_main=$(stat -c %s "$work/$1/state.db" 2>/dev/null || echo 0)
+		f_wal=$(stat -c %s "$work/$1/state.db-wal" 2>/dev/null || echo 0)
+		f_live=$(sqlite3 "$work/$1/state.db" "SELECT (p.page_count - f.freelist_count) *
+			s.page_size FROM pragma_page_count() p, pragma_freelist_count() f,
+			pragma_page_size() s" 2>/dev/null || echo 0)
+		say "$((f_main + f_wal)) $f_live"
+	}
+	mib() { calc "$1 / 1048576" 1; }
+	# give_back NAME: one more `run`, which ends by giving freed space back to the disk.
+	give_back() {
+		"$WABRIDGE" -q -c "$work/$1/wabridge.conf" run >>"$work/$1/run.log" 2>&1
+	}
+
+	# 1. Photos: one image webhook each, its media fetched from the fake Graph API (photos.py
+	# runs it and sends the webhooks), rendered into the mail and delivered into Maildirs
+	# (the state kept is the same whatever the back end; Maildir keeps the mail server's
+	# speed out of the time this takes).
+	(umask 077; printf 'EAAbench-graph-token-4c1d\n' >"$work/graph_token")
+	write_config gp maildir
+	python3 tests/bench/photos.py --port "$port" --secret "$work/app_secret" \
+		--graph-token "$work/graph_token" --graph-port-file "$work/gp/graph.port" \
+		--db "$work/gp/state.db" --pnids "$PNIDS" -n "$GP" --timeout "$MAX_DELIVERY_S" \
+		>"$work/gp.out" 2>"$work/gp.err" &
+	py_pid=$!
+	i=0
+	until [ -s "$work/gp/graph.port" ]; do
+		kill -0 "$py_pid" 2>/dev/null || { cat "$work/gp.err" >&2; die "photos.py exited at start"; }
+		[ $i -lt 100 ] || die "photos.py did not start the fake Graph API"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed -i "s|^\[whatsapp\]\$|&\napi_base = http://127.0.0.1:$(cat "$work/gp/graph.port")/v26.0\naccess_token_file = $work/graph_token|" \
+		"$work/gp/wabridge.conf"
+	start_serve gp
+	set -- $(db_size gp)
+	gp_empty=$1
+	touch "$work/gp/graph.port.go"
+	wait "$py_pid" || { cat "$work/gp.err" >&2; die "photos.py failed"; }
+	stop_serve
+	give_back gp
+	o=$work/gp.out
+	set -- $(db_size gp)
+	gp_file=$1 gp_live=$2
+	gp_bodies=$(sqlite3 "$work/gp/state.db" "SELECT coalesce(sum(size), 0) FROM bodies")
+	gp_mail=$(sqlite3 "$work/gp/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM messages")
+	gp_media=$(val "$o" media_bytes)
+
+	# 2. Texts: load.c's text webhooks (1-2 kB of Bengali text each), the same way.
+	write_config gt maildir
+	start_serve gt
+	set -- $(db_size gt)
+	gt_empty=$1
+	"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$GT" -c "$WB_BENCH_CONNS" \
+		-t "$MAX_INTAKE_S" -r size -D "$work/gt/state.db" -E "$GT" -T "$MAX_DELIVERY_S" \
+		>"$work/gt.out" 2>&1 || { cat "$work/gt.out" >&2; die "load failed"; }
+	stop_serve
+	give_back gt
+	set -- $(db_size gt)
+	gt_file=$1 gt_live=$2
+	gt_bodies=$(sqlite3 "$work/gt/state.db" "SELECT coalesce(sum(size), 0) FROM bodies")
+	gt_mail=$(sqlite3 "$work/gt/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM messages")
+
+	say "g. state size, after a last \`wabridge run\` (which gives freed space back) and with the WAL checkpointed:"
+	say "   photos: $(val "$o" delivered) of $GP image webhooks delivered$( [ "$(val "$o" complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s)") in $(val "$o" delivery_s) s; media $(mib "$gp_media") MiB ($(calc "$gp_media / $GP / 1024" 0) kB a photo)"
+	say "     database: file $(mib "$gp_file") MiB, live $(mib "$gp_live") MiB (empty: $(mib "$gp_empty") MiB); raw webhook bodies $(mib "$gp_bodies") MiB ($(calc "$gp_bodies / $GP" 0) B each); rendered mails still kept (messages.mail) $(mib "$gp_mail") MiB"
+	say "   texts: $(val "$work/gt.out" delivered) of $GT text webhooks delivered$( [ "$(val "$work/gt.out" delivery_complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s)") in $(val "$work/gt.out" e2e_s) s"
+	say "     database: file $(mib "$gt_file") MiB, live $(mib "$gt_live") MiB (empty: $(mib "$gt_empty") MiB); raw webhook bodies $(mib "$gt_bodies") MiB ($(calc "$gt_bodies / $GT" 0) B each); rendered mails still kept (messages.mail) $(mib "$gt_mail") MiB"
+	g_text=$(calc "($gt_file - $gt_empty) * 10000 / $GT / 1048576" 1)
+	g_photo=$(calc "($gp_file - $gp_empty) * 10000 / $GP / 1048576" 1)
+	g_praw=$(calc "$gp_bodies * 10000 / $GP / 1048576" 1)
+	say "   DB growth per 10,000 messages: text $g_text MiB, photos $g_photo MiB (raw bodies $g_praw MiB) (texts' raw bodies $(calc "$gt_bodies * 10000 / $GT / 1048576" 1) MiB; photos scaled from $GP)"
+	if is_true "$gp_bodies > 0 && $gt_bodies > 0"; then
+		r_gp=$(calc "$gp_file / $gp_bodies" 1)
+		r_gt=$(calc "$gt_file / $gt_bodies" 1)
+		line_g1="state database with photos / raw webhook bodies: ${r_gp}x (target <= 4x, ratio $(ratio "$r_gp" 4))$(verdict "$r_gp <= 4")"
+		line_g2="state database with texts / raw webhook bodies: ${r_gt}x (target <= 4x, ratio $(ratio "$r_gt" 4))$(verdict "$r_gt <= 4")"
+	else
+		line_g1="state database with photos / raw webhook bodies: n/a (no bodies stored) MISSED"
+		line_g2="state database with texts / raw webhook bodies: n/a (no bodies stored) MISSED"
+	fi
+	say "   $line_g1"
+	say "   $line_g2"
+	say ""
+fi
 
 # ---- summary ------------------------------------------------------------------------------
 
-warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" | grep -c . )
+warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" 2>/dev/null | grep -c . )
 # (run d's log holds the refusals of the attack, bounded by design: not counted here)
 say "summary ($rev):"
-say "  $line_a1"
-say "  $line_a3"
-say "  $line_a2"
-say "  $line_a4"
-say "  $line_b1"
-say "  $line_b2"
-say "  $line_b3"
-say "  $line_c"
-say "  $line_c2"
-say "  $line_d1"
-say "  $line_d2"
-say "  $line_d3"
-say "  $line_e1"
-say "  $line_e2"
-say "  $line_f"
+# Only the lines of the sections that ran (WB_BENCH_ONLY).
+for v in line_a1 line_a3 line_a2 line_a4 line_b1 line_b2 line_b3 line_c line_c2 line_d1 \
+	line_d2 line_d3 line_e1 line_e2 line_f line_g1 line_g2; do
+	eval "l=\${$v:-}"
+	[ -n "$l" ] && say "  $l"
+done
 if [ "$warnings" -gt 0 ]; then
 	say "  serve logged $warnings warning lines (-q); the first ones:"
-	cat "$work/a/serve.log" "$work/b/serve.log" | head -n 5 | sed 's/^/    /'
+	cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" 2>/dev/null | head -n 5 | sed 's/^/    /'
 fi
 exit 0

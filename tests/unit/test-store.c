@@ -1315,6 +1315,89 @@ static void test_readonly(struct fx *f, gconstpointer data)
 	g_test_trap_assert_stdout("*OK: *");
 }
 
+/* ---- giving space back ------------------------------------------------------------------- */
+
+static gint64 file_size(const char *path)
+{
+	GStatBuf st;
+	g_assert_cmpint(g_stat(path, &st), ==, 0);
+	return st.st_size;
+}
+
+static void test_space_new_incremental(struct fx *f, gconstpointer data)
+{
+	g_assert_cmpint(q_int(f->db, "PRAGMA auto_vacuum"), ==, 2);
+}
+
+/* A database from before auto_vacuum (NONE, as SQLite makes them) is converted by a
+ * VACUUM at open, once, keeping what it holds. The store's own file, turned back to NONE,
+ * plays the old one (with the current schema, so that no migration logs in between). */
+static void test_space_convert_old(struct fx *f, gconstpointer data)
+{
+	int64_t body = send1(f, PNID_BHP, "wamid.OLD1", CITIZEN_A, NOW, NULL);
+	wb_store_close(f->s);
+	f->s = NULL;
+	q_exec(f->db, "CREATE TABLE scratch (b BLOB);"
+		      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) "
+		      "INSERT INTO scratch SELECT randomblob(32768) FROM n;"
+		      "PRAGMA auto_vacuum = NONE; VACUUM;");
+	g_assert_cmpint(q_int(f->db, "PRAGMA auto_vacuum"), ==, 0);
+
+	g_autoptr(GError) err = NULL;
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
+			      "*converted to auto_vacuum = incremental*");
+	f->s = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(f->s);
+	g_test_assert_expected_messages();
+	g_assert_cmpint(q_int(f->db, "PRAGMA auto_vacuum"), ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM scratch"), ==, 64);
+	g_autoptr(wb_msg) m = get_msg(f, body);
+	g_assert_cmpstr(m->wamid, ==, "wamid.OLD1");
+	/* Converted, it is not converted again (that would log a second line). */
+	wb_store_close(f->s);
+	f->s = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	g_assert_cmpint(q_int(f->db, "PRAGMA auto_vacuum"), ==, 2);
+}
+
+/* Blobs written and deleted leave the file at its size until wb_store_give_back(). The
+ * test's own connection checkpoints (TRUNCATE) so that the main file holds every page
+ * when measured. */
+static void test_space_give_back(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	q_exec(f->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	gint64 size0 = file_size(f->db);
+	/* Nothing to give back: nothing changes. */
+	g_assert_true(wb_store_give_back(f->s, &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(file_size(f->db), ==, size0);
+
+	q_exec(f->db, "CREATE TABLE scratch (b BLOB);"
+		      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 80) "
+		      "INSERT INTO scratch SELECT randomblob(131072) FROM n;"
+		      "PRAGMA wal_checkpoint(TRUNCATE)");
+	gint64 size1 = file_size(f->db);
+	g_assert_cmpint(size1, >, size0 + 10 * 1000 * 1000);
+	q_exec(f->db, "DELETE FROM scratch; PRAGMA wal_checkpoint(TRUNCATE)");
+	g_assert_cmpint(file_size(f->db), ==, size1);
+	g_assert_cmpint(q_int(f->db, "PRAGMA freelist_count"), >, 2000);
+
+	/* A little data after the freed pages, so that give-back has pages to move. */
+	int64_t body = send1(f, PNID_BHP, "wamid.SPACE1", CITIZEN_A, NOW, NULL);
+	g_assert_true(wb_store_give_back(f->s, &err));
+	g_assert_no_error(err);
+	/* Its own passive checkpoint has shrunk the file already. */
+	gint64 size2 = file_size(f->db);
+	g_assert_cmpint(size2, <, size1 - 9 * 1000 * 1000);
+	g_assert_cmpint(q_int(f->db, "PRAGMA freelist_count"), <=, 256);
+	g_autoptr(wb_msg) m = get_msg(f, body);
+	g_assert_cmpstr(m->wamid, ==, "wamid.SPACE1");
+	g_autofree char *check = q_text(f->db, "PRAGMA integrity_check");
+	g_assert_cmpstr(check, ==, "ok");
+}
+
 /* ---- replies and the outbox ------------------------------------------------------------- */
 
 /* A complaint from CITIZEN_A at bhp and an accepted reply queueing a text; returns the
@@ -1732,6 +1815,9 @@ int main(int argc, char **argv)
 	ADD("/store/state/retry_and_pending", test_retry_and_pending);
 	ADD("/store/state/mail_and_location", test_mail_and_location);
 	ADD("/store/readonly", test_readonly);
+	ADD("/store/space/new_incremental", test_space_new_incremental);
+	ADD("/store/space/convert_old", test_space_convert_old);
+	ADD("/store/space/give_back", test_space_give_back);
 	ADD("/store/reply/replay", test_reply_replay);
 	ADD("/store/reply/refused_then_accepted", test_reply_refused_then_accepted);
 	ADD("/store/reply/refused_note", test_reply_refused_note);
