@@ -85,4 +85,18 @@ int wb_store_journal_entry(struct wb_store *s, int64_t id, char **stored, char *
 bool wb_store_journal_anchor(struct wb_store *s, const char *head, const char *detail,
 			     gint64 not_since, bool *added, GError **error);
 
+/* One entry as stored. Texts are the stored bytes up to a first NUL (an entry written
+ * through the sqlite3 shell with one in it then no longer hashes to its hash: that is
+ * what it is). */
+struct wb_journal_entry {
+	int64_t id;
+	gint64 at;
+	char *kind, *ref, *subject, *detail, *prev, *hash; /* ref NULL when none */
+};
+void wb_journal_entry_free(gpointer e);
+/* Entry id; NULL with no error when there is none. */
+struct wb_journal_entry *wb_store_journal_get(struct wb_store *s, int64_t id, GError **error);
+/* The ids of complaint ref's entries (exact ref), oldest first, appended to ids (int64_t). */
+bool wb_store_journal_ids_of(struct wb_store *s, const char *ref, GArray *ids, GError **error);
+
 #endif

@@ -2,6 +2,7 @@
  * through the commands[] table and maps errors to sysexits codes. */
 #include "anchor.h"
 #include "config.h"
+#include "export.h"
 #include "ingest.h"
 #include "journal.h"
 #include "verify.h"
@@ -122,7 +123,28 @@ static const char usage_text_more[] =
 "                   a day by themselves at [archive] anchor_hour. Prints the entry,\n"
 "                   the head and where the mail went. Exit 0 written; 78 [archive]\n"
 "                   is not configured; 75 the archive mailbox cannot be reached or\n"
-"                   written (nothing is journaled; try again).\n"
+"                   written (nothing is journaled; try again).\n";
+
+static const char usage_text_export[] =
+"  export REF -o DIR [--tar]\n"
+"  export --station KEY --from DATE --to DATE -o DIR [--tar]\n"
+"                   Make an evidence package in DIR (a new or empty directory, made\n"
+"                   mode 0700) of every mail delivered for complaint REF, or to\n"
+"                   station KEY from DATE to DATE inclusive (YYYY-MM-DD, whole days\n"
+"                   in [bridge] timezone). Each mail is read back from the station's\n"
+"                   mailbox and checked against its delivery record. DIR gets\n"
+"                   mails/ (.eml as the mailbox holds them), webhooks/ (the raw\n"
+"                   webhook bodies, named by SHA-256), media/ (photos, documents),\n"
+"                   journal.jsonl (the custody journal's entries concerned),\n"
+"                   report.txt (intact, altered or MISSING, per mail),\n"
+"                   certificate.txt and .html (a sheet for section 63 of the\n"
+"                   Bharatiya Sakshya Adhiniyam 2023, for the responsible officer\n"
+"                   to complete and sign) and MANIFEST (sha256sum -c format);\n"
+"                   --tar also writes DIR.tar (ustar). Prints the counts and the\n"
+"                   MANIFEST's SHA-256. A mail gone from the mailbox is reported\n"
+"                   MISSING with a warning; the package is still made. Exit 0; 64\n"
+"                   bad dates or station; 67 unknown REF; 73 DIR not empty or\n"
+"                   DIR.tar exists; 75 mailbox or state database unreachable.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
 "                   server URL will be reached (see Network rules below).\n"
@@ -1059,6 +1081,50 @@ static int cmd_journal(const struct cmd_ctx *c)
 	return rc;
 }
 
+/* ---- export ---------------------------------------------------------------------------- */
+
+static int cmd_export(const struct cmd_ctx *c)
+{
+	char *station = NULL, *from = NULL, *to = NULL, *dir = NULL;
+	gboolean tar = FALSE;
+	GOptionEntry opts[] = {
+		{ "station", 0, 0, G_OPTION_ARG_STRING, &station, "the station", "KEY" },
+		{ "from", 0, 0, G_OPTION_ARG_STRING, &from, "first day", "YYYY-MM-DD" },
+		{ "to", 0, 0, G_OPTION_ARG_STRING, &to, "last day", "YYYY-MM-DD" },
+		{ "output", 'o', 0, G_OPTION_ARG_FILENAME, &dir, "the package directory", "DIR" },
+		{ "tar", 0, 0, G_OPTION_ARG_NONE, &tar, "also write DIR.tar", NULL },
+		G_OPTION_ENTRY_NULL
+	};
+	int argc;
+	char **argv;
+	const char *usage = "wabridge export (REF | --station KEY --from YYYY-MM-DD --to "
+			    "YYYY-MM-DD) -o DIR [--tar]";
+	bool parsed = parse_options(c, opts, usage, &argc, &argv);
+	g_autofree char *st = station, *f = from, *t = to, *d = dir;
+	if (!parsed)
+		return EX_USAGE;
+	const char *ref = argc == 2 ? argv[1] : NULL;
+	const char *why = !d ? "name the package directory with -o DIR"
+			: ref && (st || f || t) ? "name a complaint or a station, not both"
+			: !ref && !st ? "name a complaint (REF) or a station (--station KEY)"
+			: !ref && (!f || !t) ? "--station needs --from and --to"
+			: !*d ? "-o DIR is empty" : NULL;
+	if (why) {
+		say_error("export: %s\nUsage: %s", why, usage);
+		return EX_USAGE;
+	}
+	struct wb_config *cfg = load_config(c, false);
+	if (!cfg)
+		return EX_CONFIG;
+	struct wb_store *store = open_store(cfg);
+	struct wb_export_opts o = { .ref = ref, .station = st, .from = f, .to = t, .dir = d,
+				    .tar = tar };
+	int rc = store ? wb_export(cfg, store, &o, stdout) : EX_TEMPFAIL;
+	wb_store_close(store);
+	wb_config_free(cfg);
+	return rc;
+}
+
 static const struct command {
 	const char *name;
 	int (*run)(const struct cmd_ctx *c);
@@ -1075,6 +1141,7 @@ static const struct command {
 	{ "complaint", cmd_complaint },
 	{ "journal", cmd_journal },
 	{ "verify", cmd_verify },
+	{ "export", cmd_export },
 };
 
 int main(int argc, char **argv)
@@ -1100,6 +1167,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage_text, stdout);
 			fputs(usage_text_more, stdout);
+			fputs(usage_text_export, stdout);
 			fputs(usage_text2, stdout);
 			return EX_OK;
 		} else if (!strcmp(a, "--version")) {
@@ -1112,6 +1180,7 @@ int main(int argc, char **argv)
 	if (i == argc) {
 		fputs(usage_text, stderr);
 		fputs(usage_text_more, stderr);
+		fputs(usage_text_export, stderr);
 		fputs(usage_text2, stderr);
 		return EX_USAGE;
 	}

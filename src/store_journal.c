@@ -299,3 +299,58 @@ bool wb_store_journal_anchor(struct wb_store *s, const char *head, const char *d
 	*added = true;
 	return true;
 }
+
+void wb_journal_entry_free(gpointer p)
+{
+	struct wb_journal_entry *e = p;
+	if (!e)
+		return;
+	g_free(e->kind);
+	g_free(e->ref);
+	g_free(e->subject);
+	g_free(e->detail);
+	g_free(e->prev);
+	g_free(e->hash);
+	g_free(e);
+}
+
+struct wb_journal_entry *wb_store_journal_get(struct wb_store *s, int64_t id, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+				   "FROM journal WHERE id = ?1", error);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	struct wb_journal_entry *e = NULL;
+	if (rc == SQLITE_ROW) {
+		e = g_new0(struct wb_journal_entry, 1);
+		e->id = sqlite3_column_int64(st, 0);
+		e->at = sqlite3_column_int64(st, 1);
+		e->kind = sq_col_text(st, 2);
+		e->ref = sq_col_text(st, 3);
+		e->subject = sq_col_text(st, 4);
+		e->detail = sq_col_text(st, 5);
+		e->prev = sq_col_text(st, 6);
+		e->hash = sq_col_text(st, 7);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sq_fail(s, error, "reading a journal entry");
+	return e;
+}
+
+bool wb_store_journal_ids_of(struct wb_store *s, const char *ref, GArray *ids, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM journal WHERE ref = ?1 ORDER BY id", error);
+	if (!st)
+		return false;
+	sq_bind_text(st, 1, ref);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		g_array_append_val(ids, id);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || sq_fail(s, error, "reading the journal");
+}
