@@ -283,7 +283,10 @@ struct wb_split_msg {
 	int64_t id;
 	gint64 ts;
 	char *wamid, *type, *json;
-	GBytes *mail;          /* the mail as delivered; NULL when it is rendered again */
+	GBytes *mail;          /* the mail on its way to the mailbox; NULL when it is
+				* rendered again or delivered already (its bytes have left
+				* the database: the old thread holds it) */
+	bool delivered;
 };
 void wb_split_msg_free(gpointer p);
 
@@ -532,7 +535,9 @@ struct wb_store_msg_text {
 	int64_t id;
 	gint64 ts;
 	char *type, *json;
-	GBytes *mail;
+	GBytes *mail;          /* with_mail: the rendered mail while it waits for delivery */
+	char *held_by, *message_id; /* with_mail: once delivered, the station whose mailbox
+				     * holds it and its Message-ID (without <>) */
 };
 void wb_store_msg_text_free(gpointer p);
 GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, int64_t after,

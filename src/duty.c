@@ -15,6 +15,7 @@
  *   the same duty decided twice makes the same mail, and the mailbox and the SMTP queue
  *   keep it once. */
 #include "duty.h"
+#include "mailsource.h"
 #include "anchor.h"
 #include "dutymail.h"
 #include "fail.h"
@@ -322,6 +323,23 @@ static char *escalation_thread(const struct ctx *x)
 	return NULL;
 }
 
+/* A delivered mail, read back from the mailbox that holds it (its bytes have left the
+ * database), so that the escalation carries its media. NULL when it cannot be had: the
+ * escalation goes without it rather than wait. */
+static GBytes *mail_from_mailbox(const struct wb_config *cfg, const struct wb_store_msg_text *m)
+{
+	const struct wb_station *st = wb_config_station_stored(cfg, m->held_by);
+	GBytes *mail = NULL;
+	g_autoptr(GError) e = NULL;
+	if (st && !wb_mailsource_fetch(cfg, st, m->message_id, &mail, NULL, &e))
+		g_warning("escalation: the mail %s in %s's mailbox cannot be read (%s): its media "
+			  "are not attached", m->message_id, m->held_by, e->message);
+	else if (st && !mail)
+		g_warning("escalation: the mail %s is no longer in %s's mailbox: its media are not "
+			  "attached", m->message_id, m->held_by);
+	return mail;
+}
+
 /* The escalation mail to rcpt (NULL: nobody to tell, no mail). */
 static GBytes *escalation_mail(struct ctx *x, enum wb_escalation_why why,
 			       const char *rcpt, const char *const *matched,
@@ -336,7 +354,9 @@ static GBytes *escalation_mail(struct ctx *x, enum wb_escalation_why why,
 						   rows->len);
 	g_autoptr(GPtrArray) views = g_ptr_array_new_with_free_func((GDestroyNotify)wb_view_free);
 	for (guint i = 0; i < rows->len; i++) {
-		const struct wb_store_msg_text *m = rows->pdata[i];
+		struct wb_store_msg_text *m = rows->pdata[i];
+		if (!m->mail && m->held_by)
+			m->mail = mail_from_mailbox(x->cfg, m);
 		struct wb_view *v = wb_view_build(m->type, m->json, NULL, m->ts, x->cfg->timezone);
 		g_ptr_array_add(views, v);
 		struct wb_dm_message dm = { .ts = m->ts, .type = m->type,

@@ -79,7 +79,7 @@ GBytes *wb_split_note(const struct wb_split_words *w, const char *msgid, GError 
 	if (w->text && *w->text)
 		g_string_append_printf(body, "\nIn the officer's words:\n%s\n", w->text);
 	g_string_append_printf(body, "\nThose mails stay in this thread; the new complaint's "
-			       "thread starts with a mail \"[%s] …\" that carries them. What is left "
+			       "thread starts with a mail \"[%s] …\" that lists them. What is left "
 			       "here stays %s, open as before. The citizen's next messages go to %s.",
 			       w->to_ref, w->from_ref, w->to_ref);
 	g_autofree char *summary = g_strdup_printf("Split: %s moved to new complaint %s", count,
@@ -107,10 +107,23 @@ static char *root_body(const struct wb_split_words *w)
 		g_string_append_printf(body, "\n%s (%s):\n%s\n", mat, v->label, clean);
 		wb_view_free(v);
 	}
-	g_string_append_printf(body, "\nThe mails of these messages, as delivered under %s, are "
-			       "attached. This is complaint %s: reply to this mail to answer the "
+	unsigned kept = 0, attached = 0;
+	for (guint i = 0; i < w->moved->len; i++) {
+		const struct wb_split_msg *m = w->moved->pdata[i];
+		kept += m->delivered && !m->mail;
+		attached += m->mail != NULL;
+	}
+	if (kept)
+		g_string_append_printf(body, "\nThe mails of these messages as delivered under %s "
+				       "(photos and files included) stay in that complaint's "
+				       "thread.", w->from_ref);
+	if (attached)
+		g_string_append_printf(body, "\nThe mails of %s as delivered under %s are "
+				       "attached.", attached == 1 ? "one of them" : "some of them",
+				       w->from_ref);
+	g_string_append_printf(body, "\nThis is complaint %s: reply to this mail to answer the "
 			       "citizen under it; a complaint number in the reply registers %s.",
-			       w->from_ref, w->to_ref, w->to_ref);
+			       w->to_ref, w->to_ref);
 	return g_string_free(body, FALSE);
 }
 

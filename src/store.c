@@ -270,7 +270,15 @@ static const char *const migrations[] = {
 	"  UNIQUE (station, message_id));"
 	"CREATE INDEX deliveries_ref ON deliveries(ref);"
 	"CREATE INDEX deliveries_at ON deliveries(station, at);"
-	"ALTER TABLE mailops ADD COLUMN source TEXT;",
+	"ALTER TABLE mailops ADD COLUMN source TEXT;"
+	/* a rendered mail waits for its delivery in a table of its own: deleted there
+	 * once delivered, it gives whole pages back, where clearing a column of messages
+	 * would leave every page of that table part-empty */
+	"CREATE TABLE rendered ("
+	"  msg INTEGER PRIMARY KEY REFERENCES messages(id),"
+	"  mail BLOB NOT NULL);"
+	"INSERT INTO rendered SELECT id, mail FROM messages WHERE mail IS NOT NULL;"
+	"ALTER TABLE messages DROP COLUMN mail;",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -1063,7 +1071,7 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
-		"coalesce(c.root, c.first_wamid), m.mail, "
+		"coalesce(c.root, c.first_wamid), (SELECT r.mail FROM rendered r WHERE r.msg = m.id), "
 		"coalesce((SELECT p.wamid FROM messages p WHERE p.wamid = m.context_id), "
 		" (SELECT 'wb-out-' || o.id FROM outbox o WHERE o.wamid = m.context_id)) "
 		"FROM messages m JOIN bodies b ON b.id = m.body_id "
@@ -1126,9 +1134,10 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 	if (!c->message_id || strcmp(c->state, WB_ST_DELIVERED) != 0)
 		return true;
 	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
-				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, m.mail, "
+				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, r.mail, "
 				"?3, ?3 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
-				"WHERE m.id = ?1 AND m.mail IS NOT NULL AND c.station != m.station",
+				"JOIN rendered r ON r.msg = m.id WHERE m.id = ?1 AND c.station != "
+				"m.station",
 				error);
 	if (!st)
 		return false;
@@ -1149,8 +1158,9 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 static bool record_delivered(struct wb_store *s, const struct wb_change *c, const char *ref,
 			     const char *wamid, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT mail, location, uidvalidity, uid, station FROM "
-				"messages WHERE id = ?1", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT (SELECT mail FROM rendered WHERE msg = m.id), "
+				"location, uidvalidity, uid, station FROM messages m WHERE id = ?1",
+				error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, c->id);
@@ -1179,11 +1189,25 @@ static bool record_delivered(struct wb_store *s, const struct wb_change *c, cons
 	};
 	if (!wb_store_delivery_in_txn(s, &d, error))
 		return false;
-	st = sq_prep(s, "UPDATE messages SET mail = NULL WHERE id = ?1", error);
+	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, c->id);
 	return sq_step_done(s, st, error, "letting a delivered mail's bytes go");
+}
+
+/* A rendered mail, kept until it is delivered (record_delivered lets it go). */
+static bool keep_rendered(struct wb_store *s, int64_t id, GBytes *mail, GError **error)
+{
+	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO rendered (msg, mail) VALUES (?1, ?2)",
+				   error);
+	if (!st)
+		return false;
+	gsize len;
+	const void *data = g_bytes_get_data(mail, &len);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_blob64(st, 2, len ? data : "", len, SQLITE_STATIC);
+	return sq_step_done(s, st, error, "keeping a rendered mail");
 }
 
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
@@ -1214,7 +1238,7 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END, "
 		  "attempts = attempts + (?7 >= 0), "
 		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END, "
-		  "mail = coalesce(?8, mail), location = coalesce(?9, location), "
+		  "location = coalesce(?9, location), "
 		  "uidvalidity = CASE WHEN ?9 IS NULL THEN uidvalidity ELSE ?10 END, "
 		  "uid = CASE WHEN ?9 IS NULL THEN uid ELSE ?11 END WHERE id = ?1", error);
 	if (!st)
@@ -1226,15 +1250,11 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	sq_bind_text(st, 5, c->detail);
 	sqlite3_bind_int(st, 6, keep_claim);
 	sqlite3_bind_int64(st, 7, c->next_at);
-	if (c->mail) {
-		gsize len;
-		const void *data = g_bytes_get_data(c->mail, &len);
-		sqlite3_bind_blob64(st, 8, len ? data : "", len, SQLITE_STATIC);
-	}
 	sq_bind_text(st, 9, c->location);
 	sqlite3_bind_int64(st, 10, c->uidvalidity);
 	sqlite3_bind_int64(st, 11, c->uid);
 	if (!sq_step_done(s, st, error, "changing a message's state") ||
+	    (c->mail && !keep_rendered(s, c->id, c->mail, error)) ||
 	    !add_event(s, c->id, old, c->state, c->detail, error) ||
 	    (c->media && !record_media(s, c->id, c->media, error)) ||
 	    !follow_transfer(s, c, error) ||
@@ -1456,6 +1476,8 @@ bool wb_store_writable(struct wb_store *s)
 #define GIVE_BACK_STEP "1024"
 #define GIVE_BACK_BUDGET_US (2 * G_USEC_PER_SEC)
 
+#define SETTLE_BATCH 200
+
 bool wb_store_give_back(struct wb_store *s, GError **error)
 {
 	if (!sqlite3_get_autocommit(s->db)) {
@@ -1463,6 +1485,10 @@ bool wb_store_give_back(struct wb_store *s, GError **error)
 			    "not given back inside a transaction", s->path);
 		return false;
 	}
+	/* Mails delivered before deliveries were recorded (an upgraded database) are
+	 * recorded and let go first, a batch a pass. */
+	if (!wb_store_settle_delivered(s, SETTLE_BATCH, NULL, error))
+		return false;
 	gint64 until = g_get_monotonic_time() + GIVE_BACK_BUDGET_US;
 	int64_t first = -1, free_pages = 0, prev = -1;
 	for (;;) {

@@ -125,8 +125,8 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 			return false;
 		sqlite3_stmt *st = sq_prep(s, messages
 			? "SELECT m.station, m.wamid, c.ref, m.location, m.uidvalidity, m.uid, "
-			  "m.mail FROM messages m LEFT JOIN complaints c ON c.id = m.complaint_id "
-			  "WHERE m.id = ?1 AND m.mail IS NOT NULL"
+			  "r.mail FROM messages m JOIN rendered r ON r.msg = m.id LEFT JOIN "
+			  "complaints c ON c.id = m.complaint_id WHERE m.id = ?1"
 			: "SELECT station, message_id, NULL, NULL, 0, 0, mail FROM mailops WHERE "
 			  "id = ?1 AND mail IS NOT NULL", error);
 		if (!st)
@@ -165,7 +165,7 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 			.mail = mail, .location = location, .uidvalidity = uidvalidity, .uid = uid,
 			.note = "recorded after an upgrade",
 		};
-		st = sq_prep(s, messages ? "UPDATE messages SET mail = NULL WHERE id = ?1"
+		st = sq_prep(s, messages ? "DELETE FROM rendered WHERE msg = ?1"
 					 : "UPDATE mailops SET mail = NULL WHERE id = ?1", error);
 		if (!st)
 			return sq_rollback(s);
@@ -182,8 +182,9 @@ bool wb_store_settle_delivered(struct wb_store *s, unsigned max, unsigned *settl
 			       GError **error)
 {
 	unsigned done = 0;
-	bool ok = settle_old(s, "SELECT id FROM messages WHERE state = 'delivered' AND mail IS "
-			     "NOT NULL ORDER BY id LIMIT 1000", true, max, &done, error) &&
+	bool ok = settle_old(s, "SELECT m.id FROM messages m JOIN rendered r ON r.msg = m.id "
+			     "WHERE m.state = 'delivered' ORDER BY m.id LIMIT 1000", true, max,
+			     &done, error) &&
 		  settle_old(s, "SELECT id FROM mailops WHERE state = 'done' AND mail IS NOT "
 			     "NULL ORDER BY id LIMIT 1000", false, max, &done, error);
 	if (settled)

@@ -175,6 +175,8 @@ void wb_store_msg_text_free(gpointer p)
 	struct wb_store_msg_text *m = p;
 	g_free(m->type);
 	g_free(m->json);
+	g_free(m->held_by);
+	g_free(m->message_id);
 	if (m->mail)
 		g_bytes_unref(m->mail);
 	g_free(m);
@@ -183,9 +185,11 @@ void wb_store_msg_text_free(gpointer p)
 GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, int64_t after,
 				    bool with_mail, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, ts, type, json, CASE WHEN ?3 THEN mail END "
-				   "FROM messages WHERE complaint_id = ?1 AND id > ?2 "
-				   "ORDER BY ts, id", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.ts, m.type, m.json, CASE WHEN ?3 THEN "
+				   "(SELECT mail FROM rendered WHERE msg = m.id) END, d.station, "
+				   "d.message_id FROM messages m LEFT JOIN deliveries d ON ?3 AND d.id "
+				   "= (SELECT max(x.id) FROM deliveries x WHERE x.msg = m.id) WHERE "
+				   "m.complaint_id = ?1 AND m.id > ?2 ORDER BY m.ts, m.id", error);
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
@@ -202,6 +206,8 @@ GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, in
 		if (sqlite3_column_type(st, 4) == SQLITE_BLOB)
 			m->mail = g_bytes_new(sqlite3_column_blob(st, 4),
 					      (gsize)sqlite3_column_bytes(st, 4));
+		m->held_by = sq_col_text(st, 5);
+		m->message_id = sq_col_text(st, 6);
 		g_ptr_array_add(out, m);
 	}
 	sqlite3_reset(st);

@@ -116,9 +116,10 @@ static bool waiting(sqlite3_stmt *st, gint64 now)
 static GPtrArray *moving(struct wb_store *s, int64_t complaint_id, const struct from *f,
 			 GArray *again, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, ts, wamid, type, json, mail, state, claim_pid, "
-				   "claimed_at FROM messages WHERE complaint_id = ?1 AND (ts > ?2 OR "
-				   "(ts = ?2 AND id >= ?3)) ORDER BY ts, id", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT id, ts, wamid, type, json, (SELECT mail FROM "
+				   "rendered WHERE msg = m.id), state, claim_pid, claimed_at FROM "
+				   "messages m WHERE complaint_id = ?1 AND (ts > ?2 OR (ts = ?2 AND "
+				   "id >= ?3)) ORDER BY ts, id", error);
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
@@ -135,6 +136,8 @@ static GPtrArray *moving(struct wb_store *s, int64_t complaint_id, const struct 
 		m->type = sq_col_text(st, 3);
 		m->json = sq_col_text(st, 4);
 		bool wait = waiting(st, now);
+		m->delivered = !wait && g_strcmp0((const char *)sqlite3_column_text(st, 6),
+						  WB_ST_DELIVERED) == 0;
 		if (!wait && sqlite3_column_type(st, 5) == SQLITE_BLOB)
 			m->mail = g_bytes_new(sqlite3_column_blob(st, 5),
 					      (gsize)sqlite3_column_bytes(st, 5));
@@ -193,10 +196,17 @@ static bool move_one(struct wb_store *s, const struct wb_split_msg *m, bool agai
 	sqlite3_bind_int(st, 4, again);
 	if (!sq_step_done(s, st, error, "recording an event"))
 		return false;
+	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1 AND ?2", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, m->id);
+	sqlite3_bind_int(st, 2, again);
+	if (!sq_step_done(s, st, error, "letting a mail to be rendered again go"))
+		return false;
 	st = sq_prep(s, "UPDATE messages SET complaint_id = ?2, updated_at = ?4, state = CASE WHEN "
-		     "?3 THEN 'received' ELSE state END, mail = CASE WHEN ?3 THEN NULL ELSE mail "
-		     "END, next_at = CASE WHEN ?3 THEN 0 ELSE next_at END, claim_pid = CASE WHEN "
-		     "?3 THEN NULL ELSE claim_pid END WHERE id = ?1", error);
+		     "?3 THEN 'received' ELSE state END, next_at = CASE WHEN ?3 THEN 0 ELSE "
+		     "next_at END, claim_pid = CASE WHEN ?3 THEN NULL ELSE claim_pid END WHERE id "
+		     "= ?1", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, m->id);

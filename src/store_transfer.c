@@ -37,8 +37,9 @@ static void moved_free(gpointer p)
 
 static GPtrArray *complaint_mails(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, wamid, state, mail, claim_pid, claimed_at FROM "
-				   "messages WHERE complaint_id = ?1 ORDER BY id", error);
+	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.wamid, m.state, r.mail, m.claim_pid, "
+				   "m.claimed_at FROM messages m LEFT JOIN rendered r ON r.msg = m.id "
+				   "WHERE m.complaint_id = ?1 ORDER BY m.id", error);
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
@@ -78,9 +79,14 @@ static bool waiting(const struct moved *m)
 static bool move_message(struct wb_store *s, const struct moved *m,
 			 const struct wb_transfer_in *t, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE messages SET station = ?2, state = 'received', "
-				   "mail = NULL, next_at = 0, claim_pid = NULL, updated_at = ?3 "
-				   "WHERE id = ?1", error);
+	sqlite3_stmt *st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1", error);
+	if (!st)
+		return false;
+	sqlite3_bind_int64(st, 1, m->id);
+	if (!sq_step_done(s, st, error, "letting a mail to be rendered again go"))
+		return false;
+	st = sq_prep(s, "UPDATE messages SET station = ?2, state = 'received', "
+		     "next_at = 0, claim_pid = NULL, updated_at = ?3 WHERE id = ?1", error);
 	if (!st)
 		return false;
 	sqlite3_bind_int64(st, 1, m->id);

@@ -240,16 +240,27 @@ cpu_delta() { # before after seconds → "name[ ×n] X s (Y% of a core)" per thr
 		}' "$1" "$2" | sort
 }
 
-# extract_mails NAME DIR: the mails a run rendered, as DIR/ID.USER.eml, USER being the
-# IMAP user of the station it went to.
+# extract_mails DIR: the mails run b delivered, read back from the private Dovecot's
+# Maildirs (the state database lets a mail's bytes go once it is delivered), as
+# DIR/NNNNNNNN.USER.eml with the CRLF line ends wabridge appended them with.
 extract_mails() {
-	mkdir -p "$2"
-	user_of=$(for s in $STATIONS; do printf '%s\n' "$s"; done |
-		awk -F: '{ printf "WHEN %c%s%c THEN %c%s%c ", 39, $1, 39, 39, $4, 39 }')
-	sqlite3 "$work/$1/state.db" "SELECT writefile('$2/' || printf('%08d', id) || '.' ||
-		(CASE station $user_of END) || '.eml', mail) FROM messages
-		WHERE mail IS NOT NULL ORDER BY id" >/dev/null
-	ls "$2" | wc -l | tr -d ' '
+	mkdir -p "$1"
+	users=$(for s in $STATIONS; do printf '%s\n' "$s"; done | cut -d: -f4)
+	python3 - "$dc/mail" "$1" $users <<'PY' || return 1
+import os, sys
+top, out, users = sys.argv[1], sys.argv[2], sys.argv[3:]
+n = 0
+for user in users:
+    for sub in ("cur", "new"):
+        d = os.path.join(top, user, "Maildir", sub)
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, name), "rb") as f:
+                data = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            n += 1
+            with open(os.path.join(out, "%08d.%s.eml" % (n, user)), "wb") as f:
+                f.write(data)
+PY
+	ls "$1" | wc -l | tr -d ' '
 }
 
 run_append() { # DIR OUT -U | -u USER
@@ -367,7 +378,7 @@ if want b; then
 	stop_serve
 	o=$work/b.out
 	e2e=$(val "$o" e2e_per_s)
-	n2=$(extract_mails b "$work/mails")
+	n2=$(extract_mails "$work/mails")
 	run_append "$work/mails" "$work/b.append" -U
 	run_append "$work/mails" "$work/b.append1" -u bhowanipore
 	run_append "$work/mails" "$work/b.append2" -U
@@ -572,7 +583,7 @@ if want g; then
 	set -- $(db_size gp)
 	gp_file=$1 gp_live=$2
 	gp_bodies=$(sqlite3 "$work/gp/state.db" "SELECT coalesce(sum(size), 0) FROM bodies")
-	gp_mail=$(sqlite3 "$work/gp/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM messages")
+	gp_mail=$(sqlite3 "$work/gp/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM rendered")
 	gp_media=$(val "$o" media_bytes)
 
 	# 2. Texts: load.c's text webhooks (1-2 kB of Bengali text each), the same way.
@@ -588,13 +599,13 @@ if want g; then
 	set -- $(db_size gt)
 	gt_file=$1 gt_live=$2
 	gt_bodies=$(sqlite3 "$work/gt/state.db" "SELECT coalesce(sum(size), 0) FROM bodies")
-	gt_mail=$(sqlite3 "$work/gt/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM messages")
+	gt_mail=$(sqlite3 "$work/gt/state.db" "SELECT coalesce(sum(length(mail)), 0) FROM rendered")
 
 	say "g. state size, after a last \`wabridge run\` (which gives freed space back) and with the WAL checkpointed:"
 	say "   photos: $(val "$o" delivered) of $GP image webhooks delivered$( [ "$(val "$o" complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s)") in $(val "$o" delivery_s) s; media $(mib "$gp_media") MiB ($(calc "$gp_media / $GP / 1024" 0) kB a photo)"
-	say "     database: file $(mib "$gp_file") MiB, live $(mib "$gp_live") MiB (empty: $(mib "$gp_empty") MiB); raw webhook bodies $(mib "$gp_bodies") MiB ($(calc "$gp_bodies / $GP" 0) B each); rendered mails still kept (messages.mail) $(mib "$gp_mail") MiB"
+	say "     database: file $(mib "$gp_file") MiB, live $(mib "$gp_live") MiB (empty: $(mib "$gp_empty") MiB); raw webhook bodies $(mib "$gp_bodies") MiB ($(calc "$gp_bodies / $GP" 0) B each); rendered mails still waiting for delivery $(mib "$gp_mail") MiB"
 	say "   texts: $(val "$work/gt.out" delivered) of $GT text webhooks delivered$( [ "$(val "$work/gt.out" delivery_complete)" = 1 ] || say " (gave up after ${MAX_DELIVERY_S} s)") in $(val "$work/gt.out" e2e_s) s"
-	say "     database: file $(mib "$gt_file") MiB, live $(mib "$gt_live") MiB (empty: $(mib "$gt_empty") MiB); raw webhook bodies $(mib "$gt_bodies") MiB ($(calc "$gt_bodies / $GT" 0) B each); rendered mails still kept (messages.mail) $(mib "$gt_mail") MiB"
+	say "     database: file $(mib "$gt_file") MiB, live $(mib "$gt_live") MiB (empty: $(mib "$gt_empty") MiB); raw webhook bodies $(mib "$gt_bodies") MiB ($(calc "$gt_bodies / $GT" 0) B each); rendered mails still waiting for delivery $(mib "$gt_mail") MiB"
 	g_text=$(calc "($gt_file - $gt_empty) * 10000 / $GT / 1048576" 1)
 	g_photo=$(calc "($gp_file - $gp_empty) * 10000 / $GP / 1048576" 1)
 	g_praw=$(calc "$gp_bodies * 10000 / $GP / 1048576" 1)

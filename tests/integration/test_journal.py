@@ -68,7 +68,12 @@ def test(t):
 
     kinds = [k for (k,) in b.db("SELECT kind FROM journal ORDER BY id")]
     t.eq(kinds.count("body"), 2 + (1 if sent else 0), "every webhook body is journaled", kinds)
-    t.eq(kinds.count("delivered"), 2, "every delivery is journaled", kinds)
+    delivered = b.db("SELECT subject FROM journal WHERE kind = 'delivered' ORDER BY id")
+    t.eq(len([s for (s,) in delivered if s.startswith("wamid.JRN")]), 2,
+         "every citizen's mail delivered is journaled", delivered)
+    notes = b.db("SELECT count(*) FROM mailops WHERE kind = 'append' AND state = 'done'")[0][0]
+    t.eq(len(delivered), 2 + notes, "and every note of the bridge placed in the mailbox",
+         delivered)
     t.ok(kinds.count("reply") >= 1, "replies taken or refused are journaled", kinds)
     t.ok("send" in kinds, "the acknowledgement's send is journaled", kinds)
     if sent:
@@ -76,8 +81,9 @@ def test(t):
     t.ok("duty" in kinds, "the duty that fired is journaled", kinds)
     d = b.db("SELECT ref, subject, detail FROM journal WHERE kind = 'delivered' ORDER BY id")[0]
     t.eq(d[0], ref, "a delivery entry names its complaint")
-    t.ok(re.search(r"UIDVALIDITY \d+ UID \d+, mail sha256 [0-9a-f]{64}$", d[2]),
-         "and where the mail went and its hash", d[2])
+    t.ok(re.search(r"UIDVALIDITY \d+ UID \d+, mail sha256 [0-9a-f]{64} \(\d+ bytes\), "
+                   r"digest sha256 [0-9a-f]{64}, mailbox of bhowanipore$", d[2]),
+         "and where the mail went, its hash and its digest's", d[2])
     body_sha = b.db("SELECT sha256 FROM bodies ORDER BY id")[0][0]
     t.eq(b.db("SELECT subject FROM journal WHERE kind = 'body' ORDER BY id")[0][0], body_sha,
          "a body entry's subject is the body's SHA-256")

@@ -88,7 +88,7 @@ def test_intact(t, s):
          "the summary counts three intact mails and nothing missing", out)
     t.eq(len([x for x in out.splitlines() if x.startswith("intact: imap://")]), 3,
          "--all prints a line per intact mail, naming its IMAP place", out)
-    kept = s.b.db("SELECT count(*) FROM messages WHERE mail IS NOT NULL")[0][0]
+    kept = s.b.db("SELECT count(*) FROM rendered")[0][0]
     t.eq(kept, 0, "delivered mails' bytes have left the database (the mailbox holds them)")
     rows = s.b.db("SELECT count(*) FROM deliveries d JOIN journal j ON j.id = d.journal_id "
                   "WHERE j.kind = 'delivered' AND j.detail LIKE '%mail sha256 ' || d.sha256 "
