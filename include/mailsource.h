@@ -49,8 +49,12 @@ enum {
 /* One mail found. where: a human-readable place ("PATH", "PATH (mbox mail 3, line 120)",
  * "imap://host:port/INBOX;UIDVALIDITY=v;UID=n", a Maildir file path). mail: the bytes as
  * stored (line ends as the store has them). truncated: the source ended inside this mail
- * (an mbox cut short), so the bytes are incomplete. Return false (error set) to stop. */
-typedef bool (*wb_mail_cb)(const char *where, GBytes *mail, bool truncated, void *data,
+ * (an mbox cut short), so the bytes are incomplete. skipped: NULL, or for an entry that
+ * is not usable mail (empty, not mail, over the size limit, a symbolic link, not a
+ * regular file, a body the server did not send) why, with mail NULL: a checker can count
+ * it (it is also logged as a warning). Return false (error set) to stop. */
+typedef bool (*wb_mail_cb)(const char *where, GBytes *mail, bool truncated,
+			   const char *skipped, void *data,
 			   GError **error);
 
 /* Every mail under PATH: a Maildir (cur/ and new/ together, sorted by file name), a

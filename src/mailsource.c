@@ -125,7 +125,17 @@ struct walk {
 static bool hand_over(struct walk *w, const char *where, GBytes *mail, bool truncated,
 		      GError **error)
 {
-	if (w->cb(where, mail, truncated, w->data, error))
+	if (w->cb(where, mail, truncated, NULL, w->data, error))
+		return true;
+	w->stopped = true;
+	return false;
+}
+
+/* An entry that is not usable mail: logged, and told to the callback. */
+static bool skip(struct walk *w, const char *where, const char *why, GError **error)
+{
+	g_warning("%s: skipped: %s", where, why);
+	if (w->cb(where, NULL, false, why, w->data, error))
 		return true;
 	w->stopped = true;
 	return false;
@@ -158,16 +168,15 @@ static bool mbox_close_mail(struct mbox *m, struct walk *w, bool complete, GErro
 	GByteArray *a = g_steal_pointer(&m->mail);
 	m->open = false;
 	if (a == NULL) {
-		g_warning("%s: skipped: the mail is over the limit of %u bytes", where,
-			  WB_MAX_MAIL_BYTES);
-		return true;
+		g_autofree char *why = g_strdup_printf("the mail is over the limit of %u bytes",
+						       WB_MAX_MAIL_BYTES);
+		return skip(w, where, why, error);
 	}
 	if (complete && m->prev_empty && a->len >= m->prev_empty_len)
 		g_byte_array_set_size(a, a->len - (guint)m->prev_empty_len);
 	if (a->len == 0) {
 		g_byte_array_unref(a);
-		g_warning("%s: skipped: the mail is empty", where);
-		return true;
+		return skip(w, where, "the mail is empty", error);
 	}
 	g_autoptr(GBytes) bytes = g_byte_array_free_to_bytes(a);
 	return hand_over(w, where, bytes, !complete, error);
@@ -267,18 +276,16 @@ enum file_verdict { FILE_OK, FILE_SKIP, FILE_STOP };
 
 /* Something wrong with one file: inside a directory a warning and the walk goes on, as
  * PATH itself an error. */
-G_GNUC_PRINTF(4, 5)
-static enum file_verdict not_usable(bool inside, GError **error, const char *path,
-				    const char *fmt, ...)
+G_GNUC_PRINTF(5, 6)
+static enum file_verdict not_usable(struct walk *w, bool inside, GError **error,
+				    const char *path, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	g_autofree char *why = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	if (inside) {
-		g_warning("%s: skipped: %s", path, why);
-		return FILE_SKIP;
-	}
+	if (inside)
+		return skip(w, path, why, error) ? FILE_SKIP : FILE_STOP;
 	g_set_error(error, WB_MAILSOURCE_ERROR, WB_MAILSOURCE_FAILED, "%s: %s; " WHAT_TO_PASS,
 		    path, why);
 	return FILE_STOP;
@@ -291,12 +298,12 @@ static enum file_verdict read_single(struct reader *r, off_t size, struct walk *
 	g_autoptr(GByteArray) a = g_byte_array_new();
 
 	if (size > (off_t)WB_MAX_MAIL_BYTES)
-		return not_usable(inside, error, r->path,
+		return not_usable(w, inside, error, r->path,
 				  "the mail has %jd bytes, over the limit of %u", (intmax_t)size,
 				  WB_MAX_MAIL_BYTES);
 	for (;;) {
 		if (avail(r) > 0 && a->len + avail(r) > WB_MAX_MAIL_BYTES)
-			return not_usable(inside, error, r->path,
+			return not_usable(w, inside, error, r->path,
 					  "the mail is over the limit of %u bytes", WB_MAX_MAIL_BYTES);
 		g_byte_array_append(a, (const guint8 *)r->buf + r->pos, (guint)avail(r));
 		r->pos = r->len;
@@ -322,17 +329,17 @@ static enum file_verdict read_fd(int fd, const char *path, struct walk *w, bool 
 	if (fstat(fd, &st) != 0)
 		v = (io_error(error, errno, path), FILE_STOP);
 	else if (!S_ISREG(st.st_mode))
-		v = not_usable(inside, error, path, "not a regular file");
+		v = not_usable(w, inside, error, path, "not a regular file");
 	else if (!fill(r, LINE_PEEK, error))
 		v = FILE_STOP;
 	else if (avail(r) == 0)
-		v = not_usable(inside, error, path, "the file is empty");
+		v = not_usable(w, inside, error, path, "the file is empty");
 	else if (starts(r, "From "))
 		v = read_mbox(r, w, error) ? FILE_OK : FILE_STOP;
 	else if (looks_like_mail(r->buf + r->pos, avail(r)))
 		v = read_single(r, st.st_size, w, inside, error);
 	else
-		v = not_usable(inside, error, path,
+		v = not_usable(w, inside, error, path,
 			       "not mail: it starts with neither a header field nor an mbox "
 			       "\"From \" line");
 	close(fd);
@@ -348,7 +355,7 @@ static enum file_verdict read_entry(int dirfd, const char *name, const char *pat
 	if (fd >= 0)
 		return read_fd(fd, path, w, true, error);
 	if (errno == ELOOP)
-		return not_usable(true, error, path, "a symbolic link (not followed)");
+		return not_usable(w, true, error, path, "a symbolic link (not followed)");
 	if (errno == ENOENT) /* gone since the listing: moved by a mail client */
 		return FILE_SKIP;
 	g_set_error(error, WB_MAILSOURCE_ERROR, WB_MAILSOURCE_FAILED,
@@ -729,8 +736,9 @@ static bool hand_over_bodies(struct src_imap *s, clist *result, struct walk *w,
 		g_autofree char *where = wb_imapconn_url(&s->conn, s->folder, s->uidvalidity,
 							 u->att_data.att_uid);
 		if (sec->sec_body_part == NULL || sec->sec_length > WB_MAX_MAIL_BYTES) {
-			g_warning("%s: skipped: %s", where, sec->sec_body_part == NULL ?
-				  "the server sent no body" : "the mail is over the size limit");
+			if (!skip(w, where, sec->sec_body_part == NULL ? "the server sent no body"
+				  : "the mail is over the size limit", error))
+				return false;
 			continue;
 		}
 		g_autoptr(GBytes) mail = g_bytes_new(sec->sec_body_part, sec->sec_length);
@@ -775,8 +783,11 @@ static bool imap_walk(struct src_imap *s, struct walk *w, GError **error)
 		if (m->size > WB_MAX_MAIL_BYTES) {
 			g_autofree char *where = wb_imapconn_url(&s->conn, s->folder, s->uidvalidity,
 								 m->uid);
-			g_warning("%s: skipped: the mail has %" G_GUINT32_FORMAT
-				  " bytes, over the limit of %u", where, m->size, WB_MAX_MAIL_BYTES);
+			g_autofree char *why = g_strdup_printf("the mail has %" G_GUINT32_FORMAT
+							       " bytes, over the limit of %u",
+							       m->size, WB_MAX_MAIL_BYTES);
+			if (!skip(w, where, why, error))
+				return false;
 			if (start < i && !imap_batch(s, all, start, i, w, error))
 				return false;
 			start = i + 1;
@@ -816,10 +827,12 @@ struct wanted {
 };
 
 /* Stops the walk (false, no error) at the first mail with the Message-ID. */
-static bool match_cb(const char *where, GBytes *mail, bool truncated, void *data,
-		     GError **error)
+static bool match_cb(const char *where, GBytes *mail, bool truncated, const char *skipped,
+		     void *data, GError **error)
 {
 	struct wanted *want = data;
+	if (mail == NULL || skipped != NULL)
+		return true;
 	gsize len;
 	const char *p = g_bytes_get_data(mail, &len);
 	g_autofree char *mid = p != NULL ? wb_deliver_message_id_of(p, len) : NULL;

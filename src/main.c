@@ -126,6 +126,22 @@ static const char usage_text_more[] =
 "                   written (nothing is journaled; try again).\n";
 
 static const char usage_text_export[] =
+"  verify [--station KEY] [--all] [PATH...]\n"
+"                   Check mail against the custody journal and the state database\n"
+"                   (README: For archivists): the station's own mailbox (IMAP or\n"
+"                   Maildir, read-only), or Maildirs, mbox files, directories of\n"
+"                   .eml files and .eml files given as PATHs (with --station, taken\n"
+"                   as copies of its mailbox). Each mail is found by Message-ID\n"
+"                   among the recorded deliveries; its bytes, headers and parts\n"
+"                   are compared with what was delivered, its media with their\n"
+"                   Content-Description hashes, its whatsapp-message.json and\n"
+"                   X-Payload-SHA256 with the stored webhook body. One line per\n"
+"                   problem: altered (what differs), unknown (not the bridge's, or\n"
+"                   never delivered by it), missing (with --station: delivered\n"
+"                   there, not found); then a summary. Journal anchor mails are\n"
+"                   checked against the journal. --all (or -v) also lists intact\n"
+"                   mails. Exit 0 all intact; 1 problems found; 66 no such input\n"
+"                   or station; 75 mailbox or state database unreachable.\n"
 "  export REF -o DIR [--tar]\n"
 "  export --station KEY --from DATE --to DATE -o DIR [--tar]\n"
 "                   Make an evidence package in DIR (a new or empty directory, made\n"

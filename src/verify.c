@@ -281,12 +281,19 @@ static bool check_anchor(struct run *r, const char *where, GMimeMessage *msg, in
 	return true;
 }
 
-static bool one_mail(const char *where, GBytes *mail, bool truncated, void *data,
-		     GError **error)
+static bool one_mail(const char *where, GBytes *mail, bool truncated, const char *skipped,
+		     void *data, GError **error)
 {
 	(void)error;
 	struct run *r = data;
 	r->read++;
+	if (!mail) {
+		r->unknown++;
+		g_autoptr(GPtrArray) why = g_ptr_array_new_with_free_func(g_free);
+		g_ptr_array_add(why, g_strdup_printf("not read as a mail: %s", skipped));
+		say(r, "unknown", where, NULL, NULL, why);
+		return true;
+	}
 	gsize len;
 	const char *bytes = g_bytes_get_data(mail, &len);
 	g_autoptr(GError) perr = NULL;

@@ -38,14 +38,31 @@ static void got_free(gpointer p)
 	g_free(g);
 }
 
-static bool collect(const char *where, GBytes *mail, bool truncated, void *data,
-		    GError **error)
+/* Mails only; what was skipped is counted by count_skipped. */
+static bool collect(const char *where, GBytes *mail, bool truncated, const char *skipped,
+		    void *data, GError **error)
 {
+	(void)error;
+	if (!mail) {
+		g_assert_nonnull(skipped);
+		return true;
+	}
+	g_assert_null(skipped);
 	struct got *g = g_new0(struct got, 1);
 	g->where = g_strdup(where);
 	g->mail = g_bytes_ref(mail);
 	g->truncated = truncated;
 	g_ptr_array_add(data, g);
+	return true;
+}
+
+static bool count_skipped(const char *where, GBytes *mail, bool truncated,
+			  const char *skipped, void *data, GError **error)
+{
+	(void)truncated, (void)error;
+	g_assert_true((mail == NULL) == (skipped != NULL));
+	if (skipped)
+		g_ptr_array_add(data, g_strdup_printf("%s: %s", where, skipped));
 	return true;
 }
 
@@ -177,6 +194,18 @@ static void test_dir_of_non_mail(void)
 	g_autoptr(GPtrArray) all = read_path(dir);
 	g_test_assert_expected_messages();
 	g_assert_cmpuint(all->len, ==, 0);
+
+	/* and each is told to the callback with why, so a checker can count it */
+	g_autoptr(GPtrArray) skips = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	for (int i = 0; i < 3; i++)
+		g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*skipped*");
+	g_assert_true(wb_mailsource_path(dir, count_skipped, skips, &error));
+	g_test_assert_expected_messages();
+	g_assert_cmpuint(skips->len, ==, 3);
+	g_assert_nonnull(strstr(skips->pdata[0], "1-junk.eml: not mail"));
+	g_assert_nonnull(strstr(skips->pdata[1], "2-empty.eml: the file is empty"));
+	g_assert_nonnull(strstr(skips->pdata[2], "3-big.eml: the mail has 157286401 bytes"));
 	rm_rf(dir);
 }
 
@@ -322,9 +351,10 @@ static void test_unreadable(void)
 	rm_rf(dir);
 }
 
-static bool stop_at_second(const char *where, GBytes *mail, bool truncated, void *data,
-			   GError **error)
+static bool stop_at_second(const char *where, GBytes *mail, bool truncated,
+			   const char *skipped, void *data, GError **error)
 {
+	(void)where, (void)mail, (void)truncated, (void)skipped;
 	int *n = data;
 	if (++*n < 2)
 		return true;
