@@ -114,6 +114,10 @@ bool wb_imapconn_store_add(struct wb_imapconn *c, struct mailimap_set *set,
 /* The same with -FLAGS.SILENT: takes the flags away. */
 bool wb_imapconn_store_remove(struct wb_imapconn *c, struct mailimap_set *set,
 			      struct mailimap_flag_list *list, const char *what, GError **error);
+/* The static attribute of that type (MAILIMAP_MSG_ATT_UID, _BODY_SECTION, ...) of one
+ * message in a FETCH response, NULL if it has none. */
+const struct mailimap_msg_att_static *wb_imapconn_att_static(const struct mailimap_msg_att *att,
+							     int type);
 /* The flags of one message in a FETCH response, as "\Seen", "\Recent", "$Keyword" ...
  * NULL-terminated and newly allocated (g_strfreev); empty when it has none. */
 char **wb_imapconn_att_flags(const struct mailimap_msg_att *att);

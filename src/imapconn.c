@@ -572,3 +572,15 @@ char *wb_imapconn_url(const struct wb_imapconn *c, const char *folder, uint32_t 
 				       uidvalidity, uid);
 	return g_string_free(s, FALSE);
 }
+
+const struct mailimap_msg_att_static *wb_imapconn_att_static(const struct mailimap_msg_att *att,
+							     int type)
+{
+	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+		    item->att_data.att_static != NULL && item->att_data.att_static->att_type == type)
+			return item->att_data.att_static;
+	}
+	return NULL;
+}

@@ -1,5 +1,6 @@
 /* maildigest: the headers and parts of a mail, hashed (see maildigest.h). */
 #include "maildigest.h"
+#include "replyparse.h"
 #include "util.h"
 
 #include <jansson.h>
@@ -175,14 +176,10 @@ struct wb_maildigest *wb_maildigest_of(const void *mail, size_t len, GMimeMessag
 	g_autoptr(GBytes) c = wb_mail_canonical(mail, len);
 	gsize n;
 	const char *m = g_bytes_get_data(c, &n);
-	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(m, n);
-	GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	GMimeMessage *msg = wb_parse_mail(m, n);
 	if (!msg) {
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-			    "not a mail: no header block could be read");
+			    "not a mail: it does not start with a header field");
 		return NULL;
 	}
 	struct wb_maildigest *d = digest_new();

@@ -619,18 +619,6 @@ static bool imap_open(struct src_imap *s, const struct wb_config *cfg,
 	return true;
 }
 
-static const struct mailimap_msg_att_static *att_static(const struct mailimap_msg_att *att,
-							int type)
-{
-	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
-		const struct mailimap_msg_att_item *item = clist_content(it);
-		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
-		    item->att_data.att_static != NULL && item->att_data.att_static->att_type == type)
-			return item->att_data.att_static;
-	}
-	return NULL;
-}
-
 /* UID FETCH set (UID att): the responses (maybe none), NULL on error (set). Takes set
  * and att (NULL: out of memory). */
 static clist *uid_fetch(struct src_imap *s, struct mailimap_set *set,
@@ -693,8 +681,8 @@ static GArray *list_mails(struct src_imap *s, GError **error)
 	}
 	for (clistiter *it = clist_begin(result); it != NULL; it = clist_next(it)) {
 		const struct mailimap_msg_att *att = clist_content(it);
-		const struct mailimap_msg_att_static *u = att_static(att, MAILIMAP_MSG_ATT_UID);
-		const struct mailimap_msg_att_static *z = att_static(att, MAILIMAP_MSG_ATT_RFC822_SIZE);
+		const struct mailimap_msg_att_static *u = wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_UID);
+		const struct mailimap_msg_att_static *z = wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_RFC822_SIZE);
 		if (u == NULL)
 			continue;
 		struct uid_size us = { u->att_data.att_uid, z != NULL ? z->att_data.att_rfc822_size : 0 };
@@ -727,8 +715,8 @@ static bool hand_over_bodies(struct src_imap *s, clist *result, struct walk *w,
 		g_ptr_array_add(atts, clist_content(it));
 	for (guint i = 0; i < atts->len; i++) {
 		const struct mailimap_msg_att *att = atts->pdata[i];
-		const struct mailimap_msg_att_static *u = att_static(att, MAILIMAP_MSG_ATT_UID);
-		const struct mailimap_msg_att_static *b = att_static(att, MAILIMAP_MSG_ATT_BODY_SECTION);
+		const struct mailimap_msg_att_static *u = wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_UID);
+		const struct mailimap_msg_att_static *b = wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_BODY_SECTION);
 		const struct mailimap_msg_att_body_section *sec =
 			b != NULL ? b->att_data.att_body_section : NULL;
 		if (u == NULL || sec == NULL)

@@ -140,6 +140,7 @@ struct job {
 	char *msgid;           /* its mail's Message-ID, once delivery starts */
 	bool settled;          /* failed, waiting or finished: nothing more in this batch */
 	bool has_media;        /* the type carries media (fetched before rendering) */
+	bool maybe_there;      /* an earlier attempt may have put the mail in the mailbox */
 	struct wb_media_facts facts; /* pointing into m */
 };
 
@@ -233,6 +234,13 @@ static void add_failure(struct batch *b, struct job *j, const GError *why)
 	add_change(b, j, WB_ST_RETRY, wb_retry_detail(why->message, next), next);
 }
 
+/* Might an earlier attempt have put this mail in the mailbox already? */
+static bool maybe_there(const struct wb_msg *m)
+{
+	return strcmp(m->state, WB_ST_DELIVERING) == 0 ||
+	       (strcmp(m->state, WB_ST_RETRY) == 0 && m->attempts > 0);
+}
+
 /* Load a claimed message and find its station; finished or unroutable ones are settled
  * here and NULL returned. */
 static struct job *load_job(struct batch *b, int64_t id, GError **error, bool *store_failed)
@@ -249,6 +257,9 @@ static struct job *load_job(struct batch *b, int64_t id, GError **error, bool *s
 	}
 	struct job *j = g_new0(struct job, 1);
 	j->m = m;
+	/* Decided now: rendering again (bytes lost, a template changed) does not make an
+	 * earlier attempt's mail go away. */
+	j->maybe_there = maybe_there(m);
 	j->st = m->station ? wb_config_station_by_key(b->cfg, m->station) : NULL;
 	if (!j->st && m->station)
 		j->st = wb_config_station_for(b->cfg, m->phone_number_id);
@@ -414,13 +425,6 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 	j->m->state = g_strdup(WB_ST_RENDERED);
 }
 
-/* Might an earlier attempt have put this mail in the mailbox already? */
-static bool maybe_there(const struct wb_msg *m)
-{
-	return strcmp(m->state, WB_ST_DELIVERING) == 0 ||
-	       (strcmp(m->state, WB_ST_RETRY) == 0 && m->attempts > 0);
-}
-
 /* Deliver the jobs of one station (all of todo share one station). */
 static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 {
@@ -438,7 +442,7 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 	for (guint i = 0; i < todo->len; i++) {
 		struct job *j = todo->pdata[i];
 		j->msgid = wb_message_id(j->m->wamid, b->cfg->domain);
-		int there = maybe_there(j->m) ? ops->exists(tg, j->msgid, &derr) : 0;
+		int there = j->maybe_there ? ops->exists(tg, j->msgid, &derr) : 0;
 		if (there == 1) {
 			b->res->delivered++;
 			wb_metrics_mail_delivered();

@@ -224,24 +224,12 @@ static GArray *search_unprocessed(struct wb_replywatch *w, uint32_t after, GErro
 	return uids;
 }
 
-static const struct mailimap_msg_att_static *att_static(const struct mailimap_msg_att *att,
-							int type)
-{
-	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
-		const struct mailimap_msg_att_item *item = clist_content(it);
-		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
-		    item->att_data.att_static != NULL && item->att_data.att_static->att_type == type)
-			return item->att_data.att_static;
-	}
-	return NULL;
-}
-
 /* The response for uid among those of a FETCH (others may come unasked). */
 static const struct mailimap_msg_att *att_for(clist *result, uint32_t uid)
 {
 	for (clistiter *it = clist_begin(result); it != NULL; it = clist_next(it)) {
 		const struct mailimap_msg_att *att = clist_content(it);
-		const struct mailimap_msg_att_static *u = att_static(att, MAILIMAP_MSG_ATT_UID);
+		const struct mailimap_msg_att_static *u = wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_UID);
 		if (u != NULL && u->att_data.att_uid == uid)
 			return att;
 	}
@@ -315,7 +303,7 @@ static int precheck(struct wb_replywatch *w, uint32_t uid, GError **error)
 	if (att != NULL) {
 		g_auto(GStrv) flags = wb_imapconn_att_flags(att);
 		const struct mailimap_msg_att_static *size =
-			att_static(att, MAILIMAP_MSG_ATT_RFC822_SIZE);
+			wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_RFC822_SIZE);
 		if (wb_imapconn_flags_have(flags, "\\Deleted") ||
 		    wb_imapconn_flags_have(flags, WB_REPLY_KW_PROCESSED)) {
 			verdict = 0;
@@ -348,7 +336,7 @@ static int one_mail(struct wb_replywatch *w, uint32_t uid, wb_reply_handler h, v
 		return -1;
 	const struct mailimap_msg_att *att = att_for(result, uid);
 	const struct mailimap_msg_att_static *s =
-		att != NULL ? att_static(att, MAILIMAP_MSG_ATT_BODY_SECTION) : NULL;
+		att != NULL ? wb_imapconn_att_static(att, MAILIMAP_MSG_ATT_BODY_SECTION) : NULL;
 	const struct mailimap_msg_att_body_section *sec =
 		s != NULL ? s->att_data.att_body_section : NULL;
 	bool ok = true;

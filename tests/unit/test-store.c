@@ -11,6 +11,7 @@
 #include "config.h"
 #include "testlib.h"
 #include "store.h"
+#include "maildigest.h"
 #include "util.h"
 #include "webhook.h"
 
@@ -1240,6 +1241,48 @@ static void test_mail_and_location(struct fx *f, gconstpointer data)
 				       G_GINT64_FORMAT, id);
 	g_assert_cmpstr(loc2, ==, "maildir:new/123.M1");
 	g_assert_no_error(err);
+
+	/* delivered: recorded with the hash of its bytes and journaled, and the bytes gone */
+	g_autofree char *sha = wb_mail_sha256(mail2, sizeof mail2 - 1);
+	g_autofree char *rec = q_text(f->db, "SELECT d.station || ' ' || d.what || ' ' || "
+				      "d.location || ' ' || d.uid || ' ' || d.sha256 FROM "
+				      "deliveries d WHERE d.msg = %" G_GINT64_FORMAT, id);
+	g_autofree char *want = g_strdup_printf("bhp message imap:INBOX 4294967294 %s", sha);
+	g_assert_cmpstr(rec, ==, want);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM journal j JOIN deliveries d ON "
+			      "d.journal_id = j.id WHERE j.kind = 'delivered' AND instr(j.detail, "
+			      "'mail sha256 %s ') > 0", sha), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM rendered"), ==, 0);
+	g_autoptr(wb_msg) m3 = get_msg(f, id);
+	g_assert_null(m3->mail);
+}
+
+/* A database from before deliveries were recorded: its delivered mails' bytes are
+ * recorded, journaled and let go a batch at a time, by the pass's give-back. */
+static void test_settle_upgraded(struct fx *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GError) err = NULL;
+	static const char mail[] = "Message-ID: <wamid.U1@wa.test>\r\nX-Complaint-Ref: "
+				   "BHP-2026-000001\r\n\r\nold\r\n";
+	int64_t id = send1(f, PNID_BHP, "wamid.U1", CITIZEN_A, NOW, NULL);
+	q_exec(f->db, "UPDATE messages SET state = 'delivered', location = 'imap:INBOX', uid = 9 "
+	       "WHERE id = %" G_GINT64_FORMAT, id);
+	q_exec(f->db, "INSERT INTO rendered (msg, mail) VALUES (%" G_GINT64_FORMAT ", CAST('%s' "
+	       "AS BLOB))", id, mail);
+	unsigned n = 0;
+	g_assert_true(wb_store_settle_delivered(f->s, 10, &n, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(n, ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM rendered"), ==, 0);
+	g_autofree char *rec = q_text(f->db, "SELECT message_id || ' ' || ref || ' ' || uid FROM "
+				      "deliveries WHERE msg = %" G_GINT64_FORMAT, id);
+	g_assert_cmpstr(rec, ==, "wamid.U1@wa.test BHP-2026-000001 9");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM journal WHERE kind = 'delivered' AND "
+			      "detail LIKE '%%recorded after an upgrade'"), ==, 1);
+	/* nothing left: a second pass does nothing */
+	g_assert_true(wb_store_settle_delivered(f->s, 10, &n, &err));
+	g_assert_cmpuint(n, ==, 0);
 }
 
 /* ---- a store that cannot write ------------------------------------------------------------- */
@@ -1814,6 +1857,7 @@ int main(int argc, char **argv)
 	ADD("/store/state/set_state", test_set_state);
 	ADD("/store/state/retry_and_pending", test_retry_and_pending);
 	ADD("/store/state/mail_and_location", test_mail_and_location);
+	ADD("/store/state/settle_upgraded", test_settle_upgraded);
 	ADD("/store/readonly", test_readonly);
 	ADD("/store/space/new_incremental", test_space_new_incremental);
 	ADD("/store/space/convert_old", test_space_convert_old);
