@@ -264,7 +264,7 @@ static const char *const migrations[] = {
 	"  location TEXT, uidvalidity INTEGER NOT NULL DEFAULT 0, uid INTEGER NOT NULL DEFAULT 0,"
 	"  size INTEGER NOT NULL,"
 	"  sha256 TEXT NOT NULL,"           /* canonical bytes (maildigest.h) */
-	"  digest TEXT NOT NULL,"           /* headers and parts, hashed (JSON) */
+	"  digest BLOB NOT NULL,"           /* headers and parts, hashed: JSON, deflated */
 	"  at INTEGER NOT NULL,"
 	"  journal_id INTEGER NOT NULL,"    /* its "delivered" entry */
 	"  UNIQUE (station, message_id));"

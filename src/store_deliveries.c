@@ -15,7 +15,59 @@
 #include "store-priv.h"
 #include "util.h"
 
+#include <gio/gio.h>
 #include <string.h>
+
+/* A digest is kept deflated (zlib's raw format, through GIO): JSON of a mail's headers
+ * and parts halves, and a row of the deliveries table then shares its page with others
+ * instead of taking one of its own. Its journaled hash is of the JSON text. */
+static GBytes *squeezed(const char *text)
+{
+	g_autoptr(GConverter) c = G_CONVERTER(g_zlib_compressor_new(G_ZLIB_COMPRESSOR_FORMAT_RAW,
+								     9));
+	GByteArray *out = g_byte_array_new();
+	const char *p = text;
+	gsize left = strlen(text);
+	guint8 buf[16384];
+	GConverterResult r = G_CONVERTER_CONVERTED;
+	while (r == G_CONVERTER_CONVERTED) {
+		gsize read = 0, written = 0;
+		r = g_converter_convert(c, p, left, buf, sizeof buf, G_CONVERTER_INPUT_AT_END,
+					&read, &written, NULL);
+		p += read;
+		left -= read;
+		g_byte_array_append(out, buf, (guint)written);
+	}
+	/* Deflating text in memory cannot fail short of memory, which aborts anyway. */
+	g_assert(r == G_CONVERTER_FINISHED);
+	return g_byte_array_free_to_bytes(out);
+}
+
+static char *inflated(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+		return sq_col_text(st, col);
+	gsize n = (gsize)sqlite3_column_bytes(st, col);
+	g_autoptr(GConverter) c = G_CONVERTER(g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_RAW));
+	GByteArray *out = g_byte_array_new();
+	const guint8 *p = sqlite3_column_blob(st, col);
+	guint8 buf[16384];
+	GConverterResult r = G_CONVERTER_CONVERTED;
+	while (r == G_CONVERTER_CONVERTED && out->len <= (16u << 20)) {
+		gsize read = 0, written = 0;
+		r = g_converter_convert(c, p, n, buf, sizeof buf, G_CONVERTER_INPUT_AT_END, &read,
+					&written, NULL);
+		p += read;
+		n -= read;
+		g_byte_array_append(out, buf, (guint)written);
+	}
+	if (r != G_CONVERTER_FINISHED) {
+		g_byte_array_unref(out);
+		return g_strdup(""); /* not a digest: verify says the record does not fit */
+	}
+	g_byte_array_append(out, (const guint8 *)"", 1);
+	return (char *)g_byte_array_free(out, FALSE);
+}
 
 static void mime_ready(void)
 {
@@ -78,7 +130,9 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 	sqlite3_bind_int64(st, 8, d->uid);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)dg->size);
 	sq_bind_text(st, 10, dg->sha256);
-	sq_bind_text(st, 11, json);
+	g_autoptr(GBytes) packed = squeezed(json);
+	sqlite3_bind_blob64(st, 11, g_bytes_get_data(packed, NULL), g_bytes_get_size(packed),
+			    SQLITE_STATIC);
 	sqlite3_bind_int64(st, 12, wb_now());
 	sqlite3_bind_int64(st, 13, journal_id);
 	return sq_step_done(s, st, error, "recording a delivery");
@@ -235,7 +289,7 @@ static struct wb_delivery *delivery_row(sqlite3_stmt *st)
 	d->uid = sqlite3_column_int64(st, 7);
 	d->size = sqlite3_column_int64(st, 8);
 	d->sha256 = sq_col_text(st, 9);
-	d->digest = sq_col_text(st, 10);
+	d->digest = inflated(st, 10);
 	d->at = sqlite3_column_int64(st, 11);
 	d->journal_id = sqlite3_column_int64(st, 12);
 	d->journal_subject = sq_col_text(st, 13);
