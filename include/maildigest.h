@@ -61,6 +61,13 @@ char *wb_maildigest_json(const struct wb_maildigest *d);
 /* Parse the JSON form; NULL with error when it is not one. */
 struct wb_maildigest *wb_maildigest_from_json(const char *json, GError **error);
 
+/* The decoded bytes of the leaf part at GMime part path (struct wb_mailpart.path), NULL
+ * if there is none. */
+GBytes *wb_mail_part_bytes(GMimeMessage *msg, const char *path);
+/* The SHA-256 a medium's Content-Description names ("NAME; SHA-256 HEX", as the bridge
+ * writes it), lowercase into out; false when it names none. */
+bool wb_mailpart_claimed_sha256(const struct wb_mailpart *p, char out[65]);
+
 /* The value of header name (first occurrence, any case), NULL if absent; not copied. */
 const char *wb_maildigest_header(const struct wb_maildigest *d, const char *name);
 

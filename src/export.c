@@ -248,61 +248,15 @@ static void unmake_dir(struct pkg *p)
 
 /* ---- mails, media, webhook bodies ---------------------------------------------------- */
 
-/* The decoded bytes of the leaf part at GMime part path `path`. */
-static GBytes *part_bytes(GMimeMessage *msg, const char *path)
-{
-	GMimeObject *top = g_mime_message_get_mime_part(msg);
-	GMimeObject *found = NULL;
-	if (top && GMIME_IS_PART(top) && strcmp(path, "1") == 0)
-		found = top;
-	GMimePartIter *it = found ? NULL : g_mime_part_iter_new(GMIME_OBJECT(msg));
-	if (it && g_mime_part_iter_is_valid(it)) {
-		do {
-			g_autofree char *at = g_mime_part_iter_get_path(it);
-			GMimeObject *cur = g_mime_part_iter_get_current(it);
-			if (GMIME_IS_PART(cur) && strcmp(at, path) == 0)
-				found = cur;
-		} while (!found && g_mime_part_iter_next(it));
-	}
-	if (it)
-		g_mime_part_iter_free(it);
-	if (!found)
-		return NULL;
-	GMimeStream *mem = g_mime_stream_mem_new();
-	GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(found));
-	if (w)
-		g_mime_data_wrapper_write_to_stream(w, mem);
-	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	GBytes *b = g_bytes_new(ba->data, ba->len);
-	g_object_unref(mem);
-	return b;
-}
-
-/* "name; SHA-256 HEX" in a medium's Content-Description: the HEX (lowercase). */
-static bool desc_sha(const char *desc, char out[65])
-{
-	const char *s = desc ? strstr(desc, "SHA-256 ") : NULL;
-	if (!s)
-		return false;
-	s += 8;
-	for (int i = 0; i < 64; i++) {
-		if (!g_ascii_isxdigit(s[i]))
-			return false;
-		out[i] = g_ascii_tolower(s[i]);
-	}
-	out[64] = '\0';
-	return true;
-}
-
 static bool put_media(struct pkg *p, struct item *it, const struct wb_maildigest *now,
 		      GMimeMessage *msg)
 {
 	for (guint i = 0; i < now->parts->len; i++) {
 		const struct wb_mailpart *mp = now->parts->pdata[i];
 		char said[65];
-		if (!desc_sha(mp->desc, said))
+		if (!wb_mailpart_claimed_sha256(mp, said))
 			continue;
-		g_autoptr(GBytes) b = part_bytes(msg, mp->path);
+		g_autoptr(GBytes) b = wb_mail_part_bytes(msg, mp->path);
 		if (!b)
 			continue;
 		g_autofree char *path = wb_export_safe_name(mp->path, 20);

@@ -113,6 +113,53 @@ static bool is_text(const char *type)
 	return g_str_has_prefix(type, "text/") || strcmp(type, "message/rfc822") == 0;
 }
 
+static GBytes *decoded(GMimePart *part)
+{
+	GMimeStream *mem = g_mime_stream_mem_new();
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	if (w)
+		g_mime_data_wrapper_write_to_stream(w, mem);
+	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	GBytes *b = g_bytes_new(ba->data, ba->len);
+	g_object_unref(mem);
+	return b;
+}
+
+GBytes *wb_mail_part_bytes(GMimeMessage *msg, const char *path)
+{
+	GMimeObject *top = g_mime_message_get_mime_part(msg);
+	if (top && GMIME_IS_PART(top))
+		return strcmp(path, "1") == 0 ? decoded(GMIME_PART(top)) : NULL;
+	GMimeObject *found = NULL;
+	GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
+	if (g_mime_part_iter_is_valid(it)) {
+		do {
+			g_autofree char *at = g_mime_part_iter_get_path(it);
+			GMimeObject *cur = g_mime_part_iter_get_current(it);
+			if (GMIME_IS_PART(cur) && strcmp(at, path) == 0)
+				found = cur;
+		} while (!found && g_mime_part_iter_next(it));
+	}
+	GBytes *b = found ? decoded(GMIME_PART(found)) : NULL;
+	g_mime_part_iter_free(it);
+	return b;
+}
+
+bool wb_mailpart_claimed_sha256(const struct wb_mailpart *p, char out[65])
+{
+	const char *s = p->desc ? strstr(p->desc, "SHA-256 ") : NULL;
+	if (!s)
+		return false;
+	s += 8;
+	for (int i = 0; i < 64; i++) {
+		if (!g_ascii_isxdigit(s[i]))
+			return false;
+		out[i] = g_ascii_tolower(s[i]);
+	}
+	out[64] = '\0';
+	return true;
+}
+
 static struct wb_mailpart *part_of(GMimePart *part, const char *path)
 {
 	struct wb_mailpart *p = g_new0(struct wb_mailpart, 1);
@@ -124,25 +171,22 @@ static struct wb_mailpart *part_of(GMimePart *part, const char *path)
 	p->name = name ? g_strdup(name) : NULL;
 	const char *desc = g_mime_object_get_header(GMIME_OBJECT(part), "Content-Description");
 	p->desc = desc ? g_strstrip(g_strdup(desc)) : NULL;
-	GMimeStream *mem = g_mime_stream_mem_new();
-	GMimeDataWrapper *w = g_mime_part_get_content(part);
-	if (w)
-		g_mime_data_wrapper_write_to_stream(w, mem);
-	GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	g_autoptr(GBytes) content = decoded(part);
+	gsize len;
+	const guint8 *data = g_bytes_get_data(content, &len);
 	/* base64 carries bytes exactly (media, the JSON record): their hash is the file's.
 	 * Text in 7bit, 8bit or quoted-printable may come back with other line ends. */
 	bool exact = g_mime_part_get_content_encoding(part) == GMIME_CONTENT_ENCODING_BASE64;
 	if (is_text(p->type) && !exact) {
-		g_autoptr(GBytes) c = wb_mail_canonical(ba->data, ba->len);
+		g_autoptr(GBytes) c = wb_mail_canonical(data, len);
 		gsize n;
-		const void *data = g_bytes_get_data(c, &n);
+		const void *cd = g_bytes_get_data(c, &n);
 		p->size = n;
-		p->sha256 = wb_sha256_hex(data, n);
+		p->sha256 = wb_sha256_hex(cd, n);
 	} else {
-		p->size = ba->len;
-		p->sha256 = wb_sha256_hex(ba->data, ba->len);
+		p->size = len;
+		p->sha256 = wb_sha256_hex(data, len);
 	}
-	g_object_unref(mem);
 	return p;
 }
 

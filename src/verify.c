@@ -69,29 +69,15 @@ static char *json_form(json_t *v)
 	return out;
 }
 
-/* The decoded bytes of the part named name (first one), NULL if none. */
-static GBytes *part_named(GMimeMessage *msg, const char *name)
+/* The decoded bytes of the first part named name, NULL if none. */
+static GBytes *part_named(GMimeMessage *msg, const struct wb_maildigest *now, const char *name)
 {
-	GBytes *found = NULL;
-	GMimePartIter *it = g_mime_part_iter_new(GMIME_OBJECT(msg));
-	if (g_mime_part_iter_is_valid(it)) {
-		do {
-			GMimeObject *cur = g_mime_part_iter_get_current(it);
-			if (!GMIME_IS_PART(cur) ||
-			    g_strcmp0(g_mime_part_get_filename(GMIME_PART(cur)), name) != 0)
-				continue;
-			GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(cur));
-			GMimeStream *mem = g_mime_stream_mem_new();
-			if (w)
-				g_mime_data_wrapper_write_to_stream(w, mem);
-			GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-			found = g_bytes_new(ba->data, ba->len);
-			g_object_unref(mem);
-			break;
-		} while (g_mime_part_iter_next(it));
+	for (guint i = 0; i < now->parts->len; i++) {
+		const struct wb_mailpart *p = now->parts->pdata[i];
+		if (g_strcmp0(p->name, name) == 0)
+			return wb_mail_part_bytes(msg, p->path);
 	}
-	g_mime_part_iter_free(it);
-	return found;
+	return NULL;
 }
 
 /* X-Payload-SHA256 and whatsapp-message.json against the stored webhook body. */
@@ -131,7 +117,7 @@ static bool check_payload(struct run *r, const struct wb_delivery *d,
 						       claimed_shown, d->payload_sha256));
 	const char *wamid_h = wb_maildigest_header(now, "X-WhatsApp-Message-Id");
 	const char *wamid = d && d->wamid ? d->wamid : wamid_h;
-	g_autoptr(GBytes) part = part_named(msg, "whatsapp-message.json");
+	g_autoptr(GBytes) part = part_named(msg, now, "whatsapp-message.json");
 	if (!part) {
 		g_ptr_array_add(diffs, g_strdup("its whatsapp-message.json part is gone"));
 		return true;
@@ -158,21 +144,6 @@ static bool check_payload(struct run *r, const struct wb_delivery *d,
 	return true;
 }
 
-/* "name; SHA-256 HEX" in a medium's Content-Description: the HEX. */
-static bool desc_sha(const char *desc, char out[65])
-{
-	const char *p = desc ? strstr(desc, "SHA-256 ") : NULL;
-	if (!p)
-		return false;
-	p += 8;
-	for (int i = 0; i < 64; i++)
-		if (!g_ascii_isxdigit(p[i]))
-			return false;
-	memcpy(out, p, 64);
-	out[64] = '\0';
-	return true;
-}
-
 /* Each medium against its own Content-Description and the hash recorded at fetch time. */
 static void check_media(const struct wb_delivery *d, const struct wb_maildigest *now,
 			GPtrArray *diffs)
@@ -180,7 +151,7 @@ static void check_media(const struct wb_delivery *d, const struct wb_maildigest 
 	for (guint i = 0; i < now->parts->len; i++) {
 		const struct wb_mailpart *p = now->parts->pdata[i];
 		char said[65];
-		if (!desc_sha(p->desc, said))
+		if (!wb_mailpart_claimed_sha256(p, said))
 			continue;
 		g_autofree char *name = shown(p->name ? p->name : p->type);
 		if (g_ascii_strcasecmp(said, p->sha256) != 0)
