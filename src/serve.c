@@ -77,6 +77,7 @@ struct server {
 	GCond w_wake;
 	bool w_pending;
 	gint w_stop;                  /* atomic: the worker should stop after this message */
+	gint64 w_gave_back;           /* worker only: monotonic time space was last given back */
 	GThread *w_thread;
 
 	/* reply watcher */
@@ -306,6 +307,8 @@ static const struct wb_listener_ops listener_ops = {
 
 /* ---- worker ---------------------------------------------------------------------------- */
 
+#define GIVE_BACK_EVERY_US (60 * G_USEC_PER_SEC)
+
 static gint64 worker_pass(struct server *sv, struct wb_store **store)
 {
 	struct cfg_box *b = cfg_get(sv);
@@ -328,9 +331,16 @@ static gint64 worker_pass(struct server *sv, struct wb_store **store)
 		*store = NULL;
 		soonest = wb_now() + 10;
 	} else {
-		/* After the pass, outside its transactions: space the pass freed goes back to
-		 * the disk (nothing to do most passes). Failing that is no reason to stop. */
-		if (!wb_store_give_back(*store, &err)) {
+		/* After the pass, outside its transactions: space freed goes back to the disk,
+		 * at most once a minute. Under load the pages freed by delivered mails are
+		 * taken again by the next ones anyway, and each give-back is a few synced
+		 * transactions the webhooks would wait behind. Failing that is no reason to
+		 * stop. */
+		gint64 mono = g_get_monotonic_time();
+		bool give_back = mono - sv->w_gave_back >= GIVE_BACK_EVERY_US;
+		if (give_back)
+			sv->w_gave_back = mono;
+		if (give_back && !wb_store_give_back(*store, &err)) {
 			g_warning("%s; tried again next pass", err->message);
 			g_clear_error(&err);
 		}

@@ -246,23 +246,29 @@ cpu_delta() { # before after seconds → "name[ ×n] X s (Y% of a core)" per thr
 
 # extract_mails DIR: the mails run b delivered, read back from the private Dovecot's
 # Maildirs (the state database lets a mail's bytes go once it is delivered), as
-# DIR/NNNNNNNN.USER.eml with the CRLF line ends wabridge appended them with.
+# DIR/NNNNNNNN.USER.eml in the order they were delivered, with the CRLF line ends
+# wabridge appended them with.
 extract_mails() {
 	mkdir -p "$1"
 	users=$(for s in $STATIONS; do printf '%s\n' "$s"; done | cut -d: -f4)
 	python3 - "$dc/mail" "$1" $users <<'PY' || return 1
-import os, sys
+import os, re, sys
 top, out, users = sys.argv[1], sys.argv[2], sys.argv[3:]
-n = 0
+# In the order they were delivered across the mailboxes, as wabridge appended them:
+# Dovecot names a Maildir file "SECONDS.MMICROSECONDSP…".
+files = []
 for user in users:
     for sub in ("cur", "new"):
         d = os.path.join(top, user, "Maildir", sub)
-        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-            with open(os.path.join(d, name), "rb") as f:
-                data = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            n += 1
-            with open(os.path.join(out, "%08d.%s.eml" % (n, user)), "wb") as f:
-                f.write(data)
+        for name in os.listdir(d) if os.path.isdir(d) else []:
+            m = re.match(r"(\d+)\.M(\d+)P", name)
+            key = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+            files.append((key, name, user, os.path.join(d, name)))
+for n, (_, _, user, path) in enumerate(sorted(files), 1):
+    with open(path, "rb") as f:
+        data = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    with open(os.path.join(out, "%08d.%s.eml" % (n, user)), "wb") as f:
+        f.write(data)
 PY
 	ls "$1" | wc -l | tr -d ' '
 }
