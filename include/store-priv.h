@@ -4,6 +4,7 @@
 #define WB_STORE_PRIV_H
 
 #include <glib.h>
+#include <glib-object.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 
@@ -15,6 +16,7 @@ struct wb_store {
 	sqlite3 *db;
 	char *path;
 	GHashTable *stmts; /* const char *sql -> sqlite3_stmt * (cached by the literal's address) */
+	GObject *squeezer; /* the digests' deflater (store_deliveries.c), made once, reset per use */
 };
 
 /* Set error from SQLite's last error (WB_STORE_BUSY when locked); returns false. */

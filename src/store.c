@@ -271,6 +271,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX deliveries_ref ON deliveries(ref);"
 	"CREATE INDEX deliveries_at ON deliveries(station, at);"
 	"ALTER TABLE mailops ADD COLUMN source TEXT;"
+	/* the day's anchor is looked for at every pass (anchor.c) */
+	"CREATE INDEX journal_kind ON journal(kind, id);"
 	/* a rendered mail waits for its delivery in a table of its own: deleted there
 	 * once delivered, it gives whole pages back, where clearing a column of messages
 	 * would leave every page of that table part-empty */
@@ -528,6 +530,8 @@ void wb_store_close(struct wb_store *s)
 		return;
 	if (s->stmts)
 		g_hash_table_destroy(s->stmts);
+	if (s->squeezer)
+		g_object_unref(s->squeezer);
 	sqlite3_close(s->db);
 	g_free(s->path);
 	g_free(s);
