@@ -270,6 +270,8 @@ static const char *const migrations[] = {
 	"  UNIQUE (station, message_id));"
 	"CREATE INDEX deliveries_ref ON deliveries(ref);"
 	"CREATE INDEX deliveries_at ON deliveries(station, at);"
+	"CREATE INDEX deliveries_msg ON deliveries(msg) WHERE msg IS NOT NULL;"
+	"CREATE INDEX deliveries_message_id ON deliveries(message_id);"
 	"ALTER TABLE mailops ADD COLUMN source TEXT;"
 	/* the day's anchor is looked for at every pass (anchor.c) */
 	"CREATE INDEX journal_kind ON journal(kind, id);"

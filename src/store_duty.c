@@ -185,11 +185,16 @@ void wb_store_msg_text_free(gpointer p)
 GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, int64_t after,
 				    bool with_mail, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.ts, m.type, m.json, CASE WHEN ?3 THEN "
-				   "(SELECT mail FROM rendered WHERE msg = m.id) END, d.station, "
-				   "d.message_id FROM messages m LEFT JOIN deliveries d ON ?3 AND d.id "
-				   "= (SELECT max(x.id) FROM deliveries x WHERE x.msg = m.id) WHERE "
-				   "m.complaint_id = ?1 AND m.id > ?2 ORDER BY m.ts, m.id", error);
+	/* Two statements: the scan of every new message (without mail) must not pay for
+	 * finding where each mail went. */
+	sqlite3_stmt *st = with_mail
+		? sq_prep(s, "SELECT m.id, m.ts, m.type, m.json, (SELECT mail FROM rendered WHERE "
+			  "msg = m.id), d.station, d.message_id FROM messages m LEFT JOIN "
+			  "deliveries d ON d.id = (SELECT max(x.id) FROM deliveries x WHERE x.msg "
+			  "= m.id) WHERE m.complaint_id = ?1 AND m.id > ?2 AND ?3 ORDER BY m.ts, "
+			  "m.id", error)
+		: sq_prep(s, "SELECT id, ts, type, json, NULL, NULL, NULL FROM messages WHERE "
+			  "complaint_id = ?1 AND id > ?2 AND NOT ?3 ORDER BY ts, id", error);
 	if (!st)
 		return NULL;
 	sqlite3_bind_int64(st, 1, complaint_id);
