@@ -8,6 +8,7 @@
 #include "anchor.h"
 #include "deliver.h"
 #include "journal.h"
+#include "replyparse.h"
 #include "store.h"
 #include "store-priv.h"
 #include "testlib.h"
@@ -69,13 +70,7 @@ static void fx_teardown(struct fx *f, gconstpointer data)
 
 static void tamper(struct fx *f, const char *sql)
 {
-	sqlite3 *db = NULL;
-	g_assert_cmpint(sqlite3_open(f->db, &db), ==, SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		g_error("%s: %s", sql, msg);
-	sqlite3_close(db);
+	sql_on_file(f->db, sql);
 }
 
 static int64_t count(struct fx *f, const char *sql)
@@ -101,11 +96,7 @@ static void add(struct fx *f, const char *kind, const char *subject, const char 
 
 static GMimeMessage *parse(const char *data, size_t len)
 {
-	GMimeStream *st = g_mime_stream_mem_new_with_buffer(data, len);
-	GMimeParser *p = g_mime_parser_new_with_stream(st);
-	GMimeMessage *m = g_mime_parser_construct_message(p, NULL);
-	g_object_unref(p);
-	g_object_unref(st);
+	GMimeMessage *m = wb_parse_mail(data, len);
 	g_assert_nonnull(m);
 	return m;
 }

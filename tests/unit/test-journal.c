@@ -47,13 +47,7 @@ static void fx_teardown(struct fx *f, gconstpointer data)
 /* SQL on the file through a second connection, as someone with access to it would. */
 static void tamper(struct fx *f, const char *sql)
 {
-	sqlite3 *db = NULL;
-	g_assert_cmpint(sqlite3_open(f->db, &db), ==, SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-		g_error("%s: %s", sql, msg);
-	sqlite3_close(db);
+	sql_on_file(f->db, sql);
 }
 
 static void add(struct fx *f, const char *kind, const char *ref, const char *subject,

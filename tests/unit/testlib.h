@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 
 /* Contents of tests/fixtures/DIR/NAME (the runner sets WB_TOP; default: cwd). */
 static inline GBytes *fixture_in(const char *dir, const char *name)
@@ -29,6 +30,19 @@ static inline GBytes *fixture(const char *name)
 }
 
 /* Remove a directory tree (test scratch space); symlinks are removed, not followed. */
+/* SQL run on a database file through a connection of its own, as someone with access to
+ * the file would (tampering tests). */
+static inline void sql_on_file(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	g_assert_cmpint(sqlite3_open(path, &db), ==, SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		g_error("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
 static inline void rm_rf(const char *path)
 {
 	GDir *dir = g_dir_open(path, 0, NULL);
