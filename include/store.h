@@ -157,6 +157,9 @@ struct wb_change {
 	/* delivered: the mail's Message-ID; when its complaint was transferred to another
 	 * station meanwhile, the mail is placed in that station's mailbox too */
 	const char *message_id;
+	/* delivered: the mail's digest (maildigest.h, JSON form), worked out before the
+	 * transaction so that the write lock is not held for it; NULL: worked out in it */
+	const char *digest;
 };
 bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
 		    GError **error);
@@ -453,6 +456,7 @@ struct wb_delivery_in {
 	const char *location;    /* as the back end said, may be NULL */
 	gint64 uidvalidity, uid; /* 0 when not known */
 	const char *note;        /* NULL, or words for the journal entry */
+	const char *digest;      /* NULL, or the digest of mail already worked out */
 };
 /* A mailbox operation carried out: done, its bytes let go; an append or a copy also
  * recorded as a delivery of mail (NULL: a flag) and journaled, in one transaction. */

@@ -13,6 +13,7 @@
  * the server, may already be in the mailbox: the mailbox is asked first, so a crash or a
  * broken connection never makes a second mail. */
 #include "pipeline.h"
+#include "maildigest.h"
 #include "caps.h"
 #include "deliver.h"
 #include "duty.h"
@@ -138,6 +139,7 @@ struct job {
 	const struct wb_station *st;
 	char *detail;          /* owned text for this job's pending change */
 	char *msgid;           /* its mail's Message-ID, once delivery starts */
+	char *digest;          /* its mail's digest (JSON), once delivered */
 	bool settled;          /* failed, waiting or finished: nothing more in this batch */
 	bool has_media;        /* the type carries media (fetched before rendering) */
 	bool maybe_there;      /* an earlier attempt may have put the mail in the mailbox */
@@ -198,6 +200,7 @@ static void job_free(gpointer p)
 	wb_msg_free(j->m);
 	g_free(j->detail);
 	g_free(j->msgid);
+	g_free(j->digest);
 	g_free(j);
 }
 
@@ -425,6 +428,14 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 	j->m->state = g_strdup(WB_ST_RENDERED);
 }
 
+/* The digest of a mail just delivered, worked out here rather than in the transaction
+ * that records it (store_deliveries.c), where webhooks would wait for it. */
+static char *digest_of(const char *mail, size_t len)
+{
+	g_autoptr(wb_maildigest) d = wb_maildigest_of(mail, len, NULL, NULL);
+	return d ? wb_maildigest_json(d) : NULL;
+}
+
 /* Deliver the jobs of one station (all of todo share one station). */
 static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 {
@@ -489,6 +500,7 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 		struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
 		c->location = j->detail;
 		c->message_id = j->msgid;
+		c->digest = j->digest = digest_of(mail, len);
 		c->uidvalidity = out.uidvalidity;
 		c->uid = out.uid;
 		g_free(out.location);

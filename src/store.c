@@ -1191,7 +1191,7 @@ static bool record_delivered(struct wb_store *s, const struct wb_change *c, cons
 	struct wb_delivery_in d = {
 		.station = station ? station : "-", .message_id = c->message_id, .ref = ref,
 		.what = "message", .msg = c->id, .mail = mail, .location = location,
-		.uidvalidity = uidvalidity, .uid = uid,
+		.uidvalidity = uidvalidity, .uid = uid, .digest = c->digest,
 	};
 	if (!wb_store_delivery_in_txn(s, &d, error))
 		return false;

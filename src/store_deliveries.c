@@ -88,9 +88,14 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 {
 	gsize len;
 	const void *mail = g_bytes_get_data(d->mail, &len);
-	mime_ready();
 	g_autoptr(GError) perr = NULL;
-	g_autoptr(wb_maildigest) dg = wb_maildigest_of(mail, len, NULL, &perr);
+	g_autoptr(wb_maildigest) dg = NULL;
+	if (d->digest)
+		dg = wb_maildigest_from_json(d->digest, NULL);
+	if (!dg) {
+		mime_ready();
+		dg = wb_maildigest_of(mail, len, NULL, &perr);
+	}
 	if (!dg) {
 		/* The bridge rendered it; a mail GMime cannot read at all is a bug, not a
 		 * reason to lose the record of where it went. */
