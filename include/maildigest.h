@@ -68,6 +68,9 @@ GBytes *wb_mail_part_bytes(GMimeMessage *msg, const char *path);
  * writes it), lowercase into out; false when it names none. */
 bool wb_mailpart_claimed_sha256(const struct wb_mailpart *p, char out[65]);
 
+/* The Message-ID without <>, NULL if the mail has none. Newly allocated. */
+char *wb_maildigest_message_id(const struct wb_maildigest *d);
+
 /* The value of header name (first occurrence, any case), NULL if absent; not copied. */
 const char *wb_maildigest_header(const struct wb_maildigest *d, const char *name);
 

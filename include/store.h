@@ -448,7 +448,8 @@ void wb_mailop_free(gpointer op);
 /* A mail placed in a mailbox (src/store_deliveries.c, table deliveries). */
 struct wb_delivery_in {
 	const char *station;     /* whose mailbox */
-	const char *message_id;  /* without <> */
+	const char *message_id;  /* without <>; NULL: the mail's own */
+	const char *fallback_id; /* NULL, or the id for a mail without a Message-ID */
 	const char *ref;         /* NULL: the mail's X-Complaint-Ref */
 	const char *what;        /* message (a citizen's) | note (the bridge's) | copy */
 	int64_t msg;             /* messages.id, 0 for notes */

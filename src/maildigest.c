@@ -248,6 +248,17 @@ const char *wb_maildigest_header(const struct wb_maildigest *d, const char *name
 	return NULL;
 }
 
+char *wb_maildigest_message_id(const struct wb_maildigest *d)
+{
+	const char *h = wb_maildigest_header(d, "Message-ID");
+	if (!h)
+		return NULL;
+	const char *lt = strchr(h, '<');
+	const char *p = lt ? lt + 1 : h;
+	size_t n = strcspn(p, ">");
+	return n ? g_strndup(p, n) : NULL;
+}
+
 /* ---- JSON form ---------------------------------------------------------------------- */
 
 char *wb_maildigest_json(const struct wb_maildigest *d)

@@ -106,10 +106,9 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 		dg->size = len;
 	}
 	/* A Message-ID the caller did not know is the mail's own. */
-	const char *h = wb_maildigest_header(dg, "Message-ID");
-	g_autofree char *own_id = h ? g_strndup(h + (*h == '<'), strcspn(h + (*h == '<'), ">"))
-				    : g_strdup("-");
-	const char *message_id = d->message_id ? d->message_id : own_id;
+	g_autofree char *own_id = d->message_id ? NULL : wb_maildigest_message_id(dg);
+	const char *message_id = d->message_id ? d->message_id : own_id ? own_id
+				 : d->fallback_id ? d->fallback_id : "-";
 	g_autofree char *json = wb_maildigest_json(dg);
 	g_autofree char *json_sha = wb_sha256_hex(json, strlen(json));
 	const char *ref = d->ref ? d->ref : wb_maildigest_header(dg, "X-Complaint-Ref");
@@ -209,21 +208,11 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 		g_autoptr(GBytes) mail = g_bytes_new(sqlite3_column_blob(st, 6),
 						     (gsize)sqlite3_column_bytes(st, 6));
 		sqlite3_reset(st);
-		/* A message's Message-ID is its wamid at the domain: take it from the mail. */
-		gsize len;
-		const char *m = g_bytes_get_data(mail, &len);
-		g_autofree char *message_id = NULL;
-		if (messages) {
-			mime_ready();
-			g_autoptr(wb_maildigest) dg = wb_maildigest_of(m, len, NULL, NULL);
-			const char *h = dg ? wb_maildigest_header(dg, "Message-ID") : NULL;
-			message_id = h ? g_strndup(h + (*h == '<'), strcspn(h + (*h == '<'), ">"))
-				       : g_strdup(key);
-		} else {
-			message_id = g_strdup(key);
-		}
+		/* A message's Message-ID is read from its mail by the record itself (the
+		 * wamid if it has none); a mailbox operation names its own. */
 		struct wb_delivery_in d = {
-			.station = station, .message_id = message_id, .ref = ref,
+			.station = station, .message_id = messages ? NULL : key,
+			.fallback_id = key, .ref = ref,
 			.what = messages ? "message" : "note", .msg = messages ? id : 0,
 			.mail = mail, .location = location, .uidvalidity = uidvalidity, .uid = uid,
 			.note = "recorded after an upgrade",

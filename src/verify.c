@@ -27,18 +27,6 @@ static char *shown(const char *s)
 	return wb_escape_controls(valid, false);
 }
 
-/* "<id>" of a Message-ID header, without the brackets; NULL if none. */
-static char *message_id_of(const struct wb_maildigest *d)
-{
-	const char *h = wb_maildigest_header(d, "Message-ID");
-	if (!h)
-		return NULL;
-	const char *lt = strchr(h, '<');
-	const char *p = lt ? lt + 1 : h;
-	size_t n = strcspn(p, ">");
-	return n ? g_strndup(p, n) : NULL;
-}
-
 /* ---- the message in the stored webhook body ------------------------------------------ */
 
 /* The message object with id wamid in a webhook body (entry[].changes[].value.messages[]). */
@@ -289,7 +277,7 @@ static bool one_mail(const char *where, GBytes *mail, bool truncated, const char
 		g_object_unref(msg);
 		return true;
 	}
-	g_autofree char *mid = message_id_of(now);
+	g_autofree char *mid = wb_maildigest_message_id(now);
 	const char *ref = wb_maildigest_header(now, "X-Complaint-Ref");
 	GError *e = NULL;
 	g_autoptr(GPtrArray) ds = mid ? wb_store_deliveries_of(r->store, mid, &e)
