@@ -50,8 +50,11 @@ struct wb_station {
 struct wb_config {
 	char *path;            /* file it came from, NULL for the embedded defaults */
 	/* [bridge] */
-	char *state;           /* SQLite file */
-	char *data_dir;        /* directory of state, where default Maildirs live */
+	char *state;           /* SQLite file, or a PostgreSQL URI (db.h) */
+	char *state_password;  /* secret: PostgreSQL's password (state_password_file) */
+	char *data_dir;        /* where default Maildirs and spool files live: [bridge]
+				* data_dir, else the SQLite file's directory, else
+				* ./wabridge-data */
 	char *domain;
 	char *timezone;
 	char *default_language;

@@ -5,44 +5,43 @@
 
 #include <glib.h>
 #include <glib-object.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 
 #include "config.h"
+#include "db.h"
 #include "store.h"
 #include "webhook.h"
 
 struct wb_store {
-	sqlite3 *db;
-	char *path;
-	GHashTable *stmts; /* const char *sql -> sqlite3_stmt * (cached by the literal's address) */
+	struct wb_db *db;  /* SQLite or PostgreSQL (db.h) */
+	char *path;        /* as shown in messages: no password */
 	GObject *squeezer; /* the digests' deflater (store_deliveries.c), made once, reset per use */
 };
 
-/* Set error from SQLite's last error (WB_STORE_BUSY when locked); returns false. */
+/* Set error from the database's last error (WB_STORE_BUSY when locked); returns false. */
 bool sq_fail(struct wb_store *s, GError **error, const char *what);
 bool sq_exec(struct wb_store *s, const char *sql, GError **error);
 /* A cached prepared statement for a string literal, reset and unbound. */
-sqlite3_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error);
-void sq_bind_text(sqlite3_stmt *st, int i, const char *v); /* NULL binds NULL */
-char *sq_col_text(sqlite3_stmt *st, int i);                /* newly allocated or NULL */
+db_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error);
+void sq_bind_text(db_stmt *st, int i, const char *v); /* NULL binds NULL */
+char *sq_col_text(db_stmt *st, int i);                /* newly allocated or NULL */
 /* Run a statement that returns no rows, and reset it. */
-bool sq_step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what);
-bool sq_begin(struct wb_store *s, GError **error);  /* BEGIN IMMEDIATE */
+bool sq_step_done(struct wb_store *s, db_stmt *st, GError **error, const char *what);
+bool sq_begin(struct wb_store *s, GError **error);  /* one writer at a time (db_begin) */
 bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */
 bool sq_rollback(struct wb_store *s);               /* always false, for `return` */
 
 /* The first column of every row of a query without parameters, as int64_t ids. */
 GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error);
 /* The same for a prepared statement with its parameters bound (reset afterwards). */
-GArray *sq_step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error);
+GArray *sq_step_ids(struct wb_store *s, db_stmt *st, const char *what, GError **error);
 
 /* "2026-10-15 08:00:00Z", or "-" for 0. Newly allocated. */
 char *sq_time_text(gint64 t);
 
 /* Column col as text for a report printed on a terminal: control characters from
  * outside shown escaped (wb_escape_controls); "" for NULL. Newly allocated. */
-char *sq_shown(sqlite3_stmt *st, int col);
+char *sq_shown(db_stmt *st, int col);
 
 /* Append "label: 3 accepted, 1 unmatched" from a query of (state, count) rows, or
  * "label: none yet". */
@@ -50,7 +49,7 @@ bool sq_count_line(struct wb_store *s, GString *out, const char *label, const ch
 		   GError **error);
 
 /* Is the process that claimed a row still there? */
-bool wb_claimant_alive(sqlite3_int64 pid);
+bool wb_claimant_alive(int64_t pid);
 
 /* A WhatsApp status about one of our sends, inside the expanding transaction: moves the
  * outbox row it names (by wamid, or by the outbox id in biz_opaque_callback_data)

@@ -42,6 +42,10 @@ struct wb_store;
  * logged; when that fails (disk full) the store works on without it and the next open
  * tries again. */
 struct wb_store *wb_store_open(const char *path, GError **error);
+/* The same for a location that may be a PostgreSQL URI (db.h), with its password. */
+struct wb_store *wb_store_open_as(const char *location, const char *password, GError **error);
+/* The configuration's state ([bridge] state, state_password_file). */
+struct wb_store *wb_store_open_cfg(const struct wb_config *cfg, GError **error);
 void wb_store_close(struct wb_store *s);
 
 /* Give the space freed in the database (pages on its freelist) back to the disk, once

@@ -26,12 +26,14 @@
  * `wabridge reply`; every real deployment sets its own domain.
  */
 #include "config.h"
+#include "db.h"
 #include "caps.h"
 #include "tls.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,7 +94,7 @@ struct option {
 	bool lower;        /* store list items in lowercase (mail addresses) */
 };
 
-static check_fn check_path, check_hostname, check_timezone, check_dir, check_file,
+static check_fn check_path, check_state, check_hostname, check_timezone, check_dir, check_file,
 	check_listen, check_http_path, check_api_base, check_template_name, check_imap_url,
 	check_smtp_url, check_address, check_printable, check_local_part, check_station_name,
 	check_code, check_phone_number_id, check_officer, check_authserv_id,
@@ -106,7 +108,11 @@ static const char *const reply_modes[] = { "pipe", "imap", NULL };
 
 static const struct option options[] = {
 	{ .group = "bridge", .key = "state", .type = T_PATH,
-	  .def = "./wabridge-data/state.db", .offset = CFG(state), .check = check_path },
+	  .def = "./wabridge-data/state.db", .offset = CFG(state), .check = check_state },
+	{ .group = "bridge", .key = "state_password_file", .type = T_SECRET,
+	  .def = NULL, .offset = CFG(state_password) },
+	{ .group = "bridge", .key = "data_dir", .type = T_PATH,
+	  .def = NULL, .offset = CFG(data_dir), .check = check_path },
 	{ .group = "bridge", .key = "domain", .type = T_STRING,
 	  .def = "localhost", .offset = CFG(domain), .check = check_hostname },
 	{ .group = "bridge", .key = "timezone", .type = T_STRING,
@@ -370,6 +376,26 @@ static bool check_printable(const char *v, GString *why)
 static bool check_path(const char *v, GString *why)
 {
 	return check_printable(v, why);
+}
+
+/* A SQLite file, or a PostgreSQL connection URI that libpq can read. */
+static bool check_state(const char *v, GString *why)
+{
+	if (!check_printable(v, why))
+		return false;
+	if (!db_location_is_pg(v))
+		return true;
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(v, &err);
+	if (!opts) {
+		g_string_printf(why, "\"%s\" is not a PostgreSQL connection URI libpq can read "
+				"(%s); write it as postgresql://user@host:port/dbname?sslmode="
+				"verify-full", v, err ? g_strstrip(err) : "out of memory");
+		PQfreemem(err);
+		return false;
+	}
+	PQconninfoFree(opts);
+	return true;
 }
 
 static bool check_kind(const char *v, GFileTest test, const char *what, GString *why)
@@ -1405,7 +1431,9 @@ static void apply_groups(struct build *b)
 static void finish(struct build *b)
 {
 	struct wb_config *cfg = b->cfg;
-	cfg->data_dir = g_path_get_dirname(cfg->state);
+	if (cfg->data_dir == NULL)
+		cfg->data_dir = db_location_is_pg(cfg->state) ? g_strdup("./wabridge-data")
+							      : g_path_get_dirname(cfg->state);
 	if (cfg->smtp_from == NULL && !was_bad(b, "smtp", "from"))
 		cfg->smtp_from = g_strconcat("wabridge@", cfg->domain, NULL);
 	for (guint i = 0; i < cfg->stations->len; i++) {
@@ -1824,7 +1852,6 @@ void wb_config_free(struct wb_config *cfg)
 	wb_serious_free(cfg->serious);
 	g_strfreev(cfg->warnings);
 	g_free(cfg->path);
-	g_free(cfg->data_dir);
 	g_free(cfg);
 }
 

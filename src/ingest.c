@@ -20,7 +20,7 @@ enum wb_ingest_outcome wb_ingest_body(const struct wb_config *cfg, const void *b
 		return WB_INGEST_SIGNATURE;
 	}
 	GError *err = NULL;
-	struct wb_store *store = wb_store_open(cfg->state, &err);
+	struct wb_store *store = wb_store_open_cfg(cfg, &err);
 	if (!store) {
 		*why = g_strdup_printf("cannot store the body, nothing kept: %s", err->message);
 		g_error_free(err);

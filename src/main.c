@@ -308,7 +308,7 @@ static void warn_unsigned(const struct wb_config *cfg)
 static struct wb_store *open_store(const struct wb_config *cfg)
 {
 	GError *err = NULL;
-	struct wb_store *s = wb_store_open(cfg->state, &err);
+	struct wb_store *s = wb_store_open_cfg(cfg, &err);
 	if (!s) {
 		say_error("%s", err->message);
 		g_error_free(err);

@@ -88,6 +88,7 @@ struct server {
 	GThread *r_thread;
 
 	char *state_path;
+	char *state_password;         /* secret, or NULL */
 	GMainLoop *loop;
 	struct wb_listener *listener; /* set before the main loop runs */
 };
@@ -163,7 +164,7 @@ static void done_text(struct wb_work *w, unsigned status, const char *text)
 static bool thread_store(struct server *sv, struct wb_store **store)
 {
 	GError *err = NULL;
-	if (*store || (*store = wb_store_open(sv->state_path, &err)))
+	if (*store || (*store = wb_store_open_as(sv->state_path, sv->state_password, &err)))
 		return true;
 	g_warning("%s", err->message);
 	g_error_free(err);
@@ -505,7 +506,8 @@ static gboolean on_reload_signal(gpointer data)
 
 int wb_serve(struct wb_config *cfg, const char *config_path)
 {
-	struct server sv = { .config_path = config_path, .state_path = g_strdup(cfg->state) };
+	struct server sv = { .config_path = config_path, .state_path = g_strdup(cfg->state),
+			     .state_password = g_strdup(cfg->state_password) };
 	g_mutex_init(&sv.cfg_lock);
 	g_mutex_init(&sv.w_lock);
 	g_mutex_init(&sv.r_lock);
@@ -519,7 +521,7 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	/* A store that cannot be opened now (read-only or full disk) is not fatal: POSTs get
 	 * 503 so Meta retries, /healthz says so, and every later use tries again. */
 	GError *err = NULL;
-	sv.q_store = wb_store_open(sv.state_path, &err);
+	sv.q_store = wb_store_open_as(sv.state_path, sv.state_password, &err);
 	int rc = EX_OK;
 	if (!sv.q_store) {
 		g_warning("%s; answering 503 until it can be opened", err->message);
@@ -555,6 +557,10 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_main_loop_unref(sv.loop);
 	cfg_put(sv.cfg);
 	g_free(sv.state_path);
+	if (sv.state_password) {
+		explicit_bzero(sv.state_password, strlen(sv.state_password));
+		g_free(sv.state_password);
+	}
 	g_message("stopped");
 	return rc;
 }

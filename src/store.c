@@ -287,91 +287,61 @@ static const char *const migrations[] = {
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
 {
-	int code = sqlite3_extended_errcode(s->db);
-	int kind = (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED
-			   ? WB_STORE_BUSY : WB_STORE_FAILED;
-	g_set_error(error, WB_STORE_ERROR, kind, "state database %s: %s: %s", s->path, what,
-		    sqlite3_errmsg(s->db));
+	g_set_error(error, WB_STORE_ERROR, db_busy(s->db) ? WB_STORE_BUSY : WB_STORE_FAILED,
+		    "state database %s: %s: %s", s->path, what, db_errmsg(s->db));
 	return false;
 }
 
 bool sq_exec(struct wb_store *s, const char *sql, GError **error)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
-		return true;
-	g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: %s", s->path,
-		    msg ? msg : sqlite3_errmsg(s->db));
-	sqlite3_free(msg);
-	return false;
+	return db_exec(s->db, sql) || sq_fail(s, error, "running a statement");
 }
 
-sqlite3_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error)
+db_stmt *sq_prep(struct wb_store *s, const char *sql, GError **error)
 {
-	sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
-	if (st) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-		return st;
-	}
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+	db_stmt *st = db_prep(s->db, sql);
+	if (!st)
 		sq_fail(s, error, "preparing a statement");
-		return NULL;
-	}
-	g_hash_table_insert(s->stmts, (gpointer)sql, st);
 	return st;
 }
 
-void sq_bind_text(sqlite3_stmt *st, int i, const char *v)
+void sq_bind_text(db_stmt *st, int i, const char *v)
 {
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
+	db_bind_text(st, i, v);
 }
 
-char *sq_col_text(sqlite3_stmt *st, int i)
+char *sq_col_text(db_stmt *st, int i)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return t ? g_strdup((const char *)t) : NULL;
+	return g_strdup(db_col_text(st, i));
 }
 
 /* Run a prepared statement that returns no rows. */
-bool sq_step_done(struct wb_store *s, sqlite3_stmt *st, GError **error, const char *what)
+bool sq_step_done(struct wb_store *s, db_stmt *st, GError **error, const char *what)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, what);
+	int rc = db_step(st);
+	db_reset(st);
+	return rc == DB_DONE || rc == DB_ROW || sq_fail(s, error, what);
 }
 
 bool sq_begin(struct wb_store *s, GError **error)
 {
-	return sq_exec(s, "BEGIN IMMEDIATE", error);
+	return db_begin(s->db) || sq_fail(s, error, "beginning a transaction");
 }
 
 bool sq_commit(struct wb_store *s, GError **error)
 {
-	if (sq_exec(s, "COMMIT", error))
-		return true;
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	return false;
+	return db_commit(s->db) || sq_fail(s, error, "committing");
 }
 
 bool sq_rollback(struct wb_store *s)
 {
-	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	db_rollback(s->db);
 	return false;
 }
 
 static bool schema_version(struct wb_store *s, int *version, GError **error)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return sq_fail(s, error, "reading the schema version");
-	int rc = sqlite3_step(st);
-	*version = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || sq_fail(s, error, "reading the schema version");
+	return db_get_version(s->db, version) || sq_fail(s, error, "reading the schema version");
 }
 
 static bool too_new(struct wb_store *s, int have, GError **error)
@@ -397,43 +367,29 @@ static bool migrate(struct wb_store *s, GError **error)
 			return sq_rollback(s);
 		if (have == (int)G_N_ELEMENTS(migrations))
 			return sq_commit(s, error);
-		g_autofree char *bump = g_strdup_printf("PRAGMA user_version = %d", have + 1);
-		if (!sq_exec(s, migrations[have], error) || !sq_exec(s, bump, error))
+		g_autofree char *sql = db_pg(s->db) ? db_pg_ddl(migrations[have])
+						     : g_strdup(migrations[have]);
+		if (!sq_exec(s, sql, error))
 			return sq_rollback(s);
+		if (!db_set_version(s->db, have + 1))
+			return sq_fail(s, error, "setting the schema version") || sq_rollback(s);
 		if (!sq_commit(s, error))
 			return false;
 		g_info("state database %s: schema migrated to version %d", s->path, have + 1);
 	}
 }
 
-/* Waiting for another connection's write lock: SQLite's own busy timeout sleeps in steps
- * of up to 100 ms, far longer than the transactions here last, which shows as webhook
- * latency. Poll finely instead, for up to ten seconds. */
-static int busy_wait(void *data, int attempts)
-{
-	(void)data;
-	if (attempts >= 10900) /* 1000 × 0.1 ms, then 1 ms steps: ten seconds in all */
-		return 0;
-	g_usleep(attempts < 1000 ? 100 : 1000);
-	return 1;
-}
-
-static void finalize_stmt(gpointer st)
-{
-	sqlite3_finalize(st);
-}
-
 static bool pragma_int(struct wb_store *s, const char *sql, int64_t *v, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, sql, error);
+	db_stmt *st = sq_prep(s, sql, error);
 	if (!st)
 		return false;
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	bool ok = db_step(st) == DB_ROW;
 	if (ok)
-		*v = sqlite3_column_int64(st, 0);
+		*v = db_col_int64(st, 0);
 	else
 		sq_fail(s, error, sql);
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 
@@ -448,7 +404,7 @@ static void convert_auto_vacuum(struct wb_store *s)
 {
 	int64_t pages = 0, free_pages = 0, page_size = 0;
 	GError *err = NULL;
-	if (sqlite3_db_readonly(s->db, "main") != 0 ||
+	if (sqlite3_db_readonly(db_sqlite(s->db), "main") != 0 ||
 	    !pragma_int(s, "PRAGMA page_count", &pages, &err) ||
 	    !pragma_int(s, "PRAGMA freelist_count", &free_pages, &err) ||
 	    !pragma_int(s, "PRAGMA page_size", &page_size, &err)) {
@@ -476,7 +432,7 @@ static void convert_auto_vacuum(struct wb_store *s)
 		return;
 	}
 	/* The WAL now holds every page: copy them home and let the WAL file go. */
-	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_wal_checkpoint_v2(db_sqlite(s->db), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	int64_t after = 0;
 	pragma_int(s, "PRAGMA page_count", &after, NULL);
 	g_message("state database %s: converted to auto_vacuum = incremental (VACUUM, once, in "
@@ -487,24 +443,23 @@ static void convert_auto_vacuum(struct wb_store *s)
 
 struct wb_store *wb_store_open(const char *path, GError **error)
 {
-	g_autofree char *dir = g_path_get_dirname(path);
-	if (g_mkdir_with_parents(dir, 0700) != 0) {
-		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED,
-			    "cannot create the state directory %s: %s", dir, g_strerror(errno));
-		return NULL;
-	}
-	struct wb_store *s = g_new0(struct wb_store, 1);
-	s->path = g_strdup(path);
-	s->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
-					 finalize_stmt);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		sq_fail(s, error, "cannot open");
-		wb_store_close(s);
-		return NULL;
-	}
-	sqlite3_busy_handler(s->db, busy_wait, NULL);
-	sqlite3_extended_result_codes(s->db, 1);
+	return wb_store_open_as(path, NULL, error);
+}
+
+/* PostgreSQL: the schema is read and migrated inside one locked transaction per step
+ * (migrate), so bridges starting together do not both apply a migration. */
+static bool open_pg(struct wb_store *s, GError **error)
+{
+	int have = 0;
+	if (!sq_begin(s, error))
+		return false;
+	bool ok = schema_version(s, &have, error) && !too_new(s, have, error);
+	db_rollback(s->db);
+	return ok && migrate(s, error);
+}
+
+static bool open_sqlite(struct wb_store *s, GError **error)
+{
 	int have = 0;
 	int64_t auto_vacuum = 0, tables = 0;
 	/* Refuse a newer schema before touching the file (journal mode included).
@@ -517,12 +472,34 @@ struct wb_store *wb_store_open(const char *path, GError **error)
 	    !pragma_int(s, "SELECT count(*) FROM sqlite_schema", &tables, error) ||
 	    !sq_exec(s, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
 		  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", error) ||
-	    !migrate(s, error)) {
+	    !migrate(s, error))
+		return false;
+	if (auto_vacuum == 0 && tables > 0)
+		convert_auto_vacuum(s);
+	return true;
+}
+
+struct wb_store *wb_store_open_cfg(const struct wb_config *cfg, GError **error)
+{
+	return wb_store_open_as(cfg->state, cfg->state_password, error);
+}
+
+struct wb_store *wb_store_open_as(const char *location, const char *password, GError **error)
+{
+	char *why = NULL;
+	struct wb_db *db = db_open(location, password, &why);
+	if (!db) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "%s", why);
+		g_free(why);
+		return NULL;
+	}
+	struct wb_store *s = g_new0(struct wb_store, 1);
+	s->db = db;
+	s->path = g_strdup(db_name(db));
+	if (!(db_pg(db) ? open_pg(s, error) : open_sqlite(s, error))) {
 		wb_store_close(s);
 		return NULL;
 	}
-	if (auto_vacuum == 0 && tables > 0)
-		convert_auto_vacuum(s);
 	return s;
 }
 
@@ -530,11 +507,9 @@ void wb_store_close(struct wb_store *s)
 {
 	if (!s)
 		return;
-	if (s->stmts)
-		g_hash_table_destroy(s->stmts);
 	if (s->squeezer)
 		g_object_unref(s->squeezer);
-	sqlite3_close(s->db);
+	db_close(s->db);
 	g_free(s->path);
 	g_free(s);
 }
@@ -553,33 +528,33 @@ static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *s
 			gint64 now, bool *is_new, GError **error)
 {
 	g_autofree char *sha = wb_sha256_hex(in->body, in->len);
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
+	db_stmt *st = sq_prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
 				"received_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT "
 				"(sha256) DO UPDATE SET seen = seen + 1, last_seen = ?6", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, sha);
-	sqlite3_bind_blob64(st, 2, in->len ? in->body : "", in->len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)in->len);
-	sqlite3_bind_int(st, 4, in->verified);
+	db_bind_blob(st, 2, in->len ? in->body : "", in->len);
+	db_bind_int64(st, 3, (int64_t)in->len);
+	db_bind_int64(st, 4, in->verified);
 	sq_bind_text(st, 5, source);
-	sqlite3_bind_int64(st, 6, now);
+	db_bind_int64(st, 6, now);
 	if (!sq_step_done(s, st, error, "storing a webhook body"))
 		return false;
 	st = sq_prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, sha);
-	bool ok = sqlite3_step(st) == SQLITE_ROW, fresh = false;
+	bool ok = db_step(st) == DB_ROW, fresh = false;
 	if (ok) {
-		in->body_id = sqlite3_column_int64(st, 0);
-		fresh = sqlite3_column_int64(st, 1) == 1;
+		in->body_id = db_col_int64(st, 0);
+		fresh = db_col_int64(st, 1) == 1;
 		if (is_new)
 			*is_new = fresh;
 	} else {
 		sq_fail(s, error, "reading back a stored body");
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok && (!fresh || journal_body(s, in, sha, source, error));
 }
 
@@ -609,11 +584,11 @@ bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool ve
 
 bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'bad', error = ?2 WHERE id = ?1",
+	db_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'bad', error = ?2 WHERE id = ?1",
 				error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, body_id);
+	db_bind_int64(st, 1, body_id);
 	sq_bind_text(st, 2, reason);
 	if (!sq_step_done(s, st, error, "marking a body bad"))
 		return false;
@@ -625,19 +600,19 @@ bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, 
 static bool next_seq(struct wb_store *s, const char *station, int year, int64_t *seq,
 		     GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
+	db_stmt *st = sq_prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
 				"(?1, ?2, 1) ON CONFLICT (station, year) DO UPDATE SET "
 				"last = last + 1 RETURNING last", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, station);
-	sqlite3_bind_int(st, 2, year);
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	db_bind_int64(st, 2, year);
+	bool ok = db_step(st) == DB_ROW;
 	if (ok)
-		*seq = sqlite3_column_int64(st, 0);
+		*seq = db_col_int64(st, 0);
 	else
 		sq_fail(s, error, "taking a complaint number");
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 
@@ -668,7 +643,7 @@ static bool reaction_complaint(struct wb_store *s, const struct wb_station *stn,
 	*complaint_id = 0;
 	if (strcmp(m->type, "reaction") != 0)
 		return true;
-	sqlite3_stmt *st = sq_prep(s, "SELECT coalesce((SELECT complaint_id FROM messages WHERE "
+	db_stmt *st = sq_prep(s, "SELECT coalesce((SELECT complaint_id FROM messages WHERE "
 				"wamid = ?1 AND station = ?2 AND sender = ?3), (SELECT max(id) FROM "
 				"complaints WHERE station = ?2 AND citizen = ?3))", error);
 	if (!st)
@@ -676,11 +651,11 @@ static bool reaction_complaint(struct wb_store *s, const struct wb_station *stn,
 	sq_bind_text(st, 1, m->reacts_to);
 	sq_bind_text(st, 2, stn->key);
 	sq_bind_text(st, 3, m->sender);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		*complaint_id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a reaction's complaint");
+	int rc = db_step(st);
+	if (rc == DB_ROW && db_col_type(st, 0) != DB_NULL)
+		*complaint_id = db_col_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding a reaction's complaint");
 }
 
 static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
@@ -694,7 +669,7 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 	gint64 idle = (gint64)cfg->complaint_idle_days * 86400;
 	/* Also a complaint transferred away from this station: the citizen keeps writing
 	 * to the number they know, and it reaches the station that holds it now. */
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
+	db_stmt *st = sq_prep(s, "SELECT id, last_activity FROM complaints WHERE station = ?1 "
 				"AND citizen = ?2 AND state = 'open' UNION ALL SELECT c.id, "
 				"c.last_activity FROM transfers t JOIN complaints c ON c.id = "
 				"t.complaint_id WHERE t.from_station = ?1 AND c.citizen = ?2 AND "
@@ -703,11 +678,11 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 		return false;
 	sq_bind_text(st, 1, stn->key);
 	sq_bind_text(st, 2, m->sender);
-	int rc = sqlite3_step(st);
-	int64_t open_id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	gint64 last = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	int rc = db_step(st);
+	int64_t open_id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+	gint64 last = rc == DB_ROW ? db_col_int64(st, 1) : 0;
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "finding the citizen's complaint");
 
 	if (open_id && ts - last <= idle) {
@@ -715,8 +690,8 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 			  "duty_at = 0 WHERE id = ?1", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, open_id);
-		sqlite3_bind_int64(st, 2, ts);
+		db_bind_int64(st, 1, open_id);
+		db_bind_int64(st, 2, ts);
 		*complaint_id = open_id;
 		return sq_step_done(s, st, error, "updating a complaint");
 	}
@@ -725,7 +700,7 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 			  "WHERE id = ?1", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, open_id);
+		db_bind_int64(st, 1, open_id);
 		if (!sq_step_done(s, st, error, "closing an idle complaint"))
 			return false;
 	}
@@ -741,13 +716,13 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 	sq_bind_text(st, 1, ref);
 	sq_bind_text(st, 2, stn->key);
 	sq_bind_text(st, 3, m->sender);
-	sqlite3_bind_int(st, 4, year);
-	sqlite3_bind_int64(st, 5, seq);
+	db_bind_int64(st, 4, year);
+	db_bind_int64(st, 5, seq);
 	sq_bind_text(st, 6, m->wamid);
-	sqlite3_bind_int64(st, 7, ts);
+	db_bind_int64(st, 7, ts);
 	if (!sq_step_done(s, st, error, "opening a complaint"))
 		return false;
-	*complaint_id = sqlite3_last_insert_rowid(s->db);
+	*complaint_id = db_last_id(s->db);
 	g_message("complaint %s opened at %s for %s", ref, stn->key, m->sender);
 	return true;
 }
@@ -755,12 +730,12 @@ static bool complaint_for(struct wb_store *s, const struct wb_config *cfg,
 static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const char *new,
 		      const char *detail, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) "
+	db_stmt *st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) "
 				"VALUES (?1, ?2, ?3, ?4, ?5)", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, wb_now());
-	sqlite3_bind_int64(st, 2, msg_id);
+	db_bind_int64(st, 1, wb_now());
+	db_bind_int64(st, 2, msg_id);
 	sq_bind_text(st, 3, old);
 	sq_bind_text(st, 4, new);
 	sq_bind_text(st, 5, detail);
@@ -772,18 +747,18 @@ static bool add_event(struct wb_store *s, int64_t msg_id, const char *old, const
 static bool holder(struct wb_store *s, const struct wb_config *cfg, int64_t complaint_id,
 		   const struct wb_station **stn, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM complaints WHERE id = ?1", error);
+	db_stmt *st = sq_prep(s, "SELECT station FROM complaints WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	int rc = sqlite3_step(st);
-	const char *key = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	db_bind_int64(st, 1, complaint_id);
+	int rc = db_step(st);
+	const char *key = rc == DB_ROW ? (const char *)db_col_text(st, 0) : NULL;
 	const struct wb_station *now = key && strcmp(key, (*stn)->key) != 0
 		? wb_config_station_stored(cfg, key) : NULL;
 	if (now)
 		*stn = now;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a complaint's station");
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding a complaint's station");
 }
 
 /* Insert one message; *added false when its wamid is already known. */
@@ -795,13 +770,13 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 	const struct wb_station *stn = wb_config_station_for(cfg, m->phone_number_id);
 	int64_t complaint_id = 0;
 
-	sqlite3_stmt *st = sq_prep(s, "SELECT 1 FROM messages WHERE wamid = ?1", error);
+	db_stmt *st = sq_prep(s, "SELECT 1 FROM messages WHERE wamid = ?1", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, m->wamid);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW) {
+	int rc = db_step(st);
+	db_reset(st);
+	if (rc == DB_ROW) {
 		*added = false;
 		return true;
 	}
@@ -820,21 +795,21 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, m->wamid);
-	sqlite3_bind_int64(st, 2, body_id);
+	db_bind_int64(st, 2, body_id);
 	sq_bind_text(st, 3, stn ? stn->key : NULL);
 	sq_bind_text(st, 4, m->phone_number_id);
 	sq_bind_text(st, 5, m->sender);
 	sq_bind_text(st, 6, m->wa_id);
 	sq_bind_text(st, 7, m->user_id);
 	sq_bind_text(st, 8, m->profile_name);
-	sqlite3_bind_int64(st, 9, ts);
-	sqlite3_bind_int64(st, 10, now);
+	db_bind_int64(st, 9, ts);
+	db_bind_int64(st, 10, now);
 	sq_bind_text(st, 11, m->type);
 	sq_bind_text(st, 12, m->context_id);
-	sqlite3_bind_int(st, 13, m->forwarded);
+	db_bind_int64(st, 13, m->forwarded);
 	sq_bind_text(st, 14, m->json);
 	if (complaint_id)
-		sqlite3_bind_int64(st, 15, complaint_id);
+		db_bind_int64(st, 15, complaint_id);
 	sq_bind_text(st, 16, stn ? WB_ST_RECEIVED : WB_ST_UNROUTED);
 	g_autofree char *why = stn ? NULL :
 		g_strdup_printf("no station has phone_number_id %s; add a [station:…] group "
@@ -842,7 +817,7 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 	sq_bind_text(st, 17, why);
 	if (!sq_step_done(s, st, error, "storing a message"))
 		return false;
-	int64_t id = sqlite3_last_insert_rowid(s->db);
+	int64_t id = db_last_id(s->db);
 	*added = true;
 	*unrouted = stn == NULL;
 	wb_metrics_message(m->type);
@@ -860,15 +835,15 @@ static bool add_message(struct wb_store *s, const struct wb_config *cfg, int64_t
 static bool add_status(struct wb_store *s, int64_t body_id, const struct wb_instatus *x,
 		       GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO statuses (wamid, status, ts, "
+	db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO statuses (wamid, status, ts, "
 				"error_code, body_id, json, opaque) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, x->wamid);
 	sq_bind_text(st, 2, x->status);
-	sqlite3_bind_int64(st, 3, x->timestamp);
-	sqlite3_bind_int(st, 4, x->error_code);
-	sqlite3_bind_int64(st, 5, body_id);
+	db_bind_int64(st, 3, x->timestamp);
+	db_bind_int64(st, 4, x->error_code);
+	db_bind_int64(st, 5, body_id);
 	sq_bind_text(st, 6, x->json);
 	sq_bind_text(st, 7, x->opaque);
 	return sq_step_done(s, st, error, "storing a status") && wb_store_status_in_txn(s, x, error);
@@ -898,11 +873,11 @@ static bool expand_in_txn(struct wb_store *s, const struct wb_config *cfg, int64
 		g_ptr_array_remove_index(p->problems, p->problems->len - 1);
 		g_warning("webhook body %" G_GINT64_FORMAT ": skipped items: %s", body_id, problems);
 	}
-	sqlite3_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
+	db_stmt *st = sq_prep(s, "UPDATE bodies SET state = 'expanded', error = ?2 WHERE id = ?1",
 				error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, body_id);
+	db_bind_int64(st, 1, body_id);
 	sq_bind_text(st, 2, problems);
 	return sq_step_done(s, st, error, "marking a body expanded");
 }
@@ -940,20 +915,20 @@ bool wb_store_expand_many(struct wb_store *s, const struct wb_config *cfg,
 
 GArray *sq_ids(struct wb_store *s, const char *sql, const char *what, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, sql, error);
+	db_stmt *st = sq_prep(s, sql, error);
 	return st ? sq_step_ids(s, st, what, error) : NULL;
 }
 
-GArray *sq_step_ids(struct wb_store *s, sqlite3_stmt *st, const char *what, GError **error)
+GArray *sq_step_ids(struct wb_store *s, db_stmt *st, const char *what, GError **error)
 {
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
 		g_array_append_val(ids, id);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_array_unref(ids);
 		sq_fail(s, error, what);
 		return NULL;
@@ -969,25 +944,25 @@ GArray *wb_store_unexpanded_bodies(struct wb_store *s, GError **error)
 
 GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT body FROM bodies WHERE id = ?1", error);
+	db_stmt *st = sq_prep(s, "SELECT body FROM bodies WHERE id = ?1", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, body_id);
+	db_bind_int64(st, 1, body_id);
 	GBytes *b = NULL;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		b = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
-	else if (rc == SQLITE_DONE)
+	int rc = db_step(st);
+	if (rc == DB_ROW)
+		b = g_bytes_new(db_col_blob(st, 0), (gsize)db_col_bytes(st, 0));
+	else if (rc == DB_DONE)
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND, "no body %" G_GINT64_FORMAT,
 			    body_id);
 	else
 		sq_fail(s, error, "reading a body");
-	sqlite3_reset(st);
+	db_reset(st);
 	return b;
 }
 
 /* Is the process that claimed a message still there? */
-bool wb_claimant_alive(sqlite3_int64 pid)
+bool wb_claimant_alive(int64_t pid)
 {
 	if (pid <= 0 || pid > G_MAXINT)
 		return false;
@@ -1000,36 +975,36 @@ GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **er
 {
 	if (!sq_begin(s, error))
 		return NULL;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
+	db_stmt *st = sq_prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
 				"IN ('received', 'rendered', 'retry', 'delivering') AND next_at <= ?1 "
 				"ORDER BY id", error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
-	sqlite3_bind_int64(st, 1, now);
+	db_bind_int64(st, 1, now);
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-	int rc = SQLITE_DONE;
-	while (ids->len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		bool claimed = sqlite3_column_type(st, 1) != SQLITE_NULL;
+	int rc = DB_DONE;
+	while (ids->len < max && (rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
+		bool claimed = db_col_type(st, 1) != DB_NULL;
 		/* A claim older than an hour is stale even if the pid was reused. */
-		if (claimed && wb_claimant_alive(sqlite3_column_int64(st, 1)) &&
-		    now - sqlite3_column_int64(st, 2) < 3600 &&
-		    sqlite3_column_int64(st, 1) != getpid())
+		if (claimed && wb_claimant_alive(db_col_int64(st, 1)) &&
+		    now - db_col_int64(st, 2) < 3600 &&
+		    db_col_int64(st, 1) != getpid())
 			continue;
 		g_array_append_val(ids, id);
 	}
-	sqlite3_reset(st);
-	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding due messages");
+	db_reset(st);
+	bool ok = rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding due messages");
 	for (guint i = 0; ok && i < ids->len; i++) {
 		st = sq_prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
 			  error);
 		ok = st != NULL;
 		if (ok) {
-			sqlite3_bind_int64(st, 1, g_array_index(ids, int64_t, i));
-			sqlite3_bind_int64(st, 2, getpid());
-			sqlite3_bind_int64(st, 3, now);
+			db_bind_int64(st, 1, g_array_index(ids, int64_t, i));
+			db_bind_int64(st, 2, getpid());
+			db_bind_int64(st, 3, now);
 			ok = sq_step_done(s, st, error, "claiming a message");
 		}
 	}
@@ -1073,7 +1048,7 @@ void wb_msg_free(struct wb_msg *m)
 
 struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT m.id, m.wamid, m.station, m.phone_number_id, m.sender, m.wa_id, m.user_id, "
 		"m.profile_name, m.type, m.json, m.context_id, m.state, m.last_error, b.sha256, "
 		"m.ts, m.received_at, m.attempts, m.forwarded, m.complaint_id, c.ref, "
@@ -1084,9 +1059,9 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 		"LEFT JOIN complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	db_bind_int64(st, 1, id);
+	if (db_step(st) != DB_ROW) {
+		db_reset(st);
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
 			    "no message %" G_GINT64_FORMAT, id);
 		return NULL;
@@ -1095,38 +1070,39 @@ struct wb_msg *wb_store_message(struct wb_store *s, int64_t id, GError **error)
 	char **texts[] = { &m->wamid, &m->station, &m->phone_number_id, &m->sender, &m->wa_id,
 			   &m->user_id, &m->profile_name, &m->type, &m->json, &m->context_id,
 			   &m->state, &m->last_error, &m->payload_sha256 };
-	m->id = sqlite3_column_int64(st, 0);
+	m->id = db_col_int64(st, 0);
 	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
 		*texts[i] = sq_col_text(st, i + 1);
-	m->ts = sqlite3_column_int64(st, 14);
-	m->received_at = sqlite3_column_int64(st, 15);
-	m->attempts = sqlite3_column_int(st, 16);
-	m->forwarded = sqlite3_column_int(st, 17);
-	m->complaint_id = sqlite3_column_int64(st, 18);
+	m->ts = db_col_int64(st, 14);
+	m->received_at = db_col_int64(st, 15);
+	m->attempts = db_col_int(st, 16);
+	m->forwarded = db_col_int(st, 17);
+	m->complaint_id = db_col_int64(st, 18);
 	m->ref = sq_col_text(st, 19);
 	m->thread_root = sq_col_text(st, 20);
 	if (m->thread_root && strcmp(m->thread_root, m->wamid) == 0)
 		g_clear_pointer(&m->thread_root, g_free);
-	if (sqlite3_column_type(st, 21) == SQLITE_BLOB)
-		m->mail = g_bytes_new(sqlite3_column_blob(st, 21), (gsize)sqlite3_column_bytes(st, 21));
+	if (db_col_type(st, 21) == DB_BLOB)
+		m->mail = g_bytes_new(db_col_blob(st, 21), (gsize)db_col_bytes(st, 21));
 	m->reply_parent = sq_col_text(st, 22);
-	sqlite3_reset(st);
+	db_reset(st);
 	return m;
 }
 
 static bool record_media(struct wb_store *s, int64_t id, const struct wb_media_facts *f,
 			 GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO media (message_id, mime_type, sha256, "
-				"size, error, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", error);
+	db_stmt *st = sq_prep(s, "INSERT INTO media (message_id, mime_type, sha256, size, error, "
+				"at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (message_id) DO UPDATE "
+				"SET mime_type = ?2, sha256 = ?3, size = ?4, error = ?5, at = ?6", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, f->mime_type);
 	sq_bind_text(st, 3, f->sha256);
-	sqlite3_bind_int64(st, 4, f->size);
+	db_bind_int64(st, 4, f->size);
 	sq_bind_text(st, 5, f->error);
-	sqlite3_bind_int64(st, 6, wb_now());
+	db_bind_int64(st, 6, wb_now());
 	return sq_step_done(s, st, error, "recording media");
 }
 
@@ -1139,7 +1115,7 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 {
 	if (!c->message_id || strcmp(c->state, WB_ST_DELIVERED) != 0)
 		return true;
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
+	db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
 				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, r.mail, "
 				"?3, ?3 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
 				"JOIN rendered r ON r.msg = m.id WHERE m.id = ?1 AND c.station != "
@@ -1147,12 +1123,12 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 				error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 1, c->id);
 	sq_bind_text(st, 2, c->message_id);
-	sqlite3_bind_int64(st, 3, wb_now());
+	db_bind_int64(st, 3, wb_now());
 	if (!sq_step_done(s, st, error, "following a transferred complaint"))
 		return false;
-	if (sqlite3_changes(s->db))
+	if (db_changes(s->db))
 		g_message("message %" G_GINT64_FORMAT ": its complaint was transferred meanwhile; "
 			  "the mail is placed in the new station's mailbox too", c->id);
 	return true;
@@ -1164,22 +1140,22 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 static bool record_delivered(struct wb_store *s, const struct wb_change *c, const char *ref,
 			     const char *wamid, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT (SELECT mail FROM rendered WHERE msg = m.id), "
+	db_stmt *st = sq_prep(s, "SELECT (SELECT mail FROM rendered WHERE msg = m.id), "
 				"location, uidvalidity, uid, station FROM messages m WHERE id = ?1",
 				error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	db_bind_int64(st, 1, c->id);
+	if (db_step(st) != DB_ROW) {
+		db_reset(st);
 		return sq_fail(s, error, "reading a delivered mail");
 	}
-	g_autoptr(GBytes) mail = sqlite3_column_type(st, 0) == SQLITE_BLOB
-		? g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0)) : NULL;
+	g_autoptr(GBytes) mail = db_col_type(st, 0) == DB_BLOB
+		? g_bytes_new(db_col_blob(st, 0), (gsize)db_col_bytes(st, 0)) : NULL;
 	g_autofree char *location = sq_col_text(st, 1);
-	gint64 uidvalidity = sqlite3_column_int64(st, 2), uid = sqlite3_column_int64(st, 3);
+	gint64 uidvalidity = db_col_int64(st, 2), uid = db_col_int64(st, 3);
 	g_autofree char *station = sq_col_text(st, 4);
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!mail) {
 		g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
 						     : g_strdup_printf("(wamid %s)", wamid);
@@ -1198,34 +1174,34 @@ static bool record_delivered(struct wb_store *s, const struct wb_change *c, cons
 	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 1, c->id);
 	return sq_step_done(s, st, error, "letting a delivered mail's bytes go");
 }
 
 /* A rendered mail, kept until it is delivered (record_delivered lets it go). */
 static bool keep_rendered(struct wb_store *s, int64_t id, GBytes *mail, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO rendered (msg, mail) VALUES (?1, ?2)",
-				   error);
+	db_stmt *st = sq_prep(s, "INSERT INTO rendered (msg, mail) VALUES (?1, ?2) ON CONFLICT "
+			      "(msg) DO UPDATE SET mail = ?2", error);
 	if (!st)
 		return false;
 	gsize len;
 	const void *data = g_bytes_get_data(mail, &len);
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_blob64(st, 2, len ? data : "", len, SQLITE_STATIC);
+	db_bind_int64(st, 1, id);
+	db_bind_blob(st, 2, len ? data : "", len);
 	return sq_step_done(s, st, error, "keeping a rendered mail");
 }
 
 static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **line,
 			  GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
+	db_stmt *st = sq_prep(s, "SELECT m.state, m.wamid, c.ref FROM messages m LEFT JOIN "
 				"complaints c ON c.id = m.complaint_id WHERE m.id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
+	db_bind_int64(st, 1, c->id);
+	if (db_step(st) != DB_ROW) {
+		db_reset(st);
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
 			    "no message %" G_GINT64_FORMAT, c->id);
 		return false;
@@ -1233,32 +1209,32 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	g_autofree char *old = sq_col_text(st, 0);
 	g_autofree char *wamid = sq_col_text(st, 1);
 	g_autofree char *ref = sq_col_text(st, 2);
-	sqlite3_reset(st);
+	db_reset(st);
 	/* The claim lasts while the claimant is still working on the message; a waiting or
 	 * finished message is free. */
 	bool keep_claim = strcmp(c->state, WB_ST_RENDERED) == 0 ||
 			  strcmp(c->state, WB_ST_DELIVERING) == 0;
 	bool is_problem = strcmp(c->state, WB_ST_FAILED) == 0 || strcmp(c->state, WB_ST_RETRY) == 0;
 	st = sq_prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
-		  "last_error = CASE WHEN ?4 THEN ?5 ELSE last_error END, "
-		  "claim_pid = CASE WHEN ?6 THEN claim_pid ELSE NULL END, "
-		  "attempts = attempts + (?7 >= 0), "
+		  "last_error = CASE WHEN ?4 <> 0 THEN ?5 ELSE last_error END, "
+		  "claim_pid = CASE WHEN ?6 <> 0 THEN claim_pid ELSE NULL END, "
+		  "attempts = attempts + CASE WHEN ?7 >= 0 THEN 1 ELSE 0 END, "
 		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END, "
 		  "location = coalesce(?9, location), "
 		  "uidvalidity = CASE WHEN ?9 IS NULL THEN uidvalidity ELSE ?10 END, "
 		  "uid = CASE WHEN ?9 IS NULL THEN uid ELSE ?11 END WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 1, c->id);
 	sq_bind_text(st, 2, c->state);
-	sqlite3_bind_int64(st, 3, wb_now());
-	sqlite3_bind_int(st, 4, is_problem);
+	db_bind_int64(st, 3, wb_now());
+	db_bind_int64(st, 4, is_problem);
 	sq_bind_text(st, 5, c->detail);
-	sqlite3_bind_int(st, 6, keep_claim);
-	sqlite3_bind_int64(st, 7, c->next_at);
+	db_bind_int64(st, 6, keep_claim);
+	db_bind_int64(st, 7, c->next_at);
 	sq_bind_text(st, 9, c->location);
-	sqlite3_bind_int64(st, 10, c->uidvalidity);
-	sqlite3_bind_int64(st, 11, c->uid);
+	db_bind_int64(st, 10, c->uidvalidity);
+	db_bind_int64(st, 11, c->uid);
 	if (!sq_step_done(s, st, error, "changing a message's state") ||
 	    (c->mail && !keep_rendered(s, c->id, c->mail, error)) ||
 	    !add_event(s, c->id, old, c->state, c->detail, error) ||
@@ -1320,18 +1296,18 @@ char *wb_retry_detail(const char *why, gint64 next_at)
 
 bool wb_store_pending(struct wb_store *s, unsigned *count, gint64 *soonest, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state = "
+	db_stmt *st = sq_prep(s, "SELECT count(*), min(next_at) FROM messages WHERE state = "
 				"'retry'", error);
 	if (!st)
 		return false;
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	bool ok = db_step(st) == DB_ROW;
 	if (ok) {
-		*count = (unsigned)sqlite3_column_int64(st, 0);
-		*soonest = sqlite3_column_int64(st, 1);
+		*count = (unsigned)db_col_int64(st, 0);
+		*soonest = db_col_int64(st, 1);
 	} else {
 		sq_fail(s, error, "counting pending work");
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 
@@ -1341,35 +1317,36 @@ char *sq_time_text(gint64 t)
 	return d ? g_date_time_format(d, "%Y-%m-%d %H:%M:%SZ") : g_strdup("-");
 }
 
-char *sq_shown(sqlite3_stmt *st, int col)
+char *sq_shown(db_stmt *st, int col)
 {
-	return wb_escape_controls((const char *)sqlite3_column_text(st, col), false);
+	return wb_escape_controls((const char *)db_col_text(st, col), false);
 }
 
 bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,
 		   GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, sql, error);
+	db_stmt *st = sq_prep(s, sql, error);
 	if (!st)
 		return false;
 	g_string_append_printf(out, "%s:", label);
 	int rc, rows = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		g_string_append_printf(out, "%s %lld %s", rows++ ? "," : "",
-				       sqlite3_column_int64(st, 1), sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
+				       db_col_int64(st, 1), db_col_text(st, 0));
+	db_reset(st);
 	g_string_append(out, rows ? "\n" : " none yet\n");
-	return rc == SQLITE_DONE || sq_fail(s, error, "reporting counts");
+	return rc == DB_DONE || sq_fail(s, error, "reporting counts");
 }
 
 static bool report_stations(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT coalesce(station, '(unrouted)'), "
-		"sum(state IN ('received','rendered','retry','delivering')), "
+		"count(*) FILTER (WHERE state IN ('received','rendered','retry','delivering')), "
 		"min(CASE WHEN state IN ('received','rendered','retry','delivering') THEN received_at END), "
-		"sum(state = 'delivered'), sum(state = 'failed'), sum(state = 'unrouted'), "
-		"(SELECT last_error FROM messages x WHERE x.station IS m.station AND "
+		"count(*) FILTER (WHERE state = 'delivered'), count(*) FILTER (WHERE state = "
+		"'failed'), count(*) FILTER (WHERE state = 'unrouted'), "
+		"(SELECT last_error FROM messages x WHERE x.station IS NOT DISTINCT FROM m.station AND "
 		"  x.state IN ('retry','failed','unrouted') ORDER BY x.updated_at DESC LIMIT 1), "
 		"(SELECT count(*) FROM complaints c WHERE c.station = m.station AND c.state = 'open') "
 		"FROM messages m GROUP BY station ORDER BY station", error);
@@ -1377,79 +1354,79 @@ static bool report_stations(struct wb_store *s, GString *out, GError **error)
 		return false;
 	g_string_append(out, "Stations:\n");
 	int rc, rows = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *oldest = sq_time_text(sqlite3_column_int64(st, 2));
+	while ((rc = db_step(st)) == DB_ROW) {
+		g_autofree char *oldest = sq_time_text(db_col_int64(st, 2));
 		g_autofree char *station = sq_shown(st, 0);
 		g_string_append_printf(out, "  %s: queue %lld (oldest %s), delivered %lld, failed "
 				       "%lld, unrouted %lld, open complaints %lld\n",
-				       station, sqlite3_column_int64(st, 1),
-				       oldest, sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
-				       sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 7));
-		if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+				       station, db_col_int64(st, 1),
+				       oldest, db_col_int64(st, 3), db_col_int64(st, 4),
+				       db_col_int64(st, 5), db_col_int64(st, 7));
+		if (db_col_type(st, 6) != DB_NULL) {
 			g_autofree char *last = sq_shown(st, 6);
 			g_string_append_printf(out, "    last error: %s\n", last);
 		}
 		rows++;
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!rows)
 		g_string_append(out, "  (no messages yet)\n");
-	return rc == SQLITE_DONE || sq_fail(s, error, "reporting stations");
+	return rc == DB_DONE || sq_fail(s, error, "reporting stations");
 }
 
 static bool report_bad_bodies(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, received_at, sha256, size, state, error FROM bodies "
+	db_stmt *st = sq_prep(s, "SELECT id, received_at, sha256, size, state, error FROM bodies "
 				"WHERE state = 'bad' OR error IS NOT NULL ORDER BY id DESC LIMIT 50",
 				error);
 	if (!st)
 		return false;
 	int rc, rows = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		if (!rows++)
 			g_string_append(out, "Webhook bodies kept for inspection:\n");
-		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
+		g_autofree char *when = sq_time_text(db_col_int64(st, 1));
 		g_autofree char *why = sq_shown(st, 5);
 		g_string_append_printf(out, "  body %lld  %s  sha256 %s  %lld bytes  %s: %s\n",
-				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
-				       sqlite3_column_int64(st, 3), sqlite3_column_text(st, 4), why);
+				       db_col_int64(st, 0), when, db_col_text(st, 2),
+				       db_col_int64(st, 3), db_col_text(st, 4), why);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "reporting bad bodies");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "reporting bad bodies");
 }
 
 bool wb_store_report(struct wb_store *s, GString *out, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT count(*), coalesce(sum(seen), 0), "
-				"coalesce(sum(state = 'bad'), 0) FROM bodies", error);
+	db_stmt *st = sq_prep(s, "SELECT count(*), coalesce(sum(seen), 0), "
+				"count(*) FILTER (WHERE state = 'bad') FROM bodies", error);
 	if (!st)
 		return false;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if (db_step(st) == DB_ROW)
 		g_string_append_printf(out, "Webhook bodies: %lld stored (%lld received with "
-				       "retries), %lld bad\n", sqlite3_column_int64(st, 0),
-				       sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
-	sqlite3_reset(st);
+				       "retries), %lld bad\n", db_col_int64(st, 0),
+				       db_col_int64(st, 1), db_col_int64(st, 2));
+	db_reset(st);
 	return report_stations(s, out, error) && report_bad_bodies(s, out, error);
 }
 
 bool wb_store_gauges(struct wb_store *s, gint64 now, int64_t *queue_depth,
 		     int64_t *oldest_unregistered, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT (SELECT count(*) FROM messages WHERE state IN ('received', 'rendered', "
 		"'delivering', 'retry')), (SELECT min(opened_at) FROM complaints WHERE state = "
 		"'open' AND number IS NULL)", error);
 	if (!st)
 		return false;
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	bool ok = db_step(st) == DB_ROW;
 	if (ok) {
-		*queue_depth = sqlite3_column_int64(st, 0);
-		*oldest_unregistered = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 :
-			MAX(now - sqlite3_column_int64(st, 1), 0);
+		*queue_depth = db_col_int64(st, 0);
+		*oldest_unregistered = db_col_type(st, 1) == DB_NULL ? 0 :
+			MAX(now - db_col_int64(st, 1), 0);
 	} else {
 		sq_fail(s, error, "reading gauges");
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 
@@ -1457,12 +1434,14 @@ bool wb_store_writable(struct wb_store *s)
 {
 	/* SQLite opens a file it cannot write read-only without saying so, and a full disk
 	 * shows only when a page is written: commit a real (one-row) write. */
-	if (sqlite3_db_readonly(s->db, "main") != 0 || !sq_begin(s, NULL))
+	if ((!db_pg(s->db) && sqlite3_db_readonly(db_sqlite(s->db), "main") != 0) ||
+	    !sq_begin(s, NULL))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR REPLACE INTO health (id, at) VALUES (1, ?1)", NULL);
+	db_stmt *st = sq_prep(s, "INSERT INTO health (id, at) VALUES (1, ?1) ON CONFLICT (id) "
+			      "DO UPDATE SET at = excluded.at", NULL);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, g_get_real_time());
+	db_bind_int64(st, 1, g_get_real_time());
 	if (!sq_step_done(s, st, NULL, "probing"))
 		return sq_rollback(s);
 	return sq_commit(s, NULL);
@@ -1486,7 +1465,7 @@ bool wb_store_writable(struct wb_store *s)
 
 bool wb_store_give_back(struct wb_store *s, GError **error)
 {
-	if (!sqlite3_get_autocommit(s->db)) {
+	if (db_in_txn(s->db)) {
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: space is "
 			    "not given back inside a transaction", s->path);
 		return false;
@@ -1495,6 +1474,8 @@ bool wb_store_give_back(struct wb_store *s, GError **error)
 	 * recorded and let go first, a batch a pass. */
 	if (!wb_store_settle_delivered(s, SETTLE_BATCH, NULL, error))
 		return false;
+	if (db_pg(s->db)) /* PostgreSQL's autovacuum does this on the server */
+		return true;
 	gint64 until = g_get_monotonic_time() + GIVE_BACK_BUDGET_US;
 	int64_t first = -1, free_pages = 0, prev = -1;
 	for (;;) {
@@ -1513,7 +1494,7 @@ bool wb_store_give_back(struct wb_store *s, GError **error)
 	}
 	if (first == free_pages)
 		return true;
-	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	sqlite3_wal_checkpoint_v2(db_sqlite(s->db), NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	int64_t page_size = 0;
 	pragma_int(s, "PRAGMA page_size", &page_size, NULL);
 	g_info("state database %s: %" G_GINT64_FORMAT " kB given back to the disk, %"

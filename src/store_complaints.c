@@ -19,7 +19,7 @@ bool wb_store_complaints_list(struct wb_store *s, const char *station,
 			      void *ctx, GString *out, unsigned *count, GError **error)
 {
 	*count = 0;
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT c.ref, c.station, c.state, c.opened_at, c.last_activity, c.number, "
 		"c.citizen, (SELECT count(*) FROM messages m WHERE m.complaint_id = c.id), "
 		"(SELECT count(*) FROM outbox o WHERE o.complaint_id = c.id AND o.state = 'failed'), "
@@ -29,31 +29,31 @@ bool wb_store_complaints_list(struct wb_store *s, const char *station,
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, station);
-	sqlite3_bind_int(st, 2, filter != WB_COMPLAINTS_ALL);
+	db_bind_int64(st, 2, filter != WB_COMPLAINTS_ALL);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *state = (const char *)sqlite3_column_text(st, 2);
+	while ((rc = db_step(st)) == DB_ROW) {
+		const char *state = (const char *)db_col_text(st, 2);
 		bool open = strcmp(state, "open") == 0;
-		const char *duty = open && state_of ? state_of(ctx, sqlite3_column_int64(st, 9)) : NULL;
+		const char *duty = open && state_of ? state_of(ctx, db_col_int64(st, 9)) : NULL;
 		if (filter == WB_COMPLAINTS_OVERDUE && !(duty && strcmp(duty, "overdue") == 0))
 			continue;
-		const char *number = (const char *)sqlite3_column_text(st, 5);
+		const char *number = (const char *)db_col_text(st, 5);
 		g_autofree char *shown = sq_shown(st, 5);
-		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 3));
-		g_autofree char *last = sq_time_text(sqlite3_column_int64(st, 4));
+		g_autofree char *when = sq_time_text(db_col_int64(st, 3));
+		g_autofree char *last = sq_time_text(db_col_int64(st, 4));
 		if (!*count)
 			g_string_append(out, "REF              STATION      STATE   OPENED (UTC)          "
 					     "LAST ACTIVITY         MSGS  NUMBER  [DUTY]\n");
 		g_string_append_printf(out, "%-16s %-12s %-7s %-21s %-21s %4lld  %s%s%s%s%s%s\n",
-				       sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), state,
-				       when, last, sqlite3_column_int64(st, 7), number ? shown : "-",
+				       db_col_text(st, 0), db_col_text(st, 1), state,
+				       when, last, db_col_int64(st, 7), number ? shown : "-",
 				       duty ? "  [" : "", duty ? duty : "", duty ? "]" : "",
-				       sqlite3_column_int64(st, 10) ? "  TRANSFERRED" : "",
-				       sqlite3_column_int64(st, 8) ? "  SEND FAILED" : "");
+				       db_col_int64(st, 10) ? "  TRANSFERRED" : "",
+				       db_col_int64(st, 8) ? "  SEND FAILED" : "");
 		(*count)++;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "listing complaints");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "listing complaints");
 }
 
 /* The first line of what the citizen wrote, or the type. */
@@ -83,7 +83,7 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 	g_string_append_printf(out, "Complaint %s at station %s\n  citizen: %s\n  opened: %s, "
 			       "last activity: %s\n  state: %s\n  complaint number: %s\n\n",
 			       c->ref, c->station, citizen, opened, last, c->state, number);
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT at, kind, a, b, c, d FROM ("
 		" SELECT coalesce(nullif(m.ts, 0), m.received_at) AS at, 'message' AS kind, "
 		"  m.wamid AS a, m.type AS b, m.state || coalesce(': ' || m.last_error, '') || "
@@ -112,20 +112,20 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		") ORDER BY at, o, k", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, c->id);
+	db_bind_int64(st, 1, c->id);
 	g_string_append(out, "History (UTC):\n");
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 0));
-		const char *kind = (const char *)sqlite3_column_text(st, 1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		g_autofree char *when = sq_time_text(db_col_int64(st, 0));
+		const char *kind = (const char *)db_col_text(st, 1);
 		g_autofree char *a = sq_shown(st, 2), *b = sq_shown(st, 3), *cc = sq_shown(st, 4);
 		/* d: a message's JSON (not shown), a reply's source, a send's last error, a
 		 * transfer's reason */
-		const char *json = (const char *)sqlite3_column_text(st, 5);
+		const char *json = (const char *)db_col_text(st, 5);
 		bool message = strcmp(kind, "message") == 0;
 		g_autofree char *d = json && !message ? sq_shown(st, 5) : NULL;
 		if (message) {
-			g_autofree char *gist = message_gist((const char *)sqlite3_column_text(st, 3),
+			g_autofree char *gist = message_gist((const char *)db_col_text(st, 3),
 							     json);
 			g_string_append_printf(out, "  %s  citizen %s %s%s%s%s: mail %s\n", when, b, a,
 					       *gist ? " \"" : "", gist, *gist ? "\"" : "", cc);
@@ -160,8 +160,8 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 					       strcmp(cc, "0") ? cc : "");
 		}
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "reading a complaint's history");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "reading a complaint's history");
 }
 
 void wb_wamid_info_clear(struct wb_wamid_info *w)
@@ -180,7 +180,7 @@ bool wb_store_wamid_info(struct wb_store *s, const char *wamid, const char *send
 	if (!wamid)
 		return true;
 	/* One of this citizen's messages, else one of the bridge's sends to them. */
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT 0, type, json, NULL, NULL, ts FROM messages WHERE wamid = ?1 AND sender = "
 		"?2 UNION ALL SELECT 1, o.kind, NULL, o.purpose, CASE WHEN o.reply_id IS NULL "
 		"THEN NULL ELSE r.number END, coalesce(o.accepted_at, o.created_at) FROM outbox o "
@@ -190,16 +190,16 @@ bool wb_store_wamid_info(struct wb_store *s, const char *wamid, const char *send
 		return false;
 	sq_bind_text(st, 1, wamid);
 	sq_bind_text(st, 2, sender);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
 		out->found = true;
-		out->ours = sqlite3_column_int(st, 0) == 1;
+		out->ours = db_col_int(st, 0) == 1;
 		out->type = sq_col_text(st, 1);
 		out->json = sq_col_text(st, 2);
 		out->purpose = sq_col_text(st, 3);
 		out->number = sq_col_text(st, 4);
-		out->ts = sqlite3_column_int64(st, 5);
+		out->ts = db_col_int64(st, 5);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a reaction's message");
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding a reaction's message");
 }

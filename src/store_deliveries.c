@@ -47,14 +47,14 @@ static GBytes *squeezed(struct wb_store *s, const char *text)
 	return g_byte_array_free_to_bytes(out);
 }
 
-static char *inflated(sqlite3_stmt *st, int col)
+static char *inflated(db_stmt *st, int col)
 {
-	if (sqlite3_column_type(st, col) != SQLITE_BLOB)
+	if (db_col_type(st, col) != DB_BLOB)
 		return sq_col_text(st, col);
-	gsize n = (gsize)sqlite3_column_bytes(st, col);
+	gsize n = (gsize)db_col_bytes(st, col);
 	g_autoptr(GConverter) c = G_CONVERTER(g_zlib_decompressor_new(G_ZLIB_COMPRESSOR_FORMAT_RAW));
 	GByteArray *out = g_byte_array_new();
-	const guint8 *p = sqlite3_column_blob(st, col);
+	const guint8 *p = db_col_blob(st, col);
 	guint8 buf[16384];
 	GConverterResult r = G_CONVERTER_CONVERTED;
 	while (r == G_CONVERTER_CONVERTED && out->len <= (16u << 20)) {
@@ -119,8 +119,8 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 		d->note ? ", " : "", d->note ? d->note : "");
 	if (!wb_store_journal_add(s, "delivered", ref, message_id, detail, error))
 		return false;
-	int64_t journal_id = sqlite3_last_insert_rowid(s->db);
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO deliveries (station, message_id, ref, what, msg, "
+	int64_t journal_id = db_last_id(s->db);
+	db_stmt *st = sq_prep(s, "INSERT INTO deliveries (station, message_id, ref, what, msg, "
 		"location, uidvalidity, uid, size, sha256, digest, at, journal_id) VALUES (?1, ?2, "
 		"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (station, message_id) "
 		"DO UPDATE SET ref = ?3, what = ?4, msg = ?5, location = ?6, uidvalidity = ?7, "
@@ -132,17 +132,16 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 	sq_bind_text(st, 3, ref);
 	sq_bind_text(st, 4, d->what);
 	if (d->msg > 0)
-		sqlite3_bind_int64(st, 5, d->msg);
+		db_bind_int64(st, 5, d->msg);
 	sq_bind_text(st, 6, d->location);
-	sqlite3_bind_int64(st, 7, d->uidvalidity);
-	sqlite3_bind_int64(st, 8, d->uid);
-	sqlite3_bind_int64(st, 9, (sqlite3_int64)dg->size);
+	db_bind_int64(st, 7, d->uidvalidity);
+	db_bind_int64(st, 8, d->uid);
+	db_bind_int64(st, 9, (int64_t)dg->size);
 	sq_bind_text(st, 10, dg->sha256);
 	g_autoptr(GBytes) packed = squeezed(s, json);
-	sqlite3_bind_blob64(st, 11, g_bytes_get_data(packed, NULL), g_bytes_get_size(packed),
-			    SQLITE_STATIC);
-	sqlite3_bind_int64(st, 12, wb_now());
-	sqlite3_bind_int64(st, 13, journal_id);
+	db_bind_blob(st, 11, g_bytes_get_data(packed, NULL), g_bytes_get_size(packed));
+	db_bind_int64(st, 12, wb_now());
+	db_bind_int64(st, 13, journal_id);
 	return sq_step_done(s, st, error, "recording a delivery");
 }
 
@@ -152,13 +151,13 @@ bool wb_store_mailop_delivered(struct wb_store *s, const struct wb_mailop *op, G
 {
 	if (!sq_begin(s, error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "UPDATE mailops SET state = 'done', last_error = NULL, "
+	db_stmt *st = sq_prep(s, "UPDATE mailops SET state = 'done', last_error = NULL, "
 				   "mail = NULL, claim_pid = NULL, updated_at = ?2 WHERE id = ?1",
 				   error);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, op->id);
-	sqlite3_bind_int64(st, 2, wb_now());
+	db_bind_int64(st, 1, op->id);
+	db_bind_int64(st, 2, wb_now());
 	if (!sq_step_done(s, st, error, "recording mailbox work"))
 		return sq_rollback(s);
 	if (mail) {
@@ -185,7 +184,7 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 		int64_t id = g_array_index(ids, int64_t, i);
 		if (!sq_begin(s, error))
 			return false;
-		sqlite3_stmt *st = sq_prep(s, messages
+		db_stmt *st = sq_prep(s, messages
 			? "SELECT m.station, m.wamid, c.ref, m.location, m.uidvalidity, m.uid, "
 			  "r.mail FROM messages m JOIN rendered r ON r.msg = m.id LEFT JOIN "
 			  "complaints c ON c.id = m.complaint_id WHERE m.id = ?1"
@@ -193,9 +192,9 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 			  "id = ?1 AND mail IS NOT NULL", error);
 		if (!st)
 			return sq_rollback(s);
-		sqlite3_bind_int64(st, 1, id);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_reset(st);
+		db_bind_int64(st, 1, id);
+		if (db_step(st) != DB_ROW) {
+			db_reset(st);
 			if (!sq_commit(s, error))
 				return false;
 			continue;
@@ -204,10 +203,10 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 		g_autofree char *key = sq_col_text(st, 1);
 		g_autofree char *ref = sq_col_text(st, 2);
 		g_autofree char *location = sq_col_text(st, 3);
-		gint64 uidvalidity = sqlite3_column_int64(st, 4), uid = sqlite3_column_int64(st, 5);
-		g_autoptr(GBytes) mail = g_bytes_new(sqlite3_column_blob(st, 6),
-						     (gsize)sqlite3_column_bytes(st, 6));
-		sqlite3_reset(st);
+		gint64 uidvalidity = db_col_int64(st, 4), uid = db_col_int64(st, 5);
+		g_autoptr(GBytes) mail = g_bytes_new(db_col_blob(st, 6),
+						     (gsize)db_col_bytes(st, 6));
+		db_reset(st);
 		/* A message's Message-ID is read from its mail by the record itself (the
 		 * wamid if it has none); a mailbox operation names its own. */
 		struct wb_delivery_in d = {
@@ -221,7 +220,7 @@ static bool settle_old(struct wb_store *s, const char *pick, bool messages, unsi
 					 : "UPDATE mailops SET mail = NULL WHERE id = ?1", error);
 		if (!st)
 			return sq_rollback(s);
-		sqlite3_bind_int64(st, 1, id);
+		db_bind_int64(st, 1, id);
 		if (!wb_store_delivery_in_txn(s, &d, error) ||
 		    !sq_step_done(s, st, error, "letting a delivered mail's bytes go") ||
 		    !sq_commit(s, error))
@@ -274,40 +273,40 @@ void wb_delivery_free(gpointer p)
 	"LEFT JOIN journal j ON j.id = d.journal_id LEFT JOIN messages m ON m.id = d.msg " \
 	"LEFT JOIN bodies b ON b.id = m.body_id LEFT JOIN media md ON md.message_id = m.id "
 
-static struct wb_delivery *delivery_row(sqlite3_stmt *st)
+static struct wb_delivery *delivery_row(db_stmt *st)
 {
 	struct wb_delivery *d = g_new0(struct wb_delivery, 1);
-	d->id = sqlite3_column_int64(st, 0);
+	d->id = db_col_int64(st, 0);
 	d->station = sq_col_text(st, 1);
 	d->message_id = sq_col_text(st, 2);
 	d->ref = sq_col_text(st, 3);
 	d->what = sq_col_text(st, 4);
 	d->location = sq_col_text(st, 5);
-	d->uidvalidity = sqlite3_column_int64(st, 6);
-	d->uid = sqlite3_column_int64(st, 7);
-	d->size = sqlite3_column_int64(st, 8);
+	d->uidvalidity = db_col_int64(st, 6);
+	d->uid = db_col_int64(st, 7);
+	d->size = db_col_int64(st, 8);
 	d->sha256 = sq_col_text(st, 9);
 	d->digest = inflated(st, 10);
-	d->at = sqlite3_column_int64(st, 11);
-	d->journal_id = sqlite3_column_int64(st, 12);
+	d->at = db_col_int64(st, 11);
+	d->journal_id = db_col_int64(st, 12);
 	d->journal_subject = sq_col_text(st, 13);
 	d->journal_detail = sq_col_text(st, 14);
 	d->wamid = sq_col_text(st, 15);
 	d->payload_sha256 = sq_col_text(st, 16);
 	d->media_sha256 = sq_col_text(st, 17);
 	d->json = sq_col_text(st, 18);
-	d->msg = sqlite3_column_int64(st, 19);
+	d->msg = db_col_int64(st, 19);
 	return d;
 }
 
-static GPtrArray *delivery_rows(struct wb_store *s, sqlite3_stmt *st, GError **error)
+static GPtrArray *delivery_rows(struct wb_store *s, db_stmt *st, GError **error)
 {
 	GPtrArray *out = g_ptr_array_new_with_free_func(wb_delivery_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		g_ptr_array_add(out, delivery_row(st));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, "reading deliveries");
 		return NULL;
@@ -317,7 +316,7 @@ static GPtrArray *delivery_rows(struct wb_store *s, sqlite3_stmt *st, GError **e
 
 GPtrArray *wb_store_deliveries_of(struct wb_store *s, const char *message_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT " DELIVERY_COLUMNS "WHERE d.message_id = ?1 "
+	db_stmt *st = sq_prep(s, "SELECT " DELIVERY_COLUMNS "WHERE d.message_id = ?1 "
 				   "ORDER BY d.id", error);
 	if (!st)
 		return NULL;
@@ -328,36 +327,36 @@ GPtrArray *wb_store_deliveries_of(struct wb_store *s, const char *message_id, GE
 GPtrArray *wb_store_deliveries(struct wb_store *s, const char *station, const char *ref,
 			       gint64 from, gint64 to, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT " DELIVERY_COLUMNS "WHERE (?1 IS NULL OR d.station "
+	db_stmt *st = sq_prep(s, "SELECT " DELIVERY_COLUMNS "WHERE (?1 IS NULL OR d.station "
 				   "= ?1) AND (?2 IS NULL OR d.ref = ?2) AND d.at >= ?3 AND d.at < "
 				   "?4 ORDER BY d.id", error);
 	if (!st)
 		return NULL;
 	sq_bind_text(st, 1, station);
 	sq_bind_text(st, 2, ref);
-	sqlite3_bind_int64(st, 3, from);
-	sqlite3_bind_int64(st, 4, to);
+	db_bind_int64(st, 3, from);
+	db_bind_int64(st, 4, to);
 	return delivery_rows(s, st, error);
 }
 
 GBytes *wb_store_body_by_sha(struct wb_store *s, const char *sha256, int64_t *journal_id,
 			     GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT b.body, (SELECT min(j.id) FROM journal j WHERE "
+	db_stmt *st = sq_prep(s, "SELECT b.body, (SELECT min(j.id) FROM journal j WHERE "
 				   "j.kind = 'body' AND j.subject = b.sha256) FROM bodies b WHERE "
 				   "b.sha256 = ?1", error);
 	if (!st)
 		return NULL;
 	sq_bind_text(st, 1, sha256);
-	int rc = sqlite3_step(st);
+	int rc = db_step(st);
 	GBytes *body = NULL;
-	if (rc == SQLITE_ROW) {
-		body = g_bytes_new(sqlite3_column_blob(st, 0), (gsize)sqlite3_column_bytes(st, 0));
+	if (rc == DB_ROW) {
+		body = g_bytes_new(db_col_blob(st, 0), (gsize)db_col_bytes(st, 0));
 		if (journal_id)
-			*journal_id = sqlite3_column_int64(st, 1);
+			*journal_id = db_col_int64(st, 1);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		sq_fail(s, error, "reading a webhook body");
 	return body;
 }

@@ -37,12 +37,12 @@ void wb_duty_case_free(struct wb_duty_case *c)
 
 GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' AND "
+	db_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE state = 'open' AND "
 				   "duty_at <= ?1 ORDER BY duty_at, id LIMIT ?2", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, max);
+	db_bind_int64(st, 1, now);
+	db_bind_int64(st, 2, max);
 	return sq_step_ids(s, st, "finding complaints whose duty is due", error);
 }
 
@@ -51,7 +51,7 @@ GArray *wb_store_duty_due(struct wb_store *s, gint64 now, unsigned max, GError *
 static bool number_state(struct wb_store *s, int64_t id, int *state, gint64 *at,
 			 GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT max(CASE WHEN o.state IN ('delivered', 'read', 'played') THEN 2 "
 		"WHEN o.state IN ('accepted', 'sent') THEN 1 ELSE 0 END), "
 		"min(CASE WHEN o.state IN ('delivered', 'read', 'played') THEN coalesce((SELECT "
@@ -61,30 +61,30 @@ static bool number_state(struct wb_store *s, int64_t id, int *state, gint64 *at,
 		"WHERE o.complaint_id = ?1 AND r.number IS NOT NULL", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	*state = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	*at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ||
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
+	*state = rc == DB_ROW ? db_col_int(st, 0) : 0;
+	*at = rc == DB_ROW ? db_col_int64(st, 1) : 0;
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ||
 	       sq_fail(s, error, "reading whether the number was delivered");
 }
 
 static char **duties_done(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT kind FROM duties WHERE complaint_id = ?1 "
+	db_stmt *st = sq_prep(s, "SELECT kind FROM duties WHERE complaint_id = ?1 "
 				   "ORDER BY id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	GStrvBuilder *b = g_strv_builder_new();
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		g_strv_builder_add(b, (const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
+	while ((rc = db_step(st)) == DB_ROW)
+		g_strv_builder_add(b, (const char *)db_col_text(st, 0));
+	db_reset(st);
 	char **out = g_strv_builder_end(b);
 	g_strv_builder_unref(b);
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		g_strfreev(out);
 		sq_fail(s, error, "reading a complaint's duties");
 		return NULL;
@@ -94,7 +94,7 @@ static char **duties_done(struct wb_store *s, int64_t id, GError **error)
 
 struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.serious, "
 		"c.opened_at, c.escalated_at, c.scanned_msg, c.state, "
 		"(SELECT max(m.ts) FROM messages m WHERE m.complaint_id = c.id), "
@@ -108,11 +108,11 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 		"'%#escalate%') WHERE c.id = ?1", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
+	if (rc != DB_ROW) {
+		db_reset(st);
+		if (rc == DB_DONE)
 			g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
 				    "no complaint %" G_GINT64_FORMAT, id);
 		else
@@ -120,24 +120,24 @@ struct wb_duty_case *wb_store_duty_case(struct wb_store *s, int64_t id, GError *
 		return NULL;
 	}
 	struct wb_duty_case *c = g_new0(struct wb_duty_case, 1);
-	c->id = sqlite3_column_int64(st, 0);
+	c->id = db_col_int64(st, 0);
 	c->ref = sq_col_text(st, 1);
 	c->station = sq_col_text(st, 2);
 	c->citizen = sq_col_text(st, 3);
 	c->first_wamid = sq_col_text(st, 4);
 	c->number = sq_col_text(st, 5);
 	c->serious = sq_col_text(st, 6);
-	c->opened_at = sqlite3_column_int64(st, 7);
-	c->escalated_at = sqlite3_column_int64(st, 8);
-	c->scanned_msg = sqlite3_column_int64(st, 9);
-	c->open = strcmp((const char *)sqlite3_column_text(st, 10), "open") == 0;
-	c->last_inbound = sqlite3_column_int64(st, 11);
-	c->has_paper = sqlite3_column_int64(st, 12) > 0;
+	c->opened_at = db_col_int64(st, 7);
+	c->escalated_at = db_col_int64(st, 8);
+	c->scanned_msg = db_col_int64(st, 9);
+	c->open = strcmp((const char *)db_col_text(st, 10), "open") == 0;
+	c->last_inbound = db_col_int64(st, 11);
+	c->has_paper = db_col_int64(st, 12) > 0;
 	c->profile_name = sq_col_text(st, 13);
 	c->escalate_by = sq_col_text(st, 14);
 	c->escalate_text = sq_col_text(st, 15);
 	c->root = sq_col_text(st, 16);
-	sqlite3_reset(st);
+	db_reset(st);
 	int ns = 0;
 	if (!number_state(s, id, &ns, &c->delivered_at, error) ||
 	    !(c->done = duties_done(s, id, error))) {
@@ -157,7 +157,7 @@ GArray *wb_store_open_ids(struct wb_store *s, GError **error)
 
 GArray *wb_store_station_open(struct wb_store *s, const char *station, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE station = ?1 AND state = "
+	db_stmt *st = sq_prep(s, "SELECT id FROM complaints WHERE station = ?1 AND state = "
 				   "'open' ORDER BY opened_at, id", error);
 	if (!st)
 		return NULL;
@@ -187,7 +187,7 @@ GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, in
 {
 	/* Two statements: the scan of every new message (without mail) must not pay for
 	 * finding where each mail went. */
-	sqlite3_stmt *st = with_mail
+	db_stmt *st = with_mail
 		? sq_prep(s, "SELECT m.id, m.ts, m.type, m.json, (SELECT mail FROM rendered WHERE "
 			  "msg = m.id), d.station, d.message_id FROM messages m LEFT JOIN "
 			  "deliveries d ON d.id = (SELECT max(x.id) FROM deliveries x WHERE x.msg "
@@ -197,26 +197,26 @@ GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, in
 			  "complaint_id = ?1 AND id > ?2 AND NOT ?3 ORDER BY ts, id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, after);
-	sqlite3_bind_int(st, 3, with_mail);
+	db_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 2, after);
+	db_bind_int64(st, 3, with_mail);
 	GPtrArray *out = g_ptr_array_new_with_free_func(wb_store_msg_text_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct wb_store_msg_text *m = g_new0(struct wb_store_msg_text, 1);
-		m->id = sqlite3_column_int64(st, 0);
-		m->ts = sqlite3_column_int64(st, 1);
+		m->id = db_col_int64(st, 0);
+		m->ts = db_col_int64(st, 1);
 		m->type = sq_col_text(st, 2);
 		m->json = sq_col_text(st, 3);
-		if (sqlite3_column_type(st, 4) == SQLITE_BLOB)
-			m->mail = g_bytes_new(sqlite3_column_blob(st, 4),
-					      (gsize)sqlite3_column_bytes(st, 4));
+		if (db_col_type(st, 4) == DB_BLOB)
+			m->mail = g_bytes_new(db_col_blob(st, 4),
+					      (gsize)db_col_bytes(st, 4));
 		m->held_by = sq_col_text(st, 5);
 		m->message_id = sq_col_text(st, 6);
 		g_ptr_array_add(out, m);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, "reading a complaint's messages");
 		return NULL;
@@ -229,14 +229,14 @@ static bool add_mailouts(struct wb_store *s, int64_t duty_id, const struct wb_du
 {
 	for (size_t i = 0; i < in->n_mails; i++) {
 		const struct wb_mailout_in *m = &in->mails[i];
-		sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailout (duty_id, complaint_id, "
+		db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailout (duty_id, complaint_id, "
 					   "station, kind, message_id, rcpts, mail, created_at, "
 					   "updated_at) VALUES (?1, nullif(?2, 0), ?3, ?4, ?5, ?6, ?7, "
 					   "?8, ?8)", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, duty_id);
-		sqlite3_bind_int64(st, 2, in->complaint_id);
+		db_bind_int64(st, 1, duty_id);
+		db_bind_int64(st, 2, in->complaint_id);
 		sq_bind_text(st, 3, in->station);
 		sq_bind_text(st, 4, m->kind);
 		sq_bind_text(st, 5, m->message_id);
@@ -244,11 +244,11 @@ static bool add_mailouts(struct wb_store *s, int64_t duty_id, const struct wb_du
 		sq_bind_text(st, 6, rcpts);
 		gsize len;
 		const void *data = g_bytes_get_data(m->mail, &len);
-		sqlite3_bind_blob64(st, 7, len ? data : "", len, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 8, now);
+		db_bind_blob(st, 7, len ? data : "", len);
+		db_bind_int64(st, 8, now);
 		if (!sq_step_done(s, st, error, "queueing a mail to send"))
 			return false;
-		if (sqlite3_changes(s->db) == 1)
+		if (db_changes(s->db) == 1)
 			g_message("mail %s (%s) to %s queued", m->message_id, m->kind, rcpts);
 	}
 	return true;
@@ -263,24 +263,24 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 		return false;
 	/* A complaint's duty is its own wherever it is now: one that fired before a
 	 * transfer does not fire again at the new station. */
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO duties (complaint_id, station, kind, "
+	db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO duties (complaint_id, station, kind, "
 				   "key, at, detail) SELECT ?1, ?2, ?3, coalesce(?4, ''), ?5, ?6 "
 				   "WHERE ?1 = 0 OR NOT EXISTS (SELECT 1 FROM duties WHERE "
 				   "complaint_id = ?1 AND kind = ?3 AND key = coalesce(?4, ''))",
 				   error);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, in->complaint_id);
+	db_bind_int64(st, 1, in->complaint_id);
 	sq_bind_text(st, 2, in->station);
 	sq_bind_text(st, 3, in->kind);
 	sq_bind_text(st, 4, in->key);
-	sqlite3_bind_int64(st, 5, now);
+	db_bind_int64(st, 5, now);
 	sq_bind_text(st, 6, in->detail);
 	if (!sq_step_done(s, st, error, "recording a duty"))
 		return sq_rollback(s);
-	if (sqlite3_changes(s->db) == 0) /* fired before, by this process or another */
+	if (db_changes(s->db) == 0) /* fired before, by this process or another */
 		return sq_commit(s, error);
-	int64_t duty_id = sqlite3_last_insert_rowid(s->db);
+	int64_t duty_id = db_last_id(s->db);
 	g_autofree char *subject = g_strdup_printf("%s%s%s", in->kind, in->key ? " " : "",
 						   in->key ? in->key : "");
 	g_autofree char *jd = g_strdup_printf("station %s%s%s%s", in->station,
@@ -293,9 +293,9 @@ bool wb_store_duty_fire(struct wb_store *s, const struct wb_duty_in *in, bool *f
 			     "escalated_at = coalesce(escalated_at, ?3) WHERE id = ?1", error);
 		if (!st)
 			return sq_rollback(s);
-		sqlite3_bind_int64(st, 1, in->complaint_id);
+		db_bind_int64(st, 1, in->complaint_id);
 		sq_bind_text(st, 2, in->serious);
-		sqlite3_bind_int64(st, 3, now);
+		db_bind_int64(st, 3, now);
 		if (!sq_step_done(s, st, error, "marking a complaint escalated"))
 			return sq_rollback(s);
 	}
@@ -321,16 +321,16 @@ bool wb_store_duty_next(struct wb_store *s, const struct wb_duty_next *items, si
 	if (!sq_begin(s, error))
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET duty_at = CASE WHEN duty_at = 0 "
+		db_stmt *st = sq_prep(s, "UPDATE complaints SET duty_at = CASE WHEN duty_at = 0 "
 					   "AND scanned_msg < (SELECT coalesce(max(id), 0) FROM "
 					   "messages WHERE complaint_id = ?1 AND id > ?3) THEN 0 ELSE "
 					   "?2 END, scanned_msg = max(scanned_msg, ?3) WHERE id = ?1",
 					   error);
 		if (!st)
 			return sq_rollback(s);
-		sqlite3_bind_int64(st, 1, items[i].complaint_id);
-		sqlite3_bind_int64(st, 2, items[i].duty_at);
-		sqlite3_bind_int64(st, 3, items[i].scanned_msg);
+		db_bind_int64(st, 1, items[i].complaint_id);
+		db_bind_int64(st, 2, items[i].duty_at);
+		db_bind_int64(st, 3, items[i].scanned_msg);
 		if (!sq_step_done(s, st, error, "scheduling a complaint's duty"))
 			return sq_rollback(s);
 	}
@@ -339,30 +339,30 @@ bool wb_store_duty_next(struct wb_store *s, const struct wb_duty_next *items, si
 
 bool wb_store_duty_soonest(struct wb_store *s, gint64 *soonest, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT min(duty_at) FROM complaints WHERE state = 'open' "
+	db_stmt *st = sq_prep(s, "SELECT min(duty_at) FROM complaints WHERE state = 'open' "
 				   "AND duty_at < ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, G_MAXINT64);
-	int rc = sqlite3_step(st);
-	*soonest = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || sq_fail(s, error, "reading when duty is next due");
+	db_bind_int64(st, 1, G_MAXINT64);
+	int rc = db_step(st);
+	*soonest = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+	db_reset(st);
+	return rc == DB_ROW || sq_fail(s, error, "reading when duty is next due");
 }
 
 GHashTable *wb_store_digests_on(struct wb_store *s, const char *date, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM duties WHERE complaint_id = 0 AND "
+	db_stmt *st = sq_prep(s, "SELECT station FROM duties WHERE complaint_id = 0 AND "
 				   "kind = 'digest' AND key = ?1", error);
 	if (!st)
 		return NULL;
 	sq_bind_text(st, 1, date);
 	GHashTable *out = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		g_hash_table_add(out, sq_col_text(st, 0));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_hash_table_unref(out);
 		sq_fail(s, error, "reading the day's digests");
 		return NULL;
@@ -389,7 +389,7 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 {
 	if (!sq_begin(s, error))
 		return NULL;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, station, kind, message_id, rcpts, mail, "
+	db_stmt *st = sq_prep(s, "SELECT id, station, kind, message_id, rcpts, mail, "
 				   "attempts, created_at, claim_pid, coalesce(complaint_id, 0) FROM "
 				   "mailout WHERE state = "
 				   "'pending' AND next_at <= ?1 ORDER BY next_at, id", error);
@@ -397,29 +397,29 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 		sq_rollback(s);
 		return NULL;
 	}
-	sqlite3_bind_int64(st, 1, now);
+	db_bind_int64(st, 1, now);
 	struct wb_mailout *m = NULL;
 	int rc;
-	while (!m && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		sqlite3_int64 pid = sqlite3_column_int64(st, 8);
-		if (sqlite3_column_type(st, 8) != SQLITE_NULL && pid != getpid() &&
+	while (!m && (rc = db_step(st)) == DB_ROW) {
+		int64_t pid = db_col_int64(st, 8);
+		if (db_col_type(st, 8) != DB_NULL && pid != getpid() &&
 		    wb_claimant_alive(pid))
 			continue;
 		m = g_new0(struct wb_mailout, 1);
-		m->id = sqlite3_column_int64(st, 0);
+		m->id = db_col_int64(st, 0);
 		m->station = sq_col_text(st, 1);
 		m->kind = sq_col_text(st, 2);
 		m->message_id = sq_col_text(st, 3);
 		g_autofree char *rcpts = sq_col_text(st, 4);
 		m->rcpts = g_strsplit(rcpts ? rcpts : "", ",", -1);
-		m->mail = g_bytes_new(sqlite3_column_blob(st, 5), (gsize)sqlite3_column_bytes(st, 5));
-		m->attempts = sqlite3_column_int(st, 6);
-		m->created_at = sqlite3_column_int64(st, 7);
-		m->complaint_id = sqlite3_column_int64(st, 9);
+		m->mail = g_bytes_new(db_col_blob(st, 5), (gsize)db_col_bytes(st, 5));
+		m->attempts = db_col_int(st, 6);
+		m->created_at = db_col_int64(st, 7);
+		m->complaint_id = db_col_int64(st, 9);
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	if (!m) {
-		if (rc != SQLITE_DONE)
+		if (rc != DB_DONE)
 			sq_fail(s, error, "finding mail to send");
 		sq_rollback(s);
 		return NULL;
@@ -430,9 +430,9 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 		wb_mailout_free(m);
 		return NULL;
 	}
-	sqlite3_bind_int64(st, 1, m->id);
-	sqlite3_bind_int64(st, 2, getpid());
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 1, m->id);
+	db_bind_int64(st, 2, getpid());
+	db_bind_int64(st, 3, now);
 	if (!sq_step_done(s, st, error, "claiming a mail to send") || !sq_commit(s, error)) {
 		sq_rollback(s);
 		wb_mailout_free(m);
@@ -444,31 +444,31 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 bool wb_store_mailout_set(struct wb_store *s, int64_t id, const char *state, const char *detail,
 			  gint64 next_at, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE mailout SET state = ?2, last_error = ?3, "
+	db_stmt *st = sq_prep(s, "UPDATE mailout SET state = ?2, last_error = ?3, "
 				   "next_at = ?4, attempts = attempts + 1, claim_pid = NULL, "
 				   "updated_at = ?5 WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, state);
 	sq_bind_text(st, 3, detail);
-	sqlite3_bind_int64(st, 4, next_at);
-	sqlite3_bind_int64(st, 5, wb_now());
+	db_bind_int64(st, 4, next_at);
+	db_bind_int64(st, 5, wb_now());
 	return sq_step_done(s, st, error, "recording a mail's outcome");
 }
 
 bool wb_store_mailout_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
 			      GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT count(*), min(next_at) FROM mailout WHERE state = "
+	db_stmt *st = sq_prep(s, "SELECT count(*), min(next_at) FROM mailout WHERE state = "
 				   "'pending'", error);
 	if (!st)
 		return false;
-	int rc = sqlite3_step(st);
-	*count = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
-	*soonest = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || sq_fail(s, error, "counting mail to send");
+	int rc = db_step(st);
+	*count = rc == DB_ROW ? (unsigned)db_col_int64(st, 0) : 0;
+	*soonest = rc == DB_ROW ? db_col_int64(st, 1) : 0;
+	db_reset(st);
+	return rc == DB_ROW || sq_fail(s, error, "counting mail to send");
 }
 
 bool wb_store_duty_report(struct wb_store *s, GString *out, GError **error)
@@ -479,23 +479,23 @@ bool wb_store_duty_report(struct wb_store *s, GString *out, GError **error)
 			   "'waiting' ELSE state END, count(*) FROM mailout GROUP BY state "
 			   "ORDER BY state", error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.kind, coalesce(c.ref, m.station), m.rcpts, "
+	db_stmt *st = sq_prep(s, "SELECT m.id, m.kind, coalesce(c.ref, m.station), m.rcpts, "
 				   "m.state, m.attempts, m.last_error FROM mailout m LEFT JOIN "
 				   "complaints c ON c.id = m.complaint_id WHERE m.state != 'sent' "
 				   "ORDER BY m.id DESC LIMIT 20", error);
 	if (!st)
 		return false;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		g_autofree char *ref = sq_shown(st, 2), *rcpts = sq_shown(st, 3);
 		g_autofree char *why = sq_shown(st, 6);
-		const char *state = (const char *)sqlite3_column_text(st, 4);
+		const char *state = (const char *)db_col_text(st, 4);
 		g_string_append_printf(out, "  mail %lld  %s for %s to %s  %s after %d attempt%s: "
-				       "%s\n", sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+				       "%s\n", db_col_int64(st, 0), db_col_text(st, 1),
 				       ref, rcpts, strcmp(state, "pending") == 0 ? "waiting" : state,
-				       sqlite3_column_int(st, 5),
-				       sqlite3_column_int(st, 5) == 1 ? "" : "s", *why ? why : "-");
+				       db_col_int(st, 5),
+				       db_col_int(st, 5) == 1 ? "" : "s", *why ? why : "-");
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "reporting mail to superiors");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "reporting mail to superiors");
 }

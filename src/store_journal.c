@@ -61,21 +61,21 @@ static char *entry_hash(int64_t id, gint64 at, const char *kind, const char *ref
 bool wb_store_journal_add(struct wb_store *s, const char *kind, const char *ref,
 			  const char *subject, const char *detail, GError **error)
 {
-	if (sqlite3_get_autocommit(s->db)) {
+	if (!db_in_txn(s->db)) {
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: a journal "
 			    "entry (%s) outside the transaction of its event", s->path, kind);
 		return false;
 	}
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1",
+	db_stmt *st = sq_prep(s, "SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1",
 				   error);
 	if (!st)
 		return false;
-	int rc = sqlite3_step(st);
-	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) + 1 : 1;
-	g_autofree char *prev = rc == SQLITE_ROW ? sq_col_text(st, 1)
+	int rc = db_step(st);
+	int64_t id = rc == DB_ROW ? db_col_int64(st, 0) + 1 : 1;
+	g_autofree char *prev = rc == DB_ROW ? sq_col_text(st, 1)
 						 : g_strdup(WB_JOURNAL_GENESIS);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "reading the journal's last entry");
 	if (!prev)
 		prev = g_strdup(WB_JOURNAL_GENESIS);
@@ -86,8 +86,8 @@ bool wb_store_journal_add(struct wb_store *s, const char *kind, const char *ref,
 		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, at);
+	db_bind_int64(st, 1, id);
+	db_bind_int64(st, 2, at);
 	sq_bind_text(st, 3, kind);
 	sq_bind_text(st, 4, ref);
 	sq_bind_text(st, 5, subject);
@@ -104,24 +104,24 @@ void wb_journal_check_clear(struct wb_journal_check *c)
 }
 
 /* A text column's bytes as stored (NULL for NULL; "" stands in for an empty text). */
-static const char *col_bytes(sqlite3_stmt *st, int col, size_t *len)
+static const char *col_bytes(db_stmt *st, int col, size_t *len)
 {
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	*len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+	const char *t = (const char *)db_col_text(st, col);
+	*len = t ? (size_t)db_col_bytes(st, col) : 0;
 	return t;
 }
 
 /* Does row (id, …) fit after the entry whose id and hash were last_id and expect? Sets
  * out->why when not. */
-static bool entry_fits(sqlite3_stmt *st, int64_t last_id, const char *expect,
+static bool entry_fits(db_stmt *st, int64_t last_id, const char *expect,
 		       struct wb_journal_check *out)
 {
-	int64_t id = sqlite3_column_int64(st, 0);
+	int64_t id = db_col_int64(st, 0);
 	size_t kl, rl, sl, dl, pl, hl;
 	const char *kind = col_bytes(st, 2, &kl), *ref = col_bytes(st, 3, &rl);
 	const char *subject = col_bytes(st, 4, &sl), *detail = col_bytes(st, 5, &dl);
 	const char *prev = col_bytes(st, 6, &pl), *hash = col_bytes(st, 7, &hl);
-	g_autofree char *want = entry_hash(id, sqlite3_column_int64(st, 1), kind ? kind : "",
+	g_autofree char *want = entry_hash(id, db_col_int64(st, 1), kind ? kind : "",
 					   ref, rl, subject ? subject : "", sl,
 					   detail ? detail : "", dl, prev ? prev : "");
 	if (!hash || strcmp(hash, want) != 0)
@@ -141,25 +141,25 @@ bool wb_store_journal_verify(struct wb_store *s, struct wb_journal_check *out, G
 {
 	memset(out, 0, sizeof *out);
 	g_strlcpy(out->head, WB_JOURNAL_GENESIS, sizeof out->head);
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+	db_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
 				   "FROM journal ORDER BY id", error);
 	if (!st)
 		return false;
 	int64_t last_id = 0;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		out->checked++;
 		if (!entry_fits(st, last_id, out->head, out)) {
-			out->bad_id = sqlite3_column_int64(st, 0);
-			out->bad_at = sqlite3_column_int64(st, 1);
+			out->bad_id = db_col_int64(st, 0);
+			out->bad_at = db_col_int64(st, 1);
 			out->bad_kind = sq_col_text(st, 2);
 			break;
 		}
-		last_id = sqlite3_column_int64(st, 0);
-		g_strlcpy(out->head, (const char *)sqlite3_column_text(st, 7), sizeof out->head);
+		last_id = db_col_int64(st, 0);
+		g_strlcpy(out->head, (const char *)db_col_text(st, 7), sizeof out->head);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "reading the journal");
 	return true;
 }
@@ -167,39 +167,39 @@ bool wb_store_journal_verify(struct wb_store *s, struct wb_journal_check *out, G
 bool wb_store_journal_show(struct wb_store *s, const char *ref, int limit, GString *out,
 			   unsigned *n, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail FROM (SELECT * "
+	db_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail FROM (SELECT * "
 				   "FROM journal WHERE ?1 IS NULL OR ref = ?1 ORDER BY id DESC "
 				   "LIMIT ?2) ORDER BY id", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, ref);
-	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	db_bind_int64(st, 2, limit > 0 ? limit : -1);
 	*n = 0;
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *at = sq_time_text(sqlite3_column_int64(st, 1));
+	while ((rc = db_step(st)) == DB_ROW) {
+		g_autofree char *at = sq_time_text(db_col_int64(st, 1));
 		g_autofree char *kind = sq_shown(st, 2), *eref = sq_shown(st, 3);
 		g_autofree char *subject = sq_shown(st, 4), *detail = sq_shown(st, 5);
 		g_string_append_printf(out, "%" G_GINT64_FORMAT "  %s  %s  %s  %s  %s\n",
-				       (gint64)sqlite3_column_int64(st, 0), at, kind,
+				       (gint64)db_col_int64(st, 0), at, kind,
 				       *eref ? eref : "-", subject, detail);
 		(*n)++;
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "reading the journal");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "reading the journal");
 }
 
 bool wb_journal_add_by(struct wb_store *s, const char *ref_sql, int64_t id, const char *kind,
 		       const char *subject, const char *detail, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, ref_sql, error);
+	db_stmt *st = sq_prep(s, ref_sql, error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	g_autofree char *ref = rc == SQLITE_ROW ? sq_col_text(st, 0) : NULL;
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
+	g_autofree char *ref = rc == DB_ROW ? sq_col_text(st, 0) : NULL;
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "finding a journal entry's complaint");
 	return wb_store_journal_add(s, kind, ref, subject, detail, error);
 }
@@ -208,20 +208,20 @@ bool wb_store_journal_head(struct wb_store *s, struct wb_journal_head *out, GErr
 {
 	memset(out, 0, sizeof *out);
 	g_strlcpy(out->hash, WB_JOURNAL_GENESIS, sizeof out->hash);
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, hash, (SELECT count(*) FROM journal) "
+	db_stmt *st = sq_prep(s, "SELECT id, at, hash, (SELECT count(*) FROM journal) "
 				   "FROM journal ORDER BY id DESC LIMIT 1", error);
 	if (!st)
 		return false;
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->id = sqlite3_column_int64(st, 0);
-		out->at = sqlite3_column_int64(st, 1);
-		const char *h = (const char *)sqlite3_column_text(st, 2);
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
+		out->id = db_col_int64(st, 0);
+		out->at = db_col_int64(st, 1);
+		const char *h = (const char *)db_col_text(st, 2);
 		g_strlcpy(out->hash, h ? h : "", sizeof out->hash);
-		out->count = sqlite3_column_int64(st, 3);
+		out->count = db_col_int64(st, 3);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "reading the "
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "reading the "
 								 "journal's last entry");
 }
 
@@ -230,18 +230,18 @@ bool wb_store_journal_last(struct wb_store *s, const char *kind, int64_t *id, gi
 {
 	*id = 0;
 	*at = 0;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at FROM journal WHERE kind = ?1 ORDER BY id "
+	db_stmt *st = sq_prep(s, "SELECT id, at FROM journal WHERE kind = ?1 ORDER BY id "
 				   "DESC LIMIT 1", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, kind);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*id = sqlite3_column_int64(st, 0);
-		*at = sqlite3_column_int64(st, 1);
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
+		*id = db_col_int64(st, 0);
+		*at = db_col_int64(st, 1);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "reading the "
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "reading the "
 								 "journal");
 }
 
@@ -250,26 +250,26 @@ int wb_store_journal_entry(struct wb_store *s, int64_t id, char **stored, char *
 {
 	*stored = *computed = NULL;
 	*max = 0;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+	db_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
 				   "FROM journal WHERE id = ?1", error);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
 		size_t kl, rl, sl, dl, pl, hl;
 		const char *kind = col_bytes(st, 2, &kl), *ref = col_bytes(st, 3, &rl);
 		const char *subject = col_bytes(st, 4, &sl), *detail = col_bytes(st, 5, &dl);
 		const char *prev = col_bytes(st, 6, &pl), *hash = col_bytes(st, 7, &hl);
-		*computed = entry_hash(id, sqlite3_column_int64(st, 1), kind ? kind : "", ref, rl,
+		*computed = entry_hash(id, db_col_int64(st, 1), kind ? kind : "", ref, rl,
 				       subject ? subject : "", sl, detail ? detail : "", dl,
 				       prev ? prev : "");
 		*stored = g_strndup(hash ? hash : "", hl);
 	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
+	db_reset(st);
+	if (rc == DB_ROW)
 		return 1;
-	if (rc != SQLITE_DONE) {
+	if (rc != DB_DONE) {
 		sq_fail(s, error, "reading a journal entry");
 		return -1;
 	}
@@ -316,17 +316,17 @@ void wb_journal_entry_free(gpointer p)
 
 struct wb_journal_entry *wb_store_journal_get(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
+	db_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail, prev, hash "
 				   "FROM journal WHERE id = ?1", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
 	struct wb_journal_entry *e = NULL;
-	if (rc == SQLITE_ROW) {
+	if (rc == DB_ROW) {
 		e = g_new0(struct wb_journal_entry, 1);
-		e->id = sqlite3_column_int64(st, 0);
-		e->at = sqlite3_column_int64(st, 1);
+		e->id = db_col_int64(st, 0);
+		e->at = db_col_int64(st, 1);
 		e->kind = sq_col_text(st, 2);
 		e->ref = sq_col_text(st, 3);
 		e->subject = sq_col_text(st, 4);
@@ -334,23 +334,23 @@ struct wb_journal_entry *wb_store_journal_get(struct wb_store *s, int64_t id, GE
 		e->prev = sq_col_text(st, 6);
 		e->hash = sq_col_text(st, 7);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		sq_fail(s, error, "reading a journal entry");
 	return e;
 }
 
 bool wb_store_journal_ids_of(struct wb_store *s, const char *ref, GArray *ids, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM journal WHERE ref = ?1 ORDER BY id", error);
+	db_stmt *st = sq_prep(s, "SELECT id FROM journal WHERE ref = ?1 ORDER BY id", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, ref);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
 		g_array_append_val(ids, id);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_DONE || sq_fail(s, error, "reading the journal");
+	db_reset(st);
+	return rc == DB_DONE || sq_fail(s, error, "reading the journal");
 }

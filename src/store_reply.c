@@ -38,7 +38,7 @@ void wb_complaint_free(struct wb_complaint *c)
 struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int64_t id,
 					GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT c.id, c.ref, c.station, c.citizen, c.first_wamid, c.number, c.state, "
 		"c.opened_at, c.last_activity, (SELECT max(m.ts) FROM messages m WHERE "
 		"m.sender = c.citizen AND m.phone_number_id = (SELECT p.phone_number_id FROM "
@@ -50,11 +50,11 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 		return NULL;
 	g_autofree char *up = ref ? g_ascii_strup(ref, -1) : NULL;
 	sq_bind_text(st, 1, up);
-	sqlite3_bind_int64(st, 2, ref ? -1 : id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE) {
+	db_bind_int64(st, 2, ref ? -1 : id);
+	int rc = db_step(st);
+	if (rc != DB_ROW) {
+		db_reset(st);
+		if (rc != DB_DONE) {
 			sq_fail(s, error, "reading a complaint");
 			return NULL;
 		}
@@ -66,18 +66,18 @@ struct wb_complaint *wb_store_complaint(struct wb_store *s, const char *ref, int
 		return NULL;
 	}
 	struct wb_complaint *c = g_new0(struct wb_complaint, 1);
-	c->id = sqlite3_column_int64(st, 0);
+	c->id = db_col_int64(st, 0);
 	c->ref = sq_col_text(st, 1);
 	c->station = sq_col_text(st, 2);
 	c->citizen = sq_col_text(st, 3);
 	c->first_wamid = sq_col_text(st, 4);
 	c->number = sq_col_text(st, 5);
 	c->state = sq_col_text(st, 6);
-	c->opened_at = sqlite3_column_int64(st, 7);
-	c->last_activity = sqlite3_column_int64(st, 8);
-	c->last_inbound = sqlite3_column_int64(st, 9);
+	c->opened_at = db_col_int64(st, 7);
+	c->last_activity = db_col_int64(st, 8);
+	c->last_inbound = db_col_int64(st, 9);
 	c->root = sq_col_text(st, 10);
-	sqlite3_reset(st);
+	db_reset(st);
 	return c;
 }
 
@@ -85,7 +85,7 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 				GError **error)
 {
 	*id = 0;
-	sqlite3_stmt *st;
+	db_stmt *st;
 	if (g_str_has_prefix(local, "wb-out-")) {
 		char *end = NULL;
 		gint64 n = g_ascii_strtoll(local + 7, &end, 10);
@@ -94,7 +94,7 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 		st = sq_prep(s, "SELECT complaint_id FROM outbox WHERE id = ?1", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, n);
+		db_bind_int64(st, 1, n);
 	} else {
 		st = sq_prep(s, "SELECT complaint_id FROM messages WHERE wamid = ?1 AND "
 			     "complaint_id IS NOT NULL UNION ALL SELECT id FROM complaints WHERE "
@@ -103,23 +103,23 @@ bool wb_store_complaint_of_mail(struct wb_store *s, const char *local, int64_t *
 			return false;
 		sq_bind_text(st, 1, local);
 	}
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a mail's complaint");
+	int rc = db_step(st);
+	if (rc == DB_ROW)
+		*id = db_col_int64(st, 0);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding a mail's complaint");
 }
 
 /* The first column of every row of a prepared, bound statement, as strings. */
-static GPtrArray *column_texts(struct wb_store *s, sqlite3_stmt *st, const char *what,
+static GPtrArray *column_texts(struct wb_store *s, db_stmt *st, const char *what,
 			       GError **error)
 {
 	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+	while ((rc = db_step(st)) == DB_ROW)
 		g_ptr_array_add(out, sq_col_text(st, 0));
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, what);
 		return NULL;
@@ -130,12 +130,12 @@ static GPtrArray *column_texts(struct wb_store *s, sqlite3_stmt *st, const char 
 GPtrArray *wb_store_complaint_messages(struct wb_store *s, int64_t complaint_id,
 				       unsigned max, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT json FROM messages WHERE complaint_id = ?1 "
+	db_stmt *st = sq_prep(s, "SELECT json FROM messages WHERE complaint_id = ?1 "
 				   "ORDER BY ts, id LIMIT ?2", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, max);
+	db_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 2, max);
 	return column_texts(s, st, "reading a complaint's messages", error);
 }
 
@@ -149,7 +149,7 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 		if (strcmp(ops[i].kind, "append") != 0 && strcmp(ops[i].kind, "copy") != 0) {
 			/* A keyword's latest wish wins: an earlier flag or unflag of it on this
 			 * mail is dropped (done or not), and this one goes last in line. */
-			sqlite3_stmt *del = sq_prep(s, "DELETE FROM mailops WHERE station = ?1 AND "
+			db_stmt *del = sq_prep(s, "DELETE FROM mailops WHERE station = ?1 AND "
 						    "kind IN ('flag', 'unflag') AND message_id = ?2 "
 						    "AND keyword = ?3", error);
 			if (!del)
@@ -160,7 +160,7 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 			if (!sq_step_done(s, del, error, "replacing a keyword operation"))
 				return false;
 		}
-		sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, "
+		db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, "
 					   "message_id, keyword, mail, source, created_at, updated_at) "
 					   "VALUES (?1, ?2, ?3, coalesce(?4, ''), ?5, ?7, ?6, ?6)",
 					   error);
@@ -173,9 +173,9 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 		if (ops[i].mail) {
 			gsize len;
 			const void *data = g_bytes_get_data(ops[i].mail, &len);
-			sqlite3_bind_blob64(st, 5, len ? data : "", len, SQLITE_STATIC);
+			db_bind_blob(st, 5, len ? data : "", len);
 		}
-		sqlite3_bind_int64(st, 6, now);
+		db_bind_int64(st, 6, now);
 		sq_bind_text(st, 7, ops[i].source);
 		if (!sq_step_done(s, st, error, "queueing a mailbox operation"))
 			return false;
@@ -186,21 +186,21 @@ bool wb_store_queue_mailops(struct wb_store *s, const struct wb_mailop_in *ops, 
 bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint_id,
 			 const char *purpose, const struct wb_outbox_in *o, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
 		"recipient, kind, lang, text, template, params, context_wamid, fallback_template, "
 		"fallback_params, created_at, updated_at, state, last_error, purpose, words) SELECT "
 		"nullif(?1, 0), c.id, "
 		"c.station, (SELECT m.phone_number_id FROM messages m WHERE m.complaint_id = c.id "
 		"ORDER BY m.id DESC LIMIT 1), c.citizen, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, "
-		"CASE WHEN ?12 IS NOT NULL THEN 'failed' WHEN ?14 THEN 'held' ELSE 'queued' END, "
+		"CASE WHEN ?12 IS NOT NULL THEN 'failed' WHEN ?14 <> 0 THEN 'held' ELSE 'queued' END, "
 		"?12, ?13, ?15 "
 		"FROM complaints c WHERE c.id = ?2", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, reply_id);
+	db_bind_int64(st, 1, reply_id);
 	sq_bind_text(st, 13, purpose);
-	sqlite3_bind_int64(st, 2, complaint_id);
+	db_bind_int64(st, 2, complaint_id);
 	sq_bind_text(st, 3, o->kind);
 	sq_bind_text(st, 4, o->lang);
 	sq_bind_text(st, 5, o->text);
@@ -209,15 +209,15 @@ bool wb_store_queue_send(struct wb_store *s, int64_t reply_id, int64_t complaint
 	sq_bind_text(st, 8, o->context_wamid);
 	sq_bind_text(st, 9, o->fallback_template);
 	sq_bind_text(st, 10, o->fallback_params);
-	sqlite3_bind_int64(st, 11, wb_now());
+	db_bind_int64(st, 11, wb_now());
 	sq_bind_text(st, 12, o->fail_reason);
-	sqlite3_bind_int(st, 14, o->hold);
-	sqlite3_bind_int(st, 15, o->words);
+	db_bind_int64(st, 14, o->hold);
+	db_bind_int64(st, 15, o->words);
 	if (!sq_step_done(s, st, error, "queueing a WhatsApp send"))
 		return false;
-	if (sqlite3_changes(s->db) == 1)
+	if (db_changes(s->db) == 1)
 		g_message("outbox %lld: %s%s%s to the citizen of complaint %" G_GINT64_FORMAT
-			  " %s (%s)", (long long)sqlite3_last_insert_rowid(s->db), o->kind,
+			  " %s (%s)", (long long)db_last_id(s->db), o->kind,
 			  purpose ? ", " : "", purpose ? purpose : "", complaint_id,
 			  o->hold ? "held until the citizen writes again" : "queued", o->lang);
 	return true;
@@ -236,17 +236,17 @@ static bool accept_effects(struct wb_store *s, const struct wb_reply_in *in, int
 	if (in->split && !wb_store_split_in_txn(s, in->complaint_id, id, in->split, &cid, &send,
 						&held, error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
+	db_stmt *st = sq_prep(s, "UPDATE complaints SET number = coalesce(?2, number), "
 				   "last_activity = max(last_activity, ?3), duty_at = 0, "
-				   "state = CASE WHEN ?4 THEN 'closed' ELSE state END, "
-				   "closed_reason = CASE WHEN ?4 THEN 'officer' ELSE closed_reason END "
+				   "state = CASE WHEN ?4 <> 0 THEN 'closed' ELSE state END, "
+				   "closed_reason = CASE WHEN ?4 <> 0 THEN 'officer' ELSE closed_reason END "
 				   "WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, cid);
+	db_bind_int64(st, 1, cid);
 	sq_bind_text(st, 2, in->number);
-	sqlite3_bind_int64(st, 3, wb_now());
-	sqlite3_bind_int(st, 4, in->close);
+	db_bind_int64(st, 3, wb_now());
+	db_bind_int64(st, 4, in->close);
 	if (!sq_step_done(s, st, error, "recording the complaint number"))
 		return false;
 	return (!send || wb_store_queue_send(s, id, cid, in->purpose, send, error)) &&
@@ -260,16 +260,16 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	*reply_id = 0;
 	if (!sq_begin(s, error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, state FROM replies WHERE key = ?1", error);
+	db_stmt *st = sq_prep(s, "SELECT id, state FROM replies WHERE key = ?1", error);
 	if (!st)
 		return sq_rollback(s);
 	sq_bind_text(st, 1, in->key);
-	int rc = sqlite3_step(st);
-	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	bool was_accepted = rc == SQLITE_ROW &&
-		strcmp((const char *)sqlite3_column_text(st, 1), WB_RS_ACCEPTED) == 0;
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	int rc = db_step(st);
+	int64_t id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+	bool was_accepted = rc == DB_ROW &&
+		strcmp((const char *)db_col_text(st, 1), WB_RS_ACCEPTED) == 0;
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "looking up a reply") && sq_rollback(s);
 	gint64 now = wb_now();
 	if (was_accepted) {
@@ -277,8 +277,8 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 			     error);
 		if (!st)
 			return sq_rollback(s);
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, now);
+		db_bind_int64(st, 1, id);
+		db_bind_int64(st, 2, now);
 		if (!sq_step_done(s, st, error, "counting a replayed reply"))
 			return sq_rollback(s);
 		*already = true;
@@ -296,11 +296,11 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 		return sq_rollback(s);
 	sq_bind_text(st, 1, in->key);
 	sq_bind_text(st, 2, in->sha256);
-	sqlite3_bind_blob64(st, 3, in->len ? in->mail : "", in->len, SQLITE_STATIC);
+	db_bind_blob(st, 3, in->len ? in->mail : "", in->len);
 	sq_bind_text(st, 4, in->source);
-	sqlite3_bind_int64(st, 5, now);
+	db_bind_int64(st, 5, now);
 	sq_bind_text(st, 6, in->sender);
-	sqlite3_bind_int64(st, 7, in->complaint_id);
+	db_bind_int64(st, 7, in->complaint_id);
 	sq_bind_text(st, 8, in->matched_by);
 	sq_bind_text(st, 9, in->state);
 	sq_bind_text(st, 10, in->reason);
@@ -311,7 +311,7 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 	if (!sq_step_done(s, st, error, "storing a reply"))
 		return sq_rollback(s);
 	if (!id)
-		id = sqlite3_last_insert_rowid(s->db);
+		id = db_last_id(s->db);
 	g_autofree char *jd = g_strdup_printf("%s%s%s; from %s; mail sha256 %s; number %s", in->state,
 		in->reason ? ": " : "", in->reason ? in->reason : "", in->sender ? in->sender : "-",
 		in->sha256 ? in->sha256 : "-", in->number ? in->number : "-");
@@ -330,18 +330,18 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 bool wb_store_refusals_since(struct wb_store *s, int64_t complaint_id, gint64 since,
 			     const char *except_key, unsigned *n, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT count(*) FROM replies WHERE complaint_id = ?1 AND "
+	db_stmt *st = sq_prep(s, "SELECT count(*) FROM replies WHERE complaint_id = ?1 AND "
 				   "state = '" WB_RS_UNAUTHORISED "' AND received_at >= ?2 AND "
-				   "key IS NOT ?3", error);
+				   "key IS DISTINCT FROM ?3", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, since);
+	db_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 2, since);
 	sq_bind_text(st, 3, except_key);
-	int rc = sqlite3_step(st);
-	*n = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || sq_fail(s, error, "counting refused replies");
+	int rc = db_step(st);
+	*n = rc == DB_ROW ? (unsigned)db_col_int64(st, 0) : 0;
+	db_reset(st);
+	return rc == DB_ROW || sq_fail(s, error, "counting refused replies");
 }
 
 /* ---- the outbox ---------------------------------------------------------------------- */
@@ -361,7 +361,7 @@ void wb_outbox_free(struct wb_outbox *o)
 
 struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT o.id, o.reply_id, o.complaint_id, o.station, o.phone_number_id, "
 		"o.recipient, o.kind, o.lang, o.text, o.template, o.params, o.context_wamid, "
 		"o.state, o.noted, o.wamid, o.request, o.last_error, c.ref, c.first_wamid, "
@@ -373,11 +373,11 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		"o.complaint_id LEFT JOIN replies r ON r.id = o.reply_id WHERE o.id = ?1", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc == SQLITE_DONE)
+	db_bind_int64(st, 1, id);
+	int rc = db_step(st);
+	if (rc != DB_ROW) {
+		db_reset(st);
+		if (rc == DB_DONE)
 			g_set_error(error, WB_STORE_ERROR, WB_STORE_NOT_FOUND,
 				    "no outbox row %" G_GINT64_FORMAT, id);
 		else
@@ -385,37 +385,37 @@ struct wb_outbox *wb_store_outbox_get(struct wb_store *s, int64_t id, GError **e
 		return NULL;
 	}
 	struct wb_outbox *o = g_new0(struct wb_outbox, 1);
-	o->id = sqlite3_column_int64(st, 0);
-	o->reply_id = sqlite3_column_int64(st, 1);
-	o->complaint_id = sqlite3_column_int64(st, 2);
+	o->id = db_col_int64(st, 0);
+	o->reply_id = db_col_int64(st, 1);
+	o->complaint_id = db_col_int64(st, 2);
 	char **texts[] = { &o->station, &o->phone_number_id, &o->recipient, &o->kind, &o->lang,
 			   &o->text, &o->template_name, &o->params, &o->context_wamid, &o->state,
 			   &o->noted, &o->wamid, &o->request, &o->last_error, &o->ref,
 			   &o->first_wamid, &o->number, &o->officer, &o->reply_key, &o->purpose };
 	for (int i = 0; i < (int)G_N_ELEMENTS(texts); i++)
 		*texts[i] = sq_col_text(st, i + 3);
-	o->attempts = sqlite3_column_int(st, 23);
-	o->error_code = sqlite3_column_int(st, 24);
-	o->accepted_at = sqlite3_column_int64(st, 25);
+	o->attempts = db_col_int(st, 23);
+	o->error_code = db_col_int(st, 24);
+	o->accepted_at = db_col_int64(st, 25);
 	o->officer_name = sq_col_text(st, 26);
 	o->root = sq_col_text(st, 27);
-	o->after_template = sqlite3_column_int(st, 28) != 0;
-	sqlite3_reset(st);
+	o->after_template = db_col_int(st, 28) != 0;
+	db_reset(st);
 	return o;
 }
 
 /* The next due send's id, 0 when none; -1 on error. */
 static int64_t next_due(struct wb_store *s, gint64 now, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE state IN ('queued', 'retry') "
+	db_stmt *st = sq_prep(s, "SELECT id FROM outbox WHERE state IN ('queued', 'retry') "
 				   "AND next_at <= ?1 ORDER BY next_at, id LIMIT 1", error);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, 1, now);
-	int rc = sqlite3_step(st);
-	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : (sq_fail(s, error, "finding due sends"), -1);
+	db_bind_int64(st, 1, now);
+	int rc = db_step(st);
+	int64_t id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE ? id : (sq_fail(s, error, "finding due sends"), -1);
 }
 
 struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **error)
@@ -432,16 +432,16 @@ struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **
 		sq_rollback(s);
 		return NULL;
 	}
-	sqlite3_stmt *st;
+	db_stmt *st;
 	st = sq_prep(s, "UPDATE outbox SET state = 'sending', claim_pid = ?2, sending_at = ?3, "
 		     "attempts = attempts + 1, updated_at = ?3 WHERE id = ?1", error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, getpid());
-	sqlite3_bind_int64(st, 3, now);
+	db_bind_int64(st, 1, id);
+	db_bind_int64(st, 2, getpid());
+	db_bind_int64(st, 3, now);
 	if (!sq_step_done(s, st, error, "claiming a send") || !sq_commit(s, error)) {
 		sq_rollback(s);
 		return NULL;
@@ -469,7 +469,7 @@ int wb_send_state_rank(const char *state)
  * followed by the approved template with the same number. */
 static bool queue_fallback(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"INSERT OR IGNORE INTO outbox (reply_id, complaint_id, station, phone_number_id, "
 		"recipient, kind, lang, template, params, created_at, updated_at) SELECT reply_id, "
 		"complaint_id, station, phone_number_id, recipient, 'template', lang, "
@@ -477,14 +477,14 @@ static bool queue_fallback(struct wb_store *s, int64_t id, GError **error)
 		"'text' AND fallback_template IS NOT NULL AND reply_id IS NOT NULL", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, wb_now());
+	db_bind_int64(st, 1, id);
+	db_bind_int64(st, 2, wb_now());
 	if (!sq_step_done(s, st, error, "queueing the template after 131047"))
 		return false;
-	if (sqlite3_changes(s->db) == 1)
+	if (db_changes(s->db) == 1)
 		g_message("outbox %" G_GINT64_FORMAT ": the 24-hour window had closed (131047); "
 			  "outbox %lld sends the approved template instead", id,
-			  (long long)sqlite3_last_insert_rowid(s->db));
+			  (long long)db_last_id(s->db));
 	return true;
 }
 
@@ -493,15 +493,15 @@ static bool queue_fallback(struct wb_store *s, int64_t id, GError **error)
  * without its fallback, and goes out again once the citizen writes. */
 static bool hold_words(struct wb_store *s, int64_t id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"UPDATE outbox SET state = 'held', fallback_template = NULL, fallback_params = "
 		"NULL WHERE id = ?1 AND kind = 'text' AND purpose IS NULL AND words", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	if (!sq_step_done(s, st, error, "keeping an officer's words after 131047"))
 		return false;
-	if (sqlite3_changes(s->db) == 1)
+	if (db_changes(s->db) == 1)
 		g_message("outbox %" G_GINT64_FORMAT ": the officer's words are kept and go when "
 			  "the citizen writes again", id);
 	return true;
@@ -509,18 +509,18 @@ static bool hold_words(struct wb_store *s, int64_t id, GError **error)
 
 bool wb_store_release_held(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET state = 'queued', next_at = 0, "
+	db_stmt *st = sq_prep(s, "UPDATE outbox SET state = 'queued', next_at = 0, "
 				   "updated_at = ?2 WHERE complaint_id = ?1 AND state = 'held'",
 				   error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, wb_now());
+	db_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 2, wb_now());
 	if (!sq_step_done(s, st, error, "releasing kept words"))
 		return false;
-	if (sqlite3_changes(s->db) > 0)
+	if (db_changes(s->db) > 0)
 		g_message("complaint %" G_GINT64_FORMAT ": the citizen wrote again; %d kept "
-			  "message(s) of officers queued", complaint_id, sqlite3_changes(s->db));
+			  "message(s) of officers queued", complaint_id, (int)db_changes(s->db));
 	return true;
 }
 
@@ -529,27 +529,27 @@ bool wb_store_outbox_unresolved(struct wb_store *s, int64_t complaint_id, unsign
 {
 	/* A failed send is resolved by a later one of the same kind of sender (officers'
 	 * replies, or the same purpose) that WhatsApp accepted. */
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT count(*) FROM outbox f WHERE f.complaint_id = ?1 AND f.state = 'failed' "
 		"AND NOT EXISTS (SELECT 1 FROM outbox g WHERE g.complaint_id = f.complaint_id AND "
-		"g.id > f.id AND g.purpose IS f.purpose AND g.state IN ('accepted', 'sent', "
+		"g.id > f.id AND g.purpose IS NOT DISTINCT FROM f.purpose AND g.state IN ('accepted', 'sent', "
 		"'delivered', 'read', 'played'))", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	int rc = sqlite3_step(st);
-	*n = rc == SQLITE_ROW ? (unsigned)sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || sq_fail(s, error, "counting failed sends");
+	db_bind_int64(st, 1, complaint_id);
+	int rc = db_step(st);
+	*n = rc == DB_ROW ? (unsigned)db_col_int64(st, 0) : 0;
+	db_reset(st);
+	return rc == DB_ROW || sq_fail(s, error, "counting failed sends");
 }
 
 GPtrArray *wb_store_outbox_texts(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT text FROM outbox WHERE complaint_id = ?1 AND text "
+	db_stmt *st = sq_prep(s, "SELECT text FROM outbox WHERE complaint_id = ?1 AND text "
 				   "IS NOT NULL AND purpose IS NOT NULL ORDER BY id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	return column_texts(s, st, "reading what was sent to the citizen", error);
 }
 
@@ -574,11 +574,11 @@ static char *status_error(const char *json, int code)
 
 static bool set_wamid(struct wb_store *s, int64_t id, const char *wamid, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET wamid = ?2 WHERE id = ?1 AND wamid IS NULL",
+	db_stmt *st = sq_prep(s, "UPDATE outbox SET wamid = ?2 WHERE id = ?1 AND wamid IS NULL",
 				   error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, wamid);
 	return sq_step_done(s, st, error, "reconciling a send");
 }
@@ -588,16 +588,16 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	int want = wb_send_state_rank(x->status);
 	if (want < WB_RANK_ACCEPTED)
 		return true; /* a status we do not track (deleted, warning, ...) */
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, state, wamid FROM outbox WHERE wamid = ?1",
+	db_stmt *st = sq_prep(s, "SELECT id, state, wamid FROM outbox WHERE wamid = ?1",
 				   error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, x->wamid);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE && x->opaque && g_str_has_prefix(x->opaque, OPAQUE_PREFIX)) {
+	int rc = db_step(st);
+	if (rc == DB_DONE && x->opaque && g_str_has_prefix(x->opaque, OPAQUE_PREFIX)) {
 		/* Not known by its wamid: a send whose answer a crash lost, or one whose call
 		 * has not returned yet. The echoed outbox id names it. */
-		sqlite3_reset(st);
+		db_reset(st);
 		char *end = NULL;
 		const char *digits = x->opaque + strlen(OPAQUE_PREFIX);
 		gint64 n = g_ascii_strtoll(digits, &end, 10);
@@ -607,17 +607,17 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 			     "wamid IS NULL", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, n);
-		rc = sqlite3_step(st);
+		db_bind_int64(st, 1, n);
+		rc = db_step(st);
 	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return rc == SQLITE_DONE || sq_fail(s, error, "finding a status's send");
+	if (rc != DB_ROW) {
+		db_reset(st);
+		return rc == DB_DONE || sq_fail(s, error, "finding a status's send");
 	}
-	int64_t id = sqlite3_column_int64(st, 0);
+	int64_t id = db_col_int64(st, 0);
 	g_autofree char *cur = sq_col_text(st, 1);
-	bool reconciled = sqlite3_column_type(st, 2) == SQLITE_NULL;
-	sqlite3_reset(st);
+	bool reconciled = db_col_type(st, 2) == DB_NULL;
+	db_reset(st);
 	int have = wb_send_state_rank(cur);
 	if (have == WB_RANK_FAILED || (want != WB_RANK_FAILED && want <= have))
 		/* out of order or repeated: never backwards, but learn the wamid */
@@ -630,12 +630,12 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 		     "WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, x->status);
 	sq_bind_text(st, 3, x->wamid);
-	sqlite3_bind_int(st, 4, x->error_code);
+	db_bind_int64(st, 4, x->error_code);
 	sq_bind_text(st, 5, why);
-	sqlite3_bind_int64(st, 6, wb_now());
+	db_bind_int64(st, 6, wb_now());
 	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
 	g_autofree char *jd = g_strdup_printf("%s → %s, wamid %s%s%s", cur, x->status, x->wamid,
 					      why ? ": " : "", why ? why : "");
@@ -654,25 +654,25 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 /* Statuses that came before the send's answer was recorded. */
 static bool apply_early_statuses(struct wb_store *s, const char *wamid, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT status, ts, error_code, json, opaque FROM statuses "
+	db_stmt *st = sq_prep(s, "SELECT status, ts, error_code, json, opaque FROM statuses "
 				   "WHERE wamid = ?1 ORDER BY id", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, wamid);
 	g_autoptr(GPtrArray) early = g_ptr_array_new_with_free_func(g_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct wb_instatus *x = g_new0(struct wb_instatus, 1);
 		x->wamid = (char *)wamid;
 		x->status = sq_col_text(st, 0);
-		x->timestamp = sqlite3_column_int64(st, 1);
-		x->error_code = sqlite3_column_int(st, 2);
+		x->timestamp = db_col_int64(st, 1);
+		x->error_code = db_col_int(st, 2);
 		x->json = sq_col_text(st, 3);
 		x->opaque = sq_col_text(st, 4);
 		g_ptr_array_add(early, x);
 	}
-	sqlite3_reset(st);
-	bool ok = rc == SQLITE_DONE || sq_fail(s, error, "reading early statuses");
+	db_reset(st);
+	bool ok = rc == DB_DONE || sq_fail(s, error, "reading early statuses");
 	for (guint i = 0; i < early->len; i++) {
 		struct wb_instatus *x = early->pdata[i];
 		ok = ok && wb_store_status_in_txn(s, x, error);
@@ -689,7 +689,7 @@ bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
 	if (!sq_begin(s, error))
 		return false;
 	gint64 now = wb_now();
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"UPDATE outbox SET wamid = coalesce(wamid, ?2), request = ?3, accepted_at = ?4, "
 		"updated_at = ?4, claim_pid = NULL, last_error = NULL, lang = coalesce(?5, lang), "
 		"state = CASE WHEN state IN "
@@ -697,10 +697,10 @@ bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
 		"WHERE id = ?1", error);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, wamid);
 	sq_bind_text(st, 3, request);
-	sqlite3_bind_int64(st, 4, now);
+	db_bind_int64(st, 4, now);
 	sq_bind_text(st, 5, lang);
 	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
 	g_autofree char *jd = g_strdup_printf("accepted by WhatsApp as %s", wamid ? wamid : "-");
@@ -720,25 +720,25 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
 	if (!sq_begin(s, error))
 		return false;
 	bool final = next_at < 0;
-	sqlite3_stmt *st = sq_prep(s,
-		"UPDATE outbox SET state = CASE WHEN ?2 THEN 'failed' ELSE 'retry' END, "
-		"next_at = CASE WHEN ?2 THEN next_at ELSE ?3 END, request = coalesce(?4, request), "
+	db_stmt *st = sq_prep(s,
+		"UPDATE outbox SET state = CASE WHEN ?2 <> 0 THEN 'failed' ELSE 'retry' END, "
+		"next_at = CASE WHEN ?2 <> 0 THEN next_at ELSE ?3 END, request = coalesce(?4, request), "
 		"error_code = ?5, last_error = ?6, claim_pid = NULL, updated_at = ?7 WHERE id = ?1 "
 		"AND state = 'sending'", error);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int(st, 2, final);
-	sqlite3_bind_int64(st, 3, next_at);
+	db_bind_int64(st, 1, id);
+	db_bind_int64(st, 2, final);
+	db_bind_int64(st, 3, next_at);
 	sq_bind_text(st, 4, request);
-	sqlite3_bind_int(st, 5, graph_code);
+	db_bind_int64(st, 5, graph_code);
 	sq_bind_text(st, 6, why);
-	sqlite3_bind_int64(st, 7, wb_now());
+	db_bind_int64(st, 7, wb_now());
 	g_autofree char *subject = g_strdup_printf("outbox %" G_GINT64_FORMAT, id);
 	g_autofree char *jd = g_strdup_printf("%s (Graph code %d): %s", final ? "failed"
 					      : "failed, will retry", graph_code, why ? why : "-");
 	if (!sq_step_done(s, st, error, "recording a failed send") ||
-	    (sqlite3_changes(s->db) &&
+	    (db_changes(s->db) &&
 	     !wb_journal_add_by(s, WB_REF_OF_OUTBOX, id, "send", subject, jd, error)) ||
 	    (final && graph_code == 131047 && (!queue_fallback(s, id, error) ||
 						  !hold_words(s, id, error))))
@@ -756,25 +756,25 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 			    GError **error)
 {
 	*n = 0;
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, claim_pid, sending_at FROM outbox WHERE state "
+	db_stmt *st = sq_prep(s, "SELECT id, claim_pid, sending_at FROM outbox WHERE state "
 				   "= 'sending' AND sending_at <= ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, now - grace);
+	db_bind_int64(st, 1, now - grace);
 	g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		sqlite3_int64 pid = sqlite3_column_int64(st, 1);
+	while ((rc = db_step(st)) == DB_ROW) {
+		int64_t id = db_col_int64(st, 0);
+		int64_t pid = db_col_int64(st, 1);
 		/* A live claimant is still inside its call (it has a time-out), unless the
 		 * claim is so old that the pid must have been reused. */
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL && wb_claimant_alive(pid) &&
-		    now - sqlite3_column_int64(st, 2) < 3600)
+		if (db_col_type(st, 1) != DB_NULL && wb_claimant_alive(pid) &&
+		    now - db_col_int64(st, 2) < 3600)
 			continue;
 		g_array_append_val(ids, id);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_DONE)
 		return sq_fail(s, error, "finding interrupted sends");
 	for (guint i = 0; i < ids->len; i++) {
 		int64_t id = g_array_index(ids, int64_t, i);
@@ -784,8 +784,8 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 			     "AND state = 'sending'", error);
 		if (!st)
 			return false;
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, now);
+		db_bind_int64(st, 1, id);
+		db_bind_int64(st, 2, now);
 		if (!sq_step_done(s, st, error, "marking an interrupted send"))
 			return false;
 		g_warning("outbox %" G_GINT64_FORMAT ": sending → unknown: interrupted and not "
@@ -807,10 +807,10 @@ bool wb_store_outbox_noted(struct wb_store *s, int64_t id, const char *state,
 {
 	if (!sq_begin(s, error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "UPDATE outbox SET noted = ?2 WHERE id = ?1", error);
+	db_stmt *st = sq_prep(s, "UPDATE outbox SET noted = ?2 WHERE id = ?1", error);
 	if (!st)
 		return sq_rollback(s);
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, state);
 	if (!sq_step_done(s, st, error, "noting a send") || !wb_store_queue_mailops(s, ops, n, error))
 		return sq_rollback(s);
@@ -837,22 +837,22 @@ void wb_mailop_free(gpointer p)
 GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GError **error)
 {
 	/* Most passes find nothing: look before taking the write lock. */
-	sqlite3_stmt *peek = sq_prep(s, "SELECT 1 FROM mailops WHERE state = 'pending' AND "
+	db_stmt *peek = sq_prep(s, "SELECT 1 FROM mailops WHERE state = 'pending' AND "
 				     "next_at <= ?1 LIMIT 1", error);
 	if (!peek)
 		return NULL;
-	sqlite3_bind_int64(peek, 1, now);
-	int prc = sqlite3_step(peek);
-	sqlite3_reset(peek);
-	if (prc == SQLITE_DONE)
+	db_bind_int64(peek, 1, now);
+	int prc = db_step(peek);
+	db_reset(peek);
+	if (prc == DB_DONE)
 		return g_ptr_array_new_with_free_func(wb_mailop_free);
-	if (prc != SQLITE_ROW) {
+	if (prc != DB_ROW) {
 		sq_fail(s, error, "finding mailbox work");
 		return NULL;
 	}
 	if (!sq_begin(s, error))
 		return NULL;
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT id, station, kind, message_id, keyword, mail, attempts, created_at, "
 		"claim_pid, claimed_at, source FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
 		"ORDER BY station, id", error);
@@ -860,39 +860,39 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 		sq_rollback(s);
 		return NULL;
 	}
-	sqlite3_bind_int64(st, 1, now);
+	db_bind_int64(st, 1, now);
 	GPtrArray *out = g_ptr_array_new_with_free_func(wb_mailop_free);
-	int rc = SQLITE_DONE;
-	while (out->len < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 8) != SQLITE_NULL &&
-		    sqlite3_column_int64(st, 8) != getpid() &&
-		    wb_claimant_alive(sqlite3_column_int64(st, 8)) &&
-		    now - sqlite3_column_int64(st, 9) < 3600)
+	int rc = DB_DONE;
+	while (out->len < max && (rc = db_step(st)) == DB_ROW) {
+		if (db_col_type(st, 8) != DB_NULL &&
+		    db_col_int64(st, 8) != getpid() &&
+		    wb_claimant_alive(db_col_int64(st, 8)) &&
+		    now - db_col_int64(st, 9) < 3600)
 			continue; /* another live process is on it */
 		struct wb_mailop *op = g_new0(struct wb_mailop, 1);
-		op->id = sqlite3_column_int64(st, 0);
+		op->id = db_col_int64(st, 0);
 		op->station = sq_col_text(st, 1);
 		op->kind = sq_col_text(st, 2);
 		op->message_id = sq_col_text(st, 3);
 		op->keyword = sq_col_text(st, 4);
-		if (sqlite3_column_type(st, 5) == SQLITE_BLOB)
-			op->mail = g_bytes_new(sqlite3_column_blob(st, 5),
-					       (gsize)sqlite3_column_bytes(st, 5));
-		op->attempts = sqlite3_column_int(st, 6);
-		op->created_at = sqlite3_column_int64(st, 7);
+		if (db_col_type(st, 5) == DB_BLOB)
+			op->mail = g_bytes_new(db_col_blob(st, 5),
+					       (gsize)db_col_bytes(st, 5));
+		op->attempts = db_col_int(st, 6);
+		op->created_at = db_col_int64(st, 7);
 		op->source = sq_col_text(st, 10);
 		g_ptr_array_add(out, op);
 	}
-	sqlite3_reset(st);
-	bool ok = rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding mailbox work");
+	db_reset(st);
+	bool ok = rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding mailbox work");
 	for (guint i = 0; ok && i < out->len; i++) {
 		st = sq_prep(s, "UPDATE mailops SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
 			     error);
 		ok = st != NULL;
 		if (ok) {
-			sqlite3_bind_int64(st, 1, ((struct wb_mailop *)out->pdata[i])->id);
-			sqlite3_bind_int64(st, 2, getpid());
-			sqlite3_bind_int64(st, 3, now);
+			db_bind_int64(st, 1, ((struct wb_mailop *)out->pdata[i])->id);
+			db_bind_int64(st, 2, getpid());
+			db_bind_int64(st, 3, now);
 			ok = sq_step_done(s, st, error, "claiming mailbox work");
 		}
 	}
@@ -907,23 +907,23 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 bool wb_store_mailop_set(struct wb_store *s, int64_t id, const char *state, const char *detail,
 			 gint64 next_at, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "UPDATE mailops SET state = ?2, last_error = ?3, next_at = "
-				   "max(?4, 0), attempts = attempts + (?2 != 'done'), claim_pid = "
+	db_stmt *st = sq_prep(s, "UPDATE mailops SET state = ?2, last_error = ?3, next_at = "
+				   "max(?4, 0), attempts = attempts + CASE WHEN ?2 = 'done' THEN 0 ELSE 1 END, claim_pid = "
 				   "NULL, updated_at = ?5 WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, id);
+	db_bind_int64(st, 1, id);
 	sq_bind_text(st, 2, state);
 	sq_bind_text(st, 3, detail);
-	sqlite3_bind_int64(st, 4, next_at);
-	sqlite3_bind_int64(st, 5, wb_now());
+	db_bind_int64(st, 4, next_at);
+	db_bind_int64(st, 5, wb_now());
 	return sq_step_done(s, st, error, "recording mailbox work");
 }
 
 bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest,
 			    GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s,
+	db_stmt *st = sq_prep(s,
 		"SELECT (SELECT count(*) FROM outbox WHERE state IN ('queued', 'retry', 'sending')) "
 		"+ (SELECT count(*) FROM mailops WHERE state = 'pending'), "
 		"min(coalesce((SELECT min(next_at) FROM outbox WHERE state IN ('queued', 'retry')), "
@@ -931,15 +931,15 @@ bool wb_store_reply_pending(struct wb_store *s, unsigned *count, gint64 *soonest
 		"'pending'), 9223372036854775807))", error);
 	if (!st)
 		return false;
-	bool ok = sqlite3_step(st) == SQLITE_ROW;
+	bool ok = db_step(st) == DB_ROW;
 	if (ok) {
-		*count = (unsigned)sqlite3_column_int64(st, 0);
-		gint64 m = sqlite3_column_int64(st, 1);
+		*count = (unsigned)db_col_int64(st, 0);
+		gint64 m = db_col_int64(st, 1);
 		*soonest = m == G_MAXINT64 ? 0 : m;
 	} else {
 		sq_fail(s, error, "counting pending sends");
 	}
-	sqlite3_reset(st);
+	db_reset(st);
 	return ok;
 }
 
@@ -949,22 +949,22 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 			   "state ORDER BY state", error))
 		return false;
 	int rc;
-	sqlite3_stmt *st = sq_prep(s, "SELECT r.id, r.received_at, r.source, coalesce(r.sender, '?'), r.state, "
+	db_stmt *st = sq_prep(s, "SELECT r.id, r.received_at, r.source, coalesce(r.sender, '?'), r.state, "
 		     "r.reason, c.ref FROM replies r LEFT JOIN complaints c ON c.id = "
 		     "r.complaint_id WHERE r.state != 'accepted' ORDER BY r.id DESC LIMIT 20", error);
 	if (!st)
 		return false;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 1));
+	while ((rc = db_step(st)) == DB_ROW) {
+		g_autofree char *when = sq_time_text(db_col_int64(st, 1));
 		g_autofree char *sender = sq_shown(st, 3), *reason = sq_shown(st, 5);
 		g_autofree char *ref = sq_shown(st, 6);
 		g_string_append_printf(out, "  reply %lld  %s  via %s from %s  %s%s%s: %s\n",
-				       sqlite3_column_int64(st, 0), when, sqlite3_column_text(st, 2),
-				       sender, sqlite3_column_text(st, 4), *ref ? " for " : "", ref,
+				       db_col_int64(st, 0), when, db_col_text(st, 2),
+				       sender, db_col_text(st, 4), *ref ? " for " : "", ref,
 				       reason);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_DONE)
 		return sq_fail(s, error, "reporting replies");
 	if (!sq_count_line(s, out, "WhatsApp sends", "SELECT state, count(*) FROM outbox GROUP "
 			   "BY state ORDER BY state", error))
@@ -974,24 +974,24 @@ bool wb_store_reply_report(struct wb_store *s, GString *out, GError **error)
 		     "'unknown', 'retry', 'sending') ORDER BY o.id DESC LIMIT 20", error);
 	if (!st)
 		return false;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		g_autofree char *when = sq_time_text(sqlite3_column_int64(st, 4));
+	while ((rc = db_step(st)) == DB_ROW) {
+		g_autofree char *when = sq_time_text(db_col_int64(st, 4));
 		g_autofree char *why = sq_shown(st, 3);
 		g_string_append_printf(out, "  outbox %lld  %s  %s since %s: %s\n",
-				       sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
-				       sqlite3_column_text(st, 2), when, *why ? why : "-");
+				       db_col_int64(st, 0), db_col_text(st, 1),
+				       db_col_text(st, 2), when, *why ? why : "-");
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_DONE)
 		return sq_fail(s, error, "reporting sends");
 	st = sq_prep(s, "SELECT count(*), sum(state = 'failed') FROM mailops WHERE state != "
 		     "'done'", error);
 	if (!st)
 		return false;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0)
+	if (db_step(st) == DB_ROW && db_col_int64(st, 0) > 0)
 		g_string_append_printf(out, "Mailbox notes and keywords not yet done: %lld (%lld "
-				       "failed)\n", sqlite3_column_int64(st, 0),
-				       sqlite3_column_int64(st, 1));
-	sqlite3_reset(st);
+				       "failed)\n", db_col_int64(st, 0),
+				       db_col_int64(st, 1));
+	db_reset(st);
 	return true;
 }

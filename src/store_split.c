@@ -35,7 +35,7 @@ bool wb_store_split_probe(struct wb_store *s, const char *wamid, struct wb_split
 			  GError **error)
 {
 	memset(p, 0, sizeof *p);
-	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.complaint_id, (SELECT count(*) FROM "
+	db_stmt *st = sq_prep(s, "SELECT m.id, m.complaint_id, (SELECT count(*) FROM "
 				   "messages e WHERE e.complaint_id = m.complaint_id AND (e.ts < "
 				   "m.ts OR (e.ts = m.ts AND e.id < m.id))), (SELECT count(*) FROM "
 				   "messages l WHERE l.complaint_id = m.complaint_id AND (l.ts > m.ts "
@@ -44,15 +44,15 @@ bool wb_store_split_probe(struct wb_store *s, const char *wamid, struct wb_split
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, wamid);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		p->msg_id = sqlite3_column_int64(st, 0);
-		p->complaint_id = sqlite3_column_int64(st, 1);
-		p->earlier = (unsigned)sqlite3_column_int64(st, 2);
-		p->moving = (unsigned)sqlite3_column_int64(st, 3);
+	int rc = db_step(st);
+	if (rc == DB_ROW) {
+		p->msg_id = db_col_int64(st, 0);
+		p->complaint_id = db_col_int64(st, 1);
+		p->earlier = (unsigned)db_col_int64(st, 2);
+		p->moving = (unsigned)db_col_int64(st, 3);
 	}
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "looking at a message");
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "looking at a message");
 }
 
 /* The complaint as the split needs it, checked: open, and the message one of its later
@@ -73,26 +73,26 @@ static void from_clear(struct from *f)
 static bool read_from(struct wb_store *s, int64_t complaint_id, const char *wamid,
 		      struct from *f, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT c.ref, c.station, c.citizen, m.ts, m.id, (SELECT "
+	db_stmt *st = sq_prep(s, "SELECT c.ref, c.station, c.citizen, m.ts, m.id, (SELECT "
 				   "count(*) FROM messages e WHERE e.complaint_id = c.id AND (e.ts < "
 				   "m.ts OR (e.ts = m.ts AND e.id < m.id))) FROM complaints c JOIN "
 				   "messages m ON m.complaint_id = c.id AND m.wamid = ?2 WHERE c.id = "
 				   "?1 AND c.state = 'open'", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	sq_bind_text(st, 2, wamid);
-	int rc = sqlite3_step(st);
-	bool ok = rc == SQLITE_ROW && sqlite3_column_int64(st, 5) > 0;
+	int rc = db_step(st);
+	bool ok = rc == DB_ROW && db_col_int64(st, 5) > 0;
 	if (ok) {
 		f->ref = sq_col_text(st, 0);
 		f->station = sq_col_text(st, 1);
 		f->citizen = sq_col_text(st, 2);
-		f->ts = sqlite3_column_int64(st, 3);
-		f->msg_id = sqlite3_column_int64(st, 4);
+		f->ts = db_col_int64(st, 3);
+		f->msg_id = db_col_int64(st, 4);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+	db_reset(st);
+	if (rc != DB_ROW && rc != DB_DONE)
 		return sq_fail(s, error, "reading a complaint to split");
 	if (!ok)
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "complaint %" G_GINT64_FORMAT
@@ -102,12 +102,12 @@ static bool read_from(struct wb_store *s, int64_t complaint_id, const char *wami
 }
 
 /* Is it waiting for delivery, and nobody else working on it? Then it is rendered again. */
-static bool waiting(sqlite3_stmt *st, gint64 now)
+static bool waiting(db_stmt *st, gint64 now)
 {
-	const char *state = (const char *)sqlite3_column_text(st, 6);
-	sqlite3_int64 pid = sqlite3_column_int64(st, 7);
-	bool busy = sqlite3_column_type(st, 7) != SQLITE_NULL && pid != getpid() &&
-		    wb_claimant_alive(pid) && now - sqlite3_column_int64(st, 8) < 3600;
+	const char *state = (const char *)db_col_text(st, 6);
+	int64_t pid = db_col_int64(st, 7);
+	bool busy = db_col_type(st, 7) != DB_NULL && pid != getpid() &&
+		    wb_claimant_alive(pid) && now - db_col_int64(st, 8) < 3600;
 	return !busy && (strcmp(state, WB_ST_RECEIVED) == 0 || strcmp(state, WB_ST_RENDERED) == 0 ||
 			 strcmp(state, WB_ST_RETRY) == 0);
 }
@@ -116,36 +116,36 @@ static bool waiting(sqlite3_stmt *st, gint64 now)
 static GPtrArray *moving(struct wb_store *s, int64_t complaint_id, const struct from *f,
 			 GArray *again, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT id, ts, wamid, type, json, (SELECT mail FROM "
+	db_stmt *st = sq_prep(s, "SELECT id, ts, wamid, type, json, (SELECT mail FROM "
 				   "rendered WHERE msg = m.id), state, claim_pid, claimed_at FROM "
 				   "messages m WHERE complaint_id = ?1 AND (ts > ?2 OR (ts = ?2 AND "
 				   "id >= ?3)) ORDER BY ts, id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
-	sqlite3_bind_int64(st, 2, f->ts);
-	sqlite3_bind_int64(st, 3, f->msg_id);
+	db_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 2, f->ts);
+	db_bind_int64(st, 3, f->msg_id);
 	gint64 now = wb_now();
 	GPtrArray *out = g_ptr_array_new_with_free_func(wb_split_msg_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct wb_split_msg *m = g_new0(struct wb_split_msg, 1);
-		m->id = sqlite3_column_int64(st, 0);
-		m->ts = sqlite3_column_int64(st, 1);
+		m->id = db_col_int64(st, 0);
+		m->ts = db_col_int64(st, 1);
 		m->wamid = sq_col_text(st, 2);
 		m->type = sq_col_text(st, 3);
 		m->json = sq_col_text(st, 4);
 		bool wait = waiting(st, now);
-		m->delivered = !wait && g_strcmp0((const char *)sqlite3_column_text(st, 6),
+		m->delivered = !wait && g_strcmp0((const char *)db_col_text(st, 6),
 						  WB_ST_DELIVERED) == 0;
-		if (!wait && sqlite3_column_type(st, 5) == SQLITE_BLOB)
-			m->mail = g_bytes_new(sqlite3_column_blob(st, 5),
-					      (gsize)sqlite3_column_bytes(st, 5));
+		if (!wait && db_col_type(st, 5) == DB_BLOB)
+			m->mail = g_bytes_new(db_col_blob(st, 5),
+					      (gsize)db_col_bytes(st, 5));
 		g_array_append_val(again, wait);
 		g_ptr_array_add(out, m);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, "reading the messages to split off");
 		return NULL;
@@ -161,7 +161,7 @@ static bool open_new(struct wb_store *s, const struct from *f, const struct wb_s
 	if (!wb_store_next_ref(s, f->station, in->code, f->ts, in->timezone, to_ref, &year, &seq,
 			       error))
 		return false;
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, "
+	db_stmt *st = sq_prep(s, "INSERT INTO complaints (ref, station, citizen, year, seq, "
 				   "first_wamid, opened_at, last_activity, root) VALUES (?1, ?2, ?3, "
 				   "?4, ?5, ?6, ?7, ?8, ?9)", error);
 	if (!st)
@@ -169,15 +169,15 @@ static bool open_new(struct wb_store *s, const struct from *f, const struct wb_s
 	sq_bind_text(st, 1, *to_ref);
 	sq_bind_text(st, 2, f->station);
 	sq_bind_text(st, 3, f->citizen);
-	sqlite3_bind_int(st, 4, year);
-	sqlite3_bind_int64(st, 5, seq);
+	db_bind_int64(st, 4, year);
+	db_bind_int64(st, 5, seq);
 	sq_bind_text(st, 6, in->wamid);
-	sqlite3_bind_int64(st, 7, f->ts);
-	sqlite3_bind_int64(st, 8, MAX(last, f->ts));
+	db_bind_int64(st, 7, f->ts);
+	db_bind_int64(st, 8, MAX(last, f->ts));
 	sq_bind_text(st, 9, in->root);
 	if (!sq_step_done(s, st, error, "opening the split-off complaint"))
 		return false;
-	*to_id = sqlite3_last_insert_rowid(s->db);
+	*to_id = db_last_id(s->db);
 	return true;
 }
 
@@ -185,66 +185,66 @@ static bool move_one(struct wb_store *s, const struct wb_split_msg *m, bool agai
 		     int64_t to_id, const char *detail, GError **error)
 {
 	gint64 now = wb_now();
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) SELECT "
-				   "?1, id, state, CASE WHEN ?4 THEN 'received' ELSE state END, ?2 "
+	db_stmt *st = sq_prep(s, "INSERT INTO events (at, message_id, old, new, detail) SELECT "
+				   "?1, id, state, CASE WHEN ?4 <> 0 THEN 'received' ELSE state END, ?2 "
 				   "FROM messages WHERE id = ?3", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, now);
+	db_bind_int64(st, 1, now);
 	sq_bind_text(st, 2, detail);
-	sqlite3_bind_int64(st, 3, m->id);
-	sqlite3_bind_int(st, 4, again);
+	db_bind_int64(st, 3, m->id);
+	db_bind_int64(st, 4, again);
 	if (!sq_step_done(s, st, error, "recording an event"))
 		return false;
 	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1 AND ?2", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, m->id);
-	sqlite3_bind_int(st, 2, again);
+	db_bind_int64(st, 1, m->id);
+	db_bind_int64(st, 2, again);
 	if (!sq_step_done(s, st, error, "letting a mail to be rendered again go"))
 		return false;
 	st = sq_prep(s, "UPDATE messages SET complaint_id = ?2, updated_at = ?4, state = CASE WHEN "
-		     "?3 THEN 'received' ELSE state END, next_at = CASE WHEN ?3 THEN 0 ELSE "
-		     "next_at END, claim_pid = CASE WHEN ?3 THEN NULL ELSE claim_pid END WHERE id "
+		     "?3 <> 0 THEN 'received' ELSE state END, next_at = CASE WHEN ?3 <> 0 THEN 0 ELSE "
+		     "next_at END, claim_pid = CASE WHEN ?3 <> 0 THEN NULL ELSE claim_pid END WHERE id "
 		     "= ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, m->id);
-	sqlite3_bind_int64(st, 2, to_id);
-	sqlite3_bind_int(st, 3, again);
-	sqlite3_bind_int64(st, 4, now);
+	db_bind_int64(st, 1, m->id);
+	db_bind_int64(st, 2, to_id);
+	db_bind_int64(st, 3, again);
+	db_bind_int64(st, 4, now);
 	return sq_step_done(s, st, error, "moving a message to the split-off complaint");
 }
 
 static bool record(struct wb_store *s, int64_t from_id, int64_t to_id, int64_t reply_id,
 		   const struct wb_split_in *in, unsigned moved, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "INSERT INTO splits (from_complaint, to_complaint, wamid, "
+	db_stmt *st = sq_prep(s, "INSERT INTO splits (from_complaint, to_complaint, wamid, "
 				   "moved, reply_id, officer, at) VALUES (?1, ?2, ?3, ?4, nullif(?5, "
 				   "0), ?6, ?7)", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, from_id);
-	sqlite3_bind_int64(st, 2, to_id);
+	db_bind_int64(st, 1, from_id);
+	db_bind_int64(st, 2, to_id);
 	sq_bind_text(st, 3, in->wamid);
-	sqlite3_bind_int64(st, 4, moved);
-	sqlite3_bind_int64(st, 5, reply_id);
+	db_bind_int64(st, 4, moved);
+	db_bind_int64(st, 5, reply_id);
 	sq_bind_text(st, 6, in->officer);
-	sqlite3_bind_int64(st, 7, wb_now());
+	db_bind_int64(st, 7, wb_now());
 	if (!sq_step_done(s, st, error, "recording a split"))
 		return false;
 	/* The reply belongs to the new complaint now; the old one keeps its duty going. */
 	st = sq_prep(s, "UPDATE replies SET complaint_id = ?2 WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, reply_id);
-	sqlite3_bind_int64(st, 2, to_id);
+	db_bind_int64(st, 1, reply_id);
+	db_bind_int64(st, 2, to_id);
 	if (!sq_step_done(s, st, error, "moving the reply to the split-off complaint"))
 		return false;
 	st = sq_prep(s, "UPDATE complaints SET duty_at = 0 WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, from_id);
+	db_bind_int64(st, 1, from_id);
 	return sq_step_done(s, st, error, "updating the complaint split from");
 }
 

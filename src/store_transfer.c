@@ -37,30 +37,30 @@ static void moved_free(gpointer p)
 
 static GPtrArray *complaint_mails(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT m.id, m.wamid, m.state, r.mail, m.claim_pid, "
+	db_stmt *st = sq_prep(s, "SELECT m.id, m.wamid, m.state, r.mail, m.claim_pid, "
 				   "m.claimed_at FROM messages m LEFT JOIN rendered r ON r.msg = m.id "
 				   "WHERE m.complaint_id = ?1 ORDER BY m.id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	gint64 now = wb_now();
 	GPtrArray *out = g_ptr_array_new_with_free_func(moved_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct moved *m = g_new0(struct moved, 1);
-		m->id = sqlite3_column_int64(st, 0);
+		m->id = db_col_int64(st, 0);
 		m->wamid = sq_col_text(st, 1);
 		m->state = sq_col_text(st, 2);
-		if (sqlite3_column_type(st, 3) == SQLITE_BLOB)
-			m->mail = g_bytes_new(sqlite3_column_blob(st, 3),
-					      (gsize)sqlite3_column_bytes(st, 3));
-		sqlite3_int64 pid = sqlite3_column_int64(st, 4);
-		m->busy = sqlite3_column_type(st, 4) != SQLITE_NULL && pid != getpid() &&
-			  wb_claimant_alive(pid) && now - sqlite3_column_int64(st, 5) < 3600;
+		if (db_col_type(st, 3) == DB_BLOB)
+			m->mail = g_bytes_new(db_col_blob(st, 3),
+					      (gsize)db_col_bytes(st, 3));
+		int64_t pid = db_col_int64(st, 4);
+		m->busy = db_col_type(st, 4) != DB_NULL && pid != getpid() &&
+			  wb_claimant_alive(pid) && now - db_col_int64(st, 5) < 3600;
 		g_ptr_array_add(out, m);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, "reading a complaint's mails");
 		return NULL;
@@ -79,19 +79,19 @@ static bool waiting(const struct moved *m)
 static bool move_message(struct wb_store *s, const struct moved *m,
 			 const struct wb_transfer_in *t, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1", error);
+	db_stmt *st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, m->id);
+	db_bind_int64(st, 1, m->id);
 	if (!sq_step_done(s, st, error, "letting a mail to be rendered again go"))
 		return false;
 	st = sq_prep(s, "UPDATE messages SET station = ?2, state = 'received', "
 		     "next_at = 0, claim_pid = NULL, updated_at = ?3 WHERE id = ?1", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, m->id);
+	db_bind_int64(st, 1, m->id);
 	sq_bind_text(st, 2, t->to_station);
-	sqlite3_bind_int64(st, 3, wb_now());
+	db_bind_int64(st, 3, wb_now());
 	if (!sq_step_done(s, st, error, "moving a message to another station"))
 		return false;
 	g_autofree char *detail = g_strdup_printf("the complaint was transferred from %s to %s: "
@@ -101,8 +101,8 @@ static bool move_message(struct wb_store *s, const struct moved *m,
 		     "?3, 'received', ?4)", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, wb_now());
-	sqlite3_bind_int64(st, 2, m->id);
+	db_bind_int64(st, 1, wb_now());
+	db_bind_int64(st, 2, m->id);
 	sq_bind_text(st, 3, m->state);
 	sq_bind_text(st, 4, detail);
 	if (!sq_step_done(s, st, error, "recording an event"))
@@ -116,16 +116,16 @@ static bool move_message(struct wb_store *s, const struct moved *m,
 static bool holder(struct wb_store *s, const char *msgid, const struct wb_transfer_in *t,
 		   char **station, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT station FROM deliveries WHERE message_id = ?1 AND "
+	db_stmt *st = sq_prep(s, "SELECT station FROM deliveries WHERE message_id = ?1 AND "
 				   "station != ?2 ORDER BY id DESC LIMIT 1", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, msgid);
 	sq_bind_text(st, 2, t->to_station);
-	int rc = sqlite3_step(st);
-	*station = rc == SQLITE_ROW ? sq_col_text(st, 0) : g_strdup(t->from_station);
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE || sq_fail(s, error, "finding a mail's mailbox");
+	int rc = db_step(st);
+	*station = rc == DB_ROW ? sq_col_text(st, 0) : g_strdup(t->from_station);
+	db_reset(st);
+	return rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding a mail's mailbox");
 }
 
 static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb_transfer_in *t,
@@ -157,7 +157,7 @@ static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb
 			return false;
 	}
 	/* A complaint split off by #new starts with the bridge's root mail: it goes along. */
-	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
+	db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
 				   "mail, source, created_at, updated_at) SELECT ?2, CASE WHEN "
 				   "o.mail IS NULL THEN 'copy' ELSE 'append' END, o.message_id, "
 				   "o.mail, o.station, ?3, ?3 FROM mailops o JOIN complaints c ON o.message_id = "
@@ -165,9 +165,9 @@ static bool move_mails(struct wb_store *s, int64_t complaint_id, const struct wb
 				   "o.station = ?5", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	sq_bind_text(st, 2, t->to_station);
-	sqlite3_bind_int64(st, 3, wb_now());
+	db_bind_int64(st, 3, wb_now());
 	sq_bind_text(st, 4, t->domain);
 	sq_bind_text(st, 5, t->from_station);
 	return sq_step_done(s, st, error, "placing a split complaint's first mail");
@@ -177,16 +177,16 @@ bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t 
 			      const struct wb_transfer_in *t, GError **error)
 {
 	gint64 now = wb_now();
-	sqlite3_stmt *st = sq_prep(s, "UPDATE complaints SET station = ?3, duty_at = 0 WHERE id = "
+	db_stmt *st = sq_prep(s, "UPDATE complaints SET station = ?3, duty_at = 0 WHERE id = "
 				   "?1 AND station = ?2 AND state = 'open'", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	sq_bind_text(st, 2, t->from_station);
 	sq_bind_text(st, 3, t->to_station);
 	if (!sq_step_done(s, st, error, "transferring a complaint"))
 		return false;
-	if (sqlite3_changes(s->db) != 1) {
+	if (db_changes(s->db) != 1) {
 		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "complaint %" G_GINT64_FORMAT
 			    " is no longer open at station %s (changed meanwhile)", complaint_id,
 			    t->from_station);
@@ -196,13 +196,13 @@ bool wb_store_transfer_in_txn(struct wb_store *s, int64_t complaint_id, int64_t 
 		     "officer, reason, at) VALUES (?1, ?2, ?3, nullif(?4, 0), ?5, ?6, ?7)", error);
 	if (!st)
 		return false;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	sq_bind_text(st, 2, t->from_station);
 	sq_bind_text(st, 3, t->to_station);
-	sqlite3_bind_int64(st, 4, reply_id);
+	db_bind_int64(st, 4, reply_id);
 	sq_bind_text(st, 5, t->officer);
 	sq_bind_text(st, 6, t->reason);
-	sqlite3_bind_int64(st, 7, now);
+	db_bind_int64(st, 7, now);
 	g_autofree char *subject = g_strdup_printf("%s → %s", t->from_station, t->to_station);
 	g_autofree char *jd = g_strdup_printf("by %s (reply %" G_GINT64_FORMAT "): %s",
 		t->officer ? t->officer : "?", reply_id, t->reason ? t->reason : "-");
@@ -228,24 +228,24 @@ static void transfer_free(gpointer p)
 
 GPtrArray *wb_store_transfers(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	sqlite3_stmt *st = sq_prep(s, "SELECT from_station, to_station, officer, reason, at FROM "
+	db_stmt *st = sq_prep(s, "SELECT from_station, to_station, officer, reason, at FROM "
 				   "transfers WHERE complaint_id = ?1 ORDER BY at, id", error);
 	if (!st)
 		return NULL;
-	sqlite3_bind_int64(st, 1, complaint_id);
+	db_bind_int64(st, 1, complaint_id);
 	GPtrArray *out = g_ptr_array_new_with_free_func(transfer_free);
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while ((rc = db_step(st)) == DB_ROW) {
 		struct wb_transfer *t = g_new0(struct wb_transfer, 1);
 		t->from_station = sq_col_text(st, 0);
 		t->to_station = sq_col_text(st, 1);
 		t->officer = sq_col_text(st, 2);
 		t->reason = sq_col_text(st, 3);
-		t->at = sqlite3_column_int64(st, 4);
+		t->at = db_col_int64(st, 4);
 		g_ptr_array_add(out, t);
 	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	db_reset(st);
+	if (rc != DB_DONE) {
 		g_ptr_array_unref(out);
 		sq_fail(s, error, "reading a complaint's transfers");
 		return NULL;
