@@ -37,6 +37,7 @@
 #define OID_FLOAT4 700
 #define OID_FLOAT8 701
 #define OID_NUMERIC 1700
+#define OID_TEXT 25
 
 struct wb_db {
 	bool pg;
@@ -61,6 +62,7 @@ struct db_stmt {
 	/* PostgreSQL */
 	char *pgsql;
 	int nparams;
+	GArray *used; /* gboolean per parameter: does the SQL name it? */
 	char name[16];
 	unsigned prepared_gen; /* 0: not prepared on this connection */
 	char **values;
@@ -308,7 +310,7 @@ static bool word_at(const char *sql, const char *p, const char *word)
 /* SQLite's words in PostgreSQL's: `?N` and `?` become `$N`; max() and min() of several
  * values greatest() and least(); INSERT OR IGNORE an INSERT ... ON CONFLICT DO NOTHING.
  * Quoted text and identifiers are left alone. */
-static char *pg_sql(const char *sql, int *nparams)
+static char *pg_sql(const char *sql, int *nparams, GArray *used)
 {
 	GString *out = g_string_sized_new(strlen(sql) + 32);
 	int next = 0, max = 0;
@@ -351,6 +353,10 @@ static char *pg_sql(const char *sql, int *nparams)
 		}
 		if (n > max)
 			max = n;
+		if (n > 0 && (guint)n > used->len)
+			g_array_set_size(used, (guint)n);
+		if (n > 0)
+			g_array_index(used, gboolean, n - 1) = TRUE;
 		g_string_append_printf(out, "$%d", n);
 	}
 	if (ignore)
@@ -404,6 +410,7 @@ static void stmt_free(gpointer p)
 		g_free(st->types);
 		g_free(st->owned);
 		g_free(st->nums);
+		g_array_unref(st->used);
 	}
 	g_free(st);
 }
@@ -448,7 +455,8 @@ db_stmt *db_prep(struct wb_db *db, const char *sql)
 			return NULL;
 		}
 	} else {
-		st->pgsql = pg_sql(sql, &st->nparams);
+		st->used = g_array_new(FALSE, TRUE, sizeof(gboolean));
+		st->pgsql = pg_sql(sql, &st->nparams, st->used);
 		int n = st->nparams ? st->nparams : 1;
 		st->values = g_new0(char *, n);
 		st->lengths = g_new0(int, n);
@@ -559,21 +567,54 @@ void db_bind_null(db_stmt *st, int i)
 	st->formats[i - 1] = 0;
 }
 
+/* Prepare st on the server with the types its parameters were bound with. A parameter
+ * the server cannot type from the SQL alone ("?3 IS NULL" where NULL was bound) is
+ * declared text and the statement prepared again; inside a transaction each try is
+ * wrapped in a savepoint, since a failed one would abort the whole transaction. */
+static bool pg_prepare(db_stmt *st)
+{
+	struct wb_db *db = st->db;
+	/* A number the SQL skips ("?9" with no "?8") has no type to infer: text. */
+	for (int i = 0; i < st->nparams; i++)
+		if (!g_array_index(st->used, gboolean, i))
+			st->types[i] = OID_TEXT;
+	bool guard = db->txn;
+	for (int tries = 0; tries <= st->nparams; tries++) {
+		if (guard && !db_exec(db, "SAVEPOINT wb_prepare"))
+			return false;
+		PGresult *res = PQprepare(db->conn, st->name, st->pgsql, st->nparams, st->types);
+		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		const char *state = ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = ok ? NULL : PQresultErrorMessage(res);
+		const char *dollar = msg ? strchr(msg, '$') : NULL;
+		int n = dollar ? atoi(dollar + 1) : 0;
+		bool again = state && (strcmp(state, "42P18") == 0 || strcmp(state, "42P08") == 0) &&
+			     n >= 1 && n <= st->nparams &&
+			     st->types[n - 1] != OID_TEXT;
+		if (!ok && !again)
+			pg_set_error(db, res, "preparing a statement");
+		PQclear(res);
+		if (guard && !db_exec(db, ok ? "RELEASE SAVEPOINT wb_prepare"
+					     : "ROLLBACK TO SAVEPOINT wb_prepare"))
+			return false;
+		if (ok) {
+			st->prepared_gen = db->gen;
+			return true;
+		}
+		if (!again)
+			return false;
+		st->types[n - 1] = OID_TEXT;
+	}
+	return false;
+}
+
 static int pg_run(db_stmt *st)
 {
 	struct wb_db *db = st->db;
 	if (!pg_alive(db))
 		return DB_ERROR;
-	if (st->prepared_gen != db->gen) {
-		PGresult *res = PQprepare(db->conn, st->name, st->pgsql, st->nparams, st->types);
-		bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			pg_set_error(db, res, "preparing a statement");
-		PQclear(res);
-		if (!ok)
-			return DB_ERROR;
-		st->prepared_gen = db->gen;
-	}
+	if (st->prepared_gen != db->gen && !pg_prepare(st))
+		return DB_ERROR;
 	PGresult *res = PQexecPrepared(db->conn, st->name, st->nparams,
 				       (const char *const *)st->values, st->lengths, st->formats,
 				       0);

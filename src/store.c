@@ -530,7 +530,7 @@ static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *s
 	g_autofree char *sha = wb_sha256_hex(in->body, in->len);
 	db_stmt *st = sq_prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
 				"received_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT "
-				"(sha256) DO UPDATE SET seen = seen + 1, last_seen = ?6", error);
+				"(sha256) DO UPDATE SET seen = bodies.seen + 1, last_seen = ?6", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, sha);
@@ -602,7 +602,7 @@ static bool next_seq(struct wb_store *s, const char *station, int year, int64_t 
 {
 	db_stmt *st = sq_prep(s, "INSERT INTO station_seq (station, year, last) VALUES "
 				"(?1, ?2, 1) ON CONFLICT (station, year) DO UPDATE SET "
-				"last = last + 1 RETURNING last", error);
+				"last = station_seq.last + 1 RETURNING last", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, station);

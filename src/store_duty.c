@@ -191,10 +191,10 @@ GPtrArray *wb_store_complaint_texts(struct wb_store *s, int64_t complaint_id, in
 		? sq_prep(s, "SELECT m.id, m.ts, m.type, m.json, (SELECT mail FROM rendered WHERE "
 			  "msg = m.id), d.station, d.message_id FROM messages m LEFT JOIN "
 			  "deliveries d ON d.id = (SELECT max(x.id) FROM deliveries x WHERE x.msg "
-			  "= m.id) WHERE m.complaint_id = ?1 AND m.id > ?2 AND ?3 ORDER BY m.ts, "
+			  "= m.id) WHERE m.complaint_id = ?1 AND m.id > ?2 AND ?3 <> 0 ORDER BY m.ts, "
 			  "m.id", error)
 		: sq_prep(s, "SELECT id, ts, type, json, NULL, NULL, NULL FROM messages WHERE "
-			  "complaint_id = ?1 AND id > ?2 AND NOT ?3 ORDER BY ts, id", error);
+			  "complaint_id = ?1 AND id > ?2 AND ?3 = 0 ORDER BY ts, id", error);
 	if (!st)
 		return NULL;
 	db_bind_int64(st, 1, complaint_id);

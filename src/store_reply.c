@@ -289,7 +289,7 @@ bool wb_store_add_reply(struct wb_store *s, const struct wb_reply_in *in, int64_
 		"INSERT INTO replies (key, sha256, mail, source, received_at, updated_at, sender, "
 		"complaint_id, matched_by, state, reason, text, number, tags, sender_name) VALUES "
 		"(?1, ?2, ?3, ?4, ?5, ?5, ?6, nullif(?7, 0), ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON "
-		"CONFLICT (key) DO UPDATE SET seen = seen + 1, updated_at = ?5, sender = ?6, "
+		"CONFLICT (key) DO UPDATE SET seen = replies.seen + 1, updated_at = ?5, sender = ?6, "
 		"complaint_id = nullif(?7, 0), matched_by = ?8, state = ?9, reason = ?10, text = "
 		"?11, number = ?12, tags = ?13, sender_name = ?14", error);
 	if (!st)

@@ -196,7 +196,7 @@ static bool move_one(struct wb_store *s, const struct wb_split_msg *m, bool agai
 	db_bind_int64(st, 4, again);
 	if (!sq_step_done(s, st, error, "recording an event"))
 		return false;
-	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1 AND ?2", error);
+	st = sq_prep(s, "DELETE FROM rendered WHERE msg = ?1 AND ?2 <> 0", error);
 	if (!st)
 		return false;
 	db_bind_int64(st, 1, m->id);
