@@ -55,6 +55,8 @@ struct wb_config {
 	char *data_dir;        /* where default Maildirs and spool files live: [bridge]
 				* data_dir, else the SQLite file's directory, else
 				* ./wabridge-data */
+	char *node;            /* this bridge's name among several (NULL: the host name) */
+	int lease_seconds;     /* how long a claim of work outlives its bridge's heartbeat */
 	char *domain;
 	char *timezone;
 	char *default_language;

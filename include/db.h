@@ -103,5 +103,7 @@ bool db_notify(struct wb_db *db, const char *channel);
 bool db_listen(struct wb_db *db, const char *channel);
 int db_listen_fd(struct wb_db *db);
 bool db_drain(struct wb_db *db);
+/* Is the connection up? (SQLite: always.) */
+bool db_connected(struct wb_db *db);
 
 #endif

@@ -30,5 +30,8 @@ void wb_metrics_body_bytes(int64_t delta);
 
 /* Append the exposition text; the gauges are passed in by the caller. */
 void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s);
+/* The bridges on this state (struct wb_bridge_row, store.h): whether each runs, and the
+ * work each holds. */
+void wb_metrics_render_bridges(GString *out, const GPtrArray *bridges);
 
 #endif

@@ -16,7 +16,19 @@ struct wb_store {
 	struct wb_db *db;  /* SQLite or PostgreSQL (db.h) */
 	char *path;        /* as shown in messages: no password */
 	GObject *squeezer; /* the digests' deflater (store_deliveries.c), made once, reset per use */
+	gint64 beat_at;    /* this connection's last heartbeat (store_bridges.c), 0: none yet */
 };
+
+/* In a claim's WHERE: a row nobody holds, this bridge holds, or whose lease ran out
+ * (?1: now, ?2: this bridge's id). */
+#define WB_CLAIMABLE "(claim_by IS NULL OR claim_by = ?2 OR lease_until <= ?1)"
+/* After a claim's SELECT: on PostgreSQL, rows another bridge is claiming right now are
+ * passed over rather than waited for (db.c turns the comment into SQL there). */
+#define WB_SKIP_LOCKED " /*pg: FOR UPDATE SKIP LOCKED*/"
+
+/* A bridge's heartbeat, when due (store_bridges.c): registers this process and renews its
+ * leases; every claim comes here first. */
+bool wb_store_bridge_ready(struct wb_store *s, GError **error);
 
 /* Set error from the database's last error (WB_STORE_BUSY when locked); returns false. */
 bool sq_fail(struct wb_store *s, GError **error, const char *what);
@@ -28,6 +40,7 @@ char *sq_col_text(db_stmt *st, int i);                /* newly allocated or NULL
 /* Run a statement that returns no rows, and reset it. */
 bool sq_step_done(struct wb_store *s, db_stmt *st, GError **error, const char *what);
 bool sq_begin(struct wb_store *s, GError **error);  /* one writer at a time (db_begin) */
+bool sq_begin_claim(struct wb_store *s, GError **error); /* for claims (db_begin_shared) */
 bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */
 bool sq_rollback(struct wb_store *s);               /* always false, for `return` */
 
@@ -48,8 +61,6 @@ char *sq_shown(db_stmt *st, int col);
 bool sq_count_line(struct wb_store *s, GString *out, const char *label, const char *sql,
 		   GError **error);
 
-/* Is the process that claimed a row still there? */
-bool wb_claimant_alive(int64_t pid);
 
 /* A WhatsApp status about one of our sends, inside the expanding transaction: moves the
  * outbox row it names (by wamid, or by the outbox id in biz_opaque_callback_data)

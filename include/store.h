@@ -48,6 +48,48 @@ struct wb_store *wb_store_open_as(const char *location, const char *password, GE
 struct wb_store *wb_store_open_cfg(const struct wb_config *cfg, GError **error);
 void wb_store_close(struct wb_store *s);
 
+/* ---- bridges and their claims (src/store_bridges.c) -------------------------------------- */
+
+#define WB_LEASE_DEFAULT 120 /* seconds a claim lasts without its bridge's heartbeat */
+#define WB_BEAT_PART 4       /* a bridge beats every lease / WB_BEAT_PART seconds */
+
+/* This process as a bridge: node ([bridge] node; NULL: the host name), the lease of its
+ * claims in seconds (0: WB_LEASE_DEFAULT) and what it runs ("serve", "run", ...). Its id
+ * is "NODE:PID:START". Call once at start; claims made before use the defaults. */
+void wb_bridge_init(const char *node, int lease_seconds, const char *role);
+const char *wb_bridge_id(void);
+int wb_lease_seconds(void);
+/* Is a claim (its bridge's id, its lease) another bridge's that still holds? A claim
+ * of this process, an expired lease, or a bridge on this node whose process is gone
+ * holds nothing. */
+bool wb_claim_held(const char *by, int64_t lease_until, gint64 now);
+/* Register this bridge, renew the leases of all it holds, and let go of the claims of
+ * bridges on this node that are gone. `serve` calls it every lease / WB_BEAT_PART s. */
+bool wb_store_bridge_beat(struct wb_store *s, GError **error);
+/* At a clean stop: this bridge's claims are let go and its row says stopped. */
+bool wb_store_bridge_stop(struct wb_store *s, GError **error);
+
+struct wb_bridge_row {
+	char *id, *node, *version, *what;
+	int64_t pid;
+	gint64 started_at, seen_at, lease_until;
+	bool stopped, alive, me;
+	int64_t claims[4]; /* messages, sends, mailbox operations, mails out */
+};
+void wb_bridge_row_free(struct wb_bridge_row *b);
+/* The bridges running, and those stopped within the last day. */
+GPtrArray *wb_store_bridges(struct wb_store *s, gint64 now, GError **error);
+/* "Bridges:" and a line for each, for `status`. */
+bool wb_store_report_bridges(struct wb_store *s, GString *out, GError **error);
+/* New work for every bridge (PostgreSQL's NOTIFY; nothing on SQLite, where one host's
+ * bridge wakes its own workers). */
+bool wb_store_notify(struct wb_store *s, GError **error);
+/* Listen for that on this connection: the socket to poll, -1 on SQLite (nothing to
+ * hear), -2 on failure. wb_store_heard() reads what came: was there any? */
+int wb_store_listen(struct wb_store *s, GError **error);
+bool wb_store_heard(struct wb_store *s);
+bool wb_store_listen_alive(struct wb_store *s); /* is that connection still up? */
+
 /* Give the space freed in the database (pages on its freelist) back to the disk, once
  * there is more than a little (256 pages, 1 MiB at SQLite's default page size): below
  * that it only reads the count. In steps, each its own short transaction, for up to 2 s;

@@ -94,7 +94,7 @@ struct option {
 	bool lower;        /* store list items in lowercase (mail addresses) */
 };
 
-static check_fn check_path, check_state, check_hostname, check_timezone, check_dir, check_file,
+static check_fn check_path, check_state, check_node, check_hostname, check_timezone, check_dir, check_file,
 	check_listen, check_http_path, check_api_base, check_template_name, check_imap_url,
 	check_smtp_url, check_address, check_printable, check_local_part, check_station_name,
 	check_code, check_phone_number_id, check_officer, check_authserv_id,
@@ -113,6 +113,10 @@ static const struct option options[] = {
 	  .def = NULL, .offset = CFG(state_password) },
 	{ .group = "bridge", .key = "data_dir", .type = T_PATH,
 	  .def = NULL, .offset = CFG(data_dir), .check = check_path },
+	{ .group = "bridge", .key = "node", .type = T_STRING,
+	  .def = NULL, .offset = CFG(node), .check = check_node },
+	{ .group = "bridge", .key = "lease_seconds", .type = T_INT,
+	  .def = "120", .offset = CFG(lease_seconds), .min = 10, .max = 3600 },
 	{ .group = "bridge", .key = "domain", .type = T_STRING,
 	  .def = "localhost", .offset = CFG(domain), .check = check_hostname },
 	{ .group = "bridge", .key = "timezone", .type = T_STRING,
@@ -376,6 +380,22 @@ static bool check_printable(const char *v, GString *why)
 static bool check_path(const char *v, GString *why)
 {
 	return check_printable(v, why);
+}
+
+/* A bridge's name: letters, digits, '.', '-', '_' (it is part of each claim's owner). */
+static bool check_node(const char *v, GString *why)
+{
+	for (const char *p = v; *p; p++) {
+		if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-' && *p != '_') {
+			g_string_printf(why, "\"%s\" is not a node name: use letters, digits, '.', "
+					"'-' and '_' (for example bridge-a)", v);
+			return false;
+		}
+	}
+	if (*v && strlen(v) <= 64)
+		return true;
+	g_string_printf(why, "a node name is 1 to 64 characters");
+	return false;
 }
 
 /* A SQLite file, or a PostgreSQL connection URI that libpq can read. */

@@ -308,8 +308,9 @@ static bool word_at(const char *sql, const char *p, const char *word)
 }
 
 /* SQLite's words in PostgreSQL's: `?N` and `?` become `$N`; max() and min() of several
- * values greatest() and least(); INSERT OR IGNORE an INSERT ... ON CONFLICT DO NOTHING.
- * Quoted text and identifiers are left alone. */
+ * values greatest() and least(); INSERT OR IGNORE an INSERT ... ON CONFLICT DO NOTHING;
+ * a comment "/\*pg: TEXT*\/" becomes TEXT (SQL that SQLite has no words for, such as
+ * FOR UPDATE SKIP LOCKED). Quoted text and identifiers are left alone. */
 static char *pg_sql(const char *sql, int *nparams, GArray *used)
 {
 	GString *out = g_string_sized_new(strlen(sql) + 32);
@@ -327,6 +328,14 @@ static char *pg_sql(const char *sql, int *nparams, GArray *used)
 			quote = *p;
 			g_string_append_c(out, *p);
 			continue;
+		}
+		if (strncmp(p, "/*pg:", 5) == 0) { /* PostgreSQL's alone: the text itself */
+			const char *end = strstr(p, "*/");
+			if (end) {
+				g_string_append_len(out, p + 5, end - (p + 5));
+				p = end + 1;
+				continue;
+			}
 		}
 		if (word_at(sql, p, "INSERT OR IGNORE INTO ")) {
 			g_string_append(out, "INSERT INTO ");
@@ -934,6 +943,11 @@ bool db_listen(struct wb_db *db, const char *channel)
 int db_listen_fd(struct wb_db *db)
 {
 	return db->pg && db->conn ? PQsocket(db->conn) : -1;
+}
+
+bool db_connected(struct wb_db *db)
+{
+	return !db->pg || (db->conn && PQstatus(db->conn) == CONNECTION_OK);
 }
 
 bool db_drain(struct wb_db *db)

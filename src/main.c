@@ -294,6 +294,7 @@ static struct wb_config *load_config(const struct cmd_ctx *c, bool templates)
 	}
 	if (!path)
 		g_info("no configuration file: using the embedded defaults");
+	wb_bridge_init(cfg->node, cfg->lease_seconds, c->argv[0]);
 	return cfg;
 }
 
@@ -650,7 +651,8 @@ static int cmd_status(const struct cmd_ctx *c)
 	else if (!wb_store_report(store, out, &err) || !wb_store_reply_report(store, out, &err) ||
 		 !wb_store_duty_report(store, out, &err) ||
 		 !wb_anchor_report(cfg, store, out, &err) ||
-		 !clock_report(cfg, store, out, &err)) {
+		 !clock_report(cfg, store, out, &err) ||
+		 !wb_store_report_bridges(store, out, &err)) {
 		say_error("status: %s", err->message);
 		g_error_free(err);
 		rc = EX_TEMPFAIL;

@@ -1,5 +1,6 @@
 /* metrics: counters behind /metrics. */
 #include "metrics.h"
+#include "store.h"
 
 #include <string.h>
 
@@ -120,4 +121,42 @@ void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregis
 	single(out, "wabridge_oldest_unregistered_complaint_seconds", "gauge",
 	       "Age of the oldest open complaint without a complaint number (0: none).",
 	       oldest_unregistered_s);
+}
+
+/* A label value as Prometheus's text format wants it: \\, \" and \n escaped. */
+static void label(GString *out, const char *v)
+{
+	for (const char *p = v; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			g_string_append_c(out, '\\');
+		if (*p == '\n')
+			g_string_append(out, "\\n");
+		else
+			g_string_append_c(out, *p);
+	}
+}
+
+void wb_metrics_render_bridges(GString *out, const GPtrArray *bridges)
+{
+	static const char *const what[] = { "messages", "sends", "mailops", "mailout" };
+	family(out, "wabridge_bridge_up", "gauge",
+	       "Bridges on this state: 1 running (heartbeat within its lease), 0 stopped or gone.");
+	for (guint i = 0; i < bridges->len; i++) {
+		const struct wb_bridge_row *b = bridges->pdata[i];
+		g_string_append(out, "wabridge_bridge_up{bridge=\"");
+		label(out, b->id);
+		g_string_append(out, "\",node=\"");
+		label(out, b->node);
+		g_string_append_printf(out, "\",self=\"%d\"} %d\n", b->me, b->alive);
+	}
+	family(out, "wabridge_bridge_claims", "gauge", "Work each bridge holds, by kind.");
+	for (guint i = 0; i < bridges->len; i++) {
+		const struct wb_bridge_row *b = bridges->pdata[i];
+		for (int k = 0; k < 4; k++) {
+			g_string_append(out, "wabridge_bridge_claims{bridge=\"");
+			label(out, b->id);
+			g_string_append_printf(out, "\",kind=\"%s\"} %lld\n", what[k],
+					       (long long)b->claims[k]);
+		}
+	}
 }

@@ -38,10 +38,14 @@
 #include "store.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 /* ---- configuration, shared by reference ----------------------------------------------- */
 
@@ -79,6 +83,11 @@ struct server {
 	gint w_stop;                  /* atomic: the worker should stop after this message */
 	gint64 w_gave_back;           /* worker only: monotonic time space was last given back */
 	GThread *w_thread;
+
+	/* heartbeat: this bridge's row and leases, and news from the other bridges */
+	gint b_stop;
+	int b_pipe[2];                /* a byte written to [1] wakes it to stop */
+	GThread *b_thread;
 
 	/* reply watcher */
 	gint r_stop;
@@ -220,6 +229,13 @@ static gpointer committer_main(gpointer data)
 		}
 		if (ok)
 			kick_worker(sv);
+		/* The other bridges on this state hear of it too (after the answers: a 200
+		 * does not wait for it). Not hearing is no loss: their heartbeat wakes them. */
+		GError *err = NULL;
+		if (ok && store && !wb_store_notify(store, &err)) {
+			g_info("%s", err->message);
+			g_error_free(err);
+		}
 		g_ptr_array_unref(batch);
 	}
 	wb_store_close(store);
@@ -246,6 +262,10 @@ static GString *metrics_text(struct server *sv)
 		depth = -1;
 	GString *out = g_string_new(NULL);
 	wb_metrics_render(out, depth, oldest);
+	g_autoptr(GPtrArray) bridges = sv->q_store ? wb_store_bridges(sv->q_store, wb_now(), NULL)
+						  : NULL;
+	if (bridges)
+		wb_metrics_render_bridges(out, bridges);
 	return out;
 }
 
@@ -370,6 +390,64 @@ static gpointer worker_main(gpointer data)
 		}
 		sv->w_pending = false;
 		g_mutex_unlock(&sv->w_lock);
+	}
+	wb_store_close(store);
+	return NULL;
+}
+
+/* ---- heartbeat ----------------------------------------------------------------------------- */
+
+/* Wait up to ms for news from other bridges (fd, -1: none) or the stop pipe; true when
+ * another bridge said there is new work. */
+static bool wait_news(struct server *sv, struct wb_store *store, int fd, int ms)
+{
+	struct pollfd p[2] = { { .fd = sv->b_pipe[0], .events = POLLIN },
+			       { .fd = fd, .events = POLLIN } };
+	int n = poll(p, fd >= 0 ? 2 : 1, ms);
+	return n > 0 && fd >= 0 && (p[1].revents & POLLIN) && wb_store_heard(store);
+}
+
+/* Every lease / WB_BEAT_PART seconds: this bridge's row and the leases of what it holds
+ * are renewed, the claims of this node's dead bridges let go, and the worker woken to
+ * take over work whose lease ran out. Between beats, new work another bridge announces
+ * (PostgreSQL's LISTEN) wakes the worker at once. At the stop the claims are let go. */
+static gpointer beat_main(gpointer data)
+{
+	struct server *sv = data;
+	struct wb_store *store = NULL;
+	int fd = -1;
+	gint64 period = MAX(wb_lease_seconds() / WB_BEAT_PART, 1) * G_USEC_PER_SEC;
+	while (!g_atomic_int_get(&sv->b_stop)) {
+		GError *err = NULL;
+		if (thread_store(sv, &store) &&
+		    (!wb_store_bridge_beat(store, &err) ||
+		     (fd == -1 && (fd = wb_store_listen(store, &err)) == -2))) {
+			g_warning("heartbeat: %s; tried again in %d s", err->message,
+				  (int)(period / G_USEC_PER_SEC));
+			g_clear_error(&err);
+			wb_store_close(store);
+			store = NULL;
+			fd = -1;
+		}
+		kick_worker(sv);
+		gint64 until = g_get_monotonic_time() + period;
+		gint64 left;
+		while (!g_atomic_int_get(&sv->b_stop) &&
+		       (left = until - g_get_monotonic_time()) > 0) {
+			if (wait_news(sv, store, store ? fd : -1, (int)(left / 1000) + 1))
+				kick_worker(sv);
+			if (store && fd >= 0 && !wb_store_listen_alive(store)) {
+				wb_store_close(store);
+				store = NULL;
+				fd = -1;
+				break;
+			}
+		}
+	}
+	GError *err = NULL;
+	if (store && !wb_store_bridge_stop(store, &err)) {
+		g_warning("%s", err->message);
+		g_error_free(err);
 	}
 	wb_store_close(store);
 	return NULL;
@@ -530,6 +608,9 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	workq_start(&sv.commits, "committer", committer_main, &sv);
 	workq_start(&sv.probes, "prober", prober_main, &sv);
 	sv.w_thread = g_thread_new("worker", worker_main, &sv);
+	if (!g_unix_open_pipe(sv.b_pipe, FD_CLOEXEC, NULL))
+		sv.b_pipe[0] = sv.b_pipe[1] = -1;
+	sv.b_thread = g_thread_new("heartbeat", beat_main, &sv);
 	sv.r_thread = g_thread_new("replies", watcher_main, &sv);
 	struct wb_listener *l = sv.listener = wb_listener_start(cfg, &listener_ops, &sv);
 	if (!l) {
@@ -553,6 +634,15 @@ int wb_serve(struct wb_config *cfg, const char *config_path)
 	g_atomic_int_set(&sv.w_stop, 1);
 	kick_worker(&sv);
 	g_thread_join(sv.w_thread);
+	/* After the worker: the claims it held are let go only once it has stopped. */
+	g_atomic_int_set(&sv.b_stop, 1);
+	if (sv.b_pipe[1] >= 0 && write(sv.b_pipe[1], "", 1) < 0)
+		g_warning("cannot wake the heartbeat: %s", g_strerror(errno));
+	g_thread_join(sv.b_thread);
+	if (sv.b_pipe[0] >= 0) {
+		close(sv.b_pipe[0]);
+		close(sv.b_pipe[1]);
+	}
 	wb_store_close(sv.q_store);
 	g_main_loop_unref(sv.loop);
 	cfg_put(sv.cfg);

@@ -283,6 +283,35 @@ static const char *const migrations[] = {
 	"  mail BLOB NOT NULL);"
 	"INSERT INTO rendered SELECT id, mail FROM messages WHERE mail IS NOT NULL;"
 	"ALTER TABLE messages DROP COLUMN mail;",
+	/* 11: several bridges on one state (store_bridges.c): each bridge process has a row;
+	 * work is claimed by a bridge (claim_by, its id) until its lease runs out
+	 * (lease_until), no longer by a process id that only one host can check */
+	"CREATE TABLE bridges ("
+	"  id TEXT PRIMARY KEY,"            /* NODE:PID:START */
+	"  node TEXT NOT NULL, pid INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL, seen_at INTEGER NOT NULL, lease_until INTEGER NOT NULL,"
+	"  version TEXT NOT NULL, what TEXT NOT NULL,"
+	"  stopped_at INTEGER);"
+	"CREATE INDEX bridges_node ON bridges(node) WHERE stopped_at IS NULL;"
+	"ALTER TABLE messages ADD COLUMN claim_by TEXT;"
+	"ALTER TABLE messages ADD COLUMN lease_until INTEGER;"
+	"ALTER TABLE messages DROP COLUMN claim_pid;"
+	"ALTER TABLE messages DROP COLUMN claimed_at;"
+	"ALTER TABLE outbox ADD COLUMN claim_by TEXT;"
+	"ALTER TABLE outbox ADD COLUMN lease_until INTEGER;"
+	"ALTER TABLE outbox DROP COLUMN claim_pid;"
+	"ALTER TABLE mailops ADD COLUMN claim_by TEXT;"
+	"ALTER TABLE mailops ADD COLUMN lease_until INTEGER;"
+	"ALTER TABLE mailops DROP COLUMN claim_pid;"
+	"ALTER TABLE mailops DROP COLUMN claimed_at;"
+	"ALTER TABLE mailout ADD COLUMN claim_by TEXT;"
+	"ALTER TABLE mailout ADD COLUMN lease_until INTEGER;"
+	"ALTER TABLE mailout DROP COLUMN claim_pid;"
+	"ALTER TABLE mailout DROP COLUMN claimed_at;"
+	"CREATE INDEX messages_claim ON messages(claim_by) WHERE claim_by IS NOT NULL;"
+	"CREATE INDEX outbox_claim ON outbox(claim_by) WHERE claim_by IS NOT NULL;"
+	"CREATE INDEX mailops_claim ON mailops(claim_by) WHERE claim_by IS NOT NULL;"
+	"CREATE INDEX mailout_claim ON mailout(claim_by) WHERE claim_by IS NOT NULL;",
 };
 
 bool sq_fail(struct wb_store *s, GError **error, const char *what)
@@ -326,6 +355,13 @@ bool sq_step_done(struct wb_store *s, db_stmt *st, GError **error, const char *w
 bool sq_begin(struct wb_store *s, GError **error)
 {
 	return db_begin(s->db) || sq_fail(s, error, "beginning a transaction");
+}
+
+bool sq_begin_claim(struct wb_store *s, GError **error)
+{
+	if (!wb_store_bridge_ready(s, error))
+		return false;
+	return db_begin_shared(s->db) || sq_fail(s, error, "beginning a transaction");
 }
 
 bool sq_commit(struct wb_store *s, GError **error)
@@ -961,50 +997,38 @@ GBytes *wb_store_body(struct wb_store *s, int64_t body_id, GError **error)
 	return b;
 }
 
-/* Is the process that claimed a message still there? */
-bool wb_claimant_alive(int64_t pid)
-{
-	if (pid <= 0 || pid > G_MAXINT)
-		return false;
-	if (pid == getpid())
-		return true;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
 GArray *wb_store_claim(struct wb_store *s, unsigned max, gint64 now, GError **error)
 {
-	if (!sq_begin(s, error))
+	if (!sq_begin_claim(s, error))
 		return NULL;
-	db_stmt *st = sq_prep(s, "SELECT id, claim_pid, claimed_at FROM messages WHERE state "
+	db_stmt *st = sq_prep(s, "SELECT id, claim_by, lease_until FROM messages WHERE state "
 				"IN ('received', 'rendered', 'retry', 'delivering') AND next_at <= ?1 "
-				"ORDER BY id", error);
+				"AND " WB_CLAIMABLE " ORDER BY id LIMIT ?3" WB_SKIP_LOCKED, error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
 	db_bind_int64(st, 1, now);
+	sq_bind_text(st, 2, wb_bridge_id());
+	db_bind_int64(st, 3, max);
 	GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	int rc = DB_DONE;
 	while (ids->len < max && (rc = db_step(st)) == DB_ROW) {
 		int64_t id = db_col_int64(st, 0);
-		bool claimed = db_col_type(st, 1) != DB_NULL;
-		/* A claim older than an hour is stale even if the pid was reused. */
-		if (claimed && wb_claimant_alive(db_col_int64(st, 1)) &&
-		    now - db_col_int64(st, 2) < 3600 &&
-		    db_col_int64(st, 1) != getpid())
+		if (wb_claim_held(db_col_text(st, 1), db_col_int64(st, 2), now))
 			continue;
 		g_array_append_val(ids, id);
 	}
 	db_reset(st);
 	bool ok = rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding due messages");
 	for (guint i = 0; ok && i < ids->len; i++) {
-		st = sq_prep(s, "UPDATE messages SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
+		st = sq_prep(s, "UPDATE messages SET claim_by = ?2, lease_until = ?3 WHERE id = ?1",
 			  error);
 		ok = st != NULL;
 		if (ok) {
 			db_bind_int64(st, 1, g_array_index(ids, int64_t, i));
-			db_bind_int64(st, 2, getpid());
-			db_bind_int64(st, 3, now);
+			sq_bind_text(st, 2, wb_bridge_id());
+			db_bind_int64(st, 3, now + wb_lease_seconds());
 			ok = sq_step_done(s, st, error, "claiming a message");
 		}
 	}
@@ -1217,7 +1241,7 @@ static bool change_in_txn(struct wb_store *s, const struct wb_change *c, char **
 	bool is_problem = strcmp(c->state, WB_ST_FAILED) == 0 || strcmp(c->state, WB_ST_RETRY) == 0;
 	st = sq_prep(s, "UPDATE messages SET state = ?2, updated_at = ?3, "
 		  "last_error = CASE WHEN ?4 <> 0 THEN ?5 ELSE last_error END, "
-		  "claim_pid = CASE WHEN ?6 <> 0 THEN claim_pid ELSE NULL END, "
+		  "claim_by = CASE WHEN ?6 <> 0 THEN claim_by ELSE NULL END, "
 		  "attempts = attempts + CASE WHEN ?7 >= 0 THEN 1 ELSE 0 END, "
 		  "next_at = CASE WHEN ?7 >= 0 THEN ?7 ELSE next_at END, "
 		  "location = coalesce(?9, location), "

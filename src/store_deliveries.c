@@ -152,7 +152,7 @@ bool wb_store_mailop_delivered(struct wb_store *s, const struct wb_mailop *op, G
 	if (!sq_begin(s, error))
 		return false;
 	db_stmt *st = sq_prep(s, "UPDATE mailops SET state = 'done', last_error = NULL, "
-				   "mail = NULL, claim_pid = NULL, updated_at = ?2 WHERE id = ?1",
+				   "mail = NULL, claim_by = NULL, updated_at = ?2 WHERE id = ?1",
 				   error);
 	if (!st)
 		return sq_rollback(s);

@@ -387,23 +387,23 @@ void wb_mailout_free(struct wb_mailout *m)
 
 struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError **error)
 {
-	if (!sq_begin(s, error))
+	if (!sq_begin_claim(s, error))
 		return NULL;
 	db_stmt *st = sq_prep(s, "SELECT id, station, kind, message_id, rcpts, mail, "
-				   "attempts, created_at, claim_pid, coalesce(complaint_id, 0) FROM "
-				   "mailout WHERE state = "
-				   "'pending' AND next_at <= ?1 ORDER BY next_at, id", error);
+				   "attempts, created_at, claim_by, coalesce(complaint_id, 0), "
+				   "lease_until FROM mailout WHERE state = 'pending' AND next_at <= ?1 "
+				   "AND " WB_CLAIMABLE " ORDER BY next_at, id LIMIT 1" WB_SKIP_LOCKED,
+				   error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
 	db_bind_int64(st, 1, now);
+	sq_bind_text(st, 2, wb_bridge_id());
 	struct wb_mailout *m = NULL;
 	int rc;
 	while (!m && (rc = db_step(st)) == DB_ROW) {
-		int64_t pid = db_col_int64(st, 8);
-		if (db_col_type(st, 8) != DB_NULL && pid != getpid() &&
-		    wb_claimant_alive(pid))
+		if (wb_claim_held(db_col_text(st, 8), db_col_int64(st, 10), now))
 			continue;
 		m = g_new0(struct wb_mailout, 1);
 		m->id = db_col_int64(st, 0);
@@ -424,15 +424,15 @@ struct wb_mailout *wb_store_mailout_take(struct wb_store *s, gint64 now, GError 
 		sq_rollback(s);
 		return NULL;
 	}
-	st = sq_prep(s, "UPDATE mailout SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1", error);
+	st = sq_prep(s, "UPDATE mailout SET claim_by = ?2, lease_until = ?3 WHERE id = ?1", error);
 	if (!st) {
 		sq_rollback(s);
 		wb_mailout_free(m);
 		return NULL;
 	}
 	db_bind_int64(st, 1, m->id);
-	db_bind_int64(st, 2, getpid());
-	db_bind_int64(st, 3, now);
+	sq_bind_text(st, 2, wb_bridge_id());
+	db_bind_int64(st, 3, now + wb_lease_seconds());
 	if (!sq_step_done(s, st, error, "claiming a mail to send") || !sq_commit(s, error)) {
 		sq_rollback(s);
 		wb_mailout_free(m);
@@ -445,7 +445,7 @@ bool wb_store_mailout_set(struct wb_store *s, int64_t id, const char *state, con
 			  gint64 next_at, GError **error)
 {
 	db_stmt *st = sq_prep(s, "UPDATE mailout SET state = ?2, last_error = ?3, "
-				   "next_at = ?4, attempts = attempts + 1, claim_pid = NULL, "
+				   "next_at = ?4, attempts = attempts + 1, claim_by = NULL, "
 				   "updated_at = ?5 WHERE id = ?1", error);
 	if (!st)
 		return false;

@@ -425,7 +425,7 @@ struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **
 	int64_t id = next_due(s, now, error);
 	if (id <= 0)
 		return NULL;
-	if (!sq_begin(s, error))
+	if (!wb_store_bridge_ready(s, error) || !sq_begin(s, error))
 		return NULL;
 	id = next_due(s, now, error);
 	if (id <= 0) {
@@ -433,15 +433,17 @@ struct wb_outbox *wb_store_outbox_take(struct wb_store *s, gint64 now, GError **
 		return NULL;
 	}
 	db_stmt *st;
-	st = sq_prep(s, "UPDATE outbox SET state = 'sending', claim_pid = ?2, sending_at = ?3, "
-		     "attempts = attempts + 1, updated_at = ?3 WHERE id = ?1", error);
+	st = sq_prep(s, "UPDATE outbox SET state = 'sending', claim_by = ?2, sending_at = ?3, "
+		     "lease_until = ?4, attempts = attempts + 1, updated_at = ?3 WHERE id = ?1",
+		     error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
 	db_bind_int64(st, 1, id);
-	db_bind_int64(st, 2, getpid());
+	sq_bind_text(st, 2, wb_bridge_id());
 	db_bind_int64(st, 3, now);
+	db_bind_int64(st, 4, now + wb_lease_seconds());
 	if (!sq_step_done(s, st, error, "claiming a send") || !sq_commit(s, error)) {
 		sq_rollback(s);
 		return NULL;
@@ -626,7 +628,7 @@ bool wb_store_status_in_txn(struct wb_store *s, const struct wb_instatus *x, GEr
 	st = sq_prep(s, "UPDATE outbox SET state = ?2, wamid = coalesce(wamid, ?3), "
 		     "error_code = CASE WHEN ?4 > 0 THEN ?4 ELSE error_code END, "
 		     "last_error = coalesce(?5, last_error), updated_at = ?6, "
-		     "claim_pid = CASE WHEN state = 'sending' THEN claim_pid ELSE NULL END "
+		     "claim_by = CASE WHEN state = 'sending' THEN claim_by ELSE NULL END "
 		     "WHERE id = ?1", error);
 	if (!st)
 		return false;
@@ -691,7 +693,7 @@ bool wb_store_outbox_sent(struct wb_store *s, int64_t id, const char *wamid,
 	gint64 now = wb_now();
 	db_stmt *st = sq_prep(s,
 		"UPDATE outbox SET wamid = coalesce(wamid, ?2), request = ?3, accepted_at = ?4, "
-		"updated_at = ?4, claim_pid = NULL, last_error = NULL, lang = coalesce(?5, lang), "
+		"updated_at = ?4, claim_by = NULL, last_error = NULL, lang = coalesce(?5, lang), "
 		"state = CASE WHEN state IN "
 		"('queued', 'sending', 'retry', 'unknown') THEN 'accepted' ELSE state END "
 		"WHERE id = ?1", error);
@@ -723,7 +725,7 @@ bool wb_store_outbox_failed(struct wb_store *s, int64_t id, const char *request,
 	db_stmt *st = sq_prep(s,
 		"UPDATE outbox SET state = CASE WHEN ?2 <> 0 THEN 'failed' ELSE 'retry' END, "
 		"next_at = CASE WHEN ?2 <> 0 THEN next_at ELSE ?3 END, request = coalesce(?4, request), "
-		"error_code = ?5, last_error = ?6, claim_pid = NULL, updated_at = ?7 WHERE id = ?1 "
+		"error_code = ?5, last_error = ?6, claim_by = NULL, updated_at = ?7 WHERE id = ?1 "
 		"AND state = 'sending'", error);
 	if (!st)
 		return sq_rollback(s);
@@ -756,7 +758,7 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 			    GError **error)
 {
 	*n = 0;
-	db_stmt *st = sq_prep(s, "SELECT id, claim_pid, sending_at FROM outbox WHERE state "
+	db_stmt *st = sq_prep(s, "SELECT id, claim_by, lease_until FROM outbox WHERE state "
 				   "= 'sending' AND sending_at <= ?1", error);
 	if (!st)
 		return false;
@@ -765,11 +767,8 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW) {
 		int64_t id = db_col_int64(st, 0);
-		int64_t pid = db_col_int64(st, 1);
-		/* A live claimant is still inside its call (it has a time-out), unless the
-		 * claim is so old that the pid must have been reused. */
-		if (db_col_type(st, 1) != DB_NULL && wb_claimant_alive(pid) &&
-		    now - db_col_int64(st, 2) < 3600)
+		/* A live claimant is still inside its call (it has a time-out). */
+		if (wb_claim_held(db_col_text(st, 1), db_col_int64(st, 2), now))
 			continue;
 		g_array_append_val(ids, id);
 	}
@@ -778,7 +777,7 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 		return sq_fail(s, error, "finding interrupted sends");
 	for (guint i = 0; i < ids->len; i++) {
 		int64_t id = g_array_index(ids, int64_t, i);
-		st = sq_prep(s, "UPDATE outbox SET state = 'unknown', claim_pid = NULL, updated_at "
+		st = sq_prep(s, "UPDATE outbox SET state = 'unknown', claim_by = NULL, updated_at "
 			     "= ?2, last_error = 'the bridge stopped during the send and WhatsApp "
 			     "has not confirmed it; it is not sent again by itself' WHERE id = ?1 "
 			     "AND state = 'sending'", error);
@@ -850,25 +849,24 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 		sq_fail(s, error, "finding mailbox work");
 		return NULL;
 	}
-	if (!sq_begin(s, error))
+	if (!sq_begin_claim(s, error))
 		return NULL;
 	db_stmt *st = sq_prep(s,
 		"SELECT id, station, kind, message_id, keyword, mail, attempts, created_at, "
-		"claim_pid, claimed_at, source FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
-		"ORDER BY station, id", error);
+		"claim_by, lease_until, source FROM mailops WHERE state = 'pending' AND next_at <= ?1 "
+		"AND " WB_CLAIMABLE " ORDER BY station, id LIMIT ?3" WB_SKIP_LOCKED, error);
 	if (!st) {
 		sq_rollback(s);
 		return NULL;
 	}
 	db_bind_int64(st, 1, now);
+	sq_bind_text(st, 2, wb_bridge_id());
+	db_bind_int64(st, 3, max);
 	GPtrArray *out = g_ptr_array_new_with_free_func(wb_mailop_free);
 	int rc = DB_DONE;
 	while (out->len < max && (rc = db_step(st)) == DB_ROW) {
-		if (db_col_type(st, 8) != DB_NULL &&
-		    db_col_int64(st, 8) != getpid() &&
-		    wb_claimant_alive(db_col_int64(st, 8)) &&
-		    now - db_col_int64(st, 9) < 3600)
-			continue; /* another live process is on it */
+		if (wb_claim_held(db_col_text(st, 8), db_col_int64(st, 9), now))
+			continue; /* another live bridge is on it */
 		struct wb_mailop *op = g_new0(struct wb_mailop, 1);
 		op->id = db_col_int64(st, 0);
 		op->station = sq_col_text(st, 1);
@@ -886,13 +884,13 @@ GPtrArray *wb_store_mailops_due(struct wb_store *s, gint64 now, unsigned max, GE
 	db_reset(st);
 	bool ok = rc == DB_ROW || rc == DB_DONE || sq_fail(s, error, "finding mailbox work");
 	for (guint i = 0; ok && i < out->len; i++) {
-		st = sq_prep(s, "UPDATE mailops SET claim_pid = ?2, claimed_at = ?3 WHERE id = ?1",
+		st = sq_prep(s, "UPDATE mailops SET claim_by = ?2, lease_until = ?3 WHERE id = ?1",
 			     error);
 		ok = st != NULL;
 		if (ok) {
 			db_bind_int64(st, 1, ((struct wb_mailop *)out->pdata[i])->id);
-			db_bind_int64(st, 2, getpid());
-			db_bind_int64(st, 3, now);
+			sq_bind_text(st, 2, wb_bridge_id());
+			db_bind_int64(st, 3, now + wb_lease_seconds());
 			ok = sq_step_done(s, st, error, "claiming mailbox work");
 		}
 	}
@@ -908,7 +906,7 @@ bool wb_store_mailop_set(struct wb_store *s, int64_t id, const char *state, cons
 			 gint64 next_at, GError **error)
 {
 	db_stmt *st = sq_prep(s, "UPDATE mailops SET state = ?2, last_error = ?3, next_at = "
-				   "max(?4, 0), attempts = attempts + CASE WHEN ?2 = 'done' THEN 0 ELSE 1 END, claim_pid = "
+				   "max(?4, 0), attempts = attempts + CASE WHEN ?2 = 'done' THEN 0 ELSE 1 END, claim_by = "
 				   "NULL, updated_at = ?5 WHERE id = ?1", error);
 	if (!st)
 		return false;

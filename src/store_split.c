@@ -105,9 +105,7 @@ static bool read_from(struct wb_store *s, int64_t complaint_id, const char *wami
 static bool waiting(db_stmt *st, gint64 now)
 {
 	const char *state = (const char *)db_col_text(st, 6);
-	int64_t pid = db_col_int64(st, 7);
-	bool busy = db_col_type(st, 7) != DB_NULL && pid != getpid() &&
-		    wb_claimant_alive(pid) && now - db_col_int64(st, 8) < 3600;
+	bool busy = wb_claim_held(db_col_text(st, 7), db_col_int64(st, 8), now);
 	return !busy && (strcmp(state, WB_ST_RECEIVED) == 0 || strcmp(state, WB_ST_RENDERED) == 0 ||
 			 strcmp(state, WB_ST_RETRY) == 0);
 }
@@ -117,7 +115,7 @@ static GPtrArray *moving(struct wb_store *s, int64_t complaint_id, const struct 
 			 GArray *again, GError **error)
 {
 	db_stmt *st = sq_prep(s, "SELECT id, ts, wamid, type, json, (SELECT mail FROM "
-				   "rendered WHERE msg = m.id), state, claim_pid, claimed_at FROM "
+				   "rendered WHERE msg = m.id), state, claim_by, lease_until FROM "
 				   "messages m WHERE complaint_id = ?1 AND (ts > ?2 OR (ts = ?2 AND "
 				   "id >= ?3)) ORDER BY ts, id", error);
 	if (!st)
@@ -205,7 +203,7 @@ static bool move_one(struct wb_store *s, const struct wb_split_msg *m, bool agai
 		return false;
 	st = sq_prep(s, "UPDATE messages SET complaint_id = ?2, updated_at = ?4, state = CASE WHEN "
 		     "?3 <> 0 THEN 'received' ELSE state END, next_at = CASE WHEN ?3 <> 0 THEN 0 ELSE "
-		     "next_at END, claim_pid = CASE WHEN ?3 <> 0 THEN NULL ELSE claim_pid END WHERE id "
+		     "next_at END, claim_by = CASE WHEN ?3 <> 0 THEN NULL ELSE claim_by END WHERE id "
 		     "= ?1", error);
 	if (!st)
 		return false;

@@ -37,8 +37,8 @@ static void moved_free(gpointer p)
 
 static GPtrArray *complaint_mails(struct wb_store *s, int64_t complaint_id, GError **error)
 {
-	db_stmt *st = sq_prep(s, "SELECT m.id, m.wamid, m.state, r.mail, m.claim_pid, "
-				   "m.claimed_at FROM messages m LEFT JOIN rendered r ON r.msg = m.id "
+	db_stmt *st = sq_prep(s, "SELECT m.id, m.wamid, m.state, r.mail, m.claim_by, "
+				   "m.lease_until FROM messages m LEFT JOIN rendered r ON r.msg = m.id "
 				   "WHERE m.complaint_id = ?1 ORDER BY m.id", error);
 	if (!st)
 		return NULL;
@@ -54,9 +54,7 @@ static GPtrArray *complaint_mails(struct wb_store *s, int64_t complaint_id, GErr
 		if (db_col_type(st, 3) == DB_BLOB)
 			m->mail = g_bytes_new(db_col_blob(st, 3),
 					      (gsize)db_col_bytes(st, 3));
-		int64_t pid = db_col_int64(st, 4);
-		m->busy = db_col_type(st, 4) != DB_NULL && pid != getpid() &&
-			  wb_claimant_alive(pid) && now - db_col_int64(st, 5) < 3600;
+		m->busy = wb_claim_held(db_col_text(st, 4), db_col_int64(st, 5), now);
 		g_ptr_array_add(out, m);
 	}
 	db_reset(st);
@@ -86,7 +84,7 @@ static bool move_message(struct wb_store *s, const struct moved *m,
 	if (!sq_step_done(s, st, error, "letting a mail to be rendered again go"))
 		return false;
 	st = sq_prep(s, "UPDATE messages SET station = ?2, state = 'received', "
-		     "next_at = 0, claim_pid = NULL, updated_at = ?3 WHERE id = ?1", error);
+		     "next_at = 0, claim_by = NULL, updated_at = ?3 WHERE id = ?1", error);
 	if (!st)
 		return false;
 	db_bind_int64(st, 1, m->id);
