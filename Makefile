@@ -17,7 +17,7 @@ DEFS      := -D_GNU_SOURCE -DG_LOG_DOMAIN=\"wabridge\" \
              -DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 \
              -DWB_DATADIR=\"$(DATADIR)/wabridge\"
 
-PKGS      := libetpan gnutls gmime-3.0 libcurl libxml-2.0 sqlite3 jansson libmicrohttpd
+PKGS      := libetpan gnutls gmime-3.0 libcurl libxml-2.0 sqlite3 libpq jansson libmicrohttpd
 # pkg-config output lives in its own variables so `make CFLAGS=...` keeps the -I flags.
 # They are expanded when a recipe runs (=, not :=): on a fresh machine pkg-config and the
 # libraries only exist after the deps step has installed them.
