@@ -10,7 +10,7 @@ import wbtest as W  # noqa: E402
 
 def bodies(b):
     """Bodies stored; a refused body must not even create the database."""
-    if not os.path.exists(b.state):
+    if not b.store_exists():
         return 0
     return b.db("SELECT count(*) FROM bodies")[0][0]
 

@@ -82,7 +82,7 @@ class Setup:
     def sends(self, ref, purpose):
         return self.b.db("SELECT o.kind, o.lang, o.text, o.template, o.params, o.state FROM "
                          "outbox o JOIN complaints c ON c.id = o.complaint_id WHERE c.ref = ? "
-                         "AND o.purpose = ?", ref, purpose)
+                         "AND o.purpose = ? ORDER BY o.id", ref, purpose)
 
     def notes(self, ref):
         """The bridge's duty notes and send records in the complaint's thread."""

@@ -83,8 +83,8 @@ def test(t):
     sleeper = subprocess.Popen(["sleep", "infinity"])
     b.ingest(W.single("441880000100101", "919830099999", "wamid.CLAIMED", 1792060000,
                       "claimed elsewhere"))
-    b.db_write("UPDATE messages SET claim_pid = ?, claimed_at = strftime('%s','now') "
-               "WHERE wamid = 'wamid.CLAIMED'", sleeper.pid)
+    b.db_write("UPDATE messages SET claim_pid = ?, claimed_at = ? "
+               "WHERE wamid = 'wamid.CLAIMED'", sleeper.pid, int(time.time()))
     rc, _, _ = b.run("run")
     t.eq(b.db("SELECT state FROM messages WHERE wamid = 'wamid.CLAIMED'"), [("received",)],
          "a message claimed by a live process is not touched")

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -166,13 +165,11 @@ def test_mailbox_refusals(t, graph):
     # wabridge waits): the run gives up with 75, the mail stays unmarked, and the next
     # poll takes it once the store is free again.
     append_reply(reply_mail(first, "Complaint No. 11/2026"))
-    con = sqlite3.connect(s.b.state, timeout=1)
-    con.execute("BEGIN IMMEDIATE")
+    lock = s.b.lock_store()
     try:
         rc, _, err = s.b.run("run", timeout=300)
     finally:
-        con.rollback()
-        con.close()
+        lock.release()
     last = [m for m in W.mailbox("replies") if "$WB_Processed" not in flags(m)]
     t.ok(rc == 75 and len(last) == 1, "a locked store: run exits 75, the mail stays unmarked",
          err)
@@ -1036,8 +1033,8 @@ def test_forged_pipe(t, graph):
     for i in range(20):
         s.b.db_write("INSERT INTO replies (key, sha256, mail, source, received_at, "
                      "updated_at, sender, complaint_id, matched_by, state, reason) VALUES "
-                     "(?, '00', x'00', 'pipe', ?, ?, ?, ?, 'subject', 'unauthorised', "
-                     "'earlier')", "<earlier-%d@evil.test>" % i, now, now, OFFICER, cid)
+                     "(?, '00', ?, 'pipe', ?, ?, ?, ?, 'subject', 'unauthorised', "
+                     "'earlier')", "<earlier-%d@evil.test>" % i, b"\x00", now, now, OFFICER, cid)
     rc, _, err = s.reply(forged(s.first_mail(wamid2), ref2))
     t.ok(rc == 77 and "the thread is not told" in err,
          "over the cap of refusal notes a day: still 77, the thread not told", err)

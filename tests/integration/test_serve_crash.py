@@ -108,7 +108,9 @@ def one_round(t, b, sv, proxy, n, what, kill_after, how, accepted_all):
          (what, len(ok), lost_answers), sv.log()[-2000:])
     t.eq(others, [], "%s: every answer was 200 (or none, once killed)" % what)
     t.eq(sv.proc.returncode, -signal.SIGKILL, "%s: the daemon died of SIGKILL" % what)
-    t.eq(b.db("PRAGMA integrity_check"), [("ok",)], "%s: the database is intact" % what)
+    if not W.sqlite_only(t, "%s: the database is intact" % what,
+                         "PRAGMA integrity_check of the file wabridge was writing"):
+        t.eq(b.db("PRAGMA integrity_check"), [("ok",)], "%s: the database is intact" % what)
     in_db = W.wamids_in_bodies(b)
     t.eq([w for w in ok if w not in in_db], [],
          "%s: every POST answered 200 was committed (table bodies) before its answer" % what)

@@ -61,7 +61,7 @@ class Setup:
     def sends(self, ref, purpose=None):
         return self.b.db("SELECT o.kind, o.text, o.context_wamid FROM outbox o JOIN "
                          "complaints c ON c.id = o.complaint_id WHERE c.ref = ? AND "
-                         "o.purpose IS ?", ref, purpose)
+                         "o.purpose IS NOT DISTINCT FROM ? ORDER BY o.id", ref, purpose)
 
 
 def reply_mail(original, text, irt="auto", subject=None):

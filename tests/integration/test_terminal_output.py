@@ -61,9 +61,9 @@ def test_stored_strings(t, b):
     b.db_write("UPDATE messages SET last_error = ?", "imap: \"NO " + HOSTILE + "\"")
     b.db_write("UPDATE complaints SET number = ?", "12\x1b[8m/2026")
     b.db_write("INSERT INTO replies (key, sha256, mail, source, received_at, updated_at, "
-               "sender, complaint_id, state, reason) VALUES ('k1', 'x', x'00', 'pipe', "
-               "1792051300, 1792051300, ?, ?, 'unauthorised', ?)", HOSTILE + "@evil.example",
-               cid, "the sender " + HOSTILE + " is not one of the officers")
+               "sender, complaint_id, state, reason) VALUES ('k1', 'x', ?, 'pipe', "
+               "1792051300, 1792051300, ?, ?, 'unauthorised', ?)", b"\x00",
+               HOSTILE + "@evil.example", cid, "the sender " + HOSTILE + " is not one of the officers")
     b.db_write("INSERT INTO outbox (complaint_id, station, phone_number_id, recipient, kind, "
                "lang, state, last_error, created_at, updated_at) VALUES (?, 'bhowanipore', ?, "
                "'919830500001', 'text', 'bn', 'failed', ?, 1792051400, 1792051400)", cid, PNID,

@@ -45,7 +45,8 @@ def enter_namespace():
         return
     if subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0:
         return
-    env = dict(os.environ, **{NETNS_FLAG: "1"})
+    # 127.0.0.1 in there is not the private PostgreSQL's: reach it through its socket
+    env = dict(os.environ, **{NETNS_FLAG: "1", "WB_PG_SOCKET": "1"})
     sys.stdout.flush()
     os.execvpe("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv, env)
 

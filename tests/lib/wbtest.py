@@ -4,6 +4,11 @@ Each test script prints TAP ("ok N - what", "not ok N - what") through Tap, runs
 wabridge binary named by $WABRIDGE (wrapped in $WB_WRAP, e.g. valgrind), and reads the
 private Dovecot started by tests/run-all.sh ($WB_IMAP_PORT, $WB_DOVECOT_DIR) with imaplib,
 an independent client, so the tests check what a mail client would see.
+
+The state store is SQLite (a file in the Bridge's directory) unless $WB_STATE_BACKEND is
+"pg": then every Bridge gets a fresh database on the private PostgreSQL of
+tests/lib/postgres.sh ($WB_PG_DIR etc., set by tests/run-all.sh), and Bridge.db() and
+db_write() reach it through psql, with the same results as through sqlite3.
 """
 
 import email
@@ -25,6 +30,8 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
+from decimal import Decimal
 
 TOP = os.environ.get("WB_TOP") or os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -33,6 +40,8 @@ WABRIDGE = os.environ.get("WABRIDGE") or os.path.join(TOP, "wabridge")
 WRAP = shlex.split(os.environ.get("WB_WRAP", ""))
 IMAP_PORT = os.environ.get("WB_IMAP_PORT")
 DOVECOT_DIR = os.environ.get("WB_DOVECOT_DIR")
+STATE_BACKEND = os.environ.get("WB_STATE_BACKEND") or "sqlite"
+PG = STATE_BACKEND == "pg"
 APP_SECRET = "test-app-secret-0f3c9a"
 TOKEN_SECRET = "test-reply-secret-77ab12"
 DOMAIN = "wa.police.test"
@@ -101,6 +110,273 @@ def write_secret(path, value):
     os.chmod(path, 0o600)
 
 
+# ---- the state on PostgreSQL (WB_STATE_BACKEND=pg) -------------------------------------
+
+def sqlite_only(t, what, why):
+    """On the PostgreSQL pass, skip a check that is about SQLite itself (its file, WAL,
+    PRAGMAs) with a visible reason; True when skipped."""
+    if not PG:
+        return False
+    t.skip(what, "SQLite only (%s); this pass runs on PostgreSQL" % why)
+    return True
+
+
+class PgError(Exception):
+    """psql failed: the statement and what PostgreSQL said."""
+
+
+def _pg_env():
+    d = os.environ.get("WB_PG_DIR")
+    if not d or not os.path.exists(os.path.join(d, "port")):
+        raise PgError("WB_STATE_BACKEND=pg needs the private PostgreSQL: run tests/run-all.sh,"
+                      " or `sh tests/lib/postgres.sh start DIR` and "
+                      "eval \"$(sh tests/lib/postgres.sh env DIR)\"")
+    with open(os.path.join(d, "port")) as f:
+        port = f.read().strip()
+    return d, port
+
+
+def psql(db, script, args=()):
+    """Run a psql script on database db as the test superuser, through the cluster's
+    socket; its standard output as text. Stops at the first error (PgError)."""
+    d, port = _pg_env()
+    cmd = [os.environ.get("WB_PG_PSQL") or "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+           "-h", d, "-p", port, "-U", "wbtest", "-d", db] + list(args)
+    e = dict(os.environ, PGCLIENTENCODING="UTF8")
+    for k in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGOPTIONS"):
+        e.pop(k, None)
+    p = subprocess.run(cmd, input=script.encode(), capture_output=True, env=e, timeout=300)
+    if p.returncode != 0:
+        raise PgError("psql on %s failed (status %d): %s\n%s" % (
+            db, p.returncode, p.stderr.decode("utf-8", "replace").strip(), script[:600]))
+    return p.stdout.decode("utf-8")
+
+
+_pg_created = []
+
+
+def _pg_drop_created():
+    if os.environ.get("WB_KEEP") == "1":
+        return
+    for db in _pg_created:
+        try:
+            psql("postgres", 'DROP DATABASE IF EXISTS "%s" WITH (FORCE);' % db)
+        except (PgError, OSError, subprocess.SubprocessError):
+            pass  # the cluster goes at the end of the run anyway
+
+
+def pg_create_db(prefix="wbi"):
+    """A new empty database on the private cluster (dropped when this test script ends,
+    unless WB_KEEP=1); its name."""
+    name = "%s_%s" % (prefix, uuid.uuid4().hex[:16])
+    psql("postgres", 'CREATE DATABASE "%s";' % name)
+    if not _pg_created:
+        import atexit
+        atexit.register(_pg_drop_created)
+    _pg_created.append(name)
+    return name
+
+
+def pg_url(db, tls=False):
+    """The libpq URI wabridge gets for database db: TCP to 127.0.0.1 (the password comes
+    from state_password_file), with tls verified against the cluster's CA. Where
+    127.0.0.1 is not the cluster's (test_tls runs in a network namespace of its own,
+    WB_PG_SOCKET=1), through the cluster's socket instead."""
+    d, port = _pg_env()
+    if os.environ.get("WB_PG_SOCKET") == "1":
+        return "postgresql://wbtest@%s:%s/%s" % (d.replace("/", "%2F"), port, db)
+    url = "postgresql://wbtest@127.0.0.1:%s/%s" % (port, db)
+    if tls:
+        url += "?sslmode=verify-full&sslrootcert=%s" % os.path.join(d, "ca.pem")
+    return url
+
+
+def sql_literal(v):
+    """A Python value as a PostgreSQL literal, as sqlite3 would bind it: None, int, float,
+    str (a text; NUL cannot be in one), bytes (bytea)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return "(%d)" % v if v < 0 else "%d" % v
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return "'%r'::float8" % v
+        return "(%r)" % v if v < 0 else repr(v)
+    if isinstance(v, str):
+        if "\0" in v:
+            raise ValueError("a PostgreSQL text cannot hold NUL: %r" % v)
+        return "'" + v.replace("'", "''") + "'"
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return "'\\x%s'::bytea" % bytes(v).hex()
+    raise TypeError("no SQL literal for %r" % (v,))
+
+
+def bind(sql, params):
+    """sql with each ? placeholder (outside quotes and comments) replaced by the next of
+    params as a literal: psql has no bind parameters."""
+    out = []
+    i, n, k = 0, len(sql), 0
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(sql[i:j + 1])
+            i = j + 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            j = n if j < 0 else j
+            out.append(sql[i:j])
+            i = j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            j = n if j < 0 else j + 2
+            out.append(sql[i:j])
+            i = j
+        elif c == "?":
+            if k >= len(params):
+                raise ValueError("more ? than parameters (%d) in: %s" % (len(params), sql))
+            out.append(sql_literal(params[k]))
+            k += 1
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    if k != len(params):
+        raise ValueError("%d parameters for %d ? in: %s" % (len(params), k, sql))
+    return "".join(out)
+
+
+def _copy_csv_rows(text):
+    """Rows of COPY ... (FORMAT csv, FORCE_QUOTE *): every value is quoted, so an
+    unquoted empty field is NULL (None)."""
+    rows, row, i, n = [], [], 0, len(text)
+    while i < n:
+        if text[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                q = text.index('"', j)
+                buf.append(text[j:q])
+                if q + 1 < n and text[q + 1] == '"':
+                    buf.append('"')
+                    j = q + 2
+                    continue
+                break
+            row.append("".join(buf))
+            i = q + 1
+        else:
+            row.append(None)
+        if i < n and text[i] == ",":
+            i += 1
+            if i >= n or text[i] == "\n":
+                row.append(None)
+        if i >= n or text[i] == "\n":
+            rows.append(tuple(row))
+            row = []
+            i += 1
+        elif text[i] != '"' and text[i] != ",":
+            raise PgError("unexpected COPY output at %d: %r" % (i, text[max(0, i - 40):i + 40]))
+    return rows
+
+
+def _pg_value(v, typ):
+    """One value as sqlite3 would give it: integers (and booleans, 0/1) as int, bytea as
+    bytes, NULL as None, the rest as str."""
+    if v is None:
+        return None
+    if typ in ("smallint", "integer", "bigint", "oid"):
+        return int(v)
+    if typ == "boolean":
+        return 1 if v == "t" else 0
+    if typ == "bytea":
+        return bytes.fromhex(v[2:])
+    if typ in ("real", "double precision"):
+        return float(v)
+    if typ == "numeric":
+        d = Decimal(v)
+        return int(d) if d == d.to_integral_value() else float(d)
+    return v
+
+
+def pg_query(db, sql, *params):
+    """Rows of a query as sqlite3's fetchall() gives them: a list of tuples."""
+    q = bind(sql, params).strip().rstrip(";")
+    mark = "--wb-%s--" % uuid.uuid4().hex
+    out = psql(db, "%s \\gdesc\n\\echo %s\nCOPY (%s) TO STDOUT WITH (FORMAT csv, "
+               "FORCE_QUOTE *);\n" % (q, mark, q), ["--csv", "-t"])
+    head, sep, body = out.partition(mark + "\n")
+    if not sep:
+        raise PgError("no result from psql for: %s\n%s" % (q, out))
+    import csv
+    import io
+    types = [r[-1] for r in csv.reader(io.StringIO(head)) if r]
+    rows = _copy_csv_rows(body)
+    if any(len(r) != len(types) for r in rows):
+        raise PgError("%d columns described, rows of %s in: %s" % (
+            len(types), sorted({len(r) for r in rows}), q))
+    return [tuple(_pg_value(v, t) for v, t in zip(r, types)) for r in rows]
+
+
+def pg_exec(db, sql, *params):
+    """Run one statement (no result)."""
+    psql(db, bind(sql, params).strip().rstrip(";") + ";\n")
+
+
+class _PgLock:
+    """A psql session holding an EXCLUSIVE lock on every table of a database (others
+    read, nobody writes) until released: SQLite's BEGIN IMMEDIATE, on PostgreSQL."""
+
+    def __init__(self, db):
+        d, port = _pg_env()
+        self.p = subprocess.Popen(
+            [os.environ.get("WB_PG_PSQL") or "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+             "-h", d, "-p", port, "-U", "wbtest", "-d", db],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.p.stdin.write(
+            "BEGIN;\nDO $$DECLARE r record; BEGIN FOR r IN SELECT schemaname, tablename "
+            "FROM pg_tables WHERE schemaname NOT LIKE 'pg\\_%' AND schemaname <> "
+            "'information_schema' LOOP EXECUTE format('LOCK TABLE %I.%I IN EXCLUSIVE MODE', "
+            "r.schemaname, r.tablename); END LOOP; END$$;\n\\echo locked\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if line.strip() != "locked":
+            self.p.kill()
+            raise PgError("could not lock the tables of %s: %s" % (db, self.p.stderr.read()))
+
+    def release(self):
+        try:
+            self.p.stdin.write("ROLLBACK;\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(30)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.p.stdout.close()
+        self.p.stderr.close()
+
+
+class _SqliteLock:
+    def __init__(self, path):
+        self.con = sqlite3.connect(path, timeout=1)
+        self.con.execute("BEGIN IMMEDIATE")
+
+    def release(self):
+        self.con.rollback()
+        self.con.close()
+
+
 class Bridge:
     """A wabridge set-up in a temporary directory: config, secrets, state."""
 
@@ -108,7 +384,15 @@ class Bridge:
         """duty=False turns the station's duty off (no acknowledgement, clock, reminder
         or digest), so tests of other features see only the mails they make."""
         self.dir = tempfile.mkdtemp(prefix="wbi.")
-        self.state = os.path.join(self.dir, "state.db")
+        self.pgdb = None
+        if PG:
+            # a database of its own on the private cluster; the password in a file
+            self.pgdb = pg_create_db()
+            self.state = pg_url(self.pgdb)
+            with open(os.path.join(_pg_env()[0], "password")) as f:
+                write_secret(os.path.join(self.dir, "state_password"), f.read().strip())
+        else:
+            self.state = os.path.join(self.dir, "state.db")
         write_secret(os.path.join(self.dir, "app_secret"), APP_SECRET)
         write_secret(os.path.join(self.dir, "reply_secret"), TOKEN_SECRET)
         for st in STATIONS:
@@ -116,6 +400,10 @@ class Bridge:
         lines = [
             "[bridge]",
             "state = %s" % self.state,
+        ]
+        if PG:
+            lines.append("state_password_file = %s/state_password" % self.dir)
+        lines += [
             "domain = %s" % DOMAIN,
             "timezone = Asia/Kolkata",
         ]
@@ -180,7 +468,11 @@ class Bridge:
         return self.run(*args, stdin=body, **kw)
 
     def db_write(self, sql, *params):
-        """Change the state database behind wabridge's back (crash simulations)."""
+        """Change the state database behind wabridge's back (crash simulations). One
+        statement with sqlite3's ? placeholders, on either back end."""
+        if self.pgdb:
+            pg_exec(self.pgdb, sql, *params)
+            return
         con = sqlite3.connect(self.state)
         try:
             con.execute(sql, params)
@@ -189,11 +481,29 @@ class Bridge:
             con.close()
 
     def db(self, sql, *params):
+        """The rows of a query, as sqlite3's fetchall() gives them (a list of tuples;
+        integers and truth values int, BLOB/bytea bytes, NULL None), on either back end."""
+        if self.pgdb:
+            return pg_query(self.pgdb, sql, *params)
         con = sqlite3.connect(self.state)
         try:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+    def store_exists(self):
+        """Has wabridge made its store yet? SQLite: the file; PostgreSQL: any table in the
+        (otherwise empty) database."""
+        if self.pgdb:
+            return pg_query(self.pgdb, "SELECT count(*) FROM pg_tables WHERE schemaname "
+                            "NOT LIKE 'pg\\_%' AND schemaname <> 'information_schema'"
+                            )[0][0] > 0
+        return os.path.exists(self.state)
+
+    def lock_store(self):
+        """Hold the store's write lock from outside (another process) until .release():
+        readers go on, every writer waits."""
+        return _PgLock(self.pgdb) if self.pgdb else _SqliteLock(self.state)
 
 
 def single(pnid, sender, wamid, ts, body, name="Citizen"):

@@ -3,7 +3,7 @@
  * Every test gets a fresh store and a configuration whose [archive] is a Maildir in a
  * temporary directory, with the clock pinned. Anchors are written with wb_anchor_write()
  * and read back from the Maildir file; wb_anchor_check() is then given the real anchor,
- * the same after the journal was edited with SQLite directly (as an intruder would),
+ * the same after the journal was edited with SQL directly (as an intruder would),
  * mails that are no anchors, and anchors with hostile header values. */
 #include "anchor.h"
 #include "deliver.h"
@@ -16,7 +16,6 @@
 
 #include <glib.h>
 #include <gmime/gmime.h>
-#include <sqlite3.h>
 #include <string.h>
 
 #define NOW "1792051200" /* 2026-10-15T08:00:00Z, 13:30 IST */
@@ -50,7 +49,7 @@ static void fx_setup(struct fx *f, gconstpointer data)
 	g_setenv("WABRIDGE_NOW", NOW, TRUE);
 	f->dir = g_dir_make_tmp("wb-test-anchor-XXXXXX", &err);
 	g_assert_no_error(err);
-	f->db = g_build_filename(f->dir, "state.db", NULL);
+	f->db = test_state_location(f->dir);
 	f->s = wb_store_open(f->db, &err);
 	g_assert_no_error(err);
 	g_autofree char *archive = g_build_filename(f->dir, "archive", NULL);
@@ -64,26 +63,20 @@ static void fx_teardown(struct fx *f, gconstpointer data)
 	wb_config_free(f->cfg);
 	rm_rf(f->dir);
 	g_free(f->dir);
-	g_free(f->db);
+	test_state_drop(f->db);
 	g_unsetenv("WABRIDGE_NOW");
 }
 
 static void tamper(struct fx *f, const char *sql)
 {
-	sql_on_file(f->db, sql);
+	sql_on_state(f->db, sql);
 }
 
 static int64_t count(struct fx *f, const char *sql)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	g_assert_cmpint(sqlite3_open(f->db, &db), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_prepare_v2(db, sql, -1, &st, NULL), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
-	int64_t n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
+	g_autoptr(GPtrArray) col = sql_column(f->db, sql, 1);
+	g_assert_cmpuint(col->len, ==, 1);
+	return col->pdata[0] != NULL ? g_ascii_strtoll(col->pdata[0], NULL, 10) : 0;
 }
 
 static void add(struct fx *f, const char *kind, const char *subject, const char *detail)

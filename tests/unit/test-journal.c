@@ -1,9 +1,10 @@
 /* test-journal: the custody journal (src/store_journal.c, journal.h).
  *
- * Every test gets a fresh store on <tmpdir>/state.db with the clock pinned. Entries are
- * written through the store's own events (webhook bodies) and through
- * wb_store_journal_add() inside a transaction (store-priv.h: this is the store's own
- * test); tampering is done the way an intruder would, with SQLite directly on the file. */
+ * Every test gets a fresh store on <tmpdir>/state.db (on the PostgreSQL pass, a fresh
+ * database: testlib.h) with the clock pinned. Entries are written through the store's own
+ * events (webhook bodies) and through wb_store_journal_add() inside a transaction
+ * (store-priv.h: this is the store's own test); tampering is done the way an intruder
+ * would, with SQL on the database directly. */
 #include "journal.h"
 #include "store.h"
 #include "store-priv.h"
@@ -11,7 +12,6 @@
 #include "util.h"
 
 #include <glib.h>
-#include <sqlite3.h>
 #include <string.h>
 
 #define NOW "1792051200" /* 2026-10-15T08:00:00Z */
@@ -28,7 +28,7 @@ static void fx_setup(struct fx *f, gconstpointer data)
 	g_setenv("WABRIDGE_NOW", NOW, TRUE);
 	f->dir = g_dir_make_tmp("wb-test-journal-XXXXXX", &err);
 	g_assert_no_error(err);
-	f->db = g_build_filename(f->dir, "state.db", NULL);
+	f->db = test_state_location(f->dir);
 	f->s = wb_store_open(f->db, &err);
 	g_assert_no_error(err);
 	g_assert_nonnull(f->s);
@@ -40,14 +40,14 @@ static void fx_teardown(struct fx *f, gconstpointer data)
 	wb_store_close(f->s);
 	rm_rf(f->dir);
 	g_free(f->dir);
-	g_free(f->db);
+	test_state_drop(f->db);
 	g_unsetenv("WABRIDGE_NOW");
 }
 
-/* SQL on the file through a second connection, as someone with access to it would. */
+/* SQL on the database through a second connection, as someone with access to it would. */
 static void tamper(struct fx *f, const char *sql)
 {
-	sql_on_file(f->db, sql);
+	sql_on_state(f->db, sql);
 }
 
 static void add(struct fx *f, const char *kind, const char *ref, const char *subject,
@@ -79,15 +79,9 @@ static void check(struct fx *f, struct wb_journal_check *jc)
 
 static int64_t count(struct fx *f, const char *sql)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	g_assert_cmpint(sqlite3_open(f->db, &db), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_prepare_v2(db, sql, -1, &st, NULL), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
-	int64_t n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
+	g_autoptr(GPtrArray) col = sql_column(f->db, sql, 1);
+	g_assert_cmpuint(col->len, ==, 1);
+	return col->pdata[0] != NULL ? g_ascii_strtoll(col->pdata[0], NULL, 10) : 0;
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -196,8 +190,14 @@ static void test_deleted_entry(struct fx *f, gconstpointer data)
 static void test_rollback(struct fx *f, gconstpointer data)
 {
 	(void)data;
-	tamper(f, "CREATE TRIGGER no_big BEFORE INSERT ON bodies WHEN NEW.size > 10 "
-	       "BEGIN SELECT RAISE(ABORT, 'too big for the test'); END");
+	if (test_state_pg())
+		tamper(f, "CREATE FUNCTION no_big() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+		       "IF NEW.size > 10 THEN RAISE EXCEPTION 'too big for the test'; END IF; "
+		       "RETURN NEW; END$$; CREATE TRIGGER no_big BEFORE INSERT ON bodies FOR EACH "
+		       "ROW EXECUTE FUNCTION no_big()");
+	else
+		tamper(f, "CREATE TRIGGER no_big BEFORE INSERT ON bodies WHEN NEW.size > 10 "
+		       "BEGIN SELECT RAISE(ABORT, 'too big for the test'); END");
 	struct wb_body_in in[2] = { { .body = "{}", .len = 2 },
 				    { .body = "{\"eleven\":1}", .len = 12 } };
 	g_autoptr(GError) err = NULL;
@@ -236,7 +236,9 @@ static void test_hostile_text(struct fx *f, gconstpointer data)
 	char head[65];
 	g_strlcpy(head, jc.head, sizeof head);
 	wb_journal_check_clear(&jc);
-	g_assert_cmpint(count(f, "SELECT length(CAST(detail AS BLOB)) FROM journal WHERE id = 1"),
+	g_assert_cmpint(count(f, test_state_pg()
+				 ? "SELECT octet_length(detail) FROM journal WHERE id = 1"
+				 : "SELECT length(CAST(detail AS BLOB)) FROM journal WHERE id = 1"),
 			==, 4 << 20);
 	/* Stable: the same check again gives the same head. */
 	check(f, &jc);
@@ -250,7 +252,10 @@ static void test_hostile_text(struct fx *f, gconstpointer data)
 	g_assert_null(strchr(out->str, '\x1b'));
 	g_assert_null(strchr(out->str, '\r'));
 	g_string_free(big, TRUE);
-	/* A NUL slipped into a text through SQLite directly is hashed, not cut off. */
+	/* A NUL slipped into a text through SQLite directly is hashed, not cut off (a
+	 * PostgreSQL text cannot hold one). */
+	if (test_state_pg())
+		return;
 	tamper(f, "UPDATE journal SET subject = CAST(X'35003a61' AS TEXT) WHERE id = 2");
 	check(f, &jc);
 	g_assert_cmpint(jc.bad_id, ==, 2);
