@@ -147,20 +147,27 @@ static bool each_table(struct wb_store *s, const char *const *sqls, const char *
 	return true;
 }
 
-/* Let go of the claims of this node's bridges that are gone. */
+/* Let go of the claims of this node's bridges that are gone: those registered, and any
+ * other holder of a claim that names this node. */
 static bool reap(struct wb_store *s, gint64 now, GError **error)
 {
 	db_stmt *st = sq_prep(s, "SELECT id FROM bridges WHERE node = ?1 AND id <> ?2 AND "
-			      "stopped_at IS NULL", error);
+			      "stopped_at IS NULL UNION "
+			      "SELECT claim_by FROM messages WHERE claim_by LIKE ?3 UNION "
+			      "SELECT claim_by FROM outbox WHERE claim_by LIKE ?3 UNION "
+			      "SELECT claim_by FROM mailops WHERE claim_by LIKE ?3 UNION "
+			      "SELECT claim_by FROM mailout WHERE claim_by LIKE ?3", error);
 	if (!st)
 		return false;
+	g_autofree char *pattern = g_strdup_printf("%s:%%", my_node);
 	sq_bind_text(st, 1, my_node);
 	sq_bind_text(st, 2, me);
+	sq_bind_text(st, 3, pattern);
 	g_autoptr(GPtrArray) dead = g_ptr_array_new_with_free_func(g_free);
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW) {
 		const char *id = db_col_text(st, 0);
-		if (id && gone_here(id))
+		if (id && strcmp(id, me) != 0 && gone_here(id))
 			g_ptr_array_add(dead, g_strdup(id));
 	}
 	db_reset(st);

@@ -767,8 +767,11 @@ bool wb_store_outbox_expire(struct wb_store *s, gint64 now, gint64 grace, unsign
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW) {
 		int64_t id = db_col_int64(st, 0);
-		/* A live claimant is still inside its call (it has a time-out). */
-		if (wb_claim_held(db_col_text(st, 1), db_col_int64(st, 2), now))
+		/* A live claimant (this bridge included) is still inside its call (it has a
+		 * time-out). */
+		const char *by = db_col_text(st, 1);
+		if ((by && strcmp(by, wb_bridge_id()) == 0) ||
+		    wb_claim_held(by, db_col_int64(st, 2), now))
 			continue;
 		g_array_append_val(ids, id);
 	}

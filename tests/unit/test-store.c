@@ -5,7 +5,7 @@
  * cluster (testlib.h: test_state_location). Where store.h has no reader for a column, the
  * test reads the same database through a second connection of its own (sql_* of
  * testlib.h; on SQLite, WAL lets it read while the store is open); claim tests also write
- * claim_pid/claimed_at that way to play another process. Tests about SQLite itself (its
+ * claim_by/lease_until that way to play another bridge. Tests about SQLite itself (its
  * file, PRAGMAs) skip on PostgreSQL. Payloads are built from JSON strings and go through
  * the real parser.
  * Warnings the store logs on purpose (bad bodies, unrouted messages, failed messages)
@@ -869,6 +869,19 @@ static void end_child(pid_t pid)
 	reap(pid);
 }
 
+/* The id of a bridge on this node (node: NULL) or another, as claims name it: node,
+ * pid, and 0 for a start time not known (a live pid is then taken as that bridge).
+ * Newly allocated. */
+static char *bridge_of(const char *node, pid_t pid)
+{
+	const char *me = wb_bridge_id();
+	const char *end = strrchr(me, ':');
+	while (end > me && *--end != ':')
+		;
+	return node ? g_strdup_printf("%s:%d:0", node, (int)pid)
+		    : g_strdup_printf("%.*s:%d:0", (int)(end - me), me, (int)pid);
+}
+
 /* The pid of a process that has exited and been reaped. */
 static pid_t dead_pid(void)
 {
@@ -892,12 +905,16 @@ static void test_claim_basic(struct fx *f, gconstpointer data)
 	g_assert_no_error(err);
 	g_assert_cmpuint(one->len, ==, 1);
 	g_assert_cmpint(g_array_index(one, int64_t, 0), ==, a);
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      a), ==, getpid());
-	g_assert_cmpint(q_int(f->db, "SELECT claimed_at FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      a), ==, NOW);
-	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_pid IS NOT NULL"),
+	g_autofree char *by = q_text(f->db, "SELECT claim_by FROM messages WHERE id = %"
+				     G_GINT64_FORMAT, a);
+	g_assert_cmpstr(by, ==, wb_bridge_id());
+	g_assert_cmpint(q_int(f->db, "SELECT lease_until FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, a), ==, NOW + wb_lease_seconds());
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_by IS NOT NULL"),
 			==, 1);
+	/* the bridge registered itself before its first claim */
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM bridges WHERE id = '%s' AND "
+			      "stopped_at IS NULL", wb_bridge_id()), ==, 1);
 
 	g_autoptr(GArray) none = wb_store_claim(f->s, 0, NOW, &err);
 	g_assert_no_error(err);
@@ -917,8 +934,9 @@ static void test_claim_excludes_live_claimant(struct fx *f, gconstpointer data)
 	int64_t a = send1(f, PNID_BHP, "wamid.L1", CITIZEN_A, NOW, NULL);
 	int64_t b = send1(f, PNID_BHP, "wamid.L2", CITIZEN_B, NOW, NULL);
 	pid_t other = live_child();
-	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT
-	       " WHERE id = %" G_GINT64_FORMAT, (int)other, NOW - 60, a);
+	g_autofree char *neighbour = bridge_of(NULL, other);
+	q_exec(f->db, "UPDATE messages SET claim_by = '%s', lease_until = %" G_GINT64_FORMAT
+	       " WHERE id = %" G_GINT64_FORMAT, neighbour, NOW + 60, a);
 
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GArray) ids = wb_store_claim(f->s, 10, NOW, &err);
@@ -926,8 +944,9 @@ static void test_claim_excludes_live_claimant(struct fx *f, gconstpointer data)
 	g_assert_cmpuint(ids->len, ==, 1);
 	g_assert_cmpint(g_array_index(ids, int64_t, 0), ==, b);
 	/* the other process keeps its claim */
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      a), ==, other);
+	g_autofree char *kept = q_text(f->db, "SELECT claim_by FROM messages WHERE id = %"
+				       G_GINT64_FORMAT, a);
+	g_assert_cmpstr(kept, ==, neighbour);
 
 	/* also while delivering */
 	q_exec(f->db, "UPDATE messages SET state = 'delivering' WHERE id = %" G_GINT64_FORMAT, a);
@@ -935,14 +954,21 @@ static void test_claim_excludes_live_claimant(struct fx *f, gconstpointer data)
 	g_assert_no_error(err);
 	g_assert_false(ids_contain(ids2, a));
 
-	/* A claim older than an hour is stale even though the process lives (pid reuse). */
-	q_exec(f->db, "UPDATE messages SET claimed_at = %" G_GINT64_FORMAT " WHERE id = %"
-	       G_GINT64_FORMAT, NOW - 3601, a);
+	/* A bridge on another node: its claim holds while its lease runs... */
+	q_exec(f->db, "UPDATE messages SET claim_by = 'bridge-b:4242:77', lease_until = %"
+	       G_GINT64_FORMAT " WHERE id = %" G_GINT64_FORMAT, NOW + 1, a);
+	g_autoptr(GArray) ids4 = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_false(ids_contain(ids4, a));
+	/* ...and ends with it, whether or not that bridge still lives: another takes over. */
+	q_exec(f->db, "UPDATE messages SET lease_until = %" G_GINT64_FORMAT " WHERE id = %"
+	       G_GINT64_FORMAT, NOW, a);
 	g_autoptr(GArray) ids3 = wb_store_claim(f->s, 10, NOW, &err);
 	g_assert_no_error(err);
 	g_assert_true(ids_contain(ids3, a));
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      a), ==, getpid());
+	g_autofree char *taken = q_text(f->db, "SELECT claim_by FROM messages WHERE id = %"
+					G_GINT64_FORMAT, a);
+	g_assert_cmpstr(taken, ==, wb_bridge_id());
 	end_child(other);
 }
 
@@ -951,9 +977,11 @@ static void test_claim_takes_over_dead_claimant(struct fx *f, gconstpointer data
 	int64_t a = send1(f, PNID_BHP, "wamid.D1", CITIZEN_A, NOW, NULL);
 	int64_t b = send1(f, PNID_BHP, "wamid.D2", CITIZEN_B, NOW, NULL);
 	pid_t gone = dead_pid();
-	/* one left received, one left mid-delivery by the dead process */
-	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT,
-	       (int)gone, NOW);
+	g_autofree char *dead = bridge_of(NULL, gone);
+	/* one left received, one left mid-delivery by a dead process on this node, its
+	 * lease still running: on this node the process is known gone at once */
+	q_exec(f->db, "UPDATE messages SET claim_by = '%s', lease_until = %" G_GINT64_FORMAT,
+	       dead, NOW + 3600);
 	q_exec(f->db, "UPDATE messages SET state = 'delivering' WHERE id = %" G_GINT64_FORMAT, b);
 
 	g_autoptr(GError) err = NULL;
@@ -962,8 +990,8 @@ static void test_claim_takes_over_dead_claimant(struct fx *f, gconstpointer data
 	g_assert_cmpuint(ids->len, ==, 2);
 	g_assert_true(ids_contain(ids, a));
 	g_assert_true(ids_contain(ids, b));
-	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_pid = %d",
-			      (int)getpid()), ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE claim_by = '%s'",
+			      wb_bridge_id()), ==, 2);
 }
 
 static void test_claim_not_before_next_at(struct fx *f, gconstpointer data)
@@ -1017,7 +1045,7 @@ static void test_claim_states(struct fx *f, gconstpointer data)
 		g_assert_no_error(err);
 		g_assert_cmpuint(n, ==, (state_cases[i].pending ? 1u : 0u));
 		/* out of the way for the next case */
-		q_exec(f->db, "UPDATE messages SET state = 'delivered', claim_pid = NULL WHERE id = %"
+		q_exec(f->db, "UPDATE messages SET state = 'delivered', claim_by = NULL WHERE id = %"
 		       G_GINT64_FORMAT, id);
 	}
 }
@@ -1034,8 +1062,8 @@ static void test_set_state(struct fx *f, gconstpointer data)
 	g_assert_true(ids_contain(ids, id));
 	g_assert_true(wb_store_set_state(f->s, id, WB_ST_RENDERED, &err, NULL));
 	g_assert_no_error(err);
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      id), ==, getpid());
+	g_assert_cmpint(q_int(f->db, "SELECT claim_by = '%s' FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, wb_bridge_id(), id), ==, 1);
 	g_autoptr(wb_msg) m = get_msg(f, id);
 	g_assert_cmpstr(m->state, ==, WB_ST_RENDERED);
 	g_assert_null(m->last_error);
@@ -1046,8 +1074,8 @@ static void test_set_state(struct fx *f, gconstpointer data)
 	/* so does delivering */
 	g_assert_true(wb_store_set_state(f->s, id, WB_ST_DELIVERING, &err, NULL));
 	g_assert_no_error(err);
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid FROM messages WHERE id = %" G_GINT64_FORMAT,
-			      id), ==, getpid());
+	g_assert_cmpint(q_int(f->db, "SELECT claim_by = '%s' FROM messages WHERE id = %"
+			      G_GINT64_FORMAT, wb_bridge_id(), id), ==, 1);
 
 	/* retry releases it and records why */
 	g_assert_true(wb_store_set_state(f->s, id, WB_ST_RETRY, &err, "imap: %s (%d)", "timeout", 110));
@@ -1055,7 +1083,7 @@ static void test_set_state(struct fx *f, gconstpointer data)
 	g_autoptr(wb_msg) m2 = get_msg(f, id);
 	g_assert_cmpstr(m2->state, ==, WB_ST_RETRY);
 	g_assert_cmpstr(m2->last_error, ==, "imap: timeout (110)");
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid IS NULL FROM messages WHERE id = %"
+	g_assert_cmpint(q_int(f->db, "SELECT claim_by IS NULL FROM messages WHERE id = %"
 			      G_GINT64_FORMAT, id), ==, 1);
 	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events WHERE message_id = %"
 			      G_GINT64_FORMAT " AND old = 'delivering' AND new = 'retry' AND "
@@ -1072,7 +1100,7 @@ static void test_set_state(struct fx *f, gconstpointer data)
 	g_autoptr(wb_msg) m3 = get_msg(f, id);
 	g_assert_cmpstr(m3->state, ==, WB_ST_FAILED);
 	g_assert_cmpstr(m3->last_error, ==, "mailbox full");
-	g_assert_cmpint(q_int(f->db, "SELECT claim_pid IS NULL FROM messages WHERE id = %"
+	g_assert_cmpint(q_int(f->db, "SELECT claim_by IS NULL FROM messages WHERE id = %"
 			      G_GINT64_FORMAT, id), ==, 1);
 
 	/* a detail on another state is logged and kept in the event, not as last_error */
@@ -1638,7 +1666,7 @@ static void test_outbox_expire(struct fx *f, gconstpointer data)
 	g_assert_true(wb_store_outbox_expire(f->s, NOW + 1900, 1800, &n, &err));
 	g_assert_cmpuint(n, ==, 0);
 	/* A dead claimant within the grace time: still waiting for a status. */
-	q_exec(f->db, "UPDATE outbox SET claim_pid = 2147483646");
+	q_exec(f->db, "UPDATE outbox SET claim_by = 'gone:2147483646:0'");
 	g_assert_true(wb_store_outbox_expire(f->s, NOW + 60, 1800, &n, &err));
 	g_assert_cmpuint(n, ==, 0);
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*sending → unknown*");
@@ -1737,8 +1765,9 @@ static void test_transfer(struct fx *f, gconstpointer data)
 	g_assert_true(store_mail(f->s, waits, mail, &err));
 	g_assert_true(store_mail(f->s, busy, mail, &err));
 	pid_t other = live_child();
-	q_exec(f->db, "UPDATE messages SET claim_pid = %d, claimed_at = %" G_GINT64_FORMAT
-	       " WHERE id IN (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")", (int)other, NOW - 5,
+	g_autofree char *neighbour = bridge_of(NULL, other);
+	q_exec(f->db, "UPDATE messages SET claim_by = '%s', lease_until = %" G_GINT64_FORMAT
+	       " WHERE id IN (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")", neighbour, NOW + 60,
 	       busy, fresh);
 	gint64 opened = q_int(f->db, "SELECT opened_at FROM complaints");
 
