@@ -1647,6 +1647,15 @@ static void token_secret(struct build *b)
 	struct wb_config *cfg = b->cfg;
 	if (cfg->token_secret != NULL || was_bad(b, "replies", "token_secret_file"))
 		return;
+	/* A secret made up here would be this bridge's alone: a reply token one bridge
+	 * wrote would not verify on another. */
+	if (db_location_is_pg(cfg->state)) {
+		problem(b, "replies", "token_secret_file", "not set, but the state is on "
+			"PostgreSQL, where every bridge must verify the reply tokens of the others: "
+			"make one secret (head -c 32 /dev/urandom | base64 > reply_secret; chmod 600 "
+			"reply_secret), give every bridge the same file and name it here");
+		return;
+	}
 	g_autofree char *path = g_build_filename(cfg->data_dir, TOKEN_SECRET_NAME, NULL);
 	g_autoptr(GString) why = g_string_new(NULL);
 	struct stat st;

@@ -104,7 +104,7 @@ static void pg_set_error(struct wb_db *db, const PGresult *res, const char *fall
 }
 
 /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-static char *pg_shown_name(const char *location)
+char *db_shown_location(const char *location)
 {
 	GRegex *re = g_regex_new("^([a-z]+://[^:/@]*):[^@/]*@", 0, 0, NULL);
 	char *shown = g_regex_replace(re, location, -1, 0, "\\1:***@", 0, NULL);
@@ -174,7 +174,7 @@ static struct wb_db *db_new(bool pg, const char *name)
 {
 	struct wb_db *db = g_new0(struct wb_db, 1);
 	db->pg = pg;
-	db->name = pg ? pg_shown_name(name) : g_strdup(name);
+	db->name = pg ? db_shown_location(name) : g_strdup(name);
 	db->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, stmt_free);
 	return db;
 }
