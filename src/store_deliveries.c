@@ -119,7 +119,7 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 		d->note ? ", " : "", d->note ? d->note : "");
 	if (!wb_store_journal_add(s, "delivered", ref, message_id, detail, error))
 		return false;
-	int64_t journal_id = db_last_id(s->db);
+	int64_t journal_id = s->journal_last;
 	db_stmt *st = sq_prep(s, "INSERT INTO deliveries (station, message_id, ref, what, msg, "
 		"location, uidvalidity, uid, size, sha256, digest, at, journal_id) VALUES (?1, ?2, "
 		"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (station, message_id) "

@@ -1780,7 +1780,8 @@ static void test_transfer(struct fx *f, gconstpointer data)
 			      "AND to_station = 'kas'"), ==, 1);
 	/* the waiting message moves and is rendered again; the others keep their station */
 	g_autofree char *moved = q_text(f->db, "SELECT station || ' ' || state || ' ' || "
-					"(SELECT count(*) = 0 FROM rendered WHERE msg = m.id) FROM "
+					"(SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM rendered WHERE "
+					"msg = m.id) FROM "
 					"messages m WHERE id = %" G_GINT64_FORMAT, waits);
 	g_assert_cmpstr(moved, ==, "kas received 1");
 	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE station = 'bhp'"), ==, 3);
