@@ -52,6 +52,8 @@ struct wb_config {
 	/* [bridge] */
 	char *state;           /* SQLite file */
 	char *data_dir;        /* directory of state, where default Maildirs live */
+	char *spool_dir;       /* media and the mails made from them (spool.h); default
+				* <data_dir>/spool */
 	char *domain;
 	char *timezone;
 	char *default_language;

@@ -1139,11 +1139,13 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 {
 	if (!c->message_id || strcmp(c->state, WB_ST_DELIVERED) != 0)
 		return true;
+	/* A spooled mail (pipeline.c) has no bytes here: copied from the mailbox it went to. */
 	sqlite3_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
-				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, r.mail, "
-				"?3, ?3 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
-				"JOIN rendered r ON r.msg = m.id WHERE m.id = ?1 AND c.station != "
-				"m.station",
+				"mail, source, created_at, updated_at) SELECT c.station, CASE WHEN "
+				"r.mail IS NULL THEN 'copy' ELSE 'append' END, ?2, r.mail, CASE WHEN "
+				"r.mail IS NULL THEN m.station END, ?3, ?3 FROM messages m JOIN "
+				"complaints c ON c.id = m.complaint_id LEFT JOIN rendered r ON r.msg = "
+				"m.id WHERE m.id = ?1 AND c.station != m.station",
 				error);
 	if (!st)
 		return false;
@@ -1180,7 +1182,8 @@ static bool record_delivered(struct wb_store *s, const struct wb_change *c, cons
 	gint64 uidvalidity = sqlite3_column_int64(st, 2), uid = sqlite3_column_int64(st, 3);
 	g_autofree char *station = sq_col_text(st, 4);
 	sqlite3_reset(st);
-	if (!mail) {
+	/* A spooled mail (pipeline.c) never had its bytes here: its digest says it all. */
+	if (!mail && !c->digest) {
 		g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
 						     : g_strdup_printf("(wamid %s)", wamid);
 		g_autofree char *detail = g_strdup_printf("%s UIDVALIDITY %lld UID %lld, mail "
