@@ -23,7 +23,9 @@
  *   tmp-PID-WHAT-ID-XXXXXX      a download (WHAT "media") or a rendering ("mail") under
  *                               way in process PID
  * wb_spool_sweep() removes the temporary files of processes that are gone, and the mails
- * that no message needs any more. Errors are G_IO_ERROR, with the file in the message. */
+ * that no message needs any more. Errors are G_IO_ERROR, with the file in the message.
+ * Nothing but wabridge may write in the spool: a mapped file cut short under its reader
+ * would end the process (SIGBUS). Removing a file is harmless: a mapping keeps it. */
 #ifndef WB_SPOOL_H
 #define WB_SPOOL_H
 

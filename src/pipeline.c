@@ -545,8 +545,11 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 		.reaction_target = target, .media_path = j->media_path,
 	};
 	GError *err = NULL;
+	/* the renderer reads the medium from its file; the view walks a voice note's pages */
+	struct wb_spool_drop *drop = j->media_path ? wb_spool_drop_behind(j->m->media) : NULL;
 	bool ok = j->media_path ? render_to_spool(b, &in, j, &err)
 				: (j->m->mail = wb_render_mail(&in, &err)) != NULL;
+	wb_spool_drop_stop(drop);
 	drop_media(j);
 	if (!ok && err->domain == G_IO_ERROR) {
 		spool_trouble(b, j, err);
