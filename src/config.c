@@ -128,6 +128,9 @@ static const struct option options[] = {
 	  .def = "24", .offset = CFG(sla_hours), .min = 0, .max = 720 },
 	{ .group = "bridge", .key = "complaint_idle_days", .type = T_INT,
 	  .def = "7", .offset = CFG(complaint_idle_days), .min = 1, .max = 365 },
+	/* unset: <data_dir>/spool, filled in by finish() */
+	{ .group = "bridge", .key = "spool_dir", .type = T_PATH,
+	  .def = NULL, .offset = CFG(spool_dir), .check = check_path },
 	{ .group = "bridge", .key = "templates", .type = T_PATH,
 	  .def = NULL, .offset = CFG(templates), .check = check_dir },
 	{ .group = "bridge", .key = "serious_keywords_file", .type = T_PATH,
@@ -1454,6 +1457,8 @@ static void finish(struct build *b)
 	if (cfg->data_dir == NULL)
 		cfg->data_dir = db_location_is_pg(cfg->state) ? g_strdup("./wabridge-data")
 							      : g_path_get_dirname(cfg->state);
+	if (cfg->spool_dir == NULL)
+		cfg->spool_dir = g_build_filename(cfg->data_dir, "spool", NULL);
 	if (cfg->smtp_from == NULL && !was_bad(b, "smtp", "from"))
 		cfg->smtp_from = g_strconcat("wabridge@", cfg->domain, NULL);
 	for (guint i = 0; i < cfg->stations->len; i++) {
