@@ -1555,6 +1555,52 @@ static void check_mail_transport(struct build *b, const char *group, const char 
 	wb_mailurl_clear(&u);
 }
 
+/* How a PostgreSQL state will be reached: a note, and a warning when it is another
+ * host's and the server's certificate is not verified (sslmode verify-full, or
+ * verify-ca), since every complaint crosses that connection. */
+static void check_state_transport(struct build *b)
+{
+	const struct wb_config *cfg = b->cfg;
+	if (!db_location_is_pg(cfg->state) || was_bad(b, "bridge", "state"))
+		return;
+	PQconninfoOption *opts = PQconninfoParse(cfg->state, NULL);
+	if (!opts)
+		return;
+	const char *host = NULL, *mode = NULL, *root = NULL, *password = NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && !host))
+			host = o->val;
+		else if (strcmp(o->keyword, "sslmode") == 0)
+			mode = o->val;
+		else if (strcmp(o->keyword, "sslrootcert") == 0)
+			root = o->val;
+		else if (strcmp(o->keyword, "password") == 0)
+			password = o->val;
+	}
+	bool local = !host || !*host || host[0] == '/' || wb_loopback_host(host);
+	bool verified = mode && (strcmp(mode, "verify-full") == 0 || strcmp(mode, "verify-ca") == 0);
+	g_autofree char *shown = db_shown_location(cfg->state);
+	if (b->notes != NULL)
+		add_line(b, b->notes, "bridge", "state", "%s: PostgreSQL on %s, %s%s%s", shown,
+			 local ? (host && *host && host[0] != '/' ? host : "a local socket") : host,
+			 verified ? "TLS, certificate verified against " : mode ? "sslmode=" :
+			 "libpq's default sslmode (prefer: TLS if offered, NOT verified)",
+			 verified ? (root ? root : "~/.postgresql/root.crt") : mode ? mode : "",
+			 verified && strcmp(mode, "verify-ca") == 0 ? " (host name not checked)" : "");
+	if (!local && !verified)
+		add_line(b, b->warnings, "bridge", "state", "%s is not a loopback host and the "
+			 "server's certificate is not verified: every complaint and the state "
+			 "password cross a connection someone in between could read or take over; "
+			 "add sslmode=verify-full&sslrootcert=/path/to/ca.pem to the URI", host);
+	if (password)
+		add_line(b, b->warnings, "bridge", "state", "the URI holds a password, and "
+			 "configuration files get copied and shown; move it to "
+			 "state_password_file (chmod 600) and remove it from the URI");
+	PQconninfoFree(opts);
+}
+
 /* Signature checking may be off only where nobody else can post: on loopback, or when
  * allow_unsigned says so (then loudly). */
 static void check_webhook_exposure(struct build *b)
@@ -1637,6 +1683,7 @@ static void cross_check(struct build *b)
 	}
 	check_stations(b);
 	check_webhook_exposure(b);
+	check_state_transport(b);
 	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,
 			     cfg->imap_tls_fingerprint, cfg->imap_allow_plaintext,
 			     "the mailbox passwords and every complaint mail");

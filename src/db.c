@@ -203,9 +203,13 @@ static struct wb_db *open_sqlite(const char *path, char **errmsg)
 static struct wb_db *open_pg(const char *location, const char *password, char **errmsg)
 {
 	struct wb_db *db = db_new(true, location);
-	const char *keys[] = { "connect_timeout", "application_name", "dbname",
-			       password ? "password" : NULL, NULL };
-	const char *vals[] = { "10", "wabridge", location, password, NULL };
+	/* Defaults the URI may override: a server that vanished (a failover) is noticed
+	 * within about a minute, not at the kernel's two hours. */
+	const char *keys[] = { "connect_timeout", "application_name", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			       "dbname", password ? "password" : NULL, NULL };
+	const char *vals[] = { "10", "wabridge", "30", "10", "3", "60000", location, password,
+			       NULL };
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
 		*errmsg = g_strdup_printf("state database %s: cannot connect: %s", db->name,
