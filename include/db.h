@@ -59,7 +59,6 @@ db_stmt *db_prep(struct wb_db *db, const char *sql);
 void db_reset(db_stmt *st);
 
 void db_bind_int64(db_stmt *st, int i, int64_t v);
-void db_bind_double(db_stmt *st, int i, double v);
 void db_bind_text(db_stmt *st, int i, const char *v); /* NULL binds NULL */
 void db_bind_blob(db_stmt *st, int i, const void *p, size_t n);
 void db_bind_null(db_stmt *st, int i);
@@ -69,7 +68,6 @@ int db_step(db_stmt *st); /* DB_ROW, DB_DONE or DB_ERROR */
 enum db_type db_col_type(db_stmt *st, int i);
 long long db_col_int64(db_stmt *st, int i); /* long long, as SQLite's, for %lld */
 int db_col_int(db_stmt *st, int i);
-double db_col_double(db_stmt *st, int i);
 const char *db_col_text(db_stmt *st, int i); /* NULL for NULL */
 const void *db_col_blob(db_stmt *st, int i);
 size_t db_col_bytes(db_stmt *st, int i);

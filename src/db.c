@@ -519,20 +519,6 @@ void db_bind_int64(db_stmt *st, int i, int64_t v)
 	st->formats[i - 1] = 0;
 }
 
-void db_bind_double(db_stmt *st, int i, double v)
-{
-	if (st->lite) {
-		sqlite3_bind_double(st->lite, i, v);
-		return;
-	}
-	if (!pg_param(st, i))
-		return;
-	g_ascii_dtostr(st->nums[i - 1], sizeof st->nums[0], v);
-	st->values[i - 1] = st->nums[i - 1];
-	st->types[i - 1] = OID_FLOAT8;
-	st->formats[i - 1] = 0;
-}
-
 void db_bind_text(db_stmt *st, int i, const char *v)
 {
 	if (st->lite) {
@@ -715,13 +701,6 @@ long long db_col_int64(db_stmt *st, int i)
 int db_col_int(db_stmt *st, int i)
 {
 	return (int)db_col_int64(st, i);
-}
-
-double db_col_double(db_stmt *st, int i)
-{
-	if (st->lite)
-		return sqlite3_column_double(st->lite, i);
-	return pg_has(st, i) ? g_ascii_strtod(PQgetvalue(st->res, st->row, i), NULL) : 0;
 }
 
 static const unsigned char *pg_bytea(db_stmt *st, int i, size_t *len)
