@@ -578,12 +578,13 @@ def drain(t, b, sv, what):
 def signal_cases(t, b, sv):
     if not t.ok(sv.start(), "serve starts for the signal tests", sv.log()):
         return
-    wamid, body = msg(text="before SIGINT")
+    _, body = msg(text="before SIGINT")
     t.eq(try_post(sv, body), 200, "a POST before SIGINT: 200")
     rc = sv.stop(signal.SIGINT)
     t.eq(rc, 0, "SIGINT: serve exits 0", sv.log()[-2000:])
-    t.ok(b.db("SELECT count(*) FROM messages WHERE wamid = ?", wamid)[0][0] == 1,
-         "the POST before SIGINT is in the store")
+    # Committed before its 200; whether the worker also expanded it into a message
+    # before the stop depends on how soon it ran, so the raw body is what is checked.
+    t.ok(stored(b, body) == 1, "the POST before SIGINT is in the store")
 
     # SIGTERM under load.
     if not t.ok(sv.start(), "serve starts again for SIGTERM under load", sv.log()):
