@@ -16,8 +16,9 @@ SIGKILLed at moments the seed picks (after so many 200s), and:
   grace time, which a last `run` with the clock 31 minutes on then ends;
 - one round holds the survivor's IMAP relay (tests/lib/imapproxy.py, one in front of
   each bridge) and lets the victim's next APPEND reach Dovecot but never its answer, so
-  that the victim holds a batch `delivering`, one mail of it stored; it kills the victim
-  there, lets the survivor's relay go and leaves the victim dead: the survivor delivers
+  that the victim holds a batch `delivering`, one mail of it stored; it lets the
+  survivor go on, shows that the living victim's claims outlast their first lease (its
+  heartbeat renews them), kills the victim and leaves it dead: the survivor delivers
   those messages, finds the stored one in the mailbox instead of appending it again, and
   a trigger the test puts on the tables shows that each claim passed from the dead bridge
   to the survivor, at a time (the survivor's own clock, lease_until - lease) not before
@@ -449,10 +450,22 @@ class Test:
         survivor.proxy.hold()
         victim.proxy.hold_answers()
         answered = victim.proxy.answered.wait(120 * W.SLOW)
+        survivor.proxy.release()
+        # While it lives, the victim's claims outlast their first lease: its heartbeat
+        # renews them. Shown once the survivor has delivered a message that came after
+        # that lease ran out (its claim looked at every row in id order, the victim's too).
+        first = claims(b, victim.id)["messages"]
+        lease0 = max([x[2] for x in first] or [0])
+        later = W.wait_for(lambda: b.db("SELECT count(*) FROM messages WHERE received_at > ? "
+                                        "AND state = 'delivered'", lease0)[0][0], 120, 0.1)
+        still = claims(b, victim.id)["messages"]
+        t.ok(first and later and [x[0] for x in still] == [x[0] for x in first] and
+             all(x[2] > lease0 for x in still),
+             "%s: while it lives, held in IMAP, its claims are renewed past their first lease "
+             "and the survivor takes none of them" % what, (first, still))
         self.stream.stop()
         kill_at = int(time.time())
         dead = self.kill(victim, what)
-        survivor.proxy.release()
         stored = victim.proxy.appended_id
         held = claims(b, dead)
         msgs = held["messages"]
@@ -498,7 +511,10 @@ class Test:
         """Both drain; then every check of the whole run."""
         t, b, graph = self.t, self.b, self.graph
         self.replies.answer()
-        ok = W.wait_for(lambda: W.pending(b) == 0 and sends_quiet(b) and not any(
+        n_replies = len(self.replies.replied)
+        ok = W.wait_for(lambda: W.pending(b) == 0 and b.db(
+            "SELECT count(*) FROM outbox WHERE state NOT IN ('queued', 'retry', 'sending')")
+            [0][0] == n_replies - (1 if self.held_send else 0) and sends_quiet(b) and not any(
             any(claims(b, n.id).values()) for n in self.nodes), 120, 0.2)
         t.ok(ok, "both bridges drain every message, send and mailbox operation, and hold "
              "nothing",
