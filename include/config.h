@@ -57,6 +57,8 @@ struct wb_config {
 				* ./wabridge-data */
 	char *node;            /* this bridge's name among several (NULL: the host name) */
 	int lease_seconds;     /* how long a claim of work outlives its bridge's heartbeat */
+	char *spool_dir;       /* media and the mails made from them (spool.h); default
+				* <data_dir>/spool */
 	char *domain;
 	char *timezone;
 	char *default_language;

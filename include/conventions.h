@@ -14,7 +14,8 @@
  *    its _clear() frees what it holds.
  *
  * Threads (`serve` runs the HTTP listener with its committer, a worker, and the replies
- *   watcher; every other command is one thread)
+ *   watcher; every other command is one thread, but for the short-lived helper that lets
+ *   a spooled mail's read pages go while it is delivered, spool.h)
  *  - Read-only after load, shared by every thread without a lock: struct wb_config and
  *    all it holds (stations, officer patterns, struct wb_templates). serve hands it out by
  *    reference count and swaps a new one in on SIGHUP; a thread keeps the one it took

@@ -45,6 +45,8 @@ bool db_location_is_pg(const char *location);
  * failure sets *errmsg (newly allocated). */
 struct wb_db *db_open(const char *location, const char *password, char **errmsg);
 void db_close(struct wb_db *db);
+/* A location fit for a log line: a password in a URI shown as ***. Newly allocated. */
+char *db_shown_location(const char *location);
 
 bool db_pg(const struct wb_db *db);      /* PostgreSQL? */
 /* The location as shown in messages: the path, or the URI without its password. */

@@ -67,11 +67,20 @@ struct wb_graph_request {
 /* An exchange and what came of it. The body is capped while it arrives: a 2xx answer at
  * cap bytes, any other at WB_MAX_GRAPH_REPLY_BYTES; passing the cap stops the transfer
  * (curl then reports a write error) and sets over_cap. Redirects' bodies never count
- * (libcurl skips them while following). */
+ * (libcurl skips them while following).
+ *
+ * With a sink (wb_graph_reply_sink()), a 2xx body is written to the sink's file as it
+ * arrives and hashed on the way instead of kept: body then holds only a refusal's text,
+ * and memory does not grow with the answer (a medium of 100 MiB). A write that fails
+ * (a full disk) stops the transfer too, its errno in sink_errno. */
 struct wb_graph_reply {
 	CURL *h;                      /* while the transfer runs */
 	GByteArray *body;
 	size_t cap;
+	int sink_fd;                  /* -1: none */
+	GChecksum *sink_sum;          /* SHA-256 of what went to the sink (owned) */
+	guint64 sunk;                 /* bytes written to the sink */
+	int sink_errno;               /* a write to the sink failed with this */
 	bool refuse_announced;        /* stop at the first bytes an answer whose Content-Length
 				       * already passes the cap (the body then stays empty) */
 	bool started;                 /* the first body bytes arrived */
@@ -84,11 +93,16 @@ struct wb_graph_reply {
 
 void wb_graph_reply_init(struct wb_graph_reply *r, size_t cap, bool refuse_announced);
 
+/* Sends r's 2xx body to fd (a regular file open for writing, positioned where the bytes
+ * go) instead of memory, with a SHA-256 of it. Call after wb_graph_reply_init(). */
+void wb_graph_reply_sink(struct wb_graph_reply *r, int fd);
+
 /* Runs the request into r (from wb_graph_reply_init()); the outcome (curl code, status,
  * Content-Length, body) stays in r. */
 void wb_graph_exchange(const struct wb_graph_request *q, struct wb_graph_reply *r);
 
-/* Frees the body (which a caller may have taken, leaving NULL). */
+/* Frees the body (which a caller may have taken, leaving NULL) and the sink's checksum;
+ * the sink's file stays the caller's. */
 void wb_graph_reply_clear(struct wb_graph_reply *r);
 
 /* A failed transfer (r->rc not CURLE_OK) by what to do next: a certificate or protocol

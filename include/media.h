@@ -4,10 +4,11 @@
  *      → JSON {url, mime_type, sha256 (hex), file_size, id}
  *   2. GET {url} with the same bearer token and an explicit User-Agent → the bytes
  *
- * The size cap is enforced while downloading (announced file_size and Content-Length are
- * checked first, then the running total), never after buffering everything. The bytes'
- * SHA-256 must equal the webhook's (base64) and the lookup's (hex) when given; a mismatch
- * is refused. A URL that has expired (it lives five minutes) is looked up again once
+ * The bytes go to a file the caller gives (a spool file, spool.h) as they arrive, hashed
+ * on the way, so memory does not grow with the medium. The size cap is enforced while
+ * downloading (announced file_size and Content-Length are checked first, then the running
+ * total), never after keeping everything. The bytes' SHA-256 must equal the webhook's
+ * (base64) and the lookup's (hex) when given; a mismatch is refused. A URL that has expired (it lives five minutes) is looked up again once
  * within the same call. The access token is never logged nor put in an error message.
  *
  * Errors are in WB_MEDIA_ERROR with enum wb_fail codes (fail.h):
@@ -43,12 +44,19 @@ struct wb_media_req {
 };
 
 struct wb_media {
-	GBytes *data;
 	char *mime_type;              /* as the lookup gave it, cleaned ("audio/ogg; codecs=opus") */
-	char *sha256_hex;             /* of data, lowercase hex */
+	char *sha256_hex;             /* of the bytes, lowercase hex */
+	guint64 size;                 /* bytes written */
+	int write_errno;              /* after a failure: nonzero when it was the file that took
+				       * no more (a full disk), not the fetch: WB_FAIL_LATER */
 };
 
-bool wb_media_fetch(const struct wb_media_req *req, struct wb_media *out, GError **error);
+/* Fetches the medium into fd, a regular file open for reading and writing (its name in
+ * file, for messages), from its start: the file is emptied before each download. On
+ * success the file holds exactly the bytes; on failure whatever had arrived (the caller
+ * removes it). out is filled on success, out->write_errno also on failure. */
+bool wb_media_fetch(const struct wb_media_req *req, int fd, const char *file,
+		    struct wb_media *out, GError **error);
 void wb_media_clear(struct wb_media *m);
 
 /* The User-Agent sent on every Graph request: wb_graph_user_agent() (graph.h). */

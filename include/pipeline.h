@@ -3,7 +3,8 @@
  * wb_accept() takes one webhook body: verify (done by the caller), store durably, then
  * parse and expand into messages. wb_pass() works through everything due: expands
  * bodies a crash left unexpanded, renders, and delivers each message, scheduling
- * retries by failure class. */
+ * retries by failure class. A message with a medium goes through files in the spool
+ * (spool.h), never through memory whole. */
 #ifndef WB_PIPELINE_H
 #define WB_PIPELINE_H
 
@@ -39,6 +40,12 @@ struct wb_pass_result {
  * non-zero the pass ends after the message in hand. False only when the store fails. */
 bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 	     struct wb_pass_result *res, GError **error);
+
+/* Removes from [bridge] spool_dir what crashes and moved complaints left (spool.h):
+ * temporary files of processes that are gone, and mails no waiting message needs.
+ * wb_pass() calls it in the first pass of a process and then once an hour. Returns how
+ * many files went. */
+unsigned wb_pipeline_sweep_spool(const struct wb_config *cfg, struct wb_store *store);
 
 /* Seconds to wait before the next attempt, by failure class and attempts so far. */
 gint64 wb_backoff(int fail_class, int attempts);

@@ -46,10 +46,20 @@ struct wb_render_in {
 	/* A reaction's target for people ("your message of 15 Oct, 13:30: “…”"); NULL: the
 	 * mail says the message is not in the complaint's record. Other types ignore it. */
 	const char *reaction_target;
+	/* The file msg->media maps (a spooled medium, spool.h), or NULL: the attachment's
+	 * bytes are then read from that file while the mail is written. */
+	const char *media_path;
 };
 
-/* The complete mail, CRLF line ends. NULL with error only on a broken template. */
+/* The complete mail, CRLF line ends. NULL with error on a broken template, or (G_IO_ERROR)
+ * when the medium's file cannot be read. */
 GBytes *wb_render_mail(const struct wb_render_in *in, GError **error);
+
+/* The same mail written to fd (a spool file) from its current offset, a block at a time:
+ * neither the medium nor the mail is held in memory. fd stays open and is not synced.
+ * False with error as wb_render_mail(), or G_IO_ERROR when the file takes no more (a full
+ * disk). */
+bool wb_render_mail_to_fd(const struct wb_render_in *in, int fd, GError **error);
 
 /* A note of the bridge's own in a complaint's thread (what was sent to the citizen, a
  * failure): From the bridge, To the station, threaded under the complaint's first mail,

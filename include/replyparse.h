@@ -93,5 +93,9 @@ char *wb_ascii_digits(const char *s);
  * (GMime would take any junk for a mail). Needs g_mime_init(); unref the result. */
 typedef struct _GMimeMessage GMimeMessage;
 GMimeMessage *wb_parse_mail(const void *mail, size_t len);
+/* The same from a seekable stream, read where it stands: the message's parts read their
+ * content from it later, so it keeps a reference to it. */
+typedef struct _GMimeStream GMimeStream;
+GMimeMessage *wb_parse_mail_stream(GMimeStream *st);
 
 #endif

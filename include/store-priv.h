@@ -17,6 +17,7 @@ struct wb_store {
 	char *path;        /* as shown in messages: no password */
 	GObject *squeezer; /* the digests' deflater (store_deliveries.c), made once, reset per use */
 	gint64 beat_at;    /* this connection's last heartbeat (store_bridges.c), 0: none yet */
+	int64_t journal_last; /* the id of the last journal entry this connection added */
 };
 
 /* In a claim's WHERE: a row nobody holds, this bridge holds, or whose lease ran out

@@ -205,7 +205,9 @@ struct wb_change {
 	 * station meanwhile, the mail is placed in that station's mailbox too */
 	const char *message_id;
 	/* delivered: the mail's digest (maildigest.h, JSON form), worked out before the
-	 * transaction so that the write lock is not held for it; NULL: worked out in it */
+	 * transaction so that the write lock is not held for it; NULL: worked out in it.
+	 * A mail whose bytes the database never had (spooled, pipeline.c) is recorded from
+	 * it alone. */
 	const char *digest;
 };
 bool wb_store_apply(struct wb_store *s, const struct wb_change *changes, size_t n,
@@ -500,7 +502,8 @@ struct wb_delivery_in {
 	const char *ref;         /* NULL: the mail's X-Complaint-Ref */
 	const char *what;        /* message (a citizen's) | note (the bridge's) | copy */
 	int64_t msg;             /* messages.id, 0 for notes */
-	GBytes *mail;            /* the bytes handed to the mailbox */
+	GBytes *mail;            /* the bytes handed to the mailbox; NULL when digest is
+				  * given and they are not at hand (a spooled mail) */
 	const char *location;    /* as the back end said, may be NULL */
 	gint64 uidvalidity, uid; /* 0 when not known */
 	const char *note;        /* NULL, or words for the journal entry */

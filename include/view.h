@@ -17,6 +17,8 @@ struct wb_attachment {
 	char *mime_type;      /* "audio/ogg; codecs=opus" */
 	GBytes *data;         /* the original bytes, unchanged */
 	char *sha256;         /* lowercase hex of data */
+	char *path;           /* the file data maps (a spooled medium), or NULL: the renderer
+			       * then reads the bytes from the file, not the mapping */
 };
 
 struct wb_view {
@@ -36,6 +38,7 @@ struct wb_view {
 /* The message's media as fetched (data and its facts), or why it could not be. */
 struct wb_media_in {
 	GBytes *data;             /* NULL when not fetched */
+	const char *path;         /* the file data maps, or NULL (wb_attachment.path) */
 	const char *mime_type;
 	const char *sha256_hex;
 	const char *error;        /* final fetch failure, shown as a notice */

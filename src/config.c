@@ -128,6 +128,9 @@ static const struct option options[] = {
 	  .def = "24", .offset = CFG(sla_hours), .min = 0, .max = 720 },
 	{ .group = "bridge", .key = "complaint_idle_days", .type = T_INT,
 	  .def = "7", .offset = CFG(complaint_idle_days), .min = 1, .max = 365 },
+	/* unset: <data_dir>/spool, filled in by finish() */
+	{ .group = "bridge", .key = "spool_dir", .type = T_PATH,
+	  .def = NULL, .offset = CFG(spool_dir), .check = check_path },
 	{ .group = "bridge", .key = "templates", .type = T_PATH,
 	  .def = NULL, .offset = CFG(templates), .check = check_dir },
 	{ .group = "bridge", .key = "serious_keywords_file", .type = T_PATH,
@@ -1454,6 +1457,8 @@ static void finish(struct build *b)
 	if (cfg->data_dir == NULL)
 		cfg->data_dir = db_location_is_pg(cfg->state) ? g_strdup("./wabridge-data")
 							      : g_path_get_dirname(cfg->state);
+	if (cfg->spool_dir == NULL)
+		cfg->spool_dir = g_build_filename(cfg->data_dir, "spool", NULL);
 	if (cfg->smtp_from == NULL && !was_bad(b, "smtp", "from"))
 		cfg->smtp_from = g_strconcat("wabridge@", cfg->domain, NULL);
 	for (guint i = 0; i < cfg->stations->len; i++) {
@@ -1550,6 +1555,52 @@ static void check_mail_transport(struct build *b, const char *group, const char 
 	wb_mailurl_clear(&u);
 }
 
+/* How a PostgreSQL state will be reached: a note, and a warning when it is another
+ * host's and the server's certificate is not verified (sslmode verify-full, or
+ * verify-ca), since every complaint crosses that connection. */
+static void check_state_transport(struct build *b)
+{
+	const struct wb_config *cfg = b->cfg;
+	if (!db_location_is_pg(cfg->state) || was_bad(b, "bridge", "state"))
+		return;
+	PQconninfoOption *opts = PQconninfoParse(cfg->state, NULL);
+	if (!opts)
+		return;
+	const char *host = NULL, *mode = NULL, *root = NULL, *password = NULL;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && !host))
+			host = o->val;
+		else if (strcmp(o->keyword, "sslmode") == 0)
+			mode = o->val;
+		else if (strcmp(o->keyword, "sslrootcert") == 0)
+			root = o->val;
+		else if (strcmp(o->keyword, "password") == 0)
+			password = o->val;
+	}
+	bool local = !host || !*host || host[0] == '/' || wb_loopback_host(host);
+	bool verified = mode && (strcmp(mode, "verify-full") == 0 || strcmp(mode, "verify-ca") == 0);
+	g_autofree char *shown = db_shown_location(cfg->state);
+	if (b->notes != NULL)
+		add_line(b, b->notes, "bridge", "state", "%s: PostgreSQL on %s, %s%s%s", shown,
+			 local ? (host && *host && host[0] != '/' ? host : "a local socket") : host,
+			 verified ? "TLS, certificate verified against " : mode ? "sslmode=" :
+			 "libpq's default sslmode (prefer: TLS if offered, NOT verified)",
+			 verified ? (root ? root : "~/.postgresql/root.crt") : mode ? mode : "",
+			 verified && strcmp(mode, "verify-ca") == 0 ? " (host name not checked)" : "");
+	if (!local && !verified)
+		add_line(b, b->warnings, "bridge", "state", "%s is not a loopback host and the "
+			 "server's certificate is not verified: every complaint and the state "
+			 "password cross a connection someone in between could read or take over; "
+			 "add sslmode=verify-full&sslrootcert=/path/to/ca.pem to the URI", host);
+	if (password)
+		add_line(b, b->warnings, "bridge", "state", "the URI holds a password, and "
+			 "configuration files get copied and shown; move it to "
+			 "state_password_file (chmod 600) and remove it from the URI");
+	PQconninfoFree(opts);
+}
+
 /* Signature checking may be off only where nobody else can post: on loopback, or when
  * allow_unsigned says so (then loudly). */
 static void check_webhook_exposure(struct build *b)
@@ -1632,6 +1683,7 @@ static void cross_check(struct build *b)
 	}
 	check_stations(b);
 	check_webhook_exposure(b);
+	check_state_transport(b);
 	check_mail_transport(b, "imap", cfg->imap_url, cfg->imap_ca_file,
 			     cfg->imap_tls_fingerprint, cfg->imap_allow_plaintext,
 			     "the mailbox passwords and every complaint mail");
@@ -1647,6 +1699,15 @@ static void token_secret(struct build *b)
 	struct wb_config *cfg = b->cfg;
 	if (cfg->token_secret != NULL || was_bad(b, "replies", "token_secret_file"))
 		return;
+	/* A secret made up here would be this bridge's alone: a reply token one bridge
+	 * wrote would not verify on another. */
+	if (db_location_is_pg(cfg->state)) {
+		problem(b, "replies", "token_secret_file", "not set, but the state is on "
+			"PostgreSQL, where every bridge must verify the reply tokens of the others: "
+			"make one secret (head -c 32 /dev/urandom | base64 > reply_secret; chmod 600 "
+			"reply_secret), give every bridge the same file and name it here");
+		return;
+	}
 	g_autofree char *path = g_build_filename(cfg->data_dir, TOKEN_SECRET_NAME, NULL);
 	g_autoptr(GString) why = g_string_new(NULL);
 	struct stat st;

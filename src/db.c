@@ -104,7 +104,7 @@ static void pg_set_error(struct wb_db *db, const PGresult *res, const char *fall
 }
 
 /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-static char *pg_shown_name(const char *location)
+char *db_shown_location(const char *location)
 {
 	GRegex *re = g_regex_new("^([a-z]+://[^:/@]*):[^@/]*@", 0, 0, NULL);
 	char *shown = g_regex_replace(re, location, -1, 0, "\\1:***@", 0, NULL);
@@ -174,7 +174,7 @@ static struct wb_db *db_new(bool pg, const char *name)
 {
 	struct wb_db *db = g_new0(struct wb_db, 1);
 	db->pg = pg;
-	db->name = pg ? pg_shown_name(name) : g_strdup(name);
+	db->name = pg ? db_shown_location(name) : g_strdup(name);
 	db->stmts = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, stmt_free);
 	return db;
 }
@@ -203,9 +203,13 @@ static struct wb_db *open_sqlite(const char *path, char **errmsg)
 static struct wb_db *open_pg(const char *location, const char *password, char **errmsg)
 {
 	struct wb_db *db = db_new(true, location);
-	const char *keys[] = { "connect_timeout", "application_name", "dbname",
-			       password ? "password" : NULL, NULL };
-	const char *vals[] = { "10", "wabridge", location, password, NULL };
+	/* Defaults the URI may override: a server that vanished (a failover) is noticed
+	 * within about a minute, not at the kernel's two hours. */
+	const char *keys[] = { "connect_timeout", "application_name", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			       "dbname", password ? "password" : NULL, NULL };
+	const char *vals[] = { "10", "wabridge", "30", "10", "3", "60000", location, password,
+			       NULL };
 	db->conn = PQconnectdbParams(keys, vals, 1);
 	if (!db->conn || PQstatus(db->conn) != CONNECTION_OK) {
 		*errmsg = g_strdup_printf("state database %s: cannot connect: %s", db->name,

@@ -14,6 +14,7 @@
  * - Mails come from the mailbox: the database no longer holds their bytes. A mail that
  *   is gone is reported MISSING with its delivery record; the package is still made. */
 #include "export.h"
+#include "db.h"
 #include "journal.h"
 #include "maildigest.h"
 #include "mailsource.h"
@@ -737,7 +738,8 @@ static void cert_system(struct pkg *p, struct sheet *s)
 					       sqlite3_libversion(), jansson_version_str());
 	sheet_field(s, "Program", ver);
 	sheet_field(s, "Configuration", p->cfg->path ? p->cfg->path : "(embedded defaults)");
-	sheet_field(s, "State database", p->cfg->state);
+	g_autofree char *state_shown = db_shown_location(p->cfg->state);
+	sheet_field(s, "State database", state_shown);
 	sheet_field(s, "Time zone", p->cfg->timezone ? p->cfg->timezone : "UTC");
 	g_autofree char *jh = g_strdup_printf("%" G_GINT64_FORMAT " entries, head %s (entry %"
 					      G_GINT64_FORMAT ")", (gint64)p->head.count,

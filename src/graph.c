@@ -1,6 +1,8 @@
 /* graph: what every Graph API request shares (contract and policy in graph.h). */
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "caps.h"
 #include "graph.h"
@@ -81,7 +83,14 @@ void wb_graph_reply_init(struct wb_graph_reply *r, size_t cap, bool refuse_annou
 {
 	*r = (struct wb_graph_reply){ .body = g_byte_array_new(),
 				      .cap = MIN(cap, (size_t)G_MAXUINT),
-				      .refuse_announced = refuse_announced, .length = -1 };
+				      .refuse_announced = refuse_announced, .length = -1,
+				      .sink_fd = -1 };
+}
+
+void wb_graph_reply_sink(struct wb_graph_reply *r, int fd)
+{
+	r->sink_fd = fd;
+	r->sink_sum = g_checksum_new(G_CHECKSUM_SHA256);
 }
 
 void wb_graph_reply_clear(struct wb_graph_reply *r)
@@ -89,6 +98,28 @@ void wb_graph_reply_clear(struct wb_graph_reply *r)
 	if (r->body != NULL)
 		g_byte_array_unref(r->body);
 	r->body = NULL;
+	if (r->sink_sum != NULL)
+		g_checksum_free(r->sink_sum);
+	r->sink_sum = NULL;
+}
+
+/* All of len bytes to the sink; false with sink_errno set when the file takes no more. */
+static bool sink_write(struct wb_graph_reply *r, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(r->sink_fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->sink_errno = n < 0 ? errno : ENOSPC;
+			return false;
+		}
+		g_checksum_update(r->sink_sum, (const guchar *)data, n);
+		r->sunk += (guint64)n;
+		data += n;
+		len -= (size_t)n;
+	}
+	return true;
 }
 
 /* Keeps the body and stops the transfer (by returning short) as soon as it would pass
@@ -108,10 +139,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
 			return 0;
 		}
 	}
-	if (len > r->cap - r->body->len) {
+	bool to_sink = r->sink_fd >= 0 && r->status >= 200 && r->status <= 299;
+	guint64 held = to_sink ? r->sunk : r->body->len;
+	if (len > r->cap - held) {
 		r->over_cap = true;
 		return 0;
 	}
+	if (to_sink)
+		return sink_write(r, data, len) ? len : 0;
 	g_byte_array_append(r->body, (const guint8 *)data, (guint)len);
 	return len;
 }

@@ -24,12 +24,35 @@ GBytes *wb_mail_canonical(const void *mail, size_t len)
 	return g_byte_array_free_to_bytes(out);
 }
 
+/* The SHA-256 (hex) and size of mail's canonical form, worked out without making it;
+ * *same (may be NULL): mail is in that form already. */
+static char *canonical_sum(const char *p, size_t len, gsize *size, bool *same)
+{
+	GChecksum *c = g_checksum_new(G_CHECKSUM_SHA256);
+	size_t from = 0, added = 0;
+	const char *nl;
+	for (size_t i = 0; i < len && (nl = memchr(p + i, '\n', len - i)); i = (size_t)(nl - p) + 1) {
+		size_t at = (size_t)(nl - p);
+		if (at > 0 && p[at - 1] == '\r')
+			continue;
+		g_checksum_update(c, (const guchar *)p + from, (gssize)(at - from));
+		g_checksum_update(c, (const guchar *)"\r\n", 2);
+		from = at + 1;
+		added++;
+	}
+	g_checksum_update(c, (const guchar *)p + from, (gssize)(len - from));
+	char *hex = g_strdup(g_checksum_get_string(c));
+	g_checksum_free(c);
+	if (size)
+		*size = len + added;
+	if (same)
+		*same = added == 0;
+	return hex;
+}
+
 char *wb_mail_sha256(const void *mail, size_t len)
 {
-	g_autoptr(GBytes) c = wb_mail_canonical(mail, len);
-	gsize n;
-	const void *d = g_bytes_get_data(c, &n);
-	return wb_sha256_hex(d, n);
+	return canonical_sum(mail, len, NULL, NULL);
 }
 
 static void header_free(gpointer p)
@@ -160,6 +183,30 @@ bool wb_mailpart_claimed_sha256(const struct wb_mailpart *p, char out[65])
 	return true;
 }
 
+/* The size and SHA-256 of a part's decoded content, worked out as it is decoded (a
+ * medium is never held whole); canonical: of its canonical line ends (maildigest.h). */
+static void content_sum(GMimePart *part, bool canonical, gsize *size, char **sha256)
+{
+	GMimeStream *null = g_mime_stream_null_new();
+	GMimeStream *f = g_mime_stream_filter_new(null);
+	if (canonical) {
+		GMimeFilter *crlf = g_mime_filter_unix2dos_new(FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), crlf);
+		g_object_unref(crlf);
+	}
+	GMimeFilter *sum = g_mime_filter_checksum_new(G_CHECKSUM_SHA256);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), sum);
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	if (w)
+		g_mime_data_wrapper_write_to_stream(w, f);
+	g_mime_stream_flush(f);
+	*size = GMIME_STREAM_NULL(null)->written;
+	*sha256 = g_mime_filter_checksum_get_string(GMIME_FILTER_CHECKSUM(sum));
+	g_object_unref(sum);
+	g_object_unref(f);
+	g_object_unref(null);
+}
+
 static struct wb_mailpart *part_of(GMimePart *part, const char *path)
 {
 	struct wb_mailpart *p = g_new0(struct wb_mailpart, 1);
@@ -171,22 +218,10 @@ static struct wb_mailpart *part_of(GMimePart *part, const char *path)
 	p->name = name ? g_strdup(name) : NULL;
 	const char *desc = g_mime_object_get_header(GMIME_OBJECT(part), "Content-Description");
 	p->desc = desc ? g_strstrip(g_strdup(desc)) : NULL;
-	g_autoptr(GBytes) content = decoded(part);
-	gsize len;
-	const guint8 *data = g_bytes_get_data(content, &len);
 	/* base64 carries bytes exactly (media, the JSON record): their hash is the file's.
 	 * Text in 7bit, 8bit or quoted-printable may come back with other line ends. */
 	bool exact = g_mime_part_get_content_encoding(part) == GMIME_CONTENT_ENCODING_BASE64;
-	if (is_text(p->type) && !exact) {
-		g_autoptr(GBytes) c = wb_mail_canonical(data, len);
-		gsize n;
-		const void *cd = g_bytes_get_data(c, &n);
-		p->size = n;
-		p->sha256 = wb_sha256_hex(cd, n);
-	} else {
-		p->size = len;
-		p->sha256 = wb_sha256_hex(data, len);
-	}
+	content_sum(part, is_text(p->type) && !exact, &p->size, &p->sha256);
 	return p;
 }
 
@@ -212,29 +247,53 @@ static void read_parts(struct wb_maildigest *d, GMimeMessage *msg)
 	g_mime_part_iter_free(it);
 }
 
+/* The mail parsed where it lies: GMime's memory stream copies what it is given, and a
+ * mail runs to 150 MiB. The array borrows m (GMime only reads it) and must outlive the
+ * message; *array is freed with g_byte_array_free(array, FALSE), which leaves m alone. */
+static GMimeMessage *parse_in_place(const char *m, size_t n, GByteArray **array)
+{
+	*array = g_byte_array_new_take((guint8 *)(void *)m, n);
+	GMimeStream *st = g_mime_stream_mem_new_with_byte_array(*array);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st), FALSE);
+	GMimeMessage *msg = wb_parse_mail_stream(st);
+	g_object_unref(st);
+	return msg;
+}
+
+/* A mail the bridge wrote is canonical already (CRLF): it is hashed and parsed where it
+ * lies, with no copy, and each part hashed as it is decoded, so a digest costs a few
+ * buffers whatever the mail's size. Only a mail with other line ends (read back from a
+ * Maildir) is first copied into the canonical form. A message the caller keeps (msg_out)
+ * is parsed from a copy of its own. */
 struct wb_maildigest *wb_maildigest_of(const void *mail, size_t len, GMimeMessage **msg_out,
 				       GError **error)
 {
 	if (msg_out)
 		*msg_out = NULL;
-	g_autoptr(GBytes) c = wb_mail_canonical(mail, len);
+	bool same;
 	gsize n;
-	const char *m = g_bytes_get_data(c, &n);
-	GMimeMessage *msg = wb_parse_mail(m, n);
+	struct wb_maildigest *d = digest_new();
+	d->sha256 = canonical_sum(mail, len, &n, &same);
+	d->size = n;
+	g_autoptr(GBytes) c = same ? g_bytes_new_static(mail, len) : wb_mail_canonical(mail, len);
+	const char *m = g_bytes_get_data(c, NULL);
+	GByteArray *borrowed = NULL;
+	GMimeMessage *msg = msg_out ? wb_parse_mail(m, n) : parse_in_place(m, n, &borrowed);
+	if (msg) {
+		read_headers(d, m, n);
+		read_parts(d, msg);
+		if (msg_out)
+			*msg_out = g_object_ref(msg);
+		g_object_unref(msg);
+	}
+	if (borrowed)
+		g_byte_array_free(borrowed, FALSE);
 	if (!msg) {
+		wb_maildigest_free(d);
 		g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
 			    "not a mail: it does not start with a header field");
 		return NULL;
 	}
-	struct wb_maildigest *d = digest_new();
-	d->sha256 = wb_sha256_hex(m, n);
-	d->size = n;
-	read_headers(d, m, n);
-	read_parts(d, msg);
-	if (msg_out)
-		*msg_out = msg;
-	else
-		g_object_unref(msg);
 	return d;
 }
 

@@ -8,12 +8,16 @@
  * - The size cap is checked as early as each number is known: the lookup's file_size
  *   before the download starts, Content-Length at the first body bytes, and the running
  *   total in the write callback, which stops the transfer at the cap.
+ * - The download goes to the caller's file through the exchange's sink (graph.h): written
+ *   and hashed as it arrives, never held, so a 100 MiB document costs a curl buffer.
  * - Nothing here logs. Every error message goes through wb_graph_set_error(), which
  *   scrubs the token out. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "caps.h"
 #include "graph.h"
@@ -152,10 +156,21 @@ static bool over_cap(const struct wb_media_req *req, enum step step,
 	return false;
 }
 
-/* A finished exchange as success or a classified error. */
-static bool reply_ok(const struct wb_media_req *req, enum step step,
-		     const struct wb_graph_reply *r, GError **error)
+/* The file took no more: not the fetch's fault, and no retry soon mends it. */
+static bool write_failed(const struct wb_media_req *req, const char *file, int err,
+			 guint64 done, GError **error)
 {
+	fail(error, req, WB_FAIL_LATER, "download: cannot write %s after %" G_GUINT64_FORMAT
+	     " bytes: %s", file, done, g_strerror(err));
+	return false;
+}
+
+/* A finished exchange as success or a classified error; file names the sink's file. */
+static bool reply_ok(const struct wb_media_req *req, enum step step,
+		     const struct wb_graph_reply *r, const char *file, GError **error)
+{
+	if (r->sink_errno != 0)
+		return write_failed(req, file, r->sink_errno, r->sunk, error);
 	if (r->over_cap && r->status >= 200 && r->status <= 299)
 		return over_cap(req, step, r, error);
 	if (r->status >= 300)
@@ -166,9 +181,10 @@ static bool reply_ok(const struct wb_media_req *req, enum step step,
 		fail(error, req, WB_FAIL_SOON, "%s: no HTTP answer", step_names[step]);
 		return false;
 	}
-	if (r->length >= 0 && (guint64)r->length != r->body->len) {  /* curl checks it too */
-		fail(error, req, WB_FAIL_SOON, "%s: truncated: %u of %" CURL_FORMAT_CURL_OFF_T
-		     " bytes", step_names[step], r->body->len, r->length);
+	guint64 got = r->sink_fd >= 0 ? r->sunk : r->body->len;
+	if (r->length >= 0 && (guint64)r->length != got) {  /* curl checks it too */
+		fail(error, req, WB_FAIL_SOON, "%s: truncated: %" G_GUINT64_FORMAT " of %"
+		     CURL_FORMAT_CURL_OFF_T " bytes", step_names[step], got, r->length);
 		return false;
 	}
 	return true;
@@ -288,7 +304,7 @@ static bool lookup(const struct wb_media_req *req, struct lookup *lk, GError **e
 	struct wb_graph_reply r;
 	wb_graph_reply_init(&r, WB_MAX_GRAPH_REPLY_BYTES, true);
 	http_get(req, url, 0, &r);
-	bool ok = reply_ok(req, STEP_LOOKUP, &r, error);
+	bool ok = reply_ok(req, STEP_LOOKUP, &r, NULL, error);
 	if (ok) {
 		json_error_t jerr;
 		json_t *root = json_loadb((const char *)r.body->data, r.body->len,
@@ -315,17 +331,33 @@ static bool announced_size_ok(const struct wb_media_req *req, const struct looku
 	return false;
 }
 
-/* Lookup and download into r, with one more lookup when the download URL has expired. */
-static bool fetch_bytes(const struct wb_media_req *req, struct lookup *lk,
-			struct wb_graph_reply *r, GError **error)
+/* Where the download goes: fd emptied. */
+struct sink {
+	int fd;
+	const char *file;
+};
+
+/* 0, or the errno of emptying the file. */
+static int sink_reset(const struct sink *k)
+{
+	return ftruncate(k->fd, 0) == 0 && lseek(k->fd, 0, SEEK_SET) == 0 ? 0 : errno;
+}
+
+/* Lookup and download into r and the sink's file, with one more lookup when the download
+ * URL has expired. */
+static bool fetch_bytes(const struct wb_media_req *req, const struct sink *k,
+			struct lookup *lk, struct wb_graph_reply *r, GError **error)
 {
 	for (int round = 0;; round++) {
 		if (!lookup(req, lk, error) || !announced_size_ok(req, lk, error))
 			return false;
 		wb_graph_reply_init(r, req->max_bytes, true);
+		if ((r->sink_errno = sink_reset(k)) != 0)
+			return write_failed(req, k->file, r->sink_errno, 0, error);
+		wb_graph_reply_sink(r, k->fd);
 		http_get(req, lk->url, WB_MEDIA_REDIRECTS, r);
 		if (round > 0 || !url_expired(r->status))
-			return reply_ok(req, STEP_DOWNLOAD, r, error);
+			return reply_ok(req, STEP_DOWNLOAD, r, k->file, error);
 		lookup_clear(lk);
 		wb_graph_reply_clear(r);
 	}
@@ -333,12 +365,12 @@ static bool fetch_bytes(const struct wb_media_req *req, struct lookup *lk,
 
 /* A mismatch is a damaged transfer (or a damaged webhook): WB_FAIL_SOON, naming both. */
 static bool hashes_ok(const struct wb_media_req *req, const struct lookup *lk,
-		      const struct want *w, const guint8 *sum, const char *hex, guint len,
+		      const struct want *w, const guint8 *sum, const char *hex, guint64 len,
 		      GError **error)
 {
 	if (lk->sha256_hex != NULL && strcmp(hex, lk->sha256_hex) != 0) {
-		fail(error, req, WB_FAIL_SOON, "download: the %u bytes have SHA-256 %s, but the "
-		     "lookup announced %s", len, hex, lk->sha256_hex);
+		fail(error, req, WB_FAIL_SOON, "download: the %" G_GUINT64_FORMAT " bytes have "
+		     "SHA-256 %s, but the lookup announced %s", len, hex, lk->sha256_hex);
 		return false;
 	}
 	if (w->given && memcmp(sum, w->sum, SHA256_LEN) != 0) {
@@ -346,33 +378,29 @@ static bool hashes_ok(const struct wb_media_req *req, const struct lookup *lk,
 		to_hex(w->sum, want_hex);
 		g_autofree char *b64 = g_base64_encode(sum, SHA256_LEN);
 		g_autofree char *want_b64 = g_base64_encode(w->sum, SHA256_LEN);
-		fail(error, req, WB_FAIL_SOON, "download: the %u bytes have SHA-256 %s (base64 %s), "
-		     "but the webhook announced %s (base64 %s)", len, hex, b64, want_hex, want_b64);
+		fail(error, req, WB_FAIL_SOON, "download: the %" G_GUINT64_FORMAT " bytes have "
+		     "SHA-256 %s (base64 %s), but the webhook announced %s (base64 %s)", len, hex,
+		     b64, want_hex, want_b64);
 		return false;
 	}
 	return true;
 }
 
-/* Checks the hashes of r's body and on success moves it into out. */
+/* Checks the hashes of what went to the file and on success fills out. */
 static bool verify(const struct wb_media_req *req, const struct lookup *lk,
-		   const struct want *w, struct wb_graph_reply *r, struct wb_media *out,
+		   const struct want *w, const struct wb_graph_reply *r, struct wb_media *out,
 		   GError **error)
 {
-	GByteArray *body = r->body;
 	guint8 sum[SHA256_LEN];
 	gsize n = sizeof sum;
 	char hex[2 * SHA256_LEN + 1];
-	GChecksum *c = g_checksum_new(G_CHECKSUM_SHA256);
-	g_checksum_update(c, body->data, body->len);
-	g_checksum_get_digest(c, sum, &n);
-	g_checksum_free(c);
+	g_checksum_get_digest(r->sink_sum, sum, &n);
 	to_hex(sum, hex);
-	if (!hashes_ok(req, lk, w, sum, hex, body->len, error))
+	if (!hashes_ok(req, lk, w, sum, hex, r->sunk, error))
 		return false;
-	out->data = g_byte_array_free_to_bytes(body);
-	r->body = NULL;
 	out->mime_type = g_strdup(lk->mime);
 	out->sha256_hex = g_strdup(hex);
+	out->size = r->sunk;
 	return true;
 }
 
@@ -424,14 +452,18 @@ static bool request_ok(const struct wb_media_req *req, struct want *w, GError **
 	return why == NULL;
 }
 
-bool wb_media_fetch(const struct wb_media_req *req, struct wb_media *out, GError **error)
+bool wb_media_fetch(const struct wb_media_req *req, int fd, const char *file,
+		    struct wb_media *out, GError **error)
 {
 	struct want w;
 	struct lookup lk = { .size = -1 };
-	struct wb_graph_reply r = { 0 };
+	struct wb_graph_reply r = { .sink_fd = -1 };
+	const struct sink k = { .fd = fd, .file = file ? file : "the media file" };
 	*out = (struct wb_media){ 0 };
-	bool ok = request_ok(req, &w, error) && fetch_bytes(req, &lk, &r, error) &&
+	bool ok = request_ok(req, &w, error) && fetch_bytes(req, &k, &lk, &r, error) &&
 		  verify(req, &lk, &w, &r, out, error);
+	if (!ok && r.sink_errno != 0)
+		out->write_errno = r.sink_errno;
 	wb_graph_reply_clear(&r);
 	lookup_clear(&lk);
 	return ok;
@@ -439,8 +471,6 @@ bool wb_media_fetch(const struct wb_media_req *req, struct wb_media *out, GError
 
 void wb_media_clear(struct wb_media *m)
 {
-	if (m->data != NULL)
-		g_bytes_unref(m->data);
 	g_free(m->mime_type);
 	g_free(m->sha256_hex);
 	*m = (struct wb_media){ 0 };

@@ -11,7 +11,27 @@
  * The mail is rendered once and its bytes kept, so a retry sends exactly what the first
  * attempt did. A message found in "delivering", or retried after an attempt that reached
  * the server, may already be in the mailbox: the mailbox is asked first, so a crash or a
- * broken connection never makes a second mail. */
+ * broken connection never makes a second mail.
+ *
+ * Where a rendered mail is kept until its delivery is recorded:
+ * - A mail without a medium (a text, a location; a few kB) in the state database (table
+ *   rendered, through wb_change.mail), rendered and delivered in memory: cheap, and the
+ *   batches above stay one transaction per step.
+ * - A mail with a medium (a photo, a 100 MiB document) never in memory nor in the
+ *   database (a 100 MiB blob there is written and read whole, and copied into every
+ *   statement's parameters): the medium is downloaded into a spool file, the mail is
+ *   rendered from it into another (spool.h), and the back end delivers from a read-only
+ *   mapping of that file, unmapped as soon as its digest is taken. The file's name
+ *   carries the message, station and complaint, so a retry finds it without the database
+ *   (and without fetching the medium again: Meta's ids expire), while a transfer or a
+ *   split, which change where the mail goes, makes the next attempt render it afresh.
+ *   A file counts only once the message has been recorded as rendered: one found for a
+ *   message still "received" (a crash between the file and the commit) is rendered
+ *   again. The file goes once the delivery, or the final failure, is committed; the
+ *   first pass of a process, and then one an hour, sweep what crashes left (spool.h).
+ *   Why not render and deliver in one go and render again after any failure: a retry
+ *   would download the medium again, for days while a mailbox is down, and a medium
+ *   that has expired at Meta would be lost. */
 #include "pipeline.h"
 #include "maildigest.h"
 #include "caps.h"
@@ -19,16 +39,19 @@
 #include "duty.h"
 #include "media.h"
 #include "metrics.h"
+#include "spool.h"
 #include "util.h"
 #include "view.h"
 #include "webhook.h"
 
 #include <jansson.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WB_MAX_ATTEMPTS 60  /* with backoff capped at 6 h: several days of retrying */
 #define CLAIM_BATCH 64
 #define EXPAND_BATCH 32     /* short write transactions: the listener's commits wait less */
+#define SWEEP_EVERY_US (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC) /* the spool's leftovers looked for */
 
 gint64 wb_backoff(int fail_class, int attempts)
 {
@@ -144,6 +167,10 @@ struct job {
 	bool has_media;        /* the type carries media (fetched before rendering) */
 	bool maybe_there;      /* an earlier attempt may have put the mail in the mailbox */
 	struct wb_media_facts facts; /* pointing into m */
+	char *media_path;      /* the spool file m->media maps, until the mail is rendered */
+	guint64 media_size;
+	char *spooled;         /* the spool file m->mail maps, or NULL: m->mail is in memory */
+	bool spool_done;       /* delivered or failed for good: the file goes once committed */
 };
 
 /* Targets opened during one pass, one per station, reused by its batches; a station
@@ -194,9 +221,19 @@ static struct wb_target *target_for(struct targets *t, const struct wb_station *
 	return tg;
 }
 
+/* The medium's spool file, once the mail holds it (or it is of no more use). */
+static void drop_media(struct job *j)
+{
+	g_clear_pointer(&j->m->media, g_bytes_unref);
+	wb_spool_remove(j->media_path);
+	g_clear_pointer(&j->media_path, g_free);
+}
+
 static void job_free(gpointer p)
 {
 	struct job *j = p;
+	drop_media(j);
+	g_free(j->spooled);
 	wb_msg_free(j->m);
 	g_free(j->detail);
 	g_free(j->msgid);
@@ -221,12 +258,22 @@ static bool flush(struct batch *b, GError **error)
 	return ok;
 }
 
+/* What to do next after why (fail.h): the codes of deliveries and media fetches say it;
+ * a spool file that cannot be written (a full disk, a bad spool_dir) waits for a human. */
+static int fail_class(const GError *why)
+{
+	if (why->domain == WB_DELIVER_ERROR || why->domain == WB_MEDIA_ERROR)
+		return why->code;
+	return why->domain == G_IO_ERROR ? WB_FAIL_LATER : WB_FAIL_SOON;
+}
+
 /* A failed attempt: retry with backoff by failure class, or give up for good. */
 static void add_failure(struct batch *b, struct job *j, const GError *why)
 {
-	int cls = why->domain == WB_DELIVER_ERROR ? why->code : WB_FAIL_SOON;
+	int cls = fail_class(why);
 	wb_metrics_delivery_failed();
 	if (cls == WB_FAIL_FINAL || j->m->attempts + 1 >= WB_MAX_ATTEMPTS) {
+		j->spool_done = true;
 		b->res->failed++;
 		add_change(b, j, WB_ST_FAILED, g_strdup_printf("%s%s", why->message,
 			   cls == WB_FAIL_FINAL ? "" : " (gave up after many attempts)"), -1);
@@ -288,6 +335,43 @@ static size_t media_cap(const char *type, size_t media_max)
 	return media_max;
 }
 
+/* A spool file that cannot be made or written: the message waits (fail_class), and its
+ * medium is not counted as lost. */
+static bool spool_trouble(struct batch *b, struct job *j, GError *err)
+{
+	g_warning("message %" G_GINT64_FORMAT " %s: %s", j->m->id, j->m->wamid, err->message);
+	add_failure(b, j, err);
+	j->settled = true;
+	g_error_free(err);
+	return false;
+}
+
+/* Downloads the medium into a spool file and maps it (the view reads a voice note's
+ * length from it; the renderer reads the file itself). */
+static bool fetch_to_spool(struct batch *b, struct job *j, const struct wb_media_req *req,
+			   struct wb_media *got, GError **error)
+{
+	g_autofree char *path = NULL;
+	int fd = wb_spool_temp(b->cfg->spool_dir, "media", j->m->id, &path, error);
+	if (fd < 0) {
+		got->write_errno = EIO;
+		return false;
+	}
+	bool ok = wb_media_fetch(req, fd, path, got, error);
+	close(fd);
+	if (ok && !(j->m->media = wb_spool_map(path, error))) {
+		got->write_errno = EIO;
+		ok = false;
+	}
+	if (!ok) {
+		wb_spool_remove(path);
+		return false;
+	}
+	j->media_path = g_steal_pointer(&path);
+	j->media_size = got->size;
+	return true;
+}
+
 /* Fetch the media of a message that has one, at once (ids die after days). A failure
  * that may pass makes the message wait for a retry (false); one that will not, or has
  * gone on too long, lets the mail go out with a notice in place of the media. */
@@ -310,15 +394,19 @@ static bool fetch_media(struct batch *b, struct job *j)
 	};
 	struct wb_media got = { 0 };
 	GError *err = NULL;
-	if (wb_media_fetch(&req, &got, &err)) {
-		j->m->media = got.data;
-		j->m->media_mime = got.mime_type ? got.mime_type : g_strdup(mime);
-		j->m->media_sha256 = got.sha256_hex;
-		g_message("message %" G_GINT64_FORMAT " %s: media %s fetched (%s, %zu bytes, "
-			  "SHA-256 %s)", j->m->id, j->m->wamid, id, j->m->media_mime,
-			  g_bytes_get_size(got.data), got.sha256_hex);
+	if (fetch_to_spool(b, j, &req, &got, &err)) {
+		j->m->media_mime = got.mime_type ? g_steal_pointer(&got.mime_type) : g_strdup(mime);
+		j->m->media_sha256 = g_steal_pointer(&got.sha256_hex);
+		g_message("message %" G_GINT64_FORMAT " %s: media %s fetched (%s, %" G_GUINT64_FORMAT
+			  " bytes, SHA-256 %s)", j->m->id, j->m->wamid, id, j->m->media_mime,
+			  got.size, j->m->media_sha256);
+		wb_media_clear(&got);
 		return true;
 	}
+	bool local = got.write_errno != 0;
+	wb_media_clear(&got);
+	if (local)
+		return spool_trouble(b, j, err);
 	bool give_up = err->code == WB_FAIL_FINAL || j->m->attempts + 1 >= WB_MEDIA_MAX_TRIES ||
 		       wb_now() - j->m->received_at > WB_MEDIA_GIVE_UP_S;
 	if (give_up) {
@@ -393,6 +481,58 @@ static char *reaction_target_for(struct batch *b, const struct job *j)
 	return out;
 }
 
+/* The mail of a message with a medium, rendered into the spool and mapped from there. */
+static bool render_to_spool(struct batch *b, const struct wb_render_in *in, struct job *j,
+			    GError **error)
+{
+	g_autofree char *tmp = NULL;
+	int fd = wb_spool_temp(b->cfg->spool_dir, "mail", j->m->id, &tmp, error);
+	if (fd < 0)
+		return false;
+	if (!wb_render_mail_to_fd(in, fd, error)) {
+		close(fd);
+		wb_spool_remove(tmp);
+		return false;
+	}
+	g_autofree char *path = wb_spool_mail_path(b->cfg->spool_dir, j->m->id, j->st->key,
+						   j->m->ref);
+	if (!wb_spool_commit(fd, tmp, path, error))
+		return false;
+	if (!(j->m->mail = wb_spool_map(path, error))) {
+		wb_spool_remove(path);
+		return false;
+	}
+	g_info("message %" G_GINT64_FORMAT ": mail spooled in %s (%zu bytes)", j->m->id, path,
+	       g_bytes_get_size(j->m->mail));
+	j->spooled = g_steal_pointer(&path);
+	return true;
+}
+
+/* A mail rendered into the spool by an earlier attempt, delivered from there; false when
+ * there is none to use. */
+static bool spooled_mail(struct batch *b, struct job *j)
+{
+	if (j->settled)
+		return false;
+	g_autofree char *path = wb_spool_mail_path(b->cfg->spool_dir, j->m->id, j->st->key,
+						   j->m->ref);
+	if (strcmp(j->m->state, WB_ST_RECEIVED) == 0) {
+		/* never recorded as rendered (a crash before the commit): rendered again */
+		wb_spool_remove(path);
+		return false;
+	}
+	GError *e = NULL;
+	if (!(j->m->mail = wb_spool_map(path, &e))) {
+		if (!g_error_matches(e, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+			g_warning("message %" G_GINT64_FORMAT ": %s; rendered again", j->m->id,
+				  e->message);
+		g_error_free(e);
+		return false;
+	}
+	j->spooled = g_steal_pointer(&path);
+	return true;
+}
+
 static void render_job(struct batch *b, const struct wb_templates *tpl, struct job *j)
 {
 	g_autofree char *reply_to = wb_reply_address(b->cfg->replies_address,
@@ -402,11 +542,20 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 	struct wb_render_in in = {
 		.domain = b->cfg->domain, .timezone = b->cfg->timezone, .reply_to = reply_to,
 		.station = j->st, .msg = j->m, .tpl = tpl, .state_line = state,
-		.reaction_target = target,
+		.reaction_target = target, .media_path = j->media_path,
 	};
 	GError *err = NULL;
-	j->m->mail = wb_render_mail(&in, &err);
-	if (!j->m->mail) {
+	/* the renderer reads the medium from its file; the view walks a voice note's pages */
+	struct wb_spool_drop *drop = j->media_path ? wb_spool_drop_behind(j->m->media) : NULL;
+	bool ok = j->media_path ? render_to_spool(b, &in, j, &err)
+				: (j->m->mail = wb_render_mail(&in, &err)) != NULL;
+	wb_spool_drop_stop(drop);
+	drop_media(j);
+	if (!ok && err->domain == G_IO_ERROR) {
+		spool_trouble(b, j, err);
+		return;
+	}
+	if (!ok) {
 		b->res->failed++;
 		j->settled = true;
 		add_change(b, j, WB_ST_FAILED, g_strdup_printf("cannot render: %s", err->message), -1);
@@ -415,12 +564,11 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 	}
 	add_change(b, j, WB_ST_RENDERED, NULL, -1);
 	struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
-	c->mail = j->m->mail;
+	c->mail = j->spooled ? NULL : j->m->mail;  /* a spooled mail stays out of the database */
 	if (j->has_media) {
 		j->facts = (struct wb_media_facts){
 			.mime_type = j->m->media_mime, .sha256 = j->m->media_sha256,
-			.size = j->m->media ? (gint64)g_bytes_get_size(j->m->media) : 0,
-			.error = j->m->media_error,
+			.size = (gint64)j->media_size, .error = j->m->media_error,
 		};
 		c->media = &j->facts;
 	}
@@ -428,12 +576,41 @@ static void render_job(struct batch *b, const struct wb_templates *tpl, struct j
 	j->m->state = g_strdup(WB_ST_RENDERED);
 }
 
-/* The digest of a mail just delivered, worked out here rather than in the transaction
- * that records it (store_deliveries.c), where webhooks would wait for it. */
-static char *digest_of(const char *mail, size_t len)
+/* A spooled mail is read through once by the back end, then once more for its digest:
+ * the pages read are let go on the way (spool.h), so that the daemon's memory does not
+ * grow with the mail. */
+static struct wb_spool_drop *read_through(const struct job *j)
 {
+	return j->spooled ? wb_spool_drop_behind(j->m->mail) : NULL;
+}
+
+/* The digest of a mail just delivered, worked out here rather than in the transaction
+ * that records it (store_deliveries.c), where webhooks would wait for it; for a spooled
+ * mail the record is made from it alone. Then the mail is let go: a spooled one is
+ * unmapped, its file removed once the delivery is committed. */
+static char *digest_and_let_go(struct job *j, struct wb_spool_drop *drop)
+{
+	if (!j->m->mail)
+		return NULL;
+	gsize len;
+	const char *mail = g_bytes_get_data(j->m->mail, &len);
 	g_autoptr(wb_maildigest) d = wb_maildigest_of(mail, len, NULL, NULL);
+	wb_spool_drop_stop(drop);
+	g_clear_pointer(&j->m->mail, g_bytes_unref);
+	j->spool_done = true;
 	return d ? wb_maildigest_json(d) : NULL;
+}
+
+/* Spool files of this batch whose delivery or final failure is now committed. */
+static void spool_clean(struct batch *b)
+{
+	for (guint i = 0; i < b->jobs->len; i++) {
+		struct job *j = b->jobs->pdata[i];
+		if (j->spooled && j->spool_done) {
+			wb_spool_remove(j->spooled);
+			g_clear_pointer(&j->spooled, g_free);
+		}
+	}
 }
 
 /* Deliver the jobs of one station (all of todo share one station). */
@@ -459,8 +636,10 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 			wb_metrics_mail_delivered();
 			add_change(b, j, WB_ST_DELIVERED,
 				   g_strdup("found in the mailbox after an interrupted delivery"), -1);
-			g_array_index(b->changes, struct wb_change, b->changes->len - 1).message_id =
-				j->msgid;
+			struct wb_change *c = &g_array_index(b->changes, struct wb_change,
+							     b->changes->len - 1);
+			c->message_id = j->msgid;
+			c->digest = j->digest = digest_and_let_go(j, read_through(j));
 		} else if (there < 0) {
 			add_failure(b, j, derr);
 			g_clear_error(&derr);
@@ -476,9 +655,12 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 		gsize len;
 		const char *mail = g_bytes_get_data(j->m->mail, &len);
 		struct wb_delivered out = { 0 };
+		struct wb_spool_drop *drop = read_through(j);
 		if (!ops->deliver(tg, mail, len, NULL, &out, &derr)) {
 			/* It may have reached the server before failing: next time, ask first. */
 			add_failure(b, j, derr);
+			wb_spool_drop_stop(drop);
+			g_clear_pointer(&j->m->mail, g_bytes_unref); /* kept where it was */
 			bool connection = derr->code != WB_FAIL_FINAL;
 			g_clear_error(&derr);
 			/* The rest of this station's batch waits too rather than hammering a
@@ -500,12 +682,15 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 		struct wb_change *c = &g_array_index(b->changes, struct wb_change, b->changes->len - 1);
 		c->location = j->detail;
 		c->message_id = j->msgid;
-		c->digest = j->digest = digest_of(mail, len);
+		c->digest = j->digest = digest_and_let_go(j, drop);
 		c->uidvalidity = out.uidvalidity;
 		c->uid = out.uid;
 		g_free(out.location);
 	}
-	return flush(b, error) && ok;
+	ok = flush(b, error) && ok;
+	if (ok)
+		spool_clean(b);
+	return ok;
 }
 
 static bool work_batch(struct targets *t, struct wb_store *store,
@@ -526,10 +711,12 @@ static bool work_batch(struct targets *t, struct wb_store *store,
 	bool ok = !store_failed;
 	for (guint i = 0; ok && i < b.jobs->len && !(stop && g_atomic_int_get(stop)); i++) {
 		struct job *j = b.jobs->pdata[i];
-		if (!j->settled && !j->m->mail && fetch_media(&b, j))
+		if (!j->settled && !j->m->mail && !spooled_mail(&b, j) && fetch_media(&b, j))
 			render_job(&b, tpl, j);
 	}
 	ok = ok && flush(&b, error);
+	if (ok)
+		spool_clean(&b);
 	/* Per station, in the order the stations first appear. */
 	g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
 	for (guint i = 0; ok && i < b.jobs->len && !(stop && g_atomic_int_get(stop)); i++) {
@@ -555,12 +742,62 @@ static bool stopping(const gint *stop)
 	return stop && g_atomic_int_get(stop);
 }
 
+/* ---- the spool's leftovers -------------------------------------------------------------- */
+
+struct sweep {
+	const struct wb_config *cfg;
+	struct wb_store *store;
+};
+
+/* A spooled mail is needed while its message waits to be delivered where the file's name
+ * says (spool.h); when the store cannot say, it stays. */
+static bool still_needed(int64_t id, const char *name, void *user)
+{
+	struct sweep *w = user;
+	GError *e = NULL;
+	g_autoptr(wb_msg) m = wb_store_message(w->store, id, &e);
+	if (!m) {
+		bool gone = g_error_matches(e, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
+		g_error_free(e);
+		return !gone;
+	}
+	if (strcmp(m->state, WB_ST_DELIVERED) == 0 || strcmp(m->state, WB_ST_FAILED) == 0 ||
+	    strcmp(m->state, WB_ST_UNROUTED) == 0)
+		return false;
+	g_autofree char *want = wb_spool_mail_path("", id, m->station, m->ref);
+	return strcmp(want, name) == 0;
+}
+
+unsigned wb_pipeline_sweep_spool(const struct wb_config *cfg, struct wb_store *store)
+{
+	struct sweep w = { .cfg = cfg, .store = store };
+	unsigned gone = wb_spool_sweep(cfg->spool_dir, still_needed, &w);
+	if (gone)
+		g_message("spool %s: %u file%s left by earlier runs removed", cfg->spool_dir, gone,
+			  gone == 1 ? "" : "s");
+	return gone;
+}
+
+/* The first pass of a process looks for what crashes left in the spool, and then one an
+ * hour (a transfer or a split leaves the mail rendered for the old place behind). Only
+ * the one thread that runs passes calls this. */
+static void sweep_now_and_then(const struct wb_config *cfg, struct wb_store *store)
+{
+	static gint64 last;
+	gint64 now = g_get_monotonic_time();
+	if (last && now - last < SWEEP_EVERY_US)
+		return;
+	last = now;
+	wb_pipeline_sweep_spool(cfg, store);
+}
+
 bool wb_pass(const struct wb_config *cfg, struct wb_store *store, const gint *stop,
 	     struct wb_pass_result *res, GError **error)
 {
 	memset(res, 0, sizeof *res);
 	if (!expand_bodies(cfg, store, res, error))
 		return false;
+	sweep_now_and_then(cfg, store);
 	struct targets t = {
 		.cfg = cfg,
 		.open = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),

@@ -23,8 +23,12 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/HTMLtree.h>
 #include <libxml/xmlsave.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gio/gio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- small pure helpers ------------------------------------------------------------- */
 
@@ -549,10 +553,33 @@ static GHashTable *template_values(const struct wb_render_in *in, const struct w
 	return t;
 }
 
-/* A media attachment with its original bytes; the SHA-256 in Content-Description. The
- * file name goes through GMime, which writes it RFC 2231-encoded when not ASCII. */
-GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
+/* Where a part's bytes are read from when the mail is written: the attachment's file
+ * when it has one (a spooled medium: read a block at a time, never held), else a copy of
+ * its bytes. A file that cannot be opened reads as nothing; its write then fails
+ * (wb_render_mail_to_fd() checks the part's size). */
+static GMimeStream *content_stream(const struct wb_attachment *a, GError **error)
 {
+	if (a->path) {
+		int fd = open(a->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			return g_mime_stream_fs_new(fd);
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot read %s: %s",
+			    a->path, g_strerror(errno));
+		return NULL;
+	}
+	gsize len;
+	const void *data = g_bytes_get_data(a->data, &len);
+	return g_mime_stream_mem_new_with_buffer(data, len);
+}
+
+/* A media attachment with its original bytes; the SHA-256 in Content-Description. The
+ * file name goes through GMime, which writes it RFC 2231-encoded when not ASCII. NULL
+ * with error when its file cannot be opened. */
+static GMimePart *media_part(const struct wb_attachment *a, const char *cid, GError **error)
+{
+	GMimeStream *s = content_stream(a, error);
+	if (!s)
+		return NULL;
 	GMimeContentType *ct = g_mime_content_type_parse(NULL, a->mime_type);
 	GMimePart *p = g_mime_part_new_with_type(g_mime_content_type_get_media_type(ct),
 						 g_mime_content_type_get_media_subtype(ct));
@@ -563,9 +590,6 @@ GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
 							 g_mime_param_get_value(prm));
 	}
 	g_object_unref(ct);
-	gsize len;
-	const void *data = g_bytes_get_data(a->data, &len);
-	GMimeStream *s = g_mime_stream_mem_new_with_buffer(data, len);
 	GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(s, GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(p, w);
 	g_object_unref(w);
@@ -590,6 +614,11 @@ GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
 	if (cid)
 		g_mime_part_set_content_id(p, cid);
 	return p;
+}
+
+GMimePart *wb_mail_media_part(const struct wb_attachment *a, const char *cid)
+{
+	return media_part(a, cid, NULL);
 }
 
 GBytes *wb_mail_serialize(GMimeMessage *mail)
@@ -651,37 +680,50 @@ GMimeObject *wb_mail_alternative(const char *plain, const char *html)
  * Thunderbird and Roundcube show an image attachment under the body. Images are not
  * shown inline by cid as well: that needs them inside multipart/related, where
  * Thunderbird leaves them out of the attachment list, and the bytes are not sent twice. */
-static GMimeObject *mail_body(GMimeObject *body, const GPtrArray *files)
+static GMimeObject *mail_body(GMimeObject *body, const GPtrArray *files, GError **error)
 {
 	if (!files || files->len == 0)
 		return g_object_ref(body);
 	GMimeMultipart *mixed = g_mime_multipart_new_with_subtype("mixed");
 	g_mime_multipart_add(mixed, body);
 	for (guint i = 0; i < files->len; i++) {
-		GMimePart *p = wb_mail_media_part(files->pdata[i], NULL);
+		GMimePart *p = media_part(files->pdata[i], NULL, error);
+		if (!p) {
+			g_object_unref(mixed);
+			return NULL;
+		}
 		g_mime_multipart_add(mixed, GMIME_OBJECT(p));
 		g_object_unref(p);
 	}
 	return GMIME_OBJECT(mixed);
 }
 
-/* The mail on the wire, 7bit: GMime picks quoted-printable or base64 per part, which
+/* The body of the mail, 7bit: GMime picks quoted-printable or base64 per part, which
  * also keeps every line under 998 octets whatever the citizen wrote. Takes top. */
-static GBytes *finish(GMimeMessage *mail, GMimeObject *top)
+static void set_body(GMimeMessage *mail, GMimeObject *top)
 {
 	g_mime_message_set_mime_part(mail, top);
 	g_mime_object_encode(top, GMIME_ENCODING_CONSTRAINT_7BIT);
 	g_object_unref(top);
+}
+
+/* The mail on the wire. Takes mail and top. */
+static GBytes *finish(GMimeMessage *mail, GMimeObject *top)
+{
+	set_body(mail, top);
 	GBytes *out = wb_mail_serialize(mail);
 	g_object_unref(mail);
 	return out;
 }
 
-GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
+/* The mail of a message. NULL with error on a broken template or a medium's file that
+ * cannot be opened. */
+static GMimeMessage *build_mail(const struct wb_render_in *in, GError **error)
 {
 	const struct wb_msg *m = in->msg;
-	struct wb_media_in media = { .data = m->media, .mime_type = m->media_mime,
-				     .sha256_hex = m->media_sha256, .error = m->media_error };
+	struct wb_media_in media = { .data = m->media, .path = in->media_path,
+				     .mime_type = m->media_mime, .sha256_hex = m->media_sha256,
+				     .error = m->media_error };
 	struct wb_view *v = wb_view_build(m->type, m->json, &media, m->ts ? m->ts : m->received_at,
 					  in->timezone);
 	if (in->reaction_target && *in->reaction_target)
@@ -699,15 +741,55 @@ GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
 		wb_view_free(v);
 		return NULL;
 	}
-	GMimeMessage *mail = g_mime_message_new(FALSE);
-	set_headers(mail, in, v->summary, when);
 	GMimePart *record = json_part(m->json, cid);
 	GMimeObject *body = readable(plain, html, record);
 	g_object_unref(record);
-	GMimeObject *top = mail_body(body, v->attachments);
+	GMimeObject *top = mail_body(body, v->attachments, error);
 	g_object_unref(body);
+	if (!top) {
+		wb_view_free(v);
+		return NULL;
+	}
+	GMimeMessage *mail = g_mime_message_new(FALSE);
+	set_headers(mail, in, v->summary, when);
 	wb_view_free(v);
-	return finish(mail, top);
+	set_body(mail, top);
+	return mail;
+}
+
+GBytes *wb_render_mail(const struct wb_render_in *in, GError **error)
+{
+	GMimeMessage *mail = build_mail(in, error);
+	if (!mail)
+		return NULL;
+	GBytes *out = wb_mail_serialize(mail);
+	g_object_unref(mail);
+	return out;
+}
+
+/* Through a buffer of a block at a time: GMime's filters hand on a few kB per write. */
+bool wb_render_mail_to_fd(const struct wb_render_in *in, int fd, GError **error)
+{
+	GMimeMessage *mail = build_mail(in, error);
+	if (!mail)
+		return false;
+	GMimeFormatOptions *fo = g_mime_format_options_clone(NULL);
+	g_mime_format_options_set_newline_format(fo, GMIME_NEWLINE_FORMAT_DOS);
+	GMimeStream *file = g_mime_stream_fs_new(fd);
+	g_mime_stream_fs_set_owner(GMIME_STREAM_FS(file), FALSE);
+	GMimeStream *s = g_mime_stream_buffer_new(file, GMIME_STREAM_BUFFER_BLOCK_WRITE);
+	errno = 0;
+	bool ok = g_mime_object_write_to_stream(GMIME_OBJECT(mail), fo, s) >= 0 &&
+		  g_mime_stream_flush(s) == 0;
+	int err = errno ? errno : EIO;
+	g_object_unref(s);
+	g_object_unref(file);
+	g_mime_format_options_free(fo);
+	g_object_unref(mail);
+	if (!ok)
+		g_set_error(error, G_IO_ERROR, g_io_error_from_errno(err),
+			    "cannot write the mail: %s", g_strerror(err));
+	return ok;
 }
 
 /* ---- the bridge's own notes ---------------------------------------------------------- */

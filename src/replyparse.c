@@ -1648,10 +1648,16 @@ static bool field_name_ok(const char *name)
 GMimeMessage *wb_parse_mail(const void *mail, size_t len)
 {
 	GMimeStream *st = g_mime_stream_mem_new_with_buffer(mail, len);
+	GMimeMessage *msg = wb_parse_mail_stream(st);
+	g_object_unref(st);
+	return msg;
+}
+
+GMimeMessage *wb_parse_mail_stream(GMimeStream *st)
+{
 	GMimeParser *p = g_mime_parser_new_with_stream(st);
 	GMimeMessage *msg = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);
-	g_object_unref(st);
 	if (!msg)
 		return NULL;
 	GMimeHeaderList *hl = g_mime_object_get_header_list((GMimeObject *)msg);

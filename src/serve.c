@@ -27,6 +27,7 @@
  * - A store that fails (disk full, read-only) is reopened before the next attempt, so the
  *   daemon recovers by itself once the disk is writable again. */
 #include "serve.h"
+#include "db.h"
 #include "duty.h"
 #include "listener.h"
 #include "metrics.h"
@@ -561,9 +562,10 @@ static gboolean on_reload_signal(gpointer data)
 	if (strcmp(old->cfg->listen, fresh->listen) != 0)
 		g_warning("[webhook] listen changed to %s: that takes a restart; still listening "
 			  "on %s", fresh->listen, old->cfg->listen);
-	if (strcmp(old->cfg->state, fresh->state) != 0)
-		g_warning("[bridge] state changed: that takes a restart; still using %s",
-			  sv->state_path);
+	if (strcmp(old->cfg->state, fresh->state) != 0) {
+		g_autofree char *shown = db_shown_location(sv->state_path);
+		g_warning("[bridge] state changed: that takes a restart; still using %s", shown);
+	}
 	if (wb_listener_limits_differ(sv->listener, fresh))
 		g_warning("[webhook] max_connections, max_connections_per_ip, request_timeout, "
 			  "body_memory or the share of it one address may hold (which grows with "

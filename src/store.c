@@ -1,16 +1,19 @@
-/* store: SQLite state, migrations, and the one state-change function.
+/* store: the state (SQLite or PostgreSQL, through db.h), migrations, and the one
+ * state-change function.
  *
  * Design rationale:
- * - WAL with synchronous=FULL: a commit that returned is on disk, which is what lets a
- *   webhook be answered 200 right after wb_store_add_body().
+ * - A commit that returned is durable (SQLite: WAL with synchronous=FULL; PostgreSQL:
+ *   its own commit), which is what lets a webhook be answered 200 right after
+ *   wb_store_add_body().
  * - Bodies are deduplicated by SHA-256: Meta retries the same bytes for days; we keep
  *   them once with a count instead of once per retry.
- * - Work is claimed per message (claim_pid, claimed_at) inside BEGIN IMMEDIATE, so two
- *   runs, or a run and a daemon, never take the same message; a claim whose process is
- *   gone is free again. A message left in "delivering" by a dead process may or may not
- *   be in the mailbox: the caller checks the mailbox before delivering it again.
+ * - Work is claimed per message by a bridge until its lease runs out (claim_by,
+ *   lease_until; store_bridges.c), so two runs, a run and a daemon, or bridges on
+ *   several hosts never take the same message; the claim of a bridge that is gone is
+ *   free again. A message left in "delivering" by a dead bridge may or may not be in the
+ *   mailbox: the caller checks the mailbox before delivering it again.
  * - Prepared statements are cached by their SQL text's address (every call site passes
- *   a string literal), reset on each use. */
+ *   a string literal), reset on each use (db.c). */
 #include "store.h"
 #include "store-priv.h"
 #include "caps.h"
@@ -1139,11 +1142,13 @@ static bool follow_transfer(struct wb_store *s, const struct wb_change *c, GErro
 {
 	if (!c->message_id || strcmp(c->state, WB_ST_DELIVERED) != 0)
 		return true;
+	/* A spooled mail (pipeline.c) has no bytes here: copied from the mailbox it went to. */
 	db_stmt *st = sq_prep(s, "INSERT OR IGNORE INTO mailops (station, kind, message_id, "
-				"mail, created_at, updated_at) SELECT c.station, 'append', ?2, r.mail, "
-				"?3, ?3 FROM messages m JOIN complaints c ON c.id = m.complaint_id "
-				"JOIN rendered r ON r.msg = m.id WHERE m.id = ?1 AND c.station != "
-				"m.station",
+				"mail, source, created_at, updated_at) SELECT c.station, CASE WHEN "
+				"r.mail IS NULL THEN 'copy' ELSE 'append' END, ?2, r.mail, CASE WHEN "
+				"r.mail IS NULL THEN m.station END, ?3, ?3 FROM messages m JOIN "
+				"complaints c ON c.id = m.complaint_id LEFT JOIN rendered r ON r.msg = "
+				"m.id WHERE m.id = ?1 AND c.station != m.station",
 				error);
 	if (!st)
 		return false;
@@ -1180,7 +1185,8 @@ static bool record_delivered(struct wb_store *s, const struct wb_change *c, cons
 	gint64 uidvalidity = db_col_int64(st, 2), uid = db_col_int64(st, 3);
 	g_autofree char *station = sq_col_text(st, 4);
 	db_reset(st);
-	if (!mail) {
+	/* A spooled mail (pipeline.c) never had its bytes here: its digest says it all. */
+	if (!mail && !c->digest) {
 		g_autofree char *mid = c->message_id ? g_strdup(c->message_id)
 						     : g_strdup_printf("(wamid %s)", wamid);
 		g_autofree char *detail = g_strdup_printf("%s UIDVALIDITY %lld UID %lld, mail "

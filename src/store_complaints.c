@@ -96,7 +96,8 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		" UNION ALL SELECT o.created_at, 'send', o.kind || ' in ' || o.lang, o.state, "
 		"  coalesce(o.wamid, '-'), o.last_error, 2, o.id FROM outbox o "
 		"  WHERE o.complaint_id = ?1"
-		" UNION ALL SELECT t.ts, 'status', t.wamid, t.status, t.error_code, NULL, 3, t.id "
+		" UNION ALL SELECT t.ts, 'status', t.wamid, t.status, CAST(t.error_code AS TEXT), "
+		"  NULL, 3, t.id "
 		"  FROM statuses t JOIN outbox o ON o.wamid = t.wamid WHERE o.complaint_id = ?1"
 		" UNION ALL SELECT d.at, 'duty', d.kind, coalesce(d.detail, ''), NULL, NULL, 4, "
 		"  d.id FROM duties d WHERE d.complaint_id = ?1"
@@ -109,7 +110,7 @@ bool wb_store_complaint_history(struct wb_store *s, const char *ref, GString *ou
 		"  CASE WHEN x.from_complaint = ?1 THEN 'into ' ELSE 'from ' END || x.moved, 1, "
 		"  x.id FROM splits x JOIN complaints f ON f.id = x.from_complaint JOIN complaints "
 		"  t ON t.id = x.to_complaint WHERE ?1 IN (x.from_complaint, x.to_complaint)"
-		") ORDER BY at, o, k", error);
+		") AS history ORDER BY at, o, k", error);
 	if (!st)
 		return false;
 	db_bind_int64(st, 1, c->id);

@@ -86,12 +86,18 @@ static void mime_ready(void)
 bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d,
 			      GError **error)
 {
-	gsize len;
-	const void *mail = g_bytes_get_data(d->mail, &len);
+	gsize len = 0;
+	const void *mail = d->mail ? g_bytes_get_data(d->mail, &len) : NULL;
 	g_autoptr(GError) perr = NULL;
 	g_autoptr(wb_maildigest) dg = NULL;
 	if (d->digest)
 		dg = wb_maildigest_from_json(d->digest, NULL);
+	if (!dg && !mail) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "a delivery of %s to %s came "
+			    "with neither its bytes nor a digest", d->message_id ? d->message_id
+			    : "a mail", d->station);
+		return false;
+	}
 	if (!dg) {
 		mime_ready();
 		dg = wb_maildigest_of(mail, len, NULL, &perr);
@@ -119,7 +125,7 @@ bool wb_store_delivery_in_txn(struct wb_store *s, const struct wb_delivery_in *d
 		d->note ? ", " : "", d->note ? d->note : "");
 	if (!wb_store_journal_add(s, "delivered", ref, message_id, detail, error))
 		return false;
-	int64_t journal_id = db_last_id(s->db);
+	int64_t journal_id = s->journal_last;
 	db_stmt *st = sq_prep(s, "INSERT INTO deliveries (station, message_id, ref, what, msg, "
 		"location, uidvalidity, uid, size, sha256, digest, at, journal_id) VALUES (?1, ?2, "
 		"?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (station, message_id) "

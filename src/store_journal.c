@@ -94,7 +94,10 @@ bool wb_store_journal_add(struct wb_store *s, const char *kind, const char *ref,
 	sq_bind_text(st, 6, detail);
 	sq_bind_text(st, 7, prev);
 	sq_bind_text(st, 8, hash);
-	return sq_step_done(s, st, error, "adding a journal entry");
+	if (!sq_step_done(s, st, error, "adding a journal entry"))
+		return false;
+	s->journal_last = id;
+	return true;
 }
 
 void wb_journal_check_clear(struct wb_journal_check *c)
@@ -169,11 +172,11 @@ bool wb_store_journal_show(struct wb_store *s, const char *ref, int limit, GStri
 {
 	db_stmt *st = sq_prep(s, "SELECT id, at, kind, ref, subject, detail FROM (SELECT * "
 				   "FROM journal WHERE ?1 IS NULL OR ref = ?1 ORDER BY id DESC "
-				   "LIMIT ?2) ORDER BY id", error);
+				   "LIMIT ?2) AS recent ORDER BY id", error);
 	if (!st)
 		return false;
 	sq_bind_text(st, 1, ref);
-	db_bind_int64(st, 2, limit > 0 ? limit : -1);
+	db_bind_int64(st, 2, limit > 0 ? limit : G_MAXINT64);
 	*n = 0;
 	int rc;
 	while ((rc = db_step(st)) == DB_ROW) {

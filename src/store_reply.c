@@ -497,7 +497,7 @@ static bool hold_words(struct wb_store *s, int64_t id, GError **error)
 {
 	db_stmt *st = sq_prep(s,
 		"UPDATE outbox SET state = 'held', fallback_template = NULL, fallback_params = "
-		"NULL WHERE id = ?1 AND kind = 'text' AND purpose IS NULL AND words", error);
+		"NULL WHERE id = ?1 AND kind = 'text' AND purpose IS NULL AND words <> 0", error);
 	if (!st)
 		return false;
 	db_bind_int64(st, 1, id);

@@ -196,6 +196,7 @@ static void media_view(struct ctx *c, const char *label, const char *stem, const
 	a->filename = wb_safe_filename(given, fallback);
 	a->mime_type = g_strdup(mime);
 	a->data = g_bytes_ref(c->media->data);
+	a->path = g_strdup(c->media->path);
 	gsize len;
 	const void *bytes = g_bytes_get_data(a->data, &len);
 	a->sha256 = c->media->sha256_hex ? g_strdup(c->media->sha256_hex) : wb_sha256_hex(bytes, len);
@@ -532,6 +533,7 @@ static void attachment_free(gpointer p)
 	if (a->data)
 		g_bytes_unref(a->data);
 	g_free(a->sha256);
+	g_free(a->path);
 	g_free(a);
 }
 

@@ -45,10 +45,19 @@
 #      are small (about 570 B) next to what every message costs (its record, its
 #      delivery record and digest, two journal entries: about 3.5 kB), 4x for texts.
 #      About 40 s.
+#   h. media memory: a fresh daemon delivering over IMAP into the private Dovecot, after a
+#      warm-up photo taken through the whole path, gets a 100 MiB document and four
+#      32 MiB videos (WB_BENCH_MEDIA), one webhook each, one right after the other, from
+#      the fake Graph API (media.py runs it, sends them and samples serve every 10 ms),
+#      and fetches, renders and delivers them. Figure: the growth of serve's VmHWM (the
+#      kernel's high-water mark of its resident size) from before the webhooks to after
+#      the last delivery, against the media received. Target: at most 25% of the media
+#      (the old path held each medium, its mail and copies: several times the media).
+#      Also shown: the peaks of RssAnon and RssFile as sampled. About 30 s.
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
 # WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_BENCH_PHOTOS,
-# WB_BENCH_TEXTS, WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
+# WB_BENCH_TEXTS, WB_BENCH_MEDIA (KIND:BYTES[xN],...), WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
 # those sections (e.g. WB_BENCH_ONLY=g, or =eg; a and c are one run, either letter).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -62,6 +71,7 @@ cd "$top" || exit 1
 : "${WB_BENCH_COMPLAINTS:=2000}"
 : "${WB_BENCH_PHOTOS:=1000}"
 : "${WB_BENCH_TEXTS:=10000}"
+: "${WB_BENCH_MEDIA:=document:104857600,video:33554432x4}"
 : "${WB_BENCH_ONLY:=}"
 CC=${CC:-cc}
 # key:code:phone_number_id:IMAP user of tests/lib/dovecot.sh
@@ -135,6 +145,7 @@ growth() { # from to: the growth in percent, "" when either is unknown
 		calc "100 * ($2 - $1) / $1" 1 | sed 's/^-0\.0$/0.0/'
 	fi
 }
+mib() { calc "$1 / 1048576" 1; }
 verdict() { # condition
 	if is_true "$1"; then say ""; else say " MISSED"; fi
 }
@@ -556,7 +567,6 @@ if want g; then
 			pragma_page_size() s" 2>/dev/null || echo 0)
 		say "$((f_main + f_wal)) $f_live"
 	}
-	mib() { calc "$1 / 1048576" 1; }
 	# give_back NAME: one more `run`, which ends by giving freed space back to the disk.
 	give_back() {
 		"$WABRIDGE" -q -c "$work/$1/wabridge.conf" run >>"$work/$1/run.log" 2>&1
@@ -641,19 +651,62 @@ if want g; then
 	say ""
 fi
 
+# ---- h. media memory ------------------------------------------------------------------------
+if want h; then
+	# serve's resident size while big media go through it: each is downloaded into the
+	# spool, its mail written there and delivered from a mapping of that file (spool.h).
+	[ -f "$work/graph_token" ] || (umask 077; printf 'EAAbench-graph-token-4c1d\n' >"$work/graph_token")
+	write_config h
+	pnid=$(printf '%s\n' "$STATIONS" | head -n 1 | cut -d: -f3)
+	python3 tests/bench/media.py --port "$port" --secret "$work/app_secret" \
+		--graph-token "$work/graph_token" --graph-port-file "$work/h/graph.port" \
+		--db "$work/h/state.db" --pid 0 --pnid "$pnid" --media "$WB_BENCH_MEDIA" \
+		--timeout 300 >"$work/h.out" 2>"$work/h.err" &
+	py_pid=$!
+	i=0
+	until [ -s "$work/h/graph.port" ]; do
+		kill -0 "$py_pid" 2>/dev/null || { cat "$work/h.err" >&2; die "media.py exited at start"; }
+		[ $i -lt 100 ] || die "media.py did not start the fake Graph API"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed -i "s|^\[whatsapp\]\$|&\napi_base = http://127.0.0.1:$(cat "$work/h/graph.port")/v26.0\naccess_token_file = $work/graph_token|" \
+		"$work/h/wabridge.conf"
+	start_serve h
+	printf '%s\n' "$serve_pid" >"$work/h/graph.port.pid"
+	touch "$work/h/graph.port.go"
+	wait "$py_pid" || { cat "$work/h.err" >&2; die "media.py failed"; }
+	spool_left=$(ls "$work/h/spool" 2>/dev/null | wc -l | tr -d ' ')
+	stop_serve
+	o=$work/h.out
+	h_media=$(val "$o" media_bytes)
+	h_growth=$(( $(val "$o" hwm_kb_after) - $(val "$o" hwm_kb_before) ))
+	mibk() { calc "$1 / 1024" 1; }
+	say "h. media memory: $(val "$o" media_n) media ($(val "$o" media_list)), $(mib "$h_media") MiB, one webhook each, fetched, rendered and delivered over IMAP by serve: $(val "$o" mails) mails of $(mib "$(val "$o" mail_bytes)") MiB in $(val "$o" delivery_s) s$( [ "$(val "$o" complete)" = 1 ] || say " (NOT all delivered within the time allowed)")"
+	say "   serve VmHWM $(mibk "$(val "$o" hwm_kb_before)") MiB before (after a warm-up photo), $(mibk "$(val "$o" hwm_kb_after)") MiB after; sampled every 10 ms: VmRSS at most $(mibk "$(val "$o" rss_kb_peak_sampled)") MiB, RssAnon $(mibk "$(val "$o" anon_kb_before)") MiB before and at most $(mibk "$(val "$o" anon_kb_peak)") MiB, RssFile at most $(mibk "$(val "$o" file_kb_peak)") MiB; $spool_left files left in the spool"
+	if is_true "${h_media:-0} > 0" && [ "$(val "$o" complete)" = 1 ]; then
+		p_h=$(calc "100 * $h_growth * 1024 / $h_media" 1)
+		line_h1="serve peak RSS growth (VmHWM) / media fetched, rendered and delivered: $(mibk "$h_growth") MiB / $(mib "$h_media") MiB = ${p_h}% (target <= 25%, ratio $(ratio "$p_h" 25))$(verdict "$p_h <= 25")"
+	else
+		line_h1="serve peak RSS growth (VmHWM) / media: n/a (not all delivered) MISSED"
+	fi
+	say "   $line_h1"
+	say ""
+fi
+
 # ---- summary ------------------------------------------------------------------------------
 
-warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" 2>/dev/null | grep -c . )
+warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" 2>/dev/null | grep -c . )
 # (run d's log holds the refusals of the attack, bounded by design: not counted here)
 say "summary ($rev):"
 # Only the lines of the sections that ran (WB_BENCH_ONLY).
 for v in line_a1 line_a3 line_a2 line_a4 line_b1 line_b2 line_b3 line_c line_c2 line_d1 \
-	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2; do
+	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2 line_h1; do
 	eval "l=\${$v:-}"
 	[ -n "$l" ] && say "  $l"
 done
 if [ "$warnings" -gt 0 ]; then
 	say "  serve logged $warnings warning lines (-q); the first ones:"
-	cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" 2>/dev/null | head -n 5 | sed 's/^/    /'
+	cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" 2>/dev/null | head -n 5 | sed 's/^/    /'
 fi
 exit 0

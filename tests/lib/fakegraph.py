@@ -38,6 +38,9 @@ Control API, under /_fake/ (a prefix Graph never uses), without a token:
   POST /_fake/media  {"id":"<digits>","mime_type":"…","data_b64":"…",
                       "file_size_as_number":false}
                      → {"id","sha256" (hex),"sha256_b64" (as webhooks give it),"file_size"}
+                     Instead of data_b64, "size": N and "seed": "<text>" make N bytes
+                     of shake_256(seed) (generated_bytes() here), so a test can serve
+                     100 MiB without sending it and make the same bytes to compare.
   POST /_fake/fail   {"media_id":"…","mode":M,"times":N,...}: the next N requests of the
                      mode's step for that media fail, then it behaves. Modes (step):
        expired_url (lookup)        hands out a URL that has already expired
@@ -166,6 +169,12 @@ SEND_TITLES = {
 }
 
 
+def generated_bytes(seed, size):
+    """The bytes of a medium registered with "size" and "seed": random-looking (they
+    neither compress nor repeat), the same for the same seed and size."""
+    return hashlib.shake_256(seed.encode()).digest(size)
+
+
 def fbtrace():
     return "A" + base64.urlsafe_b64encode(os.urandom(15)).decode().rstrip("=")
 
@@ -250,7 +259,10 @@ class FakeGraph:
             self.held.notify_all()
 
     def add_media(self, spec):
-        data = base64.b64decode(spec.get("data_b64", ""), validate=True)
+        if "size" in spec:
+            data = generated_bytes(str(spec.get("seed", "")), int(spec["size"]))
+        else:
+            data = base64.b64decode(spec.get("data_b64", ""), validate=True)
         mid = str(spec["id"])
         m = {"id": mid, "mime_type": spec.get("mime_type", "application/octet-stream"),
              "data": data, "size_as_number": bool(spec.get("file_size_as_number")),

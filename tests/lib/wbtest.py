@@ -403,6 +403,9 @@ class Bridge:
         ]
         if PG:
             lines.append("state_password_file = %s/state_password" % self.dir)
+            # the files a SQLite state keeps beside it (Maildirs, spool) stay in the
+            # Bridge's directory on PostgreSQL too
+            lines.append("data_dir = %s" % self.dir)
         lines += [
             "domain = %s" % DOMAIN,
             "timezone = Asia/Kolkata",
@@ -490,6 +493,15 @@ class Bridge:
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
+
+    def state_size(self):
+        """Bytes the state takes: the SQLite file, or on PostgreSQL the tables and their
+        indexes and TOAST (without the catalogue every database carries)."""
+        if not PG:
+            return os.path.getsize(self.state)
+        return self.db("SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                       "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = "
+                       "'public' AND c.relkind = 'r'")[0][0]
 
     def store_exists(self):
         """Has wabridge made its store yet? SQLite: the file; PostgreSQL: any table in the

@@ -15,6 +15,7 @@
 #include "util.h"
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <gmime/gmime.h>
 #include <string.h>
 
@@ -31,11 +32,15 @@ struct fx {
 static struct wb_config *config(struct fx *f, const char *archive)
 {
 	g_autofree char *path = g_build_filename(f->dir, "wabridge.conf", NULL);
+	g_autofree char *secret = g_build_filename(f->dir, "reply_secret", NULL);
 	g_autofree char *text = g_strdup_printf(
 		"[bridge]\nstate = %s\ndomain = wa.police.test\ntimezone = Asia/Kolkata\n"
-		"[whatsapp]\ndry_run = true\n[archive]\ndeliver = maildir:%s\n"
-		"address = records.officer@police.example\n", f->db, archive);
+		"[whatsapp]\ndry_run = true\n[replies]\ntoken_secret_file = %s\n"
+		"[archive]\ndeliver = maildir:%s\n"
+		"address = records.officer@police.example\n", f->db, secret, archive);
 	g_autoptr(GError) err = NULL;
+	g_assert_true(g_file_set_contents(secret, "0123456789abcdef0123456789abcdef\n", -1, &err));
+	g_assert_cmpint(g_chmod(secret, 0600), ==, 0);
 	g_assert_true(g_file_set_contents(path, text, -1, &err));
 	struct wb_config *cfg = wb_config_load_no_templates(path, &err);
 	g_assert_no_error(err);
@@ -159,7 +164,7 @@ static void test_real_anchor(struct fx *f, gconstpointer data)
 			==, 1);
 	g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM journal WHERE id = 3 AND "
 					       "subject = '%s' AND detail LIKE 'entry 2, mail "
-					       "<anchor-2-%%' AND instr(detail, '%s') > 0", head,
+					       "<anchor-2-%%' AND detail LIKE '%%%s%%'", head,
 					       r.location);
 	g_assert_cmpint(count(f, sql), ==, 1);
 

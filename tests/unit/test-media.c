@@ -5,10 +5,13 @@
 #include "util.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +88,9 @@ struct fx {
 	struct wb_media m;
 	GError *err;
 	json_t *reqs;
+	char *path;     /* the file the medium goes to, as the spool's would */
+	int fd;
+	GBytes *got;    /* what the file holds after the fetch */
 };
 
 static void fx_setup(struct fx *f, gconstpointer unused)
@@ -98,6 +104,8 @@ static void fx_setup(struct fx *f, gconstpointer unused)
 					.media_id = MID, .phone_number_id = PNID,
 					.sha256_b64 = f->sum_b64, .max_bytes = 1024 * KIB,
 					.timeout_s = 10 };
+	f->fd = g_file_open_tmp("wb-media-XXXXXX", &f->path, NULL);
+	g_assert_cmpint(f->fd, >=, 0);
 }
 
 static void fx_teardown(struct fx *f, gconstpointer unused)
@@ -107,16 +115,29 @@ static void fx_teardown(struct fx *f, gconstpointer unused)
 	wb_media_clear(&f->m);
 	g_clear_error(&f->err);
 	json_decref(f->reqs);
+	if (f->got)
+		g_bytes_unref(f->got);
+	close(f->fd);
+	unlink(f->path);
+	g_free(f->path);
 }
 
-/* Fetches and collects the requests seen. */
+/* Fetches into the file, collects the requests seen and what the file holds. */
 static bool fetch(struct fx *f)
 {
-	bool ok = wb_media_fetch(&f->req, &f->m, &f->err);
+	wb_media_clear(&f->m);
+	g_clear_error(&f->err);
+	bool ok = wb_media_fetch(&f->req, f->fd, f->path, &f->m, &f->err);
 	json_decref(f->reqs);
 	f->reqs = seen();
-	if (ok)
+	if (f->got)
+		g_bytes_unref(f->got);
+	g_assert_true(wb_read_all(f->path, 1024 * 1024 * KIB, &f->got, NULL));
+	if (ok) {
 		g_assert_null(f->err);
+		g_assert_cmpuint(f->m.size, ==, g_bytes_get_size(f->got));
+		g_assert_cmpint(f->m.write_errno, ==, 0);
+	}
 	return ok;
 }
 
@@ -128,13 +149,15 @@ static void assert_failed(struct fx *f, bool ok, enum wb_fail code, const char *
 	g_assert_null(strstr(f->err->message, TOKEN));
 	if (needle != NULL && strstr(f->err->message, needle) == NULL)
 		g_error("\"%s\" not in \"%s\"", needle, f->err->message);
-	g_assert_null(f->m.data);
+	g_assert_null(f->m.sha256_hex);
+	if (code != WB_FAIL_LATER || strstr(f->err->message, "cannot write") == NULL)
+		g_assert_cmpint(f->m.write_errno, ==, 0); /* the fetch's fault, not the file's */
 }
 
 static void assert_got_blob(struct fx *f)
 {
-	g_assert_nonnull(f->m.data);
-	g_assert_true(g_bytes_equal(f->m.data, f->blob));
+	g_assert_nonnull(f->m.sha256_hex);
+	g_assert_true(g_bytes_equal(f->got, f->blob));
 	gsize len;
 	const void *data = g_bytes_get_data(f->blob, &len);
 	g_autofree char *hex = wb_sha256_hex(data, len);
@@ -182,7 +205,7 @@ static void test_voice_note(struct fx *f, gconstpointer unused)
 	f->req.sha256_b64 = f->sum_b64;
 	g_assert_true(fetch(f));  /* file_size as a JSON number this time */
 	g_assert_cmpstr(f->m.mime_type, ==, "audio/ogg; codecs=opus");
-	g_assert_cmpuint(g_bytes_get_size(f->m.data), ==, sizeof ogg);
+	g_assert_cmpuint(f->m.size, ==, sizeof ogg);
 }
 
 static void test_mime_cleaned(struct fx *f, gconstpointer unused)
@@ -437,6 +460,90 @@ static void test_webhook_hash_mismatch(struct fx *f, gconstpointer unused)
 	g_assert_nonnull(strstr(f->err->message, f->sum_b64));
 }
 
+/* ---- the file the bytes go to ------------------------------------------------------------- */
+
+/* The fake makes size bytes from a seed; returns their SHA-256 in hex. */
+static char *add_generated(const char *id, size_t size)
+{
+	g_autofree char *answer = NULL;
+	json_t *spec = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "mime_type",
+				 "application/pdf", "size", (json_int_t)size, "seed", "big");
+	char *body = json_dumps(spec, JSON_COMPACT);
+	answer = control("/_fake/media", body);
+	free(body);
+	json_decref(spec);
+	json_t *a = json_loads(answer, 0, NULL);
+	char *hex = g_strdup(json_string_value(json_object_get(a, "sha256")));
+	json_decref(a);
+	return hex;
+}
+
+/* A medium of 24 MiB goes through to the file whole, its hash taken on the way. */
+static void test_large(struct fx *f, gconstpointer unused)
+{
+	const size_t size = 24 * 1024 * KIB;
+	g_autofree char *hex = add_generated(MID, size);
+	f->req.sha256_b64 = NULL;
+	f->req.max_bytes = 32 * 1024 * KIB;
+	g_assert_true(fetch(f));
+	g_assert_cmpuint(f->m.size, ==, size);
+	g_assert_cmpstr(f->m.sha256_hex, ==, hex);
+	gsize len;
+	const void *data = g_bytes_get_data(f->got, &len);
+	g_autofree char *file_hex = wb_sha256_hex(data, len);
+	g_assert_cmpstr(file_hex, ==, hex);
+}
+
+/* What the file held before goes: a retry starts from an empty file. */
+static void test_file_emptied(struct fx *f, gconstpointer unused)
+{
+	g_autofree char *junk = g_strnfill(100 * KIB, 'x');
+	g_assert_cmpint(write(f->fd, junk, 100 * KIB), ==, 100 * KIB);
+	g_assert_true(fetch(f));
+	assert_got_blob(f);
+}
+
+/* A stream past the cap stops there: the file never holds more than the cap. */
+static void test_stream_file(struct fx *f, gconstpointer unused)
+{
+	inject("oversize_stream", 1);
+	assert_failed(f, fetch(f), WB_FAIL_FINAL, "stopped there");
+	g_assert_cmpuint(g_bytes_get_size(f->got), <=, f->req.max_bytes);
+}
+
+/* A file that takes no more (here the file size limit, as a full disk would): a failure
+ * to retry later, not the medium's, naming the file. */
+static void test_file_full(struct fx *f, gconstpointer unused)
+{
+	struct rlimit old, small = { .rlim_cur = 8 * KIB, .rlim_max = RLIM_INFINITY };
+	g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &old), ==, 0);
+	small.rlim_max = old.rlim_max;
+	void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &small), ==, 0);
+	bool ok = wb_media_fetch(&f->req, f->fd, f->path, &f->m, &f->err);
+	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &old), ==, 0);
+	signal(SIGXFSZ, was);
+	g_assert_false(ok);
+	g_assert_error(f->err, WB_MEDIA_ERROR, WB_FAIL_LATER);
+	g_assert_cmpint(f->m.write_errno, ==, EFBIG);
+	g_assert_nonnull(strstr(f->err->message, "cannot write"));
+	g_assert_nonnull(strstr(f->err->message, f->path));
+	g_assert_null(strstr(f->err->message, TOKEN));
+}
+
+/* A descriptor that cannot be written at all (an unwritable spool). */
+static void test_file_unwritable(struct fx *f, gconstpointer unused)
+{
+	int ro = open(f->path, O_RDONLY);
+	g_assert_cmpint(ro, >=, 0);
+	bool ok = wb_media_fetch(&f->req, ro, f->path, &f->m, &f->err);
+	close(ro);
+	g_assert_false(ok);
+	g_assert_error(f->err, WB_MEDIA_ERROR, WB_FAIL_LATER);
+	g_assert_cmpint(f->m.write_errno, !=, 0);
+	g_assert_nonnull(strstr(f->err->message, f->path));
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -472,6 +579,11 @@ int main(int argc, char **argv)
 	T("download/truncated", test_truncated);
 	T("download/wrong-hash", test_wrong_hash);
 	T("download/webhook-hash-mismatch", test_webhook_hash_mismatch);
+	T("file/large", test_large);
+	T("file/emptied", test_file_emptied);
+	T("file/stream-stopped", test_stream_file);
+	T("file/full", test_file_full);
+	T("file/unwritable", test_file_unwritable);
 #undef T
 
 	int rc = g_test_run();

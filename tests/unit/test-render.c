@@ -3,10 +3,13 @@
 #include "render.h"
 #include "util.h"
 
+#include <fcntl.h>
+#include <gio/gio.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char st_key[] = "bhowanipore", st_name[] = "Bhowanipore Police Station", st_code[] = "BHP",
 	    st_pnid[] = "441880000100101", st_address[] = "bhowanipore.ps@police.test";
@@ -432,6 +435,77 @@ static void test_media_attachment(void)
 	wb_msg_free(m);
 }
 
+/* A medium in a file (a spooled one): the mail written to a descriptor reads it from
+ * there, and carries exactly its bytes, as the mail rendered in memory does. */
+static void test_media_from_file(void)
+{
+	const gsize size = 3u << 20;
+	g_autofree guint8 *data = g_malloc(size);
+	GRand *r = g_rand_new_with_seed(14);
+	for (gsize i = 0; i < size; i++)
+		data[i] = (guint8)g_rand_int_range(r, 0, 256);
+	g_rand_free(r);
+	g_autofree char *media = NULL, *out = NULL;
+	int mfd = g_file_open_tmp("wb-render-media-XXXXXX", &media, NULL);
+	g_assert_cmpint(mfd, >=, 0);
+	g_assert_cmpint(write(mfd, data, size), ==, (gssize)size);
+	close(mfd);
+	struct wb_msg *m = typed("document", "{\"type\":\"document\",\"document\":{\"id\":\"1\","
+				 "\"filename\":\"GD copy.pdf\"}}");
+	g_autoptr(GMappedFile) mf = g_mapped_file_new(media, FALSE, NULL);
+	m->media = g_mapped_file_get_bytes(mf);
+	m->media_mime = g_strdup("application/pdf");
+	g_autofree char *reply_to = g_strdup("complaint+BHP-2026-000001.0a1b2c3d4e@wa.police.test");
+	struct wb_render_in in = {
+		.domain = "wa.police.test", .timezone = "Asia/Kolkata", .reply_to = reply_to,
+		.station = &station, .msg = m, .tpl = tpl, .media_path = media,
+	};
+	int fd = g_file_open_tmp("wb-render-mail-XXXXXX", &out, NULL);
+	g_autoptr(GError) err = NULL;
+	g_assert_true(wb_render_mail_to_fd(&in, fd, &err));
+	g_assert_no_error(err);
+	close(fd);
+	GBytes *in_memory = wb_render_mail(&in, &err);
+	g_assert_no_error(err);
+	GBytes *written = NULL;
+	g_assert_true(wb_read_all(out, 16u << 20, &written, NULL));
+	assert_wire_form(written);
+	GBytes *mails[] = { written, in_memory };
+	for (int i = 0; i < 2; i++) {
+		GMimeMessage *msg = parse(mails[i]);
+		GMimeObject *doc = g_mime_multipart_get_part(
+			GMIME_MULTIPART(g_mime_message_get_mime_part(msg)), 1);
+		g_assert_cmpstr(g_mime_part_get_filename(GMIME_PART(doc)), ==, "GD copy.pdf");
+		g_autoptr(GBytes) got = part_bytes(GMIME_PART(doc));
+		g_assert_cmpuint(g_bytes_get_size(got), ==, size);
+		g_assert_cmpmem(g_bytes_get_data(got, NULL), size, data, size);
+		g_object_unref(msg);
+	}
+	/* the same mail but for its MIME boundaries */
+	g_assert_cmpuint(g_bytes_get_size(written), ==, g_bytes_get_size(in_memory));
+	g_bytes_unref(written);
+	g_bytes_unref(in_memory);
+
+	/* a medium's file that is gone, and a descriptor that takes no more */
+	g_autofree char *gone = g_strconcat(media, ".gone", NULL);
+	in.media_path = gone;
+	fd = open(out, O_WRONLY | O_TRUNC);
+	g_assert_false(wb_render_mail_to_fd(&in, fd, &err));
+	g_assert_error(err, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+	g_assert_nonnull(strstr(err->message, gone));
+	close(fd);
+	g_clear_error(&err);
+	in.media_path = media;
+	fd = open("/dev/full", O_WRONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_false(wb_render_mail_to_fd(&in, fd, &err));
+	g_assert_error(err, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+	close(fd);
+	unlink(media);
+	unlink(out);
+	wb_msg_free(m);
+}
+
 /* A reaction names what it is to as the caller says, and never shows the wamid. */
 static void test_reaction(void)
 {
@@ -644,6 +718,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/render/state_line", test_state_line);
 	g_test_add_func("/render/quiet_text_mail", test_quiet_text_mail);
 	g_test_add_func("/render/media_attachment", test_media_attachment);
+	g_test_add_func("/render/media_from_file", test_media_from_file);
 	g_test_add_func("/render/reaction", test_reaction);
 	g_test_add_func("/render/links/table", test_links_table);
 	g_test_add_func("/render/links/long", test_links_long);

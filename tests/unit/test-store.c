@@ -1767,6 +1767,8 @@ static void test_transfer(struct fx *f, gconstpointer data)
 	int64_t waits = send1(f, PNID_BHP, "wamid.T2", CITIZEN_A, NOW - 500, NULL);
 	int64_t busy = send1(f, PNID_BHP, "wamid.T3", CITIZEN_A, NOW - 400, NULL);
 	int64_t fresh = send1(f, PNID_BHP, "wamid.T4", CITIZEN_A, NOW - 300, NULL);
+	/* a mail with a medium, rendered into the spool (pipeline.c): no bytes here */
+	int64_t spooled = send1(f, PNID_BHP, "wamid.T6", CITIZEN_A, NOW - 250, NULL);
 	g_assert_true(store_mail(f->s, done, mail, &err));
 	g_assert_true(store_location(f->s, done, "INBOX", 1, 1, &err));
 	g_assert_true(store_mail(f->s, waits, mail, &err));
@@ -1774,8 +1776,8 @@ static void test_transfer(struct fx *f, gconstpointer data)
 	pid_t other = live_child();
 	g_autofree char *neighbour = bridge_of(NULL, other);
 	q_exec(f->db, "UPDATE messages SET claim_by = '%s', lease_until = %" G_GINT64_FORMAT
-	       " WHERE id IN (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")", neighbour, NOW + 60,
-	       busy, fresh);
+	       " WHERE id IN (%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ")",
+	       neighbour, NOW + 60, busy, fresh, spooled);
 	gint64 opened = q_int(f->db, "SELECT opened_at FROM complaints");
 
 	g_assert_true(transfer_reply(f, "<t1@police.test>", &err));
@@ -1787,10 +1789,11 @@ static void test_transfer(struct fx *f, gconstpointer data)
 			      "AND to_station = 'kas'"), ==, 1);
 	/* the waiting message moves and is rendered again; the others keep their station */
 	g_autofree char *moved = q_text(f->db, "SELECT station || ' ' || state || ' ' || "
-					"(SELECT count(*) = 0 FROM rendered WHERE msg = m.id) FROM "
+					"(SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM rendered WHERE "
+					"msg = m.id) FROM "
 					"messages m WHERE id = %" G_GINT64_FORMAT, waits);
 	g_assert_cmpstr(moved, ==, "kas received 1");
-	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE station = 'bhp'"), ==, 3);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages WHERE station = 'bhp'"), ==, 4);
 	/* the mails that exist and are (or may be) in Bhowanipore's mailbox are placed in
 	 * Kasba's: the delivered one, whose bytes have left the database, copied from
 	 * Bhowanipore's mailbox; the one being rendered right now follows when it is
@@ -1810,6 +1813,27 @@ static void test_transfer(struct fx *f, gconstpointer data)
 	g_assert_true(wb_store_apply(f->s, &c, 1, &err));
 	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM mailops WHERE station = 'kas' AND "
 			      "message_id = 'wamid.T4@wa.test'"), ==, 1);
+	/* a spooled mail is recorded from its digest alone, and copied from the mailbox it
+	 * went to, having no bytes here */
+	static const char digest[] = "{\"v\":1,\"sha256\":\"5eed0000000000000000000000000000"
+		"00000000000000000000000000000000\",\"size\":104857600,\"headers\":[[\"Message-ID"
+		"\",\"<wamid.T6@wa.test>\"]],\"parts\":[]}";
+	struct wb_change c6 = { .id = spooled, .state = WB_ST_DELIVERED, .next_at = -1,
+				.location = "INBOX", .uidvalidity = 1, .uid = 6,
+				.message_id = "wamid.T6@wa.test", .digest = digest };
+	g_assert_true(wb_store_apply(f->s, &c6, 1, &err));
+	g_assert_no_error(err);
+	g_autofree char *copied = q_text(f->db, "SELECT kind || ' from ' || source || ' ' || "
+					 "CASE WHEN mail IS NULL THEN 1 ELSE 0 END FROM mailops WHERE "
+					 "station = 'kas' AND "
+					 "message_id = 'wamid.T6@wa.test'");
+	g_assert_cmpstr(copied, ==, "copy from bhp 1");
+	g_autofree char *rec = q_text(f->db, "SELECT station || ' ' || sha256 || ' ' || size FROM "
+				      "deliveries WHERE msg = %" G_GINT64_FORMAT, spooled);
+	g_assert_cmpstr(rec, ==, "bhp 5eed000000000000000000000000000000000000000000000000000000000000"
+			" 104857600");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM journal WHERE kind = 'delivered' AND "
+			      "subject = 'wamid.T6@wa.test' AND detail LIKE '%%5eed0000%%'"), ==, 1);
 	end_child(other);
 
 	/* the citizen writes to Bhowanipore's number again: the complaint, at Kasba */
