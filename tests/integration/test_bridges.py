@@ -9,6 +9,10 @@ and now and then a body answered 200 goes to the other bridge as well (Meta deli
 twice). Officers' replies land in the replies mailbox both bridges watch. One bridge is
 SIGKILLed at moments the seed picks (after so many 200s), and:
 
+- first, a `wabridge run` on bridge-a's node, held in a photo's download past the lease
+  of the messages it claimed, beside bridge-a's serve: serve leaves the live process's
+  work alone (on one node the process says, not the lease), and run delivers it once;
+
 - three rounds restart it at once: its claims are let go at its node's next heartbeat;
 - one round kills the bridge whose WhatsApp send the fake Graph API holds, and leaves it
   dead until its lease has run out while the other works on: that send stays `sending`
@@ -30,6 +34,7 @@ nothing left delivering), every reply is exactly one send, `status` lists both b
 
 WB_SEED picks other kill points (the default is fixed, so a failure can be repeated)."""
 
+import base64
 import collections
 import email.utils
 import http.client
@@ -40,6 +45,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -57,6 +63,8 @@ SEED = int(os.environ.get("WB_SEED") or 1414)
 POSTERS = 3
 RESTART_ROUNDS = 3
 LOG_TABLE = "wbtest_claims"
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + \
+    b"bridges" * 300 + b"\xff\xd9"
 
 
 def mid(wamid):
@@ -78,6 +86,8 @@ class Node:
         self.proxy = imapproxy.IMAPProxy(W.IMAP_PORT).start()
         W.set_key(self.config, "imap", "url", "imap://127.0.0.1:%d" % self.proxy.port)
         W.set_key(self.config, "bridge", "node", name)
+        # each its own passing files, as on two hosts
+        W.set_key(self.config, "bridge", "spool_dir", os.path.join(self.dir, "spool"))
         self.sv = W.Serve(self)
         self.id = None
 
@@ -340,6 +350,67 @@ class Test:
         self.t.eq(rc, -signal.SIGKILL, "%s: %s died of SIGKILL" % (what, node.name))
         self.dead.append(node.id)
         return node.id
+
+    def run_round(self, a):
+        """`wabridge run` on bridge-a's node, held (the fake Graph API holds the download
+        of a photo it renders) past the lease of what it claimed, beside `serve` on that
+        node: serve sees the process alive and leaves its work alone, whatever the lease
+        says; once let go, run delivers it, each mail once."""
+        t, b, graph = self.t, self.b, self.graph
+        what = "run beside serve on one node"
+        media_id = "9014%08d" % os.getpid()
+        info = graph.add_media({"id": media_id, "mime_type": "image/jpeg",
+                                "data_b64": base64.b64encode(PHOTO).decode()})
+        graph.add_fail({"media_id": media_id, "mode": "slow", "hold": True, "times": 1})
+        wamids = ["wamid.RUN%d.%d" % (os.getpid(), i) for i in range(3)]
+        photo = {"from": "919830700100", "id": wamids[0], "timestamp": str(int(time.time()) -
+                 300), "type": "image", "image": {"id": media_id, "mime_type": "image/jpeg",
+                                                   "sha256": info["sha256_b64"]}}
+        bodies = [W.payload(BHP, [photo], [{"profile": {"name": "Photo"},
+                                            "wa_id": "919830700100"}])]
+        bodies += [W.single(BHP, "91983070010%d" % i, w, int(time.time()) - 300, "run %d" % i)
+                   for i, w in enumerate(wamids[1:], 1)]
+        for body in bodies:
+            rc, _, err = b.ingest(body)
+            t.eq(rc, 0, "%s: a webhook taken by ingest" % what, err)
+        run = subprocess.Popen(W.WRAP + [W.WABRIDGE, "-c", a.config, "run"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, cwd=a.dir)
+        try:
+            held = W.wait_for(lambda: [r for r in graph.snapshot() if r.get("held")], 60, 0.05)
+            rid = W.wait_for(lambda: b.db("SELECT id FROM bridges WHERE pid = ? AND what = "
+                                          "'run'", run.pid), 60, 0.05)
+            rid = rid[0][0] if rid else None
+            mine = claims(b, rid)["messages"] if rid else []
+            t.ok(held and len(mine) == 3,
+                 "%s: run holds the three messages, its photo's download held" % what, mine)
+            if not (held and rid and a.start()):
+                t.ok(False, "%s: serve starts beside it" % what, a.sv.log()[-2000:])
+                return False
+            # The lease runs out (status, with the same clock, says so); then a message
+            # serve delivers proves that serve has claimed since: its claim looked at the
+            # run's rows too (in id order, theirs first).
+            gone = W.wait_for(lambda: bridge_gone_in_status(b, a.config, rid), LEASE + 60,
+                              0.25)
+            wamid = "wamid.BESIDE%d" % os.getpid()
+            st = a.sv.post(W.single(BHP, "919830700200", wamid, int(time.time()) - 300,
+                                    "beside the run"))
+            done = W.wait_for(lambda: b.db("SELECT state FROM messages WHERE wamid = ?",
+                                           wamid) == [("delivered",)], 60, 0.1)
+            t.ok(gone and st == 200 and done, "%s: once run's lease has run out, serve "
+                 "takes and delivers a new message" % what)
+            still = claims(b, rid)["messages"]
+            t.eq([x[0] for x in still], [x[0] for x in mine],
+                 "%s: run, alive on this node, keeps its claims past their lease" % what,
+                 claim_log(b, "messages", mine[0][0]) if mine else None)
+        finally:
+            graph.release()
+            out = run.communicate(timeout=120 * W.SLOW)[0].decode("utf-8", "replace")
+        t.eq(run.returncode, 0, "%s: run then finishes its work and exits 0" % what, out[-2000:])
+        counts = collections.Counter(message_ids("bhowanipore"))
+        t.eq([counts[mid(w)] for w in wamids + [wamid]], [1, 1, 1, 1],
+             "%s: each of its messages is one mail, and serve's" % what)
+        return True
 
     def restart_round(self, n):
         """Kill a bridge the seed picks after so many more 200s, and restart it at once."""
@@ -631,8 +702,9 @@ def test(t):
     nodes = [Node(b, "bridge-a"), Node(b, "bridge-b")]
     x = Test(t, b, nodes, graph, random.Random(SEED))
     try:
-        for n in nodes:
-            t.ok(n.start(), "%s starts on the shared state" % n.name, n.sv.log()[-2000:])
+        if not x.run_round(nodes[0]):
+            return
+        t.ok(nodes[1].start(), "bridge-b starts on the shared state", nodes[1].sv.log()[-2000:])
         if not all(n.id for n in nodes):
             return
         x.stream = Stream(nodes, "BR%d" % os.getpid(), SEED).start()
