@@ -6,12 +6,13 @@ only the lease frees a dead one's work) and lease_seconds = 10.
 Client threads stream signed webhooks, each with a fresh wamid, to bridges picked by a
 seeded RNG; a POST that gets no answer goes again, the same bytes, to the other bridge,
 and now and then a body answered 200 goes to the other bridge as well (Meta delivers
-twice). Officers' replies land in the replies mailbox both bridges watch. One bridge is
-SIGKILLed at moments the seed picks (after so many 200s), and:
+twice). Officers' replies land in the replies mailbox both bridges watch.
 
-- first, a `wabridge run` on bridge-a's node, held in a photo's download past the lease
-  of the messages it claimed, beside bridge-a's serve: serve leaves the live process's
-  work alone (on one node the process says, not the lease), and run delivers it once;
+First, before the stream, a `wabridge run` on bridge-a's node is held in a photo's
+download past the lease of the messages it claimed, beside bridge-a's serve: serve leaves
+the live process's work alone (on one node the process says, not the lease), and run
+delivers it once. Then one bridge is SIGKILLed at moments the seed picks (after so many
+200s), and:
 
 - three rounds restart it at once: its claims are let go at its node's next heartbeat;
 - one round kills the bridge whose WhatsApp send the fake Graph API holds, and leaves it
@@ -38,7 +39,6 @@ import base64
 import collections
 import email.utils
 import http.client
-import imaplib
 import json
 import os
 import random
@@ -169,10 +169,10 @@ def claim_log(b, tbl, row_id):
 
 class Stream:
     """Client threads, each posting signed one-text bodies with fresh wamids, one after
-    another at a steady pace, to a bridge its seeded RNG picks. A POST without an answer (or not 200) goes
-    again, the same bytes, to the other bridge, until one answers 200; one body in eight
-    answered 200 is posted to the other bridge too, as Meta sometimes delivers twice.
-    answers[wamid] lists every status (None: no answer)."""
+    another at a steady pace, to a bridge its seeded RNG picks. A POST without an answer
+    (or not 200) goes again, the same bytes, to the other bridge, until one answers 200;
+    one body in eight answered 200 is posted to the other bridge too, as Meta sometimes
+    delivers twice. answers[wamid] lists every status (None: no answer)."""
 
     def __init__(self, nodes, tag, seed):
         self.nodes, self.tag, self.seed = nodes, tag, seed
@@ -203,7 +203,8 @@ class Stream:
                             int(time.time()) - 300, "stream %s %d %d" % (self.tag, k, i),
                             "Citizen %d" % (i % 7))
             at = rng.randrange(len(self.nodes))
-            for attempt in range(400):  # the other bridge is up: a hang, not a wait
+            # one bridge at most is down at a time: running out of tries is a hang
+            for attempt in range(400):
                 node = self.nodes[(at + attempt) % len(self.nodes)]
                 st = self._post(node, body)
                 self._note(wamid, st)
@@ -311,7 +312,7 @@ def message_ids(user):
     m = W.imap(user)
     try:
         m.select("INBOX", readonly=True)
-        typ, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        _, data = m.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         out = []
         for part in data:
             if isinstance(part, tuple):
