@@ -582,8 +582,9 @@ def signal_cases(t, b, sv):
     t.eq(try_post(sv, body), 200, "a POST before SIGINT: 200")
     rc = sv.stop(signal.SIGINT)
     t.eq(rc, 0, "SIGINT: serve exits 0", sv.log()[-2000:])
-    t.ok(b.db("SELECT count(*) FROM messages WHERE wamid = ?", wamid)[0][0] == 1,
-         "the POST before SIGINT is in the store")
+    # committed before its 200 (the worker may not have expanded it into a message before
+    # the signal stopped it: the next start does)
+    t.ok(wamid in W.wamids_in_bodies(b), "the POST before SIGINT is in the store")
 
     # SIGTERM under load.
     if not t.ok(sv.start(), "serve starts again for SIGTERM under load", sv.log()):
