@@ -60,8 +60,9 @@ void wb_bridge_init(const char *node, int lease_seconds, const char *role);
 const char *wb_bridge_id(void);
 int wb_lease_seconds(void);
 /* Is a claim (its bridge's id, its lease) another bridge's that still holds? A claim
- * of this process, an expired lease, or a bridge on this node whose process is gone
- * holds nothing. */
+ * of this process, or of a bridge on this node whose process is gone, holds nothing;
+ * one of a live process on this node holds, whatever its lease; another node's holds
+ * until its lease runs out. */
 bool wb_claim_held(const char *by, int64_t lease_until, gint64 now);
 /* Register this bridge, renew the leases of all it holds, and let go of the claims of
  * bridges on this node that are gone. `serve` calls it every lease / WB_BEAT_PART s. */

@@ -11,7 +11,8 @@
  * - On one node a dead process is known at once (its pid is gone, or is another
  *   process now): its claims are let go at the next heartbeat of any bridge on that
  *   node, as the pid-based claims before them were, so that a daemon restarted after a
- *   crash does not wait for the lease.
+ *   crash does not wait for the lease. A live one there keeps its claims even past
+ *   their lease: a `run` has no heartbeat thread and renews only between its steps.
  * - Each bridge has a row in `bridges` (started, last seen, what it runs), kept after it
  *   stops, for `status` and /metrics. */
 #include "store.h"
@@ -93,28 +94,37 @@ static bool parse_id(const char *id, char **node, long *pid, unsigned long long 
 	return true;
 }
 
-/* Is the bridge of that id, on this node, gone? (Another node's is never known gone
- * here: its lease says.) */
-static bool gone_here(const char *id)
+/* The bridge of that id on this node: 1 alive, 0 gone; -1 on another node (never known
+ * here: its lease says). */
+static int alive_here(const char *id)
 {
 	g_autofree char *node = NULL;
 	long pid;
 	unsigned long long start;
 	if (!parse_id(id, &node, &pid, &start) || strcmp(node, my_node ? my_node : "") != 0)
-		return false;
+		return -1;
 	if (pid <= 0 || pid > G_MAXINT)
-		return true;
+		return 0;
 	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
-		return true;
+		return 0;
 	unsigned long long now_start = start_ticks(pid);
-	return start != 0 && now_start != 0 && now_start != start;
+	return !(start != 0 && now_start != 0 && now_start != start);
+}
+
+static bool gone_here(const char *id)
+{
+	return alive_here(id) == 0;
 }
 
 bool wb_claim_held(const char *by, int64_t lease_until, gint64 now)
 {
-	if (!by || strcmp(by, wb_bridge_id()) == 0 || lease_until <= now)
+	if (!by || strcmp(by, wb_bridge_id()) == 0)
 		return false;
-	return !gone_here(by);
+	/* On this node the process itself answers, whatever its lease says: a `run` renews
+	 * its leases only between its steps, and taking over the work of a process that is
+	 * still doing it would do it twice. */
+	int here = alive_here(by);
+	return here >= 0 ? here == 1 : lease_until > now;
 }
 
 /* The tables whose rows bridges claim. */

@@ -953,6 +953,13 @@ static void test_claim_excludes_live_claimant(struct fx *f, gconstpointer data)
 	g_autoptr(GArray) ids2 = wb_store_claim(f->s, 10, NOW, &err);
 	g_assert_no_error(err);
 	g_assert_false(ids_contain(ids2, a));
+	/* and past its lease: on this node the process says it is still at work (a `run`
+	 * renews only between its steps) */
+	q_exec(f->db, "UPDATE messages SET lease_until = %" G_GINT64_FORMAT " WHERE id = %"
+	       G_GINT64_FORMAT, NOW - 60, a);
+	g_autoptr(GArray) ids5 = wb_store_claim(f->s, 10, NOW, &err);
+	g_assert_no_error(err);
+	g_assert_false(ids_contain(ids5, a));
 
 	/* A bridge on another node: its claim holds while its lease runs... */
 	q_exec(f->db, "UPDATE messages SET claim_by = 'bridge-b:4242:77', lease_until = %"
