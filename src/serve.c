@@ -6,8 +6,9 @@
  * - The listener (listener.c, libmicrohttpd's event loop) never waits for the store,
  *   media, IMAP or the Graph API. What would block comes here as work: a signed body to
  *   commit, a /healthz write probe, the /metrics gauges. The committer takes every body
- *   waiting at that moment into one transaction (group commit), so a burst costs one
- *   sync instead of one per request, and answers each 200, or 503 when the commit fails.
+ *   waiting at that moment into one transaction (group commit), and those that come
+ *   while it waits for the write lock, so a burst costs one sync instead of one per
+ *   request, and answers each 200, or 503 when the commit fails.
  *   The prober answers /healthz and /metrics on a store connection of its own; probes
  *   waiting together share one write probe.
  * - The worker thread expands committed bodies into messages and delivers them (the
