@@ -65,6 +65,16 @@ void db_bind_null(db_stmt *st, int i);
 
 int db_step(db_stmt *st); /* DB_ROW, DB_DONE or DB_ERROR */
 
+/* Run st once for each of n sets of parameters, in order: bind(st, i, data) binds the
+ * i-th (on a statement reset and unbound; a blob's bytes must stay put until this
+ * returns), and row(st, i, data), if given, reads the first row it returned (not called
+ * when none). On PostgreSQL all n go to the server before any answer is read (libpq's
+ * pipeline mode): one round trip instead of n. False at the first error (db_errmsg),
+ * after which the transaction is to be rolled back (on PostgreSQL the statements after
+ * it did not run; on SQLite none after it ran). */
+typedef void (*db_each_fn)(db_stmt *st, size_t i, void *data);
+bool db_step_each(db_stmt *st, size_t n, db_each_fn bind, db_each_fn row, void *data);
+
 enum db_type db_col_type(db_stmt *st, int i);
 long long db_col_int64(db_stmt *st, int i); /* long long, as SQLite's, for %lld */
 int db_col_int(db_stmt *st, int i);
@@ -83,6 +93,10 @@ bool db_begin_shared(struct wb_db *db);
 bool db_commit(struct wb_db *db); /* rolls back when the commit fails */
 void db_rollback(struct wb_db *db);
 bool db_in_txn(struct wb_db *db);
+/* The number of the transaction db_begin() started, while it lasts; 0 outside one and
+ * in one db_begin_shared() started. No other writer runs until it ends, so what it read
+ * of the state stays true until then (the journal's last entry, for one). */
+uint64_t db_write_txn(struct wb_db *db);
 
 const char *db_errmsg(struct wb_db *db);
 bool db_busy(struct wb_db *db);
@@ -97,7 +111,8 @@ bool db_set_version(struct wb_db *db, int version);
 char *db_pg_ddl(const char *sql);
 
 /* LISTEN/NOTIFY on PostgreSQL (no-ops on SQLite): db_notify() inside a transaction is
- * delivered at its commit. db_listen_fd() is the socket to poll; db_drain() reads what
+ * delivered at its commit (and sent with it, in the same round trip; a NOTIFY that
+ * fails then fails the commit). db_listen_fd() is the socket to poll; db_drain() reads what
  * came and says whether anything did. */
 bool db_notify(struct wb_db *db, const char *channel);
 bool db_listen(struct wb_db *db, const char *channel);

@@ -18,6 +18,10 @@ struct wb_store {
 	GObject *squeezer; /* the digests' deflater (store_deliveries.c), made once, reset per use */
 	gint64 beat_at;    /* this connection's last heartbeat (store_bridges.c), 0: none yet */
 	int64_t journal_last; /* the id of the last journal entry this connection added */
+	/* ... and its hash, with the write transaction that added it (db_write_txn): while
+	 * that lasts, the next entry chains onto it without reading it back */
+	uint64_t journal_txn;
+	char *journal_hash;
 };
 
 /* In a claim's WHERE: a row nobody holds, this bridge holds, or whose lease ran out
@@ -40,6 +44,13 @@ void sq_bind_text(db_stmt *st, int i, const char *v); /* NULL binds NULL */
 char *sq_col_text(db_stmt *st, int i);                /* newly allocated or NULL */
 /* Run a statement that returns no rows, and reset it. */
 bool sq_step_done(struct wb_store *s, db_stmt *st, GError **error, const char *what);
+/* Journal entries (journal.h) added together, in this order, inside the caller's
+ * transaction: on PostgreSQL in one round trip. ref may be NULL. */
+struct sq_journal_entry {
+	const char *kind, *ref, *subject, *detail;
+};
+bool sq_journal_add_many(struct wb_store *s, const struct sq_journal_entry *e, size_t n,
+			 GError **error);
 bool sq_begin(struct wb_store *s, GError **error);  /* one writer at a time (db_begin) */
 bool sq_begin_claim(struct wb_store *s, GError **error); /* for claims (db_begin_shared) */
 bool sq_commit(struct wb_store *s, GError **error); /* rolls back when the commit fails */

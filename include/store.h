@@ -83,7 +83,8 @@ GPtrArray *wb_store_bridges(struct wb_store *s, gint64 now, GError **error);
 /* "Bridges:" and a line for each, for `status`. */
 bool wb_store_report_bridges(struct wb_store *s, GString *out, GError **error);
 /* New work for every bridge (PostgreSQL's NOTIFY; nothing on SQLite, where one host's
- * bridge wakes its own workers). */
+ * bridge wakes its own workers). Inside a transaction it is sent with the commit.
+ * wb_store_add_bodies() does it itself. */
 bool wb_store_notify(struct wb_store *s, GError **error);
 /* Listen for that on this connection: the socket to poll, -1 on SQLite (nothing to
  * hear), -2 on failure. wb_store_heard() reads what came: was there any? */
@@ -105,7 +106,8 @@ bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool ve
 		       const char *source, int64_t *body_id, bool *is_new, GError **error);
 
 /* The same for several bodies in one transaction (group commit): one sync for all.
- * On failure none is kept. */
+ * On failure none is kept. The other bridges are woken with the commit
+ * (wb_store_notify). */
 struct wb_body_in {
 	const void *body;
 	size_t len;
@@ -114,6 +116,12 @@ struct wb_body_in {
 };
 bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
 			 const char *source, GError **error);
+/* The same in two steps, for a caller that gathers more bodies while the first waits for
+ * the write lock: begin (holding the lock when it returns true), then commit the bodies
+ * (rolled back on failure). */
+bool wb_store_begin_bodies(struct wb_store *s, GError **error);
+bool wb_store_commit_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
+			    const char *source, GError **error);
 
 /* Mark a body bad (not JSON, wrong shape) with the reason, for status. */
 bool wb_store_body_bad(struct wb_store *s, int64_t body_id, const char *reason, GError **error);
@@ -127,7 +135,8 @@ bool wb_store_expand(struct wb_store *s, const struct wb_config *cfg, int64_t bo
 		     const struct wb_payload *p, struct wb_expand_counts *counts, GError **error);
 
 /* Expand several bodies in one transaction. An item without a payload is marked bad
- * with bad_reason instead. */
+ * with bad_reason instead. A body no longer 'new' (another bridge expanded it since it
+ * was listed) is passed over. */
 struct wb_expand_item {
 	int64_t body_id;
 	const struct wb_payload *payload; /* NULL: the body is bad */

@@ -14,7 +14,11 @@
  *   lock_timeout (ten seconds, as SQLite's busy wait) with a conflict worth retrying.
  * - A connection that broke (a restarted server, a standby promoted behind the same
  *   address) is opened again at the next statement outside a transaction; statements are
- *   prepared again on the new one. */
+ *   prepared again on the new one.
+ * - Round trips are what a write transaction costs on PostgreSQL (each wakes the
+ *   server's process, and the write lock is held meanwhile): db_step_each() sends one
+ *   statement for many parameter sets in libpq's pipeline mode, and a NOTIFY goes with
+ *   the COMMIT. A batch of webhook bodies takes five round trips, not four a body. */
 #include "db.h"
 
 #include <errno.h>
@@ -50,9 +54,13 @@ struct wb_db {
 	unsigned gen;   /* bumped at every (re)connection: statements prepare again */
 	unsigned next_name;
 	bool txn;
+	char *notify; /* NOTIFY of this channel, sent with this transaction's COMMIT */
 	int64_t changes;
 	char *err;
 	bool err_busy;
+	/* both */
+	uint64_t txns;      /* db_begin() transactions begun */
+	uint64_t write_txn; /* the current one's number, 0 when none (db_write_txn) */
 };
 
 struct db_stmt {
@@ -245,6 +253,7 @@ void db_close(struct wb_db *db)
 		PQfinish(db->conn);
 	g_free(db->name);
 	g_free(db->err);
+	g_free(db->notify);
 	g_free(db);
 }
 
@@ -607,6 +616,21 @@ static bool pg_prepare(db_stmt *st)
 	return false;
 }
 
+/* A statement's successful result becomes st's, positioned on its first row. */
+static int pg_attach(db_stmt *st, PGresult *res)
+{
+	const char *tuples = PQcmdTuples(res);
+	if (tuples && *tuples)
+		st->db->changes = g_ascii_strtoll(tuples, NULL, 10);
+	st->res = res;
+	st->row = 0;
+	st->nrows = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+	st->ncols = PQnfields(res);
+	st->blobs = g_new0(unsigned char *, st->ncols ? st->ncols : 1);
+	st->bloblen = g_new0(size_t, st->ncols ? st->ncols : 1);
+	return st->nrows > 0 ? DB_ROW : DB_DONE;
+}
+
 static int pg_run(db_stmt *st)
 {
 	struct wb_db *db = st->db;
@@ -623,16 +647,7 @@ static int pg_run(db_stmt *st)
 		PQclear(res);
 		return DB_ERROR;
 	}
-	const char *tuples = PQcmdTuples(res);
-	if (tuples && *tuples)
-		db->changes = g_ascii_strtoll(tuples, NULL, 10);
-	st->res = res;
-	st->row = 0;
-	st->nrows = rs == PGRES_TUPLES_OK ? PQntuples(res) : 0;
-	st->ncols = PQnfields(res);
-	st->blobs = g_new0(unsigned char *, st->ncols ? st->ncols : 1);
-	st->bloblen = g_new0(size_t, st->ncols ? st->ncols : 1);
-	return st->nrows > 0 ? DB_ROW : DB_DONE;
+	return pg_attach(st, res);
 }
 
 int db_step(db_stmt *st)
@@ -651,6 +666,115 @@ int db_step(db_stmt *st)
 	}
 	st->row = st->nrows;
 	return DB_DONE;
+}
+
+static void unbind(db_stmt *st)
+{
+	if (st->lite)
+		sqlite3_clear_bindings(st->lite);
+	else
+		pg_unbind(st);
+}
+
+/* Read what the server answers to a pipeline of sent statements and its sync: each
+ * statement's result goes to row() while all went well; the first error is kept. */
+static bool pg_pipeline_results(db_stmt *st, size_t sent, db_each_fn row, void *data, bool ok)
+{
+	struct wb_db *db = st->db;
+	for (size_t i = 0; i < sent; i++) {
+		PGresult *res = PQgetResult(db->conn);
+		if (!res) { /* the connection failed */
+			if (ok)
+				pg_set_error(db, NULL, "reading a statement's result");
+			return false;
+		}
+		ExecStatusType rs = PQresultStatus(res);
+		if (ok && (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)) {
+			if (pg_attach(st, res) == DB_ROW && row)
+				row(st, i, data);
+			pg_clear_result(st);
+		} else {
+			/* the first failure; the statements after it answer PIPELINE_ABORTED */
+			if (ok)
+				pg_set_error(db, res, "running a statement");
+			ok = false;
+			PQclear(res);
+		}
+		while ((res = PQgetResult(db->conn)) != NULL) /* the NULL that ends each one */
+			PQclear(res);
+	}
+	PGresult *res;
+	while ((res = PQgetResult(db->conn)) != NULL) {
+		bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		PQclear(res);
+		if (sync)
+			break;
+	}
+	return ok;
+}
+
+bool db_step_each(db_stmt *st, size_t n, db_each_fn bind, db_each_fn row, void *data)
+{
+	struct wb_db *db = st->db;
+	if (!db->pg || n < 2) {
+		for (size_t i = 0; i < n; i++) {
+			db_reset(st);
+			unbind(st);
+			bind(st, i, data);
+			int rc = db_step(st);
+			if (rc == DB_ROW && row)
+				row(st, i, data);
+			db_reset(st);
+			if (rc == DB_ERROR)
+				return false;
+		}
+		return true;
+	}
+	if (!pg_alive(db))
+		return false;
+	db_reset(st);
+	pg_unbind(st);
+	bind(st, 0, data); /* the first set's types prepare the statement */
+	if (st->prepared_gen != db->gen && !pg_prepare(st)) {
+		pg_unbind(st);
+		return false;
+	}
+	if (!PQenterPipelineMode(db->conn)) {
+		pg_set_error(db, NULL, "entering pipeline mode");
+		pg_unbind(st);
+		return false;
+	}
+	/* libpq copies the values into its buffer as each is sent: they can go after */
+	bool ok = true;
+	size_t sent = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0) {
+			pg_unbind(st);
+			bind(st, i, data);
+		}
+		if (!PQsendQueryPrepared(db->conn, st->name, st->nparams,
+					 (const char *const *)st->values, st->lengths, st->formats,
+					 0)) {
+			pg_set_error(db, NULL, "sending a statement");
+			ok = false;
+			break;
+		}
+		sent++;
+	}
+	pg_unbind(st);
+	if (PQpipelineSync(db->conn)) {
+		ok = pg_pipeline_results(st, sent, row, data, ok);
+	} else {
+		if (ok)
+			pg_set_error(db, NULL, "sending a statement");
+		ok = false;
+	}
+	if (!PQexitPipelineMode(db->conn)) {
+		if (ok)
+			pg_set_error(db, NULL, "leaving pipeline mode");
+		ok = false;
+	}
+	return ok;
 }
 
 static bool pg_has(db_stmt *st, int i)
@@ -786,24 +910,35 @@ int64_t db_last_id(struct wb_db *db)
 
 bool db_begin(struct wb_db *db)
 {
-	if (!db->pg)
-		return db_exec(db, "BEGIN IMMEDIATE");
-	if (!db_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" DB_LOCK_KEY ")")) {
-		db_rollback(db);
-		return false;
+	db->write_txn = 0;
+	if (!db->pg) {
+		if (!db_exec(db, "BEGIN IMMEDIATE"))
+			return false;
+	} else {
+		if (!db_exec(db, "BEGIN; SELECT pg_advisory_xact_lock(" DB_LOCK_KEY ")")) {
+			db_rollback(db);
+			return false;
+		}
+		db->txn = true;
 	}
-	db->txn = true;
+	db->write_txn = ++db->txns;
 	return true;
 }
 
 bool db_begin_shared(struct wb_db *db)
 {
+	db->write_txn = 0;
 	if (!db->pg)
 		return db_exec(db, "BEGIN IMMEDIATE");
 	if (!db_exec(db, "BEGIN"))
 		return false;
 	db->txn = true;
 	return true;
+}
+
+uint64_t db_write_txn(struct wb_db *db)
+{
+	return db_in_txn(db) ? db->write_txn : 0;
 }
 
 bool db_commit(struct wb_db *db)
@@ -814,7 +949,13 @@ bool db_commit(struct wb_db *db)
 		sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
 		return false;
 	}
-	PGresult *res = PQexec(db->conn, "COMMIT");
+	db->write_txn = 0;
+	/* A NOTIFY of this transaction goes in the same round trip: on an error in it the
+	 * COMMIT is not run, and the transaction is rolled back below. */
+	g_autofree char *sql = db->notify ? g_strdup_printf("NOTIFY %s; COMMIT", db->notify)
+					  : NULL;
+	g_clear_pointer(&db->notify, g_free);
+	PGresult *res = PQexec(db->conn, sql ? sql : "COMMIT");
 	/* COMMIT of a transaction that failed answers ROLLBACK, not an error */
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK &&
 		  strcmp(PQcmdStatus(res), "COMMIT") == 0;
@@ -834,11 +975,13 @@ bool db_commit(struct wb_db *db)
 
 void db_rollback(struct wb_db *db)
 {
+	db->write_txn = 0;
 	if (!db->pg) {
 		sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
 		return;
 	}
 	db->txn = false;
+	g_clear_pointer(&db->notify, g_free);
 	if (PQstatus(db->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(db->conn, "ROLLBACK"));
@@ -911,6 +1054,11 @@ bool db_notify(struct wb_db *db, const char *channel)
 {
 	if (!db->pg)
 		return true;
+	if (db->txn) { /* sent with the COMMIT: no round trip of its own */
+		g_free(db->notify);
+		db->notify = g_strdup(channel);
+		return true;
+	}
 	g_autofree char *sql = g_strdup_printf("NOTIFY %s", channel);
 	return db_exec(db, sql);
 }

@@ -51,6 +51,7 @@
 #define WB_MAX_ATTEMPTS 60  /* with backoff capped at 6 h: several days of retrying */
 #define CLAIM_BATCH 64
 #define EXPAND_BATCH 32     /* short write transactions: the listener's commits wait less */
+#define HOLD_US 10000       /* a worker's write transaction, about this long at most */
 #define SWEEP_EVERY_US (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC) /* the spool's leftovers looked for */
 
 gint64 wb_backoff(int fail_class, int attempts)
@@ -103,6 +104,24 @@ struct parsed {
 	char *bad;
 };
 
+/* How many items the worker's write transactions take (bodies to expand, changes to
+ * apply): halved after a transaction that held the write lock longer than HOLD_US,
+ * doubled (up to its maximum) after a full one that took less than half that. On SQLite
+ * the maxima take a few milliseconds; on PostgreSQL each statement is a round trip to the
+ * server, and a webhook's commit waits for the whole transaction (behind 32 expansions
+ * or 64 changes, for 100 ms and more). Shared by the threads that work: hints, each read
+ * and written whole. */
+static gint expand_size = EXPAND_BATCH;
+static gint apply_size = CLAIM_BATCH;
+
+static void adapt_size(gint *size, gint max, guint n, gint64 took_us)
+{
+	if (took_us > HOLD_US && n > 1)
+		g_atomic_int_set(size, (gint)MAX(n / 2, 1));
+	else if (took_us < HOLD_US / 2 && n >= (guint)g_atomic_int_get(size))
+		g_atomic_int_set(size, MIN((gint)n * 2, max));
+}
+
 static bool expand_chunk(const struct wb_config *cfg, struct wb_store *store, GArray *ids,
 			 guint from, guint to, GError **error)
 {
@@ -127,7 +146,10 @@ static bool expand_chunk(const struct wb_config *cfg, struct wb_store *store, GA
 		items[i].payload = p[i].payload;
 		items[i].bad_reason = p[i].bad;
 	}
+	gint64 t0 = g_get_monotonic_time();
 	ok = ok && wb_store_expand_many(store, cfg, items, n, error);
+	if (ok)
+		adapt_size(&expand_size, EXPAND_BATCH, n, g_get_monotonic_time() - t0);
 	for (guint i = 0; i < n; i++) {
 		if (p[i].raw)
 			g_bytes_unref(p[i].raw);
@@ -146,8 +168,8 @@ static bool expand_bodies(const struct wb_config *cfg, struct wb_store *store,
 	g_autoptr(GArray) ids = wb_store_unexpanded_bodies(store, error);
 	if (!ids)
 		return false;
-	for (guint i = 0; i < ids->len; i += EXPAND_BATCH) {
-		guint to = MIN(ids->len, i + EXPAND_BATCH);
+	for (guint i = 0, to; i < ids->len; i = to) {
+		to = MIN(ids->len, i + (guint)g_atomic_int_get(&expand_size));
 		if (!expand_chunk(cfg, store, ids, i, to, error))
 			return false;
 		res->expanded += to - i;
@@ -250,10 +272,19 @@ static void add_change(struct batch *b, struct job *j, const char *state, char *
 	g_array_append_val(b->changes, c);
 }
 
+/* The batch's changes, in transactions of apply_size (each change stands alone: one
+ * that failed leaves those before it applied). */
 static bool flush(struct batch *b, GError **error)
 {
-	bool ok = wb_store_apply(b->store, (struct wb_change *)(void *)b->changes->data,
-				 b->changes->len, error);
+	const struct wb_change *c = (const struct wb_change *)(const void *)b->changes->data;
+	bool ok = true;
+	for (guint i = 0, k; ok && i < b->changes->len; i += k) {
+		k = MIN(b->changes->len - i, (guint)g_atomic_int_get(&apply_size));
+		gint64 t0 = g_get_monotonic_time();
+		ok = wb_store_apply(b->store, c + i, k, error);
+		if (ok)
+			adapt_size(&apply_size, CLAIM_BATCH, k, g_get_monotonic_time() - t0);
+	}
 	g_array_set_size(b->changes, 0);
 	return ok;
 }

@@ -6,8 +6,9 @@
  * - The listener (listener.c, libmicrohttpd's event loop) never waits for the store,
  *   media, IMAP or the Graph API. What would block comes here as work: a signed body to
  *   commit, a /healthz write probe, the /metrics gauges. The committer takes every body
- *   waiting at that moment into one transaction (group commit), so a burst costs one
- *   sync instead of one per request, and answers each 200, or 503 when the commit fails.
+ *   waiting at that moment into one transaction (group commit), and those that come
+ *   while it waits for the write lock, so a burst costs one sync instead of one per
+ *   request, and answers each 200, or 503 when the commit fails.
  *   The prober answers /healthz and /metrics on a store connection of its own; probes
  *   waiting together share one write probe.
  * - The worker thread expands committed bodies into messages and delivers them (the
@@ -149,6 +150,16 @@ static GPtrArray *workq_take(struct workq *q)
 	return batch;
 }
 
+/* Add whatever is waiting now to batch, without waiting. */
+static void workq_take_more(struct workq *q, GPtrArray *batch)
+{
+	g_mutex_lock(&q->lock);
+	for (guint i = 0; i < q->items->len; i++)
+		g_ptr_array_add(batch, q->items->pdata[i]);
+	g_ptr_array_set_size(q->items, 0);
+	g_mutex_unlock(&q->lock);
+}
+
 static void workq_stop(struct workq *q)
 {
 	g_mutex_lock(&q->lock);
@@ -181,18 +192,24 @@ static bool thread_store(struct server *sv, struct wb_store **store)
 	return false;
 }
 
+/* Commit the batch, and every body that came in while its transaction waited for the
+ * write lock (added to batch): behind another writer (the worker, another bridge's
+ * committer) they would otherwise wait for a commit of their own. */
 static bool commit_batch(struct server *sv, struct wb_store **store, GPtrArray *batch)
 {
 	if (!thread_store(sv, store))
 		return false;
+	GError *err = NULL;
+	bool ok = wb_store_begin_bodies(*store, &err);
+	if (ok)
+		workq_take_more(&sv->commits, batch);
 	struct wb_body_in *in = g_new0(struct wb_body_in, batch->len);
 	for (guint i = 0; i < batch->len; i++) {
 		struct wb_work *w = batch->pdata[i];
 		in[i] = (struct wb_body_in){ .verified = wb_work_verified(w) };
 		in[i].body = wb_work_body(w, &in[i].len);
 	}
-	GError *err = NULL;
-	bool ok = wb_store_add_bodies(*store, in, batch->len, "http", &err);
+	ok = ok && wb_store_commit_bodies(*store, in, batch->len, "http", &err);
 	if (!ok) {
 		g_warning("cannot commit %u webhook bodies, answering 503 so Meta retries: %s",
 			  batch->len, err->message);
@@ -228,15 +245,10 @@ static gpointer committer_main(gpointer data)
 			done_text(batch->pdata[i], ok ? 200 : 503,
 				  ok ? "ok\n" : "cannot store, retry later\n");
 		}
+		/* The other bridges on this state heard of it with the commit (a NOTIFY in
+		 * the transaction of wb_store_add_bodies). */
 		if (ok)
 			kick_worker(sv);
-		/* The other bridges on this state hear of it too (after the answers: a 200
-		 * does not wait for it). Not hearing is no loss: their heartbeat wakes them. */
-		GError *err = NULL;
-		if (ok && store && !wb_store_notify(store, &err)) {
-			g_info("%s", err->message);
-			g_error_free(err);
-		}
 		g_ptr_array_unref(batch);
 	}
 	wb_store_close(store);

@@ -550,74 +550,120 @@ void wb_store_close(struct wb_store *s)
 		g_object_unref(s->squeezer);
 	db_close(s->db);
 	g_free(s->path);
+	g_free(s->journal_hash);
 	g_free(s);
 }
 
-/* A body's first arrival (Meta's retries of the same bytes are counted, not journaled). */
-static bool journal_body(struct wb_store *s, const struct wb_body_in *in, const char *sha,
-			 const char *source, GError **error)
+/* Bodies being stored, for db_step_each(). */
+struct storing {
+	struct wb_body_in *in;
+	char **sha;
+	bool *fresh, *got;
+	const char *source;
+	gint64 now;
+};
+
+static void bind_body(db_stmt *st, size_t i, void *data)
 {
-	g_autofree char *detail = g_strdup_printf("%zu bytes from %s, signature %s", in->len,
-						  source, in->verified ? "verified" : "not verified");
-	return wb_store_journal_add(s, "body", NULL, sha, detail, error);
+	const struct storing *b = data;
+	sq_bind_text(st, 1, b->sha[i]);
+	db_bind_blob(st, 2, b->in[i].len ? b->in[i].body : "", b->in[i].len);
+	db_bind_int64(st, 3, (int64_t)b->in[i].len);
+	db_bind_int64(st, 4, b->in[i].verified);
+	sq_bind_text(st, 5, b->source);
+	db_bind_int64(st, 6, b->now);
 }
 
-/* Insert (or count again) one body and read back its id; inside a transaction. */
-static bool insert_body(struct wb_store *s, struct wb_body_in *in, const char *source,
-			gint64 now, bool *is_new, GError **error)
+static void body_row(db_stmt *st, size_t i, void *data)
 {
-	g_autofree char *sha = wb_sha256_hex(in->body, in->len);
+	const struct storing *b = data;
+	b->in[i].body_id = db_col_int64(st, 0);
+	b->fresh[i] = db_col_int64(st, 1) == 1;
+	b->got[i] = true;
+}
+
+/* Insert (or count again) each body and read back its id, then journal the first
+ * arrival of each (Meta's retries of the same bytes are counted, not journaled); inside
+ * a transaction. On PostgreSQL the bodies go in one round trip, their entries in
+ * another. fresh: each body's bytes were new (n of them). */
+static bool insert_bodies(struct wb_store *s, struct wb_body_in *in, size_t n,
+			  const char *source, gint64 now, bool *fresh, GError **error)
+{
+	struct storing b = { .in = in, .sha = g_new0(char *, n), .fresh = fresh,
+			     .got = g_new0(bool, n), .source = source, .now = now };
+	for (size_t i = 0; i < n; i++)
+		b.sha[i] = wb_sha256_hex(in[i].body, in[i].len);
 	db_stmt *st = sq_prep(s, "INSERT INTO bodies (sha256, body, size, verified, source, "
 				"received_at, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT "
-				"(sha256) DO UPDATE SET seen = bodies.seen + 1, last_seen = ?6", error);
-	if (!st)
-		return false;
-	sq_bind_text(st, 1, sha);
-	db_bind_blob(st, 2, in->len ? in->body : "", in->len);
-	db_bind_int64(st, 3, (int64_t)in->len);
-	db_bind_int64(st, 4, in->verified);
-	sq_bind_text(st, 5, source);
-	db_bind_int64(st, 6, now);
-	if (!sq_step_done(s, st, error, "storing a webhook body"))
-		return false;
-	st = sq_prep(s, "SELECT id, seen FROM bodies WHERE sha256 = ?1", error);
-	if (!st)
-		return false;
-	sq_bind_text(st, 1, sha);
-	bool ok = db_step(st) == DB_ROW, fresh = false;
-	if (ok) {
-		in->body_id = db_col_int64(st, 0);
-		fresh = db_col_int64(st, 1) == 1;
-		if (is_new)
-			*is_new = fresh;
-	} else {
-		sq_fail(s, error, "reading back a stored body");
+				"(sha256) DO UPDATE SET seen = bodies.seen + 1, last_seen = ?6 "
+				"RETURNING id, seen", error);
+	bool ok = st && (db_step_each(st, n, bind_body, body_row, &b) ||
+			 sq_fail(s, error, "storing a webhook body"));
+	for (size_t i = 0; ok && i < n; i++)
+		if (!b.got[i]) {
+			g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: "
+				    "storing a webhook body gave back no id", s->path);
+			ok = false;
+		}
+	struct sq_journal_entry *e = g_new0(struct sq_journal_entry, n);
+	char **detail = g_new0(char *, n);
+	size_t k = 0;
+	for (size_t i = 0; ok && i < n; i++) {
+		if (!fresh[i])
+			continue;
+		detail[k] = g_strdup_printf("%zu bytes from %s, signature %s", in[i].len, source,
+					    in[i].verified ? "verified" : "not verified");
+		e[k] = (struct sq_journal_entry){ "body", NULL, b.sha[i], detail[k] };
+		k++;
 	}
-	db_reset(st);
-	return ok && (!fresh || journal_body(s, in, sha, source, error));
+	ok = ok && sq_journal_add_many(s, e, k, error);
+	for (size_t i = 0; i < n; i++) {
+		g_free(b.sha[i]);
+		g_free(detail[i]);
+	}
+	g_free(b.sha);
+	g_free(b.got);
+	g_free(detail);
+	g_free(e);
+	return ok;
+}
+
+bool wb_store_begin_bodies(struct wb_store *s, GError **error)
+{
+	return sq_begin(s, error);
+}
+
+bool wb_store_commit_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
+			    const char *source, GError **error)
+{
+	g_autofree bool *fresh = g_new0(bool, n ? n : 1);
+	if (!insert_bodies(s, items, n, source, wb_now(), fresh, error))
+		return sq_rollback(s);
+	/* the other bridges hear of them with the commit (no round trip of its own) */
+	if (!wb_store_notify(s, error))
+		return sq_rollback(s);
+	return sq_commit(s, error);
 }
 
 bool wb_store_add_bodies(struct wb_store *s, struct wb_body_in *items, size_t n,
 			 const char *source, GError **error)
 {
-	gint64 now = wb_now();
-	if (!sq_begin(s, error))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!insert_body(s, &items[i], source, now, NULL, error))
-			return sq_rollback(s);
-	return sq_commit(s, error);
+	return wb_store_begin_bodies(s, error) &&
+	       wb_store_commit_bodies(s, items, n, source, error);
 }
 
 bool wb_store_add_body(struct wb_store *s, const void *body, size_t len, bool verified,
 		       const char *source, int64_t *body_id, bool *is_new, GError **error)
 {
 	struct wb_body_in in = { .body = body, .len = len, .verified = verified };
+	bool fresh = false;
 	if (!sq_begin(s, error))
 		return false;
-	if (!insert_body(s, &in, source, wb_now(), is_new, error))
+	if (!insert_bodies(s, &in, 1, source, wb_now(), &fresh, error))
 		return sq_rollback(s);
 	*body_id = in.body_id;
+	if (is_new)
+		*is_new = fresh;
 	return sq_commit(s, error);
 }
 
@@ -936,13 +982,42 @@ bool wb_store_expand(struct wb_store *s, const struct wb_config *cfg, int64_t bo
 	return true;
 }
 
+/* Bodies being expanded, for db_step_each(): which are still new. */
+struct expanding {
+	const struct wb_expand_item *items;
+	bool *fresh;
+};
+
+static void bind_item(db_stmt *st, size_t i, void *data)
+{
+	db_bind_int64(st, 1, ((const struct expanding *)data)->items[i].body_id);
+}
+
+static void item_new(db_stmt *st, size_t i, void *data)
+{
+	(void)st;
+	((struct expanding *)data)->fresh[i] = true;
+}
+
 bool wb_store_expand_many(struct wb_store *s, const struct wb_config *cfg,
 			  const struct wb_expand_item *items, size_t n, GError **error)
 {
 	struct wb_expand_counts c = { 0 };
 	if (!sq_begin(s, error))
 		return false;
+	/* Bodies another bridge (or process) expanded since they were listed are passed
+	 * over: one round trip for all rather than every message of each looked up again. */
+	g_autofree bool *fresh = g_new0(bool, n ? n : 1);
+	struct expanding e = { items, fresh };
+	db_stmt *st = sq_prep(s, "SELECT 1 FROM bodies WHERE id = ?1 AND state = 'new'", error);
+	if (!st || !db_step_each(st, n, bind_item, item_new, &e)) {
+		if (st)
+			sq_fail(s, error, "reading which bodies are new");
+		return sq_rollback(s);
+	}
 	for (size_t i = 0; i < n; i++) {
+		if (!fresh[i])
+			continue;
 		bool ok = items[i].payload
 			? expand_in_txn(s, cfg, items[i].body_id, items[i].payload, &c, error)
 			: wb_store_body_bad(s, items[i].body_id, items[i].bad_reason, error);

@@ -5,6 +5,10 @@
  *   function's transaction: the event and its entry commit together or not at all, and
  *   the write lock of BEGIN IMMEDIATE orders the entries (the previous hash is read in
  *   the same transaction, so two processes cannot both chain onto the same entry).
+ *   Within one write transaction the last entry is the one this connection added last,
+ *   no other writer running until it ends: the next one chains onto it from memory (a
+ *   batch of webhook bodies reads the journal once, not once a body: a round trip each
+ *   on PostgreSQL).
  * - The id is part of the hashed form, so an entry moved to another place or a gap left
  *   by a deleted one shows: the next entry's prev no longer matches.
  * - Verification reads the whole chain in one statement, a consistent snapshot under WAL,
@@ -58,46 +62,90 @@ static char *entry_hash(int64_t id, gint64 at, const char *kind, const char *ref
 	return wb_sha256_hex(g->str, g->len);
 }
 
+/* The entries being added, with their ids and hashes, for db_step_each(). */
+struct adding {
+	const struct sq_journal_entry *e;
+	int64_t id0;
+	gint64 at;
+	char **prev, **hash;
+};
+
+static void bind_entry(db_stmt *st, size_t i, void *data)
+{
+	const struct adding *a = data;
+	db_bind_int64(st, 1, a->id0 + (int64_t)i);
+	db_bind_int64(st, 2, a->at);
+	sq_bind_text(st, 3, a->e[i].kind);
+	sq_bind_text(st, 4, a->e[i].ref);
+	sq_bind_text(st, 5, a->e[i].subject);
+	sq_bind_text(st, 6, a->e[i].detail);
+	sq_bind_text(st, 7, a->prev[i]);
+	sq_bind_text(st, 8, a->hash[i]);
+}
+
+bool sq_journal_add_many(struct wb_store *s, const struct sq_journal_entry *e, size_t n,
+			 GError **error)
+{
+	if (n == 0)
+		return true;
+	if (!db_in_txn(s->db)) {
+		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: a journal "
+			    "entry (%s) outside the transaction of its event", s->path, e[0].kind);
+		return false;
+	}
+	uint64_t txn = db_write_txn(s->db);
+	struct adding a = { .e = e, .prev = g_new0(char *, n + 1), .hash = g_new0(char *, n) };
+	db_stmt *st;
+	bool ok = true;
+	if (txn != 0 && txn == s->journal_txn && s->journal_hash) {
+		a.id0 = s->journal_last + 1;
+		a.prev[0] = g_strdup(s->journal_hash);
+	} else {
+		st = sq_prep(s, "SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1", error);
+		int rc = st ? db_step(st) : DB_ERROR;
+		a.id0 = rc == DB_ROW ? db_col_int64(st, 0) + 1 : 1;
+		a.prev[0] = rc == DB_ROW ? sq_col_text(st, 1) : NULL;
+		if (st)
+			db_reset(st);
+		if (!a.prev[0])
+			a.prev[0] = g_strdup(WB_JOURNAL_GENESIS);
+		if (st && rc != DB_ROW && rc != DB_DONE)
+			ok = sq_fail(s, error, "reading the journal's last entry");
+		ok = ok && st;
+	}
+	a.at = wb_now();
+	for (size_t i = 0; ok && i < n; i++) {
+		a.hash[i] = entry_hash(a.id0 + (int64_t)i, a.at, e[i].kind, e[i].ref,
+				       e[i].ref ? strlen(e[i].ref) : 0, e[i].subject,
+				       strlen(e[i].subject), e[i].detail, strlen(e[i].detail),
+				       a.prev[i]);
+		a.prev[i + 1] = a.hash[i];
+	}
+	if (ok) {
+		st = sq_prep(s, "INSERT INTO journal (id, at, kind, ref, subject, detail, prev, "
+			     "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
+		ok = st && (db_step_each(st, n, bind_entry, NULL, &a) ||
+			    sq_fail(s, error, "adding a journal entry"));
+	}
+	if (ok) {
+		s->journal_last = a.id0 + (int64_t)n - 1;
+		s->journal_txn = txn;
+		g_free(s->journal_hash);
+		s->journal_hash = g_strdup(a.hash[n - 1]);
+	}
+	g_free(a.prev[0]); /* the others are the hashes */
+	for (size_t i = 0; i < n; i++)
+		g_free(a.hash[i]);
+	g_free(a.prev);
+	g_free(a.hash);
+	return ok;
+}
+
 bool wb_store_journal_add(struct wb_store *s, const char *kind, const char *ref,
 			  const char *subject, const char *detail, GError **error)
 {
-	if (!db_in_txn(s->db)) {
-		g_set_error(error, WB_STORE_ERROR, WB_STORE_FAILED, "state database %s: a journal "
-			    "entry (%s) outside the transaction of its event", s->path, kind);
-		return false;
-	}
-	db_stmt *st = sq_prep(s, "SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1",
-				   error);
-	if (!st)
-		return false;
-	int rc = db_step(st);
-	int64_t id = rc == DB_ROW ? db_col_int64(st, 0) + 1 : 1;
-	g_autofree char *prev = rc == DB_ROW ? sq_col_text(st, 1)
-						 : g_strdup(WB_JOURNAL_GENESIS);
-	db_reset(st);
-	if (rc != DB_ROW && rc != DB_DONE)
-		return sq_fail(s, error, "reading the journal's last entry");
-	if (!prev)
-		prev = g_strdup(WB_JOURNAL_GENESIS);
-	gint64 at = wb_now();
-	g_autofree char *hash = entry_hash(id, at, kind, ref, ref ? strlen(ref) : 0, subject,
-					   strlen(subject), detail, strlen(detail), prev);
-	st = sq_prep(s, "INSERT INTO journal (id, at, kind, ref, subject, detail, prev, hash) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", error);
-	if (!st)
-		return false;
-	db_bind_int64(st, 1, id);
-	db_bind_int64(st, 2, at);
-	sq_bind_text(st, 3, kind);
-	sq_bind_text(st, 4, ref);
-	sq_bind_text(st, 5, subject);
-	sq_bind_text(st, 6, detail);
-	sq_bind_text(st, 7, prev);
-	sq_bind_text(st, 8, hash);
-	if (!sq_step_done(s, st, error, "adding a journal entry"))
-		return false;
-	s->journal_last = id;
-	return true;
+	struct sq_journal_entry e = { kind, ref, subject, detail };
+	return sq_journal_add_many(s, &e, 1, error);
 }
 
 void wb_journal_check_clear(struct wb_journal_check *c)

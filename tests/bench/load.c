@@ -1,6 +1,6 @@
 /* load: a load generator for `wabridge serve` (bench only; talks to 127.0.0.1 only).
  *
- *   load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNECTIONS]
+ *   load -p PORT[,PORT...] -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNECTIONS]
  *        [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]
  *        [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]
  *   load --free-port
@@ -12,7 +12,10 @@
  * secret in X-Hub-Signature-256. It then drives them over CONNECTIONS keep-alive
  * HTTP/1.1 connections from one epoll loop (one request in flight per connection) and
  * measures each request from its first byte written to its last byte read (monotonic
- * clock). It stops after REQUESTS or after SECONDS, whichever comes first.
+ * clock). It stops after REQUESTS or after SECONDS, whichever comes first. With several
+ * PORTs (several `serve` processes on one shared state) connection i goes to the i-th
+ * port, round robin, and the figures are of all requests together ("ok_port_P" counts
+ * those answered 200 on each).
  *
  * Without -R it is a closed loop: each connection sends its next request as soon as the
  * last is answered (the most the listener takes at that concurrency; mean latency is
@@ -247,12 +250,18 @@ struct conn {
 	size_t req;     /* index of the request in flight */
 	size_t off;     /* bytes of it written so far */
 	double t0;      /* its first byte written, or when it was due (-R) */
+	unsigned target; /* index into L.ports */
 	char in[IN_BUF + 1]; /* NUL-terminated after each read */
 	size_t inlen;
 };
 
+#define MAX_PORTS 8
+
 static struct {
-	uint16_t port;
+	uint16_t port;      /* the first of ports: the one -A and the prober use */
+	uint16_t ports[MAX_PORTS];
+	unsigned nports;
+	unsigned ok_by_port[MAX_PORTS];
 	struct req *reqs;
 	size_t n;           /* requests prepared */
 	size_t next;        /* next to send */
@@ -274,12 +283,12 @@ static struct {
 	unsigned rss_n;
 } L;
 
-static int connect_one(void)
+static int connect_to(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(L.port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		close(fd);
@@ -289,6 +298,12 @@ static int connect_one(void)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
+}
+
+/* A connection to the first (the only, but for several -p) port. */
+static int connect_one(void)
+{
+	return connect_to(L.port);
 }
 
 static void watch(struct conn *c, uint32_t events, int op)
@@ -336,7 +351,7 @@ static void reconnect(struct conn *c, size_t *counter, double t, bool accepting)
 	}
 	epoll_ctl(L.ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	c->fd = connect_one();
+	c->fd = connect_to(L.ports[c->target]);
 	c->st = C_IDLE;
 	if (c->fd < 0) {
 		c->st = C_DEAD;
@@ -449,6 +464,8 @@ static void on_readable(struct conn *c, bool accepting)
 			double t = now_s();
 			L.lat[L.answered++] = t - c->t0;
 			L.status[status < 600 ? status : 0]++;
+			if (status == 200)
+				L.ok_by_port[c->target]++;
 			L.t_last = t;
 			c->st = C_IDLE;
 			finished_one();
@@ -488,9 +505,11 @@ static void drive(unsigned nconn, double max_s)
 		die("out of memory");
 	L.ep = epoll_create1(EPOLL_CLOEXEC);
 	for (unsigned i = 0; i < nconn; i++) {
-		conns[i].fd = connect_one();
+		conns[i].target = i % L.nports;
+		conns[i].fd = connect_to(L.ports[conns[i].target]);
 		if (conns[i].fd < 0)
-			die("cannot connect to 127.0.0.1:%u: %s", L.port, strerror(errno));
+			die("cannot connect to 127.0.0.1:%u: %s", L.ports[conns[i].target],
+			    strerror(errno));
 		watch(&conns[i], EPOLLIN, EPOLL_CTL_ADD);
 	}
 	L.t_start = now_s();
@@ -900,7 +919,7 @@ static int free_port(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: load -p PORT -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
+		"usage: load -p PORT[,PORT...] -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
 		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]\n"
 		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]\n"
 		"       load -A -B MAX_BODY -p PORT -s SECRET_FILE -P PNID [-S SLOW] [-a PER_ADDRESS]\n"
@@ -922,7 +941,17 @@ int main(int argc, char **argv)
 	int opt;
 	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:AB:S:a:F:H:")) != -1) {
 		switch (opt) {
-		case 'p': port = strtol(optarg, NULL, 10); break;
+		case 'p': {
+			g_auto(GStrv) ps = g_strsplit(optarg, ",", -1);
+			for (unsigned i = 0; ps[i]; i++) {
+				long p = strtol(ps[i], NULL, 10);
+				if (p < 1 || p > 65535 || L.nports >= MAX_PORTS)
+					usage();
+				L.ports[L.nports++] = (uint16_t)p;
+			}
+			port = L.nports ? L.ports[0] : 0;
+			break;
+		}
 		case 's': secret_file = optarg; break;
 		case 'P': pnids = optarg; break;
 		case 'n': n = strtol(optarg, NULL, 10); break;
@@ -1038,6 +1067,9 @@ int main(int argc, char **argv)
 	printf("answered=%zu\n", L.answered);
 	printf("ok=%u\n", L.status[200]);
 	printf("non200=%zu\n", non200);
+	if (L.nports > 1)
+		for (unsigned i = 0; i < L.nports; i++)
+			printf("ok_port_%u=%u\n", L.ports[i], L.ok_by_port[i]);
 	for (unsigned s = 0; s < 600; s++)
 		if (s != 200 && L.status[s])
 			printf("status_%u=%u\n", s, L.status[s]);

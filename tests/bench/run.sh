@@ -54,10 +54,24 @@
 #      the last delivery, against the media received. Target: at most 25% of the media
 #      (the old path held each medium, its mail and copies: several times the media).
 #      Also shown: the peaks of RssAnon and RssFile as sampled. About 30 s.
+#   j. intake on PostgreSQL: a private cluster (tests/lib/postgres.sh; the section says it
+#      cannot run, and why, when PostgreSQL is not installed) with fsync and
+#      synchronous_commit on, as SQLite's synchronous=FULL. a's closed loop (after a
+#      warm-up of 500 webhooks taken through to delivery) and a's steady rate, each into a
+#      fresh database: with one `serve`, then with two on one database (each its own
+#      listener and node), load.c's connections split between them (-p P1,P2: one set of
+#      latencies, p99 of all requests). Beside SQLite's figures of a (or, when a is not in
+#      the run, the same measured here), as a table with the ratios PostgreSQL one bridge /
+#      SQLite and two bridges / one. Targets: one bridge >= 0.5 x SQLite's intake; two
+#      bridges >= one (on 2 cores they share the CPUs with each other, PostgreSQL and the
+#      load generator, and every write holds one advisory lock); p99 at the steady rate
+#      < 20 ms, as on SQLite. Then WB_BENCH_PG_MAILS (1000) webhooks into two fresh
+#      bridges until all are delivered over IMAP: delivered = answered 200 = distinct
+#      wamids = mails in the emptied mailboxes. About 3 minutes.
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
 # WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_BENCH_PHOTOS,
-# WB_BENCH_TEXTS, WB_BENCH_MEDIA (KIND:BYTES[xN],...), WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
+# WB_BENCH_TEXTS, WB_BENCH_MEDIA (KIND:BYTES[xN],...), WB_BENCH_PG_MAILS, WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
 # those sections (e.g. WB_BENCH_ONLY=g, or =eg; a and c are one run, either letter).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,6 +86,7 @@ cd "$top" || exit 1
 : "${WB_BENCH_PHOTOS:=1000}"
 : "${WB_BENCH_TEXTS:=10000}"
 : "${WB_BENCH_MEDIA:=document:104857600,video:33554432x4}"
+: "${WB_BENCH_PG_MAILS:=1000}"
 : "${WB_BENCH_ONLY:=}"
 CC=${CC:-cc}
 # key:code:phone_number_id:IMAP user of tests/lib/dovecot.sh
@@ -694,6 +709,215 @@ if want h; then
 	say ""
 fi
 
+# ---- j. intake on PostgreSQL: one bridge and two, beside SQLite -----------------------------
+if want j; then
+	# The closed loop and the steady rate of a, each set-up on a fresh database of a private
+	# PostgreSQL (tests/lib/postgres.sh) that flushes every commit to disk, as SQLite does
+	# with synchronous=FULL: one `serve`, then two on one database (each its own port and
+	# node), the load's connections split between them (load.c -p P1,P2, one set of
+	# latencies). SQLite's figures are a's when a ran, else measured here the same way, so
+	# that the comparison is always of one run. Then a delivery check with two bridges.
+	pg=$work/pg
+	jN=$WB_BENCH_REQUESTS
+	jW=500
+	j_pids=
+	# j_stop: stop every bridge of this section (SIGTERM to all, then each waited for).
+	j_stop() {
+		for p in $j_pids; do kill -TERM "$p" 2>/dev/null; done
+		for p in $j_pids; do
+			serve_pid=$p
+			stop_serve
+		done
+		j_pids=
+	}
+	j_cleanup() {
+		j_stop
+		[ -f "$pg/data/postmaster.pid" ] && sh tests/lib/postgres.sh stop "$pg" >/dev/null 2>&1
+		cleanup
+	}
+	jsql() { # DB SQL: psql's unaligned answer
+		sh tests/lib/postgres.sh psql "$pg" -d "$1" -qtAc "$2" 2>/dev/null
+	}
+	# j_start NAME DB K: K bridges on a fresh database DB, configurations in $work/NAME_1..K,
+	# each its own listener and node; their ports in j_ports (P1,P2), their pids in j_pids.
+	j_start() {
+		jsql postgres "CREATE DATABASE $2" >/dev/null || die "cannot create the database $2"
+		j_ports=
+		k=1
+		while [ "$k" -le "$3" ]; do
+			write_config "${1}_$k"
+			jd=$work/${1}_$k
+			(umask 077; cp "$pg/password" "$jd/pg.pass")
+			sed -i "s|^state = .*|state = $WB_PG_URL/$2\nstate_password_file = $jd/pg.pass\nnode = ${1}_$k\ndata_dir = $jd|" \
+				"$jd/wabridge.conf"
+			start_serve "${1}_$k"
+			j_pids="$j_pids $serve_pid"
+			serve_pid=
+			j_ports=${j_ports:+$j_ports,}$port
+			k=$((k + 1))
+		done
+	}
+	# j_wait DB N SECONDS: wait until N messages are delivered; prints how many were.
+	j_wait() {
+		jt=$(($(date +%s) + $3))
+		while :; do
+			jn=$(jsql "$1" "SELECT count(*) FROM messages WHERE state = 'delivered'")
+			[ "${jn:-0}" -ge "$2" ] || [ "$(date +%s)" -ge "$jt" ] && break
+			sleep 0.2
+		done
+		say "${jn:-0}"
+	}
+	# j_ticks serve|pg: CPU ticks used so far by the bridges running, or by the cluster.
+	j_ticks() {
+		if [ "$1" = pg ]; then
+			jpm=$(head -n 1 "$pg/data/postmaster.pid")
+			jps="$jpm $(ps -o pid= --ppid "$jpm" | tr '\n' ' ')"
+		else
+			jps=$j_pids
+		fi
+		for p in $jps; do
+			sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+		done | awk '{ s += $1 } END { print s + 0 }'
+	}
+	# j_closed NAME DB K: a warm-up of jW webhooks taken through to delivery, then a's closed
+	# loop, into K fresh bridges on DB; the load's output in $work/NAME.out, the CPU each
+	# side used in $work/NAME.cpu.
+	j_closed() {
+		j_start "$1" "$2" "$3"
+		"$work/load" -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" -n "$jW" \
+			-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r warmup >"$work/$1.warm" 2>&1 ||
+			{ cat "$work/$1.warm" >&2; die "load failed"; }
+		jw=$(j_wait "$2" "$jW" 60)
+		s0=$(j_ticks serve); g0=$(j_ticks pg); t0=$(date +%s.%N)
+		"$work/load" -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" -n "$jN" \
+			-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r intake >"$work/$1.out" 2>&1 ||
+			{ cat "$work/$1.out" >&2; die "load failed"; }
+		t1=$(date +%s.%N); s1=$(j_ticks serve); g1=$(j_ticks pg)
+		hz=$(getconf CLK_TCK)
+		printf 'warm_delivered=%s\nwall=%s\nserve=%s\npg=%s\n' "$jw" "$(calc "$t1 - $t0" 1)" \
+			"$(calc "($s1 - $s0) / $hz" 1)" "$(calc "($g1 - $g0) / $hz" 1)" >"$work/$1.cpu"
+		j_stop
+	}
+	# j_paced NAME DB K: a's steady rate into K fresh bridges on DB.
+	j_paced() {
+		j_start "$1" "$2" "$3"
+		"$work/load" -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" \
+			-n $((WB_BENCH_RATE * 5)) -c "$WB_BENCH_CONNS" -t 10 -r paced -R "$WB_BENCH_RATE" \
+			>"$work/$1.out" 2>&1 || { cat "$work/$1.out" >&2; die "load failed"; }
+		j_stop
+	}
+	# j_say LABEL NAME: a closed loop's figures, as in a.
+	j_say() {
+		o=$work/$2.out c=$work/$2.cpu
+		say "   $1: $(val "$o" sent) webhooks in $(val "$o" elapsed_s) s$( [ "$(val "$o" sent)" -lt "$jN" ] && say " (stopped after ${MAX_INTAKE_S} s)"), $(val "$o" ok) x 200, $(val "$o" non200) other, $(( $(val "$o" errors_conn) + $(val "$o" errors_proto) + $(val "$o" errors_timeout) )) errors$(grep '^ok_port_' "$o" | sed 's/^ok_port_\([0-9]*\)=\(.*\)/; \2 by the bridge on :\1/' | tr -d '\n')"
+		say "     $(calc "$(val "$o" ok_per_s)" 0)/s; latency p50 $(val "$o" p50_ms) ms, p90 $(val "$o" p90_ms) ms, p99 $(val "$o" p99_ms) ms, max $(val "$o" max_ms) ms (warm-up: $(val "$c" warm_delivered) of $jW delivered)"
+		say "     CPU over the $(val "$c" wall) s: serve $(val "$c" serve) s, PostgreSQL $(val "$c" pg) s, the load generator $(val "$o" client_cpu_s) s, of $(calc "$(nproc) * $(val "$c" wall)" 1) s on $(nproc) cores (other programs' included)"
+	}
+
+	rc=0
+	sh tests/lib/postgres.sh start "$pg" >"$work/pg.out" 2>&1 || rc=$?
+	if [ "$rc" != 0 ]; then
+		why=$(grep -v '^ *$' "$work/pg.out" | tail -n 1 | sed 's/^postgres\.sh: //')
+		[ "$rc" = 3 ] && what="cannot run" || what="cannot run, the private PostgreSQL did not start"
+		say "j. intake on PostgreSQL: $what: $why"
+		line_j1="intake on PostgreSQL: not measured ($why)"
+		say ""
+	else
+		trap j_cleanup EXIT
+		eval "$(sh tests/lib/postgres.sh env "$pg")"
+		# tests/lib/postgres.sh turns syncing off for the tests; a bench of commits wants
+		# what a deployment has: every commit on disk before it returns.
+		for jset in "fsync = on" "synchronous_commit = on" "full_page_writes = on"; do
+			jsql postgres "ALTER SYSTEM SET $jset" >/dev/null || die "cannot set $jset"
+		done
+		jsql postgres "SELECT pg_reload_conf()" >/dev/null
+		sleep 0.5
+		pgv=$(jsql postgres "SHOW server_version" | cut -d' ' -f1)
+		pgs="fsync $(jsql postgres "SHOW fsync"), synchronous_commit $(jsql postgres "SHOW synchronous_commit")"
+		[ -f "$pg/server.pem" ] && pgs="$pgs, TLS (libpq's default sslmode=prefer)"
+
+		# SQLite: a's figures when a ran, else the same measured here.
+		if [ -s "$work/a.out" ] && [ -s "$work/p.out" ]; then
+			sq=$work/a.out sqp=$work/p.out sqfrom="a, this run"
+		else
+			write_config jsq
+			start_serve jsq
+			"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$jW" \
+				-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r warmup -D "$work/jsq/state.db" \
+				-E "$jW" -T 60 >"$work/jsq.warm" 2>&1 || { cat "$work/jsq.warm" >&2; die "load failed"; }
+			"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" -n "$jN" \
+				-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r intake >"$work/jsq.out" 2>&1 ||
+				{ cat "$work/jsq.out" >&2; die "load failed"; }
+			stop_serve
+			write_config jsqp
+			start_serve jsqp
+			"$work/load" -p "$port" -s "$work/app_secret" -P "$PNIDS" \
+				-n $((WB_BENCH_RATE * 5)) -c "$WB_BENCH_CONNS" -t 10 -r paced \
+				-R "$WB_BENCH_RATE" >"$work/jsqp.out" 2>&1 || { cat "$work/jsqp.out" >&2; die "load failed"; }
+			stop_serve
+			sq=$work/jsq.out sqp=$work/jsqp.out sqfrom="measured here as in a"
+		fi
+
+		j_closed jc1 wbj_c1 1
+		j_paced jp1 wbj_p1 1
+		j_closed jc2 wbj_c2 2
+		j_paced jp2 wbj_p2 2
+		# Two bridges deliver what they accept: into emptied mailboxes, so that what these
+		# hold afterwards can be counted against what the state says was delivered.
+		JM=$WB_BENCH_PG_MAILS
+		sh tests/lib/dovecot.sh reset "$dc" >/dev/null 2>&1 || die "cannot reset the mailboxes"
+		j_start jd wbj_d 2
+		jt0=$(date +%s.%N)
+		"$work/load" -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" -n "$JM" \
+			-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r deliver >"$work/jd.out" 2>&1 ||
+			{ cat "$work/jd.out" >&2; die "load failed"; }
+		jok=$(val "$work/jd.out" ok)
+		jdel=$(j_wait wbj_d "$jok" "$MAX_DELIVERY_S")
+		jt1=$(date +%s.%N)
+		j_stop
+		jmails=$(find "$dc/mail" -path '*/Maildir/*' -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l | tr -d ' ')
+		jwamids=$(jsql wbj_d "SELECT count(DISTINCT wamid) FROM messages WHERE state = 'delivered'")
+		jstates=$(jsql wbj_d "SELECT state || ' ' || count(*) FROM messages GROUP BY state ORDER BY state" | paste -sd, - | sed 's/,/, /g')
+		sh tests/lib/postgres.sh stop "$pg" >/dev/null 2>&1
+		trap cleanup EXIT
+
+		say "j. intake on PostgreSQL $pgv (a private cluster on 127.0.0.1: $pgs), as in a: $jN signed webhooks over $WB_BENCH_CONNS keep-alive connections, closed loop, after a warm-up of $jW; then $WB_BENCH_RATE/s for 5 s. Each set-up on a fresh database"
+		j_say "one bridge" jc1
+		j_say "two bridges on one database, $((WB_BENCH_CONNS / 2)) connections to each" jc2
+		for jp in jp1 jp2; do
+			[ $jp = jp1 ] && jl="one bridge" || jl="two bridges"
+			say "   $jl at a steady $WB_BENCH_RATE/s: answered $(calc "$(val "$work/$jp.out" ok_per_s)" 0)/s, $(val "$work/$jp.out" non200) not 200, p50 $(val "$work/$jp.out" p50_ms) ms, p99 $(val "$work/$jp.out" p99_ms) ms, max $(val "$work/$jp.out" max_ms) ms; $(val "$work/$jp.out" late_5ms) waited over 5 ms for a free connection"
+		done
+		say "   delivery with two bridges: $JM webhooks into fresh ones ($jok answered 200), then until all are delivered over IMAP: $jdel delivered in $(calc "$jt1 - $jt0" 1) s from the first byte sent ($(calc "$jdel / ($jt1 - $jt0)" 0) mails/s); messages: $jstates; $jmails mails in the mailboxes"
+		s_rps=$(val "$sq" ok_per_s); s_p99=$(val "$sq" p99_ms); s_pp=$(val "$sqp" p99_ms)
+		c1_rps=$(val "$work/jc1.out" ok_per_s); c1_p99=$(val "$work/jc1.out" p99_ms); p1=$(val "$work/jp1.out" p99_ms)
+		c2_rps=$(val "$work/jc2.out" ok_per_s); c2_p99=$(val "$work/jc2.out" p99_ms); p2=$(val "$work/jp2.out" p99_ms)
+		say ""
+		printf '   %-34s %10s %8s %8s %15s\n' "" "accepted/s" "p50 ms" "p99 ms" "p99 at $WB_BENCH_RATE/s" \
+			"SQLite ($sqfrom)" "$(calc "$s_rps" 0)" "$(val "$sq" p50_ms)" "$s_p99" "$s_pp" \
+			"PostgreSQL, one bridge" "$(calc "$c1_rps" 0)" "$(val "$work/jc1.out" p50_ms)" "$c1_p99" "$p1" \
+			"PostgreSQL, two bridges" "$(calc "$c2_rps" 0)" "$(val "$work/jc2.out" p50_ms)" "$c2_p99" "$p2" \
+			"PostgreSQL one bridge / SQLite" "$(ratio "$c1_rps" "$s_rps")" "$(ratio "$(val "$work/jc1.out" p50_ms)" "$(val "$sq" p50_ms)")" "$(ratio "$c1_p99" "$s_p99")" "$(ratio "$p1" "$s_pp")" \
+			"PostgreSQL two bridges / one" "$(ratio "$c2_rps" "$c1_rps")" "$(ratio "$(val "$work/jc2.out" p50_ms)" "$(val "$work/jc1.out" p50_ms)")" "$(ratio "$c2_p99" "$c1_p99")" "$(ratio "$p2" "$p1")"
+		say "   (every write transaction holds one advisory lock, so a second bridge adds a listener and a committer, not a second writer; and on $(nproc) cores both bridges, PostgreSQL and the load generator share the same CPUs: not-worse is the target for two)"
+		line_j1="PostgreSQL, one bridge: $(calc "$c1_rps" 0) webhooks/s = $(ratio "$c1_rps" "$s_rps") x SQLite's $(calc "$s_rps" 0) (target >= 0.5 x, ratio $(ratio "$c1_rps" "$(calc "$s_rps * 0.5")"))$(verdict "$c1_rps >= 0.5 * $s_rps")"
+		line_j2="PostgreSQL, two bridges: $(calc "$c2_rps" 0) webhooks/s = $(ratio "$c2_rps" "$c1_rps") x one bridge (target >= 1.0 x, ratio $(ratio "$c2_rps" "$c1_rps"))$(verdict "$c2_rps >= $c1_rps")"
+		line_j3="PostgreSQL, p99 latency at a steady $WB_BENCH_RATE/s: one bridge $p1 ms, two bridges $p2 ms (target < 20 ms as on SQLite, ratio $(ratio "$p1" 20) and $(ratio "$p2" 20))$(verdict "$p1 < 20 && $p2 < 20")"
+		line_j4="PostgreSQL, two bridges deliver what they accept: $jdel of $jok delivered, $jwamids distinct wamids, $jmails mails in the mailboxes$(verdict "$jok == $JM && $jdel == $jok && $jwamids == $jok && $jmails == $jok")"
+		say "   $line_j1"
+		say "   $line_j2"
+		say "   $line_j3"
+		say "   $line_j4"
+		jlogs=$(ls "$work"/jsq/serve.log "$work"/jsqp/serve.log "$work"/j[cpd][12]_*/serve.log "$work"/jd_*/serve.log 2>/dev/null)
+		jwarn=$(cat $jlogs 2>/dev/null | grep -c .)
+		if [ "$jwarn" -gt 0 ]; then
+			say "   the bridges logged $jwarn warning lines (-q); the first ones:"
+			cat $jlogs | head -n 5 | sed 's/^/     /'
+		fi
+		say ""
+	fi
+fi
+
 # ---- summary ------------------------------------------------------------------------------
 
 warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" 2>/dev/null | grep -c . )
@@ -701,7 +925,8 @@ warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$wo
 say "summary ($rev):"
 # Only the lines of the sections that ran (WB_BENCH_ONLY).
 for v in line_a1 line_a3 line_a2 line_a4 line_b1 line_b2 line_b3 line_c line_c2 line_d1 \
-	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2 line_h1; do
+	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2 line_h1 \
+	line_j1 line_j2 line_j3 line_j4; do
 	eval "l=\${$v:-}"
 	[ -n "$l" ] && say "  $l"
 done

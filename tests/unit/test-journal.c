@@ -217,6 +217,47 @@ static void test_rollback(struct fx *f, gconstpointer data)
 	wb_journal_check_clear(&jc);
 }
 
+/* A batch of bodies chains its entries one onto the other within its transaction (the
+ * last one kept in memory, not read back each time); a write by another connection
+ * between two batches is chained onto, not passed over: the next batch reads the
+ * journal's end again. The same bytes twice in a batch are one entry. */
+static void test_batch_chain(struct fx *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GError) err = NULL;
+	struct wb_body_in in[3] = { { .body = "{\"a\":1}", .len = 7 },
+				    { .body = "{\"b\":1}", .len = 7 },
+				    { .body = "{\"a\":1}", .len = 7 } };
+	g_assert_true(wb_store_add_bodies(f->s, in, 3, "http", &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(in[0].body_id, ==, in[2].body_id);
+	g_assert_cmpint(in[1].body_id, !=, in[0].body_id);
+	g_assert_cmpint(count(f, "SELECT count(*) FROM journal"), ==, 2);
+	g_autofree char *seen = g_strdup_printf("SELECT seen FROM bodies WHERE id = %"
+						G_GINT64_FORMAT, in[0].body_id);
+	g_assert_cmpint(count(f, seen), ==, 2);
+
+	/* another bridge (connection) writes in between */
+	struct wb_store *other = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	int64_t id;
+	g_assert_true(wb_store_add_body(other, "{\"c\":1}", 7, true, "http", &id, NULL, &err));
+	g_assert_no_error(err);
+	wb_store_close(other);
+
+	struct wb_body_in more[2] = { { .body = "{\"d\":1}", .len = 7 },
+				      { .body = "{\"e\":1}", .len = 7 } };
+	g_assert_true(wb_store_add_bodies(f->s, more, 2, "http", &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(count(f, "SELECT count(*) FROM journal"), ==, 5);
+	g_assert_cmpint(count(f, "SELECT max(id) FROM journal"), ==, 5);
+	struct wb_journal_check jc;
+	check(f, &jc);
+	g_assert_cmpint(jc.checked, ==, 5);
+	g_assert_cmpint(jc.bad_id, ==, 0);
+	wb_journal_check_clear(&jc);
+}
+
 /* Control characters, terminal escapes, field-separator look-alikes and a 4 MiB detail
  * are stored byte for byte, hash the same when read back, and print escaped. */
 static void test_hostile_text(struct fx *f, gconstpointer data)
@@ -275,6 +316,7 @@ int main(int argc, char **argv)
 		{ "/journal/rehashed_entry", test_rehashed_entry },
 		{ "/journal/deleted_entry", test_deleted_entry },
 		{ "/journal/rollback", test_rollback },
+		{ "/journal/batch_chain", test_batch_chain },
 		{ "/journal/hostile_text", test_hostile_text },
 	};
 	for (size_t i = 0; i < G_N_ELEMENTS(tests); i++)

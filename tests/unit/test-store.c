@@ -22,6 +22,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -442,6 +443,65 @@ static void test_body_bytes(struct fx *f, gconstpointer data)
 	g_assert_error(err, WB_STORE_ERROR, WB_STORE_NOT_FOUND);
 }
 
+/* A batch (the listener's group commit): each body gets its id, the same bytes twice in
+ * it are one row seen twice, and bytes of an earlier batch are counted again. */
+static void test_body_batch(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	struct wb_body_in in[3] = { { .body = "{\"a\":1}", .len = 7, .verified = true },
+				    { .body = "{\"b\":1}", .len = 7 },
+				    { .body = "{\"a\":1}", .len = 7, .verified = true } };
+	g_assert_true(wb_store_add_bodies(f->s, in, 3, "serve", &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(in[0].body_id, >, 0);
+	g_assert_cmpint(in[1].body_id, >, 0);
+	g_assert_cmpint(in[1].body_id, !=, in[0].body_id);
+	g_assert_cmpint(in[2].body_id, ==, in[0].body_id);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM bodies WHERE id = %" G_GINT64_FORMAT,
+			      in[0].body_id), ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT verified FROM bodies WHERE id = %" G_GINT64_FORMAT,
+			      in[1].body_id), ==, 0);
+
+	struct wb_body_in again[2] = { { .body = "{\"b\":1}", .len = 7 },
+				       { .body = "{\"c\":1}", .len = 7 } };
+	g_assert_true(wb_store_add_bodies(f->s, again, 2, "serve", &err));
+	g_assert_no_error(err);
+	g_assert_cmpint(again[0].body_id, ==, in[1].body_id);
+	g_assert_cmpint(again[1].body_id, >, in[1].body_id);
+	g_assert_cmpint(q_int(f->db, "SELECT seen FROM bodies WHERE id = %" G_GINT64_FORMAT,
+			      in[1].body_id), ==, 2);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM bodies"), ==, 3);
+	/* a body's first arrival is journaled, its repeats are not */
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM journal WHERE kind = 'body'"), ==, 3);
+}
+
+/* Other bridges on the same state hear of a batch once it is committed (PostgreSQL's
+ * NOTIFY, sent with the COMMIT); on SQLite there is nothing to listen to. */
+static void test_body_batch_wakes(struct fx *f, gconstpointer data)
+{
+	g_autoptr(GError) err = NULL;
+	struct wb_store *other = wb_store_open(f->db, &err);
+	g_assert_no_error(err);
+	int fd = wb_store_listen(other, &err);
+	g_assert_no_error(err);
+	if (!test_state_pg()) {
+		g_assert_cmpint(fd, ==, -1);
+		wb_store_close(other);
+		return;
+	}
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_false(wb_store_heard(other));
+	struct wb_body_in in[1] = { { .body = "{\"a\":1}", .len = 7 } };
+	g_assert_true(wb_store_add_bodies(f->s, in, 1, "serve", &err));
+	g_assert_no_error(err);
+	/* committed: the notification is on its way (waited for, at most 10 s) */
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	g_assert_cmpint(poll(&p, 1, 10000), ==, 1);
+	g_assert_true(wb_store_heard(other));
+	g_assert_true(wb_store_listen_alive(other));
+	wb_store_close(other);
+}
+
 static void test_body_bad(struct fx *f, gconstpointer data)
 {
 	static const char junk[] = "<html>502 Bad Gateway</html>";
@@ -550,6 +610,37 @@ static void test_expand_added_and_duplicates(struct fx *f, gconstpointer data)
 	g_autoptr(GArray) todo = wb_store_unexpanded_bodies(f->s, &err);
 	g_assert_no_error(err);
 	g_assert_cmpuint(todo->len, ==, 0);
+}
+
+/* A body listed for expansion that someone else (another bridge) expanded in the
+ * meantime is passed over: not expanded again, not marked bad; the others of the same
+ * chunk are done. */
+static void test_expand_many_passes_over(struct fx *f, gconstpointer data)
+{
+	g_autofree char *m1 = msg_obj("wamid.P1", CITIZEN_A, NOW, NULL);
+	g_autofree char *body1 = envelope(PNID_BHP, m1, "");
+	int64_t b1 = ingest(f, body1, NULL); /* stored and expanded */
+	static const char junk[] = "<html>502 Bad Gateway</html>";
+	g_autoptr(GError) err = NULL;
+	int64_t b2 = 0;
+	g_assert_true(wb_store_add_body(f->s, junk, strlen(junk), true, "test", &b2, NULL, &err));
+	g_assert_no_error(err);
+	gint64 events = q_int(f->db, "SELECT count(*) FROM events");
+
+	struct wb_expand_item items[2] = { { .body_id = b1, .bad_reason = "listed twice" },
+					   { .body_id = b2, .bad_reason = "not valid JSON" } };
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*kept as bad*not valid JSON*");
+	g_assert_true(wb_store_expand_many(f->s, f->cfg, items, 2, &err));
+	g_test_assert_expected_messages();
+	g_assert_no_error(err);
+	g_autofree char *st1 = q_text(f->db, "SELECT state FROM bodies WHERE id = %"
+				      G_GINT64_FORMAT, b1);
+	g_assert_cmpstr(st1, ==, "expanded");
+	g_autofree char *st2 = q_text(f->db, "SELECT state FROM bodies WHERE id = %"
+				      G_GINT64_FORMAT, b2);
+	g_assert_cmpstr(st2, ==, "bad");
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM messages"), ==, 1);
+	g_assert_cmpint(q_int(f->db, "SELECT count(*) FROM events"), ==, events);
 }
 
 static void test_expand_same_wamid_in_one_body(struct fx *f, gconstpointer data)
@@ -1872,9 +1963,12 @@ int main(int argc, char **argv)
 	ADD("/store/open/not_a_database", test_open_not_a_database);
 	ADD("/store/body/dedup", test_body_dedup);
 	ADD("/store/body/bytes", test_body_bytes);
+	ADD("/store/body/batch", test_body_batch);
+	ADD("/store/body/batch_wakes", test_body_batch_wakes);
 	ADD("/store/body/bad", test_body_bad);
 	ADD("/store/expand/added_and_duplicates", test_expand_added_and_duplicates);
 	ADD("/store/expand/same_wamid_in_one_body", test_expand_same_wamid_in_one_body);
+	ADD("/store/expand/many_passes_over", test_expand_many_passes_over);
 	ADD("/store/expand/unrouted", test_expand_unrouted);
 	ADD("/store/expand/statuses", test_expand_statuses);
 	ADD("/store/expand/problems", test_expand_problems);
