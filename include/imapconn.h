@@ -62,6 +62,9 @@ struct wb_imapconn {
  * must still be cleared. user and password may be NULL (taken as ""). */
 bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_config *cfg,
 		      const char *user, const char *password, GError **error);
+/* Configure c (zeroed by the caller) as like is configured: the same server, trust
+ * anchors, login and error domain; connects nothing. */
+void wb_imapconn_init_like(struct wb_imapconn *c, const struct wb_imapconn *like);
 /* LOGOUT if connected, drop, free and wipe the password. c may be cleared twice. */
 void wb_imapconn_clear(struct wb_imapconn *c);
 

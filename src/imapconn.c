@@ -259,6 +259,18 @@ bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_conf
 	return true;
 }
 
+void wb_imapconn_init_like(struct wb_imapconn *c, const struct wb_imapconn *like)
+{
+	c->domain = like->domain;
+	c->host = g_strdup(like->host);
+	c->port = like->port;
+	c->plan = like->plan;
+	c->ca_file = g_strdup(like->ca_file);
+	c->fingerprint = g_strdup(like->fingerprint);
+	c->user = g_strdup(like->user);
+	c->password = g_strdup(like->password);
+}
+
 /* ---- TLS ------------------------------------------------------------------------- */
 
 /* Called by libetpan before the handshake: send SNI (never for an address literal). */

@@ -3,6 +3,7 @@
 #include "anchor.h"
 #include "config.h"
 #include "export.h"
+#include "imappool.h"
 #include "ingest.h"
 #include "journal.h"
 #include "verify.h"
@@ -1216,6 +1217,8 @@ int main(int argc, char **argv)
 			curl_global_init(CURL_GLOBAL_DEFAULT);
 			g_mime_init();
 			int rc = commands[k].run(&c);
+			/* The mailbox sessions kept for reuse end with a LOGOUT, not a cut. */
+			wb_imappool_close_idle(wb_imappool_shared());
 			g_mime_shutdown();
 			curl_global_cleanup();
 			return rc;
