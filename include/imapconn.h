@@ -72,6 +72,10 @@ void wb_imapconn_clear(struct wb_imapconn *c);
 bool wb_imapconn_connect(struct wb_imapconn *c, GError **error);
 /* A usable, logged-in session: the current one if it still answers, else a new one. */
 bool wb_imapconn_ready(struct wb_imapconn *c, GError **error);
+/* Has the server kept quiet since the last answer: nothing buffered, nothing to read,
+ * no end of stream? A session idle in a pool that fails this was closed by the server
+ * (a restart, its idle timeout, a BYE) and is of no use. Costs no round trip. */
+bool wb_imapconn_quiet(const struct wb_imapconn *c);
 /* Forget the session without a word: mailimap_free() would send LOGOUT first and, on a
  * dead or hanging connection, wait a whole timeout for the answer. */
 void wb_imapconn_drop(struct wb_imapconn *c);

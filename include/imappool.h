@@ -12,8 +12,10 @@
  *    opens one (connect, TLS, LOGIN: imapconn.c). When `max` are open, it first closes
  *    the least recently used idle session, of any login. When every session is in use it
  *    waits for one to come back, at most WB_IMAPCONN_TIMEOUT_S, then fails WB_FAIL_SOON.
- *  - A session idle for more than WB_IMAPCONN_IDLE_CHECK_S is asked NOOP before it is
- *    handed out again, and opened afresh when that fails (wb_imapconn_ready()).
+ *  - Before an idle session is handed out again, its socket is looked at: one the server
+ *    closed meanwhile (a restart, its own idle timeout, a BYE) is opened afresh, so the
+ *    next mail does not fail for it. One idle for more than WB_IMAPCONN_IDLE_CHECK_S is
+ *    also asked NOOP, and opened afresh when that fails (wb_imapconn_ready()).
  *  - wb_imappool_give() takes it back. A session that broke while in use (an error that
  *    left the protocol state unknown: wb_imapconn_fail() dropped it) is freed instead,
  *    so the next take opens a new one.

@@ -1,4 +1,5 @@
 /* imapconn: one IMAP client connection (see imapconn.h). */
+#include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -392,6 +393,19 @@ bool wb_imapconn_connect(struct wb_imapconn *c, GError **error)
 	c->last_used = g_get_monotonic_time();
 	c->generation++;
 	return true;
+}
+
+bool wb_imapconn_quiet(const struct wb_imapconn *c)
+{
+	if (c->imap == NULL || c->imap->imap_stream == NULL)
+		return false;
+	if (c->imap->imap_stream->read_buffer_len != 0)
+		return false;
+	struct pollfd p = {
+		.fd = mailstream_low_get_fd(mailstream_get_low(c->imap->imap_stream)),
+		.events = POLLIN | POLLRDHUP,
+	};
+	return p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
 bool wb_imapconn_ready(struct wb_imapconn *c, GError **error)

@@ -173,6 +173,9 @@ struct wb_imapconn *wb_imappool_take(struct wb_imappool *p, const struct wb_imap
 	if (!reused)
 		wb_imapconn_init_like(&s->conn, like);
 	s->conn.domain = like->domain;
+	/* The server may have closed it meanwhile: a new session then, not a failed mail. */
+	if (reused && !wb_imapconn_quiet(&s->conn))
+		wb_imapconn_drop(&s->conn);
 	unsigned generation = s->conn.generation;
 	bool ok = wb_imapconn_ready(&s->conn, error);
 	if (s->conn.generation != generation) {

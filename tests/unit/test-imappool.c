@@ -342,9 +342,17 @@ static void test_broken(void)
 	s = stats_of(p);
 	g_assert_cmpuint(s.logins, ==, 3);
 	g_assert_cmpuint(s.open, ==, 1);
+
+	/* Closed by the server a moment ago: its socket says so, no NOOP needed. */
+	server_cut_all(sv);
+	struct wb_imapconn *d = take(p, sv, "jadavpur");
+	g_assert_true(d->last_used > g_get_monotonic_time() - G_USEC_PER_SEC * 5);
+	g_assert_cmpint(mailimap_noop(d->imap), ==, MAILIMAP_NO_ERROR);
+	wb_imappool_give(p, d);
+	g_assert_cmpuint(stats_of(p).logins, ==, 4);
 	wb_imappool_free(p);
 	g_autofree char *logins = server_stop(sv);
-	g_assert_cmpstr(logins, ==, "jadavpur jadavpur jadavpur ");
+	g_assert_cmpstr(logins, ==, "jadavpur jadavpur jadavpur jadavpur ");
 }
 
 /* Idle sessions are closed once idle long enough, the oldest first. */
