@@ -65,6 +65,9 @@ bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_conf
 /* Configure c (zeroed by the caller) as like is configured: the same server, trust
  * anchors, login and error domain; connects nothing. */
 void wb_imapconn_init_like(struct wb_imapconn *c, const struct wb_imapconn *like);
+/* Send LOGOUT without waiting for the answer, then drop the session: a polite end that
+ * costs no round trip (the pool closing a session to make room for another). */
+void wb_imapconn_leave(struct wb_imapconn *c);
 /* LOGOUT if connected, drop, free and wipe the password. c may be cleared twice. */
 void wb_imapconn_clear(struct wb_imapconn *c);
 

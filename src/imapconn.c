@@ -421,6 +421,17 @@ bool wb_imapconn_ready(struct wb_imapconn *c, GError **error)
 	return c->imap != NULL || wb_imapconn_connect(c, error);
 }
 
+void wb_imapconn_leave(struct wb_imapconn *c)
+{
+	static const char logout[] = "wb0 LOGOUT\r\n";
+	mailstream *s = c->imap != NULL ? c->imap->imap_stream : NULL;
+
+	if (s != NULL && mailstream_write(s, logout, sizeof logout - 1) ==
+			     (ssize_t)(sizeof logout - 1))
+		(void)mailstream_flush(s);
+	wb_imapconn_drop(c);
+}
+
 void wb_imapconn_clear(struct wb_imapconn *c)
 {
 	if (c->imap != NULL)

@@ -8,7 +8,8 @@
  *   eviction or a reap takes), and their login's queue in p->by_key, most recently used
  *   last (what a take reuses: the session most likely still alive).
  * - Sessions to close are collected under the lock and closed after it: LOGOUT waits for
- *   the server, up to WB_IMAPCONN_TIMEOUT_S on one that hangs. */
+ *   the server, up to WB_IMAPCONN_TIMEOUT_S on one that hangs, except for a session
+ *   closed to make room, whose LOGOUT goes without waiting (a mail waits meanwhile). */
 #include <string.h>
 
 #include "imappool.h"
@@ -60,18 +61,21 @@ struct wb_imappool *wb_imappool_new(unsigned max, gint64 idle_us)
 	return p;
 }
 
-/* Close and free a session that is in no list and no longer counted. */
-static void session_free(struct session *s)
+/* Close and free a session that is in no list and no longer counted: LOGOUT, waiting
+ * for the answer or (hurry: a mail waits for the room) not. */
+static void session_free(struct session *s, bool hurry)
 {
-	wb_imapconn_clear(&s->conn); /* LOGOUT when it is connected */
+	if (hurry)
+		wb_imapconn_leave(&s->conn);
+	wb_imapconn_clear(&s->conn); /* LOGOUT when it is still connected */
 	g_free(s->key);
 	g_free(s);
 }
 
-static void free_all(GPtrArray *closing)
+static void free_all(GPtrArray *closing, bool hurry)
 {
 	for (guint i = 0; i < closing->len; i++)
-		session_free(closing->pdata[i]);
+		session_free(closing->pdata[i], hurry);
 	g_ptr_array_unref(closing);
 }
 
@@ -144,7 +148,7 @@ static void release(struct wb_imappool *p, struct session *s)
 	count(p, -1);
 	g_cond_signal(&p->back);
 	g_mutex_unlock(&p->lock);
-	session_free(s);
+	session_free(s, false);
 }
 
 struct wb_imapconn *wb_imappool_take(struct wb_imappool *p, const struct wb_imapconn *like,
@@ -163,7 +167,7 @@ struct wb_imapconn *wb_imappool_take(struct wb_imappool *p, const struct wb_imap
 		p->stats.reuses++;
 	unsigned max = p->max;
 	g_mutex_unlock(&p->lock);
-	free_all(closing);
+	free_all(closing, true);
 	if (s == NULL) {
 		wb_imapconn_fail_local(like, error, WB_FAIL_SOON, "all %u IMAP sessions of "
 				       "[imap] max_connections stayed busy for %d s", max,
@@ -216,7 +220,7 @@ void wb_imappool_give(struct wb_imappool *p, struct wb_imapconn *c)
 	g_cond_signal(&p->back);
 	g_mutex_unlock(&p->lock);
 	if (!keep)
-		session_free(s);
+		session_free(s, false);
 }
 
 /* Close the idle sessions idle since before now - idle time (all: every one). */
@@ -238,7 +242,7 @@ static unsigned close_idle(struct wb_imappool *p, gint64 now, bool all)
 	g_cond_broadcast(&p->back);
 	g_mutex_unlock(&p->lock);
 	unsigned n = closing->len;
-	free_all(closing);
+	free_all(closing, false);
 	return n;
 }
 

@@ -164,7 +164,10 @@ static const char usage_text_export[] =
 "                   DIR.tar exists; 75 mailbox or state database unreachable.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
-"                   server URL will be reached (see Network rules below).\n"
+"                   server URL will be reached (see Network rules below). Each\n"
+"                   line names the file, [group] and key, and ends with the line\n"
+"                   it is on; a duplicate code or phone_number_id names both\n"
+"                   stations.\n"
 "  version          Print the version of wabridge and its libraries.\n"
 "\n";
 
@@ -207,6 +210,9 @@ static const char usage_text2[] =
 "  [imap] or [smtp] (check-config warns); otherwise no password is sent.\n"
 "  [webhook] listen off loopback needs app_secret_file, or allow_unsigned = true\n"
 "  (check-config warns).\n"
+"  Station mailboxes share at most [imap] max_connections (16) logged-in IMAP\n"
+"  sessions, kept for the next mail and closed after 5 minutes unused; the\n"
+"  replies mailbox (mode = imap) takes one more.\n"
 "\n"
 "Exit codes (sysexits.h): 0 ok, 64 usage, 65 bad data, 67 unknown complaint or no\n"
 "complaint matches a reply, 69 unavailable, 70 internal error, 73 cannot create\n"

@@ -59,10 +59,10 @@ def add_users():
 
 
 def station_sessions():
-    """Dovecot's IMAP sessions of the stations' users now."""
-    p = subprocess.run(["sh", os.path.join(W.TOP, "tests", "lib", "dovecot.sh"), "sessions",
-                        W.DOVECOT_DIR], capture_output=True, text=True)
-    return [ln for ln in p.stdout.splitlines() if re.match(r"^\[st\d{4} ", ln)]
+    """The stations' users logged in to Dovecot now (doveadm who)."""
+    p = subprocess.run(["sh", os.path.join(W.TOP, "tests", "lib", "dovecot.sh"), "doveadm",
+                        W.DOVECOT_DIR, "who", "-1"], capture_output=True, text=True)
+    return [ln for ln in p.stdout.splitlines() if re.match(r"^st\d{4} +imap ", ln)]
 
 
 def line_of(path, text):

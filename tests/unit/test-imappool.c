@@ -30,6 +30,7 @@ struct server {
 	unsigned accepted;   /* connections so far */
 	unsigned most_open;  /* the most open at once */
 	GString *logins;     /* "user " for each LOGIN accepted */
+	unsigned logouts;    /* LOGOUT commands received */
 };
 
 struct conn {
@@ -67,6 +68,10 @@ static bool command(struct conn *c, FILE *in, const char *line)
 		return true;
 	}
 	if (g_ascii_strcasecmp(cmd, "LOGOUT") == 0) {
+		g_mutex_lock(&c->sv->lock);
+		c->sv->logouts++;
+		g_cond_broadcast(&c->sv->changed);
+		g_mutex_unlock(&c->sv->lock);
 		reply(c->fd, "* BYE Logging out\r\n", "");
 		reply(c->fd, tag, " OK Logout completed.\r\n");
 		return false;
@@ -150,6 +155,15 @@ static void server_wait_open(struct server *sv, unsigned n)
 {
 	g_mutex_lock(&sv->lock);
 	while (sv->fds->len != n)
+		g_cond_wait(&sv->changed, &sv->lock);
+	g_mutex_unlock(&sv->lock);
+}
+
+/* Wait until n LOGOUTs have come (each closes its connection). */
+static void server_wait_logouts(struct server *sv, unsigned n)
+{
+	g_mutex_lock(&sv->lock);
+	while (sv->logouts < n)
 		g_cond_wait(&sv->changed, &sv->lock);
 	g_mutex_unlock(&sv->lock);
 }
@@ -269,6 +283,8 @@ static void test_bound_lru(void)
 	g_assert_cmpuint(s.open, ==, 3);
 	g_assert_cmpuint(s.logins, ==, 30);   /* round robin over 10 defeats any cache of 3 */
 	g_assert_cmpuint(s.evicted, ==, 27);
+	server_wait_logouts(sv, 27);          /* each closed with a LOGOUT, unanswered */
+	server_wait_open(sv, 3);
 	/* s07, s08, s09 are idle, s07 the least recently used */
 	wb_imappool_give(p, take(p, sv, "s08"));    /* reused: order now s07 s09 s08 */
 	wb_imappool_give(p, take(p, sv, "new"));    /* evicts s07 */
