@@ -28,6 +28,7 @@ Commands are followed through their literals ({n} and {n+}) in both directions, 
 literal that happens to hold "APPEND" does not count. Standard library only."""
 
 import re
+import select
 import socket
 import threading
 
@@ -174,12 +175,14 @@ class IMAPProxy:
 
     @staticmethod
     def _client_gone(c):
-        """Has the client closed its end of c (its end of stream waits to be read)?"""
+        """Has the client closed its end of c? Its end of stream may still wait behind
+        bytes our thread has not read (a LOGOUT sent just before the close)."""
         try:
-            return c["client"].recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except OSError:
+            p = select.poll()
+            p.register(c["client"], select.POLLRDHUP)
+            return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+                       for _, ev in p.poll(0))
+        except (OSError, ValueError):
             return True
 
     def _close(self, c):
