@@ -28,8 +28,8 @@
  *
  * What the pool does not hold: the replies mailbox's session (replywatch.h: one, held
  * for IDLE) and the read-only sessions of verify, export and a transfer's copy
- * (mailsource.h: one at a time, closed after each station). At most max + 2 sessions
- * are open at once.
+ * (mailsource.h: one at a time, closed after each station). So `serve` has at most
+ * max + 2 sessions open at once; every process has a pool of its own.
  *
  * Thread-safe: every function from any thread. A session taken is its taker's alone
  * until it is given back. Times are monotonic microseconds. */
