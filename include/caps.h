@@ -13,7 +13,10 @@
 #define WB_MAX_MESSAGES       4096u          /* messages + statuses in one body */
 #define WB_MAX_STATIONS       1024u          /* stations in one config */
 #define WB_MAX_SECRET_BYTES   4096u          /* a secret file */
-#define WB_MAX_CONFIG_BYTES   (1024u * 1024u) /* the config file itself */
+#define WB_MAX_CONFIG_BYTES   (4u * 1024u * 1024u) /* the config file: 4 KiB a station */
+/* [imap] max_connections at most: IMAP sockets must stay below descriptor 1024 (libetpan
+ * waits with select(2)), beside the store's, libcurl's and the standard ones. */
+#define WB_IMAP_CONNECTIONS_CEILING 512
 /* Media caps per type, each also bounded by [whatsapp] media_max. Twice what WhatsApp
  * lets users send (image 5 MB, audio and video 16 MB, sticker 500 KB), so a legitimate
  * file is never refused, while a hostile size is. Documents use media_max alone. */

@@ -97,6 +97,7 @@ struct wb_config {
 	char *imap_tls_fingerprint;
 	bool imap_idle;
 	bool imap_allow_plaintext; /* no STARTTLS off loopback: log in anyway (tls.h) */
+	int imap_max_connections;  /* delivery sessions kept at once (imappool.h) */
 	/* [smtp] */
 	char *smtp_url;
 	char *smtp_from;
@@ -172,6 +173,10 @@ const struct wb_station *wb_config_station_for(const struct wb_config *cfg,
 					       const char *phone_number_id);
 /* A configured station, or an auto station already made, by its key. */
 const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, const char *key);
+/* A configured station by its code, in any case ("grh" finds GRH); auto stations are
+ * not looked at. */
+const struct wb_station *wb_config_station_by_code(const struct wb_config *cfg,
+						   const char *code);
 /* The station a stored row names by key: a configured one, or (auto stations, whose key
  * is their phone_number_id) the auto station, made again after a restart. NULL when the
  * station is no longer configured. */

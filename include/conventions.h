@@ -21,8 +21,9 @@
  *    reference count and swaps a new one in on SIGHUP; a thread keeps the one it took
  *    until its pass ends. Nothing ever writes to a loaded configuration.
  *  - Shared and locked inside their module: the auto stations' registry (config.c,
- *    reached through wb_config_station_for() and friends) and the metrics counters
- *    (metrics.c, atomics).
+ *    reached through wb_config_station_for() and friends), the metrics counters
+ *    (metrics.c, atomics) and the pool of IMAP sessions (imappool.c), whose sessions
+ *    are one taker's at a time, from take to give.
  *  - One thread at a time, each thread opening its own: struct wb_store (one SQLite
  *    connection), struct wb_target (an open mailbox), struct wb_imapconn, struct
  *    wb_replywatch. A `stop` flag passed in may be set from another thread.

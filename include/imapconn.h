@@ -62,6 +62,12 @@ struct wb_imapconn {
  * must still be cleared. user and password may be NULL (taken as ""). */
 bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_config *cfg,
 		      const char *user, const char *password, GError **error);
+/* Configure c (zeroed by the caller) as like is configured: the same server, trust
+ * anchors, login and error domain; connects nothing. */
+void wb_imapconn_init_like(struct wb_imapconn *c, const struct wb_imapconn *like);
+/* Send LOGOUT without waiting for the answer, then drop the session: a polite end that
+ * costs no round trip (the pool closing a session to make room for another). */
+void wb_imapconn_leave(struct wb_imapconn *c);
 /* LOGOUT if connected, drop, free and wipe the password. c may be cleared twice. */
 void wb_imapconn_clear(struct wb_imapconn *c);
 
@@ -69,6 +75,10 @@ void wb_imapconn_clear(struct wb_imapconn *c);
 bool wb_imapconn_connect(struct wb_imapconn *c, GError **error);
 /* A usable, logged-in session: the current one if it still answers, else a new one. */
 bool wb_imapconn_ready(struct wb_imapconn *c, GError **error);
+/* Has the server kept quiet since the last answer: nothing buffered, nothing to read,
+ * no end of stream? A session idle in a pool that fails this was closed by the server
+ * (a restart, its idle timeout, a BYE) and is of no use. Costs no round trip. */
+bool wb_imapconn_quiet(const struct wb_imapconn *c);
 /* Forget the session without a word: mailimap_free() would send LOGOUT first and, on a
  * dead or hanging connection, wait a whole timeout for the answer. */
 void wb_imapconn_drop(struct wb_imapconn *c);

@@ -27,6 +27,9 @@ void wb_metrics_send(enum wb_send_outcome outcome);
 void wb_metrics_request_cut(void);
 void wb_metrics_connections(int64_t delta);
 void wb_metrics_body_bytes(int64_t delta);
+/* IMAP delivery (imappool.c): a session opened, and the gauge of sessions open. */
+void wb_metrics_imap_login(void);
+void wb_metrics_imap_sessions(int64_t delta);
 
 /* Append the exposition text; the gauges are passed in by the caller. */
 void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregistered_s);

@@ -51,6 +51,7 @@
 #define MAX_STATION_KEY 64u
 #define MAX_STATION_NAME_CHARS 128u
 #define MAX_PHONE_NUMBER_ID 32u
+#define MAX_CODE 8u /* characters of a station code */
 #define TOKEN_SECRET_NAME "reply_secret"
 #define TOKEN_SECRET_BYTES 32u
 /* A mail carries each medium in base64 (4/3 larger) and must stay under WB_MAX_MAIL_BYTES
@@ -202,6 +203,10 @@ static const struct option options[] = {
 	  .def = "true", .offset = CFG(imap_idle) },
 	{ .group = "imap", .key = "allow_plaintext", .type = T_BOOL,
 	  .def = "false", .offset = CFG(imap_allow_plaintext) },
+	/* logged-in delivery sessions kept at once, all mailboxes together (imappool.h) */
+	{ .group = "imap", .key = "max_connections", .type = T_INT,
+	  .def = "16", .offset = CFG(imap_max_connections), .min = 1,
+	  .max = WB_IMAP_CONNECTIONS_CEILING },
 
 	{ .group = "smtp", .key = "url", .type = T_STRING,
 	  .def = NULL, .offset = CFG(smtp_url), .check = check_smtp_url },
@@ -598,7 +603,7 @@ static bool check_station_name(const char *v, GString *why)
 static bool check_code(const char *v, GString *why)
 {
 	size_t n = strlen(v);
-	if (n >= 2 && n <= 8 && all_chars(v, UPPER DIGITS))
+	if (n >= 2 && n <= MAX_CODE && all_chars(v, UPPER DIGITS))
 		return true;
 	g_string_printf(why, "\"%s\" is not a station code; use 2 to 8 capital letters or "
 			"digits, like BHP", v);
@@ -856,28 +861,59 @@ struct build {
 	struct wb_config *cfg;
 	GKeyFile *kf;          /* NULL for the embedded defaults or an unreadable file */
 	GHashTable *bad;       /* "group\037key" of values that were present but refused */
+	GHashTable *lines;     /* where things are in the file: "[group" → the line of its
+				* first [group] line, "group\037key" → the line of the value
+				* that counts (the last); from scan_lines() */
 	bool load;             /* loading (may create the token secret), not only checking */
 	bool templates;        /* read and check the templates too */
 };
 
-/* Appends "FILE: [group] key: what" to a list: problems, warnings (allowed but risky,
- * b->warnings) and notes (how a valid setting will behave, b->notes) all read so. */
-static void vadd_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
-		      const char *fmt, va_list ap) G_GNUC_PRINTF(5, 0);
+/* The line of group's key (key NULL: of the [group] line itself) in the file; 0 when it
+ * is not there (the embedded defaults, a key left out, a problem of no group). */
+static guint line_of(const struct build *b, const char *group, const char *key)
+{
+	if (b->lines == NULL || group == NULL)
+		return 0;
+	g_autofree char *id = key != NULL ? g_strconcat(group, "\037", key, NULL)
+					  : g_strconcat("[", group, NULL);
+	return GPOINTER_TO_UINT(g_hash_table_lookup(b->lines, id));
+}
 
-static void vadd_line(const struct build *b, GPtrArray *to, const char *group, const char *key,
-		      const char *fmt, va_list ap)
+/* " (line N)" after a problem or warning, so that one among a thousand stations is found
+ * at once: the key's line, or for a key left out the line of its group. Empty when the
+ * file does not hold the group. */
+static char *where(const struct build *b, const char *group, const char *key)
+{
+	guint line = line_of(b, group, key);
+	if (line != 0)
+		return g_strdup_printf(" (line %u)", line);
+	line = key != NULL ? line_of(b, group, NULL) : 0;
+	if (line != 0)
+		return g_strdup_printf(" (its group starts on line %u)", line);
+	return g_strdup("");
+}
+
+/* Appends "FILE: [group] key: what" to a list: problems, warnings (allowed but risky,
+ * b->warnings) and notes (how a valid setting will behave, b->notes) all read so.
+ * Problems and warnings end with where the file says it (where()), unless located says
+ * the text names its lines itself. */
+static void vadd_line(const struct build *b, GPtrArray *to, bool located, const char *group,
+		      const char *key, const char *fmt, va_list ap) G_GNUC_PRINTF(6, 0);
+
+static void vadd_line(const struct build *b, GPtrArray *to, bool located, const char *group,
+		      const char *key, const char *fmt, va_list ap)
 {
 	if (to == NULL)
 		return;
 	g_autofree char *what = g_strdup_vprintf(fmt, ap);
+	g_autofree char *at = located || to == b->notes ? g_strdup("") : where(b, group, key);
 	char *line;
 	if (group != NULL && key != NULL)
-		line = g_strdup_printf("%s: [%s] %s: %s", b->label, group, key, what);
+		line = g_strdup_printf("%s: [%s] %s: %s%s", b->label, group, key, what, at);
 	else if (group != NULL)
-		line = g_strdup_printf("%s: [%s]: %s", b->label, group, what);
+		line = g_strdup_printf("%s: [%s]: %s%s", b->label, group, what, at);
 	else
-		line = g_strdup_printf("%s: %s", b->label, what);
+		line = g_strdup_printf("%s: %s%s", b->label, what, at);
 	g_ptr_array_add(to, line);
 }
 
@@ -889,7 +925,7 @@ static void add_line(const struct build *b, GPtrArray *to, const char *group, co
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vadd_line(b, to, group, key, fmt, ap);
+	vadd_line(b, to, false, group, key, fmt, ap);
 	va_end(ap);
 }
 
@@ -900,7 +936,20 @@ static void problem(struct build *b, const char *group, const char *key, const c
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vadd_line(b, b->problems, group, key, fmt, ap);
+	vadd_line(b, b->problems, false, group, key, fmt, ap);
+	va_end(ap);
+}
+
+/* A problem whose text already says on which lines it is. */
+static void problem_located(struct build *b, const char *group, const char *key,
+			    const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+static void problem_located(struct build *b, const char *group, const char *key,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vadd_line(b, b->problems, true, group, key, fmt, ap);
 	va_end(ap);
 }
 
@@ -1272,16 +1321,16 @@ static void apply_station(struct build *b, const char *group)
 	apply_group(b, group, "station", st);
 }
 
-/* The group line and key lines as GKeyFile sees them (after a successful parse), to
- * report what it accepts silently: a key set twice (the last wins), a group written
- * twice (merged), a localized key[xx] (invisible to g_key_file_get_keys). */
+/* The group line and key lines as GKeyFile sees them (after a successful parse): where
+ * each is (b->lines, for the problems found later), and what GKeyFile accepts silently:
+ * a key set twice (the last wins), a group written twice (merged), a localized key[xx]
+ * (invisible to g_key_file_get_keys). */
 static void scan_lines(struct build *b, char **lines)
 {
-	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	g_autofree char *group = NULL;
 	for (guint i = 0; lines[i]; i++) {
 		g_autofree char *s = g_strstrip(g_strdup(lines[i]));
-		guint line = i + 1, *first;
+		guint line = i + 1, first;
 		if (s[0] == '\0' || s[0] == '#' || !g_utf8_validate(s, -1, NULL))
 			continue;
 		if (s[0] == '[') {
@@ -1290,27 +1339,27 @@ static void scan_lines(struct build *b, char **lines)
 			group = g_strndup(s + 1, close ? (size_t)(close - s - 1) : strlen(s + 1));
 			if (strcmp(group, BAD_GROUP) == 0)
 				continue;
-			g_autofree char *id = g_strconcat("[", group, NULL);
-			if ((first = g_hash_table_lookup(seen, id)) != NULL)
-				problem(b, group, NULL, "written twice (lines %u and %u); merge the "
-					"two into one group", GPOINTER_TO_UINT(first), line);
+			if ((first = line_of(b, group, NULL)) != 0)
+				problem_located(b, group, NULL, "written twice (lines %u and %u); merge "
+						"the two into one group", first, line);
 			else
-				g_hash_table_insert(seen, g_steal_pointer(&id), GUINT_TO_POINTER(line));
+				g_hash_table_insert(b->lines, g_strconcat("[", group, NULL),
+						    GUINT_TO_POINTER(line));
 			continue;
 		}
 		if (group == NULL || strcmp(group, BAD_GROUP) == 0)
 			continue;
 		g_autofree char *key = g_strstrip(g_strndup(s, strcspn(s, "=")));
 		if (strchr(key, '[') != NULL) {
-			problem(b, group, key, "localized keys are not supported; remove the [...]");
+			problem_located(b, group, key, "localized keys are not supported; remove "
+					"the [...] (line %u)", line);
 			continue;
 		}
-		g_autofree char *id = g_strconcat(group, "\037", key, NULL);
-		if ((first = g_hash_table_lookup(seen, id)) != NULL)
-			problem(b, group, key, "set twice (lines %u and %u), and only the last one "
-				"counts; delete one", GPOINTER_TO_UINT(first), line);
-		else
-			g_hash_table_insert(seen, g_steal_pointer(&id), GUINT_TO_POINTER(line));
+		if ((first = line_of(b, group, key)) != 0)
+			problem_located(b, group, key, "set twice (lines %u and %u), and only the "
+					"last one counts; delete one", first, line);
+		g_hash_table_insert(b->lines, g_strconcat(group, "\037", key, NULL),
+				    GUINT_TO_POINTER(line));
 	}
 }
 
@@ -1493,11 +1542,65 @@ static void need(struct build *b, const void *field, const char *group, const ch
 		problem(b, group, key, "not set, %s", why);
 }
 
+/* A value another station already has: name both stations and both lines. seen maps the
+ * values so far to their station (hash tables: a thousand stations cost a thousand
+ * lookups, not half a million comparisons). */
+static void unique(struct build *b, GHashTable *seen, const char *value, const char *key,
+		   const struct wb_station *st, const char *group, const char *rule)
+{
+	if (value == NULL)
+		return;
+	const struct wb_station *other = g_hash_table_lookup(seen, value);
+	if (other == NULL) {
+		g_hash_table_insert(seen, (gpointer)value, (gpointer)st);
+		return;
+	}
+	g_autofree char *other_group = g_strconcat(STATION_PREFIX, other->key, NULL);
+	guint line = line_of(b, other_group, key);
+	g_autofree char *at = line ? g_strdup_printf(" on line %u", line) : g_strdup("");
+	problem(b, group, key, "%s is also the %s of [%s]%s; %s", value, key, other_group, at,
+		rule);
+}
+
+/* The mailbox a station delivers to, as "imap USER FOLDER" or "maildir PATH"; NULL for
+ * the default Maildir, which is the station's own. */
+static char *mailbox_of(const struct wb_station *st)
+{
+	if (st->deliver == WB_DELIVER_IMAP)
+		return st->imap_user != NULL ? g_strdup_printf("imap_user %s, folder %s",
+							       st->imap_user, st->folder) : NULL;
+	return st->maildir != NULL ? g_strdup_printf("maildir:%s", st->maildir) : NULL;
+}
+
+/* Two stations filling one mailbox folder is allowed (a shared account), but most often
+ * a copied group left unchanged: warn, naming both. */
+static void shared_mailbox(struct build *b, GHashTable *boxes, const struct wb_station *st,
+			   const char *group)
+{
+	char *box = mailbox_of(st);
+	if (box == NULL)
+		return;
+	const struct wb_station *other = g_hash_table_lookup(boxes, box);
+	if (other == NULL) {
+		g_hash_table_insert(boxes, box, (gpointer)st);
+		return;
+	}
+	g_autofree char *other_group = g_strconcat(STATION_PREFIX, other->key, NULL);
+	const char *key = st->deliver == WB_DELIVER_IMAP ? "imap_user" : "deliver";
+	guint line = line_of(b, other_group, NULL);
+	g_autofree char *at = line ? g_strdup_printf(" on line %u", line) : g_strdup("");
+	add_line(b, b->warnings, group, key, "delivers into the same mailbox (%s) as [%s]%s: "
+		 "their mails mix in one folder; give each station its own folder, unless "
+		 "that is meant", box, other_group, at);
+	g_free(box);
+}
+
 static void check_stations(struct build *b)
 {
 	struct wb_config *cfg = b->cfg;
 	g_autoptr(GHashTable) codes = g_hash_table_new(g_str_hash, g_str_equal);
 	g_autoptr(GHashTable) ids = g_hash_table_new(g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) boxes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	bool imap_url_reported = false;
 	if (cfg->stations->len > WB_MAX_STATIONS)
 		problem(b, NULL, NULL, "%u stations; at most %u are supported",
@@ -1505,19 +1608,10 @@ static void check_stations(struct build *b)
 	for (guint i = 0; i < cfg->stations->len; i++) {
 		struct wb_station *st = cfg->stations->pdata[i];
 		g_autofree char *group = g_strconcat(STATION_PREFIX, st->key, NULL);
-		const struct wb_station *other;
-		if (st->code && (other = g_hash_table_lookup(codes, st->code)) != NULL)
-			problem(b, group, "code", "%s is also the code of [station:%s]; every "
-				"station needs its own", st->code, other->key);
-		else if (st->code)
-			g_hash_table_insert(codes, st->code, st);
-		if (st->phone_number_id &&
-		    (other = g_hash_table_lookup(ids, st->phone_number_id)) != NULL)
-			problem(b, group, "phone_number_id", "%s is also the phone_number_id of "
-				"[station:%s]; each number belongs to one station",
-				st->phone_number_id, other->key);
-		else if (st->phone_number_id)
-			g_hash_table_insert(ids, st->phone_number_id, st);
+		unique(b, codes, st->code, "code", st, group, "every station needs its own");
+		unique(b, ids, st->phone_number_id, "phone_number_id", st, group,
+		       "each number belongs to one station");
+		shared_mailbox(b, boxes, st, group);
 		if (st->deliver != WB_DELIVER_IMAP)
 			continue;
 		if (!imap_url_reported) {
@@ -1735,6 +1829,7 @@ static void token_secret(struct build *b)
 struct wb_station_index {
 	GHashTable *by_key;     /* configured stations by key (borrowed from cfg->stations) */
 	GHashTable *by_pnid;    /* … by phone_number_id */
+	GHashTable *by_code;    /* … by code (codes are upper case) */
 	GMutex lock;            /* guards the three below */
 	GPtrArray *autos;       /* of struct wb_station *, owned */
 	GHashTable *auto_by_id; /* phone_number_id (= key) → station, borrowed */
@@ -1746,11 +1841,14 @@ static struct wb_station_index *index_new(const GPtrArray *stations)
 	struct wb_station_index *ix = g_new0(struct wb_station_index, 1);
 	ix->by_key = g_hash_table_new(g_str_hash, g_str_equal);
 	ix->by_pnid = g_hash_table_new(g_str_hash, g_str_equal);
+	ix->by_code = g_hash_table_new(g_str_hash, g_str_equal);
 	for (guint i = 0; i < stations->len; i++) {
 		struct wb_station *st = stations->pdata[i];
 		g_hash_table_insert(ix->by_key, st->key, st);
 		if (st->phone_number_id != NULL)
 			g_hash_table_insert(ix->by_pnid, st->phone_number_id, st);
+		if (st->code != NULL)
+			g_hash_table_insert(ix->by_code, st->code, st);
 	}
 	g_mutex_init(&ix->lock);
 	ix->autos = g_ptr_array_new_with_free_func(station_free);
@@ -1765,6 +1863,7 @@ static void index_free(struct wb_station_index *ix)
 		return;
 	g_hash_table_destroy(ix->by_key);
 	g_hash_table_destroy(ix->by_pnid);
+	g_hash_table_destroy(ix->by_code);
 	g_hash_table_destroy(ix->auto_by_id);
 	g_hash_table_destroy(ix->auto_codes);
 	g_ptr_array_unref(ix->autos);
@@ -1817,6 +1916,7 @@ static struct wb_config *build(const char *path, const char *text, size_t len, b
 		.first_problem = problems->len,
 		.cfg = cfg,
 		.bad = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+		.lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
 		.load = load,
 		.templates = templates,
 	};
@@ -1841,6 +1941,7 @@ static struct wb_config *build(const char *path, const char *text, size_t len, b
 	if (b.kf != NULL)
 		g_key_file_free(b.kf);
 	g_hash_table_destroy(b.bad);
+	g_hash_table_destroy(b.lines);
 	return cfg;
 }
 
@@ -1948,6 +2049,17 @@ const struct wb_station *wb_config_station_by_key(const struct wb_config *cfg, c
 		g_mutex_unlock(&ix->lock);
 	}
 	return st;
+}
+
+const struct wb_station *wb_config_station_by_code(const struct wb_config *cfg,
+						   const char *code)
+{
+	if (cfg == NULL || code == NULL || cfg->index == NULL || strlen(code) > MAX_CODE)
+		return NULL;
+	char up[MAX_CODE + 1];
+	for (size_t i = 0; i <= strlen(code); i++)
+		up[i] = g_ascii_toupper(code[i]);
+	return g_hash_table_lookup(cfg->index->by_code, up);
 }
 
 const struct wb_station *wb_config_station_stored(const struct wb_config *cfg, const char *key)

@@ -1,9 +1,18 @@
 /* deliver_imap: delivery by IMAP APPEND with libetpan (mailimap).
  *
  * Design:
- * - One connection per target (imapconn.c: TLS, STARTTLS, pinning, login, reconnects,
- *   timeouts and the classification of failures are described there), opened and
- *   logged in by open() and reused.
+ * - A target is a mailbox: a login and a folder. It holds no connection of its own:
+ *   each operation takes a logged-in session for the login from the process's pool
+ *   (imappool.h: at most [imap] max_connections for every mailbox together, kept for
+ *   the next mail, the least recently used closed to make room) and gives it back at
+ *   its end. So a pass over a thousand stations keeps a bounded number of sockets, and
+ *   the next mail to a station whose session is still open costs no LOGIN. open() takes
+ *   and gives one back at once, so a refused login or certificate fails open() as
+ *   before. (imapconn.c: TLS, STARTTLS, pinning, login, reconnects, timeouts and the
+ *   classification of failures are described there.)
+ * - Every operation names or selects its folder itself (APPEND names it; exists() and
+ *   set_flags() SELECT or EXAMINE it each time), so stations that share a login share
+ *   its sessions whatever folder a session was left in.
  * - Any NO or BAD to the APPEND of one mail ([TOOBIG], [LIMIT], ...) without a code
  *   that says otherwise is WB_FAIL_FINAL for that mail.
  * - APPEND answered NO [TRYCREATE] creates the folder (and subscribes it: many clients
@@ -20,9 +29,11 @@
 #include "caps.h"
 #include "deliver.h"
 #include "imapconn.h"
+#include "imappool.h"
 
 struct wb_target {
-	struct wb_imapconn conn;
+	struct wb_imapconn like;  /* server and login, never connected: the pool's key */
+	struct wb_imapconn *conn; /* the session of the operation in progress, else NULL */
 	char *folder;       /* UTF-8 as configured, for messages and locations */
 	char *folder_wire;  /* modified UTF-7 (RFC 3501 5.1.3) as sent */
 };
@@ -32,25 +43,40 @@ struct wb_target {
 static bool configure(struct wb_target *t, const struct wb_config *cfg,
 		      const struct wb_station *st, GError **error)
 {
-	if (!wb_imapconn_init(&t->conn, WB_DELIVER_ERROR, cfg, st->imap_user, st->imap_password,
+	if (!wb_imapconn_init(&t->like, WB_DELIVER_ERROR, cfg, st->imap_user, st->imap_password,
 			      error))
 		return false;
 	t->folder = g_strdup(st->folder != NULL && st->folder[0] != '\0' ? st->folder : "INBOX");
 	t->folder_wire = wb_imapconn_mutf7(t->folder);
-	if (t->conn.user[0] == '\0')
-		return wb_imapconn_fail_local(&t->conn, error, WB_FAIL_LATER,
+	if (t->like.user[0] == '\0')
+		return wb_imapconn_fail_local(&t->like, error, WB_FAIL_LATER,
 					      "station %s has no imap_user", st->key);
 	if (t->folder_wire == NULL)
-		return wb_imapconn_fail_local(&t->conn, error, WB_FAIL_LATER,
+		return wb_imapconn_fail_local(&t->like, error, WB_FAIL_LATER,
 					      "folder of station %s is not UTF-8", st->key);
 	return true;
+}
+
+/* A session for this operation, from the pool. */
+static bool begin(struct wb_target *t, GError **error)
+{
+	t->conn = wb_imappool_take(wb_imappool_shared(), &t->like, error);
+	return t->conn != NULL;
+}
+
+/* The operation is over: the session goes back (or is freed, if it broke). */
+static void end(struct wb_target *t)
+{
+	wb_imappool_give(wb_imappool_shared(), t->conn);
+	t->conn = NULL;
 }
 
 static void imap_close(struct wb_target *t)
 {
 	if (t == NULL)
 		return;
-	wb_imapconn_clear(&t->conn);
+	end(t);
+	wb_imapconn_clear(&t->like);
 	g_free(t->folder);
 	g_free(t->folder_wire);
 	g_free(t);
@@ -61,10 +87,13 @@ static struct wb_target *imap_open(const struct wb_config *cfg, const struct wb_
 {
 	struct wb_target *t = g_new0(struct wb_target, 1);
 
-	if (!configure(t, cfg, st, error) || !wb_imapconn_connect(&t->conn, error)) {
+	if (cfg->imap_max_connections > 0)
+		wb_imappool_set_max(wb_imappool_shared(), (unsigned)cfg->imap_max_connections);
+	if (!configure(t, cfg, st, error) || !begin(t, error)) {
 		imap_close(t);
 		return NULL;
 	}
+	end(t);
 	return t;
 }
 
@@ -74,20 +103,20 @@ static struct wb_target *imap_open(const struct wb_config *cfg, const struct wb_
  * appended since. 1 selected, 0 the folder does not exist, -1 error (set). */
 static int open_folder(struct wb_target *t, bool read_write, GError **error)
 {
-	int r = read_write ? mailimap_select(t->conn.imap, t->folder_wire)
-			   : mailimap_examine(t->conn.imap, t->folder_wire);
+	int r = read_write ? mailimap_select(t->conn->imap, t->folder_wire)
+			   : mailimap_examine(t->conn->imap, t->folder_wire);
 	g_autofree char *what = g_strdup_printf("%s %s", read_write ? "SELECT" : "EXAMINE",
 						t->folder);
 
 	if (r == MAILIMAP_NO_ERROR)
 		return 1;
 	if (wb_imapconn_unusable(r)) {
-		wb_imapconn_fail(&t->conn, error, r, WB_FAIL_LATER, what);
+		wb_imapconn_fail(t->conn, error, r, WB_FAIL_LATER, what);
 		return -1;
 	}
-	int listed = wb_imapconn_listed(&t->conn, t->folder_wire, error);
+	int listed = wb_imapconn_listed(t->conn, t->folder_wire, error);
 	if (listed == 1) {
-		wb_imapconn_fail_local(&t->conn, error, WB_FAIL_LATER,
+		wb_imapconn_fail_local(t->conn, error, WB_FAIL_LATER,
 				       "folder %s exists but %s was refused", t->folder, what);
 		return -1;
 	}
@@ -108,34 +137,35 @@ static clist *search_message_id(struct wb_target *t, const char *message_id, GEr
 	if (key == NULL) {
 		free(name_m);
 		free(value_m);
-		wb_imapconn_fail_local(&t->conn, error, WB_FAIL_SOON, "out of memory");
+		wb_imapconn_fail_local(t->conn, error, WB_FAIL_SOON, "out of memory");
 		return NULL;
 	}
 	clist *result = NULL;
-	int r = mailimap_uid_search(t->conn.imap, NULL, key, &result);
+	int r = mailimap_uid_search(t->conn->imap, NULL, key, &result);
 	mailimap_search_key_free(key);
 	if (r != MAILIMAP_NO_ERROR) {
-		wb_imapconn_fail(&t->conn, error, r, WB_FAIL_LATER, "UID SEARCH");
+		wb_imapconn_fail(t->conn, error, r, WB_FAIL_LATER, "UID SEARCH");
 		return NULL;
 	}
 	if (result == NULL)
 		result = clist_new();
 	if (result == NULL)
-		wb_imapconn_fail_local(&t->conn, error, WB_FAIL_SOON, "out of memory");
+		wb_imapconn_fail_local(t->conn, error, WB_FAIL_SOON, "out of memory");
 	return result;
 }
 
-/* Check the Message-ID, get a session and open the folder: 1 ready, 0 no folder, -1. */
+/* Check the Message-ID, take a session and open the folder: 1 ready, 0 no folder, -1.
+ * The caller ends the operation (end()) whatever the outcome. */
 static int prepare(struct wb_target *t, const char *message_id, bool read_write,
 		   GError **error)
 {
 	if (!wb_deliver_message_id_ok(message_id)) {
 		g_autofree char *shown = g_strescape(message_id, NULL);
-		wb_imapconn_fail_local(&t->conn, error, WB_FAIL_FINAL,
+		wb_imapconn_fail_local(&t->like, error, WB_FAIL_FINAL,
 				       "not a usable Message-ID: \"%.200s\"", shown);
 		return -1;
 	}
-	if (!wb_imapconn_ready(&t->conn, error))
+	if (!begin(t, error))
 		return -1;
 	return open_folder(t, read_write, error);
 }
@@ -143,15 +173,16 @@ static int prepare(struct wb_target *t, const char *message_id, bool read_write,
 static int imap_exists(struct wb_target *t, const char *message_id, GError **error)
 {
 	int r = prepare(t, message_id, false, error);
-	if (r <= 0)
-		return r;
-	clist *uids = search_message_id(t, message_id, error);
-	if (uids == NULL)
-		return -1;
-	int found = clist_count(uids) > 0;
-	mailimap_search_result_free(uids);
-	t->conn.last_used = g_get_monotonic_time();
-	return found;
+	clist *uids = r > 0 ? search_message_id(t, message_id, error) : NULL;
+	if (r > 0 && uids == NULL) {
+		r = -1;
+	} else if (r > 0) {
+		r = clist_count(uids) > 0;
+		mailimap_search_result_free(uids);
+		t->conn->last_used = g_get_monotonic_time();
+	}
+	end(t);
+	return r;
 }
 
 /* ---- set_flags ------------------------------------------------------------------- */
@@ -177,14 +208,14 @@ static bool store_flags(struct wb_target *t, const clist *uids, struct mailimap_
 {
 	g_autofree char *what = g_strdup_printf("UID STORE in %s", t->folder);
 
-	return remove ? wb_imapconn_store_remove(&t->conn, uid_set(uids), list, what, error)
-		      : wb_imapconn_store_add(&t->conn, uid_set(uids), list, what, error);
+	return remove ? wb_imapconn_store_remove(t->conn, uid_set(uids), list, what, error)
+		      : wb_imapconn_store_add(t->conn, uid_set(uids), list, what, error);
 }
 
 static int change_flags(struct wb_target *t, const char *message_id,
 			const char *const *flags, bool remove, GError **error)
 {
-	struct mailimap_flag_list *list = wb_imapconn_flag_list(&t->conn, flags, error);
+	struct mailimap_flag_list *list = wb_imapconn_flag_list(&t->like, flags, error);
 	if (list == NULL)
 		return -1;
 	int r = prepare(t, message_id, true, error);
@@ -199,6 +230,7 @@ static int change_flags(struct wb_target *t, const char *message_id,
 		mailimap_flag_list_free(list);
 	if (uids != NULL)
 		mailimap_search_result_free(uids);
+	end(t);
 	return r;
 }
 
@@ -219,19 +251,19 @@ static int imap_clear_flags(struct wb_target *t, const char *message_id,
 /* CREATE after [TRYCREATE], then SUBSCRIBE: many clients show subscribed folders only. */
 static bool create_folder(struct wb_target *t, GError **error)
 {
-	int r = mailimap_create(t->conn.imap, t->folder_wire);
-	const char *code = wb_imapconn_code(&t->conn);
+	int r = mailimap_create(t->conn->imap, t->folder_wire);
+	const char *code = wb_imapconn_code(t->conn);
 
 	/* Someone else may have created it since: fine. */
 	if (r != MAILIMAP_NO_ERROR &&
 	    !(r == MAILIMAP_ERROR_CREATE && code != NULL && g_ascii_strcasecmp(code, "ALREADYEXISTS") == 0)) {
 		g_autofree char *what = g_strdup_printf("CREATE %s", t->folder);
-		return wb_imapconn_fail(&t->conn, error, r, WB_FAIL_LATER, what);
+		return wb_imapconn_fail(t->conn, error, r, WB_FAIL_LATER, what);
 	}
-	r = mailimap_subscribe(t->conn.imap, t->folder_wire);
+	r = mailimap_subscribe(t->conn->imap, t->folder_wire);
 	if (r != MAILIMAP_NO_ERROR && wb_imapconn_unusable(r)) {
 		g_autofree char *what = g_strdup_printf("SUBSCRIBE %s", t->folder);
-		return wb_imapconn_fail(&t->conn, error, r, WB_FAIL_SOON, what);
+		return wb_imapconn_fail(t->conn, error, r, WB_FAIL_SOON, what);
 	}
 	return true;
 }
@@ -239,27 +271,27 @@ static bool create_folder(struct wb_target *t, GError **error)
 /* "imap://host:port/FOLDER;UIDVALIDITY=v;UID=n" (the UID part only with APPENDUID). */
 static char *location(const struct wb_target *t, uint32_t uidvalidity, uint32_t uid)
 {
-	return wb_imapconn_url(&t->conn, t->folder, uidvalidity, uid);
+	return wb_imapconn_url(t->conn, t->folder, uidvalidity, uid);
 }
 
 static bool append(struct wb_target *t, struct mailimap_flag_list *flags, const char *mail,
 		   size_t len, struct wb_delivered *out, GError **error)
 {
 	uint32_t uidvalidity = 0, uid = 0;
-	int r = mailimap_uidplus_append(t->conn.imap, t->folder_wire, flags, NULL, mail, len,
+	int r = mailimap_uidplus_append(t->conn->imap, t->folder_wire, flags, NULL, mail, len,
 					&uidvalidity, &uid);
 
-	if (r == MAILIMAP_ERROR_APPEND && wb_imapconn_trycreate(&t->conn)) {
+	if (r == MAILIMAP_ERROR_APPEND && wb_imapconn_trycreate(t->conn)) {
 		if (!create_folder(t, error))
 			return false;
-		r = mailimap_uidplus_append(t->conn.imap, t->folder_wire, flags, NULL, mail, len,
+		r = mailimap_uidplus_append(t->conn->imap, t->folder_wire, flags, NULL, mail, len,
 					    &uidvalidity, &uid);
 	}
 	if (r != MAILIMAP_NO_ERROR) {
 		g_autofree char *what = g_strdup_printf("APPEND to %s (%zu bytes)", t->folder, len);
-		return wb_imapconn_fail(&t->conn, error, r, WB_FAIL_FINAL, what);
+		return wb_imapconn_fail(t->conn, error, r, WB_FAIL_FINAL, what);
 	}
-	t->conn.last_used = g_get_monotonic_time();
+	t->conn->last_used = g_get_monotonic_time();
 	*out = (struct wb_delivered){
 		.uidvalidity = uidvalidity,
 		.uid = uid,
@@ -272,13 +304,14 @@ static bool imap_deliver(struct wb_target *t, const char *mail, size_t len,
 			 const char *const *flags, struct wb_delivered *out, GError **error)
 {
 	if (len > WB_MAX_MAIL_BYTES)
-		return wb_imapconn_fail_local(&t->conn, error, WB_FAIL_FINAL,
+		return wb_imapconn_fail_local(&t->like, error, WB_FAIL_FINAL,
 					      "mail of %zu bytes is over the %u limit", len,
 					      WB_MAX_MAIL_BYTES);
-	struct mailimap_flag_list *list = wb_imapconn_flag_list(&t->conn, flags, error);
+	struct mailimap_flag_list *list = wb_imapconn_flag_list(&t->like, flags, error);
 	if (list == NULL)
 		return false;
-	bool ok = wb_imapconn_ready(&t->conn, error) && append(t, list, mail, len, out, error);
+	bool ok = begin(t, error) && append(t, list, mail, len, out, error);
+	end(t);
 	mailimap_flag_list_free(list);
 	return ok;
 }

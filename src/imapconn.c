@@ -1,4 +1,5 @@
 /* imapconn: one IMAP client connection (see imapconn.h). */
+#include <poll.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -259,6 +260,18 @@ bool wb_imapconn_init(struct wb_imapconn *c, GQuark domain, const struct wb_conf
 	return true;
 }
 
+void wb_imapconn_init_like(struct wb_imapconn *c, const struct wb_imapconn *like)
+{
+	c->domain = like->domain;
+	c->host = g_strdup(like->host);
+	c->port = like->port;
+	c->plan = like->plan;
+	c->ca_file = g_strdup(like->ca_file);
+	c->fingerprint = g_strdup(like->fingerprint);
+	c->user = g_strdup(like->user);
+	c->password = g_strdup(like->password);
+}
+
 /* ---- TLS ------------------------------------------------------------------------- */
 
 /* Called by libetpan before the handshake: send SNI (never for an address literal). */
@@ -382,6 +395,19 @@ bool wb_imapconn_connect(struct wb_imapconn *c, GError **error)
 	return true;
 }
 
+bool wb_imapconn_quiet(const struct wb_imapconn *c)
+{
+	if (c->imap == NULL || c->imap->imap_stream == NULL)
+		return false;
+	if (c->imap->imap_stream->read_buffer_len != 0)
+		return false;
+	struct pollfd p = {
+		.fd = mailstream_low_get_fd(mailstream_get_low(c->imap->imap_stream)),
+		.events = POLLIN | POLLRDHUP,
+	};
+	return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 bool wb_imapconn_ready(struct wb_imapconn *c, GError **error)
 {
 	gint64 now = g_get_monotonic_time();
@@ -393,6 +419,17 @@ bool wb_imapconn_ready(struct wb_imapconn *c, GError **error)
 			wb_imapconn_drop(c);
 	}
 	return c->imap != NULL || wb_imapconn_connect(c, error);
+}
+
+void wb_imapconn_leave(struct wb_imapconn *c)
+{
+	static const char logout[] = "wb0 LOGOUT\r\n";
+	mailstream *s = c->imap != NULL ? c->imap->imap_stream : NULL;
+
+	if (s != NULL && mailstream_write(s, logout, sizeof logout - 1) ==
+			     (ssize_t)(sizeof logout - 1))
+		(void)mailstream_flush(s);
+	wb_imapconn_drop(c);
 }
 
 void wb_imapconn_clear(struct wb_imapconn *c)

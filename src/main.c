@@ -3,6 +3,7 @@
 #include "anchor.h"
 #include "config.h"
 #include "export.h"
+#include "imappool.h"
 #include "ingest.h"
 #include "journal.h"
 #include "verify.h"
@@ -163,7 +164,10 @@ static const char usage_text_export[] =
 "                   DIR.tar exists; 75 mailbox or state database unreachable.\n"
 "  check-config     Validate the configuration and print every problem (exit 78),\n"
 "                   then warnings (allowed but risky; exit 0) and how each mail\n"
-"                   server URL will be reached (see Network rules below).\n"
+"                   server URL will be reached (see Network rules below). Each\n"
+"                   line names the file, [group] and key, and ends with the line\n"
+"                   it is on; a duplicate code or phone_number_id names both\n"
+"                   stations.\n"
 "  version          Print the version of wabridge and its libraries.\n"
 "\n";
 
@@ -223,6 +227,9 @@ static const char usage_text2[] =
 "  [imap] or [smtp] (check-config warns); otherwise no password is sent.\n"
 "  [webhook] listen off loopback needs app_secret_file, or allow_unsigned = true\n"
 "  (check-config warns).\n"
+"  Station mailboxes share at most [imap] max_connections (16) logged-in IMAP\n"
+"  sessions, kept for the next mail and closed after 5 minutes unused; the\n"
+"  replies mailbox (mode = imap) takes one more.\n"
 "\n"
 "Exit codes (sysexits.h): 0 ok, 64 usage, 65 bad data, 67 unknown complaint or no\n"
 "complaint matches a reply, 69 unavailable, 70 internal error, 73 cannot create\n"
@@ -1235,6 +1242,8 @@ int main(int argc, char **argv)
 			curl_global_init(CURL_GLOBAL_DEFAULT);
 			g_mime_init();
 			int rc = commands[k].run(&c);
+			/* The mailbox sessions kept for reuse end with a LOGOUT, not a cut. */
+			wb_imappool_close_idle(wb_imappool_shared());
 			g_mime_shutdown();
 			curl_global_cleanup();
 			return rc;

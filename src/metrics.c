@@ -18,8 +18,8 @@ static const char *const reject_names[WB_REJECT_COUNT] = {
 static const char *const send_names[WB_SEND_COUNT] = { "sent", "retry", "failed", "dry_run" };
 
 static struct {
-	uint64_t received, delivered, delivery_failed, replies, cut;
-	int64_t connections, body_bytes;
+	uint64_t received, delivered, delivery_failed, replies, cut, imap_logins;
+	int64_t connections, body_bytes, imap_sessions;
 	uint64_t rejected[WB_REJECT_COUNT];
 	uint64_t messages[N_TYPES];
 	uint64_t sends[WB_SEND_COUNT];
@@ -50,6 +50,13 @@ void wb_metrics_connections(int64_t delta)
 void wb_metrics_body_bytes(int64_t delta)
 {
 	__atomic_add_fetch(&m.body_bytes, delta, __ATOMIC_RELAXED);
+}
+
+void wb_metrics_imap_login(void) { bump(&m.imap_logins); }
+
+void wb_metrics_imap_sessions(int64_t delta)
+{
+	__atomic_add_fetch(&m.imap_sessions, delta, __ATOMIC_RELAXED);
 }
 
 void wb_metrics_webhook_rejected(enum wb_reject why)
@@ -110,6 +117,12 @@ void wb_metrics_render(GString *out, int64_t queue_depth, int64_t oldest_unregis
 	       (int64_t)get(&m.delivered));
 	single(out, "wabridge_mail_delivery_failures_total", "counter",
 	       "Delivery attempts that failed (each retry counts).", (int64_t)get(&m.delivery_failed));
+	single(out, "wabridge_imap_sessions", "gauge",
+	       "Delivery sessions open to the IMAP server (at most [imap] max_connections).",
+	       __atomic_load_n(&m.imap_sessions, __ATOMIC_RELAXED));
+	single(out, "wabridge_imap_logins_total", "counter",
+	       "Delivery sessions opened (connect and LOGIN); the others reuse one.",
+	       (int64_t)get(&m.imap_logins));
 	single(out, "wabridge_replies_parsed_total", "counter", "Officer replies parsed.",
 	       (int64_t)get(&m.replies));
 	family(out, "wabridge_whatsapp_sends_total", "counter", "WhatsApp sends, by outcome.");

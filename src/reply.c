@@ -455,14 +455,20 @@ static bool bare_transfer(const char *text)
 	return text && g_regex_match(re, text, 0, NULL);
 }
 
-/* "BHP (Bhowanipore Police Station), GRH (…)": every configured station. */
+/* "BHP (Bhowanipore Police Station), GRH (…)": the configured stations, the first
+ * CODES_LISTED of them: a note to officers should not list a thousand. */
+#define CODES_LISTED 40
 static char *codes_list(const struct wb_config *cfg)
 {
 	GString *s = g_string_new(NULL);
-	for (guint i = 0; cfg->stations && i < cfg->stations->len; i++) {
+	guint n = cfg->stations ? cfg->stations->len : 0;
+	for (guint i = 0; i < n && i < CODES_LISTED; i++) {
 		g_autofree char *l = station_label(cfg->stations->pdata[i], true);
 		g_string_append_printf(s, "%s%s", s->len ? ", " : "", l);
 	}
+	if (n > CODES_LISTED)
+		g_string_append_printf(s, " and %u more (ask the bridge's administrator for the "
+				       "list)", n - CODES_LISTED);
 	if (!s->len)
 		g_string_append(s, "none (no [station:…] is configured)");
 	return g_string_free(s, FALSE);
@@ -483,12 +489,7 @@ static char *transfer_refusal(const struct wb_config *cfg, const struct wb_stati
 		return g_strdup_printf("the reply has a #transfer that is not followed by one "
 				       "station code (2 to 8 letters or digits, once per reply); "
 				       "the codes are %s", codes);
-	const struct wb_station *found = NULL;
-	for (guint i = 0; cfg->stations && i < cfg->stations->len && !found; i++) {
-		const struct wb_station *x = cfg->stations->pdata[i];
-		if (g_ascii_strcasecmp(x->code, r->transfer_to) == 0)
-			found = x;
-	}
+	const struct wb_station *found = wb_config_station_by_code(cfg, r->transfer_to);
 	if (!found)
 		return g_strdup_printf("no station has code %s; the codes are %s", r->transfer_to,
 				       codes);

@@ -15,8 +15,9 @@
  *   same wb_pass() as `wabridge run`), then sends the outbox and writes its records into
  *   the threads (wb_outbox_pass()); between the two it keeps the station's duty
  *   (wb_duty_pass(): acknowledgements, the clock, escalations, the digest). A commit wakes it at once; otherwise it sleeps
- *   until the soonest retry is due. Retries are rows in the store, so they survive
- *   restarts.
+ *   until the soonest retry is due, or until a mailbox session it keeps for the next
+ *   mail has been idle long enough to be closed (imappool.h). Retries are rows in the
+ *   store, so they survive restarts.
  * - With [replies] mode = imap, a watcher thread keeps a connection to the replies
  *   mailbox: it takes every new mail, then waits in IDLE (or polls every minute when
  *   the server has no IDLE or [imap] idle is off), and wakes the worker to send.
@@ -30,6 +31,7 @@
 #include "serve.h"
 #include "db.h"
 #include "duty.h"
+#include "imappool.h"
 #include "listener.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -393,13 +395,19 @@ static gpointer worker_main(gpointer data)
 {
 	struct server *sv = data;
 	struct wb_store *store = NULL;
+	struct wb_imappool *pool = wb_imappool_shared();
 	while (!g_atomic_int_get(&sv->w_stop)) {
 		gint64 soonest = worker_pass(sv, &store);
+		/* Mailbox sessions nobody used for a while are closed; the worker wakes for
+		 * the next one that comes due. */
+		wb_imappool_reap(pool, g_get_monotonic_time());
+		gint64 reap_at = wb_imappool_next_reap(pool);
 		g_mutex_lock(&sv->w_lock);
 		if (!sv->w_pending && !g_atomic_int_get(&sv->w_stop)) {
 			gint64 wait_s = soonest ? CLAMP(soonest - wb_now(), 1, 3600) : 3600;
+			gint64 until = g_get_monotonic_time() + wait_s * G_USEC_PER_SEC;
 			g_cond_wait_until(&sv->w_wake, &sv->w_lock,
-					  g_get_monotonic_time() + wait_s * G_USEC_PER_SEC);
+					  reap_at && reap_at < until ? reap_at : until);
 		}
 		sv->w_pending = false;
 		g_mutex_unlock(&sv->w_lock);

@@ -54,6 +54,16 @@
 #      the last delivery, against the media received. Target: at most 25% of the media
 #      (the old path held each medium, its mail and copies: several times the media).
 #      Also shown: the peaks of RssAnon and RssFile as sampled. About 30 s.
+#   i. many stations: WB_BENCH_STATION_MAILS (3000) webhooks into a fresh daemon whose
+#      configuration has 1,000 stations, each with its own mailbox login (users st0001 …
+#      st1000 added to the private Dovecot), the mails spread at random over all of them;
+#      then the same number into a fresh daemon of the usual 3 stations. Both with the
+#      default [imap] max_connections (16), timed like b from the first byte sent until
+#      all are delivered. The cost ratio is mails/s over 1,000 stations ÷ mails/s over 3
+#      (target >= 0.5: the cost grows with the mail, not with the stations); the logins
+#      each took (/metrics) and the most sessions Dovecot held at once are printed beside.
+#      Also timed: check-config and serve's start-up (until /healthz answers) on the
+#      1,000 stations, against the 3.
 #   j. intake on PostgreSQL: a private cluster (tests/lib/postgres.sh; the section says it
 #      cannot run, and why, when PostgreSQL is not installed) with fsync and
 #      synchronous_commit on, as SQLite's synchronous=FULL. a's closed loop (after a
@@ -71,7 +81,7 @@
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
 # WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_BENCH_PHOTOS,
-# WB_BENCH_TEXTS, WB_BENCH_MEDIA (KIND:BYTES[xN],...), WB_BENCH_PG_MAILS, WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
+# WB_BENCH_TEXTS, WB_BENCH_MEDIA (KIND:BYTES[xN],...), WB_BENCH_PG_MAILS, WB_BENCH_STATION_MAILS, WB_KEEP=1 keeps the work directory. WB_BENCH_ONLY=LETTERS runs only
 # those sections (e.g. WB_BENCH_ONLY=g, or =eg; a and c are one run, either letter).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,6 +97,7 @@ cd "$top" || exit 1
 : "${WB_BENCH_TEXTS:=10000}"
 : "${WB_BENCH_MEDIA:=document:104857600,video:33554432x4}"
 : "${WB_BENCH_PG_MAILS:=1000}"
+: "${WB_BENCH_STATION_MAILS:=3000}"
 : "${WB_BENCH_ONLY:=}"
 CC=${CC:-cc}
 # key:code:phone_number_id:IMAP user of tests/lib/dovecot.sh
@@ -134,6 +145,7 @@ stop_serve() {
 cleanup() {
 	stop_serve
 	[ -f "$dc/dovecot.conf" ] && sh tests/lib/dovecot.sh stop "$dc" >/dev/null 2>&1
+	[ -f "$work/dch/run/master.pid" ] && sh tests/lib/dovecot.sh stop "$work/dch" >/dev/null 2>&1
 	if [ "${WB_KEEP:-}" = 1 ]; then say "work directory kept: $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -179,8 +191,9 @@ imap_port=$(cat "$dc/port")
 	printf 'secret\n' >"$work/imap.pass" # every user of tests/lib/dovecot.sh
 )
 
-# write_config NAME [maildir]: a fresh state in $work/NAME, 3 stations delivering over
-# IMAP, or into Maildirs under $work/NAME/mail.
+# write_config NAME [maildir] [STATION_LIST]: a fresh state in $work/NAME, 3 stations
+# (or those of STATION_LIST, in the form of $STATIONS) delivering over IMAP, or into
+# Maildirs under $work/NAME/mail.
 write_config() {
 	d=$work/$1
 	mkdir -p "$d"
@@ -211,7 +224,7 @@ token_secret_file = $work/reply_secret
 [imap]
 url = imap://127.0.0.1:$imap_port
 EOF
-	for s in $STATIONS; do
+	for s in ${3:-$STATIONS}; do
 		IFS=: read -r key code pnid user <<EOF
 $s
 EOF
@@ -709,6 +722,105 @@ if want h; then
 	say ""
 fi
 
+# ---- i. many stations ----------------------------------------------------------------------
+if want i; then
+	H=$WB_BENCH_STATION_MAILS
+	HN=1000
+	# st0001:S0001:551770000000001:st0001 … : each station its own mailbox login
+	many=$(awk -v n="$HN" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "st%04d:S%04d:55177000000%04d:st%04d\n", i, i, i, i }')
+	many_pnids=$(printf '%s\n' "$many" | cut -d: -f3 | paste -sd, -)
+	# A Dovecot of its own, set up as the README's "Many stations" asks of a mail server
+	# that takes logins for hundreds of mailboxes: login and imap processes kept for the
+	# next connection instead of one forked per login (about 40 ms a login on this kind of
+	# machine, against 2 ms).
+	dch=$work/dch
+	mkdir -p "$dch"
+	cp contrib/dovecot-many-stations.conf "$dch/extra.conf"
+	sh tests/lib/dovecot.sh start "$dch" >"$work/dovecot-i.out" 2>&1 ||
+		{ cat "$work/dovecot-i.out" >&2; die "the private Dovecot of i did not start"; }
+	sh tests/lib/dovecot.sh adduser "$dch" $(printf '%s\n' "$many" | cut -d: -f4) ||
+		die "cannot add the stations' users to the private Dovecot"
+	imap_port_b=$imap_port
+	imap_port=$(cat "$dch/port")
+	ms_now() { date +%s%3N; }
+	# check_ms NAME: check-config's wall time in ms (best of 3)
+	check_ms() {
+		best=
+		for _ in 1 2 3; do
+			t0=$(ms_now)
+			"$WABRIDGE" -c "$work/$1/wabridge.conf" check-config >/dev/null 2>&1
+			t1=$(ms_now)
+			[ -z "$best" ] || [ $((t1 - t0)) -lt "$best" ] && best=$((t1 - t0))
+		done
+		say "$best"
+	}
+	# many_run NAME PNIDS: serve on a fresh state, H webhooks, until delivered. Sets
+	# start_ms (exec to the first /healthz answer), logins, most sessions held by Dovecot.
+	many_run() {
+		d=$work/$1
+		port=$(sed -n 's/^listen = 127\.0\.0\.1://p' "$d/wabridge.conf")
+		t0=$(ms_now)
+		"$WABRIDGE" -q -c "$d/wabridge.conf" serve 2>"$d/serve.log" &
+		serve_pid=$!
+		i=0
+		until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; do
+			kill -0 "$serve_pid" 2>/dev/null ||
+				{ cat "$d/serve.log" >&2; serve_pid=; die "wabridge serve exited at start"; }
+			[ $i -lt 3000 ] || die "wabridge serve does not answer on 127.0.0.1:$port"
+			sleep 0.01
+			i=$((i + 1))
+		done
+		start_ms=$(($(ms_now) - t0))
+		# Dovecot's logged-in sessions (doveadm who), sampled while the mails go: the most
+		# seen.
+		( most=0
+		  while kill -0 "$serve_pid" 2>/dev/null; do
+			n=$(sh tests/lib/dovecot.sh doveadm "$dch" who -1 2>/dev/null | grep -c ' imap ')
+			[ "$n" -gt "$most" ] && most=$n && echo "$most" >"$d/sessions.most"
+			sleep 0.2
+		  done ) &
+		sampler=$!
+		"$work/load" -p "$port" -s "$work/app_secret" -P "$2" -n "$H" -c "$WB_BENCH_CONNS" \
+			-t "$MAX_INTAKE_S" -r "many$1" -D "$d/state.db" -E "$H" -T "$((MAX_DELIVERY_S * 2))" \
+			>"$work/$1.out" 2>&1 || { cat "$work/$1.out" >&2; die "load failed"; }
+		logins=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^wabridge_imap_logins_total //p')
+		stop_serve
+		wait "$sampler" 2>/dev/null
+		most_sessions=$(cat "$d/sessions.most" 2>/dev/null || echo 0)
+	}
+	write_config i1000 "" "$many"
+	write_config i3
+	c1000=$(check_ms i1000); c3=$(check_ms i3)
+	many_run i1000 "$many_pnids"
+	s1000=$start_ms l1000=$logins m1000=$most_sessions
+	many_run i3 "$PNIDS"
+	s3=$start_ms l3=$logins m3=$most_sessions
+	sh tests/lib/dovecot.sh stop "$dch" >/dev/null 2>&1
+	imap_port=$imap_port_b
+	o1=$work/i1000.out o3=$work/i3.out
+	r1=$(val "$o1" e2e_per_s); r3=$(val "$o3" e2e_per_s)
+	done1=$( [ "$(val "$o1" delivery_complete)" = 1 ] && say "" || say " (not all delivered: the rate of those that were)")
+	done3=$( [ "$(val "$o3" delivery_complete)" = 1 ] && say "" || say " (not all delivered: the rate of those that were)")
+	say "i. many stations: $H webhooks (1-2 kB texts) into a fresh daemon, [imap] max_connections = 16 (the default), Dovecot with contrib/dovecot-many-stations.conf:"
+	say "   over $HN stations, each its own mailbox login: delivered $(val "$o1" delivered) in $(val "$o1" e2e_s) s, $(calc "${r1:-0}" 0) mails/s$done1; ${l1000:-?} logins, at most ${m1000} sessions in Dovecot at once"
+	say "   over 3 stations: delivered $(val "$o3" delivered) in $(val "$o3" e2e_s) s, $(calc "${r3:-0}" 0) mails/s$done3; ${l3:-?} logins, at most ${m3} sessions in Dovecot at once"
+	say "   check-config: $c1000 ms for $HN stations, $c3 ms for 3; serve up (exec to /healthz): $s1000 ms for $HN stations, $s3 ms for 3"
+	if [ -n "$r1" ] && [ -n "$r3" ] && is_true "$r3 > 0"; then
+		ok_i="$r1 / $r3 >= 0.5"
+		[ -z "$done1$done3" ] || ok_i=0
+		line_i1="delivery over $HN stations / over 3: $(calc "$r1 / $r3") ($(calc "$r1" 0) / $(calc "$r3" 0) mails/s; target 0.5, ratio $(calc "$r1 / $r3 / 0.5"))$(verdict "$ok_i")"
+	else
+		line_i1="delivery over $HN stations / over 3: n/a MISSED"
+	fi
+	line_i2="check-config of $HN stations: $c1000 ms (target < 1000 ms, ratio $(ratio "$c1000" 1000))$(verdict "$c1000 < 1000")"
+	line_i3="serve start-up with $HN stations: $s1000 ms (target < 2000 ms, ratio $(ratio "$s1000" 2000))$(verdict "$s1000 < 2000")"
+	say "   $line_i1"
+	say "   $line_i2"
+	say "   $line_i3"
+	say ""
+fi
+
 # ---- j. intake on PostgreSQL: one bridge and two, beside SQLite -----------------------------
 if want j; then
 	# The closed loop and the steady rate of a, each set-up on a fresh database of a private
@@ -920,18 +1032,18 @@ fi
 
 # ---- summary ------------------------------------------------------------------------------
 
-warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" 2>/dev/null | grep -c . )
+warnings=$(cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" "$work/i1000/serve.log" "$work/i3/serve.log" 2>/dev/null | grep -c . )
 # (run d's log holds the refusals of the attack, bounded by design: not counted here)
 say "summary ($rev):"
 # Only the lines of the sections that ran (WB_BENCH_ONLY).
 for v in line_a1 line_a3 line_a2 line_a4 line_b1 line_b2 line_b3 line_c line_c2 line_d1 \
-	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2 line_h1 \
+	line_d2 line_d3 line_e1 line_e2 line_f line_g3 line_g1 line_g2 line_h1 line_i1 line_i2 line_i3 \
 	line_j1 line_j2 line_j3 line_j4; do
 	eval "l=\${$v:-}"
 	[ -n "$l" ] && say "  $l"
 done
 if [ "$warnings" -gt 0 ]; then
 	say "  serve logged $warnings warning lines (-q); the first ones:"
-	cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" 2>/dev/null | head -n 5 | sed 's/^/    /'
+	cat "$work/a/serve.log" "$work/b/serve.log" "$work/gp/serve.log" "$work/gt/serve.log" "$work/h/serve.log" "$work/i1000/serve.log" "$work/i3/serve.log" 2>/dev/null | head -n 5 | sed 's/^/    /'
 fi
 exit 0

@@ -5,6 +5,9 @@
 #   sh tests/lib/dovecot.sh stop DIR
 #   sh tests/lib/dovecot.sh reset DIR          empty every INBOX, delete every other folder
 #   sh tests/lib/dovecot.sh doveadm DIR ARGS   doveadm -c DIR/dovecot.conf ARGS
+#   sh tests/lib/dovecot.sh adduser DIR USER... more users (password `secret`) on a running
+#                                              instance: a bridge of many stations, each
+#                                              with its own mailbox login
 #   sh tests/lib/dovecot.sh sessions DIR       one line per IMAP session of this instance,
 #                                              "[USER IP COMMAND]", e.g. "[replies
 #                                              127.0.0.1 IDLE]": a test waits for a client
@@ -33,7 +36,7 @@ PORT_LAST=10242
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-	die "usage: dovecot.sh start|stop|reset|sessions DIR | doveadm DIR ARGS..."
+	die "usage: dovecot.sh start|stop|reset|sessions DIR | doveadm DIR ARGS... | adduser DIR USER..."
 }
 
 # The account the instance runs as: RUN_USER, RUN_UID, RUN_GID.
@@ -253,6 +256,30 @@ cmd_reset() {
 	done
 }
 
+# passwd-file is read again when it changes, so new users can log in at once. Users
+# already there are left as they are; the `reset` command knows only the built-in ones.
+cmd_adduser() {
+	pick_user
+	for u in "$@"; do
+		case $u in
+		*[!a-z0-9_-]* | "") die "adduser: '$u' is not a user name ([a-z0-9_-])" ;;
+		esac
+	done
+	# One pass over the names (a thousand of them take a moment, not a process each).
+	new=$(printf '%s\n' "$@" | awk -F: 'NR == FNR { have[$1] = 1; next }
+		!($0 in have) && !seen[$0]++' "$DIR/passwd" -)
+	[ -n "$new" ] || return 0
+	(cd "$DIR/mail" && printf '%s\n' "$new" | xargs mkdir -p)
+	[ "$(id -u)" != 0 ] || (cd "$DIR/mail" && printf '%s\n' "$new" | xargs chown "$RUN_USER:")
+	{
+		cat "$DIR/passwd"
+		printf '%s\n' "$new" | awk -v uid="$RUN_UID" -v gid="$RUN_GID" -v top="$DIR/mail" \
+			'{ printf "%s:{PLAIN}secret:%s:%s::%s/%s::\n", $0, uid, gid, top, $0 }'
+	} >"$DIR/passwd.tmp"
+	[ "$(id -u)" != 0 ] || chown "$RUN_USER:" "$DIR/passwd.tmp"
+	mv "$DIR/passwd.tmp" "$DIR/passwd"
+}
+
 # The imap processes are the master's children; their titles say user, address and the
 # command in progress.
 cmd_sessions() {
@@ -278,5 +305,6 @@ stop) cmd_stop ;;
 reset) [ -f "$DIR/dovecot.conf" ] || die "no instance in $DIR"; cmd_reset ;;
 doveadm) [ -f "$DIR/dovecot.conf" ] || die "no instance in $DIR"; run_doveadm "$@" ;;
 sessions) cmd_sessions ;;
+adduser) [ -f "$DIR/passwd" ] || die "no instance in $DIR"; cmd_adduser "$@" ;;
 *) usage ;;
 esac

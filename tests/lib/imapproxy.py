@@ -18,11 +18,17 @@ does: while the relay holds, the daemon's work cannot get past the point it hold
     proxy.drop()             # close every connection, what was held is lost (as when
                              # the client was killed), and relay new ones
     proxy.stop()
+    proxy.accepted           # connections relayed so far
+    proxy.most_open          # the most open at once, by the client's side (a connection
+                             # the client has closed counts no more);
+                             # proxy.reset_counts() starts afresh
+    proxy.open_count()       # open now
 
 Commands are followed through their literals ({n} and {n+}) in both directions, so a
 literal that happens to hold "APPEND" does not count. Standard library only."""
 
 import re
+import select
 import socket
 import threading
 
@@ -86,6 +92,8 @@ class IMAPProxy:
         self.appended_id = None
         self.conns = []
         self.stopping = False
+        self.accepted = 0
+        self.most_open = 0
 
     # ---- what a test calls --------------------------------------------------------------
 
@@ -119,6 +127,15 @@ class IMAPProxy:
         for c in conns:
             self._close(c)
 
+    def open_count(self):
+        with self.cond:
+            return len(self.conns)
+
+    def reset_counts(self):
+        with self.cond:
+            self.accepted = 0
+            self.most_open = len(self.conns)
+
     def stop(self):
         self.stopping = True
         self.listener.close()
@@ -147,8 +164,26 @@ class IMAPProxy:
                  "closed": False, "tag": None, "answer": b""}
             with self.cond:
                 self.conns.append(c)
+                self.accepted += 1
+                # A client that closed one connection and then opened this one is not
+                # counted twice because our thread has not read the end of the old one
+                # yet: its end is already in the socket.
+                live = sum(1 for x in self.conns if not self._client_gone(x))
+                self.most_open = max(self.most_open, live)
             threading.Thread(target=self._up, args=(c,), daemon=True).start()
             threading.Thread(target=self._down, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _client_gone(c):
+        """Has the client closed its end of c? Its end of stream may still wait behind
+        bytes our thread has not read (a LOGOUT sent just before the close)."""
+        try:
+            p = select.poll()
+            p.register(c["client"], select.POLLRDHUP)
+            return any(ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+                       for _, ev in p.poll(0))
+        except (OSError, ValueError):
+            return True
 
     def _close(self, c):
         with self.cond:

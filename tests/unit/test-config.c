@@ -1314,6 +1314,163 @@ static void test_example(void)
 	rm_rf(dir);
 }
 
+/* ---- a thousand stations ------------------------------------------------------------------ */
+
+#define MANY 1000u
+
+/* The [station:sNNNN] group of station i (from 1): its own mailbox login, code, number. */
+static void many_station(GString *conf, guint i, const char *pass)
+{
+	g_string_append_printf(conf,
+		"[station:s%04u]\n"
+		"name = Station %u\n"
+		"code = S%04u\n"
+		"phone_number_id = %u\n"
+		"address = s%04u@police.example\n"
+		"deliver = imap\n"
+		"imap_user = s%04u\n"
+		"imap_password_file = %s\n"
+		"officers = *@s%04u.police.example\n"
+		"\n", i, i, i, 331770000u + i, i, i, pass, i);
+}
+
+/* A configuration of MANY stations; the line of each group goes into lines[i] (i from 1)
+ * when lines is not NULL. */
+static char *many_conf(const char *dir, guint *lines)
+{
+	g_autofree char *pass = write_file(dir, "station.pass", "secret\n", 0600);
+	GString *conf = g_string_new(NULL);
+	g_string_append_printf(conf, "[bridge]\nstate = %s/state.db\ndomain = wa.police.example\n"
+			       "\n[whatsapp]\ndry_run = true\n\n[imap]\nurl = imap://127.0.0.1:1143\n\n",
+			       dir);
+	guint line = 1;
+	for (const char *p = conf->str; *p; p++)
+		line += *p == '\n';
+	for (guint i = 1; i <= MANY; i++) {
+		gsize from = conf->len;
+		if (lines != NULL)
+			lines[i] = line;
+		many_station(conf, i, pass);
+		for (const char *p = conf->str + from; *p; p++)
+			line += *p == '\n';
+	}
+	return g_string_free(conf, FALSE);
+}
+
+/* A thousand stations load, and each is found by number, key and code (hash tables). */
+static void test_many_stations(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *text = many_conf(dir, NULL);
+	g_autofree char *path = write_file(dir, "wabridge.conf", text, 0644);
+
+	g_autoptr(GPtrArray) problems = check(path);
+	assert_no_problems(problems);
+	g_autoptr(GError) err = NULL;
+	struct wb_config *cfg = wb_config_load(path, &err);
+	g_assert_no_error(err);
+	g_assert_cmpuint(cfg->stations->len, ==, MANY);
+	g_assert_cmpint(cfg->imap_max_connections, ==, 16);
+	g_assert_null(cfg->warnings[0]);
+	for (guint i = 1; i <= MANY; i++) {
+		g_autofree char *id = g_strdup_printf("%u", 331770000u + i);
+		g_autofree char *key = g_strdup_printf("s%04u", i);
+		g_autofree char *code = g_strdup_printf("s%04u", i); /* any case */
+		const struct wb_station *st = wb_config_station_for(cfg, id);
+		g_assert_nonnull(st);
+		g_assert_cmpstr(st->key, ==, key);
+		g_assert_true(wb_config_station_by_key(cfg, key) == st);
+		g_assert_true(wb_config_station_by_code(cfg, code) == st);
+		g_assert_cmpstr(st->imap_user, ==, key);
+	}
+	g_assert_null(wb_config_station_for(cfg, "331770000"));
+	g_assert_null(wb_config_station_by_code(cfg, "S1001"));
+	g_assert_null(wb_config_station_by_code(cfg, "S00010000"));
+	wb_config_free(cfg);
+	rm_rf(dir);
+}
+
+/* A duplicate among a thousand stations names both groups and both lines; so does a
+ * mailbox two stations share (a warning), and every problem says its line. */
+static void test_many_stations_duplicates(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree guint *lines = g_new0(guint, MANY + 1);
+	g_autofree char *text = many_conf(dir, lines);
+	g_autoptr(GString) conf = g_string_new(text);
+	/* station 777 takes the number of station 5, 900 the code of 10, 400 the login of 300,
+	 * and 612 a bad folder */
+	g_string_replace(conf, "phone_number_id = 331770777\n", "phone_number_id = 331770005\n", 1);
+	g_string_replace(conf, "code = S0900\n", "code = S0010\n", 1);
+	g_string_replace(conf, "imap_user = s0400\n", "imap_user = s0300\n", 1);
+	g_string_replace(conf, "imap_user = s0612\n", "imap_user = s0612\nfolder = \x01\n", 1);
+	g_autofree char *path = write_file(dir, "wabridge.conf", conf->str, 0644);
+
+	g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_assert_false(wb_config_check(path, problems, warnings, NULL));
+	g_autofree char *all = joined(problems);
+	g_test_message("problems:\n%s", all);
+	g_assert_cmpuint(problems->len, ==, 3);
+	/* the key is the 4th line of a group: [station:…], name, code, phone_number_id; the
+	 * folder line added to station 612 moves the later ones down by one */
+	g_autofree char *pnid = g_strdup_printf(
+		"%s: [station:s0777] phone_number_id: 331770005 is also the phone_number_id of "
+		"[station:s0005] on line %u; each number belongs to one station (line %u)",
+		path, lines[5] + 3, lines[777] + 3 + 1);
+	g_autofree char *code = g_strdup_printf(
+		"%s: [station:s0900] code: S0010 is also the code of [station:s0010] on line %u; "
+		"every station needs its own (line %u)", path, lines[10] + 2, lines[900] + 2 + 1);
+	g_autofree char *folder = g_strdup_printf("(line %u)", lines[612] + 7);
+	assert_problem(problems, pnid);
+	assert_problem(problems, code);
+	assert_problem(problems, "[station:s0612] folder: ");
+	assert_problem(problems, folder);
+	g_assert_cmpuint(warnings->len, ==, 1);
+	g_assert_nonnull(strstr(warnings->pdata[0], "[station:s0400] imap_user: delivers into "
+				"the same mailbox (imap_user s0300, folder INBOX) as [station:s0300]"));
+	g_autofree char *at = g_strdup_printf("on line %u", lines[300]);
+	g_assert_nonnull(strstr(warnings->pdata[0], at));
+	rm_rf(dir);
+}
+
+/* Where a problem is: the line of the key, or of the group for a key left out; a key
+ * set twice names its two lines and no third. */
+static void test_problem_lines(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *path = write_file(dir, "lines.conf",
+		"# line 1\n"
+		"[bridge]\n"
+		"state = /tmp/x/state.db\n"
+		"sla_hours = many\n"                /* 4 */
+		"\n"
+		"[imap]\n"
+		"max_connections = 0\n"             /* 7 */
+		"\n"
+		"[station:a]\n"                     /* 9 */
+		"name = A\n"
+		"code = AA\n"
+		"code = AB\n"                       /* 12 */
+		"[whatsapp]\n"
+		"dry_run = true\n", 0644);
+	g_autoptr(GPtrArray) problems = check(path);
+	g_autofree char *all = joined(problems);
+	g_test_message("problems:\n%s", all);
+	assert_problem(problems, "[bridge] sla_hours: \"many\" is not a whole number");
+	assert_problem(problems, "fix it (line 4)");
+	assert_problem(problems, "[imap] max_connections: \"0\" is not a whole number from 1 "
+		       "to 512; fix it (line 7)");
+	assert_problem(problems, "[station:a] phone_number_id: missing; every station needs a "
+		       "phone_number_id (its group starts on line 9)");
+	assert_problem(problems, "[station:a] code: set twice (lines 11 and 12), and only the "
+		       "last one counts; delete one");
+	for (guint i = 0; i < problems->len; i++)
+		if (strstr(problems->pdata[i], "set twice") != NULL)
+			g_assert_true(g_str_has_suffix(problems->pdata[i], "delete one"));
+	rm_rf(dir);
+}
+
 /* ---- choosing the file ------------------------------------------------------------------- */
 
 static void test_choose_path(void)
@@ -1366,6 +1523,9 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/load-warnings", test_load_warnings);
 	g_test_add_func("/config/example", test_example);
 	g_test_add_func("/config/choose-path", test_choose_path);
+	g_test_add_func("/config/many-stations", test_many_stations);
+	g_test_add_func("/config/many-stations/duplicates", test_many_stations_duplicates);
+	g_test_add_func("/config/problem-lines", test_problem_lines);
 	int rc = g_test_run();
 	g_free(example_path);
 	return rc;

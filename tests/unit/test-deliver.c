@@ -27,6 +27,7 @@
 #include <glib/gstdio.h>
 
 #include "deliver.h"
+#include "imappool.h"
 #include "imaptest.h"
 #include "testlib.h"
 #include "util.h"
@@ -1071,9 +1072,11 @@ static struct fake *fake_start(const char *greeting, const struct rule *rules)
 	return fk;
 }
 
-/* Stop the server; returns the commands it saw, space separated. */
+/* Stop the server; returns the commands it saw, space separated. The sessions the pool
+ * keeps for reuse are closed first (LOGOUT): the fake serves one connection at a time. */
 static char *fake_stop(struct fake *fk)
 {
+	wb_imappool_close_idle(wb_imappool_shared());
 	shutdown(fk->listen_fd, SHUT_RDWR); /* wakes the accept() */
 	g_thread_join(fk->thread);
 	close(fk->listen_fd);
