@@ -979,6 +979,7 @@ if want j; then
 		JM=$WB_BENCH_PG_MAILS
 		sh tests/lib/dovecot.sh reset "$dc" >/dev/null 2>&1 || die "cannot reset the mailboxes"
 		j_start jd wbj_d 2
+		jsz0=$(jsql wbj_d "SELECT pg_database_size('wbj_d')")
 		jt0=$(date +%s.%N)
 		"$work/load" -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" -n "$JM" \
 			-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r deliver >"$work/jd.out" 2>&1 ||
@@ -987,6 +988,9 @@ if want j; then
 		jdel=$(j_wait wbj_d "$jok" "$MAX_DELIVERY_S")
 		jt1=$(date +%s.%N)
 		j_stop
+		# What the database grew by for them (without a VACUUM: rows a delivery deleted
+		# leave their room to the next ones), for the capacity plan in README.
+		jsz1=$(jsql wbj_d "SELECT pg_database_size('wbj_d')")
 		jmails=$(find "$dc/mail" -path '*/Maildir/*' -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l | tr -d ' ')
 		jwamids=$(jsql wbj_d "SELECT count(DISTINCT wamid) FROM messages WHERE state = 'delivered'")
 		jstates=$(jsql wbj_d "SELECT state || ' ' || count(*) FROM messages GROUP BY state ORDER BY state" | paste -sd, - | sed 's/,/, /g')
@@ -1001,6 +1005,8 @@ if want j; then
 			say "   $jl at a steady $WB_BENCH_RATE/s: answered $(calc "$(val "$work/$jp.out" ok_per_s)" 0)/s, $(val "$work/$jp.out" non200) not 200, p50 $(val "$work/$jp.out" p50_ms) ms, p99 $(val "$work/$jp.out" p99_ms) ms, max $(val "$work/$jp.out" max_ms) ms; $(val "$work/$jp.out" late_5ms) waited over 5 ms for a free connection"
 		done
 		say "   delivery with two bridges: $JM webhooks into fresh ones ($jok answered 200), then until all are delivered over IMAP: $jdel delivered in $(calc "$jt1 - $jt0" 1) s from the first byte sent ($(calc "$jdel / ($jt1 - $jt0)" 0) mails/s); messages: $jstates; $jmails mails in the mailboxes"
+		[ "${jdel:-0}" -gt 0 ] &&
+			say "   the database grew by $(calc "($jsz1 - $jsz0) / 1048576" 1) MiB for them: $(calc "($jsz1 - $jsz0) / $jdel / 1024" 1) KiB a delivered message (the webhook bodies are $(val "$work/jd.out" body_bytes_avg) B on average)"
 		s_rps=$(val "$sq" ok_per_s); s_p99=$(val "$sq" p99_ms); s_pp=$(val "$sqp" p99_ms)
 		c1_rps=$(val "$work/jc1.out" ok_per_s); c1_p99=$(val "$work/jc1.out" p99_ms); p1=$(val "$work/jp1.out" p99_ms)
 		c2_rps=$(val "$work/jc2.out" ok_per_s); c2_p99=$(val "$work/jc2.out" p99_ms); p2=$(val "$work/jp2.out" p99_ms)

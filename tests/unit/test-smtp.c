@@ -97,8 +97,9 @@ static GBytes *imap_fetch(const char *user, const char *msgid)
 	clist *uids = NULL;
 	g_assert_cmpint(mailimap_uid_search(c.imap, NULL, key, &uids), ==, MAILIMAP_NO_ERROR);
 	mailimap_search_key_free(key);
-	if (uids != NULL && clist_count(uids) > 0) {
-		uint32_t uid = *(uint32_t *)clist_content(clist_begin(uids));
+	clistiter *first = uids != NULL ? clist_begin(uids) : NULL;
+	if (first != NULL && clist_content(first) != NULL) {
+		uint32_t uid = *(uint32_t *)clist_content(first);
 		struct mailimap_set *set = mailimap_set_new_single(uid);
 		struct mailimap_fetch_type *type = mailimap_fetch_type_new_fetch_att(
 			mailimap_fetch_att_new_body_peek_section(mailimap_section_new(NULL)));
