@@ -11,9 +11,9 @@
 #define WB_MAX_STATE_BYTES    1024u          /* the state line a mail or note opens with */
 #define WB_MAX_ID_BYTES       256u           /* wamid, phone_number_id, wa_id, BSUID */
 #define WB_MAX_MESSAGES       4096u          /* messages + statuses in one body */
-#define WB_MAX_STATIONS       1024u          /* stations in one config */
+#define WB_MAX_STATIONS       4096u          /* stations in one config (a large state has 2,000) */
 #define WB_MAX_SECRET_BYTES   4096u          /* a secret file */
-#define WB_MAX_CONFIG_BYTES   (4u * 1024u * 1024u) /* the config file: 4 KiB a station */
+#define WB_MAX_CONFIG_BYTES   (16u * 1024u * 1024u) /* the config file: 4 KiB a station */
 /* [imap] max_connections at most: IMAP sockets must stay below descriptor 1024 (libetpan
  * waits with select(2)), beside the store's, libcurl's and the standard ones. */
 #define WB_IMAP_CONNECTIONS_CEILING 512

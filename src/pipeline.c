@@ -644,24 +644,44 @@ static void spool_clean(struct batch *b)
 	}
 }
 
-/* Deliver the jobs of one station (all of todo share one station). */
-static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
+static bool stopping(const gint *stop)
 {
-	const struct wb_station *st = ((struct job *)todo->pdata[0])->st;
+	return stop && g_atomic_int_get(stop);
+}
+
+/* One station's jobs in a batch: its target, and those of them to send. */
+struct group {
+	struct wb_target *tg; /* NULL: the station could not be opened (its jobs failed) */
+	GPtrArray *todo;      /* of struct job *, all of one station, in the batch's order */
+	GPtrArray *send;      /* of those, the ones not already in the mailbox */
+};
+
+static void group_free(gpointer p)
+{
+	struct group *g = p;
+	g_ptr_array_unref(g->todo);
+	g_ptr_array_unref(g->send);
+	g_free(g);
+}
+
+/* Open the station's target and ask the mailbox for the mails an earlier attempt may
+ * have put there. What is left to send goes to g->send; the rest gets its change. */
+static void prepare_station(struct batch *b, struct group *g)
+{
+	const struct wb_station *st = ((struct job *)g->todo->pdata[0])->st;
 	const struct wb_deliver_ops *ops = wb_deliver_for(st);
 	GError *derr = NULL;
-	struct wb_target *tg = target_for(b->targets, st, &derr);
-	if (!tg) {
-		for (guint i = 0; i < todo->len; i++)
-			add_failure(b, todo->pdata[i], derr);
+	g->tg = target_for(b->targets, st, &derr);
+	if (!g->tg) {
+		for (guint i = 0; i < g->todo->len; i++)
+			add_failure(b, g->todo->pdata[i], derr);
 		g_error_free(derr);
-		return flush(b, error);
+		return;
 	}
-	g_autoptr(GPtrArray) send = g_ptr_array_new();
-	for (guint i = 0; i < todo->len; i++) {
-		struct job *j = todo->pdata[i];
+	for (guint i = 0; i < g->todo->len; i++) {
+		struct job *j = g->todo->pdata[i];
 		j->msgid = wb_message_id(j->m->wamid, b->cfg->domain);
-		int there = j->maybe_there ? ops->exists(tg, j->msgid, &derr) : 0;
+		int there = j->maybe_there ? ops->exists(g->tg, j->msgid, &derr) : 0;
 		if (there == 1) {
 			b->res->delivered++;
 			wb_metrics_mail_delivered();
@@ -675,19 +695,23 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 			add_failure(b, j, derr);
 			g_clear_error(&derr);
 		} else {
-			g_ptr_array_add(send, j);
+			g_ptr_array_add(g->send, j);
 		}
 	}
-	for (guint i = 0; i < send->len; i++)
-		add_change(b, send->pdata[i], WB_ST_DELIVERING, NULL, -1);
-	bool ok = flush(b, error);
-	for (guint i = 0; ok && i < send->len; i++) {
-		struct job *j = send->pdata[i];
+}
+
+/* Send one station's mails, once they are recorded as being delivered. */
+static void send_station(struct batch *b, struct group *g)
+{
+	const struct wb_deliver_ops *ops = wb_deliver_for(((struct job *)g->todo->pdata[0])->st);
+	GError *derr = NULL;
+	for (guint i = 0; i < g->send->len; i++) {
+		struct job *j = g->send->pdata[i];
 		gsize len;
 		const char *mail = g_bytes_get_data(j->m->mail, &len);
 		struct wb_delivered out = { 0 };
 		struct wb_spool_drop *drop = read_through(j);
-		if (!ops->deliver(tg, mail, len, NULL, &out, &derr)) {
+		if (!ops->deliver(g->tg, mail, len, NULL, &out, &derr)) {
 			/* It may have reached the server before failing: next time, ask first. */
 			add_failure(b, j, derr);
 			wb_spool_drop_stop(drop);
@@ -696,11 +720,11 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 			g_clear_error(&derr);
 			/* The rest of this station's batch waits too rather than hammering a
 			 * server that just failed; they were not attempted. */
-			for (guint k = i + 1; connection && k < send->len; k++) {
+			for (guint k = i + 1; connection && k < g->send->len; k++) {
 				GError *wait = g_error_new(WB_DELIVER_ERROR, WB_FAIL_SOON,
 							   "not attempted: an earlier delivery to "
 							   "this mailbox just failed");
-				add_failure(b, send->pdata[k], wait);
+				add_failure(b, g->send->pdata[k], wait);
 				g_error_free(wait);
 			}
 			if (connection)
@@ -717,6 +741,45 @@ static bool deliver_station(struct batch *b, GPtrArray *todo, GError **error)
 		c->uidvalidity = out.uidvalidity;
 		c->uid = out.uid;
 		g_free(out.location);
+	}
+}
+
+/* Deliver the batch's rendered mails, station by station in the order the stations
+ * first appear. Whatever the number of stations, the batch takes two commits: every mail
+ * is recorded as being delivered before any is sent (so that one cut off is looked for
+ * in the mailbox next time, never appended twice), and all outcomes after the last.
+ * (With two commits for each station, mail spread over many stations cost two commits a
+ * mail.) Each station's target is opened, asked and sent to in one go, so the session
+ * the pool gives it is still there for its sends. */
+static bool deliver_batch(struct batch *b, const gint *stop, GError **error)
+{
+	g_autoptr(GPtrArray) groups = g_ptr_array_new_with_free_func(group_free);
+	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+	for (guint i = 0; i < b->jobs->len; i++) {
+		struct job *first = b->jobs->pdata[i];
+		if (first->settled || g_hash_table_contains(seen, first->st->key))
+			continue;
+		g_hash_table_add(seen, first->st->key);
+		struct group *g = g_new0(struct group, 1);
+		g->todo = g_ptr_array_new();
+		g->send = g_ptr_array_new();
+		for (guint k = i; k < b->jobs->len; k++) {
+			struct job *j = b->jobs->pdata[k];
+			if (!j->settled && strcmp(j->st->key, first->st->key) == 0) {
+				g_ptr_array_add(g->todo, j);
+				add_change(b, j, WB_ST_DELIVERING, NULL, -1);
+			}
+		}
+		g_ptr_array_add(groups, g);
+	}
+	bool ok = flush(b, error);
+	/* A stop between stations leaves the rest recorded as being delivered: the next
+	 * pass asks their mailbox first, finds them not there and sends them. */
+	for (guint i = 0; ok && i < groups->len && !stopping(stop); i++) {
+		struct group *g = groups->pdata[i];
+		prepare_station(b, g);
+		if (g->tg)
+			send_station(b, g);
 	}
 	ok = flush(b, error) && ok;
 	if (ok)
@@ -748,29 +811,10 @@ static bool work_batch(struct targets *t, struct wb_store *store,
 	ok = ok && flush(&b, error);
 	if (ok)
 		spool_clean(&b);
-	/* Per station, in the order the stations first appear. */
-	g_autoptr(GHashTable) done = g_hash_table_new(g_str_hash, g_str_equal);
-	for (guint i = 0; ok && i < b.jobs->len && !(stop && g_atomic_int_get(stop)); i++) {
-		struct job *first = b.jobs->pdata[i];
-		if (first->settled || g_hash_table_contains(done, first->st->key))
-			continue;
-		g_hash_table_add(done, first->st->key);
-		g_autoptr(GPtrArray) todo = g_ptr_array_new();
-		for (guint k = i; k < b.jobs->len; k++) {
-			struct job *j = b.jobs->pdata[k];
-			if (!j->settled && strcmp(j->st->key, first->st->key) == 0)
-				g_ptr_array_add(todo, j);
-		}
-		ok = deliver_station(&b, todo, error);
-	}
+	ok = ok && !stopping(stop) && deliver_batch(&b, stop, error);
 	g_array_unref(b.changes);
 	g_ptr_array_unref(b.jobs);
 	return ok;
-}
-
-static bool stopping(const gint *stop)
-{
-	return stop && g_atomic_int_get(stop);
 }
 
 /* ---- the spool's leftovers -------------------------------------------------------------- */

@@ -1334,9 +1334,9 @@ static void many_station(GString *conf, guint i, const char *pass)
 		"\n", i, i, i, 331770000u + i, i, i, pass, i);
 }
 
-/* A configuration of MANY stations; the line of each group goes into lines[i] (i from 1)
+/* A configuration of n stations; the line of each group goes into lines[i] (i from 1)
  * when lines is not NULL. */
-static char *many_conf(const char *dir, guint *lines)
+static char *many_conf_of(const char *dir, guint n, guint *lines)
 {
 	g_autofree char *pass = write_file(dir, "station.pass", "secret\n", 0600);
 	GString *conf = g_string_new(NULL);
@@ -1346,7 +1346,7 @@ static char *many_conf(const char *dir, guint *lines)
 	guint line = 1;
 	for (const char *p = conf->str; *p; p++)
 		line += *p == '\n';
-	for (guint i = 1; i <= MANY; i++) {
+	for (guint i = 1; i <= n; i++) {
 		gsize from = conf->len;
 		if (lines != NULL)
 			lines[i] = line;
@@ -1355,6 +1355,28 @@ static char *many_conf(const char *dir, guint *lines)
 			line += *p == '\n';
 	}
 	return g_string_free(conf, FALSE);
+}
+
+static char *many_conf(const char *dir, guint *lines)
+{
+	return many_conf_of(dir, MANY, lines);
+}
+
+/* One station more than the most a configuration may have (a large state's force fits
+ * with room to spare) is the one problem, and it says the limit. */
+static void test_many_stations_cap(void)
+{
+	g_autofree char *dir = tmpdir_new();
+	g_autofree char *over = many_conf_of(dir, WB_MAX_STATIONS + 1, NULL);
+	g_autofree char *path = write_file(dir, "wabridge.conf", over, 0644);
+	g_autoptr(GPtrArray) problems = check(path);
+	g_autofree char *all = joined(problems);
+	g_test_message("problems:\n%s", all);
+	g_assert_cmpuint(problems->len, ==, 1);
+	g_autofree char *want = g_strdup_printf("%u stations; at most %u are supported",
+						WB_MAX_STATIONS + 1, WB_MAX_STATIONS);
+	g_assert_nonnull(strstr(all, want));
+	rm_rf(dir);
 }
 
 /* A thousand stations load, and each is found by number, key and code (hash tables). */
@@ -1525,6 +1547,7 @@ int main(int argc, char **argv)
 	g_test_add_func("/config/choose-path", test_choose_path);
 	g_test_add_func("/config/many-stations", test_many_stations);
 	g_test_add_func("/config/many-stations/duplicates", test_many_stations_duplicates);
+	g_test_add_func("/config/many-stations/cap", test_many_stations_cap);
 	g_test_add_func("/config/problem-lines", test_problem_lines);
 	int rc = g_test_run();
 	g_free(example_path);
