@@ -811,7 +811,8 @@ static bool work_batch(struct targets *t, struct wb_store *store,
 	ok = ok && flush(&b, error);
 	if (ok)
 		spool_clean(&b);
-	ok = ok && !stopping(stop) && deliver_batch(&b, stop, error);
+	if (ok && !stopping(stop))
+		ok = deliver_batch(&b, stop, error);
 	g_array_unref(b.changes);
 	g_ptr_array_unref(b.jobs);
 	return ok;
