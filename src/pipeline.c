@@ -773,13 +773,27 @@ static bool deliver_batch(struct batch *b, const gint *stop, GError **error)
 		g_ptr_array_add(groups, g);
 	}
 	bool ok = flush(b, error);
-	/* A stop between stations leaves the rest recorded as being delivered: the next
-	 * pass asks their mailbox first, finds them not there and sends them. */
-	for (guint i = 0; ok && i < groups->len && !stopping(stop); i++) {
-		struct group *g = groups->pdata[i];
+	guint done = 0;
+	for (; ok && done < groups->len && !stopping(stop); done++) {
+		struct group *g = groups->pdata[done];
 		prepare_station(b, g);
 		if (g->tg)
 			send_station(b, g);
+	}
+	/* Stopped between stations: the mails not sent go back to what they were, so that a
+	 * clean stop leaves nothing "delivering" (and the next pass does not search the
+	 * mailbox for them). One an earlier attempt may have sent stays as it was. */
+	for (guint i = done; ok && i < groups->len; i++) {
+		struct group *g = groups->pdata[i];
+		for (guint k = 0; k < g->todo->len; k++) {
+			struct job *j = g->todo->pdata[k];
+			if (!j->maybe_there)
+				add_change(b, j, WB_ST_RENDERED,
+					   g_strdup("not sent: the bridge was stopping"), -1);
+			else if (strcmp(j->m->state, WB_ST_RETRY) == 0)
+				add_change(b, j, WB_ST_RETRY,
+					   g_strdup("not attempted: the bridge was stopping"), -1);
+		}
 	}
 	ok = flush(b, error) && ok;
 	if (ok)

@@ -559,6 +559,10 @@ static gpointer watcher_main(gpointer data)
 static gboolean on_stop_signal(gpointer data)
 {
 	struct server *sv = data;
+	/* The worker finishes the message in hand and takes no more; bodies committed while
+	 * the requests in flight finish are expanded at the next start. Set before the log
+	 * line, so that whoever reads the line knows the worker has been told. */
+	g_atomic_int_set(&sv->w_stop, 1);
 	g_message("stopping: no new webhooks; finishing the work in progress");
 	g_main_loop_quit(sv->loop);
 	return G_SOURCE_CONTINUE;

@@ -19,6 +19,7 @@ not be there, but no Message-ID is ever there twice and nothing stays 'deliverin
 import collections
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -149,6 +150,71 @@ def one_round(t, b, sv, proxy, n, what, kill_after, how, accepted_all):
     return True
 
 
+def stop_between_stations(t):
+    """SIGTERM while a batch for three stations is being delivered. A batch records all
+    its mails as being delivered before the first goes; a stop after the first station
+    must put the others back as they were (nothing left 'delivering' after a clean stop),
+    and the next start delivers them, each once. The relay holds the first station's
+    APPEND answer, so the stop lands there on any machine."""
+    W.reset_mailboxes()
+    b = W.Bridge()
+    proxy = imapproxy.IMAPProxy(W.IMAP_PORT).start()
+    W.set_key(b.config, "imap", "url", "imap://127.0.0.1:%d" % proxy.port)
+    what = "SIGTERM between the stations of one batch"
+    # One message for each station, stored before serve starts: one batch, in this order.
+    wamids = []
+    for n, (key, _, pnid, _) in enumerate(W.STATIONS):
+        wamid = "wamid.STOPB%d.%d" % (n, os.getpid())
+        body = W.single(pnid, "91983040%04d" % n, wamid, int(time.time()) - 60 + n,
+                        "stop between stations %d" % n)
+        rc, _, err = b.ingest(body)
+        t.eq(rc, 0, "%s: (the message for %s is stored)" % (what, key), err)
+        wamids.append(wamid)
+    users = [s[3] for s in W.STATIONS]
+    try:
+        with W.Serve(b) as sv:
+            proxy.hold_answers()
+            if not t.ok(sv.start(), "%s: serve starts" % what, sv.log()[-2000:]):
+                return
+            held = proxy.answered.wait(60 * W.SLOW)
+            t.ok(held and proxy.appended_id == mid(wamids[0]),
+                 "%s: (the first station's APPEND is held: %r)" % (what, proxy.appended_id))
+            logged = len(sv.log())
+            sv.send_signal(signal.SIGTERM)
+            # serve logs this line once the worker has been told to stop
+            t.ok(W.wait_for(lambda: "stopping:" in sv.log()[logged:], 60 * W.SLOW, 0.01),
+                 "%s: (serve says it is stopping)" % what, sv.log()[-2000:])
+            proxy.release()
+            try:
+                sv.proc.wait(60 * W.SLOW)
+            except subprocess.TimeoutExpired:
+                pass
+            t.eq(sv.proc.poll(), 0, "%s: serve exits 0" % what, sv.log()[-2000:])
+            states = dict(b.db("SELECT wamid, state FROM messages WHERE wamid LIKE ?",
+                               "wamid.STOPB%%.%d" % os.getpid()))
+            t.eq([states.get(w) for w in wamids], ["delivered", "rendered", "rendered"],
+                 "%s: the held mail delivered, the other stations' back to 'rendered', "
+                 "none left 'delivering'" % what, states)
+            back = b.db("SELECT count(*) FROM events e JOIN messages m ON m.id = e.message_id "
+                        "WHERE m.wamid IN (?, ?) AND e.old = 'delivering' AND e.new = "
+                        "'rendered'", wamids[1], wamids[2])[0][0]
+            t.eq(back, 2, "%s: (both were in the batch: their events go 'delivering' → "
+                 "'rendered')" % what)
+            t.ok("pass failed" not in sv.log()[logged:],
+                 "%s: the stop is not logged as a failed pass" % what, sv.log()[logged:])
+            t.eq([W.message_ids(u).count(mid(w)) for u, w in zip(users, wamids)], [1, 0, 0],
+                 "%s: only the held mail is in its mailbox" % what)
+            if not t.ok(sv.start(), "%s: serve starts again" % what, sv.log()[-2000:]):
+                return
+            t.ok(W.wait_for(lambda: W.pending(b) == 0, 60, 0.2),
+                 "%s: the next start delivers the rest" % what)
+            t.eq(sv.stop(), 0, "%s: and exits 0 on SIGTERM" % what)
+            t.eq([W.message_ids(u).count(mid(w)) for u, w in zip(users, wamids)], [1, 1, 1],
+                 "%s: each of the three is one mail in its station's mailbox" % what)
+    finally:
+        proxy.stop()
+
+
 def test(t):
     if not W.IMAP_PORT:
         t.skip("serve crash rounds", "no private Dovecot (WB_IMAP_PORT unset)")
@@ -176,6 +242,7 @@ def test(t):
                   for f in os.listdir(b.dir) if f.startswith("serve."))
     t.ok("ERROR: AddressSanitizer" not in log and "runtime error:" not in log,
          "no sanitizer report in any of the daemon's logs")
+    stop_between_stations(t)
 
 
 W.Tap().run(test)
