@@ -247,20 +247,23 @@ EOF
 		{ cat "$d/check.out" >&2; die "the bench configuration is refused"; }
 }
 
-# start_serve NAME: serve in the background; returns once /healthz answers.
+# start_serve NAME: serve in the background; returns once /healthz answers, with
+# start_ms set to the time from its start until then.
 start_serve() {
 	d=$work/$1
 	port=$(sed -n 's/^listen = 127\.0\.0\.1://p' "$d/wabridge.conf")
+	t0=$(date +%s%3N)
 	"$WABRIDGE" -q -c "$d/wabridge.conf" serve 2>"$d/serve.log" &
 	serve_pid=$!
 	i=0
 	until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; do
 		kill -0 "$serve_pid" 2>/dev/null ||
 			{ cat "$d/serve.log" >&2; serve_pid=; die "wabridge serve exited at start"; }
-		[ $i -lt 100 ] || die "wabridge serve does not answer on 127.0.0.1:$port"
-		sleep 0.1
+		[ $i -lt 3000 ] || die "wabridge serve does not answer on 127.0.0.1:$port"
+		sleep 0.01
 		i=$((i + 1))
 	done
+	start_ms=$(($(date +%s%3N) - t0))
 }
 
 # Per-thread CPU ticks of a process: "tid name ticks" lines.
@@ -763,19 +766,7 @@ if want i; then
 	# start_ms (exec to the first /healthz answer), logins, most sessions held by Dovecot.
 	many_run() {
 		d=$work/$1
-		port=$(sed -n 's/^listen = 127\.0\.0\.1://p' "$d/wabridge.conf")
-		t0=$(ms_now)
-		"$WABRIDGE" -q -c "$d/wabridge.conf" serve 2>"$d/serve.log" &
-		serve_pid=$!
-		i=0
-		until curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; do
-			kill -0 "$serve_pid" 2>/dev/null ||
-				{ cat "$d/serve.log" >&2; serve_pid=; die "wabridge serve exited at start"; }
-			[ $i -lt 3000 ] || die "wabridge serve does not answer on 127.0.0.1:$port"
-			sleep 0.01
-			i=$((i + 1))
-		done
-		start_ms=$(($(ms_now) - t0))
+		start_serve "$1"
 		# Dovecot's logged-in sessions (doveadm who), sampled while the mails go: the most
 		# seen.
 		( most=0
