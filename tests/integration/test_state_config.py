@@ -7,6 +7,7 @@ and what it holds; a clean stop letting its claims go. Runs on either back end."
 import os
 import re
 import sys
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -106,9 +107,60 @@ def test_bridges(t):
          [(0,)], "and it holds nothing")
 
 
+def test_read_only_database(t):
+    """A database that takes no writes, as a hot standby does until it is promoted: the
+    bridge's /healthz and POSTs answer 503 (so a load balancer stops sending to it, and
+    Meta retries), and both recover once it takes writes again, without a restart."""
+    what = "a database that takes no writes"
+    if W.postgres_only(t, what, "a PostgreSQL database switched to read-only; SQLite's "
+                       "read-only and full state files are in test_serve.py"):
+        return
+    b = W.Bridge(deliver="maildir")
+
+    def cut_sessions():
+        # the bridge's sessions end; the ones it opens next have the database's setting
+        W.pg_exec("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE datname = ? AND pid <> pg_backend_pid()", b.pgdb)
+
+    def healthz(s):
+        try:
+            return s.request("GET", "/healthz")[0]
+        except OSError:
+            return None
+
+    with W.Serve(b) as s:
+        t.ok(s.start(), "%s: serve starts" % what, s.log()[-2000:])
+        t.eq(healthz(s), 200, "%s: /healthz 200 before" % what)
+        W.pg_exec("postgres", "ALTER DATABASE %s SET default_transaction_read_only = on" %
+                  b.pgdb)
+        cut_sessions()
+        t.ok(W.wait_for(lambda: healthz(s) == 503, 60),
+             "%s: /healthz answers 503" % what, s.log()[-2000:])
+        wamid = "wamid.READONLY1.%d" % os.getpid()
+        body = W.single(W.STATIONS[0][2], "919830012399", wamid, int(time.time()) - 30,
+                        "while the database is read-only")
+        t.eq(s.post(body), 503, "%s: a POST is answered 503, not 200" % what)
+        t.eq(b.db("SELECT count(*) FROM messages WHERE wamid = ?", wamid), [(0,)],
+             "%s: (and is not in the state)" % what)
+        t.ok(s.alive(), "%s: serve keeps running" % what)
+        W.pg_exec("postgres", "ALTER DATABASE %s RESET default_transaction_read_only" %
+                  b.pgdb)
+        cut_sessions()
+        t.ok(W.wait_for(lambda: healthz(s) == 200, 60),
+             "%s: once it takes writes again /healthz answers 200 (no restart)" % what,
+             s.log()[-2000:])
+        t.eq(s.post(body), 200, "%s: and Meta's retry of the POST gets 200" % what)
+        t.ok(W.wait_for(lambda: b.db("SELECT state FROM messages WHERE wamid = ?", wamid) ==
+                        [("delivered",)], 60),
+             "%s: and is delivered" % what,
+             b.db("SELECT state, last_error FROM messages WHERE wamid = ?", wamid))
+        t.eq(s.stop(), 0, "%s: serve stops with exit 0" % what)
+
+
 def test(t):
     test_checks(t)
     test_bridges(t)
+    test_read_only_database(t)
 
 
 W.Tap().run(test)

@@ -121,6 +121,15 @@ def sqlite_only(t, what, why):
     return True
 
 
+def postgres_only(t, what, why):
+    """On the SQLite pass, skip a check that is about PostgreSQL itself with a visible
+    reason (it runs on the PostgreSQL pass); True when skipped."""
+    if PG:
+        return False
+    t.skip(what, "PostgreSQL only (%s); this pass runs on SQLite" % why)
+    return True
+
+
 class PgError(Exception):
     """psql failed: the statement and what PostgreSQL said."""
 
