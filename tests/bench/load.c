@@ -2,20 +2,21 @@
  *
  *   load -p PORT[,PORT...] -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNECTIONS]
  *        [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]
- *        [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]
+ *        [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]] [-X]
  *   load --free-port
  *
  * Before the clock starts it builds REQUESTS distinct webhook POSTs: each a WhatsApp
  * Cloud API text message in Meta's wire style (ASCII JSON, \uXXXX escapes, escaped
  * slashes) with a unique wamid, a sender among CITIZENS, the phone_number_id of one of
  * the given stations, 1-2 KB with Bengali text, signed with HMAC-SHA256 of the app
- * secret in X-Hub-Signature-256. It then drives them over CONNECTIONS keep-alive
- * HTTP/1.1 connections from one epoll loop (one request in flight per connection) and
- * measures each request from its first byte written to its last byte read (monotonic
- * clock). It stops after REQUESTS or after SECONDS, whichever comes first. With several
- * PORTs (several `serve` processes on one shared state) connection i goes to the i-th
- * port, round robin, and the figures are of all requests together ("ok_port_P" counts
- * those answered 200 on each).
+ * secret in X-Hub-Signature-256 (with -X: status webhooks instead, sent, delivered and
+ * read for each of REQUESTS / 3 sends, about 600 B each). It then drives them over
+ * CONNECTIONS keep-alive HTTP/1.1 connections from one epoll loop (one request in flight
+ * per connection) and measures each request from its first byte written to its last
+ * byte read (monotonic clock). It stops after REQUESTS or after SECONDS, whichever comes
+ * first. With several PORTs (several `serve` processes on one shared state) connection i
+ * goes to the i-th port, round robin, and the figures are of all requests together
+ * ("ok_port_P" counts those answered 200 on each).
  *
  * Without -R it is a closed loop: each connection sends its next request as soon as the
  * last is answered (the most the listener takes at that concurrency; mean latency is
@@ -220,6 +221,35 @@ static char *make_body(unsigned idx, const char *run_tag, const char *pnid,
 	json_escape(b, text->str);
 	g_string_append(b, "\"}}]},\"field\":\"messages\"}]}]}");
 	g_string_free(text, TRUE);
+	return g_string_free(b, FALSE);
+}
+
+/* A status webhook as Meta sends them for the bridge's own sends: idx / 3 names the send,
+ * idx % 3 its sent, delivered and read; the first two with the conversation and pricing. */
+static char *make_status_body(unsigned idx, const char *run_tag, const char *pnid,
+			      const struct citizen *c, long ts)
+{
+	static const char *const kinds[] = { "sent", "delivered", "read" };
+	char blob[64];
+	int blen = snprintf(blob, sizeof blob, "\x0c%s\x15\x02%s-%08u-SEND", c->phone, run_tag,
+			    idx / 3);
+	g_autofree char *b64 = g_base64_encode((const guchar *)blob, (gsize)blen);
+	GString *b = g_string_sized_new(1024);
+	g_string_append(b, "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"209384756102938\","
+			   "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
+			   "{\"display_phone_number\":\"91983120");
+	g_string_append(b, pnid + strlen(pnid) - 4);
+	g_string_append_printf(b, "\",\"phone_number_id\":\"%s\"},\"statuses\":[{\"id\":"
+			       "\"wamid.%s\",\"status\":\"%s\",\"timestamp\":\"%ld\","
+			       "\"recipient_id\":\"%s\",\"recipient_user_id\":\"%s\"",
+			       pnid, b64, kinds[idx % 3], ts, c->phone, c->user_id);
+	if (idx % 3 != 2)
+		g_string_append_printf(b, ",\"conversation\":{\"id\":\"%032x\",%s\"origin\":"
+				       "{\"type\":\"utility\"}},\"pricing\":{\"billable\":true,"
+				       "\"pricing_model\":\"PMP\",\"category\":\"utility\","
+				       "\"type\":\"regular\"}",
+				       idx / 3, idx % 3 ? "" : "\"expiration_timestamp\":\"1792159200\",");
+	g_string_append(b, "}]},\"field\":\"messages\"}]}]}");
 	return g_string_free(b, FALSE);
 }
 
@@ -921,7 +951,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: load -p PORT[,PORT...] -s SECRET_FILE -P PNID[,PNID...] [-n REQUESTS] [-c CONNS]\n"
 		"            [-t SECONDS] [-k CITIZENS] [-r RUN_TAG] [-u PATH] [-R RATE]\n"
-		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]]\n"
+		"            [-m PID [-M N,N,...]] [-D STATE_DB [-E EXPECTED] [-T SECONDS]] [-X]\n"
 		"       load -A -B MAX_BODY -p PORT -s SECRET_FILE -P PNID [-S SLOW] [-a PER_ADDRESS]\n"
 		"            [-F FLOOD] [-H HELD] [-t SECONDS] [-n REQUESTS] [-m PID]\n"
 		"       load --free-port\n");
@@ -936,10 +966,10 @@ int main(int argc, char **argv)
 	double max_s = 60, wait_s = 120;
 	const char *secret_file = NULL, *pnids = NULL, *tag = "r0", *path = "/webhook";
 	const char *rss_list = NULL, *dbpath = NULL;
-	bool attacking = false;
+	bool attacking = false, statuses = false;
 	A.slow = 5000, A.per_addr = 8, A.flood = 32, A.held = 300;
 	int opt;
-	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:AB:S:a:F:H:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:s:P:n:c:t:k:r:u:m:M:D:E:T:R:AB:S:a:F:H:X")) != -1) {
 		switch (opt) {
 		case 'p': {
 			g_auto(GStrv) ps = g_strsplit(optarg, ",", -1);
@@ -967,6 +997,7 @@ int main(int argc, char **argv)
 		case 'T': wait_s = strtod(optarg, NULL); break;
 		case 'R': L.rate = strtod(optarg, NULL); break;
 		case 'A': attacking = true; break;
+		case 'X': statuses = true; break; /* status webhooks instead of texts */
 		case 'B': A.max_body = strtol(optarg, NULL, 10); break;
 		case 'S': A.slow = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'a': A.per_addr = (unsigned)strtoul(optarg, NULL, 10); break;
@@ -1013,7 +1044,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < L.n; i++) {
 		const struct citizen *c = &cit[rnd_below((unsigned)citizens)];
 		const char *pnid = stations[rnd_below(nst)];
-		g_autofree char *body = make_body((unsigned)i, tag, pnid, c, ts0 + (long)i);
+		g_autofree char *body = (statuses ? make_status_body : make_body)(
+			(unsigned)i, tag, pnid, c, ts0 + (long)i);
 		size_t blen = strlen(body);
 		g_autofree char *sig = g_compute_hmac_for_data(G_CHECKSUM_SHA256,
 							      (const guchar *)secret, strlen(secret),

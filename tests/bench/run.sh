@@ -76,8 +76,10 @@
 #      bridges >= one (on 2 cores they share the CPUs with each other, PostgreSQL and the
 #      load generator, and every write holds one advisory lock); p99 at the steady rate
 #      < 20 ms, as on SQLite. Then WB_BENCH_PG_MAILS (1000) webhooks into two fresh
-#      bridges until all are delivered over IMAP: delivered = answered 200 = distinct
-#      wamids = mails in the emptied mailboxes. About 3 minutes.
+#      bridges until all are delivered over IMAP, then as many more: delivered = answered
+#      200 = distinct wamids = mails in the emptied mailboxes; the database's growth for
+#      a message (the first thousand, then the next after a VACUUM) and for a status
+#      webhook (three times as many, load -X). About 3 minutes.
 #
 # Environment: WABRIDGE (default ./wabridge), WB_BENCH_REQUESTS, WB_BENCH_MAILS,
 # WB_BENCH_CONNS (32), WB_BENCH_RATE, WB_BENCH_SLOW, WB_BENCH_COMPLAINTS, WB_BENCH_PHOTOS,
@@ -994,6 +996,17 @@ if want j; then
 		jdel=$(j_wait wbj_d $((jok + jok2)) "$MAX_DELIVERY_S")
 		jsz2=$(jsql wbj_d "SELECT pg_database_size('wbj_d')")
 		jdel2=$((jdel - jok))
+		# The status webhooks of the bridge's sends (sent, delivered, read each): what one
+		# adds to the database, after a VACUUM as above.
+		jsql wbj_d "VACUUM" >/dev/null
+		jsz2v=$(jsql wbj_d "SELECT pg_database_size('wbj_d')")
+		JS=$((WB_BENCH_PG_MAILS * 3))
+		"$work/load" -X -p "$j_ports" -s "$work/app_secret" -P "$PNIDS" -n "$JS" \
+			-c "$WB_BENCH_CONNS" -t "$MAX_INTAKE_S" -r statuses >"$work/js.out" 2>&1 ||
+			{ cat "$work/js.out" >&2; die "load failed"; }
+		jsok=$(val "$work/js.out" ok)
+		jsql wbj_d "VACUUM" >/dev/null
+		jsz3=$(jsql wbj_d "SELECT pg_database_size('wbj_d')")
 		jok=$((jok + jok2))
 		JM=$((JM * 2))
 		j_stop
@@ -1014,6 +1027,8 @@ if want j; then
 		say "   delivery with two bridges: $WB_BENCH_PG_MAILS webhooks into fresh ones ($jok1 answered 200), then until all are delivered over IMAP: in $(calc "$jt1 - $jt0" 1) s from the first byte sent ($(calc "$jok1 / ($jt1 - $jt0)" 0) mails/s); then $WB_BENCH_PG_MAILS more; in all $jdel of $jok delivered; messages: $jstates; $jmails mails in the mailboxes"
 		[ "$jok1" -gt 0 ] && [ "$jdel2" -gt 0 ] &&
 			say "   the database grew by $(calc "($jsz1 - $jsz0) / $jok1 / 1024" 1) KiB a message for the first $jok1 (fresh), by $(calc "($jsz2 - $jsz1) / $jdel2 / 1024" 1) KiB a message for the next $jdel2 (after a VACUUM); the webhook bodies are $(val "$work/jd.out" body_bytes_avg) B on average"
+		[ "${jsok:-0}" -gt 0 ] &&
+			say "   then $jsok status webhooks ($(val "$work/js.out" body_bytes_avg) B each; sent, delivered and read of $((JS / 3)) sends) grew it by $(calc "($jsz3 - $jsz2v) / $jsok / 1024" 2) KiB each"
 		s_rps=$(val "$sq" ok_per_s); s_p99=$(val "$sq" p99_ms); s_pp=$(val "$sqp" p99_ms)
 		c1_rps=$(val "$work/jc1.out" ok_per_s); c1_p99=$(val "$work/jc1.out" p99_ms); p1=$(val "$work/jp1.out" p99_ms)
 		c2_rps=$(val "$work/jc2.out" ok_per_s); c2_p99=$(val "$work/jc2.out" p99_ms); p2=$(val "$work/jp2.out" p99_ms)
