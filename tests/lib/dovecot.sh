@@ -33,7 +33,8 @@ USERS="bhowanipore jadavpur parkstreet replies wabridge dcsouth jtcp"
 PORT_FIRST=10143
 PORT_LAST=10242
 
-die() { echo "dovecot.sh: $*" >&2; exit 1; }
+SERVICE=dovecot
+. "$(dirname "$0")/service.sh"
 
 usage() {
 	die "usage: dovecot.sh start|stop|reset|sessions DIR | doveadm DIR ARGS... | adduser DIR USER..."
@@ -170,13 +171,6 @@ try_start() {
 		return 2
 	fi
 	return 1
-}
-
-show_failure() {
-	echo "dovecot.sh: dovecot did not start ($*); output and log tail:" >&2
-	cat "$DIR/start.out" >&2 2>/dev/null || :
-	tail -n 30 "$DIR/dovecot.log" >&2 2>/dev/null || :
-	exit 1
 }
 
 # The master answers before its imap-login process accepts: wait for the banner (a

@@ -27,29 +27,10 @@ PORT_LAST=10124
 DAEMONS=/usr/lib/postfix/sbin
 DOMAIN=police.test
 
-die() { echo "postfix.sh: $*" >&2; exit 1; }
+SERVICE=postfix
+. "$(dirname "$0")/service.sh"
 
 usage() { die "usage: postfix.sh start DIR DOVECOT_DIR | stop DIR"; }
-
-openssl_q() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
-
-# ca.pem and server.pem (127.0.0.1, localhost) signed by it; other-ca.pem signs nothing.
-make_certs() {
-	[ -f "$DIR/server.pem" ] && return 0
-	ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-	for ca in ca other-ca; do
-		# shellcheck disable=SC2086
-		openssl_q req -x509 $ec -keyout "$DIR/$ca.key" -out "$DIR/$ca.pem" -days 30 \
-			-subj "/CN=wabridge test $ca" -addext "basicConstraints=critical,CA:TRUE" \
-			-addext "keyUsage=critical,keyCertSign,cRLSign"
-	done
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-		>"$DIR/server.ext"
-	# shellcheck disable=SC2086
-	openssl_q req $ec -keyout "$DIR/server.key" -out "$DIR/server.csr" -subj "/CN=localhost"
-	openssl_q x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
-		-CAcreateserial -out "$DIR/server.pem" -days 30 -extfile "$DIR/server.ext"
-}
 
 # The queue directories as Postfix's post-install makes them (we use no sendmail, so
 # maildrop and public stay empty).
@@ -147,15 +128,6 @@ postlog   unix-dgram n - n - 1 postlogd
 EOF
 }
 
-# Postfix binds with SO_REUSEPORT where it can, so a second instance on a busy port
-# may start without a word: look first.
-ports_busy() {
-	for p in "$@"; do
-		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || return 0
-	done
-	return 1
-}
-
 # Start the master on ports $1.. Returns 0 when up, 2 when a port was busy, 1 else.
 try_start() {
 	ports_busy "$@" && return 2
@@ -167,13 +139,6 @@ try_start() {
 		return 2
 	fi
 	return 1
-}
-
-show_failure() {
-	echo "postfix.sh: postfix did not start ($*); output and log tail:" >&2
-	cat "$DIR/start.out" >&2 2>/dev/null || :
-	tail -n 30 "$DIR/postfix.log" >&2 2>/dev/null || :
-	exit 1
 }
 
 # The master answers once its smtpd listeners are set up (master -w waits for that);

@@ -32,7 +32,8 @@ PORT_FIRST=10432
 PORT_LAST=10531
 ROLE=wbtest
 
-die() { echo "postgres.sh: $*" >&2; exit 1; }
+SERVICE=postgres
+. "$(dirname "$0")/service.sh"
 skip() { echo "postgres.sh: $*" >&2; exit 3; }
 
 usage() { die "usage: postgres.sh start|stop|env DIR | psql DIR ARGS..."; }
@@ -63,27 +64,6 @@ pick_user() {
 	else
 		RUN_USER=$(id -un)
 	fi
-}
-
-openssl_q() { openssl "$@" >/dev/null 2>&1 || die "openssl $1 failed"; }
-
-# ca.pem and server.pem (127.0.0.1, localhost) signed by it; other-ca.pem signs nothing.
-make_certs() {
-	ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-	for ca in ca other-ca; do
-		# shellcheck disable=SC2086
-		openssl_q req -x509 $ec -keyout "$DIR/$ca.key" -out "$DIR/$ca.pem" -days 30 \
-			-subj "/CN=wabridge test $ca" -addext "basicConstraints=critical,CA:TRUE" \
-			-addext "keyUsage=critical,keyCertSign,cRLSign"
-	done
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n' \
-		>"$DIR/server.ext"
-	# shellcheck disable=SC2086
-	openssl_q req $ec -keyout "$DIR/server.key" -out "$DIR/server.csr" -subj "/CN=localhost"
-	openssl_q x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" \
-		-CAcreateserial -out "$DIR/server.pem" -days 30 -extfile "$DIR/server.ext"
-	# the server refuses a key others may read
-	chmod 600 "$DIR/server.key"
 }
 
 # The settings of this instance, after initdb's defaults (later lines win).
@@ -121,10 +101,6 @@ host  all all 127.0.0.1/32  scram-sha-256
 EOF
 }
 
-ports_busy() {
-	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-}
-
 # Start the server once on port $1. Returns 0 when up, 2 when the port was busy, 1 else.
 try_start() {
 	ports_busy "$1" && return 2
@@ -141,13 +117,6 @@ try_start() {
 	return 1
 }
 
-show_failure() {
-	echo "postgres.sh: postgres did not start ($*); output and log tail:" >&2
-	cat "$DIR/start.out" >&2 2>/dev/null || :
-	tail -n 30 "$DIR/postgres.log" >&2 2>/dev/null || :
-	exit 1
-}
-
 cmd_start() {
 	find_bin
 	[ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] ||
@@ -162,6 +131,7 @@ cmd_start() {
 	chmod 600 "$DIR/password"
 	if command -v openssl >/dev/null 2>&1; then
 		make_certs
+		chmod 600 "$DIR/server.key" # the server refuses a key others may read
 	fi
 	# The clients (root's psql, wabridge run as anyone) must reach the socket in DIR.
 	chmod 711 "$DIR"
