@@ -999,19 +999,11 @@ bool db_in_txn(struct wb_db *db)
 bool db_get_version(struct wb_db *db, int *version)
 {
 	*version = 0;
-	if (!db->pg) {
-		db_stmt *st = db_prep(db, "PRAGMA user_version");
-		if (!st)
-			return false;
-		int rc = db_step(st);
-		if (rc == DB_ROW)
-			*version = db_col_int(st, 0);
-		db_reset(st);
-		return rc == DB_ROW;
-	}
-	if (!db_exec(db, "CREATE TABLE IF NOT EXISTS wabridge_schema (version BIGINT NOT NULL)"))
+	if (db->pg &&
+	    !db_exec(db, "CREATE TABLE IF NOT EXISTS wabridge_schema (version BIGINT NOT NULL)"))
 		return false;
-	db_stmt *st = db_prep(db, "SELECT max(version) FROM wabridge_schema");
+	db_stmt *st = db->pg ? db_prep(db, "SELECT max(version) FROM wabridge_schema")
+			     : db_prep(db, "PRAGMA user_version");
 	if (!st)
 		return false;
 	int rc = db_step(st);

@@ -248,7 +248,7 @@ static gpointer committer_main(gpointer data)
 				  ok ? "ok\n" : "cannot store, retry later\n");
 		}
 		/* The other bridges on this state heard of it with the commit (a NOTIFY in
-		 * the transaction of wb_store_add_bodies). */
+		 * the transaction of wb_store_commit_bodies). */
 		if (ok)
 			kick_worker(sv);
 		g_ptr_array_unref(batch);

@@ -191,13 +191,31 @@ struct citizen {
 	char name[128];
 };
 
+/* A wamid's part after "wamid." in Meta's shape: base64 of an opaque blob (a valid
+ * dot-atom), distinct for each phone, run, number and what. */
+static char *wamid_b64(const char *phone, const char *run_tag, unsigned n, const char *what)
+{
+	char blob[64];
+	int blen = snprintf(blob, sizeof blob, "\x0c%s\x15\x02%s-%08u-%s", phone, run_tag, n, what);
+	return g_base64_encode((const guchar *)blob, (gsize)blen);
+}
+
+/* A webhook body's envelope up to the phone_number_id's closing brace. */
+static GString *body_start(const char *pnid, size_t size)
+{
+	GString *b = g_string_sized_new(size);
+	g_string_append(b, "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"209384756102938\","
+			   "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
+			   "{\"display_phone_number\":\"91983120");
+	g_string_append(b, pnid + strlen(pnid) - 4);
+	g_string_append_printf(b, "\",\"phone_number_id\":\"%s\"}", pnid);
+	return b;
+}
+
 static char *make_body(unsigned idx, const char *run_tag, const char *pnid,
 		       const struct citizen *c, long ts)
 {
-	/* A wamid in Meta's shape: "wamid." + base64 of an opaque blob (valid dot-atom). */
-	char blob[64];
-	int blen = snprintf(blob, sizeof blob, "\x0c%s\x15\x02%s-%08u-BENCH", c->phone, run_tag, idx);
-	g_autofree char *b64 = g_base64_encode((const guchar *)blob, (gsize)blen);
+	g_autofree char *b64 = wamid_b64(c->phone, run_tag, idx, "BENCH");
 
 	GString *text = g_string_new(NULL);
 	unsigned nsent = 3 + rnd_below(6);
@@ -206,13 +224,8 @@ static char *make_body(unsigned idx, const char *run_tag, const char *pnid,
 			g_string_append_c(text, i % 3 ? ' ' : '\n');
 		g_string_append(text, sentences[rnd_below(G_N_ELEMENTS(sentences))]);
 	}
-	GString *b = g_string_sized_new(2048);
-	g_string_append(b, "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"209384756102938\","
-			   "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
-			   "{\"display_phone_number\":\"91983120");
-	g_string_append(b, pnid + strlen(pnid) - 4);
-	g_string_append_printf(b, "\",\"phone_number_id\":\"%s\"},\"contacts\":[{\"profile\":"
-			       "{\"name\":\"", pnid);
+	GString *b = body_start(pnid, 2048);
+	g_string_append(b, ",\"contacts\":[{\"profile\":{\"name\":\"");
 	json_escape(b, c->name);
 	g_string_append_printf(b, "\"},\"wa_id\":\"%s\",\"user_id\":\"%s\"}],\"messages\":[{"
 			       "\"from\":\"%s\",\"from_user_id\":\"%s\",\"id\":\"wamid.%s\","
@@ -230,19 +243,12 @@ static char *make_status_body(unsigned idx, const char *run_tag, const char *pni
 			      const struct citizen *c, long ts)
 {
 	static const char *const kinds[] = { "sent", "delivered", "read" };
-	char blob[64];
-	int blen = snprintf(blob, sizeof blob, "\x0c%s\x15\x02%s-%08u-SEND", c->phone, run_tag,
-			    idx / 3);
-	g_autofree char *b64 = g_base64_encode((const guchar *)blob, (gsize)blen);
-	GString *b = g_string_sized_new(1024);
-	g_string_append(b, "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"209384756102938\","
-			   "\"changes\":[{\"value\":{\"messaging_product\":\"whatsapp\",\"metadata\":"
-			   "{\"display_phone_number\":\"91983120");
-	g_string_append(b, pnid + strlen(pnid) - 4);
-	g_string_append_printf(b, "\",\"phone_number_id\":\"%s\"},\"statuses\":[{\"id\":"
-			       "\"wamid.%s\",\"status\":\"%s\",\"timestamp\":\"%ld\","
-			       "\"recipient_id\":\"%s\",\"recipient_user_id\":\"%s\"",
-			       pnid, b64, kinds[idx % 3], ts, c->phone, c->user_id);
+	g_autofree char *b64 = wamid_b64(c->phone, run_tag, idx / 3, "SEND");
+	GString *b = body_start(pnid, 1024);
+	g_string_append_printf(b, ",\"statuses\":[{\"id\":\"wamid.%s\",\"status\":\"%s\","
+			       "\"timestamp\":\"%ld\",\"recipient_id\":\"%s\","
+			       "\"recipient_user_id\":\"%s\"",
+			       b64, kinds[idx % 3], ts, c->phone, c->user_id);
 	if (idx % 3 != 2)
 		g_string_append_printf(b, ",\"conversation\":{\"id\":\"%032x\",%s\"origin\":"
 				       "{\"type\":\"utility\"}},\"pricing\":{\"billable\":true,"

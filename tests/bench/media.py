@@ -36,10 +36,13 @@ MEDIA_BASE = 3049586172000
 MIME = {"document": "application/pdf", "video": "video/mp4", "image": "image/jpeg"}
 
 
-def webhook(pnid, i, kind, media_id, sha_b64, ts, tag="MEDIA"):
-    sender = "91983%07d" % i
+def webhook(pnid, i, kind, media_id, sha_b64, ts, tag="MEDIA", sender=None, name=None,
+            caption=None):
+    """One signed-to-be media webhook as Meta sends it (one message), wamid
+    wamid.BENCH<tag><i>; photos.py passes its own sender, name and caption."""
+    sender = sender or "91983%07d" % i
     obj = {"id": media_id, "mime_type": MIME[kind], "sha256": sha_b64,
-           "caption": "Evidence %d" % i}
+           "caption": caption or "Evidence %d" % i}
     if kind == "document":
         obj["filename"] = "evidence-%d.pdf" % i
     msg = {"from": sender, "id": "wamid.BENCH%s%06d" % (tag, i), "timestamp": str(ts),
@@ -48,7 +51,7 @@ def webhook(pnid, i, kind, media_id, sha_b64, ts, tag="MEDIA"):
             "changes": [{"field": "messages", "value": {
                 "messaging_product": "whatsapp",
                 "metadata": {"display_phone_number": "919831200101", "phone_number_id": pnid},
-                "contacts": [{"profile": {"name": "Citizen %d" % i}, "wa_id": sender}],
+                "contacts": [{"profile": {"name": name or "Citizen %d" % i}, "wa_id": sender}],
                 "messages": [msg]}}]}]}
     return json.dumps(body, ensure_ascii=True, separators=(",", ":")).replace(
         "/", "\\/").encode()
@@ -113,6 +116,21 @@ def wait_delivered(a, like, n, deadline, samples=None):
     return False
 
 
+def hand_over(graph, port_file, who):
+    """Give run.sh the fake Graph API's port (in port_file) and wait until it has started
+    serve with it (it touches port_file.go); False when that takes over 30 s."""
+    with open(port_file + ".tmp", "w") as f:
+        f.write("%d\n" % graph.port)
+    os.rename(port_file + ".tmp", port_file)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(port_file + ".go"):
+        if time.monotonic() > deadline:
+            print("%s: serve was not started" % who, file=sys.stderr)
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def parse_media(spec):
     out = []
     for item in spec.split(","):
@@ -138,15 +156,8 @@ def main():
     graph = fakegraph.FakeGraph(token)
     graph.start()
     try:
-        with open(a.graph_port_file + ".tmp", "w") as f:
-            f.write("%d\n" % graph.port)
-        os.rename(a.graph_port_file + ".tmp", a.graph_port_file)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(a.graph_port_file + ".go"):
-            if time.monotonic() > deadline:
-                print("media: serve was not started", file=sys.stderr)
-                return 2
-            time.sleep(0.05)
+        if not hand_over(graph, a.graph_port_file, "media"):
+            return 2
         if not a.pid:  # serve started after this: its pid is written beside the port
             with open(a.graph_port_file + ".pid") as f:
                 a.pid = int(f.read())

@@ -17,47 +17,16 @@ complete). Standard library only, plus fakegraph. Exit 2 when it cannot run."""
 
 import argparse
 import base64
-import hashlib
-import hmac
-import http.client
-import json
 import os
 import random
-import sqlite3
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import fakegraph  # noqa: E402
+from media import delivered, hand_over, post, webhook  # noqa: E402
 
 MEDIA_BASE = 2039485761000
-
-
-def webhook(pnid, i, media_id, sha_b64, ts):
-    sender = "9198%08d" % (i % 500)  # a few messages a citizen, as in real use
-    msg = {"from": sender, "id": "wamid.BENCHPHOTO%06d" % i, "timestamp": str(ts),
-           "type": "image", "image": {"id": media_id, "mime_type": "image/jpeg",
-                                      "sha256": sha_b64,
-                                      "caption": "Photo of the damaged gate, %d" % i}}
-    body = {"object": "whatsapp_business_account", "entry": [{"id": "209384756102938",
-            "changes": [{"field": "messages", "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "919831200101", "phone_number_id": pnid},
-                "contacts": [{"profile": {"name": "Citizen %d" % (i % 500)}, "wa_id": sender}],
-                "messages": [msg]}}]}]}
-    return json.dumps(body, ensure_ascii=True, separators=(",", ":")).replace(
-        "/", "\\/").encode()
-
-
-def delivered(db):
-    try:
-        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
-        try:
-            return c.execute("SELECT count(*) FROM messages WHERE state = 'delivered'").fetchone()[0]
-        finally:
-            c.close()
-    except sqlite3.Error:
-        return 0
 
 
 def main():
@@ -78,15 +47,8 @@ def main():
     graph = fakegraph.FakeGraph(token)
     graph.start()
     try:
-        with open(a.graph_port_file + ".tmp", "w") as f:
-            f.write("%d\n" % graph.port)
-        os.rename(a.graph_port_file + ".tmp", a.graph_port_file)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(a.graph_port_file + ".go"):
-            if time.monotonic() > deadline:
-                print("photos: serve was not started", file=sys.stderr)
-                return 2
-            time.sleep(0.05)
+        if not hand_over(graph, a.graph_port_file, "photos"):
+            return 2
 
         rnd = random.Random(1729)
         bodies = []
@@ -97,24 +59,18 @@ def main():
             mid = str(MEDIA_BASE + i)
             info = graph.add_media({"id": mid, "mime_type": "image/jpeg",
                                     "data_b64": base64.b64encode(data).decode()})
-            bodies.append(webhook(pnids[i % len(pnids)], i, mid, info["sha256_b64"],
-                                  1796536800 + i))
+            # a few messages a citizen, as in real use
+            bodies.append(webhook(pnids[i % len(pnids)], i, "image", mid, info["sha256_b64"],
+                                  1796536800 + i, tag="PHOTO", sender="9198%08d" % (i % 500),
+                                  name="Citizen %d" % (i % 500),
+                                  caption="Photo of the damaged gate, %d" % i))
 
         t0 = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
-        ok = 0
-        for b in bodies:
-            sig = "sha256=" + hmac.new(secret, b, hashlib.sha256).hexdigest()
-            conn.request("POST", "/webhook", body=b, headers={
-                "Content-Type": "application/json", "X-Hub-Signature-256": sig})
-            r = conn.getresponse()
-            r.read()
-            ok += r.status == 200
-        conn.close()
+        ok = post(a.port, secret, bodies)
         t1 = time.monotonic()
         n = 0
         while time.monotonic() - t0 < a.timeout:
-            n = delivered(a.db)
+            n = delivered(a.db, "wamid.BENCHPHOTO%")
             if n >= a.n:
                 break
             time.sleep(0.2)

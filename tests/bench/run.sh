@@ -268,6 +268,21 @@ start_serve() {
 	start_ms=$(($(date +%s%3N) - t0))
 }
 
+# use_fake_graph NAME SCRIPT: once SCRIPT (just started in the background as $py_pid,
+# its errors in $work/NAME.err) has its fake Graph API up, point $work/NAME's
+# configuration at it.
+use_fake_graph() {
+	i=0
+	until [ -s "$work/$1/graph.port" ]; do
+		kill -0 "$py_pid" 2>/dev/null || { cat "$work/$1.err" >&2; die "$2 exited at start"; }
+		[ $i -lt 100 ] || die "$2 did not start the fake Graph API"
+		sleep 0.1
+		i=$((i + 1))
+	done
+	sed -i "s|^\[whatsapp\]\$|&\napi_base = http://127.0.0.1:$(cat "$work/$1/graph.port")/v26.0\naccess_token_file = $work/graph_token|" \
+		"$work/$1/wabridge.conf"
+}
+
 # Per-thread CPU ticks of a process: "tid name ticks" lines.
 cpu_snapshot() {
 	for t in /proc/"$1"/task/*; do
@@ -616,15 +631,7 @@ if want g; then
 		--db "$work/gp/state.db" --pnids "$PNIDS" -n "$GP" --timeout "$MAX_DELIVERY_S" \
 		>"$work/gp.out" 2>"$work/gp.err" &
 	py_pid=$!
-	i=0
-	until [ -s "$work/gp/graph.port" ]; do
-		kill -0 "$py_pid" 2>/dev/null || { cat "$work/gp.err" >&2; die "photos.py exited at start"; }
-		[ $i -lt 100 ] || die "photos.py did not start the fake Graph API"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	sed -i "s|^\[whatsapp\]\$|&\napi_base = http://127.0.0.1:$(cat "$work/gp/graph.port")/v26.0\naccess_token_file = $work/graph_token|" \
-		"$work/gp/wabridge.conf"
+	use_fake_graph gp photos.py
 	start_serve gp
 	set -- $(db_size gp)
 	gp_empty=$1
@@ -696,15 +703,7 @@ if want h; then
 		--db "$work/h/state.db" --pid 0 --pnid "$pnid" --media "$WB_BENCH_MEDIA" \
 		--timeout 300 >"$work/h.out" 2>"$work/h.err" &
 	py_pid=$!
-	i=0
-	until [ -s "$work/h/graph.port" ]; do
-		kill -0 "$py_pid" 2>/dev/null || { cat "$work/h.err" >&2; die "media.py exited at start"; }
-		[ $i -lt 100 ] || die "media.py did not start the fake Graph API"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	sed -i "s|^\[whatsapp\]\$|&\napi_base = http://127.0.0.1:$(cat "$work/h/graph.port")/v26.0\naccess_token_file = $work/graph_token|" \
-		"$work/h/wabridge.conf"
+	use_fake_graph h media.py
 	start_serve h
 	printf '%s\n' "$serve_pid" >"$work/h/graph.port.pid"
 	touch "$work/h/graph.port.go"

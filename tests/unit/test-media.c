@@ -22,21 +22,27 @@
 #define MID   "1088475934612330"
 #define KIB   1024u
 
-/* Registers a medium; returns its SHA-256 in base64, as a webhook carries it. */
-static char *add_media(const char *id, const char *mime, const void *data, size_t len,
-		       bool size_as_number)
+/* Registers the medium spec (taken) with the fake; returns the field of its answer. */
+static char *register_media(json_t *spec, const char *field)
 {
-	g_autofree char *b64 = g_base64_encode(data, len);
-	json_t *spec = json_pack("{s:s, s:s, s:s, s:b}", "id", id, "mime_type", mime,
-				 "data_b64", b64, "file_size_as_number", size_as_number);
 	char *s = json_dumps(spec, JSON_COMPACT);
 	g_autofree char *answer = control("/_fake/media", s);
 	free(s);
 	json_decref(spec);
 	json_t *a = json_loads(answer, 0, NULL);
-	char *sum = g_strdup(json_string_value(json_object_get(a, "sha256_b64")));
+	char *value = g_strdup(json_string_value(json_object_get(a, field)));
 	json_decref(a);
-	return sum;
+	return value;
+}
+
+/* Registers a medium; returns its SHA-256 in base64, as a webhook carries it. */
+static char *add_media(const char *id, const char *mime, const void *data, size_t len,
+		       bool size_as_number)
+{
+	g_autofree char *b64 = g_base64_encode(data, len);
+	return register_media(json_pack("{s:s, s:s, s:s, s:b}", "id", id, "mime_type", mime,
+					"data_b64", b64, "file_size_as_number", size_as_number),
+			      "sha256_b64");
 }
 
 static void inject(const char *mode, int times)
@@ -465,17 +471,9 @@ static void test_webhook_hash_mismatch(struct fx *f, gconstpointer unused)
 /* The fake makes size bytes from a seed; returns their SHA-256 in hex. */
 static char *add_generated(const char *id, size_t size)
 {
-	g_autofree char *answer = NULL;
-	json_t *spec = json_pack("{s:s, s:s, s:I, s:s}", "id", id, "mime_type",
-				 "application/pdf", "size", (json_int_t)size, "seed", "big");
-	char *body = json_dumps(spec, JSON_COMPACT);
-	answer = control("/_fake/media", body);
-	free(body);
-	json_decref(spec);
-	json_t *a = json_loads(answer, 0, NULL);
-	char *hex = g_strdup(json_string_value(json_object_get(a, "sha256")));
-	json_decref(a);
-	return hex;
+	return register_media(json_pack("{s:s, s:s, s:I, s:s}", "id", id, "mime_type",
+					"application/pdf", "size", (json_int_t)size, "seed", "big"),
+			      "sha256");
 }
 
 /* A medium of 24 MiB goes through to the file whole, its hash taken on the way. */
